@@ -1,0 +1,1 @@
+"""`cgr`, the operator's command line (CGRateS users know it as cgr-loader / cgr-console)."""

@@ -1,0 +1,1 @@
+"""Tariff plans: the CGRateS v0.10 CSV folder format (columns, reading, validation, loading)."""

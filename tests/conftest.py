@@ -1,0 +1,83 @@
+"""Shared fixtures: real databases for every test that needs one.
+
+Each test session creates its own Postgres databases (``cgrpy_t_<random>``) on the local server
+(``CGRPY_TEST_PG``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``) and drops them
+at the end; SQLite databases live in pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TARIFFPLANS = REPO / "tariffplans"
+TRACES = Path(__file__).resolve().parent / "fixtures" / "traces"
+
+PG_ADMIN_URL = os.environ.get("CGRPY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _swap_db(url: str, dbname: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + dbname
+
+
+class PgDatabases:
+    """Creates throw-away Postgres databases and drops them all at the end of the run."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        name = f"cgrpy_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(_libpq(self.admin_url), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return _swap_db(self.admin_url, name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(_libpq(self.admin_url), autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PgDatabases]:
+    dbs = PgDatabases(PG_ADMIN_URL)
+    try:
+        with psycopg.connect(_libpq(PG_ADMIN_URL), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"Postgres not reachable at {PG_ADMIN_URL}: {exc}")
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def pg_url(pg_databases: PgDatabases) -> str:
+    """A fresh, empty Postgres database (SQLAlchemy URL) for this test."""
+    return pg_databases.create()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh, empty SQLite database (SQLAlchemy URL) for this test."""
+    return f"sqlite:///{tmp_path / 'stordb.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run a test once on SQLite and once on Postgres: one contract, both backends."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
