@@ -1,0 +1,5 @@
+"""Tables owned by thresholds (threshold hit state)."""
+
+from __future__ import annotations
+
+from cgrpy.storage.models.base import Base  # noqa: F401
