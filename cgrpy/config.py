@@ -1,0 +1,249 @@
+"""Configuration: built-in defaults < optional file (``CGRPY_CONFIG``) < ``CGRPY_*`` variables.
+
+Every key, its default and its CGRateS name (where there is one) is declared once in ``KEYS``;
+the README's configuration table is generated from it (``cgr config --markdown``). An unknown key
+or a malformed value raises :class:`ConfigError` with one line naming the key and the problem.
+The file is TOML (``.toml``) or JSON (``.json``) with the same keys in lower case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cgrpy.units import UnitError, format_duration, parse_duration
+
+SERVICES: tuple[str, ...] = (
+    "attributes",
+    "chargers",
+    "rals",
+    "suppliers",
+    "stats",
+    "thresholds",
+    "cdre",
+    "sm",
+)
+GRPC_PORTS = dict(zip(SERVICES, range(50051, 50059), strict=True))
+METRICS_PORTS = dict(zip(SERVICES, range(9151, 9159), strict=True))
+
+
+class ConfigError(ValueError):
+    """Bad configuration; ``str()`` is one line naming the key and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # str | int | duration | bool | json_list
+    default: Any
+    doc: str
+    cgrates: str = ""
+
+
+def _k(name: str, kind: str, default: Any, doc: str, cgrates: str = "") -> Key:
+    return Key(name, kind, default, doc, cgrates)
+
+
+_BASE_KEYS: list[Key] = [
+    _k("listen_host", "str", "127.0.0.1", "Address every server binds (loopback by default)."),
+    _k("stordb_url", "str", "sqlite:///var/stordb.sqlite",
+       "SQLAlchemy URL of the StorDB, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/cgrpy.",
+       "stor_db"),
+    _k("tpid", "str", "cgrpy", "Tariff plan ID the services load and `cgr load` writes by default.",
+       "tpid"),
+    _k("default_tenant", "str", "cgrates.org", "Tenant used when a request names none.",
+       "general.default_tenant"),
+    _k("default_category", "str", "call", "Category used when a request names none.",
+       "general.default_category"),
+    _k("rounding_decimals", "int", 5, "Decimals of the global *middle rounding of money.",
+       "general.rounding_decimals"),
+    _k("debit_interval", "duration", 10_000_000_000,
+       "SM periodic debit interval for *prepaid sessions; 0s = charge at terminate only.",
+       "sessions.debit_interval"),
+    _k("session_ttl", "duration", 0, "Terminate a session not updated for this long (0 = off).",
+       "sessions.session_ttl"),
+    _k("sm_reply_timeout", "duration", 2_000_000_000,
+       "SM answers OpenSIPS within this time even if a backend hangs."),
+    _k("sm_backend_failure_policy", "str", "deny",
+       "On a failed backend during authorize: deny (refuse the call) or allow (let it through)."),
+    _k("opensips_listen", "str", "127.0.0.1:2014", "SM listener for OpenSIPS's cgrates module."),
+    _k("opensips_event_listen", "str", "127.0.0.1:2020",
+       "SM UDP listener for OpenSIPS event_datagram events."),
+    _k("opensips_mi_url", "str", "", "OpenSIPS MI (http://host:port/mi or udp:host:port); empty = off."),
+    _k("jsonrpc_listen", "str", "127.0.0.1:2012", "CGRateS-compatible JSON-RPC over TCP.",
+       "listen.rpc_json"),
+    _k("http_listen", "str", "127.0.0.1:2080", "CGRateS-compatible JSON-RPC over HTTP (/jsonrpc).",
+       "listen.http"),
+    _k("cdre_export_path", "str", "/tmp", "Directory CDR exports are written to (tutorial: /tmp).",
+       "cdre.*default.export_path"),
+    _k("grace_period", "duration", 5_000_000_000,
+       "On SIGTERM: stop accepting, let in-flight calls finish for this long, then exit."),
+    _k("rpc_timeout", "duration", 2_000_000_000, "Deadline of every gRPC call between services."),
+    _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
+]
+for _svc in SERVICES:
+    _BASE_KEYS += [
+        _k(f"{_svc}_grpc_port", "int", GRPC_PORTS[_svc], f"gRPC port of {_svc}."),
+        _k(f"{_svc}_metrics_port", "int", METRICS_PORTS[_svc], f"Prometheus /metrics port of {_svc}."),
+        _k(f"{_svc}_addr", "str", "", f"Where other services reach {_svc} (default listen_host:grpc_port)."),
+    ]
+for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds"):
+    _BASE_KEYS += [
+        _k(f"{_svc}_string_indexed_fields", "json_list", None,
+           f"Fields {_svc} indexes by exact value (unset = all; [] = none).",
+           f"{_svc}.string_indexed_fields"),
+        _k(f"{_svc}_prefix_indexed_fields", "json_list", [],
+           f"Fields {_svc} indexes by prefix.", f"{_svc}.prefix_indexed_fields"),
+    ]
+
+KEYS: dict[str, Key] = {k.name: k for k in _BASE_KEYS}
+
+
+def _parse(key: Key, raw: Any) -> Any:
+    try:
+        if key.kind == "str":
+            if not isinstance(raw, str):
+                raise ValueError("expected text")
+            return raw
+        if key.kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(raw)
+        if key.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if key.kind == "duration":
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                return raw
+            return parse_duration(str(raw))
+        if key.kind == "json_list":
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if value is not None and (not isinstance(value, list) or not all(isinstance(x, str) for x in value)):
+                raise ValueError("expected a JSON list of strings")
+            return value
+    except (ValueError, UnitError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config {key.name}: {exc} (got {raw!r})") from None
+    raise ConfigError(f"config {key.name}: unknown kind {key.kind}")
+
+
+_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "sm_backend_failure_policy": lambda v: None if v in ("deny", "allow") else "must be deny or allow",
+    "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "unknown level",
+    "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
+}
+
+
+class Settings:
+    """Resolved configuration. Attribute access by key name: ``settings.debit_interval``."""
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self.sources = dict(sources)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str) -> Any:
+        return self._values[name]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def grpc_port(self, service: str) -> int:
+        return int(self._values[f"{service}_grpc_port"])
+
+    def metrics_port(self, service: str) -> int:
+        return int(self._values[f"{service}_metrics_port"])
+
+    def addr(self, service: str) -> str:
+        """host:port where ``service`` is reached over gRPC."""
+        explicit = self._values[f"{service}_addr"]
+        return explicit or f"{self.listen_host}:{self.grpc_port(service)}"
+
+    def env(self) -> dict[str, str]:
+        """These settings as CGRPY_* variables, to hand to child processes."""
+        out: dict[str, str] = {}
+        for name, value in self._values.items():
+            key = KEYS[name]
+            if key.kind == "duration":
+                out[f"CGRPY_{name.upper()}"] = format_duration(value)
+            elif key.kind == "json_list":
+                if value is not None:
+                    out[f"CGRPY_{name.upper()}"] = json.dumps(value)
+            else:
+                out[f"CGRPY_{name.upper()}"] = str(value)
+        return out
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"config file {path}: not found")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+        else:
+            data = tomllib.loads(path.read_text())
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a table of keys")
+    return data
+
+
+# CGRPY_ variables that are not settings keys (read elsewhere) and so are not "unknown".
+_NON_KEY_ENV = {"CGRPY_CONFIG", "CGRPY_TEST_PG", "CGRPY_SERVICE"}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Resolve defaults, file and environment (and explicit overrides, e.g. CLI flags)."""
+    env = os.environ if env is None else env
+    values = {k.name: k.default for k in KEYS.values()}
+    sources = {k.name: "default" for k in KEYS.values()}
+    cfg_path = env.get("CGRPY_CONFIG")
+    if cfg_path:
+        for name, raw in _read_file(Path(cfg_path)).items():
+            key = KEYS.get(name.lower())
+            if key is None:
+                raise ConfigError(f"config file {cfg_path}: unknown key {name!r}")
+            values[key.name] = _parse(key, raw)
+            sources[key.name] = "file"
+    for var, raw in env.items():
+        if not var.startswith("CGRPY_") or var in _NON_KEY_ENV:
+            continue
+        key = KEYS.get(var[len("CGRPY_") :].lower())
+        if key is None:
+            raise ConfigError(f"environment {var}: unknown setting")
+        values[key.name] = _parse(key, raw)
+        sources[key.name] = "env"
+    for name, raw in (overrides or {}).items():
+        values[name] = _parse(KEYS[name], raw)
+        sources[name] = "override"
+    for name, check in _VALIDATORS.items():
+        problem = check(values[name])
+        if problem:
+            raise ConfigError(f"config {name}: {problem} (got {values[name]!r})")
+    return Settings(values, sources)
+
+
+def markdown_table() -> str:
+    """The configuration reference for the README."""
+    lines = ["| variable | default | CGRateS | meaning |", "|---|---|---|---|"]
+    for k in KEYS.values():
+        default = format_duration(k.default) if k.kind == "duration" else json.dumps(k.default) if k.kind == "json_list" else k.default
+        lines.append(f"| `CGRPY_{k.name.upper()}` | `{default}` | {k.cgrates or ''} | {k.doc} |")
+    return "\n".join(lines)

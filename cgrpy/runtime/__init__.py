@@ -1,0 +1,2 @@
+"""What every service process shares: gRPC server bootstrap, health, reflection, metrics,
+structured logs, graceful shutdown and the inter-service client."""

@@ -1,0 +1,179 @@
+"""The lifecycle every service process shares (CGRateS's servmanager, in small).
+
+A service subclasses :class:`BaseService`: it names itself, registers its servicers and loads its
+data. :func:`run_service` does the rest: logs, metrics endpoint, gRPC server with health and
+reflection, readiness (SERVING only after ``load()``), graceful shutdown on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cgrpy.config import ConfigError, Settings, load_settings
+from cgrpy.errors import CGRError
+from cgrpy.runtime.logs import get_logger, setup_logging
+from cgrpy.runtime.metrics import MetricsInterceptor, serve_metrics
+
+# Exit codes (typed, so the supervisor can tell a bad config from a crash).
+EXIT_OK = 0
+EXIT_CONFIG = 78  # EX_CONFIG: bad configuration, port in use, StorDB unreachable
+EXIT_CRASH = 70  # EX_SOFTWARE
+
+
+class BaseService:
+    """One subsystem process. Subclasses set ``name`` and implement ``register`` and ``load``."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log = get_logger(self.name)
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        """Add the servicers; return their full service names (for health and reflection)."""
+        raise NotImplementedError
+
+    async def load(self) -> None:
+        """Load data (tariff plan, state). Health says SERVING only after this returns."""
+
+    async def close(self) -> None:
+        """Release resources after the server stopped."""
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Turns a :class:`CGRError` raised by a handler into a gRPC status carrying the CGRateS word,
+    and any other exception into INTERNAL with a logged traceback (never a silent hang)."""
+
+    def __init__(self, service: str) -> None:
+        self.log = get_logger(service)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        method = handler_call_details.method
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await inner(request, context)
+            except CGRError as exc:
+                await context.abort(exc.status_code, exc.message)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the boundary: log and report INTERNAL
+                self.log.exception("rpc.error", method=method, error=repr(exc))
+                await context.abort(grpc.StatusCode.INTERNAL, f"SERVER_ERROR: {exc}")
+
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class ServiceRunner:
+    """Runs one :class:`BaseService` until a signal; usable from tests (start/stop) too."""
+
+    def __init__(self, service: BaseService, *, grpc_port: int | None = None, metrics_port: int | None = None) -> None:
+        self.service = service
+        s = service.settings
+        self.host = s.listen_host
+        self.grpc_port = s.grpc_port(service.name) if grpc_port is None else grpc_port
+        self.metrics_port = s.metrics_port(service.name) if metrics_port is None else metrics_port
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.service_names: list[str] = []
+        self._metrics_server: Any = None
+        self.log = service.log
+
+    async def start(self) -> None:
+        name = self.service.name
+        try:
+            if self.metrics_port >= 0:
+                self._metrics_server = serve_metrics(self.host, self.metrics_port)
+                if self.metrics_port == 0:
+                    self.metrics_port = self._metrics_server[0].server_port
+        except OSError as exc:
+            raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
+        self.server = grpc.aio.server(
+            interceptors=[MetricsInterceptor(), ErrorInterceptor(name)],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self.service_names = self.service.register(self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        names = [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, self.server)
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        try:
+            port = self.server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        except RuntimeError as exc:
+            raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable ({exc})") from None
+        if port == 0:
+            raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable (in use?)")
+        self.grpc_port = port
+        await self.server.start()
+        self.log.info("service.starting", grpc=f"{self.host}:{self.grpc_port}", metrics=f"{self.host}:{self.metrics_port}")
+        await self.service.load()
+        await self._set_all(health_pb2.HealthCheckResponse.SERVING)
+        self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
+
+    async def _set_all(self, status: int) -> None:
+        await self.health.set("", status)
+        for n in self.service_names:
+            await self.health.set(n, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        if grace is None:
+            grace = self.service.settings.grace_period / 1e9
+        self.log.info("service.draining", grace_s=grace)
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(grace)
+        await self.service.close()
+        if self._metrics_server is not None:
+            httpd, thread = self._metrics_server
+            httpd.shutdown()
+            httpd.server_close()
+            self._metrics_server = None
+        self.log.info("service.stopped")
+
+    async def run_until_signal(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()
+
+
+def run_service(service_cls: type[BaseService]) -> None:
+    """Process entry point: ``python -m services.<name>``."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"cgrpy {service_cls.name}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    setup_logging(service_cls.name, settings.log_level)
+    runner = ServiceRunner(service_cls(settings))
+    try:
+        asyncio.run(runner.run_until_signal())
+    except ConfigError as exc:
+        print(f"cgrpy {service_cls.name}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    except KeyboardInterrupt:
+        pass
+    sys.exit(EXIT_OK)

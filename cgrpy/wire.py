@@ -1,0 +1,59 @@
+"""Conversions between the shared Python model and the protobuf contracts (``cgrates.v1``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from cgrates.v1 import common_pb2
+from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.units import from_unix_nano, to_unix_nano
+
+
+def value_to_pb(v: Any) -> common_pb2.Value:
+    if v is None:
+        return common_pb2.Value(null_value=True)
+    if isinstance(v, bool):
+        return common_pb2.Value(bool_value=v)
+    if isinstance(v, int):
+        return common_pb2.Value(int_value=v)
+    if isinstance(v, Decimal):
+        return common_pb2.Value(decimal_value=format(v, "f"))
+    if isinstance(v, str):
+        return common_pb2.Value(string_value=v)
+    if isinstance(v, float):
+        raise TypeError(f"refusing float {v!r} in an event field: use Decimal")
+    return common_pb2.Value(json_value=dumps_exact(v))
+
+
+def value_from_pb(pb: common_pb2.Value) -> Any:
+    kind = pb.WhichOneof("kind")
+    if kind == "string_value":
+        return pb.string_value
+    if kind == "int_value":
+        return pb.int_value
+    if kind == "decimal_value":
+        return Decimal(pb.decimal_value)
+    if kind == "bool_value":
+        return pb.bool_value
+    if kind == "json_value":
+        return loads_exact(pb.json_value)
+    return None
+
+
+def event_to_pb(ev: CGREvent) -> common_pb2.Event:
+    return common_pb2.Event(
+        tenant=ev.tenant,
+        id=ev.id,
+        time_unix_ns=to_unix_nano(ev.time),
+        fields={k: value_to_pb(v) for k, v in ev.event.items()},
+    )
+
+
+def event_from_pb(pb: common_pb2.Event, default_tenant: str = "cgrates.org") -> CGREvent:
+    return CGREvent(
+        tenant=pb.tenant or default_tenant,
+        id=pb.id,
+        time=from_unix_nano(pb.time_unix_ns),
+        event={k: value_from_pb(v) for k, v in pb.fields.items()},
+    )
