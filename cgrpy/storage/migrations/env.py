@@ -7,11 +7,20 @@ The caller passes an open SQLAlchemy connection in ``config.attributes["connecti
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.types import TypeDecorator
 
 from cgrpy.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Custom column types (TypeDecorators of the model modules) are rendered with their
+    module path by autogenerate; make the generated revision import that module."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        autogen_context.imports.add(f"import {type(obj).__module__}")  # type: ignore[attr-defined]
+    return False
 
 
 def _run(connection) -> None:  # noqa: ANN001 - sqlalchemy Connection
@@ -21,6 +30,7 @@ def _run(connection) -> None:  # noqa: ANN001 - sqlalchemy Connection
         render_as_batch=True,
         compare_type=True,
         compare_server_default=False,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

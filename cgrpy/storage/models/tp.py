@@ -26,6 +26,7 @@ import re
 from typing import Literal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -79,7 +80,7 @@ _KINDS: dict[str, dict[str, CellKind]] = {
 _SQL_TYPES: dict[CellKind, TypeEngine] = {
     "text": Text(),
     "numeric": EXACT_NUMERIC,
-    "int": Integer(),
+    "int": BigInteger(),
     "bool": Boolean(),
 }
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import cgrpy.storage.models.cdrs
+
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -18,6 +20,116 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('account_requests',
+    sa.Column('request_id', sa.String(length=255), nullable=False),
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('result', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('request_id', name=op.f('pk_account_requests'))
+    )
+    op.create_table('accounts',
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('allow_negative', sa.Boolean(), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('triggers', sa.Text(), nullable=False),
+    sa.Column('counters', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'account', name=op.f('pk_accounts'))
+    )
+    op.create_table('applied_action_plans',
+    sa.Column('tpid', sa.String(length=64), nullable=False),
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('action_plan_id', sa.String(length=128), nullable=False),
+    sa.Column('applied_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('tpid', 'tenant', 'account', 'action_plan_id', name=op.f('pk_applied_action_plans'))
+    )
+    op.create_table('balance_journal',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('balance_uuid', sa.String(length=64), nullable=False),
+    sa.Column('delta', sa.Numeric().with_variant(sa.Text(), 'sqlite'), nullable=False),
+    sa.Column('value_after', sa.Numeric().with_variant(sa.Text(), 'sqlite'), nullable=False),
+    sa.Column('reason', sa.String(length=64), nullable=False),
+    sa.Column('request_id', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_balance_journal')),
+    sa.UniqueConstraint('request_id', 'balance_uuid', name='uq_balance_journal_request_balance')
+    )
+    with op.batch_alter_table('balance_journal', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_balance_journal_balance_uuid'), ['balance_uuid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_balance_journal_tenant'), ['tenant'], unique=False)
+
+    op.create_table('cdr_exports',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('export_id', sa.String(length=128), nullable=False),
+    sa.Column('profile', sa.String(length=64), nullable=False),
+    sa.Column('path', sa.Text(), nullable=False),
+    sa.Column('records', sa.Integer(), nullable=False),
+    sa.Column('total_cost', cgrpy.storage.models.cdrs.ExactMoney(), nullable=False),
+    sa.Column('created_at', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cdr_exports'))
+    )
+    op.create_table('cdrs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('cgrid', sa.String(length=40), nullable=False),
+    sa.Column('run_id', sa.String(length=64), nullable=False),
+    sa.Column('origin_host', sa.String(length=128), nullable=False),
+    sa.Column('source', sa.String(length=64), nullable=False),
+    sa.Column('origin_id', sa.String(length=256), nullable=False),
+    sa.Column('tor', sa.String(length=16), nullable=False),
+    sa.Column('request_type', sa.String(length=24), nullable=False),
+    sa.Column('tenant', sa.String(length=64), nullable=False),
+    sa.Column('category', sa.String(length=64), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('subject', sa.String(length=128), nullable=False),
+    sa.Column('destination', sa.String(length=128), nullable=False),
+    sa.Column('setup_time', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('answer_time', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('usage_ns', sa.BigInteger(), nullable=False),
+    sa.Column('extra_fields', sa.Text(), nullable=False),
+    sa.Column('cost_source', sa.String(length=64), nullable=False),
+    sa.Column('cost', cgrpy.storage.models.cdrs.ExactMoney(), nullable=False),
+    sa.Column('cost_details', sa.Text(), nullable=True),
+    sa.Column('extra_info', sa.Text(), nullable=False),
+    sa.Column('pre_rated', sa.Boolean(), nullable=False),
+    sa.Column('partial', sa.Boolean(), nullable=False),
+    sa.Column('rating_state', sa.String(length=16), nullable=False),
+    sa.Column('debit_request_id', sa.String(length=160), nullable=False),
+    sa.Column('rerate_count', sa.Integer(), nullable=False),
+    sa.Column('created_at', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cdrs')),
+    sa.UniqueConstraint('cgrid', 'run_id', name=op.f('uq_cdrs_cgrid'))
+    )
+    with op.batch_alter_table('cdrs', schema=None) as batch_op:
+        batch_op.create_index('ix_cdrs_answer_time', ['answer_time'], unique=False)
+        batch_op.create_index('ix_cdrs_destination', ['destination'], unique=False)
+        batch_op.create_index('ix_cdrs_rating_state', ['rating_state'], unique=False)
+        batch_op.create_index('ix_cdrs_request_type', ['request_type'], unique=False)
+        batch_op.create_index('ix_cdrs_run_id', ['run_id'], unique=False)
+        batch_op.create_index('ix_cdrs_setup_time', ['setup_time'], unique=False)
+        batch_op.create_index('ix_cdrs_tenant_account', ['tenant', 'account'], unique=False)
+
+    op.create_table('session_costs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('cgrid', sa.String(length=40), nullable=False),
+    sa.Column('run_id', sa.String(length=64), nullable=False),
+    sa.Column('origin_host', sa.String(length=128), nullable=False),
+    sa.Column('origin_id', sa.String(length=256), nullable=False),
+    sa.Column('cost_source', sa.String(length=64), nullable=False),
+    sa.Column('usage_ns', sa.BigInteger(), nullable=False),
+    sa.Column('cost', cgrpy.storage.models.cdrs.ExactMoney(), nullable=False),
+    sa.Column('cost_details', sa.Text(), nullable=True),
+    sa.Column('created_at', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_session_costs')),
+    sa.UniqueConstraint('cgrid', 'run_id', name=op.f('uq_session_costs_cgrid'))
+    )
     op.create_table('tariffplans',
     sa.Column('tpid', sa.String(length=64), nullable=False),
     sa.Column('loaded_at', sa.DateTime(timezone=True), nullable=False),
@@ -159,7 +271,7 @@ def upgrade() -> None:
     sa.Column('destination_id', sa.Text(), nullable=True),
     sa.Column('rates_tag', sa.Text(), nullable=True),
     sa.Column('rounding_method', sa.Text(), nullable=True),
-    sa.Column('rounding_decimals', sa.Integer(), nullable=True),
+    sa.Column('rounding_decimals', sa.BigInteger(), nullable=True),
     sa.Column('max_cost', sa.Numeric().with_variant(sa.Text(), 'sqlite'), nullable=True),
     sa.Column('max_cost_strategy', sa.Text(), nullable=True),
     sa.Column('raw', sa.Text(), nullable=True),
@@ -323,9 +435,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Text(), nullable=True),
     sa.Column('filter_ids', sa.Text(), nullable=True),
     sa.Column('activation_interval', sa.Text(), nullable=True),
-    sa.Column('queue_length', sa.Integer(), nullable=True),
+    sa.Column('queue_length', sa.BigInteger(), nullable=True),
     sa.Column('ttl', sa.Text(), nullable=True),
-    sa.Column('min_items', sa.Integer(), nullable=True),
+    sa.Column('min_items', sa.BigInteger(), nullable=True),
     sa.Column('metrics', sa.Text(), nullable=True),
     sa.Column('metric_filter_ids', sa.Text(), nullable=True),
     sa.Column('stored', sa.Boolean(), nullable=True),
@@ -372,8 +484,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Text(), nullable=True),
     sa.Column('filter_ids', sa.Text(), nullable=True),
     sa.Column('activation_interval', sa.Text(), nullable=True),
-    sa.Column('max_hits', sa.Integer(), nullable=True),
-    sa.Column('min_hits', sa.Integer(), nullable=True),
+    sa.Column('max_hits', sa.BigInteger(), nullable=True),
+    sa.Column('min_hits', sa.BigInteger(), nullable=True),
     sa.Column('min_sleep', sa.Text(), nullable=True),
     sa.Column('blocker', sa.Boolean(), nullable=True),
     sa.Column('weight', sa.Numeric().with_variant(sa.Text(), 'sqlite'), nullable=True),
@@ -401,9 +513,48 @@ def upgrade() -> None:
     with op.batch_alter_table('tp_timings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tp_timings_tpid'), ['tpid'], unique=False)
 
+    op.create_table('balances',
+    sa.Column('uuid', sa.String(length=64), nullable=False),
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('account', sa.String(length=128), nullable=False),
+    sa.Column('balance_id', sa.String(length=128), nullable=False),
+    sa.Column('type', sa.String(length=32), nullable=False),
+    sa.Column('value', sa.Numeric().with_variant(sa.Text(), 'sqlite'), nullable=False),
+    sa.Column('expiry', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('weight', sa.Numeric().with_variant(sa.Text(), 'sqlite'), nullable=False),
+    sa.Column('destination_ids', sa.Text(), nullable=False),
+    sa.Column('rating_subject', sa.String(length=128), nullable=False),
+    sa.Column('categories', sa.Text(), nullable=False),
+    sa.Column('shared_groups', sa.Text(), nullable=False),
+    sa.Column('timing_ids', sa.Text(), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('blocker', sa.Boolean(), nullable=False),
+    sa.Column('factor', sa.Text(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant', 'account'], ['accounts.tenant', 'accounts.account'], name=op.f('fk_balances_tenant_accounts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('uuid', name=op.f('pk_balances'))
+    )
+    op.create_table('cdrs_exported',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('cdr_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('profile', sa.String(length=64), nullable=False),
+    sa.Column('export_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['cdr_id'], ['cdrs.id'], name=op.f('fk_cdrs_exported_cdr_id_cdrs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['export_pk'], ['cdr_exports.id'], name=op.f('fk_cdrs_exported_export_pk_cdr_exports'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cdrs_exported')),
+    sa.UniqueConstraint('cdr_id', 'profile', name=op.f('uq_cdrs_exported_cdr_id'))
+    )
+    with op.batch_alter_table('cdrs_exported', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cdrs_exported_export_pk'), ['export_pk'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('cdrs_exported', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cdrs_exported_export_pk'))
+
+    op.drop_table('cdrs_exported')
+    op.drop_table('balances')
     with op.batch_alter_table('tp_timings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tp_timings_tpid'))
 
@@ -485,3 +636,23 @@ def downgrade() -> None:
 
     op.drop_table('tp_account_actions')
     op.drop_table('tariffplans')
+    op.drop_table('session_costs')
+    with op.batch_alter_table('cdrs', schema=None) as batch_op:
+        batch_op.drop_index('ix_cdrs_tenant_account')
+        batch_op.drop_index('ix_cdrs_setup_time')
+        batch_op.drop_index('ix_cdrs_run_id')
+        batch_op.drop_index('ix_cdrs_request_type')
+        batch_op.drop_index('ix_cdrs_rating_state')
+        batch_op.drop_index('ix_cdrs_destination')
+        batch_op.drop_index('ix_cdrs_answer_time')
+
+    op.drop_table('cdrs')
+    op.drop_table('cdr_exports')
+    with op.batch_alter_table('balance_journal', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_balance_journal_tenant'))
+        batch_op.drop_index(batch_op.f('ix_balance_journal_balance_uuid'))
+
+    op.drop_table('balance_journal')
+    op.drop_table('applied_action_plans')
+    op.drop_table('accounts')
+    op.drop_table('account_requests')

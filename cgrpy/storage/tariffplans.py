@@ -1,0 +1,264 @@
+"""Tariff plans in the StorDB ``tp_*`` tables: replace, read back, list, delete.
+
+A tariff plan travels as :data:`cgrpy.tariffplan.columns.TariffPlanRows` (raw cell texts). Cells
+are stored typed (see :mod:`cgrpy.storage.models.tp`) and come back as the exact loaded text.
+
+:func:`replace_tariffplan` is one transaction: a re-load replaces the tpid atomically and a
+failure leaves the database as it was. It takes any iterables per file (lists, or generators
+streaming a big CSV file) and writes them with ``COPY`` on Postgres and batched ``executemany``
+on SQLite, so a million-row plan is never held in memory as a whole.
+
+The cells must have been validated (:mod:`cgrpy.tariffplan.validate`): a numeric cell that does
+not parse raises ``ValueError`` and aborts the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from cgrpy.storage.models.tp import TP_TABLES, cell_kind, snake, tariffplans
+from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
+from cgrpy.tariffplan.csvread import CsvRow
+
+# progress(file, rows written so far in that file)
+Progress = Callable[[str, int], None]
+RowSource = Mapping[str, Iterable[CsvRow | Mapping[str, str]]]
+
+_BATCH = 5000
+_CANON_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def _decimal_text(cell: str) -> str:
+    try:
+        value = Decimal(cell)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {cell!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not a finite number: {cell!r}")
+    text = format(value, "f")
+    return "0" if value == 0 and text.startswith("-") else text
+
+
+def _bool(cell: str) -> bool:
+    if cell in _TRUE:
+        return True
+    if cell in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {cell!r}")
+
+
+def _converters(file: str) -> list[Callable[[str], tuple[object, bool]]]:
+    """Per column: cell text -> (DB value, whether the text round-trips from that value)."""
+
+    def text(cell: str) -> tuple[object, bool]:
+        return cell, True
+
+    def numeric(cell: str) -> tuple[object, bool]:
+        if cell == "":
+            return None, True
+        norm = _decimal_text(cell)
+        return norm, norm == cell
+
+    def integer(cell: str) -> tuple[object, bool]:
+        if cell == "":
+            return None, True
+        value = int(cell)
+        return value, _CANON_INT.fullmatch(cell) is not None and cell != "-0"
+
+    def boolean(cell: str) -> tuple[object, bool]:
+        if cell == "":
+            return None, True
+        value = _bool(cell)
+        return value, cell == ("true" if value else "false")
+
+    by_kind = {"text": text, "numeric": numeric, "int": integer, "bool": boolean}
+    return [by_kind[cell_kind(file, col)] for col in FILE_COLUMNS[file]]
+
+
+def _db_rows(file: str, tpid: str, rows: Iterable[CsvRow | Mapping[str, str]]) -> Iterator[tuple]:
+    columns = FILE_COLUMNS[file]
+    convs = list(zip(columns, _converters(file), strict=True))
+    for index, row in enumerate(rows, start=1):
+        if isinstance(row, CsvRow):
+            line, cells = row.line, row.cells
+        else:
+            line, cells = index, row
+        values: list[object] = [tpid, line]
+        raw: dict[str, str] | None = None
+        for col, conv in convs:
+            cell = cells.get(col, "")
+            value, exact = conv(cell)
+            values.append(value)
+            if not exact:
+                raw = raw or {}
+                raw[col] = cell
+        values.append(json.dumps(raw, ensure_ascii=False) if raw else None)
+        yield tuple(values)
+
+
+def _db_columns(conn: Connection, file: str) -> list[str]:
+    """Quoted column names (``limit`` is a reserved word)."""
+    quote = conn.dialect.identifier_preparer.quote
+    return [quote(c) for c in ("tpid", "line", *(snake(c) for c in FILE_COLUMNS[file]), "raw")]
+
+
+def _copy_pg(conn: Connection, file: str, rows: Iterator[tuple], progress: Progress | None) -> int:
+    table = TP_TABLES[file].name
+    cols = ", ".join(_db_columns(conn, file))
+    driver = conn.connection.driver_connection
+    n = 0
+    with driver.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+        for values in rows:
+            copy.write_row(values)
+            n += 1
+            if progress is not None and n % _BATCH == 0:
+                progress(file, n)
+    return n
+
+
+def _insert_batches(
+    conn: Connection, file: str, rows: Iterator[tuple], progress: Progress | None
+) -> int:
+    table = TP_TABLES[file].name
+    cols = _db_columns(conn, file)
+    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    n = 0
+    batch: list[tuple] = []
+    for values in rows:
+        batch.append(values)
+        if len(batch) >= _BATCH:
+            conn.exec_driver_sql(sql, batch)
+            n += len(batch)
+            batch = []
+            if progress is not None:
+                progress(file, n)
+    if batch:
+        conn.exec_driver_sql(sql, batch)
+        n += len(batch)
+    return n
+
+
+def _delete_tpid(conn: Connection, tpid: str) -> None:
+    for table in TP_TABLES.values():
+        conn.execute(delete(table).where(table.c.tpid == tpid))
+    conn.execute(delete(tariffplans).where(tariffplans.c.tpid == tpid))
+
+
+def replace_tariffplan(
+    engine: Engine,
+    tpid: str,
+    rows: RowSource,
+    *,
+    source: str = "",
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Store ``rows`` as tariff plan ``tpid``, replacing whatever that tpid held, atomically.
+
+    ``rows`` maps file names (FILE_COLUMNS keys) to rows: raw-cell dicts (line = position) or
+    :class:`CsvRow` (line from the CSV). Files missing from ``rows`` end up empty. Returns the
+    number of rows stored per file (every file present, 0 when empty).
+    """
+    if not tpid:
+        raise ValueError("tpid must not be empty")
+    unknown = set(rows) - set(FILE_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown tariff-plan files: {sorted(unknown)}")
+    counts: dict[str, int] = {}
+    with engine.begin() as conn:
+        _delete_tpid(conn, tpid)
+        write = _copy_pg if conn.dialect.name == "postgresql" else _insert_batches
+        for file in FILE_COLUMNS:
+            src = rows.get(file)
+            counts[file] = write(conn, file, _db_rows(file, tpid, src), progress) if src else 0
+            if progress is not None and counts[file]:
+                progress(file, counts[file])
+        conn.execute(
+            insert(tariffplans).values(
+                tpid=tpid,
+                loaded_at=datetime.now(UTC),
+                source=source,
+                row_counts=json.dumps(counts),
+            )
+        )
+    return counts
+
+
+def _to_text(kind: str, value: object) -> str:
+    if value is None:
+        return ""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "numeric" and isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def iter_tariffplan_file(conn: Connection, tpid: str, file: str) -> Iterator[CsvRow]:
+    """Rows of one file of ``tpid`` in original line order, cells as the loaded text."""
+    table = TP_TABLES[file]
+    columns = FILE_COLUMNS[file]
+    kinds = [cell_kind(file, c) for c in columns]
+    db_cols = [table.c[snake(c)] for c in columns]
+    stmt = (
+        select(table.c.line, table.c.raw, *db_cols)
+        .where(table.c.tpid == tpid)
+        .order_by(table.c.pk)
+        .execution_options(yield_per=_BATCH)
+    )
+    for rec in conn.execute(stmt):
+        cells = {
+            col: _to_text(kind, value)
+            for col, kind, value in zip(columns, kinds, rec[2:], strict=True)
+        }
+        if rec.raw:
+            cells.update(json.loads(rec.raw))
+        yield CsvRow(f"{file}.csv", rec.line, cells)
+
+
+def read_tariffplan(engine: Engine, tpid: str) -> TariffPlanRows:
+    """Tariff plan ``tpid`` back as raw rows (every file present; empty list when none)."""
+    with engine.connect() as conn:
+        return {
+            file: [r.cells for r in iter_tariffplan_file(conn, tpid, file)]
+            for file in FILE_COLUMNS
+        }
+
+
+def list_tpids(engine: Engine) -> list[str]:
+    """TPIDs with rows in any tp table or a ``tariffplans`` record, sorted."""
+    found: set[str] = set()
+    with engine.connect() as conn:
+        found.update(conn.scalars(select(tariffplans.c.tpid)))
+        for table in TP_TABLES.values():
+            found.update(conn.scalars(select(table.c.tpid).distinct()))
+    return sorted(found)
+
+
+def tariffplan_info(engine: Engine, tpid: str) -> dict[str, object] | None:
+    """The ``tariffplans`` record of ``tpid`` (loaded_at, source, row_counts) or None."""
+    with engine.connect() as conn:
+        rec = conn.execute(select(tariffplans).where(tariffplans.c.tpid == tpid)).first()
+    if rec is None:
+        return None
+    return {
+        "tpid": rec.tpid,
+        "loaded_at": rec.loaded_at,
+        "source": rec.source,
+        "row_counts": json.loads(rec.row_counts),
+    }
+
+
+def delete_tariffplan(engine: Engine, tpid: str) -> bool:
+    """Remove every row of ``tpid``; True if anything was there."""
+    existed = tpid in list_tpids(engine)
+    with engine.begin() as conn:
+        _delete_tpid(conn, tpid)
+    return existed
