@@ -1,0 +1,53 @@
+"""Checks `cgr up` runs before starting anything, so a bad setup fails with one clear line."""
+
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from cgrpy.config import SERVICES, ConfigError, Settings
+from cgrpy.storage.db import make_engine
+
+
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
+
+
+def ports_in_use(settings: Settings) -> list[str]:
+    """Every address the suite would listen on that something else already holds."""
+    wanted: list[tuple[str, str, int, int]] = []
+    for name in SERVICES:
+        wanted.append((f"{name} gRPC", settings.listen_host, settings.grpc_port(name), socket.SOCK_STREAM))
+        wanted.append((f"{name} metrics", settings.listen_host, settings.metrics_port(name), socket.SOCK_STREAM))
+    for label, key, kind in (
+        ("OpenSIPS listener", "opensips_listen", socket.SOCK_STREAM),
+        ("OpenSIPS events", "opensips_event_listen", socket.SOCK_DGRAM),
+        ("JSON-RPC", "jsonrpc_listen", socket.SOCK_STREAM),
+        ("HTTP JSON-RPC", "http_listen", socket.SOCK_STREAM),
+    ):
+        host, port = _split(settings.get(key))
+        wanted.append((label, host, port, kind))
+    busy = []
+    for label, host, port, kind in wanted:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                busy.append(f"{label} {host}:{port} ({exc.strerror})")
+    return busy
+
+
+def check_stordb(url: str) -> None:
+    """Raise ConfigError with one line if the StorDB cannot be reached."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
+        raise ConfigError(f"StorDB {engine.url.render_as_string(hide_password=True)} unreachable: {first}") from None
+    finally:
+        engine.dispose()

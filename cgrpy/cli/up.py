@@ -1,0 +1,46 @@
+"""`cgr up [--tariffplan DIR]`: migrate, optionally load a tariff plan, start the suite."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import sys
+
+from cgrpy.config import ConfigError, load_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="start all eight services (supervised) and wait until SERVING")
+    p.add_argument("--tariffplan", metavar="DIR", help="load this tariff-plan folder first")
+    p.add_argument("--db-url", help="StorDB URL (default CGRPY_STORDB_URL or ./var/stordb.sqlite)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cgrpy.cli.preflight import check_stordb, ports_in_use
+    from cgrpy.runtime.logs import setup_logging
+    from cgrpy.supervisor import run as supervise
+
+    try:
+        overrides = {"stordb_url": args.db_url} if args.db_url else {}
+        settings = load_settings(overrides=overrides)
+        setup_logging("supervisor", settings.log_level)
+        busy = ports_in_use(settings)
+        if busy:
+            raise ConfigError("port in use: " + "; ".join(busy))
+        check_stordb(settings.stordb_url)
+        if importlib.util.find_spec("cgrpy.storage.migrate"):
+            from cgrpy.storage.migrate import upgrade
+
+            upgrade(settings.stordb_url)
+        if args.tariffplan:
+            from cgrpy.cli.load import run_load
+
+            rc = run_load(args.tariffplan, db_url=settings.stordb_url, tpid=settings.tpid, notify=False)
+            if rc != 0:
+                return rc
+    except ConfigError as exc:
+        print(f"cgr up: {exc}", file=sys.stderr)
+        return 78
+    return asyncio.run(supervise(settings))

@@ -1,0 +1,177 @@
+"""`cgr up`: run the eight services as separate OS processes and keep them running.
+
+Starts each ``python -m services.<name>`` with the resolved settings in its environment, waits
+until every one reports SERVING over gRPC health, prints the address table, restarts a crashed
+service with exponential backoff, and on SIGINT/SIGTERM stops them all (SIGTERM, grace period,
+then SIGKILL), so no process or port is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from cgrpy.config import SERVICES, Settings
+from cgrpy.runtime.healthcheck import check
+from cgrpy.runtime.logs import get_logger
+from cgrpy.runtime.server import EXIT_CONFIG
+
+log = get_logger("supervisor")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the supervisor is killed outright (-9), the kernel sends SIGTERM to the children too.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    last_exit: int | None = None
+    backoff: float = 0.5
+    status: str = "STARTING"
+    history: list[str] = field(default_factory=list)
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES, *, ready_timeout: float = 60.0) -> None:
+        self.settings = settings
+        self.services = services
+        self.ready_timeout = ready_timeout
+        self.children = {name: Child(name) for name in services}
+        self.stopping = False
+        self._watchers: list[asyncio.Task] = []
+
+    async def _spawn(self, child: Child) -> None:
+        env = {**os.environ, **self.settings.env()}
+        env.pop("CGRPY_CONFIG", None)  # children get the resolved values, not the file again
+        child.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"services.{child.name}",
+            env=env, stdin=asyncio.subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+        )
+        child.started_at = time.monotonic()
+        child.status = "STARTING"
+        log.info("service.spawned", name=child.name, pid=child.proc.pid)
+
+    async def _watch(self, child: Child) -> None:
+        while not self.stopping:
+            assert child.proc is not None
+            rc = await child.proc.wait()
+            child.last_exit = rc
+            if self.stopping:
+                return
+            if rc == EXIT_CONFIG and child.restarts == 0 and time.monotonic() - child.started_at < 10:
+                child.status = "FAILED"
+                return  # a configuration problem at first start: restarting won't help
+            up_for = time.monotonic() - child.started_at
+            if up_for > 30:
+                child.backoff = 0.5  # it ran fine for a while: start the backoff over
+            child.restarts += 1
+            child.status = "RESTARTING"
+            log.warning("service.crashed", name=child.name, exit_code=rc, restart_in_s=child.backoff, restarts=child.restarts)
+            await asyncio.sleep(child.backoff)
+            child.backoff = min(child.backoff * 2, 30.0)
+            if self.stopping:
+                return
+            await self._spawn(child)
+
+    async def start(self) -> None:
+        for child in self.children.values():
+            await self._spawn(child)
+        for child in self.children.values():
+            self._watchers.append(asyncio.create_task(self._watch(child)))
+        await self.wait_ready()
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout or self.ready_timeout)
+        pending = set(self.services)
+        while pending:
+            for name in list(pending):
+                child = self.children[name]
+                if child.status == "FAILED":
+                    raise StartupError(f"{name} failed to start (exit code {child.last_exit}); see its log line above")
+                status = await asyncio.to_thread(check, self.settings.addr(name), "", 0.5)
+                if status == "SERVING":
+                    child.status = "SERVING"
+                    pending.discard(name)
+            if pending and time.monotonic() > deadline:
+                waited = timeout or self.ready_timeout
+                raise StartupError(f"not SERVING after {waited:.0f}s: {', '.join(sorted(pending))}")
+            if pending:
+                await asyncio.sleep(0.2)
+
+    def table(self) -> str:
+        s = self.settings
+        rows = [("service", "gRPC", "metrics", "pid", "status")]
+        for name in self.services:
+            c = self.children[name]
+            rows.append((name, s.addr(name), f"http://{s.listen_host}:{s.metrics_port(name)}/metrics",
+                         str(c.proc.pid if c.proc else "-"), c.status))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        out = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+        out.append("")
+        out.append(f"OpenSIPS cgrates module: {s.opensips_listen} (TCP)   events: {s.opensips_event_listen} (UDP)")
+        out.append(f"CGRateS JSON-RPC: {s.jsonrpc_listen} (TCP)   http://{s.http_listen}/jsonrpc")
+        out.append(f"StorDB: {s.stordb_url}   TPID: {s.tpid}")
+        return "\n".join(out)
+
+    async def stop(self) -> None:
+        self.stopping = True
+        procs = [c.proc for c in self.children.values() if c.proc and c.proc.returncode is None]
+        for p in procs:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        grace = self.settings.grace_period / 1e9 + 2
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), grace)
+        except TimeoutError:
+            for p in procs:
+                if p.returncode is None:
+                    log.warning("service.kill", pid=p.pid)
+                    p.kill()
+            await asyncio.gather(*(p.wait() for p in procs))
+        for t in self._watchers:
+            t.cancel()
+        log.info("supervisor.stopped")
+
+
+async def run(settings: Settings, *, services: tuple[str, ...] = SERVICES) -> int:
+    sup = Supervisor(settings, services)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    start = asyncio.create_task(sup.start())
+    done, _ = await asyncio.wait({start, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if start in done and start.exception() is not None:
+        print(f"cgr up: {start.exception()}", file=sys.stderr)
+        await sup.stop()
+        return 1
+    if stop.is_set():
+        start.cancel()
+        await sup.stop()
+        return 0
+    print(sup.table(), flush=True)
+    print("\nAll services SERVING. Ctrl-C stops them all.", flush=True)
+    await stop.wait()
+    await sup.stop()
+    return 0
