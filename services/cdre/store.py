@@ -1,0 +1,413 @@
+"""CDR repository over the StorDB (Postgres or SQLite, same code): idempotent insert, queries,
+session costs, the export log.
+
+How a CDR is charged exactly once (the pipeline drives this; the store gives the primitives):
+
+1. :meth:`CdrStore.reserve` inserts the run's row in state ``pending`` with
+   ``INSERT ... ON CONFLICT (cgrid, run_id) DO NOTHING`` in its own committed transaction. Only the
+   caller whose insert created the row goes on to charge; every other post of the same
+   (CGRID, RunID) - concurrent or later - gets ``duplicate=True`` and charges nothing.
+2. The charge is a RALs ``Debit`` whose idempotency key is ``<CGRID>:<RunID>`` (the proto's
+   ``request_id``): RALs applies a given key at most once.
+3. :meth:`CdrStore.finish` writes the cost and state ``rated``.
+
+A crash between 1 and 3 leaves a ``pending`` row. Retrying the debit with the same key cannot
+charge twice, so :func:`services.cdre.pipeline.resume_pending` simply redoes 2-3 for rows that
+stayed pending too long. The alternative - rate first, insert after, refund on a duplicate -
+has a window where a crash leaves money taken and no CDR, and a refund that may itself fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Select, and_, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.storage.models.cdrs import (
+    CdrExportedRow,
+    CdrExportRow,
+    CdrRow,
+    SessionCostRow,
+)
+from services.cdre.cdr import CDR
+
+PENDING = "pending"
+RATED_STATE = "rated"
+
+# Public sort keys → columns (CGRateS OrderID is our id).
+ORDER_COLUMNS = {
+    "order_id": CdrRow.id,
+    "setup_time": CdrRow.setup_time,
+    "answer_time": CdrRow.answer_time,
+    "usage": CdrRow.usage_ns,
+    "cost": CdrRow.cost,
+    "account": CdrRow.account,
+    "destination": CdrRow.destination,
+    "created_at": CdrRow.created_at,
+}
+
+
+class StoreError(ValueError):
+    """Bad query input (unknown order key, inverted range...): nothing was read or written."""
+
+
+@dataclass
+class CdrFilter:
+    """What ``GetCDRs`` / ``CountCDRs`` / ``RateCDRs`` / ``ExportCDRs`` select.
+
+    Time ranges are [start, end) like CGRateS; ``min_cost`` is inclusive, ``max_cost`` exclusive
+    (CGRateS ``cost >= MinCost AND cost < MaxCost``). ``destination_prefixes`` match by prefix.
+    Empty sequences mean "any".
+    """
+
+    cgrids: Sequence[str] = ()
+    run_ids: Sequence[str] = ()
+    origin_ids: Sequence[str] = ()
+    request_types: Sequence[str] = ()
+    tenants: Sequence[str] = ()
+    accounts: Sequence[str] = ()
+    subjects: Sequence[str] = ()
+    destination_prefixes: Sequence[str] = ()
+    setup_time_start: datetime | None = None
+    setup_time_end: datetime | None = None
+    answer_time_start: datetime | None = None
+    answer_time_end: datetime | None = None
+    min_cost: Decimal | None = None
+    max_cost: Decimal | None = None
+    order_by: str = "order_id"
+    limit: int | None = None
+    offset: int = 0
+    # Only CDRs not yet exported with this CDRe profile.
+    not_exported_by: str | None = None
+    # Only rows in this rating state (None = any).
+    rating_state: str | None = None
+
+
+@dataclass
+class StoredCdr:
+    """A CDR with the bookkeeping the pipeline needs."""
+
+    cdr: CDR
+    rating_state: str
+    debit_request_id: str
+    rerate_count: int
+    updated_at: datetime
+
+
+@dataclass
+class SessionCost:
+    cgrid: str
+    run_id: str
+    cost: Decimal
+    usage_ns: int = 0
+    origin_host: str = ""
+    origin_id: str = ""
+    cost_source: str = "*sessions"
+    cost_details: dict[str, Any] | None = None
+
+
+@dataclass
+class ExportRecord:
+    export_id: str
+    profile: str
+    path: str
+    order_ids: Sequence[int] = field(default_factory=list)
+    total_cost: Decimal = Decimal(0)
+
+
+class CdrStore:
+    """Synchronous repository; async callers wrap calls in ``asyncio.to_thread``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+
+    # --- insert / update ----------------------------------------------------------------------
+
+    def reserve(self, cdr: CDR) -> tuple[StoredCdr, bool]:
+        """Insert ``cdr`` as ``pending`` unless (CGRID, RunID) exists.
+
+        Returns ``(stored, duplicate)``: the new row, or the row already there and ``True``.
+        """
+        values = _row_values(cdr)
+        values["rating_state"] = PENDING
+        ins = self._insert(CdrRow).values(**values)
+        ins = ins.on_conflict_do_nothing(index_elements=["cgrid", "run_id"]).returning(CdrRow.id)
+        with Session(self.engine) as s, s.begin():
+            new_id = s.execute(ins).scalar_one_or_none()
+            row = s.execute(
+                select(CdrRow).where(CdrRow.cgrid == cdr.cgrid, CdrRow.run_id == cdr.run_id)
+            ).scalar_one()
+            return _stored(row), new_id is None
+
+    def finish(
+        self,
+        order_id: int,
+        *,
+        cost: Decimal,
+        cost_source: str,
+        cost_details: dict[str, Any] | None,
+        extra_info: str,
+        debit_request_id: str = "",
+        rerate_count: int | None = None,
+    ) -> None:
+        """Write the rating outcome of a reserved (or re-rated) row and mark it final."""
+        values: dict[str, Any] = {
+            "cost": cost,
+            "cost_source": cost_source,
+            "cost_details": None if cost_details is None else dumps_exact(cost_details),
+            "extra_info": extra_info,
+            "debit_request_id": debit_request_id,
+            "rating_state": RATED_STATE,
+            "updated_at": datetime.now(UTC),
+        }
+        if rerate_count is not None:
+            values["rerate_count"] = rerate_count
+        with Session(self.engine) as s, s.begin():
+            done = s.execute(update(CdrRow).where(CdrRow.id == order_id).values(**values))
+            if done.rowcount != 1:
+                raise StoreError(f"NOT_FOUND: no CDR with OrderID {order_id}")
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def get_cdrs(self, flt: CdrFilter | None = None) -> list[CDR]:
+        """CDRs matching ``flt`` in its order (default OrderID ascending)."""
+        return [st.cdr for st in self.get_stored(flt)]
+
+    def get_stored(self, flt: CdrFilter | None = None) -> list[StoredCdr]:
+        flt = flt or CdrFilter()
+        q = _apply_filter(select(CdrRow), flt)
+        q = q.order_by(*_order(flt.order_by))
+        if flt.offset:
+            q = q.offset(flt.offset)
+        if flt.limit is not None:
+            q = q.limit(flt.limit)
+        with Session(self.engine) as s:
+            return [_stored(r) for r in s.execute(q).scalars()]
+
+    def count_cdrs(self, flt: CdrFilter | None = None) -> int:
+        """How many CDRs match ``flt`` (limit/offset/order ignored)."""
+        q = _apply_filter(select(func.count(CdrRow.id)), flt or CdrFilter())
+        with Session(self.engine) as s:
+            return int(s.execute(q).scalar_one())
+
+    def pending_older_than(self, age: timedelta) -> list[StoredCdr]:
+        """Rows reserved but never finished (a crash mid-charge), older than ``age``."""
+        cutoff = datetime.now(UTC) - age
+        q = select(CdrRow).where(CdrRow.rating_state == PENDING, CdrRow.updated_at < cutoff)
+        with Session(self.engine) as s:
+            return [_stored(r) for r in s.execute(q.order_by(CdrRow.id)).scalars()]
+
+    # --- session costs ------------------------------------------------------------------------
+
+    def store_session_cost(self, sc: SessionCost) -> bool:
+        """Keep a *prepaid run's cost; returns ``True`` when (CGRID, RunID) was already there."""
+        ins = self._insert(SessionCostRow).values(
+            cgrid=sc.cgrid,
+            run_id=sc.run_id,
+            origin_host=sc.origin_host,
+            origin_id=sc.origin_id,
+            cost_source=sc.cost_source,
+            usage_ns=sc.usage_ns,
+            cost=sc.cost,
+            cost_details=None if sc.cost_details is None else dumps_exact(sc.cost_details),
+            created_at=datetime.now(UTC),
+        )
+        ins = ins.on_conflict_do_nothing(index_elements=["cgrid", "run_id"]).returning(
+            SessionCostRow.id
+        )
+        with Session(self.engine) as s, s.begin():
+            return s.execute(ins).scalar_one_or_none() is None
+
+    def get_session_cost(self, cgrid: str, run_id: str) -> SessionCost | None:
+        q = select(SessionCostRow).where(
+            SessionCostRow.cgrid == cgrid, SessionCostRow.run_id == run_id
+        )
+        with Session(self.engine) as s:
+            r = s.execute(q).scalar_one_or_none()
+            if r is None:
+                return None
+            return SessionCost(
+                cgrid=r.cgrid,
+                run_id=r.run_id,
+                cost=r.cost,
+                usage_ns=r.usage_ns,
+                origin_host=r.origin_host,
+                origin_id=r.origin_id,
+                cost_source=r.cost_source,
+                cost_details=None if r.cost_details is None else loads_exact(r.cost_details),
+            )
+
+    # --- export log ---------------------------------------------------------------------------
+
+    def record_export(self, rec: ExportRecord) -> int:
+        """Log one written export file and the CDRs in it; returns the export's row id."""
+        with Session(self.engine) as s, s.begin():
+            exp = CdrExportRow(
+                export_id=rec.export_id,
+                profile=rec.profile,
+                path=rec.path,
+                records=len(rec.order_ids),
+                total_cost=rec.total_cost,
+                created_at=datetime.now(UTC),
+            )
+            s.add(exp)
+            s.flush()
+            if rec.order_ids:
+                ins = self._insert(CdrExportedRow).on_conflict_do_nothing(
+                    index_elements=["cdr_id", "profile"]
+                )
+                s.execute(
+                    ins,
+                    [
+                        {"cdr_id": oid, "profile": rec.profile, "export_pk": exp.id}
+                        for oid in rec.order_ids
+                    ],
+                )
+            return exp.id
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _insert(self, model: type) -> Any:
+        if self._dialect == "postgresql":
+            return postgresql.insert(model)
+        if self._dialect == "sqlite":
+            return sqlite.insert(model)
+        raise StoreError(f"unsupported StorDB dialect {self._dialect!r}")
+
+
+def _row_values(cdr: CDR) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "cgrid": cdr.cgrid,
+        "run_id": cdr.run_id,
+        "origin_host": cdr.origin_host,
+        "source": cdr.source,
+        "origin_id": cdr.origin_id,
+        "tor": cdr.tor,
+        "request_type": cdr.request_type,
+        "tenant": cdr.tenant,
+        "category": cdr.category,
+        "account": cdr.account,
+        "subject": cdr.subject,
+        "destination": cdr.destination,
+        "setup_time": cdr.setup_time,
+        "answer_time": cdr.answer_time,
+        "usage_ns": cdr.usage_ns,
+        "extra_fields": dumps_exact(cdr.extra_fields),
+        "cost_source": cdr.cost_source,
+        "cost": cdr.cost,
+        "cost_details": None if cdr.cost_details is None else dumps_exact(cdr.cost_details),
+        "extra_info": cdr.extra_info,
+        "pre_rated": cdr.pre_rated,
+        "partial": cdr.partial,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _stored(r: CdrRow) -> StoredCdr:
+    cdr = CDR(
+        cgrid=r.cgrid,
+        run_id=r.run_id,
+        order_id=r.id,
+        origin_host=r.origin_host,
+        source=r.source,
+        origin_id=r.origin_id,
+        tor=r.tor,
+        request_type=r.request_type,
+        tenant=r.tenant,
+        category=r.category,
+        account=r.account,
+        subject=r.subject,
+        destination=r.destination,
+        setup_time=r.setup_time,
+        answer_time=r.answer_time,
+        usage_ns=r.usage_ns,
+        extra_fields=loads_exact(r.extra_fields) if r.extra_fields else {},
+        cost_source=r.cost_source,
+        cost=r.cost,
+        cost_details=None if r.cost_details is None else loads_exact(r.cost_details),
+        extra_info=r.extra_info,
+        pre_rated=r.pre_rated,
+        partial=r.partial,
+    )
+    return StoredCdr(cdr, r.rating_state, r.debit_request_id, r.rerate_count, r.updated_at)
+
+
+def _in(col: Any, values: Sequence[str]) -> Any:
+    return col.in_(list(values)) if values else None
+
+
+def _escape_like(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _apply_filter(q: Select, flt: CdrFilter) -> Select:
+    for start, end, name in (
+        (flt.setup_time_start, flt.setup_time_end, "setup time"),
+        (flt.answer_time_start, flt.answer_time_end, "answer time"),
+    ):
+        if start is not None and end is not None and end < start:
+            raise StoreError(f"{name} range ends ({end}) before it starts ({start})")
+    if flt.min_cost is not None and flt.max_cost is not None and flt.max_cost < flt.min_cost:
+        raise StoreError(f"max cost {flt.max_cost} is below min cost {flt.min_cost}")
+    if flt.limit is not None and flt.limit < 0 or flt.offset < 0:
+        raise StoreError("limit and offset must not be negative")
+    conds: list[Any] = [
+        _in(CdrRow.cgrid, flt.cgrids),
+        _in(CdrRow.run_id, flt.run_ids),
+        _in(CdrRow.origin_id, flt.origin_ids),
+        _in(CdrRow.request_type, flt.request_types),
+        _in(CdrRow.tenant, flt.tenants),
+        _in(CdrRow.account, flt.accounts),
+        _in(CdrRow.subject, flt.subjects),
+    ]
+    if flt.destination_prefixes:
+        conds.append(or_(*(
+            CdrRow.destination.like(_escape_like(p) + "%", escape="\\")
+            for p in flt.destination_prefixes
+        )))
+    if flt.setup_time_start is not None:
+        conds.append(CdrRow.setup_time >= flt.setup_time_start)
+    if flt.setup_time_end is not None:
+        conds.append(CdrRow.setup_time < flt.setup_time_end)
+    if flt.answer_time_start is not None:
+        conds.append(CdrRow.answer_time >= flt.answer_time_start)
+    if flt.answer_time_end is not None:
+        conds.append(CdrRow.answer_time < flt.answer_time_end)
+    if flt.min_cost is not None:
+        conds.append(CdrRow.cost >= flt.min_cost)
+    if flt.max_cost is not None:
+        conds.append(CdrRow.cost < flt.max_cost)
+    if flt.rating_state is not None:
+        conds.append(CdrRow.rating_state == flt.rating_state)
+    if flt.not_exported_by is not None:
+        conds.append(~exists().where(
+            CdrExportedRow.cdr_id == CdrRow.id, CdrExportedRow.profile == flt.not_exported_by
+        ))
+    conds = [c for c in conds if c is not None]
+    return q.where(and_(*conds)) if conds else q
+
+
+def _order(order_by: str) -> Iterable[Any]:
+    """``"answer_time desc"`` → columns; ties broken by OrderID so pages are stable."""
+    parts = order_by.strip().lower().split()
+    if not parts or len(parts) > 2 or parts[0] not in ORDER_COLUMNS:
+        raise StoreError(
+            f"cannot order CDRs by {order_by!r}: use one of {', '.join(ORDER_COLUMNS)} "
+            "optionally followed by asc/desc"
+        )
+    direction = parts[1] if len(parts) == 2 else "asc"
+    if direction not in ("asc", "desc"):
+        raise StoreError(f"cannot order CDRs by {order_by!r}: direction must be asc or desc")
+    col = ORDER_COLUMNS[parts[0]]
+    main = col.desc() if direction == "desc" else col.asc()
+    return (main,) if col is CdrRow.id else (main, CdrRow.id.asc())
