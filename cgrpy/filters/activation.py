@@ -1,0 +1,46 @@
+"""ActivationInterval (§1.4): both bounds exclusive, a missing bound is open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cgrpy.filters.errors import FilterError
+from cgrpy.units import UnitError, parse_time
+
+
+@dataclass(frozen=True)
+class ActivationInterval:
+    activation_time: datetime | None = None
+    expiry_time: datetime | None = None
+
+    def contains(self, t: datetime) -> bool:
+        """``(start open or start < t) and (end open or end > t)``."""
+        if self.activation_time is not None and not self.activation_time < t:
+            return False
+        return self.expiry_time is None or self.expiry_time > t
+
+    @classmethod
+    def parse(cls, text: str) -> ActivationInterval | None:
+        """CSV form ``start[;end]``; empty -> None (no interval)."""
+        text = (text or "").strip()
+        if not text:
+            return None
+        parts = text.split(";")
+        if len(parts) > 2:
+            raise FilterError(f"invalid ActivationInterval {text!r}: use start[;end]")
+        try:
+            start = parse_time(parts[0]) if parts[0] else None
+            end = parse_time(parts[1]) if len(parts) == 2 and parts[1] else None
+        except UnitError as exc:
+            raise FilterError(f"invalid ActivationInterval {text!r}: {exc}") from None
+        return cls(start, end)
+
+    def to_dict(self) -> dict[str, str]:
+        """CGRateS JSON shape; an open bound is Go's zero time."""
+        zero = "0001-01-01T00:00:00Z"
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        return {
+            "ActivationTime": self.activation_time.strftime(fmt) if self.activation_time else zero,
+            "ExpiryTime": self.expiry_time.strftime(fmt) if self.expiry_time else zero,
+        }
