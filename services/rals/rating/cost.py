@@ -1,0 +1,197 @@
+"""The result of rating (:class:`CallCost`) and its CGRateS EventCost view (spec §2.6, §2.8).
+
+Two cost surfaces exist, as in CGRateS: ``CallCost.cost`` is connect fee + span costs rounded once
+with the DestinationRate rule; :meth:`CallCost.event_cost_amount` / ``to_event_cost()["Cost"]`` is
+recomputed from the increments with the global decimals and no DestinationRate rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cgrpy.event import dumps_exact
+from cgrpy.units import round_money
+
+from .timespans import Increment, TimeSpan
+from .timings import Timing
+
+MIDDLE = "*middle"
+
+
+@dataclass
+class CallCost:
+    tenant: str
+    category: str
+    subject: str
+    account: str
+    destination: str
+    tor: str
+    cgrid: str
+    run_id: str
+    time_start: datetime
+    timespans: list[TimeSpan]
+    connect_fee: Decimal  # charged connect fee: 0 when loop_index > 0 or nothing to charge
+    raw_cost: Decimal  # connect fee + span costs, before the DestinationRate rounding
+    cost: Decimal  # raw_cost rounded once by the span with the largest RoundingDecimals
+    rounding_decimals: int  # the global decimals G used per increment
+    max_cost_so_far: Decimal = Decimal(0)  # carried MaxCostSoFar after this piece
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # --- convenience views -----------------------------------------------------------------
+
+    @property
+    def usage_ns(self) -> int:
+        """Rated usage: may exceed the requested one (spans are rounded up to increments)."""
+        return sum(ts.duration_ns for ts in self.timespans)
+
+    @property
+    def matched_subject(self) -> str:
+        return self.timespans[0].matched_subject if self.timespans else ""
+
+    @property
+    def matched_prefix(self) -> str:
+        return self.timespans[0].matched_prefix if self.timespans else ""
+
+    @property
+    def matched_dest_id(self) -> str:
+        return self.timespans[0].matched_dest_id if self.timespans else ""
+
+    @property
+    def rating_plan_id(self) -> str:
+        return self.timespans[0].rating_plan_id if self.timespans else ""
+
+    # --- EventCost ---------------------------------------------------------------------------
+
+    def charge_rows(self) -> list[list[Increment]]:
+        """Increments per timespan, with the connect fee as a zero-usage increment first."""
+        rows = [list(ts.increments) for ts in self.timespans]
+        if self.connect_fee and rows:
+            rows[0].insert(0, Increment(0, self.connect_fee, 1))
+        return rows
+
+    def event_cost_amount(self) -> Decimal:
+        """EventCost.Cost: per interval Round(Σ cost×compress, G), summed, rounded with G."""
+        g = self.rounding_decimals
+        total = Decimal(0)
+        for incs in self.charge_rows():
+            total += round_money(sum((i.cost * i.compress_factor for i in incs), Decimal(0)), g, MIDDLE)
+        return round_money(total, g, MIDDLE)
+
+    def to_event_cost(self) -> dict[str, Any]:
+        """CGRateS's EventCost JSON shape (Decimal money, int-ns durations).
+
+        IDs are deterministic 7-char digests of the referenced object (CGRateS uses random ones;
+        equal objects still share one id), so the same rating always gives the same document.
+        """
+        timings: dict[str, Any] = {}
+        rates: dict[str, Any] = {}
+        filters: dict[str, Any] = {}
+        ratings: dict[str, Any] = {}
+        charges: list[dict[str, Any]] = []
+        g = self.rounding_decimals
+        for ts, incs in zip(self.timespans, self.charge_rows(), strict=True):
+            ri = ts.rate_interval
+            r = ri.rating
+            timing_id = _put(timings, _timing_json(ri.timing))
+            rates_id = _put(
+                rates,
+                [
+                    {
+                        "GroupIntervalStart": s.group_interval_start_ns,
+                        "Value": s.value,
+                        "RateIncrement": s.increment_ns,
+                        "RateUnit": s.unit_ns,
+                    }
+                    for s in r.rates
+                ],
+            )
+            filters_id = _put(
+                filters,
+                {
+                    "Subject": ts.matched_subject,
+                    "DestinationPrefix": ts.matched_prefix,
+                    "DestinationID": ts.matched_dest_id,
+                    "RatingPlanID": ts.rating_plan_id,
+                },
+            )
+            rating_id = _put(
+                ratings,
+                {
+                    "ConnectFee": r.connect_fee,
+                    "RoundingMethod": r.rounding_method,
+                    "RoundingDecimals": r.rounding_decimals,
+                    "MaxCost": r.max_cost,
+                    "MaxCostStrategy": r.max_cost_strategy,
+                    "TimingID": timing_id,
+                    "RatesID": rates_id,
+                    "RatingFiltersID": filters_id,
+                },
+            )
+            interval = {
+                "RatingID": rating_id,
+                "Increments": [
+                    {
+                        "Usage": i.duration_ns,
+                        "Cost": i.cost,
+                        "AccountingID": "",
+                        "CompressFactor": i.compress_factor,
+                    }
+                    for i in incs
+                ],
+                "CompressFactor": 1,
+            }
+            if charges and _same_interval(charges[-1], interval):
+                charges[-1]["CompressFactor"] += 1
+            else:
+                charges.append(interval)
+        usage = sum(
+            inc["Usage"] * inc["CompressFactor"] * ch["CompressFactor"]
+            for ch in charges
+            for inc in ch["Increments"]
+        )
+        total = Decimal(0)
+        for ch in charges:
+            per = round_money(
+                sum((inc["Cost"] * inc["CompressFactor"] for inc in ch["Increments"]), Decimal(0)),
+                g,
+                MIDDLE,
+            )
+            total += round_money(per * ch["CompressFactor"], g, MIDDLE)
+        return {
+            "CGRID": self.cgrid,
+            "RunID": self.run_id,
+            "StartTime": self.time_start,
+            "Usage": usage,
+            "Cost": round_money(total, g, MIDDLE),
+            "Charges": charges,
+            "AccountSummary": None,
+            "Rating": ratings,
+            "Accounting": {},
+            "RatingFilters": filters,
+            "Rates": rates,
+            "Timings": timings,
+        }
+
+
+def _timing_json(t: Timing) -> dict[str, Any]:
+    return {
+        "Years": list(t.years),
+        "Months": list(t.months),
+        "MonthDays": list(t.month_days),
+        "WeekDays": list(t.week_days),
+        "StartTime": t.start_time,
+    }
+
+
+def _put(table: dict[str, Any], obj: Any) -> str:
+    ident = hashlib.sha1(dumps_exact(obj).encode()).hexdigest()[:7]
+    table.setdefault(ident, obj)
+    return ident
+
+
+def _same_interval(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["RatingID"] == b["RatingID"] and a["Increments"] == b["Increments"]
