@@ -7,6 +7,7 @@ need the cells use :func:`read_folder` directly.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,31 +27,67 @@ class CsvShapeError(ValueError):
         self.file, self.line, self.message = file, line, message
 
 
-def read_file(path: Path, name: str) -> list[CsvRow]:
-    """Rows of one file; ``#`` lines are comments (the header is one); a trailing comma is ok."""
+def _bad_utf8_line(path: Path) -> tuple[int, bytes]:
+    """1-based number and content of the first line that is not UTF-8 (the text reader fails
+    a whole buffer at a time, so its position says nothing about the line)."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number, raw.rstrip(b"\r\n")
+    return 1, b""
+
+
+def iter_file(path: Path, name: str) -> Iterator[CsvRow | CsvShapeError]:
+    """Stream the rows of one file, problems as values: a row with the wrong column count is
+    reported and skipped; a CSV syntax error (e.g. an unterminated quote) or a line that is not
+    UTF-8 is reported and ends the file (nothing after it can be trusted).
+
+    ``#`` lines are comments (the header is one); a trailing comma is tolerated; a UTF-8 byte
+    order mark at the start of the file is ignored.
+    """
     columns = FILE_COLUMNS[name]
-    rows: list[CsvRow] = []
-    with path.open(encoding="utf-8", newline="") as fh:
+    ncols = len(columns)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         while True:
             try:
                 cells = next(reader)
             except StopIteration:
-                break
+                return
             except csv.Error as exc:
-                raise CsvShapeError(path.name, reader.line_num, f"bad CSV: {exc}") from None
-            line = reader.line_num
+                msg = str(exc)
+                if "EOF" in msg or "unexpected end of data" in msg:
+                    msg = "unterminated quoted field"
+                yield CsvShapeError(path.name, reader.line_num, f"bad CSV: {msg}")
+                return
+            except UnicodeDecodeError:
+                number, raw = _bad_utf8_line(path)
+                yield CsvShapeError(
+                    path.name, number, f"file is not UTF-8 (got {raw[:60]!r})"
+                )
+                return
             if not cells or (len(cells) == 1 and cells[0] == ""):
                 continue
             if cells[0].startswith("#"):
                 continue
-            if len(cells) == len(columns) + 1 and cells[-1] == "":
+            line = reader.line_num
+            if len(cells) == ncols + 1 and cells[-1] == "":
                 cells = cells[:-1]
-            if len(cells) != len(columns):
-                raise CsvShapeError(
-                    path.name, line, f"expected {len(columns)} columns, got {len(cells)}"
-                )
-            rows.append(CsvRow(path.name, line, dict(zip(columns, cells, strict=True))))
+            if len(cells) != ncols:
+                yield CsvShapeError(path.name, line, f"expected {ncols} columns, got {len(cells)}")
+                continue
+            yield CsvRow(path.name, line, dict(zip(columns, cells, strict=True)))
+
+
+def read_file(path: Path, name: str) -> list[CsvRow]:
+    """Rows of one file; raises :class:`CsvShapeError` on the first shape problem."""
+    rows: list[CsvRow] = []
+    for item in iter_file(path, name):
+        if isinstance(item, CsvShapeError):
+            raise item
+        rows.append(item)
     return rows
 
 
