@@ -130,6 +130,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_session_costs')),
     sa.UniqueConstraint('cgrid', 'run_id', name=op.f('uq_session_costs_cgrid'))
     )
+    op.create_table('stat_queue_states',
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('queue_id', sa.String(length=128), nullable=False),
+    sa.Column('state', sa.Text(), nullable=False),
+    sa.Column('updated_ns', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'queue_id', name=op.f('pk_stat_queue_states'))
+    )
     op.create_table('tariffplans',
     sa.Column('tpid', sa.String(length=64), nullable=False),
     sa.Column('loaded_at', sa.DateTime(timezone=True), nullable=False),
@@ -636,6 +643,7 @@ def downgrade() -> None:
 
     op.drop_table('tp_account_actions')
     op.drop_table('tariffplans')
+    op.drop_table('stat_queue_states')
     op.drop_table('session_costs')
     with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.drop_index('ix_cdrs_tenant_account')

@@ -1,0 +1,194 @@
+"""StatS engine: matches events to stat queues, feeds their metrics, reads metrics back and
+prepares the StatUpdate event for ThresholdS (profile-subsystems §7).
+
+Pure of I/O except the optional :class:`StatQueueStore`; the gRPC service sends the returned
+threshold events and maps errors to status codes.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cgrpy.event import CGREvent
+from cgrpy.tariffplan.columns import TariffPlanRows
+from services.stats.errors import (
+    MandatoryIEMissingError,
+    NotFoundError,
+    validate_event,
+)
+from services.stats.metrics import DEFAULT_ROUNDING_DECIMALS, MetricError
+from services.stats.profile_rows import Passes, group_rows, select_profiles
+from services.stats.queue import StatQueue, StatQueueProfile
+from services.stats.store import StatQueueStore
+
+
+@dataclass
+class ThresholdEventArgs:
+    """What StatS sends to ThresholdS.ProcessEvent after updating a queue (spec §7.5)."""
+
+    threshold_ids: list[str]
+    event: CGREvent
+
+
+@dataclass
+class StatProcessResult:
+    queue_ids: list[str] = field(default_factory=list)
+    threshold_events: list[ThresholdEventArgs] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # queue ID -> what failed
+
+    @property
+    def partially_executed(self) -> bool:
+        """The API answers PARTIALLY_EXECUTED instead of the ID list when this is True."""
+        return bool(self.errors)
+
+
+class StatEngine:
+    def __init__(
+        self,
+        profiles: list[StatQueueProfile],
+        passes: Passes,
+        *,
+        store: StatQueueStore | None = None,
+        rounding_decimals: int = DEFAULT_ROUNDING_DECIMALS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.passes = passes
+        self.store = store
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.queues: dict[tuple[str, str], StatQueue] = {
+            (p.tenant, p.id): StatQueue(p, rounding_decimals=rounding_decimals) for p in profiles
+        }
+        if store is not None:
+            for key, state in store.load_all().items():
+                q = self.queues.get(key)
+                if q is not None and q.profile.stored:
+                    q.load_state(state)
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: TariffPlanRows,
+        passes: Passes,
+        *,
+        store: StatQueueStore | None = None,
+        rounding_decimals: int = DEFAULT_ROUNDING_DECIMALS,
+        clock: Callable[[], datetime] | None = None,
+    ) -> StatEngine:
+        profiles = [
+            StatQueueProfile.from_rows(tenant, qid, prow)
+            for (tenant, qid), prow in group_rows(rows.get("Stats", []), "Id").items()
+        ]
+        kw = {"clock": clock} if clock else {}
+        return cls(profiles, passes, store=store, rounding_decimals=rounding_decimals, **kw)
+
+    # --- matching -----------------------------------------------------------------------------
+
+    def _matching(
+        self, event: CGREvent, stat_ids: list[str] | None, now: datetime
+    ) -> list[StatQueue]:
+        if stat_ids:
+            cands = [self.queues[(event.tenant, i)] for i in stat_ids if (event.tenant, i) in self.queues]
+        else:
+            cands = [q for (t, _), q in self.queues.items() if t == event.tenant]
+        profiles = select_profiles([q.profile for q in cands], event, self.passes, now=now)
+        if not profiles:
+            raise NotFoundError()
+        return [self.queues[(p.tenant, p.id)] for p in profiles]
+
+    def queues_for_event(
+        self, event: CGREvent, stat_ids: list[str] | None = None, *, now: datetime | None = None
+    ) -> list[str]:
+        """``GetStatQueuesForEvent``: matched queue IDs, nothing processed."""
+        validate_event(event)
+        return [q.id for q in self._matching(event, stat_ids, now or self.clock())]
+
+    # --- processing ---------------------------------------------------------------------------
+
+    def process_event(
+        self, event: CGREvent, stat_ids: list[str] | None = None, *, now: datetime | None = None
+    ) -> StatProcessResult:
+        """Feed ``event`` to every matching queue. NOT_FOUND when none matches; a metric that
+        cannot read its field leaves that queue unchanged and is reported in ``errors``."""
+        validate_event(event)
+        now = now or self.clock()
+        result = StatProcessResult()
+        with self._lock:
+            for q in self._matching(event, stat_ids, now):
+                result.queue_ids.append(q.id)
+                try:
+                    q.process(event, self.passes, now)
+                except MetricError as exc:
+                    result.errors[q.id] = str(exc)
+                    self._persist(q)  # expiry may still have changed it
+                    continue
+                self._persist(q)
+                if q.profile.notifies_thresholds:
+                    result.threshold_events.append(self._threshold_event(q))
+        return result
+
+    def _threshold_event(self, q: StatQueue) -> ThresholdEventArgs:
+        fields: dict[str, object] = {"EventType": "StatUpdate", "StatID": q.id}
+        fields.update(q.native_metrics())
+        return ThresholdEventArgs(
+            threshold_ids=list(q.profile.threshold_ids),
+            event=CGREvent(tenant=q.tenant, id=str(uuid.uuid4()), event=fields),
+        )
+
+    def _persist(self, q: StatQueue) -> None:
+        if self.store is not None and q.profile.stored:
+            self.store.save(q)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _queue(self, tenant: str, queue_id: str, now: datetime | None) -> StatQueue:
+        missing = [n for n, v in (("Tenant", tenant), ("ID", queue_id)) if not v]
+        if missing:
+            raise MandatoryIEMissingError(*missing)
+        q = self.queues.get((tenant, queue_id))
+        if q is None:
+            raise NotFoundError()
+        if q.expire(now or self.clock()):
+            self._persist(q)
+        return q
+
+    def get_string_metrics(
+        self, tenant: str, queue_id: str, *, now: datetime | None = None
+    ) -> dict[str, str]:
+        with self._lock:
+            return self._queue(tenant, queue_id, now).string_metrics()
+
+    def get_float_metrics(
+        self, tenant: str, queue_id: str, *, now: datetime | None = None
+    ) -> dict[str, Decimal]:
+        """Float form of every metric as exact Decimal (-1 when not available)."""
+        with self._lock:
+            return self._queue(tenant, queue_id, now).float_metrics()
+
+    def get_queue_ids(self, tenant: str) -> list[str]:
+        ids = sorted(qid for (t, qid) in self.queues if t == tenant)
+        if not ids:
+            raise NotFoundError()
+        return ids
+
+    def get_profile(self, tenant: str, queue_id: str) -> StatQueueProfile:
+        q = self.queues.get((tenant, queue_id))
+        if q is None:
+            raise NotFoundError()
+        return q.profile
+
+    def get_queue(self, tenant: str, queue_id: str, *, now: datetime | None = None) -> StatQueue:
+        with self._lock:
+            return self._queue(tenant, queue_id, now)
+
+    def reset(self, tenant: str, queue_id: str) -> None:
+        """``ResetStatQueue``: empty the queue and every metric."""
+        with self._lock:
+            q = self._queue(tenant, queue_id, None)
+            q.reset()
+            self._persist(q)
