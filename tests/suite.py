@@ -1,0 +1,96 @@
+"""Start the whole suite (`cgr up`) as real processes on free loopback ports, for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from cgrpy.config import SERVICES
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def suite_env(db_url: str, **extra: str) -> dict[str, str]:
+    """Environment for a suite on its own free ports (so tests never collide with `make run`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CGRPY_")}
+    env["CGRPY_STORDB_URL"] = db_url
+    for name in SERVICES:
+        env[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(free_port())
+        env[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(free_port())
+    env["CGRPY_OPENSIPS_LISTEN"] = f"127.0.0.1:{free_port()}"
+    env["CGRPY_OPENSIPS_EVENT_LISTEN"] = f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+    env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{free_port()}"
+    env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{free_port()}"
+    env["CGRPY_GRACE_PERIOD"] = "2s"
+    env.update(extra)
+    return env
+
+
+class Suite:
+    """`cgr up` in a subprocess; ``with Suite(env) as s:`` waits for all SERVING."""
+
+    def __init__(self, env: dict[str, str], *args: str, timeout: float = 90) -> None:
+        self.env = env
+        self.args = args
+        self.timeout = timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def port(self, service: str) -> int:
+        return int(self.env[f"CGRPY_{service.upper()}_GRPC_PORT"])
+
+    def addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.port(service)}"
+
+    def __enter__(self) -> Suite:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cgrpy.cli.main", "up", *self.args],
+            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        # a thread drains the output so the pipe never fills and blocks the suite
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if "All services SERVING" in self.read_output():
+                return self
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=2)
+                raise RuntimeError(f"cgr up exited {self.proc.returncode}:\n{self.read_output()[-4000:]}")
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"suite not SERVING in {self.timeout}s:\n{self.read_output()[-4000:]}")
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def read_output(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.read_output()
