@@ -74,22 +74,24 @@ class DebitRequest(_message.Message):
     def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ...) -> None: ...
 
 class RefundRequest(_message.Message):
-    __slots__ = ("request_id", "keep_usage_ns", "refund_id")
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id")
+    DEBIT_REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
     KEEP_USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
-    request_id: str
+    debit_request_ids: _containers.RepeatedScalarFieldContainer[str]
     keep_usage_ns: int
     refund_id: str
-    def __init__(self, request_id: _Optional[str] = ..., keep_usage_ns: _Optional[int] = ..., refund_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, debit_request_ids: _Optional[_Iterable[str]] = ..., keep_usage_ns: _Optional[int] = ..., refund_id: _Optional[str] = ...) -> None: ...
 
 class RefundResponse(_message.Message):
-    __slots__ = ("refunded", "duplicate")
-    REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("refunded_cost", "refunded_usage_ns", "duplicate")
+    REFUNDED_COST_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
-    refunded: str
+    refunded_cost: str
+    refunded_usage_ns: int
     duplicate: bool
-    def __init__(self, refunded: _Optional[str] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    def __init__(self, refunded_cost: _Optional[str] = ..., refunded_usage_ns: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
 
 class AccountRequest(_message.Message):
     __slots__ = ("tenant", "account")

@@ -127,7 +127,7 @@ class RalsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Refund(self, request, context):
-        """Give back the increments of an earlier debit (all of it, or its tail past keep_usage_ns).
+        """Give back the increments of earlier debits past keep_usage_ns (terminate-time refund).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
