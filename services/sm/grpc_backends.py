@@ -1,0 +1,170 @@
+"""SM's ``Backends`` over gRPC: each call goes to the owning service through ``protos/``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cgrates.v1 import (
+    attributes_pb2,
+    attributes_pb2_grpc,
+    cdre_pb2,
+    cdre_pb2_grpc,
+    chargers_pb2,
+    chargers_pb2_grpc,
+    rals_pb2,
+    rals_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
+    suppliers_pb2,
+    suppliers_pb2_grpc,
+    thresholds_pb2,
+    thresholds_pb2_grpc,
+)
+from cgrpy.calldesc import descriptor_from_event
+from cgrpy.config import Settings
+from cgrpy.errors import CGRError
+from cgrpy.event import CGREvent
+from cgrpy.runtime.client import ServiceClient
+from cgrpy.wire import event_from_pb, event_to_pb
+from services.sm.sessions.backends import BackendError
+from services.sm.sessions.types import (
+    AttributesReply,
+    CdrResult,
+    ChargerRun,
+    DebitResult,
+    RefundResult,
+    SortedSupplier,
+    SuppliersReply,
+)
+
+# Errors that are a business answer (refuse the call), not a failed backend.
+_BUSINESS_WORDS = {
+    "NOT_FOUND", "RATING_PLAN_NOT_FOUND", "ACCOUNT_NOT_FOUND", "UNAUTHORIZED_DESTINATION",
+    "INSUFFICIENT_CREDIT", "ACCOUNT_DISABLED", "MAX_USAGE_EXCEEDED", "MANDATORY_IE_MISSING",
+    "INVALID_ARGUMENT",
+}
+
+
+def _business(exc: CGRError) -> Exception:
+    return BackendError(exc.message) if exc.word in _BUSINESS_WORDS else exc
+
+
+class GrpcBackends:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.attributes = ServiceClient(settings, "attributes", attributes_pb2_grpc.AttributesServiceStub)
+        self.chargers = ServiceClient(settings, "chargers", chargers_pb2_grpc.ChargersServiceStub)
+        self.rals = ServiceClient(settings, "rals", rals_pb2_grpc.RalsServiceStub)
+        self.cdrs = ServiceClient(settings, "cdre", cdre_pb2_grpc.CdrServiceStub)
+        self.suppliers = ServiceClient(settings, "suppliers", suppliers_pb2_grpc.SuppliersServiceStub)
+        self.stats = ServiceClient(settings, "stats", stats_pb2_grpc.StatsServiceStub)
+        self.thresholds = ServiceClient(settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+
+    async def close(self) -> None:
+        for c in (self.attributes, self.chargers, self.rals, self.cdrs, self.suppliers, self.stats, self.thresholds):
+            await c.close()
+
+    async def attributes_process_event(self, event: CGREvent, context: str) -> AttributesReply:
+        req = attributes_pb2.AttributesProcessEventRequest(event=event_to_pb(event), context=context)
+        try:
+            resp = await self.attributes.call("ProcessEvent", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return AttributesReply(
+            event=event_from_pb(resp.event),
+            matched_profiles=list(resp.matched_profiles),
+            altered_fields=[f.removeprefix("*req.") for f in resp.altered_fields],
+        )
+
+    async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
+        req = chargers_pb2.ChargersProcessEventRequest(event=event_to_pb(event))
+        try:
+            resp = await self.chargers.call("ProcessEvent", req, idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise _business(exc) from None
+        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event)) for r in resp.runs]
+
+    async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
+        try:
+            cd = descriptor_from_event(run_event, usage_ns=usage_ns)
+            resp = await self.rals.call("GetMaxUsage", cd, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return resp.max_usage_ns
+
+    async def rals_debit(
+        self,
+        run_event: CGREvent,
+        usage_ns: int,
+        request_id: str,
+        *,
+        offset_ns: int = 0,
+        loop_index: int = 0,
+        go_negative: bool = False,
+    ) -> DebitResult:
+        try:
+            cd = descriptor_from_event(run_event, usage_ns=usage_ns, offset_ns=offset_ns, loop_index=loop_index)
+            req = rals_pb2.DebitRequest(
+                call=cd,
+                request_id=request_id,
+                request_type=str(run_event.get("RequestType") or "*prepaid"),
+                allow_partial=not go_negative,
+            )
+            # idempotent: RALs applies a request_id once, so a retry after a timeout is safe
+            resp = await self.rals.call("Debit", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return DebitResult(usage_ns=resp.usage_ns, cost=Decimal(resp.cost))
+
+    async def rals_refund(
+        self, run_event: CGREvent, debit_ids: list[str], keep_usage_ns: int, request_id: str
+    ) -> RefundResult:
+        req = rals_pb2.RefundRequest(debit_request_ids=debit_ids, keep_usage_ns=keep_usage_ns, refund_id=request_id)
+        try:
+            resp = await self.rals.call("Refund", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
+
+    async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
+        flags = [f"*chargers:{str(chargers).lower()}", f"*attributes:{str(attributes).lower()}", f"*rals:{str(rals).lower()}"]
+        req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=flags)
+        try:
+            # idempotent on (CGRID, RunID) in cdre, so retrying is safe
+            resp = await self.cdrs.call("ProcessCDR", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return CdrResult(stored=len(resp.cdrs), duplicate=resp.duplicate)
+
+    async def suppliers_get_suppliers(self, event: CGREvent) -> SuppliersReply:
+        req = suppliers_pb2.GetSuppliersRequest(event=event_to_pb(event))
+        try:
+            resp = await self.suppliers.call("GetSuppliers", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return SuppliersReply(
+            profile_id=resp.profile_id,
+            suppliers=[SortedSupplier(s.supplier_id, s.supplier_parameters) for s in resp.suppliers],
+        )
+
+    async def stats_process_event(self, event: CGREvent) -> list[str]:
+        req = stats_pb2.StatsProcessEventRequest(event=event_to_pb(event))
+        try:
+            resp = await self.stats.call("ProcessEvent", req)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise _business(exc) from None
+        return list(resp.ids)
+
+    async def thresholds_process_event(self, event: CGREvent) -> list[str]:
+        req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(event))
+        try:
+            resp = await self.thresholds.call("ProcessEvent", req)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise _business(exc) from None
+        return list(resp.ids)
