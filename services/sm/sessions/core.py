@@ -1,0 +1,729 @@
+"""SessionManager: authorize, initiate, debit loop, update, terminate, CDR hand-off (spec §4, §5).
+
+Protocol-agnostic: the OpenSIPS adapters turn wire messages into calls here and give SM a
+``disconnector`` callback (DisconnectSession on the right TCP connection, or MI ``dlg_end_dlg``).
+
+Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with OpenSIPS):
+
+* InitiateSession with a debit loop debits the first interval *before* replying (v0.10 replies 3h
+  and debits in the background): a call without credit is refused at answer (OpenSIPS tears it
+  down cleanly, no Terminate/CDR) and a short first grant becomes the dialog lifetime.
+* A second InitiateSession for an active CGRID returns the first answer instead of ``EXISTS``
+  (``EXISTS`` would make OpenSIPS tear down a call that is being charged).
+* RALs "unlimited" (-1, AllowNegative account) is reported as the requested usage: v0.10 sends
+  -1e-09 s in the digest reply, which OpenSIPS truncates to 0 = refused.
+* Every reply to OpenSIPS is bounded by ``reply_deadline_s``; the work continues in the
+  background and a late failure is handled by the failed-backend policy (OpenSIPS has no reply
+  timeout, a hung reply wedges a SIP worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from cgrpy.event import CGREvent
+from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
+from services.sm.opensips.messages import cgrid_of
+from services.sm.sessions.backends import BackendError, Backends
+from services.sm.sessions.types import (
+    ActiveSessionInfo,
+    AttributesReply,
+    AuthorizeResult,
+    ChargerRun,
+    InitiateResult,
+    SessionFlags,
+    UpdateResult,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PREPAID = "*prepaid"
+PSEUDOPREPAID = "*pseudoprepaid"
+POSTPAID = "*postpaid"
+RATED = "*rated"
+NONE = "*none"
+_MAX_USAGE_TYPES = {PREPAID, PSEUDOPREPAID, "prepaid", "pseudoprepaid"}
+_CDR_RATED_TYPES = {POSTPAID, PSEUDOPREPAID, RATED, "postpaid", "pseudoprepaid", "rated"}
+_PROTECTED = {"CGRID", "OriginHost", "OriginID", "Usage"}
+
+
+@dataclass
+class SMConfig:
+    debit_interval_ns: int = 10 * SECOND  # 0 = debit the whole usage at init, settle at terminate
+    default_usage_ns: int = 3 * HOUR  # *voice default when Usage is missing
+    default_request_type: str = RATED
+    reply_deadline_s: float = 2.0  # every answer to OpenSIPS within this
+    debit_retries: int = 2  # same request_id, so RALs charges once
+    failed_backend_policy: str = "deny"  # "deny" | "allow"
+    failed_backend_allow_usage_ns: int = 60 * SECOND  # granted under "allow"
+    zero_max_usage_as_error: bool = True  # refuse with RALS_ERROR:INSUFFICIENT_CREDIT, not 0
+    session_ttl_ns: int = 0  # 0 = off
+    session_ttl_last_usage_ns: int | None = None
+    terminate_attempts: int = 5
+    disconnect_wait_s: float = 5.0  # how long to wait for OpenSIPS's Terminate after "OK"
+    closed_session_keep_s: float = 600.0  # closed sessions kept for ProcessCDR
+
+    def __post_init__(self) -> None:
+        if self.failed_backend_policy not in ("deny", "allow"):
+            raise ValueError(
+                f"failed_backend_policy must be 'deny' or 'allow', not {self.failed_backend_policy!r}"
+            )
+        if self.debit_interval_ns < 0:
+            raise ValueError("debit_interval must be >= 0")
+
+
+class Metrics:
+    """Counters the lead exports to Prometheus (name, label) -> count."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def inc(self, name: str, label: str = "") -> None:
+        self.counts[(name, label)] += 1
+
+    def get(self, name: str, label: str = "") -> int:
+        return self.counts[(name, label)]
+
+
+@dataclass
+class SRun:
+    run_id: str
+    event: CGREvent
+    request_type: str
+    extra_ns: int = 0  # charged, not yet consumed reserve
+    last_usage_ns: int = 0
+    total_usage_ns: int = 0
+    charged_ns: int = 0  # what RALs charged in total (sum of c)
+    duration_index: int = 0
+    loop_index: int = 0
+    cost: Decimal = Decimal(0)
+    debit_ids: list[str] = field(default_factory=list)
+    backlog_ns: int = 0  # loop debits skipped while RALs was down ("allow" policy)
+
+    @property
+    def prepaid(self) -> bool:
+        return self.request_type in (PREPAID, "prepaid")
+
+
+@dataclass
+class Session:
+    cgrid: str
+    event: CGREvent
+    client: Any = None  # the connection that carried InitiateSession (opaque to the core)
+    runs: list[SRun] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    loops: list[asyncio.Task[None]] = field(default_factory=list)
+    init_result: InitiateResult | None = None
+    abandoned: bool = False  # OpenSIPS was told "refused" while init was still running
+    terminating: bool = False
+    disconnect_reason: str = ""
+    closed_at: float = 0.0
+    last_activity: float = field(default_factory=time.monotonic)
+
+    @property
+    def origin_id(self) -> str:
+        return str(self.event.get("OriginID") or "")
+
+    @property
+    def origin_host(self) -> str:
+        return str(self.event.get("OriginHost") or "")
+
+
+Disconnector = Callable[[Session, str], Awaitable[bool]]
+
+
+class SessionManager:
+    def __init__(
+        self,
+        backends: Backends,
+        config: SMConfig | None = None,
+        disconnector: Disconnector | None = None,
+    ) -> None:
+        self.backends = backends
+        self.cfg = config or SMConfig()
+        self.disconnector = disconnector
+        self.metrics = Metrics()
+        self._active: dict[str, Session] = {}
+        self._closed: dict[str, Session] = {}
+        self._auth_inflight: dict[tuple[str, str], asyncio.Task[AuthorizeResult]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+        return task
+
+    async def _bounded(
+        self, coro: Coroutine[Any, Any, T], what: str, on_late: Callable[[asyncio.Task[T]], T]
+    ) -> T:
+        task = self._spawn(coro)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.cfg.reply_deadline_s)
+        except TimeoutError:
+            self.metrics.inc("replies_over_deadline", what)
+            log.warning("%s not done within %.1fs: answering by policy", what, self.cfg.reply_deadline_s)
+            return on_late(task)
+
+    def _backend_failed(self, what: str, exc: BaseException) -> None:
+        self.metrics.inc("backend_failures", what)
+        log.error("backend %s failed (%s: %s); policy %s", what, type(exc).__name__, exc,
+                  self.cfg.failed_backend_policy)
+
+    def _usage(self, event: CGREvent) -> int:
+        try:
+            u = parse_duration(event.get("Usage"))
+        except UnitError:
+            u = 0
+        return u if u > 0 else self.cfg.default_usage_ns
+
+    def _request_type(self, event: CGREvent) -> str:
+        return str(event.get("RequestType") or self.cfg.default_request_type)
+
+    async def _attributes(self, event: CGREvent) -> AttributesReply | None:
+        try:
+            return await self.backends.attributes_process_event(event, "*sessions")
+        except BackendError as e:
+            if e.word == "NOT_FOUND":
+                return None
+            raise BackendError(f"ATTRIBUTES_ERROR:{e.word}") from e
+
+    async def _fork(self, event: CGREvent) -> list[ChargerRun]:
+        try:
+            runs = await self.backends.chargers_process_event(event)
+        except BackendError as e:
+            raise BackendError(f"CHARGERS_ERROR:{e.word}") from e
+        if not runs:
+            raise BackendError("CHARGERS_ERROR:NOT_FOUND")
+        return runs
+
+    async def _stats_thresholds(
+        self, event: CGREvent, flags: SessionFlags
+    ) -> tuple[list[str] | None, list[str] | None]:
+        async def call(fn: Callable[[CGREvent], Awaitable[list[str]]], what: str) -> list[str] | None:
+            try:
+                return await fn(event)
+            except BackendError as e:
+                log.info("%s: %s", what, e.word)
+                return []
+            except Exception as exc:  # a failed StatS/ThresholdS never blocks a call
+                self._backend_failed(what, exc)
+                return []
+
+        th = call(self.backends.thresholds_process_event, "thresholds") if flags.process_thresholds else None
+        st = call(self.backends.stats_process_event, "stats") if flags.process_stats else None
+        res = await asyncio.gather(*(c for c in (th, st) if c is not None))
+        it = iter(res)
+        return (next(it) if th else None), (next(it) if st else None)
+
+    # ------------------------------------------------------------------ authorize
+
+    async def authorize(self, event: CGREvent, flags: SessionFlags) -> AuthorizeResult:
+        key = (cgrid_of(event), repr(sorted(vars(flags).items())))
+        task = self._auth_inflight.get(key)
+        if task is None:  # duplicate auths (INVITE retransmissions) share one computation
+            task = self._spawn(self._authorize(event.copy(), flags))
+            self._auth_inflight[key] = task
+            task.add_done_callback(lambda _t: self._auth_inflight.pop(key, None))
+        return await self._bounded(_await(task), "authorize", lambda _t: self._policy_auth())
+
+    def _policy_auth(self) -> AuthorizeResult:
+        if self.cfg.failed_backend_policy == "allow":
+            self.metrics.inc("authorizations", "policy_allow")
+            return AuthorizeResult(max_usage_ns=self.cfg.failed_backend_allow_usage_ns)
+        self.metrics.inc("authorizations", "policy_deny")
+        return AuthorizeResult(max_usage_ns=0, error="SERVER_ERROR")
+
+    async def _authorize(self, event: CGREvent, flags: SessionFlags) -> AuthorizeResult:
+        res = AuthorizeResult(max_usage_ns=None)
+        try:
+            if flags.get_attributes:
+                res.attributes = await self._attributes(event)
+                if res.attributes is not None:
+                    event = res.attributes.event
+            if flags.get_max_usage:
+                usage = self._usage(event)
+                runs = await self._fork(event)
+                grants = await asyncio.gather(*(self._run_max_usage(r, usage) for r in runs))
+                res.max_usage_ns = min(grants)
+                if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
+                    res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
+            if flags.get_suppliers and res.error is None:
+                try:
+                    res.suppliers = await self.backends.suppliers_get_suppliers(event)
+                except BackendError as e:
+                    if e.word != "NOT_FOUND":
+                        raise BackendError(f"SUPPLIERS_ERROR:{e.word}") from e
+            if res.error is None:
+                res.threshold_ids, res.stat_queue_ids = await self._stats_thresholds(event, flags)
+        except BackendError as e:
+            res.error = e.word
+        except Exception as exc:
+            self._backend_failed("authorize", exc)
+            return self._policy_auth()
+        self.metrics.inc("authorizations", "denied" if res.error else "authorized")
+        return res
+
+    async def _run_max_usage(self, run: ChargerRun, usage: int) -> int:
+        if self._request_type(run.event) not in _MAX_USAGE_TYPES:
+            return usage
+        try:
+            got = await self.backends.rals_get_max_usage(run.event, usage)
+        except BackendError as e:
+            raise BackendError(f"RALS_ERROR:{e.word}") from e
+        if got == UNLIMITED_NS:
+            return usage
+        return max(0, min(got, usage))
+
+    # ------------------------------------------------------------------ initiate
+
+    async def initiate(self, event: CGREvent, flags: SessionFlags, client: Any = None) -> InitiateResult:
+        cgrid = cgrid_of(event)
+        existing = self._active.get(cgrid)
+        if existing is not None:
+            await asyncio.wait_for(existing.ready.wait(), self.cfg.reply_deadline_s)
+            return existing.init_result or InitiateResult(max_usage_ns=self.cfg.default_usage_ns)
+        session = Session(cgrid=cgrid, event=event.copy(), client=client)
+        self._active[cgrid] = session
+        return await self._bounded(
+            self._initiate(session, flags), "initiate", lambda t: self._policy_init(session, t)
+        )
+
+    def _policy_init(self, session: Session, task: asyncio.Task[InitiateResult]) -> InitiateResult:
+        if self.cfg.failed_backend_policy == "allow":
+            return InitiateResult(max_usage_ns=self.cfg.failed_backend_allow_usage_ns)
+        # OpenSIPS will tear the call down and send nothing more: close it out when init ends.
+        session.abandoned = True
+        return InitiateResult(max_usage_ns=0, error="SERVER_ERROR")
+
+    async def _initiate(self, s: Session, flags: SessionFlags) -> InitiateResult:
+        res = InitiateResult(max_usage_ns=None)
+        try:
+            try:
+                event = s.event
+                if flags.get_attributes:
+                    res.attributes = await self._attributes(event)
+                    if res.attributes is not None:
+                        event = s.event = res.attributes.event
+                runs = await self._fork(event)
+                s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
+                res.max_usage_ns = await self._first_debits(s)
+                if res.max_usage_ns == 0:
+                    res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
+            except BackendError as e:
+                res.error = e.word
+            except Exception as exc:
+                self._backend_failed("initiate", exc)
+                if self.cfg.failed_backend_policy == "allow" and s.runs:
+                    res.max_usage_ns = self.cfg.failed_backend_allow_usage_ns
+                else:
+                    res.error = "SERVER_ERROR"
+            if res.error is None:
+                res.threshold_ids, res.stat_queue_ids = await self._stats_thresholds(s.event, flags)
+        finally:
+            s.init_result = res
+            s.ready.set()
+        if res.error is not None or s.abandoned:
+            # OpenSIPS tears the call down without Terminate/CDR: give back whatever was debited.
+            self.metrics.inc("initiations", "refused")
+            await self._close(s, final_usage_ns=0, post_cdrs=False)
+            return res
+        self.metrics.inc("initiations", "ok")
+        if self.cfg.session_ttl_ns > 0:
+            s.loops.append(self._spawn(self._ttl_watch(s)))
+        return res
+
+    async def _first_debits(self, s: Session) -> int:
+        """Debit each *prepaid run now; start its loop. Returns the MaxUsage to reply (ns)."""
+        interval = self.cfg.debit_interval_ns
+        usage = self._usage(s.event)
+        grants: list[int] = []
+        for run in s.runs:
+            if not run.prepaid:
+                grants.append(usage)
+                continue
+            granted = await self._debit(s, run, interval if interval > 0 else usage)
+            if interval > 0:
+                grants.append(self.cfg.default_usage_ns if granted >= interval else granted)
+                if granted > 0:
+                    s.loops.append(self._spawn(self._debit_loop(s, run, granted)))
+            else:
+                grants.append(granted)
+        return min(grants) if grants else usage
+
+    # ------------------------------------------------------------------ debit mechanics
+
+    async def _debit(self, s: Session, run: SRun, dur: int, last_used: int | None = None) -> int:
+        """Spec §5.4 ``debitSession``; returns the granted duration (ns)."""
+        if last_used is not None and last_used != run.last_usage_ns:
+            run.extra_ns += run.last_usage_ns - last_used
+            run.total_usage_ns += last_used - run.last_usage_ns
+            run.last_usage_ns = last_used
+        if run.extra_ns >= dur:
+            run.extra_ns -= dur
+            run.last_usage_ns = dur
+            run.total_usage_ns += dur
+            return dur
+        reserve = run.extra_ns
+        r_dur = dur - reserve
+        request_id = f"{s.cgrid}:{run.run_id}:{run.loop_index}"
+        try:
+            res = await self._rals_debit(run, r_dur, request_id)
+        except BaseException:
+            run.extra_ns = reserve
+            raise
+        run.extra_ns = 0
+        c = res.usage_ns
+        if c > r_dur:
+            run.extra_ns = c - r_dur
+        run.last_usage_ns = dur if c >= r_dur else c + reserve
+        run.duration_index += c
+        run.charged_ns += c
+        run.cost += res.cost
+        run.debit_ids.append(request_id)
+        run.loop_index += 1
+        run.total_usage_ns += run.last_usage_ns
+        self.metrics.inc("debits", run.run_id)
+        return run.last_usage_ns
+
+    async def _rals_debit(self, run: SRun, usage: int, request_id: str, *, go_negative: bool = False) -> Any:
+        """Retry transport failures with the SAME request_id: RALs answers a repeat from its
+        journal, so a debit lost on the way back is never charged twice."""
+        attempts = self.cfg.debit_retries + 1
+        for attempt in range(attempts):
+            try:
+                return await self.backends.rals_debit(
+                    run.event, usage, request_id, offset_ns=run.duration_index,
+                    loop_index=run.loop_index, go_negative=go_negative,
+                )
+            except BackendError as e:
+                raise BackendError(f"RALS_ERROR:{e.word}") from e
+            except Exception as exc:
+                self._backend_failed("rals_debit", exc)
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _debit_loop(self, s: Session, run: SRun, granted: int) -> None:
+        interval = self.cfg.debit_interval_ns
+        while True:
+            if granted < interval:
+                if await self._sleep(s, granted):
+                    self._spawn(self.disconnect(s.cgrid, "INSUFFICIENT_CREDIT"))
+                return
+            if not await self._sleep(s, interval):
+                return
+            try:
+                granted = await self._debit(s, run, interval + run.backlog_ns) - run.backlog_ns
+                run.backlog_ns = 0
+            except BackendError as e:
+                reason = "UNAUTHORIZED_DESTINATION" if "UNAUTHORIZED_DESTINATION" in e.word else "SERVER_ERROR"
+                self._spawn(self.disconnect(s.cgrid, reason))
+                return
+            except Exception:
+                if self.cfg.failed_backend_policy == "deny":
+                    self._spawn(self.disconnect(s.cgrid, "SERVER_ERROR"))
+                    return
+                run.backlog_ns += interval  # charged on the next successful debit or at terminate
+                granted = interval
+
+    async def _sleep(self, s: Session, ns: int) -> bool:
+        """Sleep ``ns``; False if the session was stopped meanwhile."""
+        try:
+            await asyncio.wait_for(s.stop.wait(), ns / SECOND)
+            return False
+        except TimeoutError:
+            return not s.stop.is_set()
+
+    # ------------------------------------------------------------------ update
+
+    async def update(self, event: CGREvent, flags: SessionFlags) -> UpdateResult:
+        return await self._bounded(self._update(event, flags), "update",
+                                   lambda _t: UpdateResult(max_usage_ns=self.cfg.failed_backend_allow_usage_ns)
+                                   if self.cfg.failed_backend_policy == "allow"
+                                   else UpdateResult(max_usage_ns=0, error="SERVER_ERROR"))
+
+    async def _update(self, event: CGREvent, flags: SessionFlags) -> UpdateResult:
+        s = self._active.get(cgrid_of(event))
+        if s is None:
+            init = await self.initiate(event, flags)
+            return UpdateResult(max_usage_ns=init.max_usage_ns, attributes=init.attributes, error=init.error)
+        await s.ready.wait()
+        s.last_activity = time.monotonic()
+        for k, v in event.event.items():
+            if k not in _PROTECTED:
+                s.event.event[k] = v
+        usage = self._usage(event)
+        last_used = _opt_duration(event.get("LastUsed"))
+        grants = []
+        try:
+            for run in s.runs:
+                if run.prepaid and self.cfg.debit_interval_ns == 0:
+                    grants.append(await self._debit(s, run, usage, last_used))
+                else:
+                    grants.append(usage)
+        except BackendError as e:
+            return UpdateResult(max_usage_ns=0, error=e.word)
+        return UpdateResult(max_usage_ns=min(grants) if grants else usage)
+
+    # ------------------------------------------------------------------ terminate
+
+    async def terminate(self, event: CGREvent) -> str | None:
+        """End the session; returns an error word or None ("OK")."""
+        return await self._bounded(self._terminate(event), "terminate", lambda _t: None)
+
+    async def _terminate(self, event: CGREvent) -> str | None:
+        cgrid = cgrid_of(event)
+        s = self._active.get(cgrid)
+        if s is None:
+            if cgrid in self._closed:
+                return None  # duplicate terminate (e.g. after our own force-terminate)
+            return await self._terminate_unknown(event)
+        await s.ready.wait()
+        usage = _opt_duration(event.get("Usage"))
+        last_used = _opt_duration(event.get("LastUsed"))
+        for k in ("AnswerTime", "DisconnectCause"):
+            if event.get(k) is not None:
+                s.event.event[k] = event.get(k)
+                for run in s.runs:
+                    run.event.event[k] = event.get(k)
+        try:
+            await self._close(s, final_usage_ns=usage, last_used_ns=last_used, post_cdrs=False)
+        except BackendError as e:
+            return e.word
+        return None
+
+    async def _terminate_unknown(self, event: CGREvent) -> str | None:
+        """CGRateS charges an unknown session as a one-shot: fork, debit Usage, close."""
+        log.warning("TerminateSession for unknown session %s: charging it one-shot", event.get("OriginID"))
+        s = Session(cgrid=cgrid_of(event), event=event.copy())
+        try:
+            runs = await self._fork(s.event)
+            s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
+            usage = _opt_duration(event.get("Usage")) or 0
+            for run in s.runs:
+                if run.prepaid and usage > 0:
+                    await self._debit(s, run, usage)
+        except BackendError as e:
+            return e.word
+        s.ready.set()
+        self._active[s.cgrid] = s
+        await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
+        return None
+
+    async def _close(
+        self,
+        s: Session,
+        *,
+        final_usage_ns: int | None,
+        last_used_ns: int | None = None,
+        post_cdrs: bool,
+    ) -> None:
+        """Stop loops, settle every run (extra debit or refund), keep the session for ProcessCDR."""
+        if s.terminating:
+            await s.done.wait()
+            return
+        s.terminating = True
+        s.stop.set()
+        current = asyncio.current_task()
+        await asyncio.gather(*(t for t in s.loops if t is not current), return_exceptions=True)
+        try:
+            for run in s.runs:
+                if final_usage_ns is not None:
+                    run.total_usage_ns = final_usage_ns
+                elif last_used_ns is not None and last_used_ns != run.last_usage_ns:
+                    run.total_usage_ns += last_used_ns - run.last_usage_ns
+                await self._settle(s, run)
+                run.event.event["Usage"] = run.total_usage_ns
+                if run.prepaid:
+                    run.event.event["Cost"] = run.cost
+                    run.event.event["CostSource"] = "*sessions"
+            if post_cdrs:
+                await self._post_cdrs(s, from_session=True)
+        finally:
+            self._active.pop(s.cgrid, None)
+            s.closed_at = time.monotonic()
+            self._closed[s.cgrid] = s
+            self._gc_closed()
+            s.done.set()
+
+    async def _settle(self, s: Session, run: SRun) -> None:
+        if not run.prepaid or (not run.debit_ids and run.total_usage_ns == 0):
+            return
+        not_charged = run.total_usage_ns - run.charged_ns
+        if not_charged > 0:
+            res = await self._rals_debit(run, not_charged, f"{s.cgrid}:{run.run_id}:final", go_negative=True)
+            run.charged_ns += res.usage_ns
+            run.cost += res.cost
+            run.debit_ids.append(f"{s.cgrid}:{run.run_id}:final")
+        elif not_charged < 0 and run.debit_ids:
+            rid = f"{s.cgrid}:{run.run_id}:refund"
+            try:
+                ref = await self.backends.rals_refund(run.event, list(run.debit_ids), run.total_usage_ns, rid)
+            except BackendError as e:
+                raise BackendError(f"RALS_ERROR:{e.word}") from e
+            run.charged_ns -= ref.refunded_usage_ns
+            run.cost -= ref.refunded_cost
+            self.metrics.inc("refunds", run.run_id)
+
+    def _gc_closed(self) -> None:
+        limit = time.monotonic() - self.cfg.closed_session_keep_s
+        for cgrid in [c for c, s in self._closed.items() if s.closed_at < limit]:
+            del self._closed[cgrid]
+
+    # ------------------------------------------------------------------ CDRs
+
+    async def process_cdr(self, event: CGREvent) -> str | None:
+        return await self._bounded(self._process_cdr(event), "process_cdr", lambda _t: None)
+
+    async def _process_cdr(self, event: CGREvent) -> str | None:
+        oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
+        # ProcessCDR of an answered call carries the bare Call-ID even for tagged sessions (A.7).
+        sessions = [
+            s for s in (*self._active.values(), *self._closed.values())
+            if s.origin_host == host and (s.origin_id == oid or s.origin_id.startswith(oid + "|"))
+        ]
+        try:
+            if not sessions:
+                await self.backends.cdrs_process_cdr(event, chargers=True, attributes=True, rals=True)
+                return None
+            for s in sessions:
+                if s.cgrid in self._active:
+                    log.warning("ProcessCDR for active session %s", s.origin_id)
+                    await asyncio.wait_for(s.done.wait(), self.cfg.reply_deadline_s)
+                for run in s.runs:
+                    for k, v in event.event.items():
+                        if k not in run.event.event and k != "OriginID":
+                            run.event.event[k] = v
+                await self._post_cdrs(s, from_session=True)
+        except BackendError as e:
+            return e.word
+        return None
+
+    async def _post_cdrs(self, s: Session, *, from_session: bool) -> None:
+        for run in s.runs:
+            await self.backends.cdrs_process_cdr(
+                run.event, chargers=False, attributes=False,
+                rals=run.request_type in _CDR_RATED_TYPES,
+            )
+
+    # ------------------------------------------------------------------ disconnect, sync, ttl
+
+    async def disconnect(self, cgrid: str, reason: str = "FORCED_DISCONNECT") -> bool:
+        """Ask OpenSIPS to end the call; force-terminate locally if it will not."""
+        s = self._active.get(cgrid)
+        if s is None or s.terminating:
+            return False
+        s.disconnect_reason = reason
+        self.metrics.inc("disconnects", reason)
+        for attempt in range(self.cfg.terminate_attempts):
+            if s.terminating:
+                return True
+            ok = False
+            if self.disconnector is not None:
+                try:
+                    ok = await asyncio.wait_for(self.disconnector(s, reason), self.cfg.reply_deadline_s)
+                except Exception as exc:
+                    log.warning("disconnect %s attempt %d failed: %s", s.origin_id, attempt + 1, exc)
+            if ok:
+                try:
+                    await asyncio.wait_for(s.done.wait(), self.cfg.disconnect_wait_s)
+                    return True
+                except TimeoutError:
+                    log.warning("no TerminateSession after disconnecting %s", s.origin_id)
+                    break
+            await asyncio.sleep(0.05 * (attempt + 1))
+        log.warning("force-terminating %s (%s)", s.origin_id, reason)
+        await self._close(s, final_usage_ns=None, post_cdrs=True)
+        return True
+
+    async def sync_active(self, reported: set[tuple[str, str]], checked_at: float) -> list[str]:
+        """End sessions OpenSIPS no longer reports (GetActiveSessionIDs); charge wall time."""
+        ended = []
+        for s in list(self._active.values()):
+            if s.started >= checked_at or s.terminating or not s.ready.is_set():
+                continue
+            if (s.origin_id, s.origin_host) in reported:
+                continue
+            log.warning("session %s not active in OpenSIPS: terminating", s.origin_id)
+            self.metrics.inc("disconnects", "SYNC")
+            elapsed = int((checked_at - s.started) * SECOND)
+            await self._close(s, final_usage_ns=elapsed, post_cdrs=True)
+            ended.append(s.cgrid)
+        return ended
+
+    async def _ttl_watch(self, s: Session) -> None:
+        ttl = self.cfg.session_ttl_ns
+        while not s.stop.is_set():
+            due = s.last_activity + ttl / SECOND - time.monotonic()
+            if due > 0:
+                if not await self._sleep(s, int(due * SECOND)):
+                    return
+                continue
+            self.metrics.inc("disconnects", "SESSION_TTL")
+            extra = self.cfg.session_ttl_last_usage_ns
+            extra = ttl if extra is None else extra
+            final = max(r.total_usage_ns for r in s.runs) + extra if s.runs else None
+            self._spawn(self._close(s, final_usage_ns=final, post_cdrs=True))
+            return
+
+    # ------------------------------------------------------------------ views
+
+    def get_session(self, cgrid: str) -> Session | None:
+        return self._active.get(cgrid) or self._closed.get(cgrid)
+
+    def active_sessions(self) -> list[Session]:
+        return [s for s in self._active.values() if s.ready.is_set() and not s.terminating]
+
+    def get_active_sessions(self) -> list[ActiveSessionInfo]:
+        now = time.monotonic()
+        out = []
+        for s in self.active_sessions():
+            for run in s.runs:
+                out.append(ActiveSessionInfo(
+                    cgrid=s.cgrid, origin_id=s.origin_id, origin_host=s.origin_host,
+                    run_id=run.run_id, account=str(run.event.get("Account") or ""),
+                    destination=str(run.event.get("Destination") or ""),
+                    request_type=run.request_type, duration_ns=int((now - s.started) * SECOND),
+                    debited_ns=run.charged_ns, cost=run.cost,
+                    max_usage_left_ns=run.extra_ns if run.prepaid else None,
+                ))
+        return out
+
+    async def shutdown(self) -> None:
+        for t in list(self._background):
+            t.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def _await(task: asyncio.Task[T]) -> T:
+    return await asyncio.shield(task)
+
+
+def _opt_duration(v: Any) -> int | None:
+    if v is None or v == "":
+        return None
+    try:
+        return parse_duration(v)
+    except UnitError:
+        return None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("SM background task failed", exc_info=task.exception())

@@ -1,0 +1,140 @@
+"""A small in-test implementation of our own ``Backends`` Protocol with fixed, checkable answers.
+
+RALs here is a toy: one balance per account, a fixed price per increment, an idempotency journal
+keyed by request_id (the contract SM relies on). Knobs simulate slow or failing backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cgrpy.event import CGREvent
+from services.sm.sessions.backends import BackendError
+from services.sm.sessions.types import (
+    AttributesReply,
+    CdrResult,
+    ChargerRun,
+    DebitResult,
+    RefundResult,
+    SortedSupplier,
+    SuppliersReply,
+)
+
+
+@dataclass
+class FakeBackends:
+    balances: dict[str, Decimal] = field(default_factory=lambda: {"1001": Decimal(100)})
+    increment_ns: int = 10_000_000  # 10 ms
+    price: Decimal = Decimal("0.01")  # per increment
+    run_ids: tuple[str, ...] = ("*default",)
+    delay: dict[str, float] = field(default_factory=dict)  # method -> seconds
+    lose_replies: dict[str, int] = field(default_factory=dict)  # method -> times to raise after acting
+    errors: dict[str, str] = field(default_factory=dict)  # method -> BackendError word
+    journal: dict[str, DebitResult | RefundResult] = field(default_factory=dict)
+    debit_calls: list[tuple[str, int]] = field(default_factory=list)
+    cdrs: list[tuple[CGREvent, dict[str, bool]]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    async def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if method in self.delay:
+            await asyncio.sleep(self.delay[method])
+        if method in self.errors:
+            raise BackendError(self.errors[method])
+
+    def _lose(self, method: str) -> None:
+        if self.lose_replies.get(method, 0) > 0:
+            self.lose_replies[method] -= 1
+            raise ConnectionError(f"{method}: reply lost")
+
+    def _account(self, event: CGREvent) -> str:
+        acc = str(event.get("Account") or "")
+        if acc not in self.balances:
+            raise BackendError("ACCOUNT_NOT_FOUND")
+        return acc
+
+    async def attributes_process_event(self, event: CGREvent, context: str) -> AttributesReply:
+        await self._enter("attributes")
+        ev = event.copy()
+        ev.event["OfficeGroup"] = "Marketing"
+        return AttributesReply(ev, ["ATTR_1001_SESSIONAUTH"], ["OfficeGroup"])
+
+    async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
+        await self._enter("chargers")
+        runs = []
+        for rid in self.run_ids:
+            ev = event.copy()
+            ev.event["RunID"] = rid
+            runs.append(ChargerRun(rid, ev))
+        return runs
+
+    async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
+        await self._enter("max_usage")
+        acc = self._account(run_event)
+        n = int(self.balances[acc] / self.price)
+        return min(usage_ns, n * self.increment_ns)
+
+    async def rals_debit(
+        self,
+        run_event: CGREvent,
+        usage_ns: int,
+        request_id: str,
+        *,
+        offset_ns: int = 0,
+        loop_index: int = 0,
+        go_negative: bool = False,
+    ) -> DebitResult:
+        await self._enter("debit")
+        if request_id in self.journal:
+            res = self.journal[request_id]
+            assert isinstance(res, DebitResult)
+            return res
+        acc = self._account(run_event)
+        want = -(-usage_ns // self.increment_ns)
+        can = want if go_negative else min(want, int(self.balances[acc] / self.price))
+        cost = self.price * can
+        self.balances[acc] -= cost
+        res = DebitResult(can * self.increment_ns, cost)
+        self.journal[request_id] = res
+        self.debit_calls.append((request_id, usage_ns))
+        self._lose("debit")
+        return res
+
+    async def rals_refund(
+        self, run_event: CGREvent, debit_ids: list[str], keep_usage_ns: int, request_id: str
+    ) -> RefundResult:
+        await self._enter("refund")
+        if request_id in self.journal:
+            res = self.journal[request_id]
+            assert isinstance(res, RefundResult)
+            return res
+        acc = self._account(run_event)
+        charged = sum(self.journal[i].usage_ns for i in debit_ids)  # type: ignore[union-attr]
+        keep = -(-keep_usage_ns // self.increment_ns) * self.increment_ns
+        back = max(0, charged - keep)
+        cost = self.price * (back // self.increment_ns)
+        self.balances[acc] += cost
+        res = RefundResult(back, cost)
+        self.journal[request_id] = res
+        return res
+
+    async def cdrs_process_cdr(
+        self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool
+    ) -> CdrResult:
+        await self._enter("cdrs")
+        self.cdrs.append((event, {"chargers": chargers, "attributes": attributes, "rals": rals}))
+        return CdrResult(stored=1)
+
+    async def suppliers_get_suppliers(self, event: CGREvent) -> SuppliersReply:
+        await self._enter("suppliers")
+        return SuppliersReply("SPP_1", [SortedSupplier("supplier1"), SortedSupplier("supplier2")])
+
+    async def stats_process_event(self, event: CGREvent) -> list[str]:
+        await self._enter("stats")
+        return ["Stats2"]
+
+    async def thresholds_process_event(self, event: CGREvent) -> list[str]:
+        await self._enter("thresholds")
+        return []
