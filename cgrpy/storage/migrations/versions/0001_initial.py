@@ -144,6 +144,14 @@ def upgrade() -> None:
     sa.Column('row_counts', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('tpid', name=op.f('pk_tariffplans'))
     )
+    op.create_table('threshold_states',
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('threshold_id', sa.String(length=128), nullable=False),
+    sa.Column('hits', sa.Integer(), nullable=False),
+    sa.Column('snooze_ns', sa.BigInteger(), nullable=False),
+    sa.Column('removed', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'threshold_id', name=op.f('pk_threshold_states'))
+    )
     op.create_table('tp_account_actions',
     sa.Column('pk', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('tpid', sa.String(length=64), nullable=False),
@@ -642,6 +650,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_tp_account_actions_tpid'))
 
     op.drop_table('tp_account_actions')
+    op.drop_table('threshold_states')
     op.drop_table('tariffplans')
     op.drop_table('stat_queue_states')
     op.drop_table('session_costs')
