@@ -35,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
 
             upgrade(settings.stordb_url)
         if args.tariffplan:
-            from cgrpy.cli.load import run_load
+            from cgrpy.cli.main import main as cgr
 
-            rc = run_load(args.tariffplan, db_url=settings.stordb_url, tpid=settings.tpid, notify=False)
+            rc = cgr(["load", args.tariffplan, "--db-url", settings.stordb_url, "--tpid", settings.tpid])
             if rc != 0:
+                print(f"cgr up: tariff plan {args.tariffplan} not loaded (see above)", file=sys.stderr)
                 return rc
     except ConfigError as exc:
         print(f"cgr up: {exc}", file=sys.stderr)
