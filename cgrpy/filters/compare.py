@@ -108,7 +108,7 @@ _GO_DURATION = re.compile(r"[+-]?(([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h))+")
 
 def _mk(parts: tuple[str | None, ...], tz: timedelta = timedelta(0)) -> datetime:
     y, mo, d, h, mi, s = (int(x or 0) for x in parts[:6])
-    frac = parts[6] or ""
+    frac = (parts[6] if len(parts) > 6 else None) or ""
     micro = int((frac[1:] + "000000")[:6]) if frac else 0
     try:
         local = datetime(y, mo, d, h, mi, s, micro)
