@@ -1,0 +1,331 @@
+"""ProcessCDR: AttributeS → ChargerS → per run: reserve → rate → store → StatS/ThresholdS
+(rating-and-accounts §6.2, §4).
+
+Differences from CGRateS v0.10, on purpose:
+
+* Order of storing and charging: the run's row is reserved before RALs is called and the debit
+  carries the idempotency key ``<CGRID>:<RunID>`` (see :mod:`services.cdre.store`). CGRateS
+  rates first and refunds when the insert fails; a crash in between loses the CDR but keeps
+  the money.
+* No charger matching → one ``*default`` run (as SM does), not an error: a CDR is never dropped.
+* A CDR with neither AnswerTime nor SetupTime is stored unrated with
+  ``ExtraInfo = MANDATORY_IE_MISSING: [AnswerTime SetupTime]`` (CGRateS rates it at Go's
+  zero time).
+* ``*prepaid`` whose session cost was computed for a different usage keeps the session cost
+  and says so in ExtraInfo: the session's own debits (done by SM under its own request ids) are
+  the money that moved; re-debiting here would charge the call twice.
+* ``*rated`` with a Cost already on the event keeps it (nothing to price); otherwise GetCost.
+* Online exports (``*export`` flag) are not done here: export is the offline CDRe run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from cgrpy.event import CGREvent
+from services.cdre.backends import (
+    BackendError,
+    CallDescriptor,
+    CdrBackends,
+    MissingRatingTime,
+    RatingResult,
+)
+from services.cdre.cdr import (
+    CDR,
+    COST_SOURCE_CDRS,
+    COST_SOURCE_SESSIONS,
+    DEFAULT_RUN_ID,
+    NONE,
+    NOT_RATED,
+    POSTPAID,
+    PREPAID,
+    PSEUDOPREPAID,
+    RATED,
+    CdrDefaults,
+    CdrError,
+    cdr_from_event,
+    to_event,
+)
+from services.cdre.store import PENDING, CdrStore, SessionCost, StoredCdr
+
+log = logging.getLogger("cgrpy.cdre")
+
+CDRS_CONTEXT = "*cdrs"
+FLAG_NAMES = ("*attributes", "*chargers", "*rals", "*store", "*stats", "*thresholds", "*export")
+
+
+class ProcessError(Exception):
+    """The CDR could not be processed at all (nothing was stored); message says why."""
+
+
+@dataclass(frozen=True)
+class ProcessFlags:
+    """CDRsV1.ProcessEvent flags. The defaults are V1ProcessCDR's with every service connected."""
+
+    attributes: bool = True
+    chargers: bool = True
+    rals: bool = True
+    store: bool = True
+    stats: bool = True
+    thresholds: bool = True
+    export: bool = False
+
+    @classmethod
+    def parse(cls, flags: Iterable[str], defaults: ProcessFlags | None = None) -> ProcessFlags:
+        """``["*chargers:false", "*rals"]`` on top of ``defaults`` (``*x`` = ``*x:true``)."""
+        values = dict((defaults or cls()).__dict__)
+        for raw in flags:
+            name, _, val = raw.strip().partition(":")
+            if name not in FLAG_NAMES:
+                raise ProcessError(f"unknown CDR flag {raw!r}; known: {', '.join(FLAG_NAMES)}")
+            if val not in ("", "true", "false"):
+                raise ProcessError(f"flag {raw!r}: value must be true or false")
+            values[name[1:]] = val != "false"
+        return cls(**values)
+
+
+@dataclass
+class RunResult:
+    cdr: CDR
+    duplicate: bool = False
+
+
+@dataclass
+class ProcessResult:
+    runs: list[RunResult] = field(default_factory=list)
+    # StatS/ThresholdS failed for some run (CGRateS PARTIALLY_EXECUTED); the CDRs are stored.
+    partially_executed: bool = False
+
+    @property
+    def duplicate(self) -> bool:
+        """Every run was already there: the whole CDR was a repeat."""
+        return bool(self.runs) and all(r.duplicate for r in self.runs)
+
+
+@dataclass
+class PipelineConfig:
+    defaults: CdrDefaults = field(default_factory=CdrDefaults)
+    # *prepaid CDRs wait for SM's session cost this many times (CGRateS session_cost_retries).
+    session_cost_retries: int = 5
+    # Delay before retry n (1-based); CGRateS waits Fibonacci seconds.
+    retry_delay: Callable[[int], float] = field(default=lambda n: float(_fib(n)))
+    # A duplicate whose first processing stopped mid-charge is resumed after this long.
+    stale_pending_after: timedelta = timedelta(seconds=60)
+
+
+@dataclass
+class _Outcome:
+    cost: Decimal
+    cost_source: str
+    cost_details: dict | None
+    extra_info: str = ""
+    debit_request_id: str = ""
+
+
+def debit_request_id(cdr: CDR, rerate: int = 0) -> str:
+    """Idempotency key of the debit charging ``cdr`` (``rerate`` > 0: its n-th re-rating)."""
+    base = f"{cdr.cgrid}:{cdr.run_id}"
+    return base if rerate == 0 else f"{base}:rerate{rerate}"
+
+
+async def process_cdr(
+    event: CGREvent,
+    flags: ProcessFlags,
+    backends: CdrBackends,
+    store: CdrStore,
+    config: PipelineConfig | None = None,
+) -> ProcessResult:
+    """Rate and store one CDR event once per run; see the module doc for the steps."""
+    cfg = config or PipelineConfig()
+    ev = event.copy()
+    if flags.attributes:
+        context = str(ev.get("Context") or CDRS_CONTEXT)
+        ev = await _attributes(backends, ev, context)
+    run_events = [ev]
+    if flags.chargers:
+        try:
+            run_events = await backends.chargers_process_event(ev) or [ev]
+        except BackendError as exc:
+            if exc.word != "NOT_FOUND":
+                raise ProcessError(f"CHARGERS_ERROR:{exc}") from exc
+    try:
+        cdrs = [cdr_from_event(rev, cfg.defaults) for rev in run_events]
+    except CdrError as exc:
+        raise ProcessError(str(exc)) from exc
+    for cdr in cdrs:
+        if not cdr.run_id:
+            cdr.run_id = DEFAULT_RUN_ID
+
+    result = ProcessResult()
+    for cdr in cdrs:
+        run = await _process_run(cdr, flags, backends, store, cfg)
+        result.runs.append(run)
+        if run.duplicate:
+            continue
+        if not await _notify(run.cdr, flags, backends):
+            result.partially_executed = True
+    return result
+
+
+async def resume_pending(
+    backends: CdrBackends, store: CdrStore, older_than: timedelta = timedelta(seconds=60)
+) -> int:
+    """Finish rows left ``pending`` by a crash (start-up sweep). Safe to run any time: the debit
+    reuses the row's idempotency key. Returns how many rows were finished."""
+    stale = await asyncio.to_thread(store.pending_older_than, older_than)
+    for st in stale:
+        outcome = await _rate(st.cdr, backends, store, PipelineConfig(session_cost_retries=0))
+        await asyncio.to_thread(_finish, store, st.cdr.order_id, outcome)
+    return len(stale)
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+async def _attributes(backends: CdrBackends, ev: CGREvent, context: str) -> CGREvent:
+    try:
+        return await backends.attributes_process_event(ev, context)
+    except BackendError as exc:
+        if exc.word == "NOT_FOUND":
+            return ev
+        raise ProcessError(f"ATTRIBUTES_ERROR:{exc}") from exc
+
+
+async def _process_run(
+    cdr: CDR, flags: ProcessFlags, backends: CdrBackends, store: CdrStore, cfg: PipelineConfig
+) -> RunResult:
+    rate = flags.rals and not cdr.pre_rated
+    if not flags.store:
+        if rate:
+            _apply(cdr, await _rate(cdr, backends, store, cfg))
+        return RunResult(cdr)
+
+    stored, duplicate = await asyncio.to_thread(store.reserve, cdr)
+    if duplicate:
+        if stored.rating_state == PENDING and _is_stale(stored, cfg):
+            log.warning("resuming CDR %s:%s left pending", cdr.cgrid, cdr.run_id)
+            return RunResult(await _rate_and_finish(stored.cdr, rate, backends, store, cfg), True)
+        return RunResult(stored.cdr, duplicate=True)
+    return RunResult(await _rate_and_finish(stored.cdr, rate, backends, store, cfg))
+
+
+async def _rate_and_finish(
+    cdr: CDR, rate: bool, backends: CdrBackends, store: CdrStore, cfg: PipelineConfig
+) -> CDR:
+    if rate:
+        outcome = await _rate(cdr, backends, store, cfg)
+    else:
+        outcome = _Outcome(cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info)
+    await asyncio.to_thread(_finish, store, cdr.order_id, outcome)
+    _apply(cdr, outcome)
+    return cdr
+
+
+def _finish(store: CdrStore, order_id: int, o: _Outcome) -> None:
+    store.finish(
+        order_id,
+        cost=o.cost,
+        cost_source=o.cost_source,
+        cost_details=o.cost_details,
+        extra_info=o.extra_info,
+        debit_request_id=o.debit_request_id,
+    )
+
+
+def _apply(cdr: CDR, o: _Outcome) -> None:
+    cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info = (
+        o.cost, o.cost_source, o.cost_details, o.extra_info
+    )
+
+
+def _is_stale(st: StoredCdr, cfg: PipelineConfig) -> bool:
+    return datetime.now(UTC) - st.updated_at >= cfg.stale_pending_after
+
+
+async def _rate(cdr: CDR, backends: CdrBackends, store: CdrStore, cfg: PipelineConfig) -> _Outcome:
+    """Price one run by its request type (§4); errors become Cost −1 + ExtraInfo."""
+    rt = cdr.request_type
+    keep = _Outcome(cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info)
+    if rt == NONE:
+        return keep
+    details = cdr.cost_details
+    if details is not None and details.get("Usage") == cdr.usage_ns:
+        cost = details.get("Cost", cdr.cost)
+        return _Outcome(Decimal(cost), cdr.cost_source or COST_SOURCE_CDRS, details, cdr.extra_info)
+    try:
+        cd = CallDescriptor.from_cdr(cdr)
+        if rt == PREPAID and cdr.usage_ns > 0:
+            sc = await _session_cost(cdr, store, cfg)
+            if sc is not None:
+                info = ""
+                if sc.usage_ns != cdr.usage_ns:
+                    info = (f"session cost is for usage {sc.usage_ns}ns, CDR usage is "
+                            f"{cdr.usage_ns}ns; kept the session cost")
+                return _Outcome(sc.cost, sc.cost_source or COST_SOURCE_SESSIONS,
+                                sc.cost_details, info)
+        if rt in (PREPAID, POSTPAID, PSEUDOPREPAID):
+            rid = debit_request_id(cdr)
+            res = await backends.rals_debit(cd, rid, rt)
+            return _from_rating(res, rid)
+        if rt == RATED and cdr.cost != NOT_RATED:
+            return _Outcome(cdr.cost, cdr.cost_source or COST_SOURCE_CDRS, None, cdr.extra_info)
+        return _from_rating(await backends.rals_get_cost(cd), "")
+    except (BackendError, MissingRatingTime) as exc:
+        return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
+
+
+def _from_rating(res: RatingResult, rid: str) -> _Outcome:
+    return _Outcome(res.cost, COST_SOURCE_CDRS, res.cost_details, "", rid)
+
+
+async def _session_cost(cdr: CDR, store: CdrStore, cfg: PipelineConfig) -> SessionCost | None:
+    for attempt in range(cfg.session_cost_retries + 1):
+        sc = await asyncio.to_thread(store.get_session_cost, cdr.cgrid, cdr.run_id)
+        if sc is not None or attempt == cfg.session_cost_retries:
+            return sc
+        await asyncio.sleep(cfg.retry_delay(attempt + 1))
+    return None
+
+
+async def _notify(cdr: CDR, flags: ProcessFlags, backends: CdrBackends) -> bool:
+    ok = True
+    ev = to_event(cdr, EventType="CDR")
+    if flags.thresholds:
+        try:
+            await backends.thresholds_process_event(ev)
+        except BackendError as exc:
+            if exc.word != "NOT_FOUND":
+                log.warning("ThresholdS failed for CDR %s:%s: %s", cdr.cgrid, cdr.run_id, exc)
+                ok = False
+    if flags.stats:
+        try:
+            await backends.stats_process_event(ev)
+        except BackendError as exc:
+            if exc.word != "NOT_FOUND":
+                log.warning("StatS failed for CDR %s:%s: %s", cdr.cgrid, cdr.run_id, exc)
+                ok = False
+    return ok
+
+
+def _fib(n: int) -> int:
+    a, b = 1, 1
+    for _ in range(n - 1):
+        a, b = b, a + b
+    return a
+
+
+__all__ = [
+    "ProcessError",
+    "ProcessFlags",
+    "ProcessResult",
+    "PipelineConfig",
+    "RunResult",
+    "debit_request_id",
+    "process_cdr",
+    "resume_pending",
+]
