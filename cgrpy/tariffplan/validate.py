@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cgrpy.tariffplan.columns import FILE_COLUMNS
 from cgrpy.tariffplan.csvread import CsvRow, CsvShapeError, iter_file
-from cgrpy.units import UnitError, parse_duration, parse_time
+from cgrpy.units import UnitError, format_duration, parse_duration, parse_time
 
 DEFAULT_LIMIT = 100
 
@@ -521,11 +521,12 @@ class TariffPlanValidator:
                 if gis == gis0:
                     self.problem("Rates.csv", line, "GroupIntervalStart",
                                  f"rate {rid!r} has two slots starting at the same offset",
-                                 None)
+                                 format_duration(gis))
                 elif incr0 > 0 and gis % incr0:
                     self.problem("Rates.csv", line, "GroupIntervalStart",
                                  f"rate {rid!r}: start is not a multiple of the previous "
-                                 f"slot's increment ({incr0}ns)", None)
+                                 f"slot's increment {format_duration(incr0)}",
+                                 format_duration(gis))
         self._rate_slots.clear()
 
     def _row_DestinationRates(self, row: CsvRow) -> None:  # noqa: N802
