@@ -1,0 +1,539 @@
+"""Actions (rating-and-accounts §1.3, §3.7): parsed from Actions.csv rows, applied to an Account.
+
+:func:`execute_actions` is pure: it mutates the given :class:`Account` in memory and returns the
+side events (``*log`` lines, ``*cdrlog`` CDRs) for the caller to publish; persisting is the
+store's job (one transaction; an :class:`AccountError` from any action aborts the whole set and
+nothing is saved, as in CGRateS).
+
+Supported: ``*topup``, ``*topup_reset``, ``*debit``, ``*debit_reset``, ``*set_balance``,
+``*remove_balance``, ``*reset_account``, ``*enable_account``, ``*disable_account``,
+``*allow_negative``, ``*deny_negative``, ``*reset_triggers``, ``*set_recurrent``,
+``*unset_recurrent``, ``*reset_counters``, ``*transfer_monetary_default``,
+``*topup_zero_negative``, ``*remove_expired``, ``*log``, ``*cdrlog``. Any other type raises
+``AccountError('UNSUPPORTED_ACTION')`` naming it (``*http_post``, ``*cgr_rpc``, ``*mail_async``,
+... need outbound connectors the service does not have).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from cgrpy.event import loads_exact
+from cgrpy.units import UnitError, parse_decimal, parse_duration, parse_time
+from services.rals.accounts.model import (
+    BALANCE_TYPES,
+    DEFAULT_BALANCE_ID,
+    MONETARY,
+    VOICE,
+    Account,
+    AccountError,
+    Balance,
+    new_uuid,
+    round_value,
+)
+from services.rals.accounts.store import parse_destination_ids
+
+UNSUPPORTED_ACTION = "UNSUPPORTED_ACTION"
+
+
+def _is_set(cell: str) -> bool:
+    return cell.strip() not in ("", "*any")
+
+
+def _bool(cell: str, where: str) -> bool | None:
+    s = cell.strip().lower()
+    if s == "":
+        return None
+    if s in ("true", "1"):
+        return True
+    if s in ("false", "0"):
+        return False
+    raise AccountError("INVALID_ARGUMENT", f"{where}: not a boolean: {cell!r}")
+
+
+def _list(cell: str) -> frozenset[str] | None:
+    if not _is_set(cell):
+        return None
+    return frozenset(x for x in cell.split(";") if x and x != "*any")
+
+
+@dataclass(frozen=True)
+class BalanceFilter:
+    """The balance columns of an action (or trigger): ``None`` = not set (``*any``/empty)."""
+
+    id: str | None = None
+    uuid: str | None = None
+    type: str | None = None
+    categories: frozenset[str] | None = None
+    destination_ids: dict[str, bool] | None = None
+    rating_subject: str | None = None
+    shared_groups: frozenset[str] | None = None
+    expiry_text: str | None = None  # evaluated when the action runs
+    timing_ids: frozenset[str] | None = None
+    weight: Decimal | None = None
+    blocker: bool | None = None
+    disabled: bool | None = None
+
+    def matches(self, b: Balance, expiry: datetime | None, *, check_expiry: bool) -> bool:
+        """CGRateS Balance.MatchFilter: by UUID, else by ID, else every set field equal."""
+        if self.uuid is not None:
+            return b.uuid == self.uuid
+        if self.id is not None:
+            return b.id == self.id
+        return (
+            (self.type is None or b.type == self.type)
+            and (self.categories is None or b.categories == self.categories)
+            and (self.destination_ids is None or b.destination_ids == self.destination_ids)
+            and (self.rating_subject is None or b.rating_subject == self.rating_subject)
+            and (self.shared_groups is None or b.shared_groups == self.shared_groups)
+            and (self.timing_ids is None or b.timing_ids == self.timing_ids)
+            and (self.weight is None or b.weight == self.weight)
+            and (self.blocker is None or b.blocker == self.blocker)
+            and (self.disabled is None or b.disabled == self.disabled)
+            and (not check_expiry or b.expiry == expiry)
+        )
+
+    def create(self, balance_type: str, expiry: datetime | None) -> Balance:
+        """A new balance from the filter's fields (value 0)."""
+        return Balance(
+            type=balance_type,
+            id=self.id if self.id is not None else new_uuid(),  # [I] empty ID -> generated
+            expiry=expiry,
+            weight=self.weight if self.weight is not None else Decimal(0),
+            destination_ids=dict(self.destination_ids or {}),
+            rating_subject=self.rating_subject or "",
+            categories=self.categories or frozenset(),
+            shared_groups=self.shared_groups or frozenset(),
+            timing_ids=self.timing_ids or frozenset(),
+            blocker=bool(self.blocker),
+            disabled=bool(self.disabled),
+        )
+
+    def overwrite(self, b: Balance, expiry: datetime | None) -> None:
+        """``*set_balance``: copy every set field onto ``b``."""
+        if self.id is not None:
+            b.id = self.id
+        if self.categories is not None:
+            b.categories = self.categories
+        if self.destination_ids is not None:
+            b.destination_ids = dict(self.destination_ids)
+        if self.rating_subject is not None:
+            b.rating_subject = self.rating_subject
+        if self.shared_groups is not None:
+            b.shared_groups = self.shared_groups
+        if self.timing_ids is not None:
+            b.timing_ids = self.timing_ids
+        if self.weight is not None:
+            b.weight = self.weight
+        if self.blocker is not None:
+            b.blocker = self.blocker
+        if self.disabled is not None:
+            b.disabled = self.disabled
+        if self.expiry_text is not None:
+            b.expiry = expiry
+
+
+@dataclass(frozen=True)
+class Action:
+    actions_id: str
+    action_type: str
+    balance: BalanceFilter = BalanceFilter()
+    units: str = ""  # raw: a number, a duration (*voice) or a JSON value formula
+    extra_parameters: str = ""
+    filter: str = ""
+    weight: Decimal = Decimal(0)
+
+    @property
+    def balance_type(self) -> str | None:
+        return self.balance.type
+
+
+def parse_actions(rows: Iterable[Mapping[str, str]]) -> dict[str, list[Action]]:
+    """Actions.csv rows -> action sets (ActionsId -> actions in descending Weight, stable)."""
+    sets: dict[str, list[Action]] = {}
+    for row in rows:
+        aid = row["ActionsId"].strip()
+        where = f"Actions.csv {aid}"
+        try:
+            btype = row.get("BalanceType", "").strip()
+            if btype and btype != "*any" and btype not in BALANCE_TYPES:
+                raise AccountError("INVALID_ARGUMENT", f"{where}: unknown BalanceType {btype!r}")
+            f = BalanceFilter(
+                id=row["BalanceId"].strip() if _is_set(row.get("BalanceId", "")) else None,
+                type=btype if _is_set(btype) else None,
+                categories=_list(row.get("Categories", "")),
+                destination_ids=(
+                    parse_destination_ids(row["DestinationIds"])
+                    if _is_set(row.get("DestinationIds", "")) else None
+                ),
+                rating_subject=row["RatingSubject"] if _is_set(row.get("RatingSubject", ""))
+                else None,
+                shared_groups=_list(row.get("SharedGroup", "")),
+                expiry_text=row["ExpiryTime"].strip() if row.get("ExpiryTime", "").strip()
+                else None,
+                timing_ids=_list(row.get("TimingIds", "")),
+                weight=parse_decimal(row["BalanceWeight"]) if row.get("BalanceWeight", "").strip()
+                else None,
+                blocker=_bool(row.get("BalanceBlocker", ""), where),
+                disabled=_bool(row.get("BalanceDisabled", ""), where),
+            )
+            action = Action(
+                actions_id=aid, action_type=row["Action"].strip(), balance=f,
+                units=row.get("Units", "").strip(),
+                extra_parameters=row.get("ExtraParameters", ""), filter=row.get("Filter", ""),
+                weight=parse_decimal(row.get("Weight", "")),
+            )
+        except UnitError as exc:
+            raise AccountError("INVALID_ARGUMENT", f"{where}: {exc}") from None
+        sets.setdefault(aid, []).append(action)
+    for actions in sets.values():
+        actions.sort(key=lambda a: -a.weight)
+    return sets
+
+
+# --- evaluation helpers ------------------------------------------------------------------------
+
+
+def _add_months(t: datetime, months: int) -> datetime:
+    y, m = divmod(t.month - 1 + months, 12)
+    year, month = t.year + y, m + 1
+    day = min(t.day, calendar.monthrange(year, month)[1])
+    return t.replace(year=year, month=month, day=day)
+
+
+def eval_expiry(text: str | None, now: datetime) -> datetime | None:
+    """ExpiryTime expressions evaluated at execution: ``*unlimited``/empty -> never,
+    ``*daily``/``*monthly``/``*yearly`` -> now + period, ``*month_end[+d]`` -> end of this
+    month (+d), RFC3339, unix, ``+<duration>``."""
+    if text is None or text in ("", "*unlimited"):
+        return None
+    if text == "*daily":
+        return now + timedelta(days=1)
+    if text == "*monthly":
+        return _add_months(now, 1)
+    if text == "*yearly":
+        return _add_months(now, 12)
+    if text.startswith("*month_end"):
+        last = calendar.monthrange(now.year, now.month)[1]
+        end = now.replace(day=last, hour=23, minute=59, second=59, microsecond=0)
+        extra = text[len("*month_end"):]
+        if extra.startswith("+"):
+            end += timedelta(microseconds=parse_duration(extra[1:]) // 1000)
+        return end
+    try:
+        return parse_time(text, now=now)
+    except UnitError as exc:
+        raise AccountError("INVALID_ARGUMENT", f"ExpiryTime: {exc}") from None
+
+
+def _incremental(params: Mapping[str, Any], now: datetime) -> Decimal:
+    """``*incremental`` value formula: Units spread over Interval in Increment steps."""
+    units = parse_decimal(params.get("Units", 0) if not isinstance(params.get("Units"), float)
+                          else str(params["Units"]))
+    interval, increment = params.get("Interval", ""), params.get("Increment", "")
+    days_in = {
+        "month": calendar.monthrange(now.year, now.month)[1],
+        "year": 366 if calendar.isleap(now.year) else 365,
+        "day": 1,
+    }
+    per_day = {"day": 1, "hour": 24, "minute": 24 * 60}
+    if interval not in days_in or increment not in per_day:
+        raise AccountError("INVALID_ARGUMENT",
+                           f"*incremental: unsupported Interval/Increment {interval}/{increment}")
+    return units / (days_in[interval] * per_day[increment])
+
+
+def action_units(action: Action, now: datetime) -> Decimal:
+    """The action's Units: *voice durations in ns, JSON value formulas, else a decimal."""
+    raw = action.units
+    if raw.startswith("{"):
+        try:
+            formula = loads_exact(raw)
+        except json.JSONDecodeError as exc:
+            raise AccountError("INVALID_ARGUMENT", f"{action.actions_id}: Units: {exc}") from None
+        if formula.get("Method") != "*incremental":
+            raise AccountError("INVALID_ARGUMENT",
+                               f"{action.actions_id}: unknown value formula {formula.get('Method')}")
+        return _incremental(formula.get("Params") or {}, now)
+    try:
+        if action.balance_type == VOICE:
+            return Decimal(parse_duration(raw))
+        return parse_decimal(raw)
+    except UnitError as exc:
+        raise AccountError("INVALID_ARGUMENT", f"{action.actions_id}: Units: {exc}") from None
+
+
+_OPS = {
+    "*eq": lambda a, b: a == b, "*lt": lambda a, b: a < b, "*gt": lambda a, b: a > b,
+    "*lte": lambda a, b: a <= b, "*gte": lambda a, b: a >= b,
+}
+_FIELDS = {
+    "Value": lambda b: b.value, "Id": lambda b: b.id, "ID": lambda b: b.id,
+    "Uuid": lambda b: b.uuid, "Weight": lambda b: b.weight, "Type": lambda b: b.type,
+    "Disabled": lambda b: b.disabled, "Blocker": lambda b: b.blocker,
+    "RatingSubject": lambda b: b.rating_subject,
+}
+
+
+def _match_struct(cond: Mapping[str, Any], b: Balance) -> bool:
+    for key, val in cond.items():
+        if key == "*and":
+            if not all(_match_struct(c, b) for c in val):
+                return False
+        elif key == "*or":
+            if not any(_match_struct(c, b) for c in val):
+                return False
+        elif key == "*not":
+            if _match_struct(val, b):
+                return False
+        elif key in _FIELDS:
+            have = _FIELDS[key](b)
+            checks = val.items() if isinstance(val, dict) else [("*eq", val)]
+            for op, want in checks:
+                if op not in _OPS:
+                    raise AccountError("INVALID_ARGUMENT", f"Filter: unknown operator {op}")
+                if isinstance(have, Decimal) and not isinstance(want, Decimal | str):
+                    want = Decimal(want)
+                if not _OPS[op](have, want):
+                    return False
+        else:
+            raise AccountError("INVALID_ARGUMENT", f"Filter: unknown field {key}")
+    return True
+
+
+def filter_matches(account: Account, filter_json: str) -> bool:
+    """The action's Filter (struct matcher over balances): true if any balance matches."""
+    if not filter_json.strip():
+        return True
+    try:
+        cond = loads_exact(filter_json)
+    except json.JSONDecodeError as exc:
+        raise AccountError("INVALID_ARGUMENT", f"Filter: {exc}") from None
+    return any(_match_struct(cond, b) for b in account.balances)
+
+
+# --- execution ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ActionEvent:
+    """A side effect for the caller to publish: ``*log`` text or a ``*cdrlog`` CDR."""
+
+    kind: str  # "*log" | "*cdrlog"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _need_account(account: Account | None, action: Action) -> Account:
+    if account is None:
+        raise AccountError("ACCOUNT_NOT_FOUND", f"{action.action_type} needs an account")
+    return account
+
+
+def _need_type(action: Action) -> str:
+    if action.balance_type is None:
+        raise AccountError("INVALID_ARGUMENT",
+                           f"{action.actions_id} {action.action_type}: BalanceType is required")
+    return action.balance_type
+
+
+def _add_to_matching(
+    acc: Account, action: Action, amount: Decimal, *, reset: bool, now: datetime
+) -> list[Balance]:
+    btype = _need_type(action)
+    expiry = eval_expiry(action.balance.expiry_text, now)
+    check_expiry = action.balance.expiry_text is not None
+    touched = []
+    for b in acc.balances:
+        if b.type != btype or b.expired(now):
+            continue
+        if action.balance.matches(b, expiry, check_expiry=check_expiry):
+            b.value = round_value((Decimal(0) if reset else b.value) + amount)
+            touched.append(b)
+    if not touched:
+        b = action.balance.create(btype, expiry)
+        b.value = round_value(amount)
+        acc.balances.append(b)
+        touched.append(b)
+    return touched
+
+
+def _set_balance(acc: Account, action: Action, now: datetime) -> Balance:
+    f = action.balance
+    expiry = eval_expiry(f.expiry_text, now)
+    value = action_units(action, now)
+    found = None
+    for b in acc.balances:
+        if b.expired(now):
+            continue
+        if (f.uuid is not None and b.uuid == f.uuid) or (
+            f.uuid is None and f.id is not None and b.id == f.id
+            and (f.type is None or b.type == f.type)
+        ):
+            found = b
+            break
+    if found is None:
+        btype = _need_type(action)
+        found = f.create(btype, expiry)
+        acc.balances.append(found)
+    elif found.id != DEFAULT_BALANCE_ID:
+        f.overwrite(found, expiry)
+    found.value = round_value(value)
+    return found
+
+
+def _trigger_selected(trigger: Any, action: Action) -> bool:
+    if not action.extra_parameters.strip():
+        return True
+    sel = loads_exact(action.extra_parameters)
+    return (
+        sel.get("GroupID", trigger.id) == trigger.id
+        and sel.get("UniqueID", trigger.unique_id) == trigger.unique_id
+        and sel.get("ThresholdType", trigger.threshold_type) == trigger.threshold_type
+    )
+
+
+_CDRLOG_SOURCES = ("*debit", "*debit_reset", "*set_balance", "*topup", "*topup_reset")
+
+
+def _cdrlog(
+    acc: Account, actions: Sequence[Action], values: list[tuple[Action, Decimal, Balance]],
+    template: str,
+) -> list[ActionEvent]:
+    tpl = loads_exact(template) if template.strip() else {}
+    out = []
+    for act, value, bal in values:
+        origin_id = uuid.uuid4().hex
+        cdr: dict[str, Any] = {
+            # CGRateS computes the CGRID before OriginHost is filled in (§3.7): Sha1(OriginID).
+            "CGRID": hashlib.sha1(origin_id.encode()).hexdigest(),
+            "RunID": act.action_type, "Source": "*cdrlog", "RequestType": "*none",
+            "ToR": bal.type, "Tenant": acc.tenant, "Account": acc.account,
+            "Subject": acc.account, "Cost": value, "OriginID": origin_id,
+            "OriginHost": "127.0.0.1", "Usage": 1, "PreRated": True,
+        }
+        providers = {
+            "AccountID": acc.id, "ActionID": act.actions_id, "ActionType": act.action_type,
+            "ActionValue": value, "BalanceType": bal.type, "BalanceUUID": bal.uuid,
+            "BalanceID": bal.id, "BalanceValue": bal.value,
+            "DestinationIDs": ";".join(sorted(bal.destination_ids)),
+            "ExtraParameters": act.extra_parameters, "RatingSubject": bal.rating_subject,
+            "Category": ";".join(sorted(bal.categories)),
+            "SharedGroups": ";".join(sorted(bal.shared_groups)),
+        }
+        for fld, rule in tpl.items():
+            rule = str(rule)
+            if rule.startswith("^"):
+                cdr[fld] = rule[1:]
+            else:
+                cdr[fld] = providers.get(rule.lstrip("~"), rule)
+        out.append(ActionEvent("*cdrlog", cdr))
+    return out
+
+
+def execute_actions(
+    account: Account | None, actions: Sequence[Action], *, now: datetime | None = None
+) -> list[ActionEvent]:
+    """Run an action set on ``account`` (mutated in place). ``account`` may be None for sets
+    that need none (``*log``, as ThresholdS does). Returns the side events."""
+    now = now or datetime.now(UTC)
+    events: list[ActionEvent] = []
+    applied: list[tuple[Action, Decimal, Balance]] = []
+    for action in sorted(actions, key=lambda a: -a.weight):
+        t = action.action_type
+        if account is not None and action.filter.strip() and not filter_matches(
+            account, action.filter
+        ):
+            continue
+        if t in ("*topup", "*topup_reset", "*debit", "*debit_reset"):
+            acc = _need_account(account, action)
+            amount = action_units(action, now)
+            sign = -1 if t.startswith("*debit") else 1
+            for b in _add_to_matching(acc, action, sign * amount, reset=t.endswith("_reset"),
+                                      now=now):
+                applied.append((action, amount, b))
+        elif t == "*set_balance":
+            acc = _need_account(account, action)
+            b = _set_balance(acc, action, now)
+            applied.append((action, b.value, b))
+        elif t == "*remove_balance":
+            acc = _need_account(account, action)
+            btype = _need_type(action)
+            expiry = eval_expiry(action.balance.expiry_text, now)
+            keep = [
+                b for b in acc.balances
+                if not (b.type == btype and action.balance.matches(
+                    b, expiry, check_expiry=action.balance.expiry_text is not None))
+            ]
+            if len(keep) == len(acc.balances):
+                raise AccountError("NOT_FOUND", f"{action.actions_id}: no balance to remove")
+            acc.balances[:] = keep
+        elif t == "*reset_account":
+            acc = _need_account(account, action)
+            # [I] every balance zeroed (CGRateS resets each type to a zero value), counters and
+            # triggers reset.
+            for b in acc.balances:
+                b.value = Decimal(0)
+            acc.counters.clear()
+            for tr in acc.triggers:
+                tr.executed = False
+        elif t in ("*enable_account", "*disable_account"):
+            _need_account(account, action).disabled = t == "*disable_account"
+        elif t in ("*allow_negative", "*deny_negative"):
+            _need_account(account, action).allow_negative = t == "*allow_negative"
+        elif t in ("*reset_triggers", "*set_recurrent", "*unset_recurrent"):
+            acc = _need_account(account, action)
+            for tr in acc.triggers:
+                if _trigger_selected(tr, action):
+                    if t == "*reset_triggers":
+                        tr.executed = False
+                    else:
+                        tr.recurrent = t == "*set_recurrent"
+        elif t == "*reset_counters":
+            acc = _need_account(account, action)
+            for key in list(acc.counters):
+                if action.balance_type is None or key.endswith(":" + action.balance_type):
+                    acc.counters[key] = Decimal(0)
+        elif t == "*transfer_monetary_default":
+            acc = _need_account(account, action)
+            default = acc.default_balance()
+            assert default is not None
+            for b in acc.balances:
+                if b.type == MONETARY and b is not default and b.value > 0 and (
+                    action.balance.id is None or b.id == action.balance.id
+                ):
+                    default.value = round_value(default.value + b.value)
+                    b.value = Decimal(0)
+        elif t == "*topup_zero_negative":
+            acc = _need_account(account, action)
+            btype = _need_type(action)
+            amount = action_units(action, now) if action.units else Decimal(0)
+            for b in acc.balances:
+                if b.type == btype and b.value < 0 and (
+                    action.balance.id is None or b.id == action.balance.id
+                ):
+                    # As CGRateS v0.10 codes it (§3.7, §8.4): zero, then *subtract* Units.
+                    b.value = round_value(-amount)
+        elif t == "*remove_expired":
+            acc = _need_account(account, action)
+            acc.balances[:] = [b for b in acc.balances if not b.expired(now)]
+        elif t == "*log":
+            data: dict[str, Any] = {"actions_id": action.actions_id}
+            if account is not None:
+                data["account"] = account.summary()
+            events.append(ActionEvent("*log", data))
+        elif t == "*cdrlog":
+            acc = _need_account(account, action)
+            events.extend(_cdrlog(acc, actions, [
+                x for x in applied if x[0].action_type in _CDRLOG_SOURCES
+            ], action.extra_parameters))
+        else:
+            raise AccountError(UNSUPPORTED_ACTION, f"{action.actions_id}: {t}")
+    return events

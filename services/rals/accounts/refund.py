@@ -1,0 +1,62 @@
+"""Refunds (rating-and-accounts §3.5) and trimming charges at whole increments (§2.8, §5.6).
+
+A refund gives back, per charge, ``units × count`` to its unit balance and ``cost × count`` to
+its monetary balance (the connect-fee charge included when it is in the refunded set). Charges
+without balance info are skipped, and so are balances no longer on the account ([I] CGRateS
+logs and skips them too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+
+from services.rals.accounts.debit import Charge
+from services.rals.accounts.model import Account, round_value
+
+
+def refund_charges(account: Account, charges: Sequence[Charge], *, decimals: int = 5) -> Decimal:
+    """Give the charges back to their balances (account mutated); returns the money refunded."""
+    money = Decimal(0)
+    for ch in charges:
+        if ch.unit_uuid is not None and ch.units:
+            b = account.by_uuid(ch.unit_uuid)
+            if b is not None:
+                b.value = round_value(b.value + ch.units * ch.count, decimals)
+        if ch.money_uuid is not None and ch.cost:
+            b = account.by_uuid(ch.money_uuid)
+            if b is not None:
+                b.value = round_value(b.value + ch.cost * ch.count, decimals)
+                money += ch.cost * ch.count
+    return money
+
+
+def trim_charges(charges: Sequence[Charge], keep_ns: int) -> tuple[list[Charge], list[Charge]]:
+    """Split at usage ``keep_ns``: (kept, surplus). Only whole increments move: the increment
+    spanning ``keep_ns`` is kept. ``keep_ns == 0`` gives everything back, connect fee included
+    (TerminateSession with Usage 0 refunds it, §3.5)."""
+    kept: list[Charge] = []
+    surplus: list[Charge] = []
+    used = 0
+    for ch in charges:
+        if keep_ns <= 0:
+            surplus.append(ch)
+            continue
+        if ch.duration_ns == 0:
+            (kept if used < keep_ns or used == 0 else surplus).append(ch)
+            continue
+        room = keep_ns - used
+        if room <= 0:
+            surplus.append(ch)
+            continue
+        need = -(-room // ch.duration_ns)  # increments needed to cover the room (ceil)
+        if need >= ch.count:
+            kept.append(ch)
+            used += ch.usage_ns
+        else:
+            kept.append(replace(ch, count=need))
+            surplus.append(replace(ch, count=ch.count - need,
+                                   offset_ns=ch.offset_ns + need * ch.duration_ns))
+            used += need * ch.duration_ns
+    return kept, surplus
