@@ -16,11 +16,14 @@ from typing import Any, ClassVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
 
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
 from cgrpy.runtime.logs import get_logger, setup_logging
 from cgrpy.runtime.metrics import MetricsInterceptor, serve_metrics
+from cgrpy.storage.db import make_engine
+from cgrpy.tariffplan.columns import TariffPlanRows
 
 # Exit codes (typed, so the supervisor can tell a bad config from a crash).
 EXIT_OK = 0
@@ -46,6 +49,32 @@ class BaseService:
 
     async def close(self) -> None:
         """Release resources after the server stopped."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    _engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The StorDB engine (created on first use, schema migrated)."""
+        if self._engine is None:
+            from cgrpy.storage.migrate import upgrade
+
+            upgrade(self.settings.stordb_url)
+            self._engine = make_engine(self.settings.stordb_url)
+        return self._engine
+
+    async def fetch_tariffplan(self, tpid: str | None = None) -> TariffPlanRows:
+        """The rows of tariff plan ``tpid`` (default: the configured one) from the StorDB.
+
+        A TPID that was never loaded gives empty files: the service serves with no profiles
+        rather than refusing to start (an operator loads a plan, then ReloadCache).
+        """
+        from cgrpy.storage.tariffplans import read_tariffplan
+
+        tpid = tpid or self.settings.tpid
+        return await asyncio.to_thread(read_tariffplan, self.engine, tpid)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
