@@ -3,7 +3,7 @@ session pieces (DurationIndex / LoopIndex), zero usage and non-voice ToRs (spec 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -150,3 +150,12 @@ def test_time_end_and_usage_ns_agree(tutorial):
     b = get_cost(tutorial, CallDescriptor(account="1001", destination="1002", time_start=start,
                                           time_end=datetime(2014, 8, 4, 13, 1, 25, tzinfo=UTC)))
     assert a.cost == b.cost == D("0.6418")
+
+
+def test_timings_follow_the_calls_zone(oldtutorial):
+    plus2 = timezone(timedelta(hours=2))
+    start = datetime(2014, 8, 4, 18, 59, tzinfo=plus2)  # 16:59 UTC, 18:59 local
+    cc = get_cost(oldtutorial, cd("1001", "1002", start, 120 * S))
+    assert [ts.rate_interval.timing.id for ts in cc.timespans] == ["PEAK", "OFFPEAK_EVENING"]
+    assert cc.timespans[1].time_start == datetime(2014, 8, 4, 17, 0, tzinfo=UTC)
+    assert cc.cost == D("0.6498")
