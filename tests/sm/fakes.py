@@ -32,6 +32,8 @@ class FakeBackends:
     delay: dict[str, float] = field(default_factory=dict)  # method -> seconds
     lose_replies: dict[str, int] = field(default_factory=dict)  # method -> times to raise after acting
     errors: dict[str, str] = field(default_factory=dict)  # method -> BackendError word
+    max_usage_fixed: dict[str, int] = field(default_factory=dict)  # account -> ns RALs claims
+    debit_errors: dict[str, str] = field(default_factory=dict)  # account -> BackendError word
     journal: dict[str, DebitResult | RefundResult] = field(default_factory=dict)
     debit_calls: list[tuple[str, int]] = field(default_factory=list)
     cdrs: list[tuple[CGREvent, dict[str, bool]]] = field(default_factory=list)
@@ -73,6 +75,8 @@ class FakeBackends:
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
         await self._enter("max_usage")
         acc = self._account(run_event)
+        if acc in self.max_usage_fixed:
+            return min(usage_ns, self.max_usage_fixed[acc])
         n = int(self.balances[acc] / self.price)
         return min(usage_ns, n * self.increment_ns)
 
@@ -92,6 +96,8 @@ class FakeBackends:
             assert isinstance(res, DebitResult)
             return res
         acc = self._account(run_event)
+        if acc in self.debit_errors:
+            raise BackendError(self.debit_errors[acc])
         want = -(-usage_ns // self.increment_ns)
         can = want if go_negative else min(want, int(self.balances[acc] / self.price))
         cost = self.price * can

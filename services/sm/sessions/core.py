@@ -116,7 +116,7 @@ class SRun:
 @dataclass
 class Session:
     cgrid: str
-    event: CGREvent
+    event: CGREvent  # the session event (AttributeS changes applied)
     client: Any = None  # the connection that carried InitiateSession (opaque to the core)
     runs: list[SRun] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -130,6 +130,7 @@ class Session:
     disconnect_reason: str = ""
     closed_at: float = 0.0
     last_activity: float = field(default_factory=time.monotonic)
+    start_event: CGREvent | None = None  # as the client sent it: echoed in DisconnectSession
 
     @property
     def origin_id(self) -> str:
@@ -297,7 +298,7 @@ class SessionManager:
         if existing is not None:
             await asyncio.wait_for(existing.ready.wait(), self.cfg.reply_deadline_s)
             return existing.init_result or InitiateResult(max_usage_ns=self.cfg.default_usage_ns)
-        session = Session(cgrid=cgrid, event=event.copy(), client=client)
+        session = Session(cgrid=cgrid, event=event.copy(), client=client, start_event=event.copy())
         self._active[cgrid] = session
         return await self._bounded(
             self._initiate(session, flags), "initiate", lambda t: self._policy_init(session, t)
