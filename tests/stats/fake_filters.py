@@ -2,7 +2,7 @@
 
 Supports named filters from Filters.csv rows and inline filters of the types these tests use:
 ``*string``, ``*prefix``, ``*exists`` on ``~*req.<Field>``, and ``*gte`` on ``~*vars.<key>``
-(SupplierS sorting data, passed as the ``vars`` keyword).
+(SupplierS sorting data, passed as ``extra_roots={"*vars": data}`` like FilterS's ``passes``).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ class FakeFilters:
         event: CGREvent,
         *,
         now: datetime | None = None,
-        vars: Mapping[str, Any] | None = None,
+        extra_roots: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> bool:
+        vars = (extra_roots or {}).get("*vars", {})
         self.calls += 1
         for fid in filter_ids:
             if fid.startswith("*"):
@@ -46,7 +47,7 @@ class FakeFilters:
             else:
                 rules = self.named[(tenant, fid)]
             for ftype, element, values in rules:
-                if not self._rule(ftype, element, values, event, vars or {}):
+                if not self._rule(ftype, element, values, event, vars):
                     return False
         return True
 
