@@ -7,7 +7,7 @@ over ``time_end``). Use :meth:`CallDescriptor.with_defaults` to apply the API-la
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -88,13 +88,16 @@ class CallDescriptor:
         self, *, default_tenant: str = DEFAULT_TENANT, default_category: str = DEFAULT_CATEGORY
     ) -> CallDescriptor:
         """The Responder/API defaults: tenant, category, subject <- account, ToR ``*voice``."""
-        return replace(
-            self,
-            tenant=self.tenant or default_tenant,
-            category=self.category or default_category,
-            subject=self.subject or self.account,
-            tor=self.tor or VOICE,
-        )
+        if self.tenant and self.category and self.subject and self.tor:
+            return self
+        # A shallow copy without re-running validation (hot path of every rating).
+        new = object.__new__(CallDescriptor)
+        new.__dict__.update(self.__dict__)
+        new.tenant = self.tenant or default_tenant
+        new.category = self.category or default_category
+        new.subject = self.subject or self.account
+        new.tor = self.tor or VOICE
+        return new
 
     def check_max_usage(self, limits: dict[str, int] | None = None) -> None:
         """Refuse usages above ``rals.max_computed_usage`` with ``MAX_USAGE_EXCEEDED``."""

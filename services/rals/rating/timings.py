@@ -9,7 +9,8 @@ Instants are int nanoseconds since the epoch; calendar questions are answered in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 
 from cgrpy.units import SECOND, to_unix_nano
 
@@ -109,8 +110,30 @@ class LocalDay:
 
 
 def local_day(ns: int, tz: tzinfo) -> LocalDay:
+    if isinstance(tz, timezone):
+        # Fixed offset (UTC included): plain arithmetic, the calendar part cached per day.
+        off = _offset_ns(tz)
+        index = (ns + off) // DAY_NS
+        y, m, d, wd = _civil_day(index)
+        start = index * DAY_NS - off
+        return LocalDay(y, m, d, wd, start, start + DAY_NS)
     local = datetime.fromtimestamp(ns // SECOND, tz)
     d: date = local.date()
     start = to_unix_nano(datetime.combine(d, time(0), tz))
     end = to_unix_nano(datetime.combine(d + timedelta(days=1), time(0), tz))
     return LocalDay(d.year, d.month, d.day, (d.weekday() + 1) % 7, start, end)
+
+
+@lru_cache(maxsize=64)
+def _offset_ns(tz: timezone) -> int:
+    delta = tz.utcoffset(None)
+    return (delta.days * 86_400 + delta.seconds) * SECOND + delta.microseconds * 1000
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+@lru_cache(maxsize=4096)
+def _civil_day(index: int) -> tuple[int, int, int, int]:
+    d = _EPOCH_DAY + timedelta(days=index)
+    return d.year, d.month, d.day, (d.weekday() + 1) % 7
