@@ -122,11 +122,10 @@ def parse_request(method: str, arg: Any) -> SessionRequest:
         kind, compat = METHODS[method]
     except KeyError:
         raise RequestError(f"rpc: can't find method {method}") from None
+    if kind in (Kind.PING, Kind.GET_ACTIVE):
+        return SessionRequest(kind, compat, CGREvent(), SessionFlags())
     if not isinstance(arg, dict):
-        if kind in (Kind.PING, Kind.GET_ACTIVE):
-            arg = {}
-        else:
-            raise RequestError("MANDATORY_IE_MISSING: [Event]")
+        raise RequestError("MANDATORY_IE_MISSING: [Event]")
     options, fields = _split(arg, compat)
     flags = _flags(options, kind, compat)
     tenant = str(options.get("tenant") or fields.pop("Tenant", None) or DEFAULT_TENANT)
