@@ -141,3 +141,22 @@ def test_event_cost_compresses_identical_intervals(tutorial):
 def test_event_cost_ids_are_deterministic(tutorial):
     cd = CallDescriptor(account="1001", destination="1002", time_start=T0, usage_ns=85 * S)
     assert get_cost(tutorial, cd).to_event_cost() == get_cost(tutorial, cd).to_event_cost()
+
+
+@pytest.mark.parametrize("name", ["tutorial", "oldtutorial", "testtp", "engine_libtest"])
+def test_repo_plans_have_sane_rates(name):
+    assert RatingData.from_rows(read_folder(TARIFFPLANS / name)).unsane_rates() == []
+
+
+def test_unsane_rates_are_reported():
+    rows = read_folder(TARIFFPLANS / "tutorial")
+    rows["Rates"] = [
+        {"Id": "RT_U", "ConnectFee": "0", "Rate": "1", "RateUnit": "60s", "RateIncrement": "60s", "GroupIntervalStart": "0s"},
+        {"Id": "RT_U", "ConnectFee": "0", "Rate": "1", "RateUnit": "60s", "RateIncrement": "0", "GroupIntervalStart": "30s"},
+    ]
+    rows["DestinationRates"] = rows["RatingPlans"] = rows["RatingProfiles"] = []
+    problems = RatingData.from_rows(rows).unsane_rates()
+    assert [p for _, p in problems] == [
+        "RateUnit and RateIncrement must be positive",
+        "GroupIntervalStart 30000000000ns is not a multiple of the previous increment 60000000000ns",
+    ]

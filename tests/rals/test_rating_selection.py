@@ -199,3 +199,26 @@ def test_engine_libtest_fallback_subject_rif():
     assert cc.matched_subject == "*out:vdf:0:rif"
     assert cc.rating_plan_id == "EVENING"
     assert cc.cost == D(61)  # connect 1 + 60 x 1/s (R4, Thursday morning)
+
+
+def test_max_computed_usage_exceeded(data):
+    from services.rals.rating import MAX_USAGE_EXCEEDED
+
+    with pytest.raises(RatingError) as err:
+        cost(data, "w", "49", seconds=72 * 3600 + 1)
+    assert err.value.word == MAX_USAGE_EXCEEDED
+    assert cost(data, "w", "49", seconds=72 * 3600).cost == D(72 * 3600)
+    sms = CallDescriptor(tenant="t", category="call", subject="w", destination="49", tor="*sms",
+                         time_start=T0, usage_ns=10_001)
+    with pytest.raises(RatingError) as err:
+        get_cost(data, sms)
+    assert err.value.word == MAX_USAGE_EXCEEDED
+
+
+def test_bad_descriptor_is_invalid_argument():
+    with pytest.raises(RatingError) as err:
+        CallDescriptor(subject="a", time_start=datetime(2014, 1, 1), usage_ns=1)
+    assert err.value.word == "INVALID_ARGUMENT" and "aware" in str(err.value)
+    with pytest.raises(RatingError) as err:
+        CallDescriptor(subject="a", time_start=T0, usage_ns=-1)
+    assert err.value.word == "INVALID_ARGUMENT" and "negative" in str(err.value)

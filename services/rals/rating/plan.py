@@ -153,6 +153,28 @@ class RatingData:
         data._load_rating_profiles(rows.get("RatingProfiles", []))
         return data
 
+    def unsane_rates(self) -> list[tuple[str, str]]:
+        """CGRateS's "unsane rating" loader check (spec §1.2): (rate id, problem) pairs for slots
+        whose GIS do not strictly increase, whose GIS is not a multiple of the previous slot's
+        increment, or whose unit/increment is zero. Rating still works (zero means 1 s)."""
+        problems: list[tuple[str, str]] = []
+        for ident, rate in self.rates.items():
+            prev: RateSlot | None = None
+            for slot in rate.slots:
+                if slot.unit_ns <= 0 or slot.increment_ns <= 0:
+                    problems.append((ident, "RateUnit and RateIncrement must be positive"))
+                if prev is not None:
+                    gis = slot.group_interval_start_ns
+                    if gis <= prev.group_interval_start_ns:
+                        problems.append((ident, "GroupIntervalStart values must strictly increase"))
+                    elif prev.increment_ns > 0 and gis % prev.increment_ns:
+                        problems.append(
+                            (ident, f"GroupIntervalStart {gis}ns is not a multiple of the previous "
+                                    f"increment {prev.increment_ns}ns")
+                        )
+                prev = slot
+        return problems
+
     # --- compilation steps -------------------------------------------------------------------
 
     def _load_destinations(self, rows: Iterable[dict[str, str]]) -> None:
