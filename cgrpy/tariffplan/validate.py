@@ -373,6 +373,13 @@ _FILTER_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Column holding the referenced ID of each non-profile file.
+_ID_COLUMN = {
+    "Timings": "Tag", "Destinations": "Id", "Rates": "Id", "DestinationRates": "Id",
+    "RatingPlans": "Id", "SharedGroups": "Id", "Actions": "ActionsId", "ActionPlans": "Id",
+    "ActionTriggers": "Tag",
+}
+
 # References that CGRateS v0.10 does not check at load time but resolves when the trigger,
 # threshold or charger runs (a missing one is then an execution-time error). The shared CGRateS
 # folders rely on this: engine_libtest's ActionTriggers name actions SOME_1/LOG_WARNING and its
@@ -429,17 +436,28 @@ class TariffPlanValidator:
                 if what:
                     self.problem(fname, item.line, col, what, cells[col])
                     bad = True
-            if not bad:
-                count += 1
-                if row_hook is not None:
-                    row_hook(item)
-                profile = _PROFILE_FILES.get(name)
-                if profile:
-                    self._profile_row(name, item, *profile)
+            if bad:
+                # Still define its ID, so one bad cell does not cascade into "unknown ID"
+                # problems in every file that references it.
+                self._define_only(name, cells)
+                continue
+            count += 1
+            if row_hook is not None:
+                row_hook(item)
+            profile = _PROFILE_FILES.get(name)
+            if profile:
+                self._profile_row(name, item, *profile)
         self.result.counts[name] = count
         done = getattr(self, f"_done_{name}", None)
         if done is not None:
             done()
+
+    def _define_only(self, name: str, cells: Mapping[str, str]) -> None:
+        profile = _PROFILE_FILES.get(name)
+        if profile:
+            self.ids[name].add(f"{cells[profile[0]]}:{cells[profile[1]]}")
+        elif name in _ID_COLUMN and cells[_ID_COLUMN[name]]:
+            self.ids[name].add(cells[_ID_COLUMN[name]])
 
     def warn(self, problem: Problem) -> None:
         if len(self.result.warnings) < self.limit:
@@ -516,7 +534,10 @@ class TariffPlanValidator:
         for rid, flat in self._rate_slots.items():
             if len(flat) == 3:
                 continue
-            slots = sorted(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
+            # by start, then file order, so a clash is reported on the later line
+            slots = sorted(
+                zip(flat[0::3], flat[1::3], flat[2::3], strict=True), key=lambda s: (s[0], s[2])
+            )
             for (gis0, incr0, _l0), (gis, _incr, line) in zip(slots, slots[1:], strict=False):
                 if gis == gis0:
                     self.problem("Rates.csv", line, "GroupIntervalStart",
