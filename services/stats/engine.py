@@ -22,7 +22,7 @@ from services.stats.errors import (
     validate_event,
 )
 from services.stats.metrics import DEFAULT_ROUNDING_DECIMALS, MetricError
-from services.stats.profile_rows import Passes, group_rows, select_profiles
+from services.stats.profile_rows import CandidateIDs, Passes, group_rows, select_profiles
 from services.stats.queue import StatQueue, StatQueueProfile
 from services.stats.store import StatQueueStore
 
@@ -56,8 +56,10 @@ class StatEngine:
         store: StatQueueStore | None = None,
         rounding_decimals: int = DEFAULT_ROUNDING_DECIMALS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        candidate_ids: CandidateIDs | None = None,
     ) -> None:
         self.passes = passes
+        self.candidate_ids = candidate_ids
         self.store = store
         self.clock = clock
         self._lock = threading.RLock()
@@ -79,13 +81,15 @@ class StatEngine:
         store: StatQueueStore | None = None,
         rounding_decimals: int = DEFAULT_ROUNDING_DECIMALS,
         clock: Callable[[], datetime] | None = None,
+        candidate_ids: CandidateIDs | None = None,
     ) -> StatEngine:
         profiles = [
             StatQueueProfile.from_rows(tenant, qid, prow)
             for (tenant, qid), prow in group_rows(rows.get("Stats", []), "Id").items()
         ]
         kw = {"clock": clock} if clock else {}
-        return cls(profiles, passes, store=store, rounding_decimals=rounding_decimals, **kw)
+        return cls(profiles, passes, store=store, rounding_decimals=rounding_decimals,
+                   candidate_ids=candidate_ids, **kw)
 
     # --- matching -----------------------------------------------------------------------------
 
@@ -95,7 +99,9 @@ class StatEngine:
         if stat_ids:
             cands = [self.queues[(event.tenant, i)] for i in stat_ids if (event.tenant, i) in self.queues]
         else:
-            cands = [q for (t, _), q in self.queues.items() if t == event.tenant]
+            ids = self.candidate_ids(event.tenant, event) if self.candidate_ids else None
+            cands = [q for (t, qid), q in self.queues.items()
+                     if t == event.tenant and (ids is None or qid in ids)]
         profiles = select_profiles([q.profile for q in cands], event, self.passes, now=now)
         if not profiles:
             raise NotFoundError()

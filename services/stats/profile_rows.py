@@ -151,3 +151,8 @@ def group_rows(
 
 
 Clock = Callable[[], datetime]
+
+# Optional filter-index lookup (e.g. ``cgrpy.filters.selection.ProfileIndex.candidate_ids``):
+# (tenant, event) -> candidate profile IDs. Without it every profile of the tenant is a candidate
+# (CGRateS ``indexed_selects = false``); with it the v0.10 index semantics of §3.1 apply.
+CandidateIDs = Callable[[str, CGREvent], set[str]]

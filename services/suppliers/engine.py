@@ -45,6 +45,7 @@ from services.stats.errors import (
 )
 from services.stats.profile_rows import (
     ActivationInterval,
+    CandidateIDs,
     Passes,
     ProfileError,
     group_rows,
@@ -191,7 +192,9 @@ class SupplierEngine:
         event_cost_of: EventCostOf | None = None,
         default_ratio: int = 1,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        candidate_ids: CandidateIDs | None = None,
     ) -> None:
+        self.candidate_ids = candidate_ids
         self.profiles = {(p.tenant, p.id): p for p in profiles}
         self.passes = passes
         self.cost_of = cost_of
@@ -232,7 +235,9 @@ class SupplierEngine:
         """``GetSupplierProfilesForEvent``: matching profiles, best first; NOT_FOUND if none."""
         validate_event(event)
         event = self._with_default_usage(event)
-        cands = [p for (t, _), p in self.profiles.items() if t == event.tenant]
+        ids = self.candidate_ids(event.tenant, event) if self.candidate_ids else None
+        cands = [p for (t, pid), p in self.profiles.items()
+                 if t == event.tenant and (ids is None or pid in ids)]
         found = select_profiles(cands, event, self.passes, now=now or self.clock(),
                                 use_blocker=False)
         if not found:

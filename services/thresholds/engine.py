@@ -27,7 +27,7 @@ from cgrpy.event import CGREvent
 from cgrpy.tariffplan.columns import TariffPlanRows
 from services.stats.errors import MandatoryIEMissingError, NotFoundError, validate_event
 from services.stats.metrics import to_text
-from services.stats.profile_rows import Passes, group_rows, select_profiles
+from services.stats.profile_rows import CandidateIDs, Passes, group_rows, select_profiles
 from services.thresholds.state import UNLIMITED_HITS, Threshold, ThresholdProfile
 from services.thresholds.store import ThresholdStore
 
@@ -68,8 +68,10 @@ class ThresholdEngine:
         store: ThresholdStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         spawn: Spawn = _default_spawn,
+        candidate_ids: CandidateIDs | None = None,
     ) -> None:
         self.passes = passes
+        self.candidate_ids = candidate_ids
         self.execute_actions = execute_actions
         self.store = store
         self.clock = clock
@@ -96,12 +98,13 @@ class ThresholdEngine:
         store: ThresholdStore | None = None,
         clock: Callable[[], datetime] | None = None,
         spawn: Spawn | None = None,
+        candidate_ids: CandidateIDs | None = None,
     ) -> ThresholdEngine:
         profiles = [
             ThresholdProfile.from_rows(tenant, tid, prow)
             for (tenant, tid), prow in group_rows(rows.get("Thresholds", []), "Id").items()
         ]
-        kw: dict[str, Any] = {}
+        kw: dict[str, Any] = {"candidate_ids": candidate_ids}
         if clock:
             kw["clock"] = clock
         if spawn:
@@ -113,11 +116,12 @@ class ThresholdEngine:
     def _matching(
         self, event: CGREvent, threshold_ids: list[str] | None, now: datetime
     ) -> list[ThresholdProfile]:
-        keys = (
-            [(event.tenant, i) for i in dict.fromkeys(threshold_ids)]
-            if threshold_ids
-            else [k for k in self.profiles if k[0] == event.tenant]
-        )
+        if threshold_ids:
+            keys = [(event.tenant, i) for i in dict.fromkeys(threshold_ids)]
+        else:
+            ids = self.candidate_ids(event.tenant, event) if self.candidate_ids else None
+            keys = [k for k in self.profiles
+                    if k[0] == event.tenant and (ids is None or k[1] in ids)]
         # Thresholds without state (removed at MaxHits) are not candidates (see module doc).
         cands = [self.profiles[k] for k in keys if k in self.profiles and k in self.states]
         matched = select_profiles(cands, event, self.passes, now=now)
