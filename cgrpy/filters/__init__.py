@@ -2,6 +2,26 @@
 
 Public API: :class:`FilterS` (``from_rows``/``from_tariffplan``, ``passes``), :class:`FilterError`,
 and in :mod:`cgrpy.filters.selection` the generic :class:`ProfileIndex` for profile selection.
+
+v0.10 quirks (spec §11) and what cgrpy does:
+
+1. Profile ActivationInterval ignored when the event has no Time -- kept (CGRateS tests rely on it).
+2. An element without a known ``~*root`` (``Account``) is an error -- kept.
+3. Ordering comparisons on strings/bools raise -- kept (``*eq`` works on strings).
+4. ``""`` smart-parses to the zero time -- kept.
+5. Profiles without ``*string``/``*prefix`` rules are invisible to indexed selects -- kept;
+   explicit ID lists and ``indexed_selects=False`` reach them.
+6. Prefix indexes off by default, longest prefix only -- kept (``prefix_fields``).
+7. AttributeS falls back to ``*any`` only when the context has no candidates -- kept.
+8. A repeated attribute profile is re-applied before the run loop stops -- kept.
+9. Digest may start with a comma; non-``*req`` attribute paths have no effect -- kept.
+10. ChargerS failing on NOT_FOUND from AttributeS -- fixed: treated as "no attributes".
+15. Weight ties -- fixed: deterministic, lowest profile ID first.
+
+Other differences: ``*timings`` is evaluated when Timings data is given (v0.10 always answers
+``NOT_IMPLEMENTED``, which it still does without timing data); malformed ``*rsr`` values and
+ActivationIntervals in Filters rows are refused when the rows are compiled (v0.10 fails each
+request instead); ``nested_fields`` index lookups are not implemented (flat event keys only).
 """
 
 from cgrpy.filters.activation import ActivationInterval

@@ -202,7 +202,7 @@ def _positive(base: str, rule: FilterRule, dp: DataProvider, ctx: EvalContext) -
 
 def _destinations(fld: Any, rule: FilterRule, dp: DataProvider, ctx: EvalContext) -> bool:
     if ctx.reverse_destinations is None:
-        raise FilterError("NOT_FOUND:destinations (no destination data loaded)")
+        raise FilterError("no destination data loaded: *destinations filters need Destinations")
     wanted = {to_string(v) for v, _ in _values(rule, dp)}
     number = to_string(fld)
     for i in range(len(number), 0, -1):

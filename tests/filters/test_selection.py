@@ -107,3 +107,15 @@ def test_filter_errors_abort_and_missing_filter_rejected_at_build():
         idx.select(T, ev(Account="1001", U=""))
     with pytest.raises(FilterError, match="profile cgrates.org:BAD: NOT_FOUND:NOPE"):
         ProfileIndex(FS, [entry("BAD", ["NOPE"])])
+
+
+def test_index_returns_only_the_hit_among_many_profiles():
+    entries = [entry(f"P{i}", [f"*string:~*req.Account:{i}"]) for i in range(5000)]
+    idx = ProfileIndex(FS, entries)
+    assert idx.candidate_ids(T, ev(Account="4242", Destination="1002")) == {"P4242"}
+    assert idx.select(T, ev(Account=4242)) == ["P4242"]
+
+
+def test_destinations_filter_needs_destination_data():
+    with pytest.raises(FilterError, match="no destination data loaded"):
+        FilterS().passes(T, ["*destinations:~*req.Destination:DST_FS"], ev(Destination="1002"))
