@@ -39,8 +39,11 @@ class CGRError(Exception):
     def message(self) -> str:
         if not self.detail:
             return self.word
-        sep = " " if self.detail.startswith("[") else ":"
-        return f"{self.word}:{self.detail}" if sep == ":" else f"{self.word}: {self.detail}"
+        # CGRateS writes "MANDATORY_IE_MISSING: [Account]" and "SERVER_ERROR: <text>" with a
+        # space, and "NOT_FOUND:<id>" / "RALS_ERROR:INSUFFICIENT_CREDIT" without.
+        if self.word in ("SERVER_ERROR", "MANDATORY_IE_MISSING"):
+            return f"{self.word}: {self.detail}"
+        return f"{self.word}:{self.detail}"
 
     @property
     def status_code(self) -> grpc.StatusCode:
