@@ -73,11 +73,11 @@ class CompiledActions:
             changed = {b.uuid for b in account.balances if before.get(b.uuid) != b.value}
             events += check_triggers(
                 account, changed=changed, now=now,
-                run_actions=lambda a, aid: self._run_triggered(a, aid, now, depth + 1),
+                run_actions=lambda a, aid: self.run_triggered(a, aid, now, depth + 1),
             )
         return events
 
-    def _run_triggered(self, account: Account, actions_id: str, now: datetime,
+    def run_triggered(self, account: Account, actions_id: str, now: datetime,
                        depth: int) -> list[ActionEvent]:
         # A trigger's action set failing must not undo the debit/action that fired it (CGRateS
         # logs it); the failure is reported as an event instead.

@@ -1,0 +1,364 @@
+"""The account operations the RALs gRPC server calls (thin handlers map 1:1 onto these).
+
+::
+
+    svc = AccountService(engine, rows, tpid="tutorial")    # rows: TariffPlanRows
+    svc.provision()                                         # AccountActions + *asap plans, once
+    svc.get_max_usage(cd) -> int                            # ns; -1 = unlimited (AllowNegative)
+    svc.debit(cd, request_id, *, max_debit=False) -> DebitResult
+    svc.refund(request_id, tenant, account, *, debit_request_id=None, charges=None,
+               keep_usage_ns=None) -> RefundResult
+    svc.get_account(tenant, account) -> Account
+    svc.set_account(tenant, account, *, allow_negative=None, disabled=None,
+                    request_id=None) -> Account
+    svc.set_balance(tenant, account, balance_type, value, *, balance_id="", balance_uuid=None,
+                    weight=None, expiry=None, destination_ids=None, rating_subject=None,
+                    categories=None, blocker=None, disabled=None, request_id=None) -> Balance
+    svc.remove_balance(tenant, account, balance_type, balance_id, *, request_id=None) -> None
+    svc.execute_actions(tenant, account, actions_id, *, request_id=None) -> list[ActionEvent]
+    svc.verify(tenant, account) -> {}                       # balances == Σ journal
+
+Errors are :class:`AccountError` / :class:`RatingError` with ``.word`` = the CGRateS word:
+``ACCOUNT_NOT_FOUND`` (debit / max usage on an unknown account), ``NOT_FOUND`` (get/admin on an
+unknown account or balance), ``ACCOUNT_DISABLED``, ``INSUFFICIENT_CREDIT``,
+``INSUFFICIENT_CREDIT_BALANCE_BLOCKER``, ``RATING_PLAN_NOT_FOUND``, ``UNAUTHORIZED_DESTINATION``,
+``MAX_USAGE_EXCEEDED``, ``INVALID_ARGUMENT``, ``UNSUPPORTED_ACTION``. On any error nothing changed.
+
+What callers must know (request types, rating-and-accounts §4):
+
+* ``*prepaid``: Authorize → :meth:`get_max_usage`; during the session → :meth:`debit` with
+  ``max_debit=True`` (MaxDebit: shortened to what the account can pay; ``cd.force_duration``
+  turns a shortfall into ``INSUFFICIENT_CREDIT``), ``cd.loop_index``/``duration_index_ns``/
+  ``max_cost_so_far`` carried by the caller from piece to piece; at terminate → :meth:`refund`
+  with the surplus (``keep_usage_ns`` trims whole increments; 0 refunds the connect fee too).
+* ``*pseudoprepaid``: :meth:`get_max_usage` at authorize, :meth:`debit` (may go negative) at CDR.
+* ``*postpaid``: no RALs call at authorize; :meth:`debit` at CDR time (goes negative unless
+  ``cd.deny_negative_account``; then a shortfall is ``INSUFFICIENT_CREDIT``).
+* ``*rated``: ``rating.get_cost`` only (no account); ``*none``: nothing.
+* Every debit/refund/admin change needs an idempotency ``request_id`` (e.g.
+  ``<cgrid>:<run_id>:<loop_index>``); a retry with the same id returns the first result
+  (``replayed=True``) and changes nothing. Admin calls without one get a fresh id.
+* ``DebitResult.cost`` is the sum of the increments (EventCost-style, global decimals, no final
+  DestinationRate rounding); ``rounded_cost`` applies the DestinationRate rounding per rating
+  (what a CDR's Cost would show with PerformRounding) — [deviation] the rounding difference is
+  reported, not charged/refunded on the balance (RefundRounding is not implemented yet).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from cgrpy.tariffplan.columns import TariffPlanRows
+from cgrpy.units import round_money
+from services.rals.accounts.actions import ActionEvent
+from services.rals.accounts.debit import (
+    INSUFFICIENT_CREDIT,
+    Charge,
+    check_account,
+    debit_account,
+)
+from services.rals.accounts.maxusage import UNLIMITED, max_usage
+from services.rals.accounts.model import (
+    MONETARY,
+    Account,
+    AccountError,
+    Balance,
+    round_value,
+)
+from services.rals.accounts.provision import CompiledActions, ProvisionReport, provision
+from services.rals.accounts.refund import refund_charges, trim_charges
+from services.rals.accounts.store import AccountStore, parse_destination_ids
+from services.rals.accounts.triggers import check_triggers, count_debit
+from services.rals.rating import CallCost, CallDescriptor, RatingData, get_cost
+
+ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
+
+
+@dataclass
+class DebitResult:
+    request_id: str
+    cost: Decimal
+    usage_ns: int
+    charges: list[Charge]
+    account: dict[str, Any]  # AccountSummary after the debit
+    rounded_cost: Decimal = Decimal(0)
+    events: list[dict[str, Any]] = field(default_factory=list)  # trigger side effects
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Cost": self.cost, "RoundedCost": self.rounded_cost, "Usage": self.usage_ns,
+            "Charges": [c.to_json() for c in self.charges], "AccountSummary": self.account,
+            "Events": self.events,
+        }
+
+    @classmethod
+    def from_json(cls, request_id: str, d: dict[str, Any], replayed: bool) -> DebitResult:
+        return cls(
+            request_id=request_id, cost=Decimal(str(d["Cost"])), usage_ns=int(d["Usage"]),
+            charges=[Charge.from_json(c) for c in d["Charges"]], account=d["AccountSummary"],
+            rounded_cost=Decimal(str(d["RoundedCost"])), events=d.get("Events", []),
+            replayed=replayed,
+        )
+
+
+@dataclass
+class RefundResult:
+    request_id: str
+    refunded: Decimal  # money given back
+    charges: list[Charge]  # what was refunded
+    kept: list[Charge]  # what stays charged (when trimming)
+    replayed: bool = False
+
+
+def rounded_cost(charges: list[Charge]) -> Decimal:
+    """DestinationRate rounding applied per rating run of consecutive charges (§2.6)."""
+    total = Decimal(0)
+    group: list[Charge] = []
+
+    def flush() -> Decimal:
+        if not group:
+            return Decimal(0)
+        raw = sum((c.total_cost for c in group), Decimal(0))
+        g = group[-1]
+        return round_money(raw, g.rounding_decimals, g.rounding_method) if g.rounding_method \
+            else raw
+
+    for c in charges:
+        if group and (c.rates_id, c.rating_plan_id) != (group[-1].rates_id,
+                                                       group[-1].rating_plan_id):
+            total += flush()
+            group = []
+        group.append(c)
+    return total + flush()
+
+
+class AccountService:
+    def __init__(
+        self, engine: Engine, rows: TariffPlanRows, *, tpid: str = "default",
+        rounding_decimals: int = 5, data: RatingData | None = None,
+    ) -> None:
+        self.store = AccountStore(engine)
+        self.rows = rows
+        self.tpid = tpid
+        self.decimals = rounding_decimals
+        self.data = data or RatingData.from_rows(rows)
+        self.compiled = CompiledActions.from_rows(rows)
+
+    # --- rating glue ---------------------------------------------------------------------
+
+    def _rate(self, cd: CallDescriptor) -> CallCost:
+        return get_cost(self.data, cd, rounding_decimals=self.decimals)
+
+    @staticmethod
+    def _who(cd: CallDescriptor) -> tuple[CallDescriptor, str, str]:
+        cd = cd.with_defaults()
+        return cd, cd.tenant, cd.account or cd.subject
+
+    # --- operations ----------------------------------------------------------------------
+
+    def provision(self, now: datetime | None = None) -> ProvisionReport:
+        return provision(self.store, self.rows, self.tpid, compiled=self.compiled, now=now)
+
+    def get_account(self, tenant: str, account: str) -> Account:
+        return self.store.get_account(tenant, account)
+
+    def verify(self, tenant: str, account: str) -> dict[str, tuple[Decimal, Decimal]]:
+        return self.store.verify(tenant, account)
+
+    def get_max_usage(self, cd: CallDescriptor) -> int:
+        """How long the account can talk (ns, ≤ requested); −1 = unlimited (AllowNegative)."""
+        cd, tenant, name = self._who(cd)
+        try:
+            acc = self.store.get_account(tenant, name)
+        except AccountError as exc:
+            raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
+        return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals)
+
+    def debit(self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False) -> DebitResult:
+        """Debit the call from its account atomically (see module doc for the flags)."""
+        cd, tenant, name = self._who(cd)
+        now = datetime.now(UTC)
+
+        def change(acc: Account) -> dict[str, Any]:
+            check_account(acc)
+            piece = cd
+            if max_debit:
+                allowed = max_usage(acc, cd, self._rate, self.data.prefix_index,
+                                    decimals=self.decimals)
+                if allowed != UNLIMITED and allowed < cd.usage:
+                    if cd.force_duration:
+                        raise AccountError(INSUFFICIENT_CREDIT,
+                                           f"{acc.id}: {allowed}ns of {cd.usage}ns payable")
+                    if allowed == 0:
+                        return DebitResult(request_id, Decimal(0), 0, [], acc.summary()).to_json()
+                    piece = replace(cd, usage_ns=allowed, time_end=None)
+            before = {b.uuid: b.value for b in acc.balances}
+            out = debit_account(acc, piece, self._rate, self.data.prefix_index,
+                                go_negative=not cd.deny_negative_account, decimals=self.decimals)
+            if not out.complete:
+                raise AccountError(INSUFFICIENT_CREDIT,
+                                   f"{acc.id}: cannot pay {piece.usage}ns to {cd.destination}")
+            changed = {b.uuid for b in acc.balances if before.get(b.uuid) != b.value}
+            paid = [b for b in acc.balances if b.uuid in changed]
+            count_debit(acc, balance_type=MONETARY, amount=out.cost, destination=cd.destination,
+                        prefix_index=self.data.prefix_index, paid_from=paid)
+            events = check_triggers(
+                acc, changed=changed, now=now,
+                run_actions=lambda a, aid: self.compiled.run_triggered(a, aid, now, 1),
+            )
+            return DebitResult(
+                request_id, out.cost, out.usage_ns, out.charges, acc.summary(),
+                rounded_cost(out.charges), [{"kind": e.kind, "data": e.data} for e in events],
+            ).to_json()
+
+        try:
+            applied = self.store.apply(tenant, name, change, request_id=request_id, reason="debit")
+        except AccountError as exc:
+            if exc.word == "NOT_FOUND":
+                raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
+            raise
+        return DebitResult.from_json(request_id, applied.result, applied.replayed)
+
+    def refund(
+        self, request_id: str, tenant: str, account: str, *, debit_request_id: str | None = None,
+        charges: list[Charge] | None = None, keep_usage_ns: int | None = None,
+    ) -> RefundResult:
+        """Give back charges: those given, or those of an earlier debit (by its request id).
+
+        ``keep_usage_ns`` trims first: only the whole increments after that usage are refunded.
+        """
+        if charges is None:
+            if debit_request_id is None:
+                raise AccountError("MANDATORY_IE_MISSING", "[charges or debit_request_id]")
+            stored = self.store.request_result(debit_request_id)
+            if stored is None:
+                raise AccountError("NOT_FOUND", f"debit request {debit_request_id!r}")
+            charges = [Charge.from_json(c) for c in stored["Charges"]]
+        kept: list[Charge] = []
+        if keep_usage_ns is not None:
+            kept, charges = trim_charges(charges, keep_usage_ns)
+        to_refund = charges
+
+        def change(acc: Account) -> dict[str, Any]:
+            money = refund_charges(acc, to_refund, decimals=self.decimals)
+            return {"Refunded": money, "Charges": [c.to_json() for c in to_refund],
+                    "Kept": [c.to_json() for c in kept]}
+
+        applied = self.store.apply(tenant, account, change, request_id=request_id,
+                                   reason="refund")
+        r = applied.result
+        return RefundResult(
+            request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
+            [Charge.from_json(c) for c in r["Kept"]], applied.replayed,
+        )
+
+    def set_account(
+        self, tenant: str, account: str, *, allow_negative: bool | None = None,
+        disabled: bool | None = None, request_id: str | None = None,
+    ) -> Account:
+        """Create the account if missing; set the flags given."""
+
+        def change(acc: Account) -> dict[str, Any]:
+            if allow_negative is not None:
+                acc.allow_negative = allow_negative
+            if disabled is not None:
+                acc.disabled = disabled
+            return {}
+
+        out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                               reason="set_account", create=True)
+        return out.account or self.store.get_account(tenant, account)
+
+    def set_balance(
+        self, tenant: str, account: str, balance_type: str, value: Decimal, *,
+        balance_id: str = "", balance_uuid: str | None = None, weight: Decimal | None = None,
+        expiry: datetime | None = None, destination_ids: str | None = None,
+        rating_subject: str | None = None, categories: str | None = None,
+        blocker: bool | None = None, disabled: bool | None = None,
+        request_id: str | None = None,
+    ) -> Balance:
+        """APIerSv1.SetBalance: find by uuid or id (creating it, and the account, if missing),
+        set its value and the fields given."""
+        if isinstance(value, float):
+            raise AccountError("INVALID_ARGUMENT", "value: refusing float, use Decimal")
+        if not balance_id and not balance_uuid:
+            raise AccountError("MANDATORY_IE_MISSING", "[BalanceID or BalanceUUID]")
+
+        def change(acc: Account) -> dict[str, Any]:
+            found = None
+            for b in acc.balances:
+                if (balance_uuid and b.uuid == balance_uuid) or (
+                    not balance_uuid and b.id == balance_id and b.type == balance_type
+                ):
+                    found = b
+                    break
+            if found is None:
+                if balance_uuid:
+                    raise AccountError("NOT_FOUND", f"balance uuid {balance_uuid}")
+                found = Balance(type=balance_type, id=balance_id)
+                acc.balances.append(found)
+            found.value = round_value(value, self.decimals)
+            if weight is not None:
+                found.weight = weight
+            if expiry is not None:
+                found.expiry = expiry
+            if destination_ids is not None:
+                found.destination_ids = parse_destination_ids(destination_ids)
+            if rating_subject is not None:
+                found.rating_subject = rating_subject
+            if categories is not None:
+                found.categories = frozenset(x for x in categories.split(";") if x)
+            if blocker is not None:
+                found.blocker = blocker
+            if disabled is not None:
+                found.disabled = disabled
+            return {"UUID": found.uuid}
+
+        out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                               reason="set_balance", create=True)
+        acc = out.account or self.store.get_account(tenant, account)
+        b = acc.by_uuid(out.result["UUID"])
+        assert b is not None
+        return b
+
+    def remove_balance(
+        self, tenant: str, account: str, balance_type: str, balance_id: str, *,
+        request_id: str | None = None,
+    ) -> None:
+        def change(acc: Account) -> dict[str, Any]:
+            keep = [b for b in acc.balances if not (b.type == balance_type and b.id == balance_id)]
+            if len(keep) == len(acc.balances):
+                raise AccountError("NOT_FOUND", f"balance {balance_type} {balance_id!r}")
+            acc.balances[:] = keep
+            return {}
+
+        self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                         reason="remove_balance")
+
+    def execute_actions(
+        self, tenant: str, account: str | None, actions_id: str, *, request_id: str | None = None,
+    ) -> list[ActionEvent]:
+        """Run an action set (ThresholdS, operators). ``account`` None: account-less sets only
+        (e.g. ``*log``)."""
+        now = datetime.now(UTC)
+        if account is None:
+            return self.compiled.run(None, actions_id, now)
+        self.compiled.action_set(actions_id)  # NOT_FOUND before touching the account
+        out = self.store.apply(
+            tenant, account,
+            lambda acc: {"events": [{"kind": e.kind, "data": e.data}
+                                    for e in self.compiled.run(acc, actions_id, now)]},
+            request_id=request_id or _fresh(), reason=f"actions:{actions_id}",
+        )
+        return [ActionEvent(e["kind"], e["data"]) for e in out.result["events"]]
+
+
+def _fresh() -> str:
+    return f"admin:{uuid.uuid4()}"
