@@ -442,3 +442,37 @@ async def export_periodically(
     while True:
         await asyncio.to_thread(export_cdrs, store, profile, **kwargs)  # type: ignore[arg-type]
         await asyncio.sleep(interval_s)
+
+
+_TEMPLATE_KEYS = {f for f in FieldTemplate.__dataclass_fields__}
+
+
+def profile_from_dict(data: dict[str, object]) -> ExportProfile:
+    """A CDRe profile from config (JSON): ``{"id", "export_format", "export_path",
+    "field_separator", "fields": [{"tag", "path", "type", "value", "width", ...}]}``; CGRateS's
+    JSON names (``rounding_decimals``...) are the field names. Unknown keys are an error."""
+    known = {"id", "export_format", "export_path", "field_separator", "fields"}
+    unknown = set(data) - known
+    if unknown:
+        raise ExportError(f"CDRe profile: unknown keys {sorted(unknown)}")
+    fields_data = data.get("fields")
+    fields = DEFAULT_FIELDS
+    if fields_data is not None:
+        if not isinstance(fields_data, list) or not fields_data:
+            raise ExportError("CDRe profile: fields must be a non-empty list")
+        built = []
+        for i, fd in enumerate(fields_data):
+            if not isinstance(fd, dict) or set(fd) - _TEMPLATE_KEYS or "path" not in fd:
+                raise ExportError(
+                    f"CDRe profile field #{i + 1}: needs 'path' and only {sorted(_TEMPLATE_KEYS)}"
+                )
+            fd = {"tag": str(fd["path"]).split(".", 1)[-1], **fd}
+            built.append(FieldTemplate(**fd))
+        fields = tuple(built)
+    return ExportProfile(
+        id=str(data.get("id", DEFAULT_PROFILE)),
+        export_format=str(data.get("export_format", FILE_CSV)),
+        export_path=str(data.get("export_path", "")),
+        field_separator=str(data.get("field_separator", ",")),
+        fields=fields,
+    )
