@@ -1,13 +1,23 @@
 """SM's own Prometheus metrics (beside the standard gRPC ones). Names are what the dashboard
-(deploy/grafana/cgrpy.json) and the alert rules (deploy/prometheus/alerts.yml) query."""
+(deploy/grafana/cgrpy.json) and the alert rules (deploy/prometheus/alerts.yml) query.
+
+Request counts and reply latency are observed where SM answers OpenSIPS; the session counters
+live in the session core (``SessionManager.metrics``) and are read at scrape time by
+:class:`SessionCollector`, so the core stays free of Prometheus.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 OPENSIPS_REQUESTS = Counter(
     "cgrpy_sm_requests_total",
-    "Requests from OpenSIPS (cgrates module / events), by method and result (ok, error, timeout).",
+    "Requests from OpenSIPS (cgrates module / events), by method and result (ok, error).",
     ["method", "result"],
 )
 OPENSIPS_REPLY_SECONDS = Histogram(
@@ -16,10 +26,46 @@ OPENSIPS_REPLY_SECONDS = Histogram(
     ["method"],
     buckets=(0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.5, 1, 2, 5),
 )
-ACTIVE_SESSIONS = Gauge("cgrpy_sm_active_sessions", "Sessions being charged now.")
-DEBITS = Counter("cgrpy_sm_debits_total", "Session debits sent to RALs, by result.", ["result"])
-DISCONNECTS = Counter(
-    "cgrpy_sm_disconnects_total", "Calls SM cut off, by reason (e.g. INSUFFICIENT_CREDIT).", ["reason"]
-)
-CDR_SPOOL = Gauge("cgrpy_sm_cdr_spool_depth", "CDRs accepted from OpenSIPS not yet stored by cdre.")
-CALLS_STARTED = Counter("cgrpy_sm_calls_started_total", "Sessions initiated (answered calls).")
+
+
+class SessionCollector(Collector):
+    """Exports the session core's counters and gauges on each scrape."""
+
+    def __init__(self, sm: Any, spool_depth: Callable[[], int]) -> None:
+        self.sm = sm
+        self.spool_depth = spool_depth
+
+    def collect(self) -> Iterator[Any]:
+        counts = self.sm.metrics.counts
+        active = GaugeMetricFamily("cgrpy_sm_active_sessions", "Sessions being charged now.")
+        active.add_metric([], len(self.sm.active_sessions()))
+        yield active
+        spool = GaugeMetricFamily("cgrpy_sm_cdr_spool_depth", "CDRs accepted from OpenSIPS not yet stored by cdre.")
+        spool.add_metric([], self.spool_depth())
+        yield spool
+        debits = CounterMetricFamily("cgrpy_sm_debits", "Session debits sent to RALs, by run.", labels=["run_id"])
+        disconnects = CounterMetricFamily("cgrpy_sm_disconnects", "Calls SM cut off, by reason.", labels=["reason"])
+        calls = CounterMetricFamily("cgrpy_sm_calls_started", "Sessions initiated (answered calls).", labels=["result"])
+        auths = CounterMetricFamily("cgrpy_sm_authorizations", "Authorizations, by outcome.", labels=["outcome"])
+        failures = CounterMetricFamily("cgrpy_sm_backend_failures", "Failed backend calls, by step.", labels=["step"])
+        late = CounterMetricFamily("cgrpy_sm_replies_over_deadline", "Replies that hit the deadline.", labels=["step"])
+        families = {"debits": debits, "disconnects": disconnects, "initiations": calls,
+                    "authorizations": auths, "backend_failures": failures, "replies_over_deadline": late}
+        for (name, label), value in list(counts.items()):
+            fam = families.get(name)
+            if fam is not None:
+                fam.add_metric([label], value)
+        yield from families.values()
+
+
+def register_session_collector(sm: Any, spool_depth: Callable[[], int]) -> SessionCollector:
+    collector = SessionCollector(sm, spool_depth)
+    REGISTRY.register(collector)
+    return collector
+
+
+def unregister(collector: SessionCollector) -> None:
+    try:
+        REGISTRY.unregister(collector)
+    except KeyError:
+        pass

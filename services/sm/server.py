@@ -1,23 +1,188 @@
-"""gRPC face of sm: thin handlers around the service's own logic."""
+"""SM process: the OpenSIPS listeners (cgrates module TCP, event datagrams, MI) around the
+session core, the gRPC SessionService for tools, and the gRPC backends to the other services."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import grpc
 
-from cgrates.v1 import sm_pb2, sm_pb2_grpc
+from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
+from cgrpy.errors import CGRError
 from cgrpy.runtime.server import BaseService
+from cgrpy.units import money_str
+from cgrpy.wire import event_from_pb, event_to_pb
+from services.sm import metrics
+from services.sm.grpc_backends import GrpcBackends
+from services.sm.opensips.datagram import EventDatagramListener
+from services.sm.opensips.jsonrpc import Request
+from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
+from services.sm.opensips.mi import MIClient
+from services.sm.sessions.core import SessionManager, SMConfig
+from services.sm.sessions.types import SessionFlags
 
 
-class SessionServiceServicer(sm_pb2_grpc.SessionServiceServicer):
-    """RPCs not implemented yet answer UNIMPLEMENTED (the generated default)."""
+def _split(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
 
+
+class InstrumentedListener(CgratesListener):
+    """The cgrates-module listener, counting and timing every answer to OpenSIPS."""
+
+    async def handle(self, req: Request, conn: OpenSIPSConnection) -> bytes:
+        start = time.perf_counter()
+        reply = await super().handle(req, conn)
+        method = req.method if req.method.startswith(("SessionSv1.", "SMGenericV1.")) else "other"
+        result = "error" if b'"error":null' not in reply else "ok"
+        metrics.OPENSIPS_REQUESTS.labels(method, result).inc()
+        metrics.OPENSIPS_REPLY_SECONDS.labels(method).observe(time.perf_counter() - start)
+        return reply
+
+
+def _flags(pb: sm_pb2.SessionFlags) -> SessionFlags:
+    return SessionFlags(
+        get_max_usage=pb.get_max_usage,
+        get_attributes=pb.get_attributes,
+        get_suppliers=pb.get_suppliers,
+        process_thresholds=pb.process_thresholds,
+        process_stats=pb.process_stat_queues,
+    )
+
+
+class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
     def __init__(self, owner: SmServer) -> None:
         self.owner = owner
+
+    @property
+    def sm(self) -> SessionManager:
+        assert self.owner.sm is not None
+        return self.owner.sm
+
+    def _event(self, request: Any) -> Any:
+        return event_from_pb(request.event, self.owner.settings.default_tenant)
+
+    async def AuthorizeEvent(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
+        res = await self.sm.authorize(self._event(request), _flags(request.flags))
+        if res.error:
+            raise CGRError.from_message(res.error)
+        reply = sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
+        if res.attributes is not None:
+            reply.attribute_profiles.extend(res.attributes.matched_profiles)
+            reply.altered_fields.extend(res.attributes.altered_fields)
+            reply.attributes_digest = res.attributes.digest() or ""
+            reply.event.CopyFrom(event_to_pb(res.attributes.event))
+        if res.suppliers is not None:
+            reply.suppliers_digest = res.suppliers.digest() or ""
+        reply.threshold_ids.extend(res.threshold_ids or [])
+        reply.stat_queue_ids.extend(res.stat_queue_ids or [])
+        return reply
+
+    async def InitiateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
+        res = await self.sm.initiate(self._event(request), _flags(request.flags))
+        if res.error:
+            raise CGRError.from_message(res.error)
+        reply = sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
+        reply.threshold_ids.extend(res.threshold_ids or [])
+        reply.stat_queue_ids.extend(res.stat_queue_ids or [])
+        return reply
+
+    async def UpdateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
+        res = await self.sm.update(self._event(request), _flags(request.flags))
+        if res.error:
+            raise CGRError.from_message(res.error)
+        return sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
+
+    async def TerminateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
+        err = await self.sm.terminate(self._event(request))
+        if err:
+            raise CGRError.from_message(err)
+        return sm_pb2.SessionReply()
+
+    async def ProcessCDR(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
+        err = await self.sm.process_cdr(self._event(request))
+        if err:
+            raise CGRError.from_message(err)
+        return sm_pb2.SessionReply()
+
+    async def GetActiveSessions(
+        self, request: sm_pb2.ActiveSessionsRequest, context: Any
+    ) -> sm_pb2.ActiveSessionsResponse:
+        out = sm_pb2.ActiveSessionsResponse()
+        for info in self.sm.get_active_sessions():
+            if request.account and info.account != request.account:
+                continue
+            if request.origin_id and info.origin_id != request.origin_id:
+                continue
+            if request.cgrid and info.cgrid != request.cgrid:
+                continue
+            out.sessions.add(
+                cgrid=info.cgrid, run_id=info.run_id, origin_id=info.origin_id,
+                origin_host=info.origin_host, account=info.account, destination=info.destination,
+                request_type=info.request_type, usage_ns=info.duration_ns,
+                debited_usage_ns=info.debited_ns, cost=money_str(info.cost),
+            )
+        return out
+
+    async def DisconnectSession(
+        self, request: sm_pb2.DisconnectSessionRequest, context: Any
+    ) -> common_pb2.Empty:
+        cgrid = request.cgrid
+        if not cgrid and request.origin_id:
+            cgrid = next((s.cgrid for s in self.sm.get_active_sessions() if s.origin_id == request.origin_id), "")
+        if not cgrid or not await self.sm.disconnect(cgrid, request.reason or "FORCED_DISCONNECT"):
+            raise CGRError("NOT_FOUND", cgrid or request.origin_id)
+        return common_pb2.Empty()
 
 
 class SmServer(BaseService):
     name = "sm"
 
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.sm: SessionManager | None = None
+        self.backends: GrpcBackends | None = None
+        self.listener: CgratesListener | None = None
+        self.datagrams: EventDatagramListener | None = None
+        self._collector: metrics.SessionCollector | None = None
+
     def register(self, server: grpc.aio.Server) -> list[str]:
-        sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServiceServicer(self), server)
+        sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(self), server)
         return [sm_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name]
+
+    async def load(self) -> None:
+        s = self.settings
+        self.backends = GrpcBackends(s)
+        cfg = SMConfig(
+            debit_interval_ns=s.debit_interval,
+            reply_deadline_s=s.sm_reply_timeout / 1e9,
+            failed_backend_policy=s.sm_backend_failure_policy,
+            session_ttl_ns=s.session_ttl,
+        )
+        self.sm = SessionManager(self.backends, cfg)
+        if s.opensips_mi_url:
+            transport = "http" if s.opensips_mi_url.startswith("http") else "datagram"
+            address = s.opensips_mi_url.removeprefix("udp:")
+            self.sm.disconnector = MIClient(address, transport=transport).disconnect_session
+        host, port = _split(s.opensips_listen)
+        self.listener = InstrumentedListener(self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9)
+        await self.listener.start()
+        ehost, eport = _split(s.opensips_event_listen)
+        self.datagrams = EventDatagramListener(self.sm)
+        await self.datagrams.start(ehost, eport)
+        self._collector = metrics.register_session_collector(self.sm, lambda: 0)
+        self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+        if self.datagrams is not None:
+            self.datagrams.stop()
+        if self.sm is not None:
+            await self.sm.shutdown()
+        if self.backends is not None:
+            await self.backends.close()
+        if self._collector is not None:
+            metrics.unregister(self._collector)
+        await super().close()
