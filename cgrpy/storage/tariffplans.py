@@ -28,7 +28,8 @@ from cgrpy.tariffplan.csvread import CsvRow
 
 # progress(file, rows written so far in that file)
 Progress = Callable[[str, int], None]
-RowSource = Mapping[str, Iterable[CsvRow | Mapping[str, str]]]
+# Per file: CsvRow, a raw-cell dict (line = position) or (line, cells in FILE_COLUMNS order).
+RowSource = Mapping[str, Iterable[CsvRow | Mapping[str, str] | tuple[int, list[str]]]]
 
 _BATCH = 5000
 _CANON_INT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -55,53 +56,66 @@ def _bool(cell: str) -> bool:
     raise ValueError(f"not a boolean: {cell!r}")
 
 
-def _converters(file: str) -> list[Callable[[str], tuple[object, bool]]]:
-    """Per column: cell text -> (DB value, whether the text round-trips from that value)."""
+_CANON_DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
 
-    def text(cell: str) -> tuple[object, bool]:
+
+def _numeric(cell: str) -> tuple[object, bool]:
+    if _CANON_DECIMAL.fullmatch(cell):  # the common case: stored and read back as written
         return cell, True
-
-    def numeric(cell: str) -> tuple[object, bool]:
-        if cell == "":
-            return None, True
-        norm = _decimal_text(cell)
-        return norm, norm == cell
-
-    def integer(cell: str) -> tuple[object, bool]:
-        if cell == "":
-            return None, True
-        value = int(cell)
-        return value, _CANON_INT.fullmatch(cell) is not None and cell != "-0"
-
-    def boolean(cell: str) -> tuple[object, bool]:
-        if cell == "":
-            return None, True
-        value = _bool(cell)
-        return value, cell == ("true" if value else "false")
-
-    by_kind = {"text": text, "numeric": numeric, "int": integer, "bool": boolean}
-    return [by_kind[cell_kind(file, col)] for col in FILE_COLUMNS[file]]
+    if cell == "":
+        return None, True
+    norm = _decimal_text(cell)
+    return norm, norm == cell
 
 
-def _db_rows(file: str, tpid: str, rows: Iterable[CsvRow | Mapping[str, str]]) -> Iterator[tuple]:
+def _integer(cell: str) -> tuple[object, bool]:
+    if cell == "":
+        return None, True
+    return int(cell), _CANON_INT.fullmatch(cell) is not None and cell != "-0"
+
+
+def _boolean(cell: str) -> tuple[object, bool]:
+    if cell == "":
+        return None, True
+    value = _bool(cell)
+    return value, cell == ("true" if value else "false")
+
+
+_CONVERTERS = {"numeric": _numeric, "int": _integer, "bool": _boolean}
+
+
+def _typed_columns(file: str) -> list[tuple[int, str, Callable[[str], tuple[object, bool]]]]:
+    """(position, column, cell text -> (DB value, text round-trips)) of the non-text columns."""
+    return [
+        (i, col, _CONVERTERS[cell_kind(file, col)])
+        for i, col in enumerate(FILE_COLUMNS[file])
+        if cell_kind(file, col) != "text"
+    ]
+
+
+def _db_rows(
+    file: str, tpid: str, rows: Iterable[CsvRow | Mapping[str, str] | tuple[int, list[str]]]
+) -> Iterator[list[object]]:
     columns = FILE_COLUMNS[file]
-    convs = list(zip(columns, _converters(file), strict=True))
+    typed = _typed_columns(file)
     for index, row in enumerate(rows, start=1):
-        if isinstance(row, CsvRow):
-            line, cells = row.line, row.cells
+        if isinstance(row, tuple):
+            line, cells = row
+        elif isinstance(row, CsvRow):
+            line, cells = row.line, [row.cells[c] for c in columns]
         else:
-            line, cells = index, row
-        values: list[object] = [tpid, line]
+            line, cells = index, [row.get(c, "") for c in columns]
+        values: list[object] = [tpid, line, *cells, None]
         raw: dict[str, str] | None = None
-        for col, conv in convs:
-            cell = cells.get(col, "")
-            value, exact = conv(cell)
-            values.append(value)
+        for i, col, conv in typed:
+            value, exact = conv(cells[i])
+            values[i + 2] = value
             if not exact:
                 raw = raw or {}
-                raw[col] = cell
-        values.append(json.dumps(raw, ensure_ascii=False) if raw else None)
-        yield tuple(values)
+                raw[col] = cells[i]
+        if raw:
+            values[-1] = json.dumps(raw, ensure_ascii=False)
+        yield values
 
 
 def _db_columns(conn: Connection, file: str) -> list[str]:
@@ -110,7 +124,9 @@ def _db_columns(conn: Connection, file: str) -> list[str]:
     return [quote(c) for c in ("tpid", "line", *(snake(c) for c in FILE_COLUMNS[file]), "raw")]
 
 
-def _copy_pg(conn: Connection, file: str, rows: Iterator[tuple], progress: Progress | None) -> int:
+def _copy_pg(
+    conn: Connection, file: str, rows: Iterator[list[object]], progress: Progress | None
+) -> int:
     table = TP_TABLES[file].name
     cols = ", ".join(_db_columns(conn, file))
     driver = conn.connection.driver_connection
@@ -125,15 +141,15 @@ def _copy_pg(conn: Connection, file: str, rows: Iterator[tuple], progress: Progr
 
 
 def _insert_batches(
-    conn: Connection, file: str, rows: Iterator[tuple], progress: Progress | None
+    conn: Connection, file: str, rows: Iterator[list[object]], progress: Progress | None
 ) -> int:
     table = TP_TABLES[file].name
     cols = _db_columns(conn, file)
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     n = 0
-    batch: list[tuple] = []
+    batch: list[tuple[object, ...]] = []
     for values in rows:
-        batch.append(values)
+        batch.append(tuple(values))
         if len(batch) >= _BATCH:
             conn.exec_driver_sql(sql, batch)
             n += len(batch)

@@ -39,16 +39,17 @@ def _bad_utf8_line(path: Path) -> tuple[int, bytes]:
     return 1, b""
 
 
-def iter_file(path: Path, name: str) -> Iterator[CsvRow | CsvShapeError]:
-    """Stream the rows of one file, problems as values: a row with the wrong column count is
-    reported and skipped; a CSV syntax error (e.g. an unterminated quote) or a line that is not
-    UTF-8 is reported and ends the file (nothing after it can be trusted).
+def iter_cells(path: Path, name: str) -> Iterator[tuple[int, list[str]] | CsvShapeError]:
+    """Stream ``(line, cells in FILE_COLUMNS order)`` of one file, problems as values: a row
+    with the wrong column count is reported and skipped; a CSV syntax error (e.g. an
+    unterminated quote) or a line that is not UTF-8 is reported and ends the file (nothing after
+    it can be trusted).
 
     ``#`` lines are comments (the header is one); a trailing comma is tolerated; a UTF-8 byte
     order mark at the start of the file is ignored.
     """
-    columns = FILE_COLUMNS[name]
-    ncols = len(columns)
+    ncols = len(FILE_COLUMNS[name])
+    fname = path.name
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, strict=True)
         while True:
@@ -60,25 +61,36 @@ def iter_file(path: Path, name: str) -> Iterator[CsvRow | CsvShapeError]:
                 msg = str(exc)
                 if "EOF" in msg or "unexpected end of data" in msg:
                     msg = "unterminated quoted field"
-                yield CsvShapeError(path.name, reader.line_num, f"bad CSV: {msg}")
+                yield CsvShapeError(fname, reader.line_num, f"bad CSV: {msg}")
                 return
             except UnicodeDecodeError:
                 number, raw = _bad_utf8_line(path)
-                yield CsvShapeError(
-                    path.name, number, f"file is not UTF-8 (got {raw[:60]!r})"
-                )
+                yield CsvShapeError(fname, number, f"file is not UTF-8 (got {raw[:60]!r})")
                 return
             if not cells or (len(cells) == 1 and cells[0] == ""):
                 continue
             if cells[0].startswith("#"):
                 continue
-            line = reader.line_num
-            if len(cells) == ncols + 1 and cells[-1] == "":
-                cells = cells[:-1]
             if len(cells) != ncols:
-                yield CsvShapeError(path.name, line, f"expected {ncols} columns, got {len(cells)}")
-                continue
-            yield CsvRow(path.name, line, dict(zip(columns, cells, strict=True)))
+                if len(cells) == ncols + 1 and cells[-1] == "":
+                    cells.pop()
+                else:
+                    yield CsvShapeError(
+                        fname, reader.line_num, f"expected {ncols} columns, got {len(cells)}"
+                    )
+                    continue
+            yield reader.line_num, cells
+
+
+def iter_file(path: Path, name: str) -> Iterator[CsvRow | CsvShapeError]:
+    """Like :func:`iter_cells`, rows as :class:`CsvRow` (cells keyed by column name)."""
+    columns = FILE_COLUMNS[name]
+    fname = path.name
+    for item in iter_cells(path, name):
+        if isinstance(item, CsvShapeError):
+            yield item
+        else:
+            yield CsvRow(fname, item[0], dict(zip(columns, item[1], strict=True)))
 
 
 def read_file(path: Path, name: str) -> list[CsvRow]:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from cgrpy.storage.tariffplans import replace_tariffplan
 from cgrpy.tariffplan.columns import FILE_COLUMNS
-from cgrpy.tariffplan.csvread import CsvRow, CsvShapeError, iter_file
+from cgrpy.tariffplan.csvread import CsvShapeError, iter_cells
 from cgrpy.tariffplan.validate import DEFAULT_LIMIT, Problem, validate_folder
 
 # progress(phase "validate" | "write", file name, rows done, rows total or None)
@@ -65,16 +65,17 @@ class LoadAbortedError(RuntimeError):
     """A file stopped parsing between validation and writing (it was changed meanwhile)."""
 
 
-def _strict_rows(path: Path, name: str) -> Iterator[CsvRow]:
-    for item in iter_file(path, name):
+def _strict_rows(path: Path, name: str) -> Iterator[tuple[int, list[str]]]:
+    for item in iter_cells(path, name):
         if isinstance(item, CsvShapeError):
             raise LoadAbortedError(f"{item} (file changed during the load?)")
         yield item
 
 
 def _counting(
-    rows: Iterable[CsvRow], name: str, total: int | None, progress: LoadProgress, phase: str,
-) -> Iterator[CsvRow]:
+    rows: Iterable[tuple[int, list[str]]], name: str, total: int | None,
+    progress: LoadProgress, phase: str,
+) -> Iterator[tuple[int, list[str]]]:
     n = 0
     for n, row in enumerate(rows, start=1):  # noqa: B007 - n is read after the loop
         if n % 10000 == 0:
@@ -111,8 +112,8 @@ def load_folder(
         result.seconds = time.perf_counter() - started
         return result
 
-    def source(name: str) -> Iterable[CsvRow]:
-        rows: Iterable[CsvRow] = _strict_rows(base / f"{name}.csv", name)
+    def source(name: str) -> Iterable[tuple[int, list[str]]]:
+        rows: Iterable[tuple[int, list[str]]] = _strict_rows(base / f"{name}.csv", name)
         if progress is not None:
             rows = _counting(rows, name, result.counts[name], progress, "write")
         return rows

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 
 from cgrpy.tariffplan.columns import FILE_COLUMNS
@@ -137,9 +138,13 @@ def check_bool(cell: str) -> str | None:
     return None if cell in _BOOLS else "not a boolean (use true or false)"
 
 
+# Big plans repeat the same few duration texts ("60s", "1s", "0s") millions of times.
+_duration_ns = lru_cache(maxsize=65536)(parse_duration)
+
+
 def check_duration(cell: str) -> str | None:
     try:
-        parse_duration(cell)
+        _duration_ns(cell)
     except UnitError:
         return "not a duration (use e.g. 60s, 1m30s, 500ms, or a bare number of nanoseconds)"
     return None
@@ -517,14 +522,14 @@ class TariffPlanValidator:
     def _row_Rates(self, row: CsvRow) -> None:  # noqa: N802
         c = row.cells
         rid = c["Id"]
-        unit, incr = parse_duration(c["RateUnit"]), parse_duration(c["RateIncrement"])
+        unit, incr = _duration_ns(c["RateUnit"]), _duration_ns(c["RateIncrement"])
         if unit <= 0:
             self.problem(row.file, row.line, "RateUnit", "must be greater than zero",
                          c["RateUnit"])
         if incr <= 0:
             self.problem(row.file, row.line, "RateIncrement", "must be greater than zero",
                          c["RateIncrement"])
-        slot = (parse_duration(c["GroupIntervalStart"]), incr, row.line)
+        slot = (_duration_ns(c["GroupIntervalStart"]), incr, row.line)
         self._rate_slots[rid] = self._rate_slots.get(rid, ()) + slot
         self.ids["Rates"].add(rid)
 
