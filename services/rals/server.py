@@ -1,23 +1,305 @@
-"""gRPC face of rals: thin handlers around the service's own logic."""
+"""RALs process: rating (GetCost), accounts and balances, actions — thin gRPC handlers over
+``services.rals.rating`` and ``services.rals.accounts.service.AccountService``.
+
+The pure code is synchronous and touches the StorDB; handlers run it in a worker thread so the
+event loop keeps answering. Compiled data is swapped whole on ReloadCache (build, then assign).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
 import grpc
 
-from cgrates.v1 import rals_pb2, rals_pb2_grpc
+from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc
+from cgrpy.errors import CGRError
+from cgrpy.event import dumps_exact
 from cgrpy.runtime.server import BaseService
+from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal
+from services.rals.accounts.actions import ActionEvent
+from services.rals.accounts.model import AccountError
+from services.rals.accounts.service import AccountService
+from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
+from services.rals.views import account_pb
+
+T = TypeVar("T")
+
+PREPAID = "*prepaid"
+NO_CHARGE = {"*none", "none"}
 
 
-class RalsServiceServicer(rals_pb2_grpc.RalsServiceServicer):
-    """RPCs not implemented yet answer UNIMPLEMENTED (the generated default)."""
+@dataclass(frozen=True)
+class Compiled:
+    """Everything built from one tariff plan; replaced as a whole on reload."""
 
+    tpid: str
+    data: RatingData
+    accounts: AccountService
+
+
+def descriptor(pb: rals_pb2.CallDescriptor) -> CallDescriptor:
+    """Proto CallDescriptor -> the rating engine's (times exact to the microsecond)."""
+    start = from_unix_nano(pb.time_start_unix_ns)
+    try:
+        so_far = parse_decimal(pb.max_cost_so_far)
+    except UnitError as exc:
+        raise CGRError("INVALID_ARGUMENT", f"max_cost_so_far: {exc}") from None
+    kwargs: dict[str, Any] = {}
+    if start is not None:
+        kwargs["time_start"] = start
+    return CallDescriptor(
+        tenant=pb.tenant,
+        category=pb.category,
+        subject=pb.subject,
+        account=pb.account,
+        destination=pb.destination,
+        tor=pb.tor,
+        usage_ns=pb.usage_ns,
+        duration_index_ns=pb.duration_index_ns,
+        loop_index=pb.loop_index,
+        max_cost_so_far=so_far,
+        deny_negative_account=pb.deny_negative_account,
+        cgrid=pb.cgrid,
+        run_id=pb.run_id,
+        **kwargs,
+    )
+
+
+def _as_cgr(exc: Exception) -> CGRError:
+    word = getattr(exc, "word", "SERVER_ERROR")
+    detail = getattr(exc, "detail", "") or ""
+    return CGRError(word, detail)
+
+
+class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
     def __init__(self, owner: RalsServer) -> None:
         self.owner = owner
+
+    async def _run(self, fn: Callable[[Compiled], T]) -> T:
+        compiled = self.owner.compiled
+        if compiled is None:
+            raise CGRError("SERVER_ERROR", "rals not loaded")
+        try:
+            return await asyncio.to_thread(fn, compiled)
+        except (AccountError, RatingError) as exc:
+            raise _as_cgr(exc) from None
+
+    async def GetCost(self, request: rals_pb2.CallDescriptor, context: Any) -> rals_pb2.CostResponse:
+        decimals = self.owner.settings.rounding_decimals
+
+        def work(c: Compiled) -> rals_pb2.CostResponse:
+            cc = get_cost(c.data, descriptor(request), rounding_decimals=decimals)
+            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost: §2.6)
+            return rals_pb2.CostResponse(
+                cost=money_str(cc.event_cost_amount()),
+                usage_ns=cc.usage_ns,
+                cost_details_json=dumps_exact(cc.to_event_cost()),
+            )
+
+        return await self._run(work)
+
+    async def GetMaxUsage(self, request: rals_pb2.CallDescriptor, context: Any) -> rals_pb2.MaxUsageResponse:
+        return await self._run(
+            lambda c: rals_pb2.MaxUsageResponse(max_usage_ns=c.accounts.get_max_usage(descriptor(request)))
+        )
+
+    async def Debit(self, request: rals_pb2.DebitRequest, context: Any) -> rals_pb2.CostResponse:
+        if not request.request_id:
+            raise CGRError("MANDATORY_IE_MISSING", "[RequestID]")
+        if request.request_type in NO_CHARGE:
+            return rals_pb2.CostResponse(cost="0", usage_ns=request.call.usage_ns)
+        prepaid = request.request_type in (PREPAID, "prepaid", "")
+        max_debit = prepaid and request.allow_partial
+
+        def work(c: Compiled) -> rals_pb2.CostResponse:
+            res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit)
+            # Session pieces are charged unrounded (the session rounds at its end, §2.6); a CDR
+            # debit is PerformRounding: its Cost is the DestinationRate-rounded amount.
+            cost = res.cost if prepaid else res.rounded_cost
+            return rals_pb2.CostResponse(
+                cost=money_str(cost),
+                usage_ns=res.usage_ns,
+                cost_details_json=dumps_exact(res.to_json()),
+                duplicate=res.replayed,
+            )
+
+        return await self._run(work)
+
+    async def Refund(self, request: rals_pb2.RefundRequest, context: Any) -> rals_pb2.RefundResponse:
+        if not request.refund_id:
+            raise CGRError("MANDATORY_IE_MISSING", "[RefundID]")
+        if not request.debit_request_ids:
+            raise CGRError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
+
+        def work(c: Compiled) -> rals_pb2.RefundResponse:
+            from services.rals.accounts.debit import Charge
+
+            store = c.accounts.store
+            charges: list[Charge] = []
+            owner: tuple[str, str] | None = None
+            for debit_id in request.debit_request_ids:
+                stored = store.request_result(debit_id)
+                if stored is None:
+                    raise CGRError("NOT_FOUND", f"debit request {debit_id!r}")
+                summary = stored.get("AccountSummary") or {}
+                owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
+                charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
+            assert owner is not None
+            res = c.accounts.refund(
+                request.refund_id, owner[0], owner[1], charges=charges, keep_usage_ns=request.keep_usage_ns
+            )
+            refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
+            return rals_pb2.RefundResponse(
+                refunded_cost=money_str(res.refunded), refunded_usage_ns=refunded_usage, duplicate=res.replayed
+            )
+
+        return await self._run(work)
+
+    async def GetAccount(self, request: rals_pb2.AccountRequest, context: Any) -> rals_pb2.Account:
+        tenant = request.tenant or self.owner.settings.default_tenant
+        return await self._run(lambda c: account_pb(c.accounts.get_account(tenant, request.account)))
+
+    async def SetAccount(self, request: rals_pb2.SetAccountRequest, context: Any) -> rals_pb2.Account:
+        if not request.account:
+            raise CGRError("MANDATORY_IE_MISSING", "[Account]")
+        tenant = request.tenant or self.owner.settings.default_tenant
+        allow_negative = request.allow_negative if request.HasField("allow_negative") else None
+        disabled = request.disabled if request.HasField("disabled") else None
+        return await self._run(
+            lambda c: account_pb(c.accounts.set_account(tenant, request.account, allow_negative=allow_negative, disabled=disabled))
+        )
+
+    async def RemoveAccount(self, request: rals_pb2.AccountRequest, context: Any) -> common_pb2.Empty:
+        # Removing an account must also settle its journal and sessions: issue #13.
+        raise NotImplementedError
+
+    async def GetAccountIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
+        tenant = request.tenant or self.owner.settings.default_tenant
+        return await self._run(lambda c: common_pb2.IDsResponse(ids=[a for _, a in c.accounts.store.list_accounts(tenant)]))
+
+    def _balance_args(self, request: rals_pb2.SetBalanceRequest) -> tuple[str, str, str, Decimal]:
+        if not request.account:
+            raise CGRError("MANDATORY_IE_MISSING", "[Account]")
+        btype = request.balance_type or request.balance.type or "*monetary"
+        try:
+            value = parse_decimal(request.value or request.balance.value or "0")
+        except UnitError as exc:
+            raise CGRError("INVALID_ARGUMENT", f"value: {exc}") from None
+        return request.tenant or self.owner.settings.default_tenant, request.account, btype, value
+
+    async def SetBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
+        tenant, account, btype, value = self._balance_args(request)
+        b = request.balance
+
+        def work(c: Compiled) -> rals_pb2.Account:
+            c.accounts.set_balance(
+                tenant, account, btype, value,
+                balance_id=b.id or ("" if b.uuid else "*default"),
+                balance_uuid=b.uuid or None,
+                weight=parse_decimal(b.weight) if b.weight else None,
+                expiry=from_unix_nano(b.expiry_unix_ns) if b.expiry_unix_ns else None,
+                destination_ids=";".join(b.destination_ids) if b.destination_ids else None,
+                rating_subject=b.rating_subject or None,
+                categories=";".join(b.categories) if b.categories else None,
+                blocker=b.blocker if b.blocker else None,
+                disabled=b.disabled if b.disabled else None,
+            )
+            return account_pb(c.accounts.get_account(tenant, account))
+
+        return await self._run(work)
+
+    async def AddBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
+        tenant, account, btype, value = self._balance_args(request)
+        bid = request.balance.id or "*default"
+
+        def work(c: Compiled) -> rals_pb2.Account:
+            try:
+                acc = c.accounts.get_account(tenant, account)
+                current = next((x.value for x in acc.balances if x.id == bid and x.type == btype), Decimal(0))
+            except AccountError:
+                current = Decimal(0)
+            new_value = value if request.overwrite else current + value
+            c.accounts.set_balance(tenant, account, btype, new_value, balance_id=bid)
+            return account_pb(c.accounts.get_account(tenant, account))
+
+        return await self._run(work)
+
+    async def RemoveBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
+        tenant, account, btype, _ = self._balance_args(request)
+        bid = request.balance.id
+        if not bid:
+            raise CGRError("MANDATORY_IE_MISSING", "[BalanceID]")
+
+        def work(c: Compiled) -> rals_pb2.Account:
+            c.accounts.remove_balance(tenant, account, btype, bid)
+            return account_pb(c.accounts.get_account(tenant, account))
+
+        return await self._run(work)
+
+    async def ExecuteActions(self, request: rals_pb2.ExecuteActionsRequest, context: Any) -> common_pb2.Empty:
+        if not request.actions_id:
+            raise CGRError("MANDATORY_IE_MISSING", "[ActionsId]")
+        tenant = request.tenant or self.owner.settings.default_tenant
+        events: list[ActionEvent] = await self._run(
+            lambda c: c.accounts.execute_actions(tenant, request.account or None, request.actions_id)
+        )
+        self.owner.publish(events, actions_id=request.actions_id, account=request.account)
+        return common_pb2.Empty()
+
+    async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
+        compiled = await self.owner.compile(request.tpid or None)
+        return common_pb2.ReloadCacheResponse(tpid=compiled.tpid, loaded=self.owner.counts)
 
 
 class RalsServer(BaseService):
     name = "rals"
 
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.compiled: Compiled | None = None
+        self.counts: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
     def register(self, server: grpc.aio.Server) -> list[str]:
-        rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServiceServicer(self), server)
+        rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServicer(self), server)
         return [rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name]
+
+    async def load(self) -> None:
+        await self.compile(None)
+
+    async def compile(self, tpid: str | None) -> Compiled:
+        """(Re)build the rating data and account service from the StorDB, then provision the
+        plan's accounts (AccountActions + *asap action plans, each applied once)."""
+        async with self._lock:
+            tpid = tpid or self.settings.tpid
+            rows = await self.fetch_tariffplan(tpid)
+            decimals = self.settings.rounding_decimals
+
+            def build() -> tuple[Compiled, Any]:
+                data = RatingData.from_rows(rows)
+                accounts = AccountService(self.engine, rows, tpid=tpid, rounding_decimals=decimals, data=data)
+                report = accounts.provision()
+                return Compiled(tpid, data, accounts), report
+
+            try:
+                compiled, report = await asyncio.to_thread(build)
+            except (AccountError, RatingError) as exc:
+                raise _as_cgr(exc) from None
+            except Exception as exc:  # RatingDataError and friends: name the problem, keep the old plan
+                raise CGRError("SERVER_ERROR", f"tariff plan {tpid!r}: {exc}") from None
+            self.compiled = compiled
+            self.counts = {name: len(rows.get(name, [])) for name in ("Destinations", "Rates", "RatingPlans", "RatingProfiles", "Actions", "AccountActions")}
+            self.log.info("rals.loaded", tpid=tpid, accounts=len(report.accounts),
+                          applied=len(report.applied), skipped=len(report.skipped))
+            self.publish(report.events, actions_id="*asap", account="")
+            return compiled
+
+    def publish(self, events: list[ActionEvent], *, actions_id: str, account: str) -> None:
+        """Side effects of actions: *log lines go to the log; *cdrlog CDRs are logged too until
+        RALs posts them to cdre."""
+        for ev in events:
+            self.log.info("action." + ev.kind.lstrip("*"), actions=actions_id, account=account, data=dumps_exact(ev.data))

@@ -1,0 +1,82 @@
+"""RALs objects in their wire shapes: protobuf messages and CGRateS v0.10 JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cgrates.v1 import rals_pb2
+from cgrpy.event import dumps_exact
+from cgrpy.units import money_str, to_unix_nano
+from services.rals.accounts.model import Account, Balance
+
+_GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _go_time(t: datetime | None) -> str:
+    return t.isoformat().replace("+00:00", "Z") if t else _GO_ZERO_TIME
+
+
+def balance_json(b: Balance) -> dict[str, Any]:
+    """One balance as APIerSv2.GetAccount shows it inside BalanceMap."""
+    return {
+        "Uuid": b.uuid,
+        "ID": b.id,
+        "Value": b.value,
+        "ExpirationDate": _go_time(b.expiry),
+        "Weight": b.weight,
+        "DestinationIDs": dict(b.destination_ids),
+        "RatingSubject": b.rating_subject,
+        "Categories": {c: True for c in sorted(b.categories)},
+        "SharedGroups": {g: True for g in sorted(b.shared_groups)},
+        "Timings": None,
+        "TimingIDs": {t: True for t in sorted(b.timing_ids)},
+        "Disabled": b.disabled,
+        "Factor": dict(b.factor) or None,
+        "Blocker": b.blocker,
+    }
+
+
+def account_json(acc: Account) -> dict[str, Any]:
+    """The account as CGRateS v0.10 APIerSv2.GetAccount returns it."""
+    balance_map: dict[str, list[dict[str, Any]]] = {}
+    for b in acc.balances:
+        balance_map.setdefault(b.type, []).append(balance_json(b))
+    return {
+        "ID": acc.id,
+        "BalanceMap": balance_map or None,
+        "UnitCounters": None,
+        "ActionTriggers": [t.id for t in acc.triggers] or None,
+        "AllowNegative": acc.allow_negative,
+        "Disabled": acc.disabled,
+    }
+
+
+def balance_pb(b: Balance) -> rals_pb2.Balance:
+    return rals_pb2.Balance(
+        uuid=b.uuid,
+        id=b.id,
+        type=b.type,
+        value=money_str(b.value),
+        expiry_unix_ns=to_unix_nano(b.expiry),
+        weight=money_str(b.weight),
+        destination_ids=[d if inc else f"!{d}" for d, inc in b.destination_ids.items()],
+        categories=sorted(b.categories),
+        rating_subject=b.rating_subject,
+        shared_groups=sorted(b.shared_groups),
+        timing_ids=sorted(b.timing_ids),
+        disabled=b.disabled,
+        blocker=b.blocker,
+    )
+
+
+def account_pb(acc: Account) -> rals_pb2.Account:
+    return rals_pb2.Account(
+        tenant=acc.tenant,
+        id=acc.account,
+        balances=[balance_pb(b) for b in acc.balances],
+        allow_negative=acc.allow_negative,
+        disabled=acc.disabled,
+        action_trigger_ids=[t.id for t in acc.triggers],
+        json=dumps_exact(account_json(acc)),
+    )
