@@ -20,12 +20,14 @@ from cgrates.v1 import (
     thresholds_pb2,
     thresholds_pb2_grpc,
 )
-from cgrpy.calldesc import descriptor_from_event
+from cgrpy.calldesc import descriptor_from_event, event_usage
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
+from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError
 from services.sm.sessions.types import (
     AttributesReply,
@@ -129,6 +131,10 @@ class GrpcBackends:
         return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
 
     async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
+        if event.get("CostSource") == "*sessions" and event.get("Cost") is not None:
+            # A *prepaid run was charged by the session: hand its cost to cdre first, so the
+            # CDR takes it instead of being rated (and charged) again.
+            await self._store_session_cost(event)
         flags = [f"*chargers:{str(chargers).lower()}", f"*attributes:{str(attributes).lower()}", f"*rals:{str(rals).lower()}"]
         req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=flags)
         try:
@@ -137,6 +143,21 @@ class GrpcBackends:
         except CGRError as exc:
             raise _business(exc) from None
         return CdrResult(stored=len(resp.cdrs), duplicate=resp.duplicate)
+
+    async def _store_session_cost(self, event: CGREvent) -> None:
+        req = cdre_pb2.SessionCost(
+            cgrid=str(event.get("CGRID") or cgrid_of(event)),
+            run_id=str(event.get("RunID") or "*default"),
+            origin_host=str(event.get("OriginHost") or ""),
+            origin_id=str(event.get("OriginID") or ""),
+            cost_source="*sessions",
+            usage_ns=event_usage(event),
+            cost=money_str(Decimal(event.get("Cost"))),
+        )
+        try:
+            await self.cdrs.call("StoreSessionCost", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
 
     async def suppliers_get_suppliers(self, event: CGREvent) -> SuppliersReply:
         req = suppliers_pb2.GetSuppliersRequest(event=event_to_pb(event))
