@@ -1,23 +1,202 @@
-"""gRPC face of stats: thin handlers around the service's own logic."""
+"""gRPC face of StatS: thin handlers around :class:`services.stats.engine.StatEngine`.
+
+* Stored queues persist in StorDB (:class:`StatQueueStore`), so a restart keeps them; on
+  ReloadCache the live state of every queue that still exists is carried over (also of queues
+  that are not Stored), metrics no longer in the profile are dropped.
+* After a queue changes, its StatUpdate event goes to ThresholdS ``ProcessEvent``.
+  NOT_FOUND (no threshold matched) is normal; other failures are logged and do not fail the
+  request. [deviation] v0.10 turns a failed threshold call into PARTIALLY_EXECUTED; here only a
+  queue that could not count the event does (the thresholds are a notification, not part of
+  the stat update, which already happened).
+* ``cgrpy_stats_metric_value{tenant,queue,metric}`` follows every change; a metric that has not
+  enough items is removed from the export instead of exporting CGRateS's -1.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
-from cgrates.v1 import stats_pb2, stats_pb2_grpc
+from cgrates.v1 import common_pb2, stats_pb2, stats_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
+from cgrpy.errors import CGRError
+from cgrpy.event import dumps_exact
+from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
+from cgrpy.tariffplan.columns import TariffPlanRows
+from cgrpy.units import money_str
+from cgrpy.wire import event_from_pb, event_to_pb
+from services.stats.engine import StatEngine, StatProcessResult
+from services.stats.grpc_support import (
+    EngineRunner,
+    activation_json,
+    candidate_index,
+    filters_of,
+    ids_or_none,
+)
+from services.stats.metrics_export import STAT_METRIC
+from services.stats.queue import StatQueueProfile
+from services.stats.store import StatQueueStore
+
+
+def profile_json(p: StatQueueProfile) -> dict[str, Any]:
+    """CGRateS v0.10 ``StatQueueProfile`` JSON (TTL in nanoseconds, as Go encodes a Duration)."""
+    return {
+        "Tenant": p.tenant,
+        "ID": p.id,
+        "FilterIDs": list(p.filter_ids),
+        "ActivationInterval": activation_json(p.activation),
+        "QueueLength": p.queue_length,
+        "TTL": p.ttl_ns,
+        "MinItems": p.min_items,
+        "Metrics": [{"MetricID": m.metric_id, "FilterIDs": list(m.filter_ids)} for m in p.metrics],
+        "Stored": p.stored,
+        "Blocker": p.blocker,
+        "Weight": p.weight,
+        "ThresholdIDs": list(p.threshold_ids),
+    }
 
 
 class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
-    """RPCs not implemented yet answer UNIMPLEMENTED (the generated default)."""
-
     def __init__(self, owner: StatsServer) -> None:
         self.owner = owner
+
+    async def ProcessEvent(self, request: stats_pb2.StatsProcessEventRequest, context: Any) -> common_pb2.IDsResponse:
+        o = self.owner
+        ev = event_from_pb(request.event, o.settings.default_tenant)
+        result: StatProcessResult = await o.runner.run(o.process, ev, ids_or_none(request.stat_ids))
+        await o.notify_thresholds(result)
+        if result.partially_executed:
+            for qid, err in result.errors.items():
+                o.log.warning("stats.partially_executed", queue=qid, error=err)
+            raise CGRError("PARTIALLY_EXECUTED")
+        return common_pb2.IDsResponse(ids=result.queue_ids)
+
+    async def GetQueueStringMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
+        o = self.owner
+        got = await o.runner.run(o.stats.get_string_metrics, request.tenant, request.id)
+        return stats_pb2.MetricsResponse(metrics=got)
+
+    async def GetQueueFloatMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
+        o = self.owner
+        got = await o.runner.run(o.stats.get_float_metrics, request.tenant, request.id)
+        return stats_pb2.MetricsResponse(metrics={k: money_str(v) for k, v in got.items()})
+
+    async def GetQueueIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
+        o = self.owner
+        ids = await o.runner.run(o.stats.get_queue_ids, request.tenant or o.settings.default_tenant)
+        return common_pb2.IDsResponse(ids=ids)
+
+    async def GetStatQueueProfile(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
+        o = self.owner
+        p = await o.runner.run(o.stats.get_profile, request.tenant, request.id)
+        return common_pb2.JsonObject(json=dumps_exact(profile_json(p)))
+
+    async def ResetStatQueue(self, request: common_pb2.TenantID, context: Any) -> common_pb2.Empty:
+        o = self.owner
+        await o.runner.run(o.reset, request.tenant, request.id)
+        return common_pb2.Empty()
+
+    async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
+        o = self.owner
+        tpid = request.tpid or o.settings.tpid
+        loaded = await o.reload(tpid)
+        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
 
 
 class StatsServer(BaseService):
     name = "stats"
+    stats: StatEngine
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServiceServicer(self), server)
         return [stats_pb2.DESCRIPTOR.services_by_name["StatsService"].full_name]
+
+    async def load(self) -> None:
+        self.runner = EngineRunner(self.name)
+        self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+        await self.reload(self.settings.tpid)
+
+    async def close(self) -> None:
+        if getattr(self, "thresholds", None) is not None:
+            await self.thresholds.close()
+        if getattr(self, "runner", None) is not None:
+            self.runner.close()
+        await super().close()
+
+    # --- engine lifecycle ---------------------------------------------------------------------
+
+    def _build(self, rows: TariffPlanRows) -> StatEngine:
+        filters = filters_of(rows)
+        probe = StatEngine.from_rows(rows, filters.passes)  # profiles only, to build the index
+        profiles = [q.profile for q in probe.queues.values()]
+        return StatEngine.from_rows(
+            rows,
+            filters.passes,
+            store=StatQueueStore(self.engine),
+            rounding_decimals=self.settings.rounding_decimals,
+            candidate_ids=candidate_index(filters, profiles, self.settings, "stats"),
+        )
+
+    async def reload(self, tpid: str) -> dict[str, int]:
+        """Build the engine for ``tpid`` and swap it in; the old one stays on any error."""
+        rows = await self.fetch_tariffplan(tpid)
+        new = await self.runner.run(self._build, rows)
+        old: StatEngine | None = getattr(self, "stats", None)
+        await self.runner.run(self._carry_over, old, new)
+        self.stats = new
+        self.log.info("stats.loaded", tpid=tpid, queues=len(new.queues))
+        return {"Stats": len(new.queues), "Filters": len(rows.get("Filters", []))}
+
+    def _carry_over(self, old: StatEngine | None, new: StatEngine) -> None:
+        if old is not None:
+            with old._lock:  # noqa: SLF001 - a consistent snapshot of the live queues
+                for key, q in old.queues.items():
+                    if key in new.queues:
+                        new.queues[key].load_state(q.state())
+        for q in new.queues.values():
+            self._export(q.tenant, q.id, new)
+
+    # --- work done in the engine thread -------------------------------------------------------
+
+    def process(self, ev: Any, stat_ids: list[str] | None) -> StatProcessResult:
+        engine = self.stats
+        result = engine.process_event(ev, stat_ids)
+        for qid in result.queue_ids:
+            self._export(ev.tenant, qid, engine)
+        return result
+
+    def reset(self, tenant: str, queue_id: str) -> None:
+        engine = self.stats
+        engine.reset(tenant, queue_id)
+        self._export(tenant, queue_id, engine)
+
+    @staticmethod
+    def _export(tenant: str, queue_id: str, engine: StatEngine) -> None:
+        q = engine.get_queue(tenant, queue_id)
+        values = q.float_metrics()
+        for mid, metric in q.metrics.items():
+            labels = (tenant, queue_id, mid)
+            if metric.available():
+                STAT_METRIC.labels(*labels).set(float(values[mid]))  # Prometheus is float-only
+            else:
+                try:
+                    STAT_METRIC.remove(*labels)
+                except KeyError:
+                    pass
+
+    # --- ThresholdS ------------------------------------------------------------------------------
+
+    async def notify_thresholds(self, result: StatProcessResult) -> None:
+        for te in result.threshold_events:
+            req = thresholds_pb2.ThresholdsProcessEventRequest(
+                event=event_to_pb(te.event), threshold_ids=te.threshold_ids)
+            try:
+                reply = await self.thresholds.call("ProcessEvent", req)
+            except CGRError as exc:
+                if exc.word != "NOT_FOUND":
+                    self.log.warning("stats.thresholds_failed", stat_id=te.event.event.get("StatID"),
+                                     error=exc.message)
+                continue
+            self.log.debug("stats.thresholds_hit", stat_id=te.event.event.get("StatID"),
+                           thresholds=list(reply.ids))

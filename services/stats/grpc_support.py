@@ -1,0 +1,124 @@
+"""What the StatS, ThresholdS and SupplierS gRPC servers share: running their sync engines off the
+event loop, letting those engines call other services, error mapping, indexed profile lookup and
+the CGRateS JSON pieces of their profiles.
+
+Why a worker thread plus a bridge (rather than gathering remote data before calling an engine):
+the engines decide *during* a call what they need (SupplierS only prices suppliers that survive
+earlier checks, ThresholdS only runs the actions of thresholds that fire, in order, under the
+engine lock). Running the engine in a worker thread and letting its injected callables submit the
+async gRPC call to the service's own loop (``asyncio.run_coroutine_threadsafe``) keeps the
+engines' semantics exact and the loop free while they wait. Each server has its own small pool
+so services served in one process (tests) cannot starve each other's engine calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+from cgrpy.config import Settings
+from cgrpy.errors import CGRError
+from cgrpy.filters.errors import FilterError
+from cgrpy.filters.filters import FilterS
+from cgrpy.filters.selection import ProfileEntry, ProfileIndex
+from cgrpy.tariffplan.columns import TariffPlanRows
+from services.stats import errors as engine_errors
+from services.stats.profile_rows import ActivationInterval, CandidateIDs, ProfileError
+
+T = TypeVar("T")
+
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def to_cgr_error(exc: BaseException) -> CGRError:
+    """An engine/profile/filter error as the runtime's CGRError (its text starts with the word)."""
+    if isinstance(exc, CGRError):
+        return exc
+    if isinstance(exc, engine_errors.CGRError):
+        return CGRError.from_message(str(exc))
+    return CGRError("SERVER_ERROR", str(exc) or type(exc).__name__)
+
+
+class EngineRunner:
+    """Runs sync engine code in a private worker pool; ``call_remote`` lets that code await a
+    coroutine on the service's loop and get its result (or exception) back."""
+
+    def __init__(self, name: str, *, workers: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{name}-engine")
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """``fn(*args, **kw)`` in a worker (context variables carried); engine errors -> CGRError."""
+        self._loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, fn, *args, **kw)
+        try:
+            return await self._loop.run_in_executor(self._pool, call)
+        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+            raise to_cgr_error(exc) from None
+
+    def submit_background(self, fn: Callable[[], None]) -> Any:
+        """ThresholdS ``spawn``: async actions, with the caller's context variables."""
+        ctx = contextvars.copy_context()
+        return self._pool.submit(ctx.run, fn)
+
+    def call_remote(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """From a worker thread: run ``coro`` on the service loop and wait for it."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            raise CGRError("SERVER_ERROR", "service loop not running")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError("call_remote from the event loop thread would deadlock")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def filters_of(rows: TariffPlanRows) -> FilterS:
+    return FilterS.from_tariffplan(rows)
+
+
+def candidate_index(
+    filters: FilterS,
+    profiles: Iterable[Any],
+    settings: Settings,
+    service: str,
+) -> CandidateIDs:
+    """FilterS's index over ``profiles`` (objects with tenant/id/filter_ids/weight), honouring
+    ``<service>_string_indexed_fields`` / ``<service>_prefix_indexed_fields``."""
+    index: ProfileIndex[str] = ProfileIndex(
+        filters,
+        [ProfileEntry(p.tenant, p.id, tuple(p.filter_ids), None, p.weight, p.id) for p in profiles],
+        string_fields=settings.get(f"{service}_string_indexed_fields"),
+        prefix_fields=settings.get(f"{service}_prefix_indexed_fields"),
+    )
+    return index.candidate_ids
+
+
+def go_time(dt: datetime | None) -> str:
+    """A time as Go's JSON encoder writes it (zero time when unset)."""
+    if dt is None:
+        return GO_ZERO_TIME
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def activation_json(a: ActivationInterval | None) -> dict[str, str] | None:
+    if a is None:
+        return None
+    return {"ActivationTime": go_time(a.activation), "ExpiryTime": go_time(a.expiry)}
+
+
+def ids_or_none(ids: Sequence[str]) -> list[str] | None:
+    return list(ids) or None
