@@ -101,8 +101,10 @@ def load_folder(
     started = time.perf_counter()
     base = Path(folder)
     result = LoadResult(tpid=tpid, folder=str(base), dry_run=dry_run)
-    if not tpid:
-        result.problems.append(Problem("--tpid", None, None, "tariff plan ID must not be empty"))
+    if not tpid or len(tpid) > 64:
+        result.problems.append(
+            Problem("--tpid", None, None, "tariff plan ID must be 1 to 64 characters", tpid)
+        )
         return result
     checked = validate_folder(base, limit=limit)
     result.counts = {name: checked.counts.get(name, 0) for name in FILE_COLUMNS}
