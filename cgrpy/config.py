@@ -71,6 +71,8 @@ _BASE_KEYS: list[Key] = [
        "SM answers OpenSIPS within this time even if a backend hangs."),
     _k("sm_backend_failure_policy", "str", "deny",
        "On a failed backend during authorize: deny (refuse the call) or allow (let it through)."),
+    _k("sm_spool_path", "str", "var/sm_cdr_spool.sqlite",
+       "SM's durable CDR spool (CDRs accepted from OpenSIPS, not yet stored by cdre)."),
     _k("opensips_listen", "str", "127.0.0.1:2014", "SM listener for OpenSIPS's cgrates module."),
     _k("opensips_event_listen", "str", "127.0.0.1:2020",
        "SM UDP listener for OpenSIPS event_datagram events."),

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ def suite_env(db_url: str, **extra: str) -> dict[str, str]:
     env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{free_port()}"
     env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{free_port()}"
     env["CGRPY_GRACE_PERIOD"] = "2s"
+    env["CGRPY_SM_SPOOL_PATH"] = str(Path(tempfile.mkdtemp(prefix="cgrpy-spool-")) / "spool.sqlite")
     env.update(extra)
     return env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from cgrates.v1 import (
@@ -38,6 +39,7 @@ from services.sm.sessions.types import (
     SortedSupplier,
     SuppliersReply,
 )
+from services.sm.spool import CdrSpool
 
 # Errors that are a business answer (refuse the call), not a failed backend.
 _BUSINESS_WORDS = {
@@ -52,8 +54,9 @@ def _business(exc: CGRError) -> Exception:
 
 
 class GrpcBackends:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, spool: CdrSpool | None = None) -> None:
         self.settings = settings
+        self.spool = spool
         self.attributes = ServiceClient(settings, "attributes", attributes_pb2_grpc.AttributesServiceStub)
         self.chargers = ServiceClient(settings, "chargers", chargers_pb2_grpc.ChargersServiceStub)
         self.rals = ServiceClient(settings, "rals", rals_pb2_grpc.RalsServiceStub)
@@ -131,6 +134,14 @@ class GrpcBackends:
         return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
 
     async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
+        if self.spool is not None:
+            # durable first, OK to OpenSIPS after: the forwarder delivers it to cdre
+            await asyncio.to_thread(self.spool.put, event, {"chargers": chargers, "attributes": attributes, "rals": rals})
+            return CdrResult(stored=0)
+        return await self.deliver_cdr(event, {"chargers": chargers, "attributes": attributes, "rals": rals})
+
+    async def deliver_cdr(self, event: CGREvent, flags: dict[str, bool]) -> CdrResult:
+        chargers, attributes, rals = flags["chargers"], flags["attributes"], flags["rals"]
         if event.get("CostSource") == "*sessions" and event.get("Cost") is not None:
             # A *prepaid run was charged by the session: hand its cost to cdre first, so the
             # CDR takes it instead of being rated (and charged) again.

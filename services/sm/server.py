@@ -21,6 +21,7 @@ from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
 from services.sm.opensips.mi import MIClient
 from services.sm.sessions.core import SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
+from services.sm.spool import CdrSpool
 
 
 def _split(addr: str) -> tuple[str, int]:
@@ -145,6 +146,7 @@ class SmServer(BaseService):
         self.backends: GrpcBackends | None = None
         self.listener: CgratesListener | None = None
         self.datagrams: EventDatagramListener | None = None
+        self.spool: CdrSpool | None = None
         self._collector: metrics.SessionCollector | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
@@ -153,7 +155,9 @@ class SmServer(BaseService):
 
     async def load(self) -> None:
         s = self.settings
-        self.backends = GrpcBackends(s)
+        self.spool = CdrSpool(s.sm_spool_path)
+        self.backends = GrpcBackends(s, self.spool)
+        self.spool.start(self.backends.deliver_cdr)
         cfg = SMConfig(
             debit_interval_ns=s.debit_interval,
             reply_deadline_s=s.sm_reply_timeout / 1e9,
@@ -171,7 +175,7 @@ class SmServer(BaseService):
         ehost, eport = _split(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
         await self.datagrams.start(ehost, eport)
-        self._collector = metrics.register_session_collector(self.sm, lambda: 0)
+        self._collector = metrics.register_session_collector(self.sm, self.spool.depth)
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
 
     async def close(self) -> None:
@@ -181,6 +185,8 @@ class SmServer(BaseService):
             self.datagrams.stop()
         if self.sm is not None:
             await self.sm.shutdown()
+        if self.spool is not None:
+            await self.spool.close()
         if self.backends is not None:
             await self.backends.close()
         if self._collector is not None:
