@@ -11,7 +11,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
 DEFAULT_TENANT = "cgrates.org"
@@ -43,9 +43,13 @@ def dumps_exact(value: Any) -> str:
     return _encode(value)
 
 
+# normalize() under the default context rounds to 28 digits; this one never rounds.
+_EXACT = Context(prec=MAX_PREC)
+
+
 def _encode(v: Any) -> str:
     if isinstance(v, Decimal):
-        return format(v.normalize(), "f") if v != 0 else "0"
+        return format(v.normalize(_EXACT), "f") if v != 0 else "0"
     if isinstance(v, dict):
         return "{" + ",".join(json.dumps(str(k)) + ":" + _encode(x) for k, x in v.items()) + "}"
     if isinstance(v, list | tuple):
