@@ -37,14 +37,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def notify_services(tpid: str) -> None:
-    """Tell running services that tariff plan ``tpid`` changed.
+def notify_services(tpid: str) -> dict[str, str]:
+    """Tell running services that tariff plan ``tpid`` changed (gRPC ReloadCache on each), so
+    they pick it up without a restart. Services that are not running are skipped."""
+    from cgrpy.config import ConfigError, load_settings
+    from cgrpy.runtime.reload import reload_all
 
-    TODO(lead): fill in — call ReloadCache over gRPC on every running service (rals, chargers,
-    attributes, suppliers, stats, thresholds, ...) so they pick up the new plan without a
-    restart. Intentionally a no-op until the service clients exist.
-    """
-    return None
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"warning: services not told to reload: {exc}", file=sys.stderr)
+        return {}
+    if tpid != settings.tpid:
+        return {}  # the services serve another tariff plan
+    outcome = reload_all(settings, tpid)
+    for name, status in outcome.items():
+        if status not in ("reloaded", "not running"):
+            print(f"warning: {name} did not reload {tpid!r}: {status}", file=sys.stderr)
+    reloaded = [n for n, st in outcome.items() if st == "reloaded"]
+    if reloaded:
+        print(f"reloaded in: {', '.join(reloaded)}", file=sys.stderr)
+    return outcome
 
 
 class _Bar:
