@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63grates/v1/rals.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"\xaa\x02\n\x0e\x43\x61llDescriptor\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x05 \x01(\t\x12\x0b\n\x03tor\x18\x06 \x01(\t\x12\x1a\n\x12time_start_unix_ns\x18\x07 \x01(\x03\x12\x10\n\x08usage_ns\x18\x08 \x01(\x03\x12\x19\n\x11\x64uration_index_ns\x18\t \x01(\x03\x12\x12\n\nloop_index\x18\n \x01(\x05\x12\r\n\x05\x63grid\x18\x0b \x01(\t\x12\x0e\n\x06run_id\x18\x0c \x01(\t\x12\x17\n\x0fmax_cost_so_far\x18\r \x01(\t\x12\x1d\n\x15\x64\x65ny_negative_account\x18\x0e \x01(\x08\"v\n\x0c\x43ostResponse\x12\x0c\n\x04\x63ost\x18\x01 \x01(\t\x12\x10\n\x08usage_ns\x18\x02 \x01(\x03\x12\x19\n\x11\x63ost_details_json\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x18\n\x10max_cost_reached\x18\x05 \x01(\x08\"(\n\x10MaxUsageResponse\x12\x14\n\x0cmax_usage_ns\x18\x01 \x01(\x03\"\x87\x01\n\x0c\x44\x65\x62itRequest\x12(\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32\x1a.cgrates.v1.CallDescriptor\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x14\n\x0crequest_type\x18\x03 \x01(\t\x12\x0c\n\x04\x63ost\x18\x04 \x01(\t\x12\x15\n\rallow_partial\x18\x05 \x01(\x08\"T\n\rRefundRequest\x12\x19\n\x11\x64\x65\x62it_request_ids\x18\x01 \x03(\t\x12\x15\n\rkeep_usage_ns\x18\x02 \x01(\x03\x12\x11\n\trefund_id\x18\x03 \x01(\t\"U\n\x0eRefundResponse\x12\x15\n\rrefunded_cost\x18\x01 \x01(\t\x12\x19\n\x11refunded_usage_ns\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"1\n\x0e\x41\x63\x63ountRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\"\xfb\x01\n\x07\x42\x61lance\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x16\n\x0e\x65xpiry_unix_ns\x18\x05 \x01(\x03\x12\x0e\n\x06weight\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65stination_ids\x18\x07 \x03(\t\x12\x12\n\ncategories\x18\x08 \x03(\t\x12\x16\n\x0erating_subject\x18\t \x01(\t\x12\x15\n\rshared_groups\x18\n \x03(\t\x12\x12\n\ntiming_ids\x18\x0b \x03(\t\x12\x10\n\x08\x64isabled\x18\x0c \x01(\x08\x12\x0f\n\x07\x62locker\x18\r \x01(\x08\"\xb9\x01\n\x07\x41\x63\x63ount\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12%\n\x08\x62\x61lances\x18\x03 \x03(\x0b\x32\x13.cgrates.v1.Balance\x12\x16\n\x0e\x61llow_negative\x18\x04 \x01(\x08\x12\x10\n\x08\x64isabled\x18\x05 \x01(\x08\x12\x1a\n\x12\x61\x63tion_trigger_ids\x18\x06 \x03(\t\x12\x17\n\x0fupdated_unix_ns\x18\x07 \x01(\x03\x12\x0c\n\x04json\x18\x08 \x01(\t\"\xbc\x01\n\x11SetAccountRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x63tion_plan_id\x18\x03 \x01(\t\x12\x1a\n\x12\x61\x63tion_triggers_id\x18\x04 \x01(\t\x12\x1b\n\x0e\x61llow_negative\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\x08\x64isabled\x18\x06 \x01(\x08H\x01\x88\x01\x01\x42\x11\n\x0f_allow_negativeB\x0b\n\t_disabled\"\x92\x01\n\x11SetBalanceRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x61lance_type\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12$\n\x07\x62\x61lance\x18\x05 \x01(\x0b\x32\x13.cgrates.v1.Balance\x12\x11\n\toverwrite\x18\x06 \x01(\x08\"n\n\x15\x45xecuteActionsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x12\n\nactions_id\x18\x03 \x01(\t\x12 \n\x05\x65vent\x18\x04 \x01(\x0b\x32\x11.cgrates.v1.Event2\xfc\x06\n\x0bRalsService\x12?\n\x07GetCost\x12\x1a.cgrates.v1.CallDescriptor\x1a\x18.cgrates.v1.CostResponse\x12G\n\x0bGetMaxUsage\x12\x1a.cgrates.v1.CallDescriptor\x1a\x1c.cgrates.v1.MaxUsageResponse\x12;\n\x05\x44\x65\x62it\x12\x18.cgrates.v1.DebitRequest\x1a\x18.cgrates.v1.CostResponse\x12?\n\x06Refund\x12\x19.cgrates.v1.RefundRequest\x1a\x1a.cgrates.v1.RefundResponse\x12=\n\nGetAccount\x12\x1a.cgrates.v1.AccountRequest\x1a\x13.cgrates.v1.Account\x12@\n\nSetAccount\x12\x1d.cgrates.v1.SetAccountRequest\x1a\x13.cgrates.v1.Account\x12>\n\rRemoveAccount\x12\x1a.cgrates.v1.AccountRequest\x1a\x11.cgrates.v1.Empty\x12\x43\n\rGetAccountIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12@\n\nSetBalance\x12\x1d.cgrates.v1.SetBalanceRequest\x1a\x13.cgrates.v1.Account\x12@\n\nAddBalance\x12\x1d.cgrates.v1.SetBalanceRequest\x1a\x13.cgrates.v1.Account\x12\x43\n\rRemoveBalance\x12\x1d.cgrates.v1.SetBalanceRequest\x1a\x13.cgrates.v1.Account\x12\x46\n\x0e\x45xecuteActions\x12!.cgrates.v1.ExecuteActionsRequest\x1a\x11.cgrates.v1.Empty\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63grates/v1/rals.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"\xc2\x02\n\x0e\x43\x61llDescriptor\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x05 \x01(\t\x12\x0b\n\x03tor\x18\x06 \x01(\t\x12\x1a\n\x12time_start_unix_ns\x18\x07 \x01(\x03\x12\x10\n\x08usage_ns\x18\x08 \x01(\x03\x12\x19\n\x11\x64uration_index_ns\x18\t \x01(\x03\x12\x12\n\nloop_index\x18\n \x01(\x05\x12\r\n\x05\x63grid\x18\x0b \x01(\t\x12\x0e\n\x06run_id\x18\x0c \x01(\t\x12\x17\n\x0fmax_cost_so_far\x18\r \x01(\t\x12\x1d\n\x15\x64\x65ny_negative_account\x18\x0e \x01(\x08\x12\x16\n\x0erating_plan_id\x18\x0f \x01(\t\"v\n\x0c\x43ostResponse\x12\x0c\n\x04\x63ost\x18\x01 \x01(\t\x12\x10\n\x08usage_ns\x18\x02 \x01(\x03\x12\x19\n\x11\x63ost_details_json\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x18\n\x10max_cost_reached\x18\x05 \x01(\x08\"(\n\x10MaxUsageResponse\x12\x14\n\x0cmax_usage_ns\x18\x01 \x01(\x03\"\x87\x01\n\x0c\x44\x65\x62itRequest\x12(\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32\x1a.cgrates.v1.CallDescriptor\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x14\n\x0crequest_type\x18\x03 \x01(\t\x12\x0c\n\x04\x63ost\x18\x04 \x01(\t\x12\x15\n\rallow_partial\x18\x05 \x01(\x08\"T\n\rRefundRequest\x12\x19\n\x11\x64\x65\x62it_request_ids\x18\x01 \x03(\t\x12\x15\n\rkeep_usage_ns\x18\x02 \x01(\x03\x12\x11\n\trefund_id\x18\x03 \x01(\t\"U\n\x0eRefundResponse\x12\x15\n\rrefunded_cost\x18\x01 \x01(\t\x12\x19\n\x11refunded_usage_ns\x18\x02 \x01(\x03\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"1\n\x0e\x41\x63\x63ountRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\"\xfb\x01\n\x07\x42\x61lance\x12\x0c\n\x04uuid\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12\x16\n\x0e\x65xpiry_unix_ns\x18\x05 \x01(\x03\x12\x0e\n\x06weight\x18\x06 \x01(\t\x12\x17\n\x0f\x64\x65stination_ids\x18\x07 \x03(\t\x12\x12\n\ncategories\x18\x08 \x03(\t\x12\x16\n\x0erating_subject\x18\t \x01(\t\x12\x15\n\rshared_groups\x18\n \x03(\t\x12\x12\n\ntiming_ids\x18\x0b \x03(\t\x12\x10\n\x08\x64isabled\x18\x0c \x01(\x08\x12\x0f\n\x07\x62locker\x18\r \x01(\x08\"\xb9\x01\n\x07\x41\x63\x63ount\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12%\n\x08\x62\x61lances\x18\x03 \x03(\x0b\x32\x13.cgrates.v1.Balance\x12\x16\n\x0e\x61llow_negative\x18\x04 \x01(\x08\x12\x10\n\x08\x64isabled\x18\x05 \x01(\x08\x12\x1a\n\x12\x61\x63tion_trigger_ids\x18\x06 \x03(\t\x12\x17\n\x0fupdated_unix_ns\x18\x07 \x01(\x03\x12\x0c\n\x04json\x18\x08 \x01(\t\"\xbc\x01\n\x11SetAccountRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x16\n\x0e\x61\x63tion_plan_id\x18\x03 \x01(\t\x12\x1a\n\x12\x61\x63tion_triggers_id\x18\x04 \x01(\t\x12\x1b\n\x0e\x61llow_negative\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x15\n\x08\x64isabled\x18\x06 \x01(\x08H\x01\x88\x01\x01\x42\x11\n\x0f_allow_negativeB\x0b\n\t_disabled\"\x92\x01\n\x11SetBalanceRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x14\n\x0c\x62\x61lance_type\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\t\x12$\n\x07\x62\x61lance\x18\x05 \x01(\x0b\x32\x13.cgrates.v1.Balance\x12\x11\n\toverwrite\x18\x06 \x01(\x08\"n\n\x15\x45xecuteActionsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x12\n\nactions_id\x18\x03 \x01(\t\x12 \n\x05\x65vent\x18\x04 \x01(\x0b\x32\x11.cgrates.v1.Event2\xfc\x06\n\x0bRalsService\x12?\n\x07GetCost\x12\x1a.cgrates.v1.CallDescriptor\x1a\x18.cgrates.v1.CostResponse\x12G\n\x0bGetMaxUsage\x12\x1a.cgrates.v1.CallDescriptor\x1a\x1c.cgrates.v1.MaxUsageResponse\x12;\n\x05\x44\x65\x62it\x12\x18.cgrates.v1.DebitRequest\x1a\x18.cgrates.v1.CostResponse\x12?\n\x06Refund\x12\x19.cgrates.v1.RefundRequest\x1a\x1a.cgrates.v1.RefundResponse\x12=\n\nGetAccount\x12\x1a.cgrates.v1.AccountRequest\x1a\x13.cgrates.v1.Account\x12@\n\nSetAccount\x12\x1d.cgrates.v1.SetAccountRequest\x1a\x13.cgrates.v1.Account\x12>\n\rRemoveAccount\x12\x1a.cgrates.v1.AccountRequest\x1a\x11.cgrates.v1.Empty\x12\x43\n\rGetAccountIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12@\n\nSetBalance\x12\x1d.cgrates.v1.SetBalanceRequest\x1a\x13.cgrates.v1.Account\x12@\n\nAddBalance\x12\x1d.cgrates.v1.SetBalanceRequest\x1a\x13.cgrates.v1.Account\x12\x43\n\rRemoveBalance\x12\x1d.cgrates.v1.SetBalanceRequest\x1a\x13.cgrates.v1.Account\x12\x46\n\x0e\x45xecuteActions\x12!.cgrates.v1.ExecuteActionsRequest\x1a\x11.cgrates.v1.Empty\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,29 +33,29 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cgrates.v1.rals_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CALLDESCRIPTOR']._serialized_start=63
-  _globals['_CALLDESCRIPTOR']._serialized_end=361
-  _globals['_COSTRESPONSE']._serialized_start=363
-  _globals['_COSTRESPONSE']._serialized_end=481
-  _globals['_MAXUSAGERESPONSE']._serialized_start=483
-  _globals['_MAXUSAGERESPONSE']._serialized_end=523
-  _globals['_DEBITREQUEST']._serialized_start=526
-  _globals['_DEBITREQUEST']._serialized_end=661
-  _globals['_REFUNDREQUEST']._serialized_start=663
-  _globals['_REFUNDREQUEST']._serialized_end=747
-  _globals['_REFUNDRESPONSE']._serialized_start=749
-  _globals['_REFUNDRESPONSE']._serialized_end=834
-  _globals['_ACCOUNTREQUEST']._serialized_start=836
-  _globals['_ACCOUNTREQUEST']._serialized_end=885
-  _globals['_BALANCE']._serialized_start=888
-  _globals['_BALANCE']._serialized_end=1139
-  _globals['_ACCOUNT']._serialized_start=1142
-  _globals['_ACCOUNT']._serialized_end=1327
-  _globals['_SETACCOUNTREQUEST']._serialized_start=1330
-  _globals['_SETACCOUNTREQUEST']._serialized_end=1518
-  _globals['_SETBALANCEREQUEST']._serialized_start=1521
-  _globals['_SETBALANCEREQUEST']._serialized_end=1667
-  _globals['_EXECUTEACTIONSREQUEST']._serialized_start=1669
-  _globals['_EXECUTEACTIONSREQUEST']._serialized_end=1779
-  _globals['_RALSSERVICE']._serialized_start=1782
-  _globals['_RALSSERVICE']._serialized_end=2674
+  _globals['_CALLDESCRIPTOR']._serialized_end=385
+  _globals['_COSTRESPONSE']._serialized_start=387
+  _globals['_COSTRESPONSE']._serialized_end=505
+  _globals['_MAXUSAGERESPONSE']._serialized_start=507
+  _globals['_MAXUSAGERESPONSE']._serialized_end=547
+  _globals['_DEBITREQUEST']._serialized_start=550
+  _globals['_DEBITREQUEST']._serialized_end=685
+  _globals['_REFUNDREQUEST']._serialized_start=687
+  _globals['_REFUNDREQUEST']._serialized_end=771
+  _globals['_REFUNDRESPONSE']._serialized_start=773
+  _globals['_REFUNDRESPONSE']._serialized_end=858
+  _globals['_ACCOUNTREQUEST']._serialized_start=860
+  _globals['_ACCOUNTREQUEST']._serialized_end=909
+  _globals['_BALANCE']._serialized_start=912
+  _globals['_BALANCE']._serialized_end=1163
+  _globals['_ACCOUNT']._serialized_start=1166
+  _globals['_ACCOUNT']._serialized_end=1351
+  _globals['_SETACCOUNTREQUEST']._serialized_start=1354
+  _globals['_SETACCOUNTREQUEST']._serialized_end=1542
+  _globals['_SETBALANCEREQUEST']._serialized_start=1545
+  _globals['_SETBALANCEREQUEST']._serialized_end=1691
+  _globals['_EXECUTEACTIONSREQUEST']._serialized_start=1693
+  _globals['_EXECUTEACTIONSREQUEST']._serialized_end=1803
+  _globals['_RALSSERVICE']._serialized_start=1806
+  _globals['_RALSSERVICE']._serialized_end=2698
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CallDescriptor(_message.Message):
-    __slots__ = ("tenant", "category", "subject", "account", "destination", "tor", "time_start_unix_ns", "usage_ns", "duration_index_ns", "loop_index", "cgrid", "run_id", "max_cost_so_far", "deny_negative_account")
+    __slots__ = ("tenant", "category", "subject", "account", "destination", "tor", "time_start_unix_ns", "usage_ns", "duration_index_ns", "loop_index", "cgrid", "run_id", "max_cost_so_far", "deny_negative_account", "rating_plan_id")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class CallDescriptor(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_SO_FAR_FIELD_NUMBER: _ClassVar[int]
     DENY_NEGATIVE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    RATING_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     category: str
     subject: str
@@ -37,7 +38,8 @@ class CallDescriptor(_message.Message):
     run_id: str
     max_cost_so_far: str
     deny_negative_account: bool
-    def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ...) -> None: ...
+    rating_plan_id: str
+    def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ..., rating_plan_id: _Optional[str] = ...) -> None: ...
 
 class CostResponse(_message.Message):
     __slots__ = ("cost", "usage_ns", "cost_details_json", "duplicate", "max_cost_reached")
