@@ -1,0 +1,48 @@
+"""`cgr opensips drouting-sync`: fill OpenSIPS's DRouting tables from the loaded Suppliers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.error
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from cgrpy.config import load_settings
+from cgrpy.storage.db import make_engine
+from cgrpy.storage.tariffplans import read_tariffplan
+from services.suppliers.drouting import DRoutingError, build_rows, mi_dr_reload, sync
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("opensips", help="OpenSIPS integration helpers")
+    osub = p.add_subparsers(dest="opensips_command", metavar="COMMAND", required=True)
+    d = osub.add_parser("drouting-sync", help="write dr_gateways/dr_carriers/dr_rules from Suppliers")
+    d.add_argument("--db-url", help="StorDB URL (default $CGRPY_STORDB_URL)")
+    d.add_argument("--tpid", help="tariff plan ID (default $CGRPY_TPID)")
+    d.add_argument("--opensips-db-url", help="database holding OpenSIPS's dr_* tables (default: --db-url)")
+    d.add_argument("--mi-url", help="OpenSIPS mi_http URL, e.g. http://127.0.0.1:8888/mi: dr_reload after a change")
+    d.set_defaults(func=run_drouting_sync)
+
+
+def run_drouting_sync(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    db_url = args.db_url or settings.stordb_url
+    tpid = args.tpid or settings.tpid
+    try:
+        rows = build_rows(read_tariffplan(make_engine(db_url), tpid)["Suppliers"])
+        with make_engine(args.opensips_db_url or db_url).begin() as conn:
+            result = sync(conn, rows)
+    except (DRoutingError, SQLAlchemyError) as exc:
+        print(f"cgr opensips drouting-sync: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(f"drouting: {len(rows.carriers)} carriers, {len(rows.gateways)} gateways; "
+          f"{result.inserted} inserted, {result.updated} updated, {result.deleted} deleted")
+    if args.mi_url and result.changed:
+        try:
+            mi_dr_reload(args.mi_url)
+        except (OSError, urllib.error.URLError, DRoutingError) as exc:
+            print(f"cgr opensips drouting-sync: dr_reload at {args.mi_url}: {exc}", file=sys.stderr)
+            return 1
+        print("drouting: OpenSIPS reloaded (dr_reload)")
+    return 0
