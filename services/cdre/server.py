@@ -1,23 +1,448 @@
-"""gRPC face of cdre: thin handlers around the service's own logic."""
+"""gRPC face of cdre (CdrService): thin handlers around the pipeline, the store, rerating and
+export, with :class:`~services.cdre.grpc_backends.GrpcBackends` as the other services.
+
+Choices worth knowing (beyond the logic modules' own docstrings):
+
+* ProcessCDR checks the event (flags, every CDR field) *before* calling any service, so a bad
+  field is INVALID_ARGUMENT naming the field, with nothing called, charged or stored.
+* AttributeS/ChargerS failing (other than NOT_FOUND) answers UNAVAILABLE with the CGRateS text
+  (``ATTRIBUTES_ERROR:...``/``CHARGERS_ERROR:...``): nothing was stored, and ProcessCDR is
+  idempotent on (CGRID, RunID), so the caller may simply retry.
+* GetCDRs answers an empty list when nothing matches (CGRateS APIerSv2.GetCDRs: NOT_FOUND).
+* Start-up (``load``) finishes every CDR row left ``pending`` by a crash between reserving the
+  row and writing its cost: one cdre process owns the CDR tables (DESIGN.md §3), so any pending
+  row at start-up is a crash leftover. The debit reuses the row's idempotency key, so a charge
+  that did reach RALs before the crash is not taken twice. If RALs is not SERVING yet (``cgr up``
+  starts all services together) it waits for it, bounded, before resuming.
+* ExportCDRs: ``export_profile`` is ``*default`` (also when empty) or a whole CDRe profile as a
+  JSON object (the shape ``cgr cdrs export --profile-file`` reads); there is no config key for
+  named profiles yet. ``format`` (``csv``/``fwv``/``*file_csv``/``*file_fwv``/``*dry_run``)
+  overrides the profile's. The directory is the request's, else the profile's, else the
+  ``cdre_export_path`` setting; it must be absolute. CDRs already exported with the same
+  profile are skipped (export log), as the CLI does without ``--include-exported``.
+* Metric ``cgrpy_cdrs_processed_total{result}``: per run, ``duplicate`` for a repeat, ``error``
+  for a run stored unrated because rating failed (Cost -1 with the reason in ExtraInfo),
+  ``stored`` otherwise; a ProcessCDR refused as a whole (bad input, AttributeS/ChargerS down)
+  counts one ``error``.
+"""
 
 from __future__ import annotations
 
-import grpc
+import asyncio
+import json
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
 
-from cgrates.v1 import cdre_pb2, cdre_pb2_grpc
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, common_pb2, rals_pb2
+from cgrpy.errors import CGRError
+from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.server import BaseService
+from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal, to_unix_nano
+from cgrpy.wire import event_from_pb
+from services.cdre.cdr import (
+    ACCOUNTED,
+    CDR,
+    NONE,
+    NOT_RATED,
+    CdrDefaults,
+    CdrError,
+    cdr_from_event,
+)
+from services.cdre.export import (
+    BUILTIN_PROFILES,
+    DEFAULT_PROFILE,
+    DRY_RUN,
+    EXTENSIONS,
+    FILE_CSV,
+    FILE_FWV,
+    ExportError,
+    ExportProfile,
+    export_cdrs,
+    profile_from_dict,
+)
+from services.cdre.grpc_backends import GrpcBackends
+from services.cdre.metrics import CDRS_PROCESSED
+from services.cdre.pipeline import (
+    PipelineConfig,
+    ProcessError,
+    ProcessFlags,
+    ProcessResult,
+    process_cdr,
+    resume_pending,
+)
+from services.cdre.rerate import rerate_cdrs
+from services.cdre.store import CdrFilter, CdrStore, SessionCost, StoreError
+
+FORMATS = {
+    "": None,
+    "csv": FILE_CSV,
+    FILE_CSV: FILE_CSV,
+    "fwv": FILE_FWV,
+    FILE_FWV: FILE_FWV,
+    "dry_run": DRY_RUN,
+    "*dry_run": DRY_RUN,
+}
+# How long start-up waits for RALs before finishing crash leftovers anyway.
+RALS_WAIT_S = 30.0
+
+
+class Unavailable(CGRError):
+    """A backend the whole request depends on failed: retry later (nothing was stored)."""
+
+    @property
+    def status_code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    @property
+    def message(self) -> str:
+        return self.detail
+
+
+def invalid(detail: str) -> CGRError:
+    return CGRError("INVALID_ARGUMENT", detail)
+
+
+# --- conversions ----------------------------------------------------------------------------
+
+
+def cdr_to_pb(cdr: CDR) -> cdre_pb2.CDR:
+    return cdre_pb2.CDR(
+        cgrid=cdr.cgrid,
+        run_id=cdr.run_id,
+        origin_host=cdr.origin_host,
+        source=cdr.source,
+        origin_id=cdr.origin_id,
+        tor=cdr.tor,
+        request_type=cdr.request_type,
+        tenant=cdr.tenant,
+        category=cdr.category,
+        account=cdr.account,
+        subject=cdr.subject,
+        destination=cdr.destination,
+        setup_time_unix_ns=to_unix_nano(cdr.setup_time),
+        answer_time_unix_ns=to_unix_nano(cdr.answer_time),
+        usage_ns=cdr.usage_ns,
+        extra_fields=dict(cdr.extra_fields),
+        cost=money_str(cdr.cost),
+        cost_source=cdr.cost_source,
+        cost_details_json="" if cdr.cost_details is None else dumps_exact(cdr.cost_details),
+        extra_info=cdr.extra_info,
+        order_id=cdr.order_id,
+        pre_rated=cdr.pre_rated,
+        partial=cdr.partial,
+    )
+
+
+def _cost_bound(text: str, name: str) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        return parse_decimal(text)
+    except UnitError as exc:
+        raise invalid(f"{name}: {exc}") from None
+
+
+def filter_from_pb(pb: cdre_pb2.CDRFilter) -> CdrFilter:
+    """The proto filter as a :class:`CdrFilter` (0 times and empty costs = unset, limit 0 = all)."""
+    if pb.limit < 0 or pb.offset < 0:
+        raise invalid("limit and offset must not be negative")
+    return CdrFilter(
+        cgrids=list(pb.cgrids),
+        run_ids=list(pb.run_ids),
+        origin_ids=list(pb.origin_ids),
+        request_types=list(pb.request_types),
+        tenants=list(pb.tenants),
+        accounts=list(pb.accounts),
+        subjects=list(pb.subjects),
+        destination_prefixes=list(pb.destination_prefixes),
+        setup_time_start=from_unix_nano(pb.setup_time_start_unix_ns),
+        setup_time_end=from_unix_nano(pb.setup_time_end_unix_ns),
+        answer_time_start=from_unix_nano(pb.answer_time_start_unix_ns),
+        answer_time_end=from_unix_nano(pb.answer_time_end_unix_ns),
+        min_cost=_cost_bound(pb.min_cost, "min_cost"),
+        max_cost=_cost_bound(pb.max_cost, "max_cost"),
+        order_by=pb.order_by or "order_id",
+        limit=pb.limit or None,
+        offset=pb.offset,
+    )
+
+
+def session_cost_from_pb(pb: cdre_pb2.SessionCost) -> SessionCost:
+    if not pb.cgrid:
+        raise CGRError("MANDATORY_IE_MISSING", "[CGRID]")
+    if not pb.cost:
+        raise CGRError("MANDATORY_IE_MISSING", "[Cost]")
+    try:
+        cost = parse_decimal(pb.cost)
+    except UnitError as exc:
+        raise invalid(f"cost: {exc}") from None
+    if pb.usage_ns < 0:
+        raise invalid(f"usage_ns: negative ({pb.usage_ns})")
+    details = None
+    if pb.cost_details_json:
+        try:
+            details = loads_exact(pb.cost_details_json)
+        except ValueError as exc:
+            raise invalid(f"cost_details_json: not JSON: {exc}") from None
+        if not isinstance(details, dict):
+            raise invalid("cost_details_json: expected an EventCost object")
+    return SessionCost(
+        cgrid=pb.cgrid,
+        run_id=pb.run_id or "*default",
+        cost=cost,
+        usage_ns=pb.usage_ns,
+        origin_host=pb.origin_host,
+        origin_id=pb.origin_id,
+        cost_source=pb.cost_source or "*sessions",
+        cost_details=details,
+    )
+
+
+def export_profile_from_request(req: cdre_pb2.ExportCDRsRequest) -> ExportProfile:
+    name = req.export_profile.strip()
+    try:
+        if name.startswith("{"):
+            try:
+                data = json.loads(name)
+            except json.JSONDecodeError as exc:
+                raise invalid(f"export_profile: not a JSON object: {exc}") from None
+            profile = profile_from_dict(data)
+        elif name in ("", DEFAULT_PROFILE):
+            profile = BUILTIN_PROFILES[DEFAULT_PROFILE]
+        elif name in BUILTIN_PROFILES:
+            profile = BUILTIN_PROFILES[name]
+        else:
+            raise invalid(
+                f"export_profile: unknown CDRe profile {name!r}; known: "
+                f"{', '.join(sorted(BUILTIN_PROFILES))} (or a profile as a JSON object)"
+            )
+        fmt_key = req.format.strip().lower()
+        if fmt_key not in FORMATS:
+            raise invalid(f"format: {req.format!r} not supported (use csv, fwv or *dry_run)")
+        fmt = FORMATS[fmt_key]
+        if fmt is not None and fmt != profile.export_format:
+            profile = ExportProfile(profile.id, fmt, profile.export_path,
+                                    profile.field_separator, profile.fields)
+        return profile
+    except ExportError as exc:
+        raise invalid(f"export_profile: {exc}") from None
+
+
+def export_dir(requested: str, profile: ExportProfile, default: str) -> Path:
+    raw = requested or profile.export_path or default
+    path = Path(raw)
+    if not path.is_absolute():
+        raise invalid(f"export_path: {raw!r} must be an absolute directory")
+    if path.exists() and not path.is_dir():
+        raise invalid(f"export_path: {raw!r} is not a directory")
+    return path
+
+
+def free_export_id(directory: Path, profile: ExportProfile) -> str:
+    """The unix time in seconds (CGRateS's default ExportID), suffixed ``_2``, ``_3``... when
+    a file of that name is already there, so two exports in one second never overwrite."""
+    base = str(int(time.time()))
+    ext = EXTENSIONS.get(profile.export_format, "")
+    eid, n = base, 1
+    while ext and (directory / f"cdre_{eid}.{ext}").exists():
+        n += 1
+        eid = f"{base}_{n}"
+    return eid
+
+
+# --- servicer -------------------------------------------------------------------------------
 
 
 class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
-    """RPCs not implemented yet answer UNIMPLEMENTED (the generated default)."""
-
     def __init__(self, owner: CdreServer) -> None:
         self.owner = owner
+
+    async def ProcessCDR(
+        self, request: cdre_pb2.ProcessCDRRequest, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.ProcessCDRResponse:
+        o = self.owner
+        try:
+            if not request.HasField("event") or not request.event.fields:
+                raise CGRError("MANDATORY_IE_MISSING", "[Event]")
+            ev = event_from_pb(request.event, o.settings.default_tenant)
+            try:
+                flags = ProcessFlags.parse(request.flags)
+                cdr_from_event(ev, o.pipeline_config.defaults)  # validation only
+            except (ProcessError, CdrError) as exc:
+                raise invalid(str(exc)) from None
+            try:
+                result = await process_cdr(ev, flags, o.backends, o.store, o.pipeline_config)
+            except ProcessError as exc:
+                if str(exc).startswith(("ATTRIBUTES_ERROR", "CHARGERS_ERROR")):
+                    raise Unavailable("SERVER_ERROR", str(exc)) from None
+                # a field AttributeS/ChargerS wrote is bad: still nothing stored
+                raise invalid(str(exc)) from None
+        except CGRError:
+            CDRS_PROCESSED.labels(result="error").inc()
+            raise
+        _count(result, flags)
+        o.log.info("cdr.processed", runs=len(result.runs), duplicate=result.duplicate,
+                   cgrid=result.runs[0].cdr.cgrid if result.runs else "")
+        return cdre_pb2.ProcessCDRResponse(
+            cdrs=[cdr_to_pb(r.cdr) for r in result.runs], duplicate=result.duplicate
+        )
+
+    async def StoreSessionCost(
+        self, request: cdre_pb2.SessionCost, context: grpc.aio.ServicerContext
+    ) -> common_pb2.Empty:
+        sc = session_cost_from_pb(request)
+        await asyncio.to_thread(self.owner.store.store_session_cost, sc)
+        return common_pb2.Empty()
+
+    async def GetCDRs(
+        self, request: cdre_pb2.CDRFilter, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.GetCDRsResponse:
+        flt = filter_from_pb(request)
+        try:
+            cdrs = await asyncio.to_thread(self.owner.store.get_cdrs, flt)
+        except StoreError as exc:
+            raise invalid(str(exc)) from None
+        return cdre_pb2.GetCDRsResponse(cdrs=[cdr_to_pb(c) for c in cdrs])
+
+    async def CountCDRs(
+        self, request: cdre_pb2.CDRFilter, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.CountCDRsResponse:
+        flt = filter_from_pb(request)
+        try:
+            n = await asyncio.to_thread(self.owner.store.count_cdrs, flt)
+        except StoreError as exc:
+            raise invalid(str(exc)) from None
+        return cdre_pb2.CountCDRsResponse(count=n)
+
+    async def RateCDRs(
+        self, request: cdre_pb2.RateCDRsRequest, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.RateCDRsResponse:
+        flt = filter_from_pb(request.filter)
+        try:
+            report = await rerate_cdrs(self.owner.store, self.owner.backends, flt,
+                                       dry_run=request.dry_run)
+        except StoreError as exc:
+            raise invalid(str(exc)) from None
+        cdrs = []
+        for item in report.items:
+            cdr = item.cdr if not report.dry_run else item.cdr.copy(cost=item.new_cost)
+            if item.error and not cdr.extra_info:
+                cdr = cdr.copy(extra_info=item.error)
+            cdrs.append(cdr_to_pb(cdr))
+        self.owner.log.info("cdrs.rerated", dry_run=report.dry_run, rerated=report.rerated,
+                            difference=money_str(report.total_difference))
+        return cdre_pb2.RateCDRsResponse(
+            rerated=report.rerated,
+            cost_difference=money_str(report.total_difference),
+            cdrs=cdrs,
+        )
+
+    async def ExportCDRs(
+        self, request: cdre_pb2.ExportCDRsRequest, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.ExportCDRsResponse:
+        o = self.owner
+        flt = filter_from_pb(request.filter)
+        profile = export_profile_from_request(request)
+        directory = export_dir(request.export_path, profile, o.settings.cdre_export_path)
+        try:
+            async with o.export_lock:
+                res = await asyncio.to_thread(
+                    export_cdrs, o.store, profile, flt, export_path=directory,
+                    export_id=free_export_id(directory, profile),
+                )
+        except (ExportError, StoreError) as exc:
+            raise invalid(str(exc)) from None
+        except OSError as exc:
+            raise invalid(f"export_path: cannot write to {str(directory)!r}: "
+                          f"{exc.strerror or exc}") from None
+        o.log.info("cdrs.exported", file=str(res.path or ""), exported=res.exported,
+                   failed=len(res.failed))
+        return cdre_pb2.ExportCDRsResponse(
+            file=str(res.path) if res.path else "",
+            exported=res.exported,
+            failed_cgrids=sorted(res.failed),
+        )
+
+
+def _count(result: ProcessResult, flags: ProcessFlags) -> None:
+    for run in result.runs:
+        if run.duplicate:
+            label = "duplicate"
+        elif not flags.store:
+            continue
+        elif run.cdr.cost == NOT_RATED and run.cdr.extra_info and flags.rals:
+            label = "error"
+        else:
+            label = "stored"
+        CDRS_PROCESSED.labels(result=label).inc()
+
+
+def _needs_rals(cdr: CDR) -> bool:
+    if cdr.pre_rated or cdr.request_type == NONE:
+        return False
+    return cdr.request_type in ACCOUNTED or cdr.cost == NOT_RATED
 
 
 class CdreServer(BaseService):
     name = "cdre"
 
+    store: CdrStore
+    backends: GrpcBackends
+    pipeline_config: PipelineConfig
+    export_lock: asyncio.Lock
+
     def register(self, server: grpc.aio.Server) -> list[str]:
         cdre_pb2_grpc.add_CdrServiceServicer_to_server(CdrServiceServicer(self), server)
         return [cdre_pb2.DESCRIPTOR.services_by_name["CdrService"].full_name]
+
+    async def load(self) -> None:
+        engine = await asyncio.to_thread(lambda: self.engine)  # migrates the StorDB
+        self.store = CdrStore(engine)
+        self.backends = GrpcBackends(self.settings)
+        # One export at a time: the export log is read then written, and file names are free.
+        self.export_lock = asyncio.Lock()
+        self.pipeline_config = PipelineConfig(
+            defaults=CdrDefaults(
+                tenant=self.settings.default_tenant,
+                category=self.settings.default_category,
+            )
+        )
+        await self._resume_crash_leftovers()
+
+    async def _resume_crash_leftovers(self) -> None:
+        pending = await asyncio.to_thread(self.store.pending_older_than, timedelta(0))
+        if not pending:
+            return
+        if any(_needs_rals(st.cdr) for st in pending) and not await self._rals_serving(
+            RALS_WAIT_S
+        ):
+            self.log.warning("cdr.resume.rals_not_serving", pending=len(pending))
+        n = await resume_pending(self.backends, self.store, older_than=timedelta(0))
+        self.log.info("cdr.resumed", finished=n)
+
+    async def _rals_serving(self, wait_s: float) -> bool:
+        name = rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name
+        deadline = time.monotonic() + wait_s
+        async with grpc.aio.insecure_channel(self.settings.addr("rals")) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while True:
+                try:
+                    resp = await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=1)
+                    if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                        return True
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() >= deadline:
+                    return False
+                await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        backends = getattr(self, "backends", None)
+        if backends is not None:
+            await backends.close()
+        await super().close()

@@ -1,0 +1,185 @@
+""":class:`~services.cdre.backends.CdrBackends` over gRPC: AttributeS, ChargerS, RALs, StatS and
+ThresholdS reached with :class:`cgrpy.runtime.client.ServiceClient`.
+
+Every remote error comes back as :class:`BackendError` carrying the CGRateS word, so the
+pipeline decides what is fatal (the pipeline, not this adapter, knows that NOT_FOUND from
+AttributeS/ChargerS means "nothing matched"). StatS/ThresholdS NOT_FOUND is swallowed here too:
+a CDR matching no queue or threshold is the normal case, not a failure.
+
+Retries: RALs calls are marked idempotent (GetCost prices only; Debit and Refund carry their
+own idempotency keys, so a retried call never charges twice). AttributeS/ChargerS only compute,
+so they are retried too. StatS/ThresholdS change state (queue entries, hit counters) and have
+no idempotency key, so they are tried once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from cgrates.v1 import (
+    attributes_pb2,
+    attributes_pb2_grpc,
+    chargers_pb2,
+    chargers_pb2_grpc,
+    rals_pb2,
+    rals_pb2_grpc,
+    stats_pb2,
+    stats_pb2_grpc,
+    thresholds_pb2,
+    thresholds_pb2_grpc,
+)
+from cgrpy.config import Settings
+from cgrpy.errors import CGRError
+from cgrpy.event import CGREvent, loads_exact
+from cgrpy.runtime.client import ServiceClient
+from cgrpy.units import UnitError, parse_decimal
+from cgrpy.wire import event_from_pb, event_to_pb
+from services.cdre.backends import BackendError, CallDescriptor, RatingResult
+
+T = TypeVar("T")
+
+_STUBS: dict[str, type] = {
+    "attributes": attributes_pb2_grpc.AttributesServiceStub,
+    "chargers": chargers_pb2_grpc.ChargersServiceStub,
+    "rals": rals_pb2_grpc.RalsServiceStub,
+    "stats": stats_pb2_grpc.StatsServiceStub,
+    "thresholds": thresholds_pb2_grpc.ThresholdsServiceStub,
+}
+
+
+def cd_to_pb(cd: CallDescriptor) -> rals_pb2.CallDescriptor:
+    return rals_pb2.CallDescriptor(
+        tenant=cd.tenant,
+        category=cd.category,
+        subject=cd.subject,
+        account=cd.account,
+        destination=cd.destination,
+        tor=cd.tor,
+        time_start_unix_ns=cd.time_start_unix_ns,
+        usage_ns=cd.usage_ns,
+        duration_index_ns=cd.duration_index_ns,
+        loop_index=cd.loop_index,
+        cgrid=cd.cgrid,
+        run_id=cd.run_id,
+    )
+
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        return parse_decimal(text)
+    except UnitError as exc:
+        raise BackendError("SERVER_ERROR", f"rals returned a bad {what} {text!r}: {exc}") from None
+
+
+def rating_from_pb(resp: rals_pb2.CostResponse) -> RatingResult:
+    details = loads_exact(resp.cost_details_json) if resp.cost_details_json else None
+    return RatingResult(
+        cost=_decimal(resp.cost, "cost"),
+        usage_ns=resp.usage_ns,
+        cost_details=details,
+        duplicate=resp.duplicate,
+    )
+
+
+class GrpcBackends:
+    """The CDR pipeline's backends as gRPC clients (created lazily, closed by :meth:`close`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, ServiceClient] = {}
+
+    def _client(self, service: str) -> ServiceClient:
+        client = self._clients.get(service)
+        if client is None:
+            client = ServiceClient(self.settings, service, _STUBS[service])
+            self._clients[service] = client
+        return client
+
+    async def _call(self, service: str, method: str, req: Any, *, idempotent: bool) -> Any:
+        try:
+            return await self._client(service).call(method, req, idempotent=idempotent)
+        except CGRError as exc:
+            raise BackendError(exc.word, exc.detail) from None
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for c in clients.values():
+            await c.close()
+
+    # --- CdrBackends ------------------------------------------------------------------------
+
+    async def attributes_process_event(self, event: CGREvent, context: str) -> CGREvent:
+        req = attributes_pb2.AttributesProcessEventRequest(
+            event=event_to_pb(event), context=context
+        )
+        resp = await self._call("attributes", "ProcessEvent", req, idempotent=True)
+        if not resp.HasField("event"):
+            return event
+        return _keep_identity(event_from_pb(resp.event, event.tenant), event)
+
+    async def chargers_process_event(self, event: CGREvent) -> list[CGREvent]:
+        req = chargers_pb2.ChargersProcessEventRequest(event=event_to_pb(event))
+        resp = await self._call("chargers", "ProcessEvent", req, idempotent=True)
+        runs = []
+        for run in resp.runs:
+            ev = (
+                _keep_identity(event_from_pb(run.event, event.tenant), event)
+                if run.HasField("event")
+                else event.copy()
+            )
+            # The run's RunID is authoritative even if the charger's attributes left none.
+            if run.run_id:
+                ev.event["RunID"] = run.run_id
+            runs.append(ev)
+        return runs
+
+    async def rals_get_cost(self, cd: CallDescriptor) -> RatingResult:
+        resp = await self._call("rals", "GetCost", cd_to_pb(cd), idempotent=True)
+        return rating_from_pb(resp)
+
+    async def rals_debit(
+        self, cd: CallDescriptor, request_id: str, request_type: str
+    ) -> RatingResult:
+        req = rals_pb2.DebitRequest(
+            call=cd_to_pb(cd), request_id=request_id, request_type=request_type
+        )
+        resp = await self._call("rals", "Debit", req, idempotent=True)
+        return rating_from_pb(resp)
+
+    async def rals_refund(self, request_id: str, refund_id: str, keep_usage_ns: int = 0) -> Decimal:
+        req = rals_pb2.RefundRequest(
+            debit_request_ids=[request_id], keep_usage_ns=keep_usage_ns, refund_id=refund_id
+        )
+        resp = await self._call("rals", "Refund", req, idempotent=True)
+        return _decimal(resp.refunded_cost or "0", "refunded_cost")
+
+    async def stats_process_event(self, event: CGREvent) -> None:
+        req = stats_pb2.StatsProcessEventRequest(event=event_to_pb(event))
+        await _ignore_not_found(self._call("stats", "ProcessEvent", req, idempotent=False))
+
+    async def thresholds_process_event(self, event: CGREvent) -> None:
+        req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(event))
+        await _ignore_not_found(self._call("thresholds", "ProcessEvent", req, idempotent=False))
+
+
+def _keep_identity(ev: CGREvent, original: CGREvent) -> CGREvent:
+    """A remote answer may leave tenant/id/time empty: keep the caller's."""
+    if not ev.id:
+        ev.id = original.id
+    if ev.time is None:
+        ev.time = original.time
+    return ev
+
+
+async def _ignore_not_found(call: Awaitable[T]) -> T | None:
+    try:
+        return await call
+    except BackendError as exc:
+        if exc.word == "NOT_FOUND":
+            return None
+        raise
+
+
+__all__ = ["GrpcBackends", "cd_to_pb", "rating_from_pb"]
