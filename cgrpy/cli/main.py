@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "cdrs",
     "opensips",
     "migrate",
+    "profiles",
 )
 
 
