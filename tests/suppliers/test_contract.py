@@ -212,3 +212,16 @@ async def test_lc_real_rals_refuses_a_wrong_plan(sqlite_url: str) -> None:
                                      "(rated with RP_1002)")
         else:  # RALs honours it: the spec answer
             assert r.digest == "supplier1,supplier2"
+
+
+async def test_indexed_fields_settings(sqlite_url: str) -> None:
+    """suppliers_string_indexed_fields limits the index: with only Destination indexed, the
+    Account-filtered tutorial profiles are never candidates (v0.10 index semantics §3.1)."""
+    env = {"CGRPY_SUPPLIERS_STRING_INDEXED_FIELDS": '["Destination"]'}
+    async with serve(SuppliersServer, sqlite_url, env=env) as svc:
+        stub = suppliers_pb2_grpc.SuppliersServiceStub(svc.channel)
+        await expect_error(stub.GetSuppliers(req("i1", Account="1001")), grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+    env = {"CGRPY_SUPPLIERS_STRING_INDEXED_FIELDS": '["Account"]'}
+    async with serve(SuppliersServer, sqlite_url, tariffplan=None, env=env) as svc:
+        stub = suppliers_pb2_grpc.SuppliersServiceStub(svc.channel)
+        assert (await stub.GetSuppliers(req("i2", Account="1001"))).digest == "supplier2,supplier1"
