@@ -24,6 +24,7 @@ from services.rals.accounts.actions import ActionEvent
 from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
+from services.rals.rating.plan import forced_plan_view
 from services.rals.views import account_pb
 
 T = TypeVar("T")
@@ -92,7 +93,11 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         decimals = self.owner.settings.rounding_decimals
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
-            cc = get_cost(c.data, descriptor(request), rounding_decimals=decimals)
+            cd = descriptor(request).with_defaults()
+            data = c.data
+            if request.rating_plan_id:  # SupplierS pricing a supplier's own rating plan
+                data = forced_plan_view(data, cd.tenant, cd.category, cd.subject, request.rating_plan_id)
+            cc = get_cost(data, cd, rounding_decimals=decimals)
             # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost: §2.6)
             return rals_pb2.CostResponse(
                 cost=money_str(cc.event_cost_amount()),

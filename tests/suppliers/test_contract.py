@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-import pytest
 
 from cgrates.v1 import (
     common_pb2,
@@ -183,8 +182,6 @@ async def test_lc_request_to_rals(sqlite_url: str) -> None:
         assert capped.digest == "supplier1"
 
 
-@pytest.mark.xfail(reason="RALs GetCost does not honour CallDescriptor.rating_plan_id yet "
-                          "(RP_1002_LOW has no rating profile)", strict=False)
 async def test_lc_with_real_rals(db_url: str) -> None:
     """§6.6: SPL_ACNT_1002 (*lc): supplier1 RP_1002_LOW 0.3, supplier2 RP_1002 0.6."""
     async with serve(RalsServer, db_url) as rals, serve(

@@ -327,3 +327,16 @@ def _parse(file: str, ident: str, fn: Callable[[], T]) -> T:
         return fn()
     except UnitError as exc:
         raise RatingDataError(file, ident, str(exc)) from None
+
+
+def forced_plan_view(data: RatingData, tenant: str, category: str, subject: str, plan_id: str) -> RatingData:
+    """A view of ``data`` in which ``tenant:category:subject`` is rated by ``plan_id`` alone
+    (active since the epoch, no fallbacks): how SupplierS prices a supplier's rating plan."""
+    from dataclasses import replace
+
+    from services.rals.rating.errors import RATING_PLAN_NOT_FOUND, RatingError
+
+    if plan_id not in data.rating_plans:
+        raise RatingError(RATING_PLAN_NOT_FOUND, f"rating plan {plan_id!r}")
+    key = profile_key(tenant, category, subject)
+    return replace(data, rating_profiles={key: RatingProfile(key, (Activation(0, plan_id, ()),))})
