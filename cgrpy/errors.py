@@ -23,6 +23,7 @@ ERROR_CODES: dict[str, grpc.StatusCode] = {
     "EXISTS": grpc.StatusCode.ALREADY_EXISTS,
     "SERVER_ERROR": grpc.StatusCode.INTERNAL,
     "NOT_IMPLEMENTED": grpc.StatusCode.UNIMPLEMENTED,
+    "PARTIALLY_EXECUTED": grpc.StatusCode.ABORTED,
     "UNSUPPORTED": grpc.StatusCode.UNIMPLEMENTED,
 }
 

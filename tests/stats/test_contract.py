@@ -111,7 +111,7 @@ async def test_process_event_errors(sqlite_url: str) -> None:
         ev = CGREvent(TENANT, "x2", None, {"Account": "1001", "Destination": "1002",
                                            "RunID": "*default", "Usage": "10s"})
         await expect_error(stub.ProcessEvent(stats_pb2.StatsProcessEventRequest(event=event_to_pb(ev))),
-                           grpc.StatusCode.UNKNOWN, "PARTIALLY_EXECUTED")
+                           grpc.StatusCode.ABORTED, "PARTIALLY_EXECUTED")
         assert dict((await stub.GetQueueFloatMetrics(tid("Stats2"))).metrics) == {
             "*tcc": "-1", "*tcd": "-1"}
         # explicit stat_ids: only those queues are considered

@@ -130,7 +130,7 @@ async def test_sync_actions_through_rals(db_url: str) -> None:
         assert (await threshold(stub, "THD_ACNT_1002"))["Hits"] == 2
 
         # a failing action set: PARTIALLY_EXECUTED, the hit still counts
-        await expect_error(stub.ProcessEvent(ev("t3", Account="1003")), grpc.StatusCode.UNKNOWN,
+        await expect_error(stub.ProcessEvent(ev("t3", Account="1003")), grpc.StatusCode.ABORTED,
                            "PARTIALLY_EXECUTED")
         assert (await threshold(stub, "THD_BROKEN"))["Hits"] == 1
 
