@@ -4,8 +4,8 @@
     cgr cdrs count --request-type *postpaid
     cgr cdrs export --format csv --path /tmp [--export-id ID] [--profile-file p.json] [filters]
 
-The export directory defaults to ``$CGRPY_CDRE_PATH`` or ``./var/cdre`` (the tutorial uses
-``--path /tmp``).
+The export directory defaults to the ``cdre_export_path`` setting (``$CGRPY_CDRE_EXPORT_PATH``,
+default ``/tmp`` as in the tutorial), the same directory the cdre service's ExportCDRs uses.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import dumps_exact
 from cgrpy.storage import migrate
 from cgrpy.storage.db import default_url, make_engine
@@ -47,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             sp.add_argument("--format", choices=("csv", "fwv"), default=None,
                             help="file format (default: the profile's, csv for *default)")
             sp.add_argument("--path", default=None,
-                            help="export directory (default: $CGRPY_CDRE_PATH or ./var/cdre)")
+                            help="export directory (default: the cdre_export_path setting, "
+                                 "$CGRPY_CDRE_EXPORT_PATH, /tmp)")
             sp.add_argument("--export-id", default=None, help="default: unix time in seconds")
             sp.add_argument("--file-name", default=None, help="override cdre_<ExportID>.<ext>")
             sp.add_argument("--profile-file", default=None,
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
             return _dispatch(args, CdrStore(engine), flt)
         finally:
             engine.dispose()
-    except (UnitError, StoreError, ExportError, migrate.MigrationError, OSError) as exc:
+    except (UnitError, StoreError, ExportError, migrate.MigrationError, OSError,
+            ConfigError) as exc:
         print(f"cgr cdrs {args.cdrs_command}: {exc}", file=sys.stderr)
         return 1
 
@@ -118,7 +121,8 @@ def _dispatch(args: argparse.Namespace, store: CdrStore, flt: CdrFilter) -> int:
             _table(cdrs)
         return 0
     profile = _profile(args)
-    res = export_cdrs(store, profile, flt, export_path=args.path, export_id=args.export_id,
+    path = args.path or profile.export_path or load_settings().cdre_export_path
+    res = export_cdrs(store, profile, flt, export_path=path, export_id=args.export_id,
                       file_name=args.file_name, include_exported=args.include_exported)
     if args.json:
         print(dumps_exact({
