@@ -31,9 +31,11 @@ OPENSIPS_REPLY_SECONDS = Histogram(
 class SessionCollector(Collector):
     """Exports the session core's counters and gauges on each scrape."""
 
-    def __init__(self, sm: Any, spool_depth: Callable[[], int]) -> None:
+    def __init__(self, sm: Any, spool_depth: Callable[[], int],
+                 connections: Callable[[], int] | None = None) -> None:
         self.sm = sm
         self.spool_depth = spool_depth
+        self.connections = connections
 
     def collect(self) -> Iterator[Any]:
         counts = self.sm.metrics.counts
@@ -43,6 +45,11 @@ class SessionCollector(Collector):
         spool = GaugeMetricFamily("cgrpy_sm_cdr_spool_depth", "CDRs accepted from OpenSIPS not yet stored by cdre.")
         spool.add_metric([], self.spool_depth())
         yield spool
+        if self.connections is not None:
+            conns = GaugeMetricFamily("cgrpy_sm_opensips_connections",
+                                      "Open connections from OpenSIPS's cgrates module.")
+            conns.add_metric([], self.connections())
+            yield conns
         debits = CounterMetricFamily("cgrpy_sm_debits", "Session debits sent to RALs, by run.", labels=["run_id"])
         disconnects = CounterMetricFamily("cgrpy_sm_disconnects", "Calls SM cut off, by reason.", labels=["reason"])
         calls = CounterMetricFamily("cgrpy_sm_calls_started", "Sessions initiated (answered calls).", labels=["result"])
@@ -58,8 +65,9 @@ class SessionCollector(Collector):
         yield from families.values()
 
 
-def register_session_collector(sm: Any, spool_depth: Callable[[], int]) -> SessionCollector:
-    collector = SessionCollector(sm, spool_depth)
+def register_session_collector(sm: Any, spool_depth: Callable[[], int],
+                               connections: Callable[[], int] | None = None) -> SessionCollector:
+    collector = SessionCollector(sm, spool_depth, connections)
     REGISTRY.register(collector)
     return collector
 

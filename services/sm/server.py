@@ -3,6 +3,7 @@ session core, the gRPC SessionService for tools, and the gRPC backends to the ot
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
 from services.sm.opensips.mi import MIClient
+from services.sm.persist import SessionStore, default_path
 from services.sm.sessions.core import SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
@@ -148,6 +150,8 @@ class SmServer(BaseService):
         self.datagrams: EventDatagramListener | None = None
         self.spool: CdrSpool | None = None
         self._collector: metrics.SessionCollector | None = None
+        self.session_store: SessionStore | None = None
+        self._reconcile: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(self), server)
@@ -175,10 +179,36 @@ class SmServer(BaseService):
         ehost, eport = _split(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
         await self.datagrams.start(ehost, eport)
-        self._collector = metrics.register_session_collector(self.sm, self.spool.depth)
+        self._collector = metrics.register_session_collector(
+            self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
+        self._restore_sessions()
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
 
+    def _restore_sessions(self) -> None:
+        """Sessions survive a restart (services/sm/persist.py): adopt them, keep charging, and
+        close those OpenSIPS no longer reports once it has reconnected."""
+        assert self.sm is not None
+        self.session_store = SessionStore(default_path(self.settings.sm_spool_path))
+        self.sm.store = self.session_store
+        restored = self.sm.restore(self.session_store.load())
+        if restored:
+            self.log.info("sm.sessions_restored", count=len(restored))
+            self._reconcile = asyncio.create_task(self._reconcile_restored())
+
+    async def _reconcile_restored(self) -> None:
+        assert self.sm is not None and self.listener is not None
+        while any(s.restored and not s.terminating for s in self.sm.active_sessions()):
+            if self.listener.connections:  # OpenSIPS reconnects on its next request
+                seen = await self.listener.get_active_session_ids()
+                if seen is not None:
+                    ended = await self.sm.close_restored(seen)
+                    self.log.info("sm.restored_reconciled", closed=len(ended))
+                    return
+            await asyncio.sleep(0.5)
+
     async def close(self) -> None:
+        if self._reconcile is not None:
+            self._reconcile.cancel()
         if self.listener is not None:
             await self.listener.stop()
         if self.datagrams is not None:
@@ -187,6 +217,8 @@ class SmServer(BaseService):
             await self.sm.shutdown()
         if self.spool is not None:
             await self.spool.close()
+        if self.session_store is not None:
+            self.session_store.close()
         if self.backends is not None:
             await self.backends.close()
         if self._collector is not None:

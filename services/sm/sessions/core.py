@@ -15,6 +15,10 @@ Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with Op
 * Every reply to OpenSIPS is bounded by ``reply_deadline_s``; the work continues in the
   background and a late failure is handled by the failed-backend policy (OpenSIPS has no reply
   timeout, a hung reply wedges a SIP worker).
+* Sessions survive an SM restart (``store``, see ``services/sm/persist.py``); v0.10 loses every
+  active session with the process, so running calls go uncharged. A restored session's debit loop
+  catches up on the time SM was down; a session OpenSIPS no longer reports (the Terminate was
+  lost while SM was down) is closed charging the usage already debited, and its CDRs are posted.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
@@ -131,6 +135,7 @@ class Session:
     closed_at: float = 0.0
     last_activity: float = field(default_factory=time.monotonic)
     start_event: CGREvent | None = None  # as the client sent it: echoed in DisconnectSession
+    restored: bool = False  # adopted from the session store after an SM restart
 
     @property
     def origin_id(self) -> str:
@@ -144,16 +149,28 @@ class Session:
 Disconnector = Callable[[Session, str], Awaitable[bool]]
 
 
+class SessionStoreLike(Protocol):
+    """Where sessions are persisted (``services.sm.persist.SessionStore``)."""
+
+    def save(self, s: Session) -> None: ...
+
+    def save_closed(self, s: Session) -> None: ...
+
+    def delete(self, cgrid: str) -> None: ...
+
+
 class SessionManager:
     def __init__(
         self,
         backends: Backends,
         config: SMConfig | None = None,
         disconnector: Disconnector | None = None,
+        store: SessionStoreLike | None = None,
     ) -> None:
         self.backends = backends
         self.cfg = config or SMConfig()
         self.disconnector = disconnector
+        self.store = store
         self.metrics = Metrics()
         self._active: dict[str, Session] = {}
         self._closed: dict[str, Session] = {}
@@ -179,6 +196,16 @@ class SessionManager:
             self.metrics.inc("replies_over_deadline", what)
             log.warning("%s not done within %.1fs: answering by policy", what, self.cfg.reply_deadline_s)
             return on_late(task)
+
+    def _persist(self, s: Session) -> None:
+        """Write the session's charging state; a failing store never fails the call."""
+        if self.store is None or s.cgrid not in self._active:
+            return
+        try:
+            self.store.save(s)
+        except Exception:
+            self.metrics.inc("persist_failures")
+            log.exception("persisting session %s failed", s.cgrid)
 
     def _backend_failed(self, what: str, exc: BaseException) -> None:
         self.metrics.inc("backend_failures", what)
@@ -344,6 +371,7 @@ class SessionManager:
             await self._close(s, final_usage_ns=0, post_cdrs=False)
             return res
         self.metrics.inc("initiations", "ok")
+        self._persist(s)
         if self.cfg.session_ttl_ns > 0:
             s.loops.append(self._spawn(self._ttl_watch(s)))
         return res
@@ -399,6 +427,7 @@ class SessionManager:
         run.loop_index += 1
         run.total_usage_ns += run.last_usage_ns
         self.metrics.inc("debits", run.run_id)
+        self._persist(s)
         return run.last_usage_ns
 
     async def _rals_debit(self, run: SRun, usage: int, request_id: str, *, go_negative: bool = False) -> Any:
@@ -420,18 +449,26 @@ class SessionManager:
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _debit_loop(self, s: Session, run: SRun, granted: int) -> None:
+    async def _debit_loop(
+        self, s: Session, run: SRun, granted: int, *, first_sleep_ns: int | None = None,
+        catch_up_ns: int = 0,
+    ) -> None:
+        """Debit ``interval`` every ``interval``. A restored loop starts with ``first_sleep_ns``
+        (time left of what is already paid) and ``catch_up_ns`` (time SM was down, unpaid)."""
         interval = self.cfg.debit_interval_ns
+        sleep_ns = interval if first_sleep_ns is None else first_sleep_ns
         while True:
             if granted < interval:
                 if await self._sleep(s, granted):
                     self._spawn(self.disconnect(s.cgrid, "INSUFFICIENT_CREDIT"))
                 return
-            if not await self._sleep(s, interval):
+            if not await self._sleep(s, sleep_ns):
                 return
+            sleep_ns = interval
             try:
-                granted = await self._debit(s, run, interval + run.backlog_ns) - run.backlog_ns
-                run.backlog_ns = 0
+                extra = run.backlog_ns + catch_up_ns
+                granted = await self._debit(s, run, interval + extra) - extra
+                run.backlog_ns = catch_up_ns = 0
             except BackendError as e:
                 reason = "UNAUTHORIZED_DESTINATION" if "UNAUTHORIZED_DESTINATION" in e.word else "SERVER_ERROR"
                 self._spawn(self.disconnect(s.cgrid, reason))
@@ -446,7 +483,7 @@ class SessionManager:
     async def _sleep(self, s: Session, ns: int) -> bool:
         """Sleep ``ns``; False if the session was stopped meanwhile."""
         try:
-            await asyncio.wait_for(s.stop.wait(), ns / SECOND)
+            await asyncio.wait_for(s.stop.wait(), max(0, ns) / SECOND)
             return False
         except TimeoutError:
             return not s.stop.is_set()
@@ -557,6 +594,12 @@ class SessionManager:
             if post_cdrs:
                 await self._post_cdrs(s, from_session=True)
         finally:
+            if self.store is not None and s.cgrid in self._active:
+                try:
+                    self.store.save_closed(s)  # kept for a ProcessCDR that comes after a restart
+                except Exception:
+                    self.metrics.inc("persist_failures")
+                    log.exception("persisting closed session %s failed", s.cgrid)
             self._active.pop(s.cgrid, None)
             s.closed_at = time.monotonic()
             self._closed[s.cgrid] = s
@@ -586,6 +629,11 @@ class SessionManager:
         limit = time.monotonic() - self.cfg.closed_session_keep_s
         for cgrid in [c for c, s in self._closed.items() if s.closed_at < limit]:
             del self._closed[cgrid]
+            if self.store is not None and cgrid not in self._active:
+                try:
+                    self.store.delete(cgrid)
+                except Exception:
+                    log.exception("deleting closed session %s failed", cgrid)
 
     # ------------------------------------------------------------------ CDRs
 
@@ -682,6 +730,58 @@ class SessionManager:
             final = max(r.total_usage_ns for r in s.runs) + extra if s.runs else None
             self._spawn(self._close(s, final_usage_ns=final, post_cdrs=True))
             return
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, sessions: list[Session]) -> list[Session]:
+        """Adopt sessions from the store after a restart; resume their debit loops.
+
+        Returns the active ones (the caller checks them against OpenSIPS's GetActiveSessionIDs
+        and ends those OpenSIPS no longer has, see ``close_restored``)."""
+        active = []
+        for s in sessions:
+            s.restored = True
+            if s.done.is_set():
+                self._closed[s.cgrid] = s
+                continue
+            if s.cgrid in self._active:
+                continue
+            self._active[s.cgrid] = s
+            active.append(s)
+            self._resume(s)
+        if active:
+            self.metrics.inc("sessions_restored")
+            log.warning("restored %d active session(s) after restart", len(active))
+        return active
+
+    def _resume(self, s: Session) -> None:
+        interval = self.cfg.debit_interval_ns
+        elapsed = int((time.monotonic() - s.started) * SECOND)
+        for run in s.runs:
+            if not run.prepaid or interval <= 0:
+                continue
+            paid_ahead = run.total_usage_ns - elapsed  # >0: already paid for; <0: SM was down unpaid
+            if paid_ahead >= 0:
+                loop = self._debit_loop(s, run, interval, first_sleep_ns=paid_ahead)
+            else:
+                loop = self._debit_loop(s, run, interval, first_sleep_ns=0, catch_up_ns=-paid_ahead)
+            s.loops.append(self._spawn(loop))
+        if self.cfg.session_ttl_ns > 0:
+            s.loops.append(self._spawn(self._ttl_watch(s)))
+
+    async def close_restored(self, reported: set[tuple[str, str]]) -> list[str]:
+        """End restored sessions OpenSIPS no longer reports: their Terminate was lost while SM
+        was down, so the real end is unknown; charge what was already debited (debits are paid
+        ahead, at most one interval past the real end) and post the CDRs."""
+        ended = []
+        for s in list(self._active.values()):
+            if not s.restored or s.terminating or (s.origin_id, s.origin_host) in reported:
+                continue
+            log.warning("restored session %s not active in OpenSIPS: closing it", s.origin_id)
+            self.metrics.inc("disconnects", "RESTART_SYNC")
+            await self._close(s, final_usage_ns=None, post_cdrs=True)
+            ended.append(s.cgrid)
+        return ended
 
     # ------------------------------------------------------------------ views
 

@@ -1,0 +1,155 @@
+"""SM's session store: every active session survives an SM restart (issue #6 item 6).
+
+One row per CGRID in a local SQLite file (next to the CDR spool), written at initiate, after every
+debit and at terminate, holding what is needed to keep charging a running call: the session and
+run events, per run the charged usage, cost, debit request ids, loop and duration index and the
+reserve, and the start event with OpenSIPS's integer DialogID/DialogEntry (to disconnect the call
+later over any connection). Closed sessions stay (flag ``closed``) until they are garbage
+collected, so a ProcessCDR that arrives after a restart still finds the session's costs instead of
+having the prepaid CDR rated (and charged) a second time.
+
+Nothing is charged twice after a restart because every RALs debit/refund carries a deterministic
+request id (``CGRID:RunID:LoopIndex``, ``…:final``, ``…:refund``) that RALs applies once: a debit
+that reached RALs just before the crash is answered from RALs's journal when the restored loop
+repeats it.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a crash (SIGKILL) of SM, which is what this
+protects against; a power loss may lose the last write, which the deterministic ids also cover.
+Times are stored as wall-clock seconds (monotonic clocks do not survive a restart).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.units import SECOND, from_unix_nano, to_unix_nano
+from services.sm.sessions.core import Session, SRun
+from services.sm.sessions.types import InitiateResult
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS sm_sessions (cgrid TEXT PRIMARY KEY, closed INTEGER NOT NULL, "
+    "updated INTEGER NOT NULL, data TEXT NOT NULL)"
+)
+
+
+def default_path(spool_path: str | Path) -> Path:
+    """The session store lives in the CDR spool's folder: one local state directory for SM."""
+    return Path(spool_path).parent / "sm_sessions.sqlite"
+
+
+# ----------------------------------------------------------------------------- (de)serialisation
+
+
+def _event_rec(ev: CGREvent) -> dict[str, Any]:
+    return {"tenant": ev.tenant, "id": ev.id,
+            "time": to_unix_nano(ev.time) if ev.time is not None else None, "event": ev.event}
+
+
+def _event_from(rec: dict[str, Any]) -> CGREvent:
+    t = rec.get("time")
+    return CGREvent(tenant=rec["tenant"], id=rec["id"],
+                    time=from_unix_nano(t) if t is not None else None, event=dict(rec["event"]))
+
+
+def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
+    now_mono = time.monotonic()
+    return {
+        "cgrid": s.cgrid,
+        "event": _event_rec(s.event),
+        "start_event": _event_rec(s.start_event) if s.start_event is not None else None,
+        "started_wall_ns": time.time_ns() - int((now_mono - s.started) * SECOND),
+        "closed": closed,
+        "disconnect_reason": s.disconnect_reason,
+        "runs": [
+            {"run_id": r.run_id, "event": _event_rec(r.event), "request_type": r.request_type,
+             "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
+             "total_usage_ns": r.total_usage_ns, "charged_ns": r.charged_ns,
+             "duration_index": r.duration_index, "loop_index": r.loop_index, "cost": r.cost,
+             "debit_ids": list(r.debit_ids), "backlog_ns": r.backlog_ns}
+            for r in s.runs
+        ],
+    }
+
+
+def session_from_record(rec: dict[str, Any]) -> Session:
+    """A Session ready to be adopted by ``SessionManager.restore`` (ready set, no client)."""
+    runs = [
+        SRun(run_id=r["run_id"], event=_event_from(r["event"]), request_type=r["request_type"],
+             extra_ns=int(r["extra_ns"]), last_usage_ns=int(r["last_usage_ns"]),
+             total_usage_ns=int(r["total_usage_ns"]), charged_ns=int(r["charged_ns"]),
+             duration_index=int(r["duration_index"]), loop_index=int(r["loop_index"]),
+             cost=Decimal(r["cost"]), debit_ids=list(r["debit_ids"]), backlog_ns=int(r["backlog_ns"]))
+        for r in rec["runs"]
+    ]
+    started = time.monotonic() - max(0, time.time_ns() - int(rec["started_wall_ns"])) / SECOND
+    s = Session(
+        cgrid=rec["cgrid"], event=_event_from(rec["event"]), runs=runs, started=started,
+        start_event=_event_from(rec["start_event"]) if rec.get("start_event") else None,
+        disconnect_reason=str(rec.get("disconnect_reason") or ""),
+    )
+    s.init_result = InitiateResult(max_usage_ns=None)
+    s.ready.set()
+    if rec.get("closed"):
+        s.terminating = True
+        s.stop.set()
+        s.closed_at = time.monotonic()
+        s.done.set()
+    return s
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+class SessionStore:
+    """``save(session)`` / ``save_closed(session)`` / ``delete(cgrid)`` / ``load()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(SCHEMA)
+
+    def _put(self, s: Session, closed: bool) -> None:
+        data = dumps_exact(session_record(s, closed=closed))
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO sm_sessions (cgrid, closed, updated, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(cgrid) DO UPDATE SET closed=excluded.closed, updated=excluded.updated, "
+                "data=excluded.data",
+                (s.cgrid, int(closed), time.time_ns(), data),
+            )
+
+    def save(self, s: Session) -> None:
+        self._put(s, False)
+
+    def save_closed(self, s: Session) -> None:
+        self._put(s, True)
+
+    def delete(self, cgrid: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sm_sessions WHERE cgrid = ?", (cgrid,))
+
+    def load(self) -> list[Session]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM sm_sessions ORDER BY updated").fetchall()
+        return [session_from_record(loads_exact(r[0])) for r in rows]
+
+    def count(self, *, closed: bool | None = None) -> int:
+        q, args = "SELECT COUNT(*) FROM sm_sessions", ()
+        if closed is not None:
+            q, args = q + " WHERE closed = ?", (int(closed),)
+        with self._lock:
+            return int(self._db.execute(q, args).fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
