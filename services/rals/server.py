@@ -121,7 +121,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         max_debit = prepaid and request.allow_partial
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
-            res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit)
+            res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
+                                   perform_rounding=not prepaid)
             # Session pieces are charged unrounded (the session rounds at its end, §2.6); a CDR
             # debit is PerformRounding: its Cost is the DestinationRate-rounded amount.
             cost = res.cost if prepaid else res.rounded_cost

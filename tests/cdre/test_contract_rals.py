@@ -57,9 +57,6 @@ async def test_postpaid_cdr_debits_once_with_the_spec_cost(services):
     assert [c.cost for c in r85.cdrs] == ["0.6418"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "RALs reports the PerformRounding cost (0.6418) but charges the balance the unrounded "
-    "0.64175: RefundRounding not implemented yet (services/rals/accounts/service.py)"))
 async def test_postpaid_rounding_difference_is_charged_on_the_balance(services):
     cdrs, rals = services
     resp = await cdrs.ProcessCDR(req(cdr_event("pp-3", rt="*postpaid", usage="1m25s"), FLAGS))

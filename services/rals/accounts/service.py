@@ -181,8 +181,16 @@ class AccountService:
             raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
         return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals)
 
-    def debit(self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False) -> DebitResult:
-        """Debit the call from its account atomically (see module doc for the flags)."""
+    def debit(
+        self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False,
+        perform_rounding: bool = False,
+    ) -> DebitResult:
+        """Debit the call from its account atomically (see module doc for the flags).
+
+        ``perform_rounding`` (CDR rating, §2.6): the DestinationRate rounding difference is
+        charged too (a positive difference debited, a negative one refunded) on the monetary
+        balance that paid last, so the balance moves by exactly the CDR's Cost.
+        """
         cd, tenant, name = self._who(cd)
         now = datetime.now(UTC)
 
@@ -205,6 +213,8 @@ class AccountService:
             if not out.complete:
                 raise AccountError(INSUFFICIENT_CREDIT,
                                    f"{acc.id}: cannot pay {piece.usage}ns to {cd.destination}")
+            if perform_rounding:
+                _charge_rounding(acc, out.charges, rounded_cost(out.charges) - out.cost, self.decimals)
             changed = {b.uuid for b in acc.balances if before.get(b.uuid) != b.value}
             paid = [b for b in acc.balances if b.uuid in changed]
             count_debit(acc, balance_type=MONETARY, amount=out.cost, destination=cd.destination,
@@ -358,6 +368,16 @@ class AccountService:
             request_id=request_id or _fresh(), reason=f"actions:{actions_id}",
         )
         return [ActionEvent(e["kind"], e["data"]) for e in out.result["events"]]
+
+
+def _charge_rounding(acc: Account, charges: list[Charge], diff: Decimal, decimals: int) -> None:
+    """Apply the final-rounding difference to the monetary balance that paid the last charge."""
+    if diff == 0:
+        return
+    payer = next((acc.by_uuid(c.money_uuid) for c in reversed(charges) if c.money_uuid), None)
+    if payer is None:
+        return  # paid entirely from units: nothing monetary to round
+    payer.value = round_value(payer.value - diff, decimals)
 
 
 def _fresh() -> str:
