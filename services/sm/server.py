@@ -15,6 +15,7 @@ from cgrpy.runtime.server import BaseService
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm import metrics
+from services.sm.apier.server import ApiServer
 from services.sm.grpc_backends import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
@@ -183,6 +184,9 @@ class SmServer(BaseService):
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
         self._restore_sessions()
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
+        # CGRateS-compatible JSON-RPC API (TCP + HTTP), served by this process (services/sm/apier)
+        self.api = ApiServer(s, sessions=self.sm, engine=lambda: self.engine)
+        await self.api.start()
 
     def _restore_sessions(self) -> None:
         """Sessions survive a restart (services/sm/persist.py): adopt them, keep charging, and
@@ -207,6 +211,9 @@ class SmServer(BaseService):
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        api = getattr(self, "api", None)
+        if api is not None:
+            await api.stop()
         if self._reconcile is not None:
             self._reconcile.cancel()
         if self.listener is not None:

@@ -1,0 +1,58 @@
+"""One JSON-RPC message in, one reply out: envelopes as on the OpenSIPS connection
+(``{"id","result","error"}``), errors as CGRateS words, never an exception to the transport."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from cgrpy.errors import CGRError
+from services.sm.apier.args import Args
+from services.sm.apier.methods import METHODS, Context
+from services.sm.opensips.codec import BadFrame
+from services.sm.opensips.jsonrpc import (
+    Invalid,
+    Reply,
+    Request,
+    classify,
+    encode_error,
+    encode_result,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def handle(self, msg: Any) -> bytes | None:
+        """The reply bytes for a decoded message (None: nothing to answer, e.g. a stray reply)."""
+        if isinstance(msg, BadFrame):
+            return encode_error(None, f"SERVER_ERROR: {msg.reason}")
+        item = classify(msg)
+        if isinstance(item, Reply):
+            return None  # nobody here asked a question
+        if isinstance(item, Invalid):
+            req_id = msg.get("id") if isinstance(msg, dict) else None
+            return encode_error(req_id, f"SERVER_ERROR: {item.reason}")
+        return await self.call(item)
+
+    async def call(self, req: Request) -> bytes:
+        handler = METHODS.get(req.method)
+        if handler is None:
+            return encode_error(req.id, f"rpc: can't find method {req.method}")
+        started = time.perf_counter()
+        try:
+            if isinstance(req.params, list) and len(req.params) > 1:
+                raise CGRError("SERVER_ERROR", "params must hold exactly one argument")
+            result = await handler(self.ctx, Args(req.arg))
+        except CGRError as exc:
+            log.debug("api %s -> %s", req.method, exc.message)
+            return encode_error(req.id, exc.message)
+        except Exception as exc:  # a bug must not take the connection (or the process) down
+            log.exception("api %s failed", req.method)
+            return encode_error(req.id, f"SERVER_ERROR: {exc}")
+        log.debug("api %s ok in %.1f ms", req.method, (time.perf_counter() - started) * 1000)
+        return encode_result(req.id, result)
