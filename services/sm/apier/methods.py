@@ -148,7 +148,8 @@ async def get_cost(ctx: Context, a: Args) -> Any:
     except CGRError as exc:
         if exc.word in ("SERVER_ERROR", "NOT_IMPLEMENTED"):
             raise
-        raise CGRError("SERVER_ERROR", exc.message) from None  # utils.NewErrServerError(err)
+        # utils.NewErrServerError(err) around RALs's bare word, as CGRateS prints it
+        raise CGRError("SERVER_ERROR", exc.word) from None
     return loads_exact(res.cost_details_json)
 
 
@@ -156,7 +157,7 @@ async def _account(ctx: Context, tenant: str, account: str) -> Any:
     try:
         acc = await ctx.backends.call("rals", "GetAccount", rals_pb2.AccountRequest(tenant=tenant, account=account))
     except CGRError as exc:
-        if exc.word == "ACCOUNT_NOT_FOUND":
+        if exc.word in ("ACCOUNT_NOT_FOUND", "NOT_FOUND"):  # CGRateS: the bare utils.ErrNotFound
             raise CGRError("NOT_FOUND") from None
         raise
     return loads_exact(acc.json)
