@@ -51,6 +51,22 @@ class FakeOpenSIPS:
                 elif isinstance(msg, dict) and msg.get("id") in self.pending:
                     self.pending.pop(msg["id"]).set_result(msg)
 
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are (garbage, split frames...)."""
+        self.writer.write(data)
+
+    async def wait_engine_request(self, method_suffix: str, timeout: float = 30) -> dict[str, Any]:
+        """The first SM -> OpenSIPS request whose method ends with ``method_suffix``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            for msg in self.engine_requests:
+                if msg["method"].endswith(method_suffix):
+                    return msg
+            if loop.time() > deadline:
+                raise TimeoutError(f"no {method_suffix} from SM in {timeout}s: {self.engine_requests}")
+            await asyncio.sleep(0.05)
+
     async def call(self, method: str, event: dict[str, Any], timeout: float = 10, **top: Any) -> dict[str, Any]:
         rid = next(self.ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()

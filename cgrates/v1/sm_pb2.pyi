@@ -72,7 +72,7 @@ class ActiveSessionsRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., origin_id: _Optional[str] = ..., cgrid: _Optional[str] = ...) -> None: ...
 
 class ActiveSession(_message.Message):
-    __slots__ = ("cgrid", "run_id", "origin_id", "origin_host", "tenant", "account", "destination", "request_type", "answer_time_unix_ns", "usage_ns", "debited_usage_ns", "cost")
+    __slots__ = ("cgrid", "run_id", "origin_id", "origin_host", "tenant", "account", "destination", "request_type", "answer_time_unix_ns", "usage_ns", "debited_usage_ns", "cost", "max_usage_left_ns")
     CGRID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class ActiveSession(_message.Message):
     USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     DEBITED_USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
+    MAX_USAGE_LEFT_NS_FIELD_NUMBER: _ClassVar[int]
     cgrid: str
     run_id: str
     origin_id: str
@@ -97,7 +98,8 @@ class ActiveSession(_message.Message):
     usage_ns: int
     debited_usage_ns: int
     cost: str
-    def __init__(self, cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., origin_id: _Optional[str] = ..., origin_host: _Optional[str] = ..., tenant: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., request_type: _Optional[str] = ..., answer_time_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., debited_usage_ns: _Optional[int] = ..., cost: _Optional[str] = ...) -> None: ...
+    max_usage_left_ns: int
+    def __init__(self, cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., origin_id: _Optional[str] = ..., origin_host: _Optional[str] = ..., tenant: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., request_type: _Optional[str] = ..., answer_time_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., debited_usage_ns: _Optional[int] = ..., cost: _Optional[str] = ..., max_usage_left_ns: _Optional[int] = ...) -> None: ...
 
 class ActiveSessionsResponse(_message.Message):
     __slots__ = ("sessions",)

@@ -108,9 +108,11 @@ class GrpcBackends:
         offset_ns: int = 0,
         loop_index: int = 0,
         go_negative: bool = False,
+        max_cost_so_far: Decimal = Decimal(0),
     ) -> DebitResult:
         try:
             cd = descriptor_from_event(run_event, usage_ns=usage_ns, offset_ns=offset_ns, loop_index=loop_index)
+            cd.max_cost_so_far = money_str(max_cost_so_far)  # MaxCost *disconnect across pieces
             req = rals_pb2.DebitRequest(
                 call=cd,
                 request_id=request_id,

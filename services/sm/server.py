@@ -12,7 +12,7 @@ import grpc
 from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.runtime.server import BaseService
-from cgrpy.units import money_str
+from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm import metrics
 from services.sm.apier.server import ApiServer
@@ -53,6 +53,17 @@ def _flags(pb: sm_pb2.SessionFlags) -> SessionFlags:
         process_thresholds=pb.process_thresholds,
         process_stats=pb.process_stat_queues,
     )
+
+
+def _session_extras(sm: SessionManager, cgrid: str) -> dict[str, Any]:
+    s = sm.get_session(cgrid)
+    if s is None:
+        return {}
+    try:
+        answer = parse_time(s.event.get("AnswerTime"))
+    except (UnitError, ValueError, TypeError):
+        answer = None
+    return {"tenant": s.event.tenant, "answer_time_unix_ns": to_unix_nano(answer) if answer else 0}
 
 
 class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
@@ -114,7 +125,7 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         self, request: sm_pb2.ActiveSessionsRequest, context: Any
     ) -> sm_pb2.ActiveSessionsResponse:
         out = sm_pb2.ActiveSessionsResponse()
-        for info in self.sm.get_active_sessions():
+        for info in await self.sm.get_active_sessions_live():
             if request.account and info.account != request.account:
                 continue
             if request.origin_id and info.origin_id != request.origin_id:
@@ -126,6 +137,8 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
                 origin_host=info.origin_host, account=info.account, destination=info.destination,
                 request_type=info.request_type, usage_ns=info.duration_ns,
                 debited_usage_ns=info.debited_ns, cost=money_str(info.cost),
+                max_usage_left_ns=info.max_usage_left_ns if info.max_usage_left_ns is not None else -1,
+                **_session_extras(self.sm, info.cgrid),
             )
         return out
 

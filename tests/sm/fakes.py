@@ -89,6 +89,7 @@ class FakeBackends:
         offset_ns: int = 0,
         loop_index: int = 0,
         go_negative: bool = False,
+        max_cost_so_far: Decimal = Decimal(0),
     ) -> DebitResult:
         await self._enter("debit")
         if request_id in self.journal:

@@ -12,6 +12,7 @@ CGRID + RunID + loop index, so retries after a timeout are safe.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Protocol
 
 from cgrpy.event import CGREvent
@@ -55,9 +56,11 @@ class Backends(Protocol):
         offset_ns: int = 0,
         loop_index: int = 0,
         go_negative: bool = False,
+        max_cost_so_far: Decimal = Decimal(0),
     ) -> DebitResult:
         """MaxDebit ``usage_ns`` starting ``offset_ns`` after the run's AnswerTime (connect fee
-        only when ``loop_index`` is 0); ``go_negative`` = plain Debit (terminate top-ups)."""
+        only when ``loop_index`` is 0); ``go_negative`` = plain Debit (terminate top-ups).
+        ``max_cost_so_far`` = what the call cost so far (MaxCost ``*disconnect`` across pieces)."""
         ...
 
     async def rals_refund(

@@ -24,6 +24,7 @@ Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with Op
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -438,7 +439,7 @@ class SessionManager:
             try:
                 return await self.backends.rals_debit(
                     run.event, usage, request_id, offset_ns=run.duration_index,
-                    loop_index=run.loop_index, go_negative=go_negative,
+                    loop_index=run.loop_index, go_negative=go_negative, max_cost_so_far=run.cost,
                 )
             except BackendError as e:
                 raise BackendError(f"RALS_ERROR:{e.word}") from e
@@ -804,6 +805,28 @@ class SessionManager:
                     debited_ns=run.charged_ns, cost=run.cost,
                     max_usage_left_ns=run.extra_ns if run.prepaid else None,
                 ))
+        return out
+
+    async def get_active_sessions_live(self) -> list[ActiveSessionInfo]:
+        """``get_active_sessions`` with ``max_usage_left_ns`` = paid reserve + what the account
+        still buys now (RALs GetMaxUsage up to the default usage); -1 for unlimited runs. A RALs
+        that does not answer within the deadline leaves the reserve alone."""
+        out = []
+        for info in self.get_active_sessions():
+            s = self._active.get(info.cgrid)
+            run = next((r for r in s.runs if r.run_id == info.run_id), None) if s else None
+            if run is None or not run.prepaid:
+                out.append(dataclasses.replace(info, max_usage_left_ns=-1))
+                continue
+            try:
+                more = await asyncio.wait_for(
+                    self.backends.rals_get_max_usage(run.event, self.cfg.default_usage_ns),
+                    self.cfg.reply_deadline_s)
+            except Exception as exc:  # operator view: show what is known
+                log.info("max usage for %s: %s", info.origin_id, exc)
+                more = 0
+            left = -1 if more == UNLIMITED_NS else run.extra_ns + max(0, more)
+            out.append(dataclasses.replace(info, max_usage_left_ns=left))
         return out
 
     async def shutdown(self) -> None:
