@@ -30,6 +30,8 @@ class _LogfmtFormatter(logging.Formatter):
             f"service={_SERVICE}",
             f"event={_fmt(record.getMessage())}",
         ]
+        if record.name and not record.name.startswith("cgrpy."):
+            parts.append(f"logger={record.name}")
         for k, v in getattr(record, "fields", {}).items():
             parts.append(f"{k}={_fmt(v)}")
         if record.exc_info:
@@ -69,10 +71,13 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     _SERVICE = service
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LogfmtFormatter())
-    root = logging.getLogger("cgrpy")
+    # The root logger, so modules logging through stdlib loggers (services.*) get the same
+    # one-line format; grpc and asyncio stay at WARNING.
+    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    root.propagate = False
+    for noisy in ("grpc", "asyncio", "sqlalchemy", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> EventLogger:
