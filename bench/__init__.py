@@ -1,0 +1,1 @@
+"""Benchmarks of the suite; `python -m bench --help`."""

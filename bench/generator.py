@@ -1,0 +1,248 @@
+"""Open-loop call generator: call i is due at ``t0 + i / cps`` whether or not earlier calls have
+finished, and every step's latency is measured from the moment it was due (not from when it was
+sent), so waiting for a free connection or a busy event loop counts as latency.
+
+A call is what OpenSIPS sends for an answered call ended by the caller (trace
+``authorized_call.jsonl``): AuthorizeEventWithDigest → InitiateSession (answer) → … call_length …
+→ TerminateSession → ProcessCDR ("Downstream BYE"). While the call is up SM runs its own debit
+loop; a DisconnectSession from SM ends the call early (TerminateSession + ProcessCDR with
+"CGRateS Disconnect: <Reason>", spec A.5), and an InitiateSession MaxUsage shorter than the call
+becomes its lifetime ("Lifetime Timeout").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from bench.osips import Pool, RequestFailed
+from bench.plan import Plan, callee
+
+STEPS = ("auth", "init", "terminate", "cdr")
+NS = 1_000_000_000
+
+
+@dataclass
+class GenConfig:
+    cps: float
+    duration_s: float
+    call_length_s: float
+    postpaid_ratio: float = 0.0
+    connections: int = 4
+    per_conn: int = 1
+    request_timeout_s: float = 10.0
+    seed: int = 1
+
+
+@dataclass
+class Call:
+    index: int
+    origin_id: str
+    account: str
+    destination: str
+    request_type: str
+    dialog_id: int
+    dialog_entry: int
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    disconnect_reason: str = ""
+
+
+@dataclass
+class Stats:
+    attempted: int = 0
+    answered: int = 0  # InitiateSession accepted
+    completed: int = 0  # ProcessCDR accepted: the call must have its CDRs
+    completed_prepaid: int = 0
+    completed_postpaid: int = 0
+    failed: Counter[str] = field(default_factory=Counter)  # call-ending failure, by step:reason
+    step_errors: Counter[str] = field(default_factory=Counter)  # any error reply, even non-fatal
+    ended_by: Counter[str] = field(default_factory=Counter)  # DisconnectCause of completed calls
+    # per step: (due time relative to t0, latency) in seconds
+    latencies: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {s: [] for s in STEPS})
+    answer_times: list[float] = field(default_factory=list)  # relative to t0
+    unfinished: int = 0
+    engine_requests: Counter[str] = field(default_factory=Counter)
+
+
+class Generator:
+    def __init__(self, cfg: GenConfig, plan: Plan, host: str, port: int) -> None:
+        self.cfg = cfg
+        self.plan = plan
+        self.host, self.port = host, port
+        self.rng = random.Random(cfg.seed)
+        self.run_tag = uuid.uuid4().hex[:8]
+        self.stats = Stats()
+        self.engaged: dict[str, Call] = {}  # OriginID -> call (answered, not yet ended)
+        self.by_dialog: dict[tuple[int, int], Call] = {}
+        self.pool = Pool(host, port, cfg.connections, cfg.per_conn, self._engine_request)
+        self.t0 = 0.0
+
+    # ---------------------------------------------------------------- SM -> "OpenSIPS"
+
+    def _engine_request(self, method: str, arg: Any) -> Any:
+        name = method.rsplit(".", 1)[-1]
+        self.stats.engine_requests[name] += 1
+        if name == "GetActiveSessionIDs":
+            return [{"OriginHost": "127.0.0.1", "OriginID": oid} for oid in self.engaged]
+        if name == "DisconnectSession":
+            start = arg.get("EventStart") if isinstance(arg, dict) else None
+            if not isinstance(start, dict):
+                raise ValueError("EventStart parameter is invalid or not found")
+            did, entry = start.get("DialogID"), start.get("DialogEntry")
+            if not isinstance(did, int) or isinstance(did, bool):
+                raise ValueError("DialogID parameter is invalid or not found")
+            if not isinstance(entry, int) or isinstance(entry, bool):
+                raise ValueError("DialogEntry parameter is invalid or not found")
+            call = self.by_dialog.get((did, entry))
+            if call is not None and not call.ended.is_set():  # unknown dialog: "OK" all the same
+                reason = arg.get("Reason")
+                call.disconnect_reason = f"CGRateS Disconnect: {reason}" if reason else "CGRateS Disconnect"
+                call.ended.set()
+            return "OK"
+        raise ValueError("Unknown Method")
+
+    # ---------------------------------------------------------------- run
+
+    async def run(self) -> Stats:
+        await self.pool.open()
+        loop = asyncio.get_running_loop()
+        n_calls = int(round(self.cfg.cps * self.cfg.duration_s))
+        tasks: list[asyncio.Task[None]] = []
+        self.t0 = loop.time() + 0.05
+        try:
+            for i in range(n_calls):
+                due = self.t0 + i / self.cfg.cps
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                # behind schedule: start at once, the latency still counts from ``due``
+                tasks.append(asyncio.create_task(self._call(i, due)))
+            drain = self.cfg.call_length_s + 4 * self.cfg.request_timeout_s + 5
+            done, pending = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
+            for t in pending:
+                t.cancel()
+            self.stats.unfinished = len(pending)
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await self.pool.close()
+        return self.stats
+
+    def _new_call(self, i: int) -> Call:
+        prepaid = self.rng.random() >= self.cfg.postpaid_ratio
+        return Call(
+            index=i,
+            origin_id=f"{i}-{self.run_tag}@127.0.0.1",
+            account=self.rng.choice(self.plan.accounts),
+            destination=callee(self.plan, self.rng),
+            request_type="*prepaid" if prepaid else "*postpaid",
+            dialog_id=self.rng.randrange(1, 2**31),
+            dialog_entry=i % 4096,
+        )
+
+    async def _step(self, step: str, due: float, method: str, event: dict[str, Any],
+                    **top: Any) -> dict[str, Any] | None:
+        """Send one request; record its latency from ``due``; None (and the reason) on failure."""
+        loop = asyncio.get_running_loop()
+        try:
+            reply = await self.pool.call(method, event, self.cfg.request_timeout_s, **top)
+        except RequestFailed as exc:
+            self.stats.step_errors[f"{step}:{exc.kind}"] += 1
+            return None
+        self.stats.latencies[step].append((due - self.t0, loop.time() - due))
+        if reply.get("error") is not None:
+            self.stats.step_errors[f"{step}:{reply['error']}"] += 1
+        return reply
+
+    async def _call(self, i: int, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        c = self._new_call(i)
+        self.stats.attempted += 1
+        base = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": c.request_type,
+                "OriginID": c.origin_id}
+        setup = str(int(time.time()))
+        auth = await self._step("auth", due, "SessionSv1.AuthorizeEventWithDigest",
+                                {**base, "Account": c.account, "SetupTime": setup,
+                                 "Destination": c.destination})
+        if auth is None or auth.get("error") is not None:
+            self._fail("auth", auth)
+            return
+        if not _positive(auth.get("result", {}).get("MaxUsage") if isinstance(auth.get("result"), dict) else None):
+            self.stats.failed["auth:MaxUsage 0"] += 1
+            return
+
+        due = loop.time()  # the callee answers as soon as the INVITE is let through
+        answer = str(int(time.time()))
+        init = await self._step("init", due, "SessionSv1.InitiateSession",
+                                {**base, "DialogID": c.dialog_id, "DialogEntry": c.dialog_entry,
+                                 "Account": c.account, "SetupTime": setup, "AnswerTime": answer,
+                                 "Destination": c.destination}, InitSession=True)
+        if init is None or init.get("error") is not None:
+            self._fail("init", init)
+            return
+        result = init.get("result")
+        max_usage = result.get("MaxUsage") if isinstance(result, dict) else None
+        if max_usage == 0:
+            self.stats.failed["init:MaxUsage 0"] += 1
+            return
+        self.stats.answered += 1
+        answered_at = loop.time()
+        self.stats.answer_times.append(answered_at - self.t0)
+        self.engaged[c.origin_id] = c
+        self.by_dialog[(c.dialog_id, c.dialog_entry)] = c
+
+        length = self.cfg.call_length_s
+        cause = "Downstream BYE"
+        if isinstance(max_usage, int) and max_usage > 0 and max_usage // NS < length:
+            length, cause = max_usage // NS, "Lifetime Timeout"
+        try:
+            await asyncio.wait_for(c.ended.wait(), length)
+            cause = c.disconnect_reason
+        except TimeoutError:
+            pass
+        # the dialog is over: OpenSIPS no longer lists it as engaged
+        self.engaged.pop(c.origin_id, None)
+        self.by_dialog.pop((c.dialog_id, c.dialog_entry), None)
+        due = loop.time()
+        end_epoch = int(time.time())
+        usage = f"{max(0, end_epoch - int(answer))}s"
+        term_event = {**base, "Account": c.account, "AnswerTime": answer, "Usage": usage}
+        if setup != answer:
+            term_event["SetupTime"] = setup
+        await self._step("terminate", due, "SessionSv1.TerminateSession", term_event,
+                         TerminateSession=True)
+        # the CDR is sent whatever TerminateSession answered (spec A.4.3)
+        due = loop.time()
+        cdr_event = {**base, "Account": c.account, "Destination": c.destination, "Usage": usage,
+                     "AnswerTime": answer, "DisconnectCause": cause}
+        if setup != answer:
+            cdr_event["SetupTime"] = setup
+        cdr = await self._step("cdr", due, "SessionSv1.ProcessCDR", cdr_event)
+        if cdr is None or cdr.get("error") is not None:
+            self._fail("cdr", cdr)
+            return
+        self.stats.completed += 1
+        self.stats.ended_by[cause] += 1
+        if c.request_type == "*prepaid":
+            self.stats.completed_prepaid += 1
+        else:
+            self.stats.completed_postpaid += 1
+
+    def _fail(self, step: str, reply: dict[str, Any] | None) -> None:
+        reason = "no reply" if reply is None else str(reply.get("error"))
+        self.stats.failed[f"{step}:{reason}"] += 1
+
+
+def _positive(v: Any) -> bool:
+    # OpenSIPS truncates the auth MaxUsage (seconds) to an integer; 0 means refused
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float, Decimal)):
+        return int(v) != 0
+    return False
