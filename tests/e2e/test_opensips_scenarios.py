@@ -12,6 +12,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -182,10 +184,11 @@ async def test_missed_call_gives_a_cdr_with_usage_0(suite, rals, cdrs):
         ev = {**call_event("Call-ID: sc-missed@127.0.0.1", "1001", "1098"),
               "Usage": "0s", "SetupTime": str(now), "DisconnectCause": ""}
         assert (await osips.call("SessionSv1.ProcessCDR", ev))["result"] == "OK"
-    got = await wait_cdrs(cdrs, "sc-missed@127.0.0.1", 1)
-    if not got:  # stored under the raw OriginID (prefix not normalised)
-        got = await wait_cdrs(cdrs, "Call-ID: sc-missed@127.0.0.1", 1, timeout=1)
-    assert got and all(c.usage_ns == 0 for c in got.values())
+    # stored under the bare Call-ID (the header-name prefix stripped), one CDR per run
+    got = await wait_cdrs(cdrs, "sc-missed@127.0.0.1", 2)
+    assert set(got) == {"*default", "*raw"}
+    assert all(c.usage_ns == 0 for c in got.values())
+    assert got["*default"].destination == "1098"
     assert await balance(rals, "1001") == Decimal(10)
 
 
@@ -247,6 +250,21 @@ async def test_sessions_list_and_disconnect_over_grpc(suite, rals, cdrs):
         # the first minute of a new call (GetMaxUsage starts a call from scratch)
         assert d.max_usage_left_ns == 59 * SECOND + (60 + 5269) * SECOND
         assert rows["*raw"].max_usage_left_ns == -1
+        # the operator's table: `cgr sessions list` against the same SM
+        out = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "cgrpy.cli.main", "sessions", "list", "--json"],
+            cwd=REPO, env=suite.env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        listed = {r["RunID"]: r for r in json.loads(out.stdout) if r["OriginID"] == ev["OriginID"]}
+        assert listed["*default"]["Account"] == "1001" and listed["*default"]["Cost"] == "0.6"
+        assert listed["*default"]["DebitedUsage"] == 60 * SECOND
+        assert listed["*raw"]["MaxUsageLeft"] == -1
+        table = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "cgrpy.cli.main", "sessions", "list"],
+            cwd=REPO, env=suite.env, capture_output=True, text=True, timeout=30)
+        header, *lines = table.stdout.splitlines()
+        assert header.split()[:3] == ["ACCOUNT", "DESTINATION", "DURATION"]
+        assert any(line.split()[:2] == ["1001", "1002"] and "1m0s" in line for line in lines), table.stdout
         # cgr sessions disconnect ORIGINID: SM asks OpenSIPS; OpenSIPS ends the dialog
         task = asyncio.ensure_future(sm.DisconnectSession(sm_pb2.DisconnectSessionRequest(
             origin_id=ev["OriginID"], reason="FORCED_DISCONNECT")))
@@ -257,6 +275,10 @@ async def test_sessions_list_and_disconnect_over_grpc(suite, rals, cdrs):
         await task
         resp = await sm.GetActiveSessions(sm_pb2.ActiveSessionsRequest(origin_id=ev["OriginID"]))
         assert list(resp.sessions) == []
+    gone = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "cgrpy.cli.main", "sessions", "disconnect", ev["OriginID"]],
+        cwd=REPO, env=suite.env, capture_output=True, text=True, timeout=30)
+    assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr, gone.stderr
     assert await balance(rals, "1001") == Decimal("9.4")
 
 
