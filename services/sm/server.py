@@ -20,7 +20,7 @@ from services.sm.grpc_backends import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
-from services.sm.opensips.mi import MIClient
+from services.sm.opensips.mi import MIClient, subscribe_forever
 from services.sm.persist import SessionStore, default_path
 from services.sm.sessions.core import SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
@@ -166,6 +166,7 @@ class SmServer(BaseService):
         self._collector: metrics.SessionCollector | None = None
         self.session_store: SessionStore | None = None
         self._reconcile: asyncio.Task[None] | None = None
+        self._subscriber: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(self), server)
@@ -183,16 +184,21 @@ class SmServer(BaseService):
             session_ttl_ns=s.session_ttl,
         )
         self.sm = SessionManager(self.backends, cfg)
+        mi: MIClient | None = None
         if s.opensips_mi_url:
             transport = "http" if s.opensips_mi_url.startswith("http") else "datagram"
             address = s.opensips_mi_url.removeprefix("udp:")
-            self.sm.disconnector = MIClient(address, transport=transport).disconnect_session
+            mi = MIClient(address, transport=transport)
+            self.sm.disconnector = mi.disconnect_session
         host, port = _split(s.opensips_listen)
         self.listener = InstrumentedListener(self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9)
         await self.listener.start()
         ehost, eport = _split(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
-        await self.datagrams.start(ehost, eport)
+        event_port = await self.datagrams.start(ehost, eport)
+        if mi is not None:
+            # event mode: keep OpenSIPS's acc events subscribed (renewed; healed after its restart)
+            self._subscriber = asyncio.create_task(subscribe_forever(mi, f"udp:{ehost}:{event_port}"))
         self._collector = metrics.register_session_collector(
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
         self._restore_sessions()
@@ -227,8 +233,9 @@ class SmServer(BaseService):
         api = getattr(self, "api", None)
         if api is not None:
             await api.stop()
-        if self._reconcile is not None:
-            self._reconcile.cancel()
+        for task in (self._reconcile, self._subscriber):
+            if task is not None:
+                task.cancel()
         if self.listener is not None:
             await self.listener.stop()
         if self.datagrams is not None:
