@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from cgrpy.storage.models.tp import TP_TABLES, cell_kind, snake, tariffplans
 from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
@@ -278,3 +278,53 @@ def delete_tariffplan(engine: Engine, tpid: str) -> bool:
     with engine.begin() as conn:
         _delete_tpid(conn, tpid)
     return existed
+
+
+# (file, {column: cell} the replaced rows match, new raw-cell rows)
+RowReplacement = tuple[str, Mapping[str, str], list[Mapping[str, str]]]
+
+
+def replace_rows(
+    engine: Engine,
+    tpid: str,
+    changes: Iterable[RowReplacement],
+    check: Callable[[TariffPlanRows, TariffPlanRows], None] | None = None,
+) -> TariffPlanRows:
+    """Replace a few rows of ``tpid`` in one transaction (runtime provisioning of one profile).
+
+    For each change the rows of ``file`` whose cells equal ``match`` are deleted and ``rows``
+    appended after the file's last line. ``check(before, after)`` sees the whole plan before and
+    after inside the same transaction and raises to refuse the change (nothing is written).
+    Returns the plan after the change.
+    """
+    changes = list(changes)
+    for file, match, _ in changes:
+        if file not in FILE_COLUMNS:
+            raise ValueError(f"unknown tariff-plan file: {file}")
+        unknown = set(match) - set(FILE_COLUMNS[file])
+        if unknown:
+            raise ValueError(f"{file}: unknown columns {sorted(unknown)}")
+    with engine.begin() as conn:
+        before = {f: [r.cells for r in iter_tariffplan_file(conn, tpid, f)] for f in FILE_COLUMNS}
+        after = {f: list(rows) for f, rows in before.items()}
+        for file, match, rows in changes:
+            kept = [r for r in after[file] if any(r.get(c) != v for c, v in match.items())]
+            after[file] = kept + [{c: row.get(c, "") for c in FILE_COLUMNS[file]} for row in rows]
+        if check is not None:
+            check(before, after)
+        for file, match, rows in changes:
+            table = TP_TABLES[file]
+            cond = [table.c.tpid == tpid, *(table.c[snake(c)] == v for c, v in match.items())]
+            conn.execute(delete(table).where(*cond))
+            if not rows:
+                continue
+            last = conn.scalar(select(func.max(table.c.line)).where(table.c.tpid == tpid)) or 0
+            cells = [(last + i, [r.get(c, "") for c in FILE_COLUMNS[file]]) for i, r in enumerate(rows, 1)]
+            write = _copy_pg if conn.dialect.name == "postgresql" else _insert_batches
+            write(conn, file, _db_rows(file, tpid, cells), None)
+        if conn.scalar(select(tariffplans.c.tpid).where(tariffplans.c.tpid == tpid)) is None:
+            conn.execute(insert(tariffplans).values(
+                tpid=tpid, loaded_at=datetime.now(UTC), source="api",
+                row_counts=json.dumps({f: len(r) for f, r in after.items()}),
+            ))
+    return after

@@ -15,16 +15,17 @@ from typing import Any, TypeVar
 
 import grpc
 
-from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc
+from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact
 from cgrpy.runtime.server import BaseService
-from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal
+from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
 from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
 from services.rals.rating.plan import forced_plan_view
+from services.rals.scheduler import ActionScheduler, ScheduledRun, timed_plans
 from services.rals.views import account_pb
 
 T = TypeVar("T")
@@ -156,7 +157,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
             assert owner is not None
             res = c.accounts.refund(
-                request.refund_id, owner[0], owner[1], charges=charges, keep_usage_ns=request.keep_usage_ns
+                request.refund_id, owner[0], owner[1], charges=charges, keep_usage_ns=request.keep_usage_ns,
+                round_kept=request.round_kept,
             )
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
@@ -180,8 +182,14 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         )
 
     async def RemoveAccount(self, request: rals_pb2.AccountRequest, context: Any) -> common_pb2.Empty:
-        # Removing an account must also settle its journal and sessions: issue #13.
-        raise NotImplementedError
+        # Idempotent delete: an absent account is not an error (a retried remove succeeds).
+        # The journal stays; each balance is closed by a journal row (AccountStore.remove_account).
+        if not request.account:
+            raise CGRError("MANDATORY_IE_MISSING", "[Account]")
+        tenant = request.tenant or self.owner.settings.default_tenant
+        removed = await self._run(lambda c: c.accounts.store.remove_account(tenant, request.account))
+        self.owner.log.info("rals.account_removed", tenant=tenant, account=request.account, existed=removed)
+        return common_pb2.Empty()
 
     async def GetAccountIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
         tenant = request.tenant or self.owner.settings.default_tenant
@@ -269,13 +277,34 @@ class RalsServer(BaseService):
         self.compiled: Compiled | None = None
         self.counts: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        self.scheduler = ActionScheduler(on_runs=self._scheduled_runs)
+        self._scheduler_task: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServicer(self), server)
-        return [rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name]
+        from services.rals import tariffplan_service as tps
+        tariffplan_pb2_grpc.add_TariffPlanServiceServicer_to_server(tps.TariffPlanServicer(self), server)
+        return [rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name, tps.SERVICE_NAME]
 
     async def load(self) -> None:
         await self.compile(None)
+        self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="rals-scheduler")
+
+    async def close(self) -> None:
+        self.scheduler.stop()
+        if self._scheduler_task is not None:
+            try:
+                await asyncio.wait_for(self._scheduler_task, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                self._scheduler_task.cancel()
+            self._scheduler_task = None
+        await super().close()
+
+    def _scheduled_runs(self, runs: list[ScheduledRun]) -> None:
+        for run in runs:
+            self.log.info("rals.scheduled", plan=run.plan_id, tenant=run.tenant, account=run.account,
+                          at_unix=run.at_ns // SECOND, status=run.status, error=run.error)
+            self.publish(run.events, actions_id=";".join(run.actions), account=run.account)
 
     async def compile(self, tpid: str | None) -> Compiled:
         """(Re)build the rating data and account service from the StorDB, then provision the
@@ -289,18 +318,21 @@ class RalsServer(BaseService):
                 data = RatingData.from_rows(rows)
                 accounts = AccountService(self.engine, rows, tpid=tpid, rounding_decimals=decimals, data=data)
                 report = accounts.provision()
-                return Compiled(tpid, data, accounts), report
+                timed = timed_plans(rows)  # checked before the swap: a bad TimingId keeps the old plan
+                return Compiled(tpid, data, accounts), (report, timed)
 
             try:
-                compiled, report = await asyncio.to_thread(build)
+                compiled, (report, timed) = await asyncio.to_thread(build)
             except (AccountError, RatingError) as exc:
                 raise _as_cgr(exc) from None
             except Exception as exc:  # RatingDataError and friends: name the problem, keep the old plan
                 raise CGRError("SERVER_ERROR", f"tariff plan {tpid!r}: {exc}") from None
             self.compiled = compiled
+            queued = self.scheduler.load(compiled.accounts, rows, tpid)
             self.counts = {name: len(rows.get(name, [])) for name in ("Destinations", "Rates", "RatingPlans", "RatingProfiles", "Actions", "AccountActions")}
             self.log.info("rals.loaded", tpid=tpid, accounts=len(report.accounts),
-                          applied=len(report.applied), skipped=len(report.skipped))
+                          applied=len(report.applied), skipped=len(report.skipped),
+                          timed_plans=len(timed), scheduled=queued)
             self.publish(report.events, actions_id="*asap", account="")
             return compiled
 
