@@ -76,14 +76,16 @@ class DebitRequest(_message.Message):
     def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ...) -> None: ...
 
 class RefundRequest(_message.Message):
-    __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id")
+    __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id", "round_kept")
     DEBIT_REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
     KEEP_USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    ROUND_KEPT_FIELD_NUMBER: _ClassVar[int]
     debit_request_ids: _containers.RepeatedScalarFieldContainer[str]
     keep_usage_ns: int
     refund_id: str
-    def __init__(self, debit_request_ids: _Optional[_Iterable[str]] = ..., keep_usage_ns: _Optional[int] = ..., refund_id: _Optional[str] = ...) -> None: ...
+    round_kept: bool
+    def __init__(self, debit_request_ids: _Optional[_Iterable[str]] = ..., keep_usage_ns: _Optional[int] = ..., refund_id: _Optional[str] = ..., round_kept: _Optional[bool] = ...) -> None: ...
 
 class RefundResponse(_message.Message):
     __slots__ = ("refunded_cost", "refunded_usage_ns", "duplicate")

@@ -128,7 +128,9 @@ class GrpcBackends:
     async def rals_refund(
         self, run_event: CGREvent, debit_ids: list[str], keep_usage_ns: int, request_id: str
     ) -> RefundResult:
-        req = rals_pb2.RefundRequest(debit_request_ids=debit_ids, keep_usage_ns=keep_usage_ns, refund_id=request_id)
+        req = rals_pb2.RefundRequest(
+            debit_request_ids=debit_ids, keep_usage_ns=keep_usage_ns, refund_id=request_id, round_kept=True
+        )
         try:
             resp = await self.rals.call("Refund", req, idempotent=True)
         except CGRError as exc:

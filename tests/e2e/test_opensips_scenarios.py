@@ -118,24 +118,13 @@ async def _call_65s(suite, origin: str) -> None:
 async def test_prepaid_1001_to_1002_for_65s(suite, rals, cdrs):
     await _call_65s(suite, "sc-65s@127.0.0.1")
     # RT_20CNT (rating-and-accounts §2.9): 0.4 connect + 0.2 for the first 60 s increment +
-    # 5 s at Round(0.1/60, 5) = 0.00167 per 1 s increment = 0.60835 (the EventCost). The
-    # session's end-of-call DestinationRate rounding (*up 4 -> 0.6084) is not charged: RALs has
-    # no RefundRounding yet (documented deviation, services/rals/accounts/service.py); see the
-    # xfail test below for CGRateS's numbers.
-    assert await balance(rals, "1001") == Decimal(10) - Decimal("0.60835")
+    # 5 s at Round(0.1/60, 5) = 0.00167 per 1 s increment = 0.60835 (the EventCost); at session
+    # end the DestinationRate rounding (*up, 4 decimals) is charged too (§2.6): 0.6084.
     got = await wait_cdrs(cdrs, "sc-65s@127.0.0.1", 2)
     assert set(got) == {"*default", "*raw"}
-    assert got["*default"].cost == "0.60835" and got["*default"].usage_ns == 65 * SECOND
+    assert got["*default"].cost == "0.6084" and got["*default"].usage_ns == 65 * SECOND
     assert got["*default"].request_type == "*prepaid"
     assert got["*raw"].usage_ns == 65 * SECOND
-
-
-@pytest.mark.xfail(strict=True, reason="RALs RefundRounding not implemented: the session's end "
-                                       "rounding (0.60835 -> 0.6084, *up 4) is not charged")
-async def test_prepaid_65s_rounded_at_session_end_as_cgrates(suite, rals, cdrs):
-    await _call_65s(suite, "sc-65s-round@127.0.0.1")
-    got = await wait_cdrs(cdrs, "sc-65s-round@127.0.0.1", 2)
-    assert got["*default"].cost == "0.6084"
     assert await balance(rals, "1001") == Decimal("9.3916")
 
 

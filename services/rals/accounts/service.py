@@ -239,10 +239,13 @@ class AccountService:
     def refund(
         self, request_id: str, tenant: str, account: str, *, debit_request_id: str | None = None,
         charges: list[Charge] | None = None, keep_usage_ns: int | None = None,
+        round_kept: bool = False,
     ) -> RefundResult:
         """Give back charges: those given, or those of an earlier debit (by its request id).
 
         ``keep_usage_ns`` trims first: only the whole increments after that usage are refunded.
+        ``round_kept`` (session end) also charges the DestinationRate rounding of what is kept;
+        ``refunded`` is then net of it.
         """
         if charges is None:
             if debit_request_id is None:
@@ -258,6 +261,11 @@ class AccountService:
 
         def change(acc: Account) -> dict[str, Any]:
             money = refund_charges(acc, to_refund, decimals=self.decimals)
+            if round_kept:
+                # RefundRounding at session end (§2.6): the kept charges cost their rounded sum
+                diff = rounded_cost(kept) - sum((c.total_cost for c in kept), Decimal(0))
+                _charge_rounding(acc, kept, diff, self.decimals)
+                money -= diff
             return {"Refunded": money, "Charges": [c.to_json() for c in to_refund],
                     "Kept": [c.to_json() for c in kept]}
 

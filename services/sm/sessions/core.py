@@ -616,7 +616,9 @@ class SessionManager:
             run.charged_ns += res.usage_ns
             run.cost += res.cost
             run.debit_ids.append(f"{s.cgrid}:{run.run_id}:final")
-        elif not_charged < 0 and run.debit_ids:
+        if run.debit_ids:
+            # One settlement per run: unused whole increments back, and the session's final
+            # rounding charged (RefundRounding, §2.6), even when nothing is left to give back.
             rid = f"{s.cgrid}:{run.run_id}:refund"
             try:
                 ref = await self.backends.rals_refund(run.event, list(run.debit_ids), run.total_usage_ns, rid)
