@@ -11,6 +11,7 @@ id. An exception from ``change`` rolls everything back: nothing changed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -359,6 +360,52 @@ class AccountStore:
             tenant=acc.tenant, account=acc.account, balance_uuid=balance_uuid, delta=_num(delta),
             value_after=_num(value_after), reason=reason, request_id=request_id, created_at=now,
         ))
+
+    # --- removal ---------------------------------------------------------------------------
+
+    def remove_account(self, tenant: str, account: str, *, request_id: str | None = None) -> bool:
+        """Remove the account and its balances; True if it existed.
+
+        The journal stays (it is the audit trail): each non-zero balance leaves through one
+        closing row (``-value``, reason ``remove_account``), so every balance's journal still sums
+        to its value (now 0). Idempotent: an absent account is left alone (False); a request id
+        already applied returns its first answer and changes nothing.
+        """
+        rid = request_id or f"remove:{uuid.uuid4()}"
+        for _attempt in range(3):
+            try:
+                return self._remove_once(tenant, account, rid)
+            except IntegrityError:
+                continue  # the same request id raced with itself: the winner's answer is stored
+        raise AccountError("SERVER_ERROR", f"could not remove {tenant}:{account}")
+
+    def _remove_once(self, tenant: str, account: str, rid: str) -> bool:
+        with self.engine.begin() as conn:
+            now = _now()
+            prior = self._stored(conn, rid)
+            if prior is not None:
+                return bool(prior.get("Removed"))
+            # Lock first (SQLite: takes the write lock before reading), like apply().
+            locked = conn.execute(
+                update(accounts)
+                .where(accounts.c.tenant == tenant, accounts.c.account == account)
+                .values(version=accounts.c.version + 1, updated_at=now)
+            ).rowcount
+            acc = self._load(conn, tenant, account, lock=True) if locked else None
+            if acc is not None:
+                for b in acc.balances:
+                    if b.value != 0:
+                        self._journal(conn, acc, b.uuid, -b.value, Decimal(0), "remove_account",
+                                      rid, now)
+                conn.execute(delete(balances).where(balances.c.tenant == tenant,
+                                                    balances.c.account == account))
+                conn.execute(delete(accounts).where(accounts.c.tenant == tenant,
+                                                    accounts.c.account == account))
+            conn.execute(insert(account_requests).values(
+                request_id=rid, tenant=tenant, account=account, kind="remove_account",
+                result=dumps_exact({"Removed": acc is not None}), created_at=now,
+            ))
+            return acc is not None
 
     # --- action-plan bookkeeping -----------------------------------------------------------
 
