@@ -100,7 +100,7 @@ for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds"):
            f"Fields {_svc} indexes by exact value (unset = all; [] = none).",
            f"{_svc}.string_indexed_fields"),
         _k(f"{_svc}_prefix_indexed_fields", "json_list", [],
-           f"Fields {_svc} indexes by prefix.", f"{_svc}.prefix_indexed_fields"),
+           f"Fields {_svc} indexes by prefix ([] = none; null = all).", f"{_svc}.prefix_indexed_fields"),
     ]
 
 KEYS: dict[str, Key] = {k.name: k for k in _BASE_KEYS}

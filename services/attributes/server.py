@@ -28,7 +28,7 @@ def build_engine(rows: TariffPlanRows, settings: Any) -> AttributeEngine:
         return AttributeEngine.from_rows(
             rows,
             string_fields=settings.attributes_string_indexed_fields,
-            prefix_fields=settings.attributes_prefix_indexed_fields or (),
+            prefix_fields=settings.attributes_prefix_indexed_fields,  # null = every field (CGRateS)
         )
     except (ProfileDataError, ValueError) as exc:
         raise CGRError("SERVER_ERROR", f"attributes tariff plan: {exc}") from None

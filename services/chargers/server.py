@@ -27,7 +27,7 @@ def build_engine(rows: TariffPlanRows, settings: Any) -> ChargerEngine:
         return ChargerEngine.from_rows(
             rows,
             string_fields=settings.chargers_string_indexed_fields,
-            prefix_fields=settings.chargers_prefix_indexed_fields or (),
+            prefix_fields=settings.chargers_prefix_indexed_fields,  # null = every field (CGRateS)
         )
     except (ProfileDataError, ValueError) as exc:
         raise CGRError("SERVER_ERROR", f"chargers tariff plan: {exc}") from None
