@@ -116,6 +116,11 @@ class PipelineConfig:
     retry_delay: Callable[[int], float] = field(default=lambda n: float(_fib(n)))
     # A duplicate whose first processing stopped mid-charge is resumed after this long.
     stale_pending_after: timedelta = timedelta(seconds=60)
+    # Tells a pending row nobody is processing any more (the store failed between reserve and
+    # finish, so the caller got an error and retries) from one still in flight; such a row is
+    # resumed at once instead of waiting ``stale_pending_after``. cdre's server knows what it
+    # has in flight (one cdre process owns the CDR tables); None = only the age rule.
+    is_abandoned: Callable[[StoredCdr], bool] | None = None
 
 
 @dataclass
@@ -207,7 +212,9 @@ async def _process_run(
 
     stored, duplicate = await asyncio.to_thread(store.reserve, cdr)
     if duplicate:
-        if stored.rating_state == PENDING and _is_stale(stored, cfg):
+        if stored.rating_state == PENDING and (
+            _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
+        ):
             log.warning("resuming CDR %s:%s left pending", cdr.cgrid, cdr.run_id)
             return RunResult(await _rate_and_finish(stored.cdr, rate, backends, store, cfg), True)
         return RunResult(stored.cdr, duplicate=True)

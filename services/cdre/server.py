@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -76,7 +77,7 @@ from services.cdre.pipeline import (
     resume_pending,
 )
 from services.cdre.rerate import rerate_cdrs
-from services.cdre.store import CdrFilter, CdrStore, SessionCost, StoreError
+from services.cdre.store import CdrFilter, CdrStore, SessionCost, StoredCdr, StoreError
 
 FORMATS = {
     "": None,
@@ -272,9 +273,10 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             ev = event_from_pb(request.event, o.settings.default_tenant)
             try:
                 flags = ProcessFlags.parse(request.flags)
-                cdr_from_event(ev, o.pipeline_config.defaults)  # validation only
+                key = cdr_from_event(ev, o.pipeline_config.defaults).cgrid
             except (ProcessError, CdrError) as exc:
                 raise invalid(str(exc)) from None
+            o.in_flight[key] += 1
             try:
                 result = await process_cdr(ev, flags, o.backends, o.store, o.pipeline_config)
             except ProcessError as exc:
@@ -282,6 +284,10 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
                     raise Unavailable("SERVER_ERROR", str(exc)) from None
                 # a field AttributeS/ChargerS wrote is bad: still nothing stored
                 raise invalid(str(exc)) from None
+            finally:
+                o.in_flight[key] -= 1
+                if not o.in_flight[key]:
+                    del o.in_flight[key]
         except CGRError:
             CDRS_PROCESSED.labels(result="error").inc()
             raise
@@ -395,6 +401,8 @@ class CdreServer(BaseService):
     backends: GrpcBackends
     pipeline_config: PipelineConfig
     export_lock: asyncio.Lock
+    # CGRIDs being processed by ProcessCDR calls right now (count per CGRID)
+    in_flight: Counter[str]
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         cdre_pb2_grpc.add_CdrServiceServicer_to_server(CdrServiceServicer(self), server)
@@ -406,13 +414,23 @@ class CdreServer(BaseService):
         self.backends = GrpcBackends(self.settings)
         # One export at a time: the export log is read then written, and file names are free.
         self.export_lock = asyncio.Lock()
+        self.in_flight = Counter()
         self.pipeline_config = PipelineConfig(
             defaults=CdrDefaults(
                 tenant=self.settings.default_tenant,
                 category=self.settings.default_category,
-            )
+            ),
+            is_abandoned=self._abandoned,
         )
         await self._resume_crash_leftovers()
+
+    def _abandoned(self, stored: StoredCdr) -> bool:
+        """A pending row is abandoned when no other ProcessCDR of its CGRID is running here (the
+        call asking is counted itself): its processing failed before the cost was written, e.g.
+        the store went down, and this is the caller's retry. Only this process writes the CDR
+        tables (DESIGN.md §3), so nothing else can be working on it; resuming reuses the row's
+        debit idempotency key, so it never charges twice."""
+        return self.in_flight.get(stored.cdr.cgrid, 0) <= 1
 
     async def _resume_crash_leftovers(self) -> None:
         pending = await asyncio.to_thread(self.store.pending_older_than, timedelta(0))
