@@ -1,0 +1,222 @@
+"""CGRateS JSON-RPC provisioning and tariff-plan read-back: APIerSv1.Set*/Get*/Remove* of
+filters and profiles, actions and action plans, the GetTP* reads. Every call goes to the
+TariffPlanService of the RALs process (services/rals/tariffplan_service.py), which validates like
+a CSV load, stores the rows and reloads the owning services; this module only maps argument and
+reply shapes. Registered into :data:`services.sm.apier.methods.METHODS` on import.
+
+Differences from CGRateS v0.10: a refused profile answers ``INVALID_ARGUMENT:<problems>`` naming
+the field (CGRateS answers ``SERVER_ERROR: broken reference ...`` for a missing filter and accepts
+an unknown attribute type until it is used); the ``Cache`` options are ignored (every change is
+live at once: the owners reload); APIerSv2.GetActions answers the TP action shape it was set with.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from cgrates.v1 import common_pb2, tariffplan_pb2, tariffplan_pb2_grpc
+from cgrpy.errors import CGRError
+from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.runtime.client import to_cgr_error
+from services.sm.apier.args import Args
+from services.sm.apier.methods import METHODS, Context, Handler
+
+_STUBS: dict[int, tariffplan_pb2_grpc.TariffPlanServiceStub] = {}
+
+
+async def _call(ctx: Context, method: str, request: Any) -> Any:
+    backends = ctx.backends
+    stub = _STUBS.get(id(backends))
+    if stub is None:
+        stub = _STUBS[id(backends)] = tariffplan_pb2_grpc.TariffPlanServiceStub(backends._channel("rals"))
+    try:
+        return await getattr(stub, method)(request, timeout=max(backends.timeout, 30.0))
+    except grpc.aio.AioRpcError as exc:
+        raise to_cgr_error("rals", method, exc) from None
+
+
+def _obj(value: Any) -> common_pb2.JsonObject:
+    return common_pb2.JsonObject(json=dumps_exact(value))
+
+
+async def _set(ctx: Context, kind: str, obj: dict[str, Any], *, overwrite: bool = True) -> str:
+    req = tariffplan_pb2.ProfileRequest(kind=kind, object=_obj(obj), no_overwrite=not overwrite)
+    await _call(ctx, "SetProfile", req)
+    return "OK"
+
+
+def _profile(a: Args) -> dict[str, Any]:
+    """The profile fields (``AttributeWithCache`` embeds the profile; v2 may nest it)."""
+    for nested in ("AttributeProfile", "ChargerProfile", "SupplierProfile", "StatQueueProfile",
+                   "ThresholdProfile", "Filter"):
+        if isinstance(a.get(nested), dict):
+            return dict(a.get(nested))
+    return {k: v for k, v in a.raw.items() if k.lower() != "cache"}
+
+
+def _key(ctx: Context, a: Args) -> dict[str, Any]:
+    a.require("ID")
+    return {"Tenant": a.str("Tenant") or ctx.tenant, "ID": a.str("ID")}
+
+
+def _profile_methods(kind: str, set_names: list[str], get_name: str, remove_name: str, ids_name: str) -> None:
+    async def set_profile(ctx: Context, a: Args) -> Any:
+        return await _set(ctx, kind, _profile(a))
+
+    async def get_profile(ctx: Context, a: Args) -> Any:
+        res = await _call(ctx, "GetProfile", tariffplan_pb2.ProfileRequest(kind=kind, object=_obj(_key(ctx, a))))
+        return loads_exact(res.json)
+
+    async def remove_profile(ctx: Context, a: Args) -> Any:
+        await _call(ctx, "RemoveProfile", tariffplan_pb2.ProfileRequest(kind=kind, object=_obj(_key(ctx, a))))
+        return "OK"
+
+    async def profile_ids(ctx: Context, a: Args) -> Any:
+        req = tariffplan_pb2.ProfileIDsRequest(kind=kind, tenant=a.str("Tenant") or ctx.tenant)
+        return list((await _call(ctx, "GetProfileIDs", req)).ids)
+
+    handlers: list[tuple[list[str], Handler]] = [
+        (set_names, set_profile), ([get_name], get_profile), ([remove_name], remove_profile), ([ids_name], profile_ids),
+    ]
+    for names, fn in handlers:
+        for n in names:
+            METHODS[n] = fn
+
+
+_profile_methods("Filter", ["APIerSv1.SetFilter"], "APIerSv1.GetFilter", "APIerSv1.RemoveFilter",
+                 "APIerSv1.GetFilterIDs")
+_profile_methods("Attribute", ["APIerSv1.SetAttributeProfile", "APIerSv2.SetAttributeProfile"],
+                 "APIerSv1.GetAttributeProfile", "APIerSv1.RemoveAttributeProfile", "APIerSv1.GetAttributeProfileIDs")
+_profile_methods("Charger", ["APIerSv1.SetChargerProfile"], "APIerSv1.GetChargerProfile",
+                 "APIerSv1.RemoveChargerProfile", "APIerSv1.GetChargerProfileIDs")
+_profile_methods("Supplier", ["APIerSv1.SetSupplierProfile"], "APIerSv1.GetSupplierProfile",
+                 "APIerSv1.RemoveSupplierProfile", "APIerSv1.GetSupplierProfileIDs")
+_profile_methods("StatQueue", ["APIerSv1.SetStatQueueProfile"], "APIerSv1.GetStatQueueProfile",
+                 "APIerSv1.RemoveStatQueueProfile", "APIerSv1.GetStatQueueProfileIDs")
+_profile_methods("Threshold", ["APIerSv1.SetThresholdProfile"], "APIerSv1.GetThresholdProfile",
+                 "APIerSv1.RemoveThresholdProfile", "APIerSv1.GetThresholdProfileIDs")
+
+
+# --- actions and action plans ---------------------------------------------------------------
+
+
+async def set_actions(ctx: Context, a: Args) -> Any:
+    """V1AttrSetActions {ActionsId, Overwrite, Actions: [V1TPAction]}; without Overwrite an
+    existing set answers EXISTS, as CGRateS does."""
+    a.require("ActionsId")
+    obj = {"ActionsId": a.str("ActionsId"), "Actions": a.get("Actions")}
+    return await _set(ctx, "Actions", obj, overwrite=bool(a.bool("Overwrite")))
+
+
+async def get_actions_v2(ctx: Context, a: Args) -> Any:
+    """AttrGetActions {ActionIDs, Offset, Limit} -> {ActionsId: [actions]} (all sets when no IDs)."""
+    ids = a.strs("ActionIDs")
+    if not ids:
+        req = tariffplan_pb2.ProfileIDsRequest(kind="Actions")
+        ids = list((await _call(ctx, "GetProfileIDs", req)).ids)
+    offset, limit = a.int("Offset") or 0, a.int("Limit") or 0
+    ids = ids[offset:offset + limit] if limit else ids[offset:]
+    out: dict[str, Any] = {}
+    for aid in ids:
+        res = await _call(ctx, "GetProfile", tariffplan_pb2.ProfileRequest(kind="Actions", object=_obj({"ID": aid})))
+        out[aid] = loads_exact(res.json)["Actions"]
+    return out
+
+
+async def set_action_plan(ctx: Context, a: Args) -> Any:
+    """AttrSetActionPlan {Id, ActionPlan: [{ActionsId, Years, Months, MonthDays, WeekDays, Time,
+    Weight}], Overwrite, ReloadScheduler}. A non-*asap timing is stored as a Timings row
+    ``<Id>#<n>``; the scheduler is RALs's (reloaded either way)."""
+    a.require("Id", "ActionPlan")
+    obj = {"Id": a.str("Id"), "ActionPlan": a.get("ActionPlan")}
+    return await _set(ctx, "ActionPlan", obj, overwrite=bool(a.bool("Overwrite")))
+
+
+async def set_action_triggers(ctx: Context, a: Args) -> Any:
+    """A trigger group as ActionTriggers.csv holds it: {GroupID, ActionTriggers: [...]}."""
+    a.require("GroupID")
+    return await _set(ctx, "ActionTriggers", {"GroupID": a.str("GroupID"), "ActionTriggers": a.get("ActionTriggers")})
+
+
+async def set_account_action_triggers(ctx: Context, a: Args) -> Any:
+    """Changing the triggers of one live account (not of a trigger group) is RALs account state,
+    which this API does not reach yet: an honest NOT_IMPLEMENTED, never a fake OK."""
+    raise CGRError("NOT_IMPLEMENTED", "SetAccountActionTriggers (use APIerSv1.SetActionTriggers + AccountActions)")
+
+
+# --- tariff-plan read-back --------------------------------------------------------------------
+
+
+async def _tp_rows(ctx: Context, tpid: str, file: str, ident: str = "") -> list[dict[str, str]]:
+    req = tariffplan_pb2.TPRowsRequest(tpid=tpid, file=file, id=ident)
+    return [loads_exact(r.json) for r in (await _call(ctx, "GetTPRows", req)).rows]
+
+
+def _num(cell: str) -> Decimal | int:
+    if not cell:
+        return 0
+    d = Decimal(cell)
+    return int(d) if d == d.to_integral_value() and "." not in cell else d
+
+
+async def get_tpids(ctx: Context, a: Args) -> Any:
+    return list((await _call(ctx, "GetTPIds", common_pb2.Empty())).tpids)
+
+
+async def get_tp_rate(ctx: Context, a: Args) -> Any:
+    a.require("TPid", "ID")
+    rows = await _tp_rows(ctx, a.str("TPid"), "Rates", a.str("ID"))
+    return {"TPid": a.str("TPid"), "ID": a.str("ID"), "RateSlots": [
+        {"ConnectFee": _num(r["ConnectFee"]), "Rate": _num(r["Rate"]), "RateUnit": r["RateUnit"],
+         "RateIncrement": r["RateIncrement"], "GroupIntervalStart": r["GroupIntervalStart"]} for r in rows]}
+
+
+async def get_tp_rate_ids(ctx: Context, a: Args) -> Any:
+    a.require("TPid")
+    ids = list(dict.fromkeys(r["Id"] for r in await _tp_rows(ctx, a.str("TPid"), "Rates")))
+    offset, limit = a.int("Offset") or 0, a.int("Limit") or 0
+    return ids[offset:offset + limit] if limit else ids[offset:]
+
+
+async def get_tp_destination(ctx: Context, a: Args) -> Any:
+    a.require("TPid", "ID")
+    rows = await _tp_rows(ctx, a.str("TPid"), "Destinations", a.str("ID"))
+    return {"TPid": a.str("TPid"), "ID": a.str("ID"), "Prefixes": [r["Prefix"] for r in rows]}
+
+
+async def get_tp_rating_plan(ctx: Context, a: Args) -> Any:
+    a.require("TPid", "ID")
+    rows = await _tp_rows(ctx, a.str("TPid"), "RatingPlans", a.str("ID"))
+    return {"TPid": a.str("TPid"), "ID": a.str("ID"), "RatingPlanBindings": [
+        {"DestinationRatesId": r["DestinationRatesId"], "TimingId": r["TimingTag"], "Weight": _num(r["Weight"])}
+        for r in rows]}
+
+
+async def get_tp_rating_profile(ctx: Context, a: Args) -> Any:
+    """AttrGetTPRatingProfile {TPid, RatingProfileId = [LoadId:]Tenant:Category:Subject}."""
+    a.require("TPid", "RatingProfileId")
+    parts = a.str("RatingProfileId").split(":")
+    if len(parts) not in (3, 4):
+        raise CGRError("SERVER_ERROR", "RatingProfileId: expected [LoadId:]Tenant:Category:Subject")
+    load_id, (tenant, category, subject) = (parts[0] if len(parts) == 4 else ""), parts[-3:]
+    rows = await _tp_rows(ctx, a.str("TPid"), "RatingProfiles", f"{tenant}:{category}:{subject}")
+    return {"TPid": a.str("TPid"), "LoadId": load_id, "Tenant": tenant, "Category": category, "Subject": subject,
+            "RatingPlanActivations": [
+                {"ActivationTime": r["ActivationTime"], "RatingPlanId": r["RatingPlanId"],
+                 "FallbackSubjects": r["RatesFallbackSubject"]} for r in rows]}
+
+
+for _name, _fn in {
+    "APIerSv1.SetActions": set_actions, "APIerSv2.SetActions": set_actions,
+    "APIerSv2.GetActions": get_actions_v2,
+    "APIerSv1.SetActionPlan": set_action_plan,
+    "APIerSv1.SetActionTriggers": set_action_triggers,
+    "APIerSv1.SetAccountActionTriggers": set_account_action_triggers,
+    "APIerSv1.GetTPIds": get_tpids, "APIerSv1.GetTPRate": get_tp_rate, "APIerSv1.GetTPRateIds": get_tp_rate_ids,
+    "APIerSv1.GetTPDestination": get_tp_destination, "APIerSv1.GetTPRatingPlan": get_tp_rating_plan,
+    "APIerSv1.GetTPRatingProfile": get_tp_rating_profile,
+}.items():
+    METHODS[_name] = _fn
