@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "opensips",
     "migrate",
     "profiles",
+    "provision",
+    "config",
 )
 
 
