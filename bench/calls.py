@@ -137,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
             metrics = f"http://127.0.0.1:{env['CGRPY_SM_METRICS_PORT']}/metrics"
             assert suite.proc is not None
             sup_pid = suite.proc.pid
-        result = asyncio.run(measure(gen_cfg, plan, host, port, rals, cdre, metrics, sup_pid))
+        db = args.db_url if args.target else db_url
+        pg_dbname = db.rsplit("/", 1)[-1].split("?")[0] if db and db.startswith("postgresql") else None
+        result = asyncio.run(measure(gen_cfg, plan, host, port, rals, cdre, metrics, sup_pid, pg_dbname))
     result["command"] = " ".join(["python -m bench", *sys.argv[1:]]) if sys.argv else ""
     text = summary(result)
     print(text)
@@ -148,12 +150,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def measure(cfg: GenConfig, plan: Plan, host: str, port: int, rals: str, cdre: str,
-                  metrics_url: str, supervisor_pid: int | None) -> dict[str, Any]:
+                  metrics_url: str, supervisor_pid: int | None, pg_dbname: str | None) -> dict[str, Any]:
     accounts = set(plan.accounts)
     before = await check.balances(rals, plan.accounts)
     cdrs_before = await check.wait_cdr_count(cdre, 0, 0)
     costs_before, _, _ = await check.cdr_costs(cdre, accounts)
-    watch = ProcWatch(supervisor_pid) if supervisor_pid else None
+    watch = ProcWatch(supervisor_pid, pg_dbname) if supervisor_pid or pg_dbname else None
     loadavg_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -231,7 +233,7 @@ async def measure(cfg: GenConfig, plan: Plan, host: str, port: int, rals: str, c
         "latency": latency_table(stats),
         "timeline": timeline(stats, int(cfg.duration_s)),
         "processes": procs,
-        "processes_cpu_total": round(sum(float(r["cpu_seconds"]) for r in procs.values()), 2),
+        "processes_cpu_total": round(sum(float(r["cpu_seconds"]) for n, r in procs.items() if n != "postgres"), 2),
         "rss_timeline_mb": [(t, {k: round(v / 1024, 1) for k, v in rss.items()})
                             for t, rss in (watch.rss_timeline[::5] if watch else [])],
         "generator": {"cpu_seconds": round(gen_cpu, 2), "peak_rss_mb": self_peak_rss_mb()},

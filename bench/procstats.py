@@ -52,6 +52,22 @@ def service_children(supervisor_pid: int) -> dict[int, str]:
     return out
 
 
+def postgres_backends(dbname: str) -> list[int]:
+    """Postgres server processes serving database ``dbname`` (their title names it)."""
+    out = []
+    needle = f" {dbname} ".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if title.startswith(b"postgres:") and needle in title:
+            out.append(int(entry.name))
+    return out
+
+
 @dataclass
 class ProcSample:
     name: str
@@ -65,7 +81,8 @@ class ProcSample:
 class ProcWatch:
     """Samples every service process; ``report()`` gives CPU used since ``start()`` and peaks."""
 
-    supervisor_pid: int
+    supervisor_pid: int | None
+    pg_dbname: str | None = None  # also count the Postgres backends of the run's database
     procs: dict[int, ProcSample] = field(default_factory=dict)
     rss_timeline: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
@@ -75,7 +92,10 @@ class ProcWatch:
 
     def sample(self, t: float) -> None:
         rss_now: dict[str, int] = {}
-        for pid, name in service_children(self.supervisor_pid).items():
+        found = service_children(self.supervisor_pid) if self.supervisor_pid else {}
+        if self.pg_dbname:
+            found.update(dict.fromkeys(postgres_backends(self.pg_dbname), "postgres"))
+        for pid, name in found.items():
             try:
                 cpu = cpu_seconds(pid)
                 rss, hwm = memory_kb(pid)

@@ -71,11 +71,18 @@ def summary(result: dict[str, Any]) -> str:
     lines.append(f"SM replies over deadline: {sum(over.values()) if over else 0:g}")
     lines.append(f"{'process':<12}{'cpu s':>8}{'cpu %':>8}{'peak RSS MB':>13}")
     wall = result["traffic_seconds"] or 1
-    for name, row in result["processes"].items():
+    procs = result["processes"]
+    for name, row in procs.items():
+        if name == "postgres":
+            continue
         lines.append(f"{name:<12}{row['cpu_seconds']:>8.1f}{100 * row['cpu_seconds'] / wall:>8.0f}"
                      f"{row['peak_rss_mb']:>13.1f}")
     lines.append(f"{'(total)':<12}{result['processes_cpu_total']:>8.1f}"
                  f"{100 * result['processes_cpu_total'] / wall:>8.0f}")
+    if "postgres" in procs:
+        pg = procs["postgres"]
+        lines.append(f"{'postgres':<12}{pg['cpu_seconds']:>8.1f}{100 * pg['cpu_seconds'] / wall:>8.0f}"
+                     f"{pg['peak_rss_mb']:>13.1f}  ({pg['pids']} backends of the run's database)")
     g = result["generator"]
     lines.append(f"{'generator':<12}{g['cpu_seconds']:>8.1f}{100 * g['cpu_seconds'] / wall:>8.0f}"
                  f"{g['peak_rss_mb']:>13.1f}")

@@ -61,6 +61,6 @@ def test_low_rate_run_completes_every_call_and_balances_the_money(pg_url: str, t
     # every call lasts 2 s (Usage "1s".."3s" by whole-second clocks) on a tariff with a connect
     # fee, so money moved and it matches the CDR costs to the last digit
     assert Decimal(check["money_debited"]) == Decimal(check["cdr_costs"]) > 0
-    assert set(result["processes"]) == {"attributes", "chargers", "rals", "suppliers", "stats",
+    assert set(result["processes"]) == {"postgres", "attributes", "chargers", "rals", "suppliers", "stats",
                                         "thresholds", "cdre", "sm"}
     assert all(p["peak_rss_mb"] > 10 for p in result["processes"].values())
