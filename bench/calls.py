@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--debit-interval", default="10s", help="SM debit interval of the suite it starts")
     p.add_argument("--log-level", default="WARNING", help="log level of the suite it starts")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--suite-log", type=Path, help="write the started suite's output (logs) here")
     p.add_argument("--out", type=Path, help="write the result JSON here")
     p.add_argument("--db-url", help="start the suite on this StorDB (kept) instead of a fresh Postgres DB")
     p.add_argument("--pg-admin", default=PG_ADMIN, help="Postgres server where the fresh DB is created")
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     gen_cfg = GenConfig(cps=args.cps, duration_s=args.duration, call_length_s=call_length_s,
                         postpaid_ratio=args.postpaid_ratio, connections=args.connections,
                         per_conn=args.per_conn, request_timeout_s=args.request_timeout, seed=args.seed)
+    suite = None
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="cgrpy-bench-plan-") as tmp:
         plan = write_plan(Path(tmp), args.accounts, balance=Decimal(args.balance))
         if args.target:
@@ -131,7 +133,11 @@ def run(args: argparse.Namespace) -> int:
             env = suite_env(db_url, CGRPY_DEBIT_INTERVAL=args.debit_interval,
                             CGRPY_LOG_LEVEL=args.log_level.upper())
             print(f"starting the suite (cgr up) on {db_url.rsplit('@', 1)[-1]} ...", file=sys.stderr)
-            suite = stack.enter_context(Suite(env, "--tariffplan", str(plan.folder), timeout=180))
+            try:
+                suite = stack.enter_context(Suite(env, "--tariffplan", str(plan.folder), timeout=180))
+            except RuntimeError as exc:  # not SERVING in time (e.g. a loaded machine): say so, briefly
+                print(f"bench calls: the suite did not start: {str(exc)[-600:]}", file=sys.stderr)
+                return 2
             host, port = _loopback(env["CGRPY_OPENSIPS_LISTEN"])
             rals, cdre = suite.addr("rals"), suite.addr("cdre")
             metrics = f"http://127.0.0.1:{env['CGRPY_SM_METRICS_PORT']}/metrics"
@@ -140,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         db = args.db_url if args.target else db_url
         pg_dbname = db.rsplit("/", 1)[-1].split("?")[0] if db and db.startswith("postgresql") else None
         result = asyncio.run(measure(gen_cfg, plan, host, port, rals, cdre, metrics, sup_pid, pg_dbname))
+    if args.suite_log and suite is not None:
+        args.suite_log.write_text(suite.read_output())
     result["command"] = " ".join(["python -m bench", *sys.argv[1:]]) if sys.argv else ""
     text = summary(result)
     print(text)
