@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "opensips",
     "migrate",
     "profiles",
+    "stats",
     "provision",
     "config",
 )
