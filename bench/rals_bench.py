@@ -1,0 +1,240 @@
+"""RALs benchmark (issue #4): GetCost in process and over gRPC, Debit on Postgres.
+
+Run: ``.venv/bin/python -m bench.rals_bench [--runs 20000] [--seconds 5] [--debits 2000]
+[--pg ADMIN_URL]``. Prints one JSON object. Not a unit test.
+
+1. ``get_cost`` in process on the tutorial plan, 1001 -> 1002, 85 s (EventCost 0.64175): per-call
+   latency over ``--runs`` calls (median, p99; target median <= 15 us).
+2. ``GetCost`` over gRPC against a real RALs process (``python -m services.rals`` on a fresh
+   Postgres database with the tutorial plan): calls/s with 16 concurrent clients for
+   ``--seconds``.
+3. ``Debit`` (``*postpaid``, fresh request id each) over gRPC on that RALs, 16 concurrent clients:
+   debits/s all on one account (every debit waits for the account row lock), and spread over
+   1,000 accounts.
+The client and the server share the machine: on 2 cores the client's own CPU is part of the
+number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cgrates.v1 import rals_pb2, rals_pb2_grpc
+from cgrpy.storage.db import make_engine
+from cgrpy.storage.migrate import upgrade
+from cgrpy.storage.tariffplans import replace_tariffplan
+from cgrpy.tariffplan.csvread import read_folder
+from cgrpy.units import SECOND, to_unix_nano
+from services.rals.rating import CallDescriptor, RatingData, get_cost
+
+REPO = Path(__file__).resolve().parent.parent
+TUTORIAL = REPO / "tariffplans" / "tutorial"
+T0 = datetime(2014, 8, 4, 13, 0, 0, tzinfo=UTC)
+CLIENTS = 16
+
+
+def bench_in_process(runs: int) -> dict[str, Any]:
+    data = RatingData.from_rows(read_folder(TUTORIAL))
+    cd = CallDescriptor(tenant="cgrates.org", category="call", subject="1001", account="1001",
+                        destination="1002", time_start=T0, usage_ns=85 * SECOND)
+    assert get_cost(data, cd, rounding_decimals=5).event_cost_amount() == Decimal("0.64175")
+    for _ in range(min(1000, runs)):  # warm caches
+        get_cost(data, cd, rounding_decimals=5)
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        t = clock()
+        get_cost(data, cd, rounding_decimals=5)
+        samples.append(clock() - t)
+    samples.sort()
+    with_details = []
+    for _ in range(min(runs, 5000)):
+        t = clock()
+        get_cost(data, cd, rounding_decimals=5).to_event_cost()
+        with_details.append(clock() - t)
+    with_details.sort()
+    return {
+        "runs": runs,
+        "median_us": round(statistics.median(samples) / 1000, 2),
+        "p99_us": round(samples[int(len(samples) * 0.99) - 1] / 1000, 2),
+        "mean_us": round(sum(samples) / len(samples) / 1000, 2),
+        "median_with_event_cost_us": round(statistics.median(with_details) / 1000, 2),
+        "target_median_us": 15,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RalsProcess:
+    """``python -m services.rals`` on a fresh Postgres database holding the tutorial plan."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.dbname = f"cgrpy_bench_{uuid.uuid4().hex[:8]}"
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + self.dbname
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _admin(self, sql: str) -> None:
+        libpq = self.admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def __enter__(self) -> RalsProcess:
+        self._admin(f'CREATE DATABASE "{self.dbname}"')
+        upgrade(self.url)
+        engine = make_engine(self.url)
+        replace_tariffplan(engine, "cgrpy", read_folder(TUTORIAL), source="tutorial")
+        engine.dispose()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CGRPY_")}
+        env.update({"CGRPY_STORDB_URL": self.url, "CGRPY_RALS_GRPC_PORT": str(self.port),
+                    "CGRPY_RALS_METRICS_PORT": str(_free_port()), "CGRPY_LOG_LEVEL": "warning"})
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.rals"], cwd=REPO, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        with grpc.insecure_channel(self.addr) as ch:
+            while True:
+                try:
+                    r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(),
+                                                             timeout=1)
+                    if r.status == health_pb2.HealthCheckResponse.SERVING:
+                        return self
+                except grpc.RpcError:
+                    pass
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise RuntimeError("RALs did not start")
+                time.sleep(0.1)
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+
+
+def _cd(account: str = "1001", usage_s: int = 85) -> rals_pb2.CallDescriptor:
+    return rals_pb2.CallDescriptor(
+        tenant="cgrates.org", category="call", subject="1001", account=account,
+        destination="1002", tor="*voice", time_start_unix_ns=to_unix_nano(T0),
+        usage_ns=usage_s * SECOND)
+
+
+async def bench_grpc_getcost(addr: str, seconds: float) -> dict[str, Any]:
+    # One channel per client: 16 independent connections, like 16 callers.
+    channels = [grpc.aio.insecure_channel(addr) for _ in range(CLIENTS)]
+    stubs = [rals_pb2_grpc.RalsServiceStub(c) for c in channels]
+    assert (await stubs[0].GetCost(_cd())).cost == "0.64175"
+    stop = time.monotonic() + seconds
+    counts = [0] * CLIENTS
+    latencies: list[float] = []
+
+    async def client(i: int) -> None:
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            await stubs[i].GetCost(_cd(), timeout=10)
+            latencies.append(time.perf_counter() - t)
+            counts[i] += 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*[client(i) for i in range(CLIENTS)])
+    elapsed = time.monotonic() - t0
+    for c in channels:
+        await c.close()
+    latencies.sort()
+    return {"clients": CLIENTS, "seconds": round(elapsed, 2), "calls": sum(counts),
+            "calls_per_s": round(sum(counts) / elapsed, 1),
+            "median_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+
+
+async def bench_debits(addr: str, n: int, accounts: list[str]) -> dict[str, Any]:
+    channels = [grpc.aio.insecure_channel(addr) for _ in range(CLIENTS)]
+    stubs = [rals_pb2_grpc.RalsServiceStub(c) for c in channels]
+    gate = asyncio.Semaphore(CLIENTS)
+    # accounts with a big balance (not timed)
+    async def fund(i: int, acc: str) -> None:
+        async with gate:
+            await stubs[i % CLIENTS].SetBalance(rals_pb2.SetBalanceRequest(
+                tenant="cgrates.org", account=acc, balance_type="*monetary", value="1000000",
+                balance=rals_pb2.Balance(id="bench")), timeout=30)
+    await asyncio.gather(*[fund(i, a) for i, a in enumerate(accounts)])
+    run = uuid.uuid4().hex[:8]
+    next_job = iter(range(n))
+    latencies: list[float] = []
+    total = Decimal(0)
+
+    async def client(i: int) -> None:
+        nonlocal total
+        for k in next_job:
+            t = time.perf_counter()
+            resp = await stubs[i].Debit(rals_pb2.DebitRequest(
+                call=_cd(accounts[k % len(accounts)]), request_id=f"bench:{run}:{k}",
+                request_type="*postpaid"), timeout=60)
+            latencies.append(time.perf_counter() - t)
+            total += Decimal(resp.cost)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*[client(i) for i in range(CLIENTS)])
+    elapsed = time.monotonic() - t0
+    for c in channels:
+        await c.close()
+    latencies.sort()
+    assert total == Decimal("0.6418") * n, total  # every debit charged exactly the CDR cost
+    return {"accounts": len(accounts), "debits": n, "seconds": round(elapsed, 2),
+            "debits_per_s": round(n / elapsed, 1),
+            "median_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20_000)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--debits", type=int, default=2000)
+    ap.add_argument("--pg", default=os.environ.get(
+        "CGRPY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    args = ap.parse_args()
+    out: dict[str, Any] = {"load_before": os.getloadavg()}
+    out["getcost_in_process"] = bench_in_process(args.runs)
+    with RalsProcess(args.pg) as rals:
+        out["getcost_grpc"] = asyncio.run(bench_grpc_getcost(rals.addr, args.seconds))
+        out["debit_one_account"] = asyncio.run(bench_debits(rals.addr, args.debits, ["bench1"]))
+        out["debit_1000_accounts"] = asyncio.run(bench_debits(
+            rals.addr, args.debits, [f"b{i:04d}" for i in range(1000)]))
+    out["load_after"] = os.getloadavg()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
