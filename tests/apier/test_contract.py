@@ -96,8 +96,15 @@ def test_balance_errors(api):
         "MANDATORY_IE_MISSING: [BalanceID or BalanceUUID]"
     assert err(api.call("APIerSv1.AddBalance", {"Account": "x", "BalanceType": "*monetary"})) == \
         "MANDATORY_IE_MISSING: [Value]"
-    # RALs does not remove accounts yet: an honest NOT_IMPLEMENTED, never a fake "OK"
-    assert err(api.call("APIerSv1.RemoveAccount", {"Account": "1001"})) == "NOT_IMPLEMENTED"
+
+
+
+def test_remove_account(api):
+    acc_id = f"rm-{type(api).__name__}"
+    assert ok(api.call("APIerSv1.SetBalance", {"Account": acc_id, "BalanceType": "*monetary",
+                                               "BalanceID": "main", "Value": 3})) == "OK"
+    assert ok(api.call("APIerSv1.RemoveAccount", {"Tenant": "cgrates.org", "Account": acc_id})) == "OK"
+    assert err(api.call("APIerSv2.GetAccount", {"Account": acc_id})).startswith("NOT_FOUND")
 
 
 # --- AttributeS / ChargerS -----------------------------------------------------------------------
