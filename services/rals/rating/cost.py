@@ -177,6 +177,78 @@ class CallCost:
         }
 
 
+    # --- CallCost JSON ---------------------------------------------------------------------------
+
+    def to_call_cost_json(self, *, account_summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        """CGRateS v0.10's ``engine.CallCost`` JSON (what ``Responder.GetCost`` answers).
+
+        ``Cost`` is CallCost.Cost (DestinationRate-rounded, §2.6). Timespans carry their own
+        increments only: the connect fee lives in ``RateInterval.Rating.ConnectFee`` and is
+        inside ``Cost``, not in any increment (the EventCost view adds it as an increment).
+        ``BalanceInfo`` is the empty DebitInfo of a rating without an account. Durations are
+        int ns, money Decimal. Difference: identical consecutive timespans are not merged
+        (every span has CompressFactor 1; CGRateS may merge equal-length identical spans) —
+        the totals are the same.
+        """
+        spans = []
+        for ts in self.timespans:
+            ri = ts.rate_interval
+            r = ri.rating
+            spans.append({
+                "TimeStart": ts.time_start,
+                "TimeEnd": ts.time_end,
+                "Cost": ts.cost,
+                "RateInterval": {
+                    "Timing": {"ID": ri.timing.id, **_timing_json(ri.timing), "EndTime": ""},
+                    "Rating": {
+                        "ConnectFee": r.connect_fee,
+                        "RoundingMethod": r.rounding_method,
+                        "RoundingDecimals": r.rounding_decimals,
+                        "MaxCost": r.max_cost,
+                        "MaxCostStrategy": r.max_cost_strategy,
+                        "Rates": [
+                            {
+                                "GroupIntervalStart": s.group_interval_start_ns,
+                                "Value": s.value,
+                                "RateIncrement": s.increment_ns,
+                                "RateUnit": s.unit_ns,
+                            }
+                            for s in r.rates
+                        ],
+                    },
+                    "Weight": ri.weight,
+                },
+                "DurationIndex": ts.duration_index_ns,
+                "Increments": [
+                    {
+                        "Duration": i.duration_ns,
+                        "Cost": i.cost,
+                        "BalanceInfo": {"Unit": None, "Monetary": None, "AccountID": ""},
+                        "CompressFactor": i.compress_factor,
+                    }
+                    for i in ts.increments
+                ],
+                "RoundIncrement": None,
+                "MatchedSubject": ts.matched_subject,
+                "MatchedPrefix": ts.matched_prefix,
+                "MatchedDestId": ts.matched_dest_id,
+                "RatingPlanId": ts.rating_plan_id,
+                "CompressFactor": 1,
+            })
+        return {
+            "Category": self.category,
+            "Tenant": self.tenant,
+            "Subject": self.subject,
+            "Account": self.account,
+            "Destination": self.destination,
+            "ToR": self.tor,
+            "Cost": self.cost,
+            "Timespans": spans,
+            "RatedUsage": self.usage_ns,
+            "AccountSummary": account_summary,
+        }
+
+
 def _timing_json(t: Timing) -> dict[str, Any]:
     return {
         "Years": list(t.years),
