@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CallDescriptor(_message.Message):
-    __slots__ = ("tenant", "category", "subject", "account", "destination", "tor", "time_start_unix_ns", "usage_ns", "duration_index_ns", "loop_index", "cgrid", "run_id", "max_cost_so_far", "deny_negative_account", "rating_plan_id")
+    __slots__ = ("tenant", "category", "subject", "account", "destination", "tor", "time_start_unix_ns", "usage_ns", "duration_index_ns", "loop_index", "cgrid", "run_id", "max_cost_so_far", "deny_negative_account", "rating_plan_id", "force_duration")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class CallDescriptor(_message.Message):
     MAX_COST_SO_FAR_FIELD_NUMBER: _ClassVar[int]
     DENY_NEGATIVE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     RATING_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    FORCE_DURATION_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     category: str
     subject: str
@@ -39,21 +40,24 @@ class CallDescriptor(_message.Message):
     max_cost_so_far: str
     deny_negative_account: bool
     rating_plan_id: str
-    def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ..., rating_plan_id: _Optional[str] = ...) -> None: ...
+    force_duration: bool
+    def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ..., rating_plan_id: _Optional[str] = ..., force_duration: _Optional[bool] = ...) -> None: ...
 
 class CostResponse(_message.Message):
-    __slots__ = ("cost", "usage_ns", "cost_details_json", "duplicate", "max_cost_reached")
+    __slots__ = ("cost", "usage_ns", "cost_details_json", "duplicate", "max_cost_reached", "call_cost_json")
     COST_FIELD_NUMBER: _ClassVar[int]
     USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     COST_DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_REACHED_FIELD_NUMBER: _ClassVar[int]
+    CALL_COST_JSON_FIELD_NUMBER: _ClassVar[int]
     cost: str
     usage_ns: int
     cost_details_json: str
     duplicate: bool
     max_cost_reached: bool
-    def __init__(self, cost: _Optional[str] = ..., usage_ns: _Optional[int] = ..., cost_details_json: _Optional[str] = ..., duplicate: _Optional[bool] = ..., max_cost_reached: _Optional[bool] = ...) -> None: ...
+    call_cost_json: str
+    def __init__(self, cost: _Optional[str] = ..., usage_ns: _Optional[int] = ..., cost_details_json: _Optional[str] = ..., duplicate: _Optional[bool] = ..., max_cost_reached: _Optional[bool] = ..., call_cost_json: _Optional[str] = ...) -> None: ...
 
 class MaxUsageResponse(_message.Message):
     __slots__ = ("max_usage_ns",)
@@ -198,3 +202,19 @@ class ExecuteActionsRequest(_message.Message):
     actions_id: str
     event: _common_pb2.Event
     def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., actions_id: _Optional[str] = ..., event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
+
+class SetAccountActionTriggersRequest(_message.Message):
+    __slots__ = ("tenant", "account", "group_id", "unique_id", "action_trigger_json", "request_id")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_TRIGGER_JSON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    account: str
+    group_id: str
+    unique_id: str
+    action_trigger_json: str
+    request_id: str
+    def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., group_id: _Optional[str] = ..., unique_id: _Optional[str] = ..., action_trigger_json: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...

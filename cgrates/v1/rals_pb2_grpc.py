@@ -100,6 +100,16 @@ class RalsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheResponse.FromString,
                 _registered_method=True)
+        self.SetAccountActionTriggers = channel.unary_unary(
+                '/cgrates.v1.RalsService/SetAccountActionTriggers',
+                request_serializer=cgrates_dot_v1_dot_rals__pb2.SetAccountActionTriggersRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
+                _registered_method=True)
+        self.GetAccountActionTriggers = channel.unary_unary(
+                '/cgrates.v1.RalsService/GetAccountActionTriggers',
+                request_serializer=cgrates_dot_v1_dot_rals__pb2.AccountRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
+                _registered_method=True)
 
 
 class RalsServiceServicer:
@@ -190,6 +200,21 @@ class RalsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAccountActionTriggers(self, request, context):
+        """Change the live action triggers of one account (APIerSv1.SetAccountActionTriggers);
+        answers the account's triggers afterwards, CGRateS engine.ActionTrigger JSON list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAccountActionTriggers(self, request, context):
+        """The account's action triggers (APIerSv1.GetAccountActionTriggers), same JSON list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RalsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -257,6 +282,16 @@ def add_RalsServiceServicer_to_server(servicer, server):
                     servicer.ReloadCache,
                     request_deserializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheResponse.SerializeToString,
+            ),
+            'SetAccountActionTriggers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountActionTriggers,
+                    request_deserializer=cgrates_dot_v1_dot_rals__pb2.SetAccountActionTriggersRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.JsonObject.SerializeToString,
+            ),
+            'GetAccountActionTriggers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccountActionTriggers,
+                    request_deserializer=cgrates_dot_v1_dot_rals__pb2.AccountRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.JsonObject.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -610,6 +645,60 @@ class RalsService:
             '/cgrates.v1.RalsService/ReloadCache',
             cgrates_dot_v1_dot_common__pb2.ReloadCacheRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.ReloadCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountActionTriggers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.RalsService/SetAccountActionTriggers',
+            cgrates_dot_v1_dot_rals__pb2.SetAccountActionTriggersRequest.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccountActionTriggers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.RalsService/GetAccountActionTriggers',
+            cgrates_dot_v1_dot_rals__pb2.AccountRequest.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
             options,
             channel_credentials,
             insecure,
