@@ -204,17 +204,23 @@ class ExecuteActionsRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., actions_id: _Optional[str] = ..., event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
 
 class SetAccountActionTriggersRequest(_message.Message):
-    __slots__ = ("tenant", "account", "group_id", "unique_id", "action_trigger_json", "request_id")
+    __slots__ = ("tenant", "account", "group_id", "unique_id", "action_trigger_json", "request_id", "add_group_ids", "overwrite", "remove")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     UNIQUE_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_TRIGGER_JSON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADD_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     account: str
     group_id: str
     unique_id: str
     action_trigger_json: str
     request_id: str
-    def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., group_id: _Optional[str] = ..., unique_id: _Optional[str] = ..., action_trigger_json: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    add_group_ids: _containers.RepeatedScalarFieldContainer[str]
+    overwrite: bool
+    remove: bool
+    def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., group_id: _Optional[str] = ..., unique_id: _Optional[str] = ..., action_trigger_json: _Optional[str] = ..., request_id: _Optional[str] = ..., add_group_ids: _Optional[_Iterable[str]] = ..., overwrite: _Optional[bool] = ..., remove: _Optional[bool] = ...) -> None: ...

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -17,11 +18,11 @@ import grpc
 
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
-from cgrpy.event import dumps_exact
+from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
-from services.rals.accounts.model import AccountError
+from services.rals.accounts.model import AccountError, ActionTrigger
 from services.rals.accounts.service import AccountService
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
 from services.rals.rating.plan import forced_plan_view
@@ -67,6 +68,7 @@ def descriptor(pb: rals_pb2.CallDescriptor) -> CallDescriptor:
         deny_negative_account=pb.deny_negative_account,
         cgrid=pb.cgrid,
         run_id=pb.run_id,
+        force_duration=pb.force_duration,
         **kwargs,
     )
 
@@ -75,6 +77,39 @@ def _as_cgr(exc: Exception) -> CGRError:
     word = getattr(exc, "word", "SERVER_ERROR")
     detail = getattr(exc, "detail", "") or ""
     return CGRError(word, detail)
+
+
+def _go_time(t: datetime | None) -> str:
+    return t.isoformat().replace("+00:00", "Z") if t else "0001-01-01T00:00:00Z"
+
+
+def _string_map(cell: Any) -> dict[str, bool] | None:
+    if not cell:
+        return None
+    return {x.lstrip("!"): not x.startswith("!") for x in str(cell).split(";") if x}
+
+
+def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
+    """CGRateS v0.10 ``engine.ActionTrigger`` JSON (Balance = the BalanceFilter, unset = null)."""
+    bf = t.balance_filter
+    return {
+        "ID": t.id, "UniqueID": t.unique_id, "ThresholdType": t.threshold_type,
+        "ThresholdValue": t.threshold_value, "Recurrent": t.recurrent, "MinSleep": t.min_sleep_ns,
+        "ExpirationDate": _go_time(t.expiry), "ActivationDate": _go_time(t.activation),
+        "Balance": {
+            "Uuid": None, "ID": bf.get("id"), "Type": bf.get("type"), "Value": None,
+            "ExpirationDate": None,
+            "Weight": Decimal(str(bf["weight"])) if "weight" in bf else None,
+            "DestinationIDs": _string_map(bf.get("destination_ids")),
+            "RatingSubject": bf.get("rating_subject"),
+            "Categories": _string_map(bf.get("categories")),
+            "SharedGroups": _string_map(bf.get("shared_groups")),
+            "TimingIDs": _string_map(bf.get("timing_ids")), "Timings": None,
+            "Disabled": bf.get("disabled"), "Factor": None, "Blocker": bf.get("blocker"),
+        },
+        "Weight": t.weight, "ActionsID": t.actions_id, "MinQueuedItems": 0,
+        "Executed": t.executed, "LastExecutionTime": _go_time(t.last_execution),
+    }
 
 
 class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
@@ -104,6 +139,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 cost=money_str(cc.event_cost_amount()),
                 usage_ns=cc.usage_ns,
                 cost_details_json=dumps_exact(cc.to_event_cost()),
+                call_cost_json=dumps_exact(cc.to_call_cost_json()),
             )
 
         return await self._run(work)
@@ -132,9 +168,29 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 usage_ns=res.usage_ns,
                 cost_details_json=dumps_exact(res.to_json()),
                 duplicate=res.replayed,
+                call_cost_json=self._charged_call_cost(c, request.call, res.usage_ns, cost, res.account),
             )
 
         return await self._run(work)
+
+    def _charged_call_cost(self, c: Compiled, pb: rals_pb2.CallDescriptor, usage_ns: int, cost: Decimal,
+                           summary: dict[str, Any]) -> str:
+        """The CallCost of a debit: the accounts code keeps per-increment charges, not a
+        CallCost, so this is the *re-rating* of the charged usage with the descriptor's own
+        subject, with ``Cost`` = the amount charged and the AccountSummary after the debit.
+        Where a balance's RatingSubject or free units paid, the timespans still show the tariff
+        and only ``Cost`` tells what was charged."""
+        cd = descriptor(pb).with_defaults()
+        if usage_ns < cd.usage:  # MaxDebit shortened the piece (same duration index, as debited)
+            cd = replace(cd, usage_ns=usage_ns, time_end=None)
+        try:
+            cc = get_cost(c.data, cd, rounding_decimals=self.owner.settings.rounding_decimals)
+        except RatingError as exc:  # the debit is done; its answer must not fail on a view
+            self.owner.log.info("rals.callcost_unavailable", error=str(exc))
+            return ""
+        out = cc.to_call_cost_json(account_summary=summary)
+        out["Cost"] = cost
+        return dumps_exact(out)
 
     async def Refund(self, request: rals_pb2.RefundRequest, context: Any) -> rals_pb2.RefundResponse:
         if not request.refund_id:
@@ -263,6 +319,48 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         )
         self.owner.publish(events, actions_id=request.actions_id, account=request.account)
         return common_pb2.Empty()
+
+    async def SetAccountActionTriggers(
+        self, request: rals_pb2.SetAccountActionTriggersRequest, context: Any
+    ) -> common_pb2.JsonObject:
+        """Update the matching triggers with ``action_trigger_json``. Two extensions of the same
+        request (CGRateS Add/RemoveAccountActionTriggers): ``add_group_ids`` (+ ``overwrite``)
+        attaches trigger groups, ``remove`` drops the matching triggers."""
+        if not request.account:
+            raise CGRError("MANDATORY_IE_MISSING", "[Account]")
+        tenant = request.tenant or self.owner.settings.default_tenant
+        rid = request.request_id or None
+        fields: Any = {}
+        if request.action_trigger_json:
+            try:
+                fields = loads_exact(request.action_trigger_json)
+            except ValueError as exc:
+                raise CGRError("INVALID_ARGUMENT", f"action_trigger_json: {exc}") from None
+            if not isinstance(fields, dict):
+                raise CGRError("INVALID_ARGUMENT", "action_trigger_json: expected a JSON object")
+
+        def work(c: Compiled) -> common_pb2.JsonObject:
+            svc = c.accounts
+            if request.add_group_ids or request.overwrite:
+                trigs = svc.add_action_triggers(tenant, request.account, list(request.add_group_ids),
+                                                overwrite=request.overwrite, request_id=rid)
+            elif request.remove:
+                trigs = svc.remove_action_triggers(tenant, request.account, group_id=request.group_id,
+                                                   unique_id=request.unique_id, request_id=rid)
+            else:
+                trigs = svc.set_action_triggers(tenant, request.account, fields, group_id=request.group_id,
+                                                unique_id=request.unique_id, request_id=rid)
+            return common_pb2.JsonObject(json=dumps_exact([action_trigger_json(t) for t in trigs]))
+
+        out = await self._run(work)
+        self.owner.log.info("rals.account_triggers_changed", tenant=tenant, account=request.account,
+                            group=request.group_id, unique_id=request.unique_id)
+        return out
+
+    async def GetAccountActionTriggers(self, request: rals_pb2.AccountRequest, context: Any) -> common_pb2.JsonObject:
+        tenant = request.tenant or self.owner.settings.default_tenant
+        return await self._run(lambda c: common_pb2.JsonObject(json=dumps_exact(
+            [action_trigger_json(t) for t in c.accounts.get_account(tenant, request.account).triggers])))
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)

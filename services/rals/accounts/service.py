@@ -17,6 +17,10 @@
     svc.remove_balance(tenant, account, balance_type, balance_id, *, request_id=None) -> None
     svc.execute_actions(tenant, account, actions_id, *, request_id=None) -> list[ActionEvent]
     svc.verify(tenant, account) -> {}                       # balances == Σ journal
+    svc.set_action_triggers(tenant, account, fields, *, group_id="", unique_id="")
+    svc.add_action_triggers(tenant, account, group_ids, *, overwrite=False)
+    svc.remove_action_triggers(tenant, account, *, group_id="", unique_id="")
+                                                            # -> the account's triggers
 
 Errors are :class:`AccountError` / :class:`RatingError` with ``.word`` = the CGRateS word:
 ``ACCOUNT_NOT_FOUND`` (debit / max usage on an unknown account), ``NOT_FOUND`` (get/admin on an
@@ -47,6 +51,7 @@ What callers must know (request types, rating-and-accounts §4):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -68,13 +73,14 @@ from services.rals.accounts.model import (
     MONETARY,
     Account,
     AccountError,
+    ActionTrigger,
     Balance,
     round_value,
 )
 from services.rals.accounts.provision import CompiledActions, ProvisionReport, provision
 from services.rals.accounts.refund import refund_charges, trim_charges
 from services.rals.accounts.store import AccountStore, parse_destination_ids
-from services.rals.accounts.triggers import check_triggers, count_debit
+from services.rals.accounts.triggers import check_triggers, count_debit, parse_triggers
 from services.rals.rating import CallCost, CallDescriptor, RatingData, get_cost
 
 ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
@@ -376,6 +382,144 @@ class AccountService:
             request_id=request_id or _fresh(), reason=f"actions:{actions_id}",
         )
         return [ActionEvent(e["kind"], e["data"]) for e in out.result["events"]]
+
+
+    # --- live action triggers (APIerSv1.*AccountActionTriggers) ---------------------------
+
+    def set_action_triggers(
+        self, tenant: str, account: str, fields: Mapping[str, Any], *, group_id: str = "",
+        unique_id: str = "", request_id: str | None = None,
+    ) -> list[ActionTrigger]:
+        """APIerSv1.SetAccountActionTriggers: change ``fields`` (CGRateS AttrSetActionTrigger
+        map keys, see :data:`TRIGGER_FIELDS`) on the account's triggers of ``group_id`` and/or
+        ``unique_id`` (both empty: all). ``NOT_FOUND`` when none matches. Each changed trigger
+        is re-validated exactly like an ActionTriggers.csv row; its executed state and counter
+        stay (``Executed`` may be set explicitly). One journaled, atomic account change.
+        """
+        unknown = sorted(k for k in fields if k not in TRIGGER_FIELDS and k != "Executed")
+        if unknown:
+            raise AccountError("INVALID_ARGUMENT", f"ActionTrigger: unknown field(s) {', '.join(unknown)}")
+        cells = {TRIGGER_FIELDS[k]: _cell(k, v) for k, v in fields.items() if k in TRIGGER_FIELDS}
+        executed = fields.get("Executed")
+        if executed is not None and not isinstance(executed, bool):
+            raise AccountError("INVALID_ARGUMENT", f"ActionTrigger Executed: expected true/false, got {executed!r}")
+        if cells.get("ActionsId"):
+            self.compiled.action_set(cells["ActionsId"])  # NOT_FOUND before touching the account
+
+        def change(acc: Account) -> dict[str, Any]:
+            found = False
+            for i, t in enumerate(acc.triggers):
+                if (group_id and t.id != group_id) or (unique_id and t.unique_id != unique_id):
+                    continue
+                found = True
+                row = {**trigger_row(t), **cells}
+                [new] = parse_triggers([row])[t.id]
+                new.executed, new.last_execution = t.executed, t.last_execution
+                if executed is not None:
+                    new.executed = executed
+                acc.triggers[i] = new
+            if not found:
+                raise AccountError("NOT_FOUND", f"action trigger {group_id or '*'}/{unique_id or '*'} "
+                                                f"on {tenant}:{account}")
+            acc.triggers.sort(key=lambda t: -t.weight)
+            return {}
+
+        out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                               reason="set_action_triggers")
+        return (out.account or self.store.get_account(tenant, account)).triggers
+
+    def add_action_triggers(
+        self, tenant: str, account: str, group_ids: list[str], *, overwrite: bool = False,
+        request_id: str | None = None,
+    ) -> list[ActionTrigger]:
+        """APIerSv1.AddAccountActionTriggers: attach the tariff plan's trigger groups (those of
+        ActionTriggers, incl. ones set with APIerSv1.SetActionTriggers); a trigger whose unique
+        id the account already has is kept as is. ``overwrite`` drops the current ones first."""
+        missing = [g for g in group_ids if g not in self.compiled.triggers]
+        if missing:
+            raise AccountError("NOT_FOUND", f"action triggers {', '.join(missing)}")
+
+        def change(acc: Account) -> dict[str, Any]:
+            if overwrite:
+                acc.triggers = []
+            have = {t.unique_id for t in acc.triggers}
+            for g in group_ids:
+                for t in self.compiled.triggers[g]:
+                    if t.unique_id not in have:
+                        acc.triggers.append(replace(t, balance_filter=dict(t.balance_filter)))
+                        have.add(t.unique_id)
+            acc.triggers.sort(key=lambda t: -t.weight)
+            return {}
+
+        out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                               reason="add_action_triggers")
+        return (out.account or self.store.get_account(tenant, account)).triggers
+
+    def remove_action_triggers(
+        self, tenant: str, account: str, *, group_id: str = "", unique_id: str = "",
+        request_id: str | None = None,
+    ) -> list[ActionTrigger]:
+        """APIerSv1.RemoveAccountActionTriggers: drop the matching triggers (both empty: all)."""
+
+        def change(acc: Account) -> dict[str, Any]:
+            acc.triggers = [t for t in acc.triggers
+                            if (group_id and t.id != group_id) or (unique_id and t.unique_id != unique_id)]
+            return {}
+
+        out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                               reason="remove_action_triggers")
+        return (out.account or self.store.get_account(tenant, account)).triggers
+
+
+# CGRateS AttrSetActionTrigger.ActionTrigger keys -> ActionTriggers.csv columns
+TRIGGER_FIELDS = {
+    "ThresholdType": "ThresholdType", "ThresholdValue": "ThresholdValue", "Recurrent": "Recurrent",
+    "MinSleep": "MinSleep", "ExpirationDate": "ExpiryTime", "ActivationDate": "ActivationTime",
+    "Weight": "Weight", "ActionsID": "ActionsId", "BalanceID": "BalanceTag",
+    "BalanceType": "BalanceType", "BalanceDestinationIds": "BalanceDestinationIds",
+    "BalanceWeight": "BalanceWeight", "BalanceRatingSubject": "BalanceRatingSubject",
+    "BalanceCategories": "BalanceCategories", "BalanceSharedGroups": "BalanceSharedGroup",
+    "BalanceTimingTags": "BalanceTimingIds", "BalanceBlocker": "BalanceBlocker",
+    "BalanceDisabled": "BalanceDisabled",
+}
+_FILTER_CELLS = {
+    "id": "BalanceTag", "type": "BalanceType", "categories": "BalanceCategories",
+    "destination_ids": "BalanceDestinationIds", "rating_subject": "BalanceRatingSubject",
+    "shared_groups": "BalanceSharedGroup", "timing_ids": "BalanceTimingIds",
+    "weight": "BalanceWeight", "blocker": "BalanceBlocker", "disabled": "BalanceDisabled",
+}
+
+
+def _cell(name: str, v: Any) -> str:
+    """An API value as the CSV cell the loader would read (bare duration numbers are ns)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        raise AccountError("INVALID_ARGUMENT", f"ActionTrigger {name}: refusing float, send exact numbers")
+    if isinstance(v, list | tuple):
+        return ";".join(str(x) for x in v)
+    if isinstance(v, dict):  # utils.StringMap {"DST_1": true}
+        return ";".join(k if on else f"!{k}" for k, on in v.items())
+    return str(v)
+
+
+def _time_cell(t: datetime | None) -> str:
+    return t.isoformat() if t else ""
+
+
+def trigger_row(t: ActionTrigger) -> dict[str, str]:
+    """An account's trigger back as the ActionTriggers.csv row that would load it."""
+    row = {
+        "Tag": t.id, "UniqueId": t.unique_id, "ThresholdType": t.threshold_type,
+        "ThresholdValue": str(t.threshold_value), "Recurrent": "true" if t.recurrent else "false",
+        "MinSleep": str(t.min_sleep_ns), "ExpiryTime": _time_cell(t.expiry),
+        "ActivationTime": _time_cell(t.activation), "ActionsId": t.actions_id, "Weight": str(t.weight),
+    }
+    for key, col in _FILTER_CELLS.items():
+        row[col] = _cell(col, t.balance_filter.get(key))
+    return row
 
 
 def _charge_rounding(acc: Account, charges: list[Charge], diff: Decimal, decimals: int) -> None:
