@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from cgrpy.errors import CGRError
-from services.sm.apier import provisioning  # noqa: F401 - registers its methods in METHODS
+from services.sm.apier import provisioning, responder  # noqa: F401 - register their methods in METHODS
 from services.sm.apier.args import Args
 from services.sm.apier.methods import METHODS, Context
 from services.sm.opensips.codec import BadFrame

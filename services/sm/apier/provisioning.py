@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from cgrates.v1 import common_pb2, tariffplan_pb2, tariffplan_pb2_grpc
+from cgrates.v1 import common_pb2, rals_pb2, tariffplan_pb2, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.client import to_cgr_error
@@ -141,10 +141,57 @@ async def set_action_triggers(ctx: Context, a: Args) -> Any:
     return await _set(ctx, "ActionTriggers", {"GroupID": a.str("GroupID"), "ActionTriggers": a.get("ActionTriggers")})
 
 
+def _account_triggers(ctx: Context, a: Args, **kw: Any) -> rals_pb2.SetAccountActionTriggersRequest:
+    a.require("Account")
+    return rals_pb2.SetAccountActionTriggersRequest(
+        tenant=a.str("Tenant") or ctx.tenant, account=a.str("Account"), **kw)
+
+
+async def _rals_triggers(ctx: Context, name: str, req: Any) -> Any:
+    try:
+        return loads_exact((await ctx.backends.call("rals", name, req)).json)
+    except CGRError as exc:
+        if exc.word in ("NOT_FOUND", "ACCOUNT_NOT_FOUND"):
+            raise CGRError("NOT_FOUND") from None  # CGRateS: the bare utils.ErrNotFound
+        raise
+
+
 async def set_account_action_triggers(ctx: Context, a: Args) -> Any:
-    """Changing the triggers of one live account (not of a trigger group) is RALs account state,
-    which this API does not reach yet: an honest NOT_IMPLEMENTED, never a fake OK."""
-    raise CGRError("NOT_IMPLEMENTED", "SetAccountActionTriggers (use APIerSv1.SetActionTriggers + AccountActions)")
+    """AttrSetAccountActionTriggers {Tenant, Account, GroupID, UniqueID, ActionTrigger: {field:
+    value}}: change the live account's triggers of that group/unique id in RALs (NOT_FOUND when
+    none matches; each changed trigger validated like an ActionTriggers.csv row). Difference:
+    an account listed in AccountActions.csv gets the triggers of its row's ActionTriggersId back
+    (none when empty; executed state kept) whenever RALs reloads the tariff plan, which every
+    provisioning Set* call does; accounts created over the API keep their live triggers."""
+    fields = a.get("ActionTrigger") or {}
+    if not isinstance(fields, dict):
+        raise CGRError("SERVER_ERROR", "ActionTrigger: expected a JSON object")
+    req = _account_triggers(ctx, a, group_id=a.str("GroupID"), unique_id=a.str("UniqueID"),
+                            action_trigger_json=dumps_exact(fields))
+    await _rals_triggers(ctx, "SetAccountActionTriggers", req)
+    return "OK"
+
+
+async def add_account_action_triggers(ctx: Context, a: Args) -> Any:
+    """AttrAddAccountActionTriggers {Tenant, Account, ActionTriggerIDs, ActionTriggerOverwrite}."""
+    req = _account_triggers(ctx, a, add_group_ids=a.strs("ActionTriggerIDs"),
+                            overwrite=bool(a.bool("ActionTriggerOverwrite")))
+    await _rals_triggers(ctx, "SetAccountActionTriggers", req)
+    return "OK"
+
+
+async def remove_account_action_triggers(ctx: Context, a: Args) -> Any:
+    """AttrRemoveAccountActionTriggers {Tenant, Account, GroupID, UniqueID}."""
+    req = _account_triggers(ctx, a, group_id=a.str("GroupID"), unique_id=a.str("UniqueID"), remove=True)
+    await _rals_triggers(ctx, "SetAccountActionTriggers", req)
+    return "OK"
+
+
+async def get_account_action_triggers(ctx: Context, a: Args) -> Any:
+    """AttrGetAccount {Tenant, Account} -> the account's engine.ActionTrigger list."""
+    a.require("Account")
+    req = rals_pb2.AccountRequest(tenant=a.str("Tenant") or ctx.tenant, account=a.str("Account"))
+    return await _rals_triggers(ctx, "GetAccountActionTriggers", req)
 
 
 # --- tariff-plan read-back --------------------------------------------------------------------
@@ -215,6 +262,9 @@ for _name, _fn in {
     "APIerSv1.SetActionPlan": set_action_plan,
     "APIerSv1.SetActionTriggers": set_action_triggers,
     "APIerSv1.SetAccountActionTriggers": set_account_action_triggers,
+    "APIerSv1.AddAccountActionTriggers": add_account_action_triggers,
+    "APIerSv1.RemoveAccountActionTriggers": remove_account_action_triggers,
+    "APIerSv1.GetAccountActionTriggers": get_account_action_triggers,
     "APIerSv1.GetTPIds": get_tpids, "APIerSv1.GetTPRate": get_tp_rate, "APIerSv1.GetTPRateIds": get_tp_rate_ids,
     "APIerSv1.GetTPDestination": get_tp_destination, "APIerSv1.GetTPRatingPlan": get_tp_rating_plan,
     "APIerSv1.GetTPRatingProfile": get_tp_rating_profile,
