@@ -475,7 +475,7 @@ class AccountService:
 TRIGGER_FIELDS = {
     "ThresholdType": "ThresholdType", "ThresholdValue": "ThresholdValue", "Recurrent": "Recurrent",
     "MinSleep": "MinSleep", "ExpirationDate": "ExpiryTime", "ActivationDate": "ActivationTime",
-    "Weight": "Weight", "ActionsID": "ActionsId", "BalanceID": "BalanceTag",
+    "Weight": "Weight", "ActionsID": "ActionsId", "ActionsId": "ActionsId", "BalanceID": "BalanceTag",
     "BalanceType": "BalanceType", "BalanceDestinationIds": "BalanceDestinationIds",
     "BalanceWeight": "BalanceWeight", "BalanceRatingSubject": "BalanceRatingSubject",
     "BalanceCategories": "BalanceCategories", "BalanceSharedGroups": "BalanceSharedGroup",
