@@ -66,18 +66,20 @@ class MaxUsageResponse(_message.Message):
     def __init__(self, max_usage_ns: _Optional[int] = ...) -> None: ...
 
 class DebitRequest(_message.Message):
-    __slots__ = ("call", "request_id", "request_type", "cost", "allow_partial")
+    __slots__ = ("call", "request_id", "request_type", "cost", "allow_partial", "want_call_cost")
     CALL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    WANT_CALL_COST_FIELD_NUMBER: _ClassVar[int]
     call: CallDescriptor
     request_id: str
     request_type: str
     cost: str
     allow_partial: bool
-    def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ...) -> None: ...
+    want_call_cost: bool
+    def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., want_call_cost: _Optional[bool] = ...) -> None: ...
 
 class RefundRequest(_message.Message):
     __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id", "round_kept")

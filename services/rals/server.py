@@ -168,7 +168,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 usage_ns=res.usage_ns,
                 cost_details_json=dumps_exact(res.to_json()),
                 duplicate=res.replayed,
-                call_cost_json=self._charged_call_cost(c, request.call, res.usage_ns, cost, res.account),
+                call_cost_json=self._charged_call_cost(c, request.call, res.usage_ns, cost, res.account)
+                if request.want_call_cost else "",
             )
 
         return await self._run(work)

@@ -48,7 +48,8 @@ async def test_debit_callcost_json_postpaid_prepaid_and_replay(db_url):
     async with serve(RalsServer, db_url) as svc:
         stub = rals_pb2_grpc.RalsServiceStub(svc.channel)
         # *postpaid = PerformRounding: CallCost.Cost 0.6418 charged, balance 10 -> 9.3582
-        req = rals_pb2.DebitRequest(call=cd(usage_s=85), request_id="cc-post-1", request_type="*postpaid")
+        req = rals_pb2.DebitRequest(call=cd(usage_s=85), request_id="cc-post-1", request_type="*postpaid",
+                                    want_call_cost=True)
         first = await stub.Debit(req)
         cc = loads_exact(first.call_cost_json)
         assert first.cost == "0.6418" and cc["Cost"] == D("0.6418")
@@ -58,10 +59,15 @@ async def test_debit_callcost_json_postpaid_prepaid_and_replay(db_url):
         assert again.duplicate and loads_exact(again.call_cost_json) == cc
         # *prepaid piece: unrounded (0.64175), same timespans
         pre = await stub.Debit(rals_pb2.DebitRequest(call=cd(account="1002", destination="1001"),
-                                                     request_id="cc-pre-1", request_type="*prepaid"))
+                                                     request_id="cc-pre-1", request_type="*prepaid",
+                                                     want_call_cost=True))
         pcc = loads_exact(pre.call_cost_json)
         assert pre.cost == "0.64175" and pcc["Cost"] == D("0.64175")
         assert money(pcc["AccountSummary"]) == D("9.35825")
+        # without want_call_cost (session debits) no CallCost is computed
+        plain = await stub.Debit(rals_pb2.DebitRequest(call=cd(account="1002", destination="1001"),
+                                                       request_id="cc-pre-2", request_type="*prepaid"))
+        assert plain.cost == "0.64175" and plain.call_cost_json == ""
 
 
 async def test_max_debit_partial_and_force_duration(sqlite_url):
@@ -70,7 +76,7 @@ async def test_max_debit_partial_and_force_duration(sqlite_url):
         # 1001 -> 1003: MaxCost 0.12 *disconnect caps a prepaid call at 12 s (§2.9 Ex.4)
         part = await stub.Debit(rals_pb2.DebitRequest(
             call=cd(destination="1003", usage_s=20), request_id="md-1", request_type="*prepaid",
-            allow_partial=True))
+            allow_partial=True, want_call_cost=True))
         assert (part.cost, part.usage_ns) == ("0.12", 12 * SECOND)
         pcc = loads_exact(part.call_cost_json)
         assert pcc["RatedUsage"] == 12 * SECOND and pcc["Cost"] == D("0.12")

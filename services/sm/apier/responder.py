@@ -121,7 +121,7 @@ async def _debit(ctx: Context, a: Args, *, max_debit: bool) -> Any:
     # go negative unless DenyNegativeAccount, as CallDescriptor.Debit does.
     req = rals_pb2.DebitRequest(
         call=cd, request_id=request_id(a, cd), request_type="*postpaid" if rounding else "*prepaid",
-        allow_partial=max_debit,
+        allow_partial=max_debit, want_call_cost=True,
     )
     return _call_cost(await _rals(ctx, "Debit", req))
 
