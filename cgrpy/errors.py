@@ -31,9 +31,12 @@ ERROR_CODES: dict[str, grpc.StatusCode] = {
 class CGRError(Exception):
     """An error with a CGRateS word, e.g. ``CGRError("MANDATORY_IE_MISSING", "[Account]")``."""
 
-    def __init__(self, word: str, detail: str = "") -> None:
+    def __init__(self, word: str, detail: str = "", *, transient: bool = False) -> None:
         self.word = word
         self.detail = detail
+        # True when the remote service could not be reached in time (retrying may succeed),
+        # as opposed to an answer from it.
+        self.transient = transient
         super().__init__(self.message)
 
     @property

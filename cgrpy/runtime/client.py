@@ -57,5 +57,5 @@ class ServiceClient:
 def to_cgr_error(service: str, method: str, exc: grpc.aio.AioRpcError) -> CGRError:
     details = exc.details() or ""
     if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return CGRError("SERVER_ERROR", f"{service}.{method} {exc.code().name}: {details}")
+        return CGRError("SERVER_ERROR", f"{service}.{method} {exc.code().name}: {details}", transient=True)
     return CGRError.from_message(details) if details else CGRError("SERVER_ERROR", exc.code().name)

@@ -20,9 +20,10 @@ class BackendError(Exception):
     """A backend refused or failed; ``word`` is the CGRateS error word (``NOT_FOUND``,
     ``UNAUTHORIZED_DESTINATION``, ``ACCOUNT_NOT_FOUND``, ``SERVER_ERROR``...)."""
 
-    def __init__(self, word: str, detail: str = "") -> None:
+    def __init__(self, word: str, detail: str = "", *, transient: bool = False) -> None:
         self.word = word
         self.detail = detail
+        self.transient = transient  # the service was unreachable: worth retrying later
         super().__init__(f"{word}: {detail}" if detail else word)
 
 

@@ -101,7 +101,7 @@ class GrpcBackends:
         try:
             return await self._client(service).call(method, req, idempotent=idempotent)
         except CGRError as exc:
-            raise BackendError(exc.word, exc.detail) from None
+            raise BackendError(exc.word, exc.detail, transient=exc.transient) from None
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}

@@ -63,6 +63,10 @@ class ProcessError(Exception):
     """The CDR could not be processed at all (nothing was stored); message says why."""
 
 
+class RatingUnavailable(Exception):
+    """RALs could not be reached to charge a run: its row stays pending; retry the CDR later."""
+
+
 @dataclass(frozen=True)
 class ProcessFlags:
     """CDRsV1.ProcessEvent flags. The defaults are V1ProcessCDR's with every service connected."""
@@ -183,10 +187,16 @@ async def resume_pending(
     """Finish rows left ``pending`` by a crash (start-up sweep). Safe to run any time: the debit
     reuses the row's idempotency key. Returns how many rows were finished."""
     stale = await asyncio.to_thread(store.pending_older_than, older_than)
+    done = 0
     for st in stale:
-        outcome = await _rate(st.cdr, backends, store, PipelineConfig(session_cost_retries=0))
+        try:
+            outcome = await _rate(st.cdr, backends, store, PipelineConfig(session_cost_retries=0))
+        except RatingUnavailable as exc:
+            log.warning("pending CDR %s:%s left for later: %s", st.cdr.cgrid, st.cdr.run_id, exc)
+            continue
         await asyncio.to_thread(_finish, store, st.cdr.order_id, outcome)
-    return len(stale)
+        done += 1
+    return done
 
 
 # --- steps --------------------------------------------------------------------------------------
@@ -282,7 +292,14 @@ async def _rate(cdr: CDR, backends: CdrBackends, store: CdrStore, cfg: PipelineC
         if rt == RATED and cdr.cost != NOT_RATED:
             return _Outcome(cdr.cost, cdr.cost_source or COST_SOURCE_CDRS, None, cdr.extra_info)
         return _from_rating(await backends.rals_get_cost(cd), "")
-    except (BackendError, MissingRatingTime) as exc:
+    except BackendError as exc:
+        if exc.transient and rt in (PREPAID, POSTPAID, PSEUDOPREPAID):
+            # RALs unreachable: leave the row pending and fail the request, so the sender's
+            # retry (SM's spool) charges it later under the same debit key, instead of storing
+            # an unrated CDR whose money nobody would collect.
+            raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
+        return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
+    except MissingRatingTime as exc:
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
 
 
@@ -328,6 +345,7 @@ def _fib(n: int) -> int:
 
 __all__ = [
     "ProcessError",
+    "RatingUnavailable",
     "ProcessFlags",
     "ProcessResult",
     "PipelineConfig",

@@ -73,6 +73,7 @@ from services.cdre.pipeline import (
     ProcessError,
     ProcessFlags,
     ProcessResult,
+    RatingUnavailable,
     process_cdr,
     resume_pending,
 )
@@ -279,6 +280,8 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             o.in_flight[key] += 1
             try:
                 result = await process_cdr(ev, flags, o.backends, o.store, o.pipeline_config)
+            except RatingUnavailable as exc:
+                raise Unavailable("SERVER_ERROR", str(exc)) from None
             except ProcessError as exc:
                 if str(exc).startswith(("ATTRIBUTES_ERROR", "CHARGERS_ERROR")):
                     raise Unavailable("SERVER_ERROR", str(exc)) from None

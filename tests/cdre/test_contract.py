@@ -323,17 +323,19 @@ async def test_prepaid_cdr_takes_the_stored_session_cost(db_url):
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "cost_details_json" in e.details()
 
 
-async def test_prepaid_without_session_cost_and_rals_down_is_stored_unrated(sqlite_url):
+async def test_prepaid_without_session_cost_and_rals_down_is_retried_not_stored_unrated(sqlite_url):
+    # RALs unreachable: the run is not stored with Cost -1 (nobody would collect the money);
+    # the request fails UNAVAILABLE so the sender (SM's spool) retries it later.
     async with serve(CdreServer, sqlite_url, env={**NOWHERE, "CGRPY_RPC_TIMEOUT": "300ms"}) as svc:
         svc.runner.service.pipeline_config.session_cost_retries = 0
         stub = cdre_pb2_grpc.CdrServiceStub(svc.channel)
         err0 = metric("error")
         flags = [f for f in OFF if f != "*rals:false"]
-        resp = await stub.ProcessCDR(req(cdr_event("pre-2", rt="*prepaid"), flags))
-        run, = resp.cdrs
-        assert run.cost == "-1" and run.extra_info.startswith("SERVER_ERROR")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ProcessCDR(req(cdr_event("pre-2", rt="*prepaid"), flags))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert err.value.details().startswith("RALS_ERROR:SERVER_ERROR")
         assert metric("error") - err0 == 1
-        assert (await stub.CountCDRs(cdre_pb2.CDRFilter(origin_ids=["pre-2"]))).count == 1
 
 
 # --- crash resume ------------------------------------------------------------------------------
