@@ -40,6 +40,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, common_pb2, rals_pb2
+from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.server import BaseService
@@ -205,8 +206,26 @@ def session_cost_from_pb(pb: cdre_pb2.SessionCost) -> SessionCost:
     )
 
 
-def export_profile_from_request(req: cdre_pb2.ExportCDRsRequest) -> ExportProfile:
+def load_profiles_file(path: str) -> dict[str, ExportProfile]:
+    """Named CDRe profiles from ``CGRPY_CDRE_PROFILES_FILE``: a JSON object {name: profile}
+    (CGRateS's ``cdre`` config section shape). A bad file stops start-up with one line."""
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object {profile name: profile}")
+        return {str(name): profile_from_dict({"id": name, **body}) for name, body in data.items()}
+    except (OSError, ValueError, ExportError) as exc:
+        raise ConfigError(f"cdre_profiles_file {path}: {exc}") from None
+
+
+def export_profile_from_request(
+    req: cdre_pb2.ExportCDRsRequest, configured: dict[str, ExportProfile] | None = None
+) -> ExportProfile:
     name = req.export_profile.strip()
+    known = {**BUILTIN_PROFILES, **(configured or {})}
     try:
         if name.startswith("{"):
             try:
@@ -216,12 +235,12 @@ def export_profile_from_request(req: cdre_pb2.ExportCDRsRequest) -> ExportProfil
             profile = profile_from_dict(data)
         elif name in ("", DEFAULT_PROFILE):
             profile = BUILTIN_PROFILES[DEFAULT_PROFILE]
-        elif name in BUILTIN_PROFILES:
-            profile = BUILTIN_PROFILES[name]
+        elif name in known:
+            profile = known[name]
         else:
             raise invalid(
                 f"export_profile: unknown CDRe profile {name!r}; known: "
-                f"{', '.join(sorted(BUILTIN_PROFILES))} (or a profile as a JSON object)"
+                f"{', '.join(sorted(known))} (or a profile as a JSON object)"
             )
         fmt_key = req.format.strip().lower()
         if fmt_key not in FORMATS:
@@ -356,7 +375,7 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
     ) -> cdre_pb2.ExportCDRsResponse:
         o = self.owner
         flt = filter_from_pb(request.filter)
-        profile = export_profile_from_request(request)
+        profile = export_profile_from_request(request, self.owner.export_profiles)
         directory = export_dir(request.export_path, profile, o.settings.cdre_export_path)
         try:
             async with o.export_lock:
@@ -412,6 +431,7 @@ class CdreServer(BaseService):
         return [cdre_pb2.DESCRIPTOR.services_by_name["CdrService"].full_name]
 
     async def load(self) -> None:
+        self.export_profiles = load_profiles_file(self.settings.cdre_profiles_file)
         engine = await asyncio.to_thread(lambda: self.engine)  # migrates the StorDB
         self.store = CdrStore(engine)
         self.backends = GrpcBackends(self.settings)
