@@ -96,7 +96,13 @@ class ProvisionReport:
     events: list[ActionEvent] = field(default_factory=list)
 
 
-def _merge_triggers(old: list[ActionTrigger], new: list[ActionTrigger]) -> list[ActionTrigger]:
+def _merge_triggers(
+    old: list[ActionTrigger], new: list[ActionTrigger], group_id: str = ""
+) -> list[ActionTrigger]:
+    """The row's trigger group as the plan now defines it (keeping executed state), plus the
+    triggers of *other* groups already on the account: those were attached at runtime over the
+    API, and a reload of the plan must not undo them. (A group the row no longer names stays
+    attached until removed over the API.)"""
     state = {t.unique_id: t for t in old}
     out = []
     for t in new:
@@ -104,6 +110,8 @@ def _merge_triggers(old: list[ActionTrigger], new: list[ActionTrigger]) -> list[
         if prev is not None:
             t.executed, t.last_execution = prev.executed, prev.last_execution
         out.append(t)
+    fresh = {t.unique_id for t in new}
+    out += [t for t in old if t.unique_id not in fresh and t.id != group_id]
     return out
 
 
@@ -135,9 +143,9 @@ def provision(
                     for t in compiled.triggers.get(trig_id, [])]
 
         def setup(acc: Account, an: bool = allow_negative, dis: bool = disabled,
-                  trs: list[ActionTrigger] = triggers) -> dict:
+                  trs: list[ActionTrigger] = triggers, gid: str = trig_id) -> dict:
             acc.allow_negative, acc.disabled = an, dis
-            acc.triggers = _merge_triggers(acc.triggers, trs)
+            acc.triggers = _merge_triggers(acc.triggers, trs, gid)
             return {}
 
         store.apply(tenant, name, setup, request_id=f"provision:{uuid.uuid4()}",
