@@ -190,7 +190,10 @@ class GrpcBackends:
         try:
             resp = await self.stats.call("ProcessEvent", req)
         except CGRError as exc:
-            if exc.word == "NOT_FOUND":
+            # NOT_FOUND: no queue matched; PARTIALLY_EXECUTED: a queue's metric could not read
+            # a field this event lacks (e.g. *tcc needs Cost, absent at authorize) - both are
+            # answers, not a failed backend
+            if exc.word in ("NOT_FOUND", "PARTIALLY_EXECUTED"):
                 return []
             raise _business(exc) from None
         return list(resp.ids)
@@ -200,7 +203,7 @@ class GrpcBackends:
         try:
             resp = await self.thresholds.call("ProcessEvent", req)
         except CGRError as exc:
-            if exc.word == "NOT_FOUND":
+            if exc.word in ("NOT_FOUND", "PARTIALLY_EXECUTED"):
                 return []
             raise _business(exc) from None
         return list(resp.ids)
