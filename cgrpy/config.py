@@ -86,6 +86,8 @@ _BASE_KEYS: list[Key] = [
     _k("cdre_profiles_file", "str", "",
        "JSON file of named CDRe export profiles {name: {fields...}} besides the built-in *default.",
        "cdre"),
+    _k("startup_timeout", "duration", 120_000_000_000,
+       "`cgr up` waits this long for every service to be SERVING (a big plan takes a while)."),
     _k("grace_period", "duration", 5_000_000_000,
        "On SIGTERM: stop accepting, let in-flight calls finish for this long, then exit."),
     _k("rpc_timeout", "duration", 2_000_000_000, "Deadline of every gRPC call between services."),

@@ -155,7 +155,7 @@ class Supervisor:
 
 
 async def run(settings: Settings, *, services: tuple[str, ...] = SERVICES) -> int:
-    sup = Supervisor(settings, services)
+    sup = Supervisor(settings, services, ready_timeout=settings.startup_timeout / 1e9)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
