@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import yaml
 
+from cgrates.v1 import cdre_pb2, cdre_pb2_grpc
 from cgrpy.config import SERVICES
 from tests.opensips_client import FakeOpenSIPS
 from tests.suite import REPO, Suite, free_port, suite_env
@@ -114,10 +116,20 @@ def metrics_port(suite: Suite, service: str) -> int:
     return int(suite.env[f"CGRPY_{service.upper()}_METRICS_PORT"])
 
 
+# The tutorial plus what docs/deploy.md tells an operator to add for per-supplier quality: a StatS
+# queue per supplier, filtered on the Supplier field the OpenSIPS script records in the CDR
+# (weight above the tutorial's blocking Stats2, so both count the call).
+SUPPLIER_QUEUE = "cgrates.org,STATS_SUPPLIER1,*string:~*req.Supplier:supplier1,2014-07-29T15:00:00Z,100,-1,0,*asr;*acd,,false,false,40,*none\n"
+
+
 @pytest.fixture(scope="module")
-def suite(pg_databases) -> Iterator[Suite]:
+def suite(pg_databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    tp = tmp_path_factory.mktemp("tp") / "tutorial"
+    shutil.copytree(REPO / "tariffplans" / "tutorial", tp)
+    with (tp / "Stats.csv").open("a") as f:
+        f.write(SUPPLIER_QUEUE)
     env = suite_env(pg_databases.create(), CGRPY_DEBIT_INTERVAL="1s")
-    with Suite(env, "--tariffplan", str(REPO / "tariffplans" / "tutorial")) as s:
+    with Suite(env, "--tariffplan", str(tp)) as s:
         yield s
 
 
@@ -165,7 +177,9 @@ async def _one_call(suite: Suite) -> None:
     host, port = suite.env["CGRPY_OPENSIPS_LISTEN"].split(":")
     now = int(time.time())
     call = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
-            "OriginID": "prom-live-1@127.0.0.1", "Account": "1001", "Destination": "1002"}
+            "OriginID": "prom-live-1@127.0.0.1", "Account": "1001", "Destination": "1002",
+            # branch_route[supplier_branch] in opensips.cfg: $cgr(Supplier) = $avp(dr_carrier)
+            "Supplier": "supplier1"}
     async with FakeOpenSIPS(host, int(port)) as osips:
         auth = await osips.call("SessionSv1.AuthorizeEventWithDigest", {**call, "SetupTime": str(now)},
                                 ProcessStats=True)
@@ -278,3 +292,28 @@ def test_a_renamed_metric_is_caught(live_metrics: dict[str, str]):
     exposed = set().union(*(exposed_names(t) for t in live_metrics.values()))
     assert "cgrpy_sm_calls_started_total" in exposed
     assert not metric_names("sum(rate(cgrpy_sm_calls_begun_total[1m]))") <= exposed
+
+
+def test_chosen_supplier_is_recorded_in_the_stored_cdr(suite: Suite, live_metrics: dict[str, str]):
+    # what opensips.cfg's branch route puts in $cgr(Supplier) reaches the CDR (ExtraFields)
+    async def stored() -> list:
+        async with grpc.aio.insecure_channel(suite.addr("cdre")) as ch:
+            flt = cdre_pb2.CDRFilter(origin_ids=["prom-live-1@127.0.0.1"])
+            return list((await cdre_pb2_grpc.CdrServiceStub(ch).GetCDRs(flt)).cdrs)
+
+    cdrs = asyncio.run(stored())
+    assert {c.run_id for c in cdrs} == {"*default", "*raw"}
+    assert {c.extra_fields["Supplier"] for c in cdrs} == {"supplier1"}
+
+
+def test_per_supplier_asr_and_acd_reach_prometheus(prometheus: str, live_metrics: dict[str, str]):
+    # the series the ASR/ACD panels and the CgrpyAsrLow/CgrpyAcdLow alerts read, per supplier
+    def value(metric: str) -> str | None:
+        q = f'cgrpy_stats_metric_value{{queue="STATS_SUPPLIER1",metric="{metric}"}}'
+        result = http_json(f"{prometheus}/api/v1/query?query=" + urllib.parse.quote(q))["result"]
+        return result[0]["value"][1] if result else None
+
+    deadline = time.monotonic() + 15
+    while (value("*asr") is None or value("*acd") is None) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (value("*asr"), value("*acd")) == ("100", "2"), re.findall(r"^cgrpy_stats.*$", live_metrics["stats"], re.M)
