@@ -1,6 +1,10 @@
 """`python -m bench <mode>`: benchmarks of the suite (not part of the test suite).
 
-Modes: ``calls`` (open-loop OpenSIPS call load, see bench/calls.py and bench/README.md).
+Modes (bench/README.md): ``calls`` (open-loop OpenSIPS call load at a fixed rate), ``ramp`` (raise
+the rate until authorize p99 passes a bound: the knee), ``soak`` (fixed rate for minutes, memory
+over time), ``sessions`` (concurrent prepaid sessions with debits on schedule), ``echo`` (the same
+fan-out with do-nothing backends: the transport ceiling), ``micro`` (in-process GetCost and CDR
+storing), ``plot`` (PNG plots of a result JSON).
 """
 
 from __future__ import annotations
@@ -8,13 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import calls
+from bench import calls, echo, micro, plot, ramp, sessions, soak
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="mode", required=True)
-    calls.register(sub)
+    for mode in (calls, ramp, soak, sessions, echo, micro, plot):
+        mode.register(sub)
     args = ap.parse_args(argv)
     return int(args.func(args))
 

@@ -38,6 +38,27 @@ class GenConfig:
     per_conn: int = 1
     request_timeout_s: float = 10.0
     seed: int = 1
+    # Rate schedule: (cps, seconds) segments run back to back; empty = one (cps, duration_s).
+    schedule: tuple[tuple[float, float], ...] = ()
+    # Held calls stay up until ``Generator.release`` is set (or SM cuts them), whatever
+    # call_length_s says (it still caps them, as their lifetime).
+    hold: bool = False
+
+    def segments(self) -> tuple[tuple[float, float], ...]:
+        return self.schedule or ((self.cps, self.duration_s),)
+
+    def total_seconds(self) -> float:
+        return sum(seconds for _, seconds in self.segments())
+
+    def due_offsets(self) -> list[float]:
+        """When each call is due, in seconds from t0: evenly spaced within each segment."""
+        out: list[float] = []
+        start = 0.0
+        for cps, seconds in self.segments():
+            n = int(round(cps * seconds))
+            out.extend(start + i / cps for i in range(n))
+            start += seconds
+        return out
 
 
 @dataclass
@@ -51,6 +72,7 @@ class Call:
     dialog_entry: int
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     disconnect_reason: str = ""
+    answered_at: float = 0.0  # relative to t0
 
 
 @dataclass
@@ -68,6 +90,9 @@ class Stats:
     answer_times: list[float] = field(default_factory=list)  # relative to t0
     unfinished: int = 0
     engine_requests: Counter[str] = field(default_factory=Counter)
+    auth_lost: list[float] = field(default_factory=list)  # due times of auths with no reply
+    prepaid_answer_times: list[float] = field(default_factory=list)  # relative to t0
+    attempted_due: list[float] = field(default_factory=list)  # due times of attempted calls
 
 
 class Generator:
@@ -82,6 +107,9 @@ class Generator:
         self.by_dialog: dict[tuple[int, int], Call] = {}
         self.pool = Pool(host, port, cfg.connections, cfg.per_conn, self._engine_request)
         self.t0 = 0.0
+        self.stop_new = False  # set (e.g. by a ramp controller): start no further calls
+        self.release = asyncio.Event()  # hold mode: end every held call now
+        self.started = asyncio.Event()  # t0 is set
 
     # ---------------------------------------------------------------- SM -> "OpenSIPS"
 
@@ -112,18 +140,23 @@ class Generator:
     async def run(self) -> Stats:
         await self.pool.open()
         loop = asyncio.get_running_loop()
-        n_calls = int(round(self.cfg.cps * self.cfg.duration_s))
         tasks: list[asyncio.Task[None]] = []
         self.t0 = loop.time() + 0.05
+        self.started.set()
         try:
-            for i in range(n_calls):
-                due = self.t0 + i / self.cfg.cps
+            for i, offset in enumerate(self.cfg.due_offsets()):
+                if self.stop_new:
+                    break
+                due = self.t0 + offset
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 # behind schedule: start at once, the latency still counts from ``due``
                 tasks.append(asyncio.create_task(self._call(i, due)))
             drain = self.cfg.call_length_s + 4 * self.cfg.request_timeout_s + 5
+            if self.cfg.hold:
+                await self.release.wait()
+                drain = 4 * self.cfg.request_timeout_s + 5
             done, pending = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
             for t in pending:
                 t.cancel()
@@ -164,12 +197,15 @@ class Generator:
         loop = asyncio.get_running_loop()
         c = self._new_call(i)
         self.stats.attempted += 1
+        self.stats.attempted_due.append(due - self.t0)
         base = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": c.request_type,
                 "OriginID": c.origin_id}
         setup = str(int(time.time()))
         auth = await self._step("auth", due, "SessionSv1.AuthorizeEventWithDigest",
                                 {**base, "Account": c.account, "SetupTime": setup,
                                  "Destination": c.destination})
+        if auth is None:
+            self.stats.auth_lost.append(due - self.t0)
         if auth is None or auth.get("error") is not None:
             self._fail("auth", auth)
             return
@@ -193,7 +229,10 @@ class Generator:
             return
         self.stats.answered += 1
         answered_at = loop.time()
+        c.answered_at = answered_at - self.t0
         self.stats.answer_times.append(answered_at - self.t0)
+        if c.request_type == "*prepaid":
+            self.stats.prepaid_answer_times.append(answered_at - self.t0)
         self.engaged[c.origin_id] = c
         self.by_dialog[(c.dialog_id, c.dialog_entry)] = c
 
@@ -201,11 +240,16 @@ class Generator:
         cause = "Downstream BYE"
         if isinstance(max_usage, int) and max_usage > 0 and max_usage // NS < length:
             length, cause = max_usage // NS, "Lifetime Timeout"
+        ends = [asyncio.ensure_future(c.ended.wait())]
+        if self.cfg.hold:
+            ends.append(asyncio.ensure_future(self.release.wait()))
         try:
-            await asyncio.wait_for(c.ended.wait(), length)
+            await asyncio.wait(ends, timeout=length, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in ends:
+                f.cancel()
+        if c.ended.is_set():
             cause = c.disconnect_reason
-        except TimeoutError:
-            pass
         # the dialog is over: OpenSIPS no longer lists it as engaged
         self.engaged.pop(c.origin_id, None)
         self.by_dialog.pop((c.dialog_id, c.dialog_entry), None)

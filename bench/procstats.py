@@ -46,9 +46,11 @@ def service_children(supervisor_pid: int) -> dict[int, str]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue  # gone meanwhile
-        for a in argv:
+        for i, a in enumerate(argv):
             if a.startswith(b"services."):
                 out[int(entry.name)] = a.decode().removeprefix("services.")
+            elif a == b"bench.echo" and i + 1 < len(argv):  # the echo mode's do-nothing servers
+                out[int(entry.name)] = argv[i + 1].decode()
     return out
 
 
@@ -110,6 +112,10 @@ class ProcWatch:
             p.hwm_kb = max(p.hwm_kb, hwm)
             rss_now[name] = rss_now.get(name, 0) + rss
         self.rss_timeline.append((round(t, 1), rss_now))
+
+    def cpu_total(self, exclude: str = "postgres") -> float:
+        """Service CPU seconds since ``start()`` as of the last sample (all but ``exclude``)."""
+        return sum(p.cpu_last - p.cpu_start for p in self.procs.values() if p.name != exclude)
 
     def report(self) -> dict[str, dict[str, float | int]]:
         out: dict[str, dict[str, float | int]] = {}
