@@ -58,12 +58,11 @@ def gen_config(args: argparse.Namespace, **over: Any) -> GenConfig:
     return GenConfig(**kw)
 
 
-def run_mode(args: argparse.Namespace, mode: str,
-             body: Any) -> int:
+def run_mode(args: argparse.Namespace, mode: str, body: Any, *, per_second: bool = False) -> int:
     """Plan + target + ``body(plan, target) -> result`` + output; the exit code of every mode:
     0 when the consistency check holds, 3 when not, 2 when the suite did not start."""
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="cgrpy-bench-plan-") as tmp:
-        plan = write_plan(Path(tmp), args.accounts, balance=Decimal(args.balance))
+        plan = write_plan(Path(tmp), args.accounts, balance=Decimal(args.balance), per_second=per_second)
         try:
             target = open_target(args, stack, plan)
         except SuiteDidNotStart as exc:

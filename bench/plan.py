@@ -24,6 +24,12 @@ RT_40CNT,0,0.2,60s,10s,60s
 RT_1CNT,0,0.01,60s,60s,0s
 """
 RATE_IDS = ("RT_10CNT", "RT_20CNT", "RT_40CNT", "RT_1CNT")
+# Billed per second from the first second (connect fee 0.1, 0.6 per minute): every periodic SM
+# debit is exactly one interval, so each one reaches RALs (with the tutorial's whole first minute,
+# the first debit pays 60 s ahead and the next loops only consume it). The sessions mode uses it.
+PER_SECOND_RATES = """RT_SEC,0.1,0.6,60s,1s,0s
+"""
+PER_SECOND_RATE_IDS = ("RT_SEC",)
 # Two charger runs per call, as in the tutorial: *default is charged, *raw (RequestType *none)
 # only records the call.
 CHARGERS = """cgrates.org,DEFAULT,,,*default,*none,0
@@ -46,8 +52,11 @@ def account_id(i: int) -> str:
 
 
 def write_plan(folder: Path, accounts: int, destinations: int = 20,
-               balance: Decimal = Decimal(1000)) -> Plan:
-    """Write the plan CSVs into ``folder`` (created if missing) and describe it."""
+               balance: Decimal = Decimal(1000), per_second: bool = False) -> Plan:
+    """Write the plan CSVs into ``folder`` (created if missing) and describe it.
+
+    ``per_second``: every destination billed per second from the start (PER_SECOND_RATES)."""
+    rates, rate_ids = (PER_SECOND_RATES, PER_SECOND_RATE_IDS) if per_second else (RATES, RATE_IDS)
     if accounts < 1 or destinations < 1:
         raise ValueError("need at least one account and one destination")
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,10 +67,10 @@ def write_plan(folder: Path, accounts: int, destinations: int = 20,
         (folder / f"{name}.csv").write_text(header + "\n" + body)
 
     write("Destinations", "#Id,Prefix", "".join(f"DST_B{d},{p}\n" for d, p in enumerate(prefixes)))
-    write("Rates", "#Id,ConnectFee,Rate,RateUnit,RateIncrement,GroupIntervalStart", RATES)
+    write("Rates", "#Id,ConnectFee,Rate,RateUnit,RateIncrement,GroupIntervalStart", rates)
     write("DestinationRates",
           "#Id,DestinationId,RatesTag,RoundingMethod,RoundingDecimals,MaxCost,MaxCostStrategy",
-          "".join(f"DR_B{d},DST_B{d},{RATE_IDS[d % len(RATE_IDS)]},*up,4,0,\n"
+          "".join(f"DR_B{d},DST_B{d},{rate_ids[d % len(rate_ids)]},*up,4,0,\n"
                   for d in range(destinations)))
     write("RatingPlans", "#Id,DestinationRatesId,TimingTag,Weight",
           "".join(f"RP_BENCH,DR_B{d},*any,10\n" for d in range(destinations)))

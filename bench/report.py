@@ -56,7 +56,7 @@ def summary(result: dict[str, Any]) -> str:
     cfg, calls, check = result["config"], result["calls"], result["consistency"]
     lines = [
         f"cgrpy call benchmark  {result['started_utc']}  commit {result['commit']}  load {result['loadavg_before']}",
-        f"offered {cfg['cps']} cps × {cfg['duration_s']} s, calls {cfg['call_length_s']} s, "
+        f"offered {calls['offered_cps']} cps (mean) × {sum(s for _, s in cfg['schedule']) or cfg['duration_s']} s, calls {cfg['call_length_s']} s, "
         f"{cfg['connections']} connections × {cfg['per_conn']} in flight, postpaid {cfg['postpaid_ratio']}",
         f"calls: attempted {calls['attempted']}  answered {calls['answered']}  completed {calls['completed']}  "
         f"failed {calls['failed_total']}  unfinished {calls['unfinished']}  achieved {calls['achieved_cps']} cps",

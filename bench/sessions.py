@@ -1,6 +1,7 @@
 """`python -m bench sessions`: how many concurrent prepaid calls SM holds with its debits on schedule.
 
-Long ``*prepaid`` calls start at ``--cps`` for ``--duration`` seconds and are never hung up until
+The plan bills per second from the first second (``bench.plan.PER_SECOND_RATES``), so every
+periodic debit reaches RALs. Long ``*prepaid`` calls start at ``--cps`` for ``--duration`` seconds and are never hung up until
 ``--hold`` seconds after the last one started, so the number of live sessions grows linearly (the
 ramp). Every ``--sample-every`` seconds the bench scrapes SM's ``/metrics`` and compares
 ``cgrpy_sm_debits{run_id="*default"}`` with the schedule: a session answered at *a* owes
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     lag_bound = parse_duration(args.lag_bound) / SECOND
     p99_bound = parse_duration(args.p99_bound) / SECOND
     return run_mode(args, "sessions", lambda plan, target: sessions(
-        cfg, plan, target, interval_s, args.duration + args.hold, args.sample_every, lag_bound, p99_bound))
+        cfg, plan, target, interval_s, args.duration + args.hold, args.sample_every, lag_bound, p99_bound),
+        per_second=True)
 
 
 def owed(answers: list[float], t: float, interval_s: float, grace_s: float = 0.0) -> int:
@@ -82,7 +84,7 @@ async def sessions(cfg: Any, plan: Plan, target: Target, interval_s: float, rele
     last_t = [0.0]
 
     async def probe(g: Generator, t: float) -> dict[str, Any]:
-        if g.release.is_set():
+        if g.release.is_set() or t >= release_at - 0.5:
             return {"t": round(t, 1), "released": True}
         metrics = await m.sm_metrics(target)
         # the answers and the counter at (nearly) the same instant: the scrape is the later one
