@@ -43,6 +43,10 @@ class GenConfig:
     # Held calls stay up until ``Generator.release`` is set (or SM cuts them), whatever
     # call_length_s says (it still caps them, as their lifetime).
     hold: bool = False
+    # Hold mode: after the release, calls hang up in start order at this rate (0 = the first
+    # segment's rate), not all at once — a burst of every Terminate + CDR would only measure the
+    # generator's own queue.
+    release_cps: float = 0.0
 
     def segments(self) -> tuple[tuple[float, float], ...]:
         return self.schedule or ((self.cps, self.duration_s),)
@@ -110,6 +114,7 @@ class Generator:
         self.stop_new = False  # set (e.g. by a ramp controller): start no further calls
         self.release = asyncio.Event()  # hold mode: end every held call now
         self.started = asyncio.Event()  # t0 is set
+        self.release_at = 0.0  # loop time of release (hold mode)
 
     # ---------------------------------------------------------------- SM -> "OpenSIPS"
 
@@ -156,7 +161,7 @@ class Generator:
             drain = self.cfg.call_length_s + 4 * self.cfg.request_timeout_s + 5
             if self.cfg.hold:
                 await self.release.wait()
-                drain = 4 * self.cfg.request_timeout_s + 5
+                drain = len(tasks) / self._release_cps() + 4 * self.cfg.request_timeout_s + 5
             done, pending = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
             for t in pending:
                 t.cancel()
@@ -166,6 +171,14 @@ class Generator:
         finally:
             await self.pool.close()
         return self.stats
+
+    def _release_cps(self) -> float:
+        return self.cfg.release_cps or self.cfg.segments()[0][0]
+
+    def release_all(self) -> None:
+        """Hold mode: hang up every held call (in start order, at ``release_cps``)."""
+        self.release_at = asyncio.get_running_loop().time()
+        self.release.set()
 
     def _new_call(self, i: int) -> Call:
         prepaid = self.rng.random() >= self.cfg.postpaid_ratio
@@ -250,6 +263,9 @@ class Generator:
                 f.cancel()
         if c.ended.is_set():
             cause = c.disconnect_reason
+        elif self.release.is_set():  # hung up in start order, spread at release_cps
+            released = self.release_at or loop.time()
+            await asyncio.sleep(max(0.0, released + c.index / self._release_cps() - loop.time()))
         # the dialog is over: OpenSIPS no longer lists it as engaged
         self.engaged.pop(c.origin_id, None)
         self.by_dialog.pop((c.dialog_id, c.dialog_entry), None)

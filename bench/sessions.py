@@ -9,7 +9,8 @@ ramp). Every ``--sample-every`` seconds the bench scrapes SM's ``/metrics`` and 
 it replies, then one per interval). The **debit lag** at a sample is the smallest delay *g* for
 which every debit due before *t − g* has been counted: how late the oldest missing debit is. SM's
 reply latency is the authorize p99 of the calls due in the sample window. Then every call is hung
-up (TerminateSession + ProcessCDR) and the consistency check runs.
+up (TerminateSession + ProcessCDR, in start order at ``--cps``: a burst of every hang-up at once
+would only measure the generator's queue) and the consistency check runs.
 
 ``held_on_schedule`` = the most sessions live at a sample whose debit lag ≤ ``--lag-bound`` and
 whose authorize p99 ≤ ``--p99-bound``.
@@ -112,7 +113,7 @@ async def sessions(cfg: Any, plan: Plan, target: Target, interval_s: float, rele
     async def release() -> None:
         await gen.started.wait()
         await asyncio.sleep(max(0.0, gen.t0 + release_at - asyncio.get_running_loop().time()))
-        gen.release.set()
+        gen.release_all()
 
     rel = asyncio.create_task(release())
     traffic = await m.drive(gen, target, probe=probe, probe_every=sample_every)
