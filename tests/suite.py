@@ -96,3 +96,22 @@ class Suite:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self.read_output()
+
+
+def service_children(ppid: int) -> dict[str, int]:
+    """service name -> pid of the `services.<name>` children of process ``ppid`` (from /proc)."""
+    out: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) != ppid:
+            continue
+        for i, part in enumerate(cmd):
+            if part == b"-m" and i + 1 < len(cmd) and cmd[i + 1].startswith(b"services."):
+                out[cmd[i + 1].decode().split(".", 1)[1]] = int(entry.name)
+    return out

@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import grpc
 import pytest
@@ -25,7 +24,7 @@ import pytest
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc, sm_pb2, sm_pb2_grpc
 from cgrpy.runtime.healthcheck import check
 from tests.opensips_client import FakeOpenSIPS
-from tests.suite import REPO, Suite, suite_env
+from tests.suite import REPO, Suite, service_children, suite_env
 
 pytestmark = pytest.mark.e2e
 
@@ -274,24 +273,6 @@ async def test_sessions_list_and_disconnect_over_grpc(suite, rals, cdrs):
 # ----------------------------------------------------------------------------- failures
 
 
-def _children(ppid: int) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) != ppid:
-            continue
-        for i, part in enumerate(cmd):
-            if part == b"-m" and i + 1 < len(cmd) and cmd[i + 1].startswith(b"services."):
-                out[cmd[i + 1].decode().split(".", 1)[1]] = int(entry.name)
-    return out
-
-
 async def test_sm_killed_mid_call_still_charged_once(suite, rals, cdrs):
     assert suite.proc is not None
     now = int(time.time())
@@ -299,11 +280,11 @@ async def test_sm_killed_mid_call_still_charged_once(suite, rals, cdrs):
     async with opensips(suite) as osips:
         await start_call(osips, ev, now, (9001, 9002))
         await asyncio.sleep(1.5)
-    old = _children(suite.proc.pid)["sm"]
+    old = service_children(suite.proc.pid)["sm"]
     os.kill(old, signal.SIGKILL)
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
-        new = _children(suite.proc.pid).get("sm")
+        new = service_children(suite.proc.pid).get("sm")
         if new and new != old and check(suite.addr("sm")) == "SERVING":
             break
         await asyncio.sleep(0.2)
@@ -330,7 +311,7 @@ async def test_sm_killed_mid_call_still_charged_once(suite, rals, cdrs):
 
 async def test_slow_rals_opensips_still_answered_within_deadline(suite, rals, cdrs):
     assert suite.proc is not None
-    pid = _children(suite.proc.pid)["rals"]
+    pid = service_children(suite.proc.pid)["rals"]
     now = int(time.time())
     ev = call_event("sc-slow@127.0.0.1", "1001", "1002")
     async with opensips(suite) as osips:

@@ -15,28 +15,9 @@ import pytest
 
 from cgrpy.config import SERVICES
 from cgrpy.runtime.healthcheck import check
-from tests.suite import REPO, Suite, suite_env
+from tests.suite import REPO, Suite, service_children, suite_env
 
 pytestmark = pytest.mark.e2e
-
-
-def _children(ppid: int) -> dict[str, int]:
-    """service name -> pid of the supervisor's children, read from /proc."""
-    out: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) != ppid:
-            continue
-        for i, part in enumerate(cmd):
-            if part == b"-m" and i + 1 < len(cmd) and cmd[i + 1].startswith(b"services."):
-                out[cmd[i + 1].decode().split(".", 1)[1]] = int(entry.name)
-    return out
 
 
 def _listening(port: int) -> bool:
@@ -50,14 +31,14 @@ def test_up_restart_and_clean_stop(sqlite_url):
         assert suite.proc is not None
         for name in SERVICES:
             assert check(suite.addr(name)) == "SERVING", name
-        children = _children(suite.proc.pid)
+        children = service_children(suite.proc.pid)
         assert set(children) == set(SERVICES)
 
         # kill -9 one service: the supervisor restarts it and it is SERVING again
         os.kill(children["rals"], signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            new = _children(suite.proc.pid).get("rals")
+            new = service_children(suite.proc.pid).get("rals")
             if new and new != children["rals"] and check(suite.addr("rals")) == "SERVING":
                 break
             time.sleep(0.2)
@@ -65,7 +46,7 @@ def test_up_restart_and_clean_stop(sqlite_url):
             pytest.fail("rals was not restarted:\n" + suite.read_output())
         assert "service.crashed" in suite.read_output()
 
-        all_pids = list(_children(suite.proc.pid).values())
+        all_pids = list(service_children(suite.proc.pid).values())
         rc = suite.stop()
     assert rc == 0
     for pid in all_pids:
