@@ -28,7 +28,7 @@ SERVICES: tuple[str, ...] = (
     "cdre",
     "sm",
 )
-GRPC_PORTS = dict(zip(SERVICES, range(50051, 50059), strict=True))
+GRPC_PORTS = dict(zip(SERVICES, range(20051, 20059), strict=True))
 METRICS_PORTS = dict(zip(SERVICES, range(9151, 9159), strict=True))
 
 

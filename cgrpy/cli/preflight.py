@@ -33,6 +33,11 @@ def ports_in_use(settings: Settings) -> list[str]:
     busy = []
     for label, host, port, kind in wanted:
         with socket.socket(socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                # Linux's SO_REUSEADDR still refuses a port with a listener on it, but not one
+                # held only by TIME-WAIT sockets (a stopped suite leaves those for ~60 s); the
+                # servers themselves bind the same way, so only a real listener is "busy".
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host, port))
             except OSError as exc:

@@ -9,8 +9,8 @@ from cgrpy.config import ConfigError, load_settings
 
 def test_defaults_match_design_ports():
     s = load_settings(env={})
-    assert s.addr("attributes") == "127.0.0.1:50051"
-    assert s.addr("sm") == "127.0.0.1:50058"
+    assert s.addr("attributes") == "127.0.0.1:20051"
+    assert s.addr("sm") == "127.0.0.1:20058"
     assert s.metrics_port("rals") == 9153
     assert s.debit_interval == 10_000_000_000
     assert s.rounding_decimals == 5
