@@ -213,8 +213,9 @@ class GroupCommitter:
             if not isinstance(exc, _Conflict):
                 log.info("rals.group_commit_failed", changes=len(batch),
                          error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            if isinstance(exc, DBAPIError) and exc.connection_invalidated or not isinstance(
-                    exc, _Conflict | DBAPIError):
+            # A fence or constraint leaves the connection usable; anything else may not have.
+            lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+            if lost or not isinstance(exc, _Conflict | DBAPIError):
                 self._drop_connection()
 
     def _drop_connection(self) -> None:
@@ -307,6 +308,10 @@ class LiveStore(AccountStore):
             self._results.popitem(last=False)
 
     # --- reads -----------------------------------------------------------------------------
+
+    def is_cached(self, tenant: str, account: str) -> bool:
+        """True when reading the account needs no I/O (owned and in memory)."""
+        return (tenant, account) in self._cache and self.owns(tenant, account)
 
     def peek(self, tenant: str, account: str) -> Account:
         """The account as cached (do not mutate); ``NOT_FOUND`` if it does not exist."""
