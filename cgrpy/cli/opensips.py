@@ -11,7 +11,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from cgrpy.config import load_settings
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.tariffplans import read_tariffplan
-from services.suppliers.drouting import DRoutingError, build_rows, mi_dr_reload, parse_gateway_option, sync
+from services.suppliers.drouting import (
+    DRoutingError,
+    build_rows,
+    mi_dr_reload,
+    parse_gateway_option,
+    sync,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,7 +17,14 @@ import pytest
 
 from tests.suite import free_port
 
-from .realosips import RealOpenSIPS, create_opensips_tables, loopback_cfg, module_dir, opensips_bin, schema_dir
+from .realosips import (
+    RealOpenSIPS,
+    create_opensips_tables,
+    loopback_cfg,
+    module_dir,
+    opensips_bin,
+    schema_dir,
+)
 
 
 class Acceptor:

@@ -14,7 +14,12 @@ from sqlalchemy import text
 
 from cgrpy.cli.main import main
 from cgrpy.storage.db import make_engine
-from services.suppliers.drouting import DRoutingError, build_rows, gateway_addresses, parse_gateway_option
+from services.suppliers.drouting import (
+    DRoutingError,
+    build_rows,
+    gateway_addresses,
+    parse_gateway_option,
+)
 from tests.conftest import TARIFFPLANS
 
 SCHEMA = Path(__file__).with_name("opensips_dr_schema.sql")
