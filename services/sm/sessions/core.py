@@ -37,6 +37,7 @@ from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
 from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError, Backends
+from services.sm.sessions.table import SessionTable
 from services.sm.sessions.types import (
     ActiveSessionInfo,
     AttributesReply,
@@ -187,8 +188,9 @@ class SessionManager:
         self.disconnector = disconnector
         self.store = store
         self.metrics = Metrics()
-        self._active: dict[str, Session] = {}
-        self._closed: dict[str, Session] = {}
+        self._table = SessionTable()
+        self._active = self._table.active  # read-only views: change them through the table
+        self._closed = self._table.closed
         self._auth_inflight: dict[tuple[str, str], asyncio.Task[AuthorizeResult]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -344,7 +346,7 @@ class SessionManager:
             await asyncio.wait_for(existing.ready.wait(), self.cfg.reply_deadline_s)
             return existing.init_result or InitiateResult(max_usage_ns=self._default_usage(existing.event))
         session = Session(cgrid=cgrid, event=event.copy(), client=client, start_event=event.copy())
-        self._active[cgrid] = session
+        self._table.add_active(session)
         return await self._bounded(
             self._initiate(session, flags), "initiate", lambda t: self._policy_init(session, t)
         )
@@ -365,6 +367,7 @@ class SessionManager:
                     res.attributes = await self._attributes(event)
                     if res.attributes is not None:
                         event = s.event = res.attributes.event
+                        self._table.reindex(s)  # AttributeS may rewrite OriginID/OriginHost
                 runs = await self._fork(event)
                 s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
                 res.max_usage_ns = await self._first_debits(s)
@@ -578,7 +581,7 @@ class SessionManager:
         except BackendError as e:
             return e.word
         s.ready.set()
-        self._active[s.cgrid] = s
+        self._table.add_active(s)
         await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
         return None
 
@@ -612,15 +615,14 @@ class SessionManager:
             if post_cdrs:
                 await self._post_cdrs(s, from_session=True)
         finally:
-            if self.store is not None and s.cgrid in self._active:
+            if self.store is not None and self._active.get(s.cgrid) is s:
                 try:
                     self.store.save_closed(s)  # kept for a ProcessCDR that comes after a restart
                 except Exception:
                     self.metrics.inc("persist_failures")
                     log.exception("persisting closed session %s failed", s.cgrid)
-            self._active.pop(s.cgrid, None)
             s.closed_at = time.monotonic()
-            self._closed[s.cgrid] = s
+            self._table.close(s, s.closed_at)
             self._gc_closed()
             s.done.set()
 
@@ -646,9 +648,7 @@ class SessionManager:
             self.metrics.inc("refunds", run.run_id)
 
     def _gc_closed(self) -> None:
-        limit = time.monotonic() - self.cfg.closed_session_keep_s
-        for cgrid in [c for c, s in self._closed.items() if s.closed_at < limit]:
-            del self._closed[cgrid]
+        for cgrid in self._table.expire(time.monotonic() - self.cfg.closed_session_keep_s):
             if self.store is not None and cgrid not in self._active:
                 try:
                     self.store.delete(cgrid)
@@ -663,16 +663,13 @@ class SessionManager:
     async def _process_cdr(self, event: CGREvent) -> str | None:
         oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
         # ProcessCDR of an answered call carries the bare Call-ID even for tagged sessions (A.7).
-        sessions = [
-            s for s in (*self._active.values(), *self._closed.values())
-            if s.origin_host == host and (s.origin_id == oid or s.origin_id.startswith(oid + "|"))
-        ]
+        sessions = self._table.by_origin(host, oid)
         try:
             if not sessions:
                 await self.backends.cdrs_process_cdr(event, chargers=True, attributes=True, rals=True)
                 return None
             for s in sessions:
-                if s.cgrid in self._active:
+                if self._active.get(s.cgrid) is s:
                     log.warning("ProcessCDR for active session %s", s.origin_id)
                     await asyncio.wait_for(s.done.wait(), self.cfg.reply_deadline_s)
                 for run in s.runs:
@@ -764,11 +761,11 @@ class SessionManager:
         for s in sessions:
             s.restored = True
             if s.done.is_set():
-                self._closed[s.cgrid] = s
+                self._table.add_closed(s, s.closed_at)
                 continue
             if s.cgrid in self._active:
                 continue
-            self._active[s.cgrid] = s
+            self._table.add_active(s)
             active.append(s)
             self._resume(s)
         if active:
