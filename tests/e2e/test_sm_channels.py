@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
-from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc
+from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc, sm_pb2, sm_pb2_grpc
 from tests.opensips_client import FakeOpenSIPS
 from tests.suite import REPO, Suite, suite_env
 
@@ -176,3 +177,71 @@ async def test_prepaid_data_session_charges_the_bytes_used(suite, rals, cdrs):
     after = await balances(rals, "1001")
     assert after["*data"] == Decimal(10 * MB - 300000)  # the unused reserve went back
     assert after["*monetary"] == Decimal(10)
+
+
+# ----------------------------------------------------------------------------- disconnect channel
+
+
+def send_event(suite: Suite, method: str, params: dict[str, Any]) -> None:
+    host, port = suite.env["CGRPY_OPENSIPS_EVENT_LISTEN"].split(":")
+    body = {"jsonrpc": "2.0", "method": method, "params": params}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(json.dumps(body, separators=(",", ":")).encode(), (host, int(port)))
+
+
+async def wait_active(sm, origin_id: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not (await sm.GetActiveSessions(sm_pb2.ActiveSessionsRequest(origin_id=origin_id))).sessions:
+        assert time.monotonic() < deadline, f"{origin_id} never became active"
+        await asyncio.sleep(0.1)
+
+
+async def wait_mi(mi: MIStandIn, method: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        with mi.lock:
+            found = [r for r in mi.requests if r.get("method") == method]
+        if found:
+            return found[-1]
+        assert time.monotonic() < deadline, f"no MI {method}: {mi.methods()}"
+        await asyncio.sleep(0.05)
+
+
+async def test_module_call_is_disconnected_on_its_connection_not_over_mi(suite, rals, mi):
+    now = int(time.time())
+    ev = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
+          "OriginID": "ch-module@127.0.0.1", "Account": "1001", "Destination": "1002",
+          "SetupTime": str(now), "AnswerTime": str(now), "DialogID": 4711, "DialogEntry": 42}
+    async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
+        init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
+        assert init["error"] is None, init
+        task = asyncio.ensure_future(sm_pb2_grpc.SessionServiceStub(ch).DisconnectSession(
+            sm_pb2.DisconnectSessionRequest(origin_id=ev["OriginID"], reason="FORCED_DISCONNECT")))
+        disc = await osips.wait_engine_request("DisconnectSession", timeout=10)
+        assert disc["params"][0]["EventStart"]["DialogID"] == 4711
+        term = await osips.call("SessionSv1.TerminateSession", {**ev, "Usage": "2s"}, TerminateSession=True)
+        assert term["error"] is None, term
+        await task
+    assert "dlg_end_dlg" not in mi.methods()
+
+
+async def test_event_interface_call_is_disconnected_over_mi(suite, rals, cdrs, mi):
+    now = int(time.time())
+    call = {"callid": "ch-events@127.0.0.1", "sip_code": "200", "sip_reason": "OK", "time": now,
+            "cgr_reqtype": "*prepaid", "cgr_account": "1001", "cgr_destination": "1002",
+            "cgr_tenant": TENANT, "dialog_id": "367.0d69ebe1", "created": now}
+    send_event(suite, "E_ACC_EVENT", {**call, "method": "INVITE"})
+    async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
+        sm = sm_pb2_grpc.SessionServiceStub(ch)
+        await wait_active(sm, call["callid"])
+        task = asyncio.ensure_future(sm.DisconnectSession(
+            sm_pb2.DisconnectSessionRequest(origin_id=call["callid"], reason="FORCED_DISCONNECT")))
+        req = await wait_mi(mi, "dlg_end_dlg")
+        assert req["params"] == {"dialog_id": "367.0d69ebe1"}
+        # OpenSIPS ends the dialog: the BYE's accounting event closes the session
+        send_event(suite, "E_ACC_CDR", {**call, "method": "INVITE", "duration": 3, "ms_duration": 2500})
+        await task
+        await asyncio.sleep(0.3)
+        assert osips.engine_requests == []  # nothing asked on the module's connection
+    got = await wait_cdrs(cdrs, call["callid"], 2)
+    assert got["*default"].usage_ns == 2_500_000_000

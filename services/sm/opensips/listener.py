@@ -26,7 +26,7 @@ from services.sm.opensips.jsonrpc import (
     encode_request,
     encode_result,
 )
-from services.sm.sessions.core import Session, SessionManager, counts_units
+from services.sm.sessions.core import CHANNEL_MODULE, Session, SessionManager, counts_units
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class CgratesListener:
                 return encode_result(req.id, m.authorize_digest_reply(auth, units=units))
             return encode_result(req.id, m.authorize_reply(auth))
         if sr.kind is m.Kind.INITIATE:
-            init = await sm.initiate(sr.event, sr.flags, client=conn)
+            init = await sm.initiate(sr.event, sr.flags, client=conn, channel=CHANNEL_MODULE)
             if init.error:
                 return encode_error(req.id, init.error)
             if sr.compat:

@@ -60,6 +60,9 @@ _MAX_USAGE_TYPES = {PREPAID, PSEUDOPREPAID, "prepaid", "pseudoprepaid"}
 _CDR_RATED_TYPES = {POSTPAID, PSEUDOPREPAID, RATED, "postpaid", "pseudoprepaid", "rated"}
 _PROTECTED = {"CGRID", "OriginHost", "OriginID", "Usage"}
 VOICE = "*voice"
+# Where a session came from, so SM answers it on the same channel (kept across a restart):
+CHANNEL_MODULE = "cgrates"  # OpenSIPS's cgrates module on :2014 (DisconnectSession, GetActiveSessionIDs)
+CHANNEL_EVENTS = "events"  # the event interface (datagrams); reached through MI only
 # v0.10 sessions.default_usage besides *voice/*any: data in bytes, SMS in messages
 UNIT_DEFAULT_USAGE = {"*data": 1048576, "*sms": 1}
 
@@ -138,6 +141,7 @@ class Session:
     cgrid: str
     event: CGREvent  # the session event (AttributeS changes applied)
     client: Any = None  # the connection that carried InitiateSession (opaque to the core)
+    channel: str = ""  # CHANNEL_MODULE, CHANNEL_EVENTS or "" (API): how to reach the switch
     runs: list[SRun] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -339,13 +343,16 @@ class SessionManager:
 
     # ------------------------------------------------------------------ initiate
 
-    async def initiate(self, event: CGREvent, flags: SessionFlags, client: Any = None) -> InitiateResult:
+    async def initiate(
+        self, event: CGREvent, flags: SessionFlags, client: Any = None, channel: str = ""
+    ) -> InitiateResult:
         cgrid = cgrid_of(event)
         existing = self._active.get(cgrid)
         if existing is not None:
             await asyncio.wait_for(existing.ready.wait(), self.cfg.reply_deadline_s)
             return existing.init_result or InitiateResult(max_usage_ns=self._default_usage(existing.event))
-        session = Session(cgrid=cgrid, event=event.copy(), client=client, start_event=event.copy())
+        session = Session(cgrid=cgrid, event=event.copy(), client=client, channel=channel,
+                          start_event=event.copy())
         self._table.add_active(session)
         return await self._bounded(
             self._initiate(session, flags), "initiate", lambda t: self._policy_init(session, t)
