@@ -67,6 +67,9 @@ _BASE_KEYS: list[Key] = [
        "sessions.debit_interval"),
     _k("session_ttl", "duration", 0, "Terminate a session not updated for this long (0 = off).",
        "sessions.session_ttl"),
+    _k("sm_channel_sync_interval", "duration", 0,
+       "Every this long SM asks each OpenSIPS connection for its calls (GetActiveSessionIDs) and "
+       "closes the sessions it no longer has (0 = off).", "sessions.channel_sync_interval"),
     _k("sm_reply_timeout", "duration", 2_000_000_000,
        "SM answers OpenSIPS within this time even if a backend hangs."),
     _k("sm_backend_failure_policy", "str", "deny",

@@ -198,7 +198,9 @@ class SmServer(BaseService):
             mi = MIClient(address, transport=transport)
         self.mi = mi
         host, port = _split(s.opensips_listen)
-        self.listener = InstrumentedListener(self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9)
+        self.listener = InstrumentedListener(
+            self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
+            sync_interval_s=s.sm_channel_sync_interval / 1e9)
         self.sm.disconnector = self._disconnect
         await self.listener.start()
         ehost, eport = _split(s.opensips_event_listen)

@@ -82,7 +82,8 @@ def mi() -> Iterator[MIStandIn]:
 
 @pytest.fixture(scope="module")
 def suite(pg_databases, mi: MIStandIn) -> Iterator[Suite]:
-    env = suite_env(pg_databases.create(), CGRPY_DEBIT_INTERVAL="1s", CGRPY_OPENSIPS_MI_URL=mi.url)
+    env = suite_env(pg_databases.create(), CGRPY_DEBIT_INTERVAL="1s", CGRPY_OPENSIPS_MI_URL=mi.url,
+                    CGRPY_SM_CHANNEL_SYNC_INTERVAL="500ms")
     with Suite(env, "--tariffplan", str(REPO / "tariffplans" / "tutorial")) as s:
         yield s
 
@@ -139,6 +140,7 @@ async def test_prepaid_sms_charged_one_message(suite, rals, cdrs):
     now = int(time.time())
     ev = unit_event("ch-sms@127.0.0.1", "*sms", "sms", now)
     async with opensips(suite) as osips:
+        osips.active_ids = [ev["OriginID"]]  # the switch has it (the periodic sync asks)
         auth = await osips.call("SessionSv1.AuthorizeEventWithDigest", ev)
         assert auth["error"] is None and auth["result"]["MaxUsage"] == 1, auth  # one message
         init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
@@ -163,6 +165,7 @@ async def test_prepaid_data_session_charges_the_bytes_used(suite, rals, cdrs):
     now = int(time.time())
     ev = unit_event("ch-data@127.0.0.1", "*data", "data", now)
     async with opensips(suite) as osips:
+        osips.active_ids = [ev["OriginID"]]
         init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
         # no Usage: the *data default, 1048576 bytes, reserved at once
         assert init["error"] is None and init["result"]["MaxUsage"] == MB, init
@@ -213,6 +216,7 @@ async def test_module_call_is_disconnected_on_its_connection_not_over_mi(suite, 
           "OriginID": "ch-module@127.0.0.1", "Account": "1001", "Destination": "1002",
           "SetupTime": str(now), "AnswerTime": str(now), "DialogID": 4711, "DialogEntry": 42}
     async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
+        osips.active_ids = [ev["OriginID"]]
         init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
         assert init["error"] is None, init
         task = asyncio.ensure_future(sm_pb2_grpc.SessionServiceStub(ch).DisconnectSession(
@@ -234,6 +238,10 @@ async def test_event_interface_call_is_disconnected_over_mi(suite, rals, cdrs, m
     async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
         sm = sm_pb2_grpc.SessionServiceStub(ch)
         await wait_active(sm, call["callid"])
+        # the module's GetActiveSessionIDs never lists event-interface calls: the sync keeps it
+        await osips.wait_engine_request("GetActiveSessionIDs")
+        await asyncio.sleep(1.2)
+        await wait_active(sm, call["callid"], timeout=0)
         task = asyncio.ensure_future(sm.DisconnectSession(
             sm_pb2.DisconnectSessionRequest(origin_id=call["callid"], reason="FORCED_DISCONNECT")))
         req = await wait_mi(mi, "dlg_end_dlg")
@@ -242,7 +250,7 @@ async def test_event_interface_call_is_disconnected_over_mi(suite, rals, cdrs, m
         send_event(suite, "E_ACC_CDR", {**call, "method": "INVITE", "duration": 3, "ms_duration": 2500})
         await task
         await asyncio.sleep(0.3)
-        assert osips.engine_requests == []  # nothing asked on the module's connection
+        assert not [r for r in osips.engine_requests if r["method"].endswith("DisconnectSession")]
     got = await wait_cdrs(cdrs, call["callid"], 2)
     assert got["*default"].usage_ns == 2_500_000_000
 
@@ -252,3 +260,30 @@ async def test_mi_alone_subscribes_to_no_event(suite, mi):
     # shipped opensips.cfg, which raises no E_ACC_* events; MI serves disconnects only
     assert suite.proc is not None and suite.proc.poll() is None
     assert "event_subscribe" not in mi.methods()
+
+
+# ----------------------------------------------------------------------------- channel sync
+
+
+async def test_channel_sync_closes_the_calls_the_switch_no_longer_has(suite, rals, cdrs):
+    now = int(time.time())
+    base = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
+            "Account": "1001", "Destination": "1002", "SetupTime": str(now), "AnswerTime": str(now)}
+    kept, lost = ({**base, "OriginID": f"ch-sync-{n}@127.0.0.1", "DialogID": n, "DialogEntry": 7}
+                  for n in (1, 2))
+    async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
+        sm = sm_pb2_grpc.SessionServiceStub(ch)
+        osips.active_ids = [kept["OriginID"], lost["OriginID"]]
+        for ev in (kept, lost):
+            assert (await osips.call("SessionSv1.InitiateSession", ev, InitSession=True))["error"] is None
+        await asyncio.sleep(1.2)  # synced twice: both still there
+        await wait_active(sm, kept["OriginID"], timeout=0)
+        await wait_active(sm, lost["OriginID"], timeout=0)
+        osips.active_ids = [kept["OriginID"]]  # the switch lost the second call (its BYE never came)
+        got = await wait_cdrs(cdrs, lost["OriginID"], 2, timeout=5)
+        assert set(got) == {"*default", "*raw"}
+        assert got["*default"].cost == "0.6"  # RT_20CNT: 0.4 connect + first 60 s increment
+        await wait_active(sm, kept["OriginID"], timeout=0)
+        term = await osips.call("SessionSv1.TerminateSession", {**kept, "Usage": "3s"}, TerminateSession=True)
+        assert term["error"] is None, term
+    assert not [r for r in osips.engine_requests if r["method"].endswith("DisconnectSession")]

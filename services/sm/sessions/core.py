@@ -731,6 +731,8 @@ class SessionManager:
         for s in list(self._active.values()):
             if s.started >= checked_at or s.terminating or not s.ready.is_set():
                 continue
+            if s.channel == CHANNEL_EVENTS:  # never in GetActiveSessionIDs: not the module's call
+                continue
             if (s.origin_id, s.origin_host) in reported:
                 continue
             log.warning("session %s not active in OpenSIPS: terminating", s.origin_id)
