@@ -83,6 +83,9 @@ _BASE_KEYS: list[Key] = [
     _k("opensips_event_listen", "str", "127.0.0.1:2020",
        "SM UDP listener for OpenSIPS event_datagram events."),
     _k("opensips_mi_url", "str", "", "OpenSIPS MI (http://host:port/mi or udp:host:port); empty = off."),
+    _k("opensips_event_advertise", "str", "",
+       "Event mode only: udp:host:port OpenSIPS sends E_ACC_* events to (reachable from the switch, "
+       "not 0.0.0.0); set with opensips_mi_url to subscribe. Empty = no subscription (cgrates module)."),
     _k("jsonrpc_listen", "str", "127.0.0.1:2012", "CGRateS-compatible JSON-RPC over TCP.",
        "listen.rpc_json"),
     _k("http_listen", "str", "127.0.0.1:2080", "CGRateS-compatible JSON-RPC over HTTP (/jsonrpc).",

@@ -20,7 +20,7 @@ from services.sm.grpc_backends import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
-from services.sm.opensips.mi import MIClient, subscribe_forever
+from services.sm.opensips.mi import MIClient, advertised_event_socket, subscribe_forever
 from services.sm.persist import SessionStore, default_path
 from services.sm.sessions.core import (
     CHANNEL_EVENTS,
@@ -206,9 +206,10 @@ class SmServer(BaseService):
         ehost, eport = _split(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
         event_port = await self.datagrams.start(ehost, eport)
-        if mi is not None:
+        advertised = advertised_event_socket(s.opensips_event_advertise, event_port)
+        if mi is not None and advertised is not None:
             # event mode: keep OpenSIPS's acc events subscribed (renewed; healed after its restart)
-            self._subscriber = asyncio.create_task(subscribe_forever(mi, f"udp:{ehost}:{event_port}"))
+            self._subscriber = asyncio.create_task(subscribe_forever(mi, advertised))
         self._collector = metrics.register_session_collector(
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
         self._restore_sessions()

@@ -258,6 +258,13 @@ async def test_event_interface_call_is_disconnected_over_mi(suite, rals, cdrs, m
     assert got["*default"].usage_ns == 2_500_000_000
 
 
+async def test_mi_alone_subscribes_to_no_event(suite, mi):
+    # CGRPY_OPENSIPS_MI_URL without CGRPY_OPENSIPS_EVENT_ADVERTISE: the cgrates-module mode of the
+    # shipped opensips.cfg, which raises no E_ACC_* events; MI serves disconnects only
+    assert suite.proc is not None and suite.proc.poll() is None
+    assert "event_subscribe" not in mi.methods()
+
+
 # ----------------------------------------------------------------------------- channel sync
 
 
