@@ -1,4 +1,4 @@
-"""Action triggers around balance changes (issue 17: point 5), on SQLite and Postgres.
+"""Action triggers around balance changes (issue 17: points 5 and 7), on SQLite and Postgres.
 
 The tutorial plan plus one trigger group: ``*min_balance`` 9.5 on the monetary balances, whose
 action set tops up 0.1 — not enough to lift the balance over the threshold, so a trigger that
@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import pytest
 
+from cgrates.v1 import rals_pb2, rals_pb2_grpc
+from cgrpy.event import loads_exact
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.models import Base
 from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
@@ -21,7 +23,9 @@ from services.rals.accounts.model import MONETARY, Account, Balance
 from services.rals.accounts.provision import CompiledActions
 from services.rals.accounts.service import AccountService
 from services.rals.rating import CallDescriptor
+from services.rals.server import RalsServer
 from tests.conftest import TARIFFPLANS
+from tests.harness import serve
 
 T0 = datetime(2014, 8, 4, 13, 0, 0, tzinfo=UTC)
 TOPUP = Decimal("0.1")
@@ -121,3 +125,65 @@ def test_recurrent_trigger_fires_once_per_change_not_inside_its_own_run(db_url: 
     assert [e["kind"] for e in out.events] == ["*log"]
     assert balance_value(svc) == Decimal(10) - 2 * Decimal("0.64175") + 2 * TOPUP
 
+
+# --- point 7: triggers after every balance change, admin ones included -------------------------
+
+
+def test_admin_debit_balance_fires_triggers(svc: AccountService) -> None:
+    """APIerSv1.DebitBalance = add_balance with a negative value."""
+    out = svc.add_balance("cgrates.org", "1001", MONETARY, Decimal("-0.6"), balance_id="test")
+    assert [e.kind for e in out.events] == ["*log"]  # 9.4 <= 9.5: fired once, +0.1
+    assert out.balance.value == Decimal("9.5") and low_trigger(svc)[0] is True
+    assert balance_value(svc) == Decimal("9.5")
+    assert svc.verify("cgrates.org", "1001") == {}
+
+
+def test_admin_set_and_add_balance_fire_triggers(svc: AccountService) -> None:
+    out = svc.add_balance("cgrates.org", "1001", MONETARY, Decimal("-0.1"), balance_id="test")
+    assert out.events == [] and out.balance.value == Decimal("9.9")  # above 9.5: nothing
+    out = svc.set_balance("cgrates.org", "1001", MONETARY, Decimal(9), balance_id="test")
+    assert [e.kind for e in out.events] == ["*log"] and out.balance.value == Decimal("9.1")
+    svc.set_action_triggers("cgrates.org", "1001", {"Executed": False}, unique_id="low")
+    # *topup_reset-style AddBalance (Overwrite) is a balance change too
+    out = svc.add_balance("cgrates.org", "1001", MONETARY, Decimal(5), balance_id="test",
+                          overwrite=True)
+    assert [e.kind for e in out.events] == ["*log"] and out.balance.value == Decimal("5.1")
+    # a balance the trigger's filter does not match (type *voice) leaves it alone
+    svc.set_action_triggers("cgrates.org", "1001", {"Executed": False}, unique_id="low")
+    out = svc.add_balance("cgrates.org", "1001", "*voice", Decimal(1), balance_id="v")
+    assert out.events == []
+    assert svc.verify("cgrates.org", "1001") == {}
+
+
+def test_refund_fires_triggers(svc: AccountService) -> None:
+    svc.set_action_triggers("cgrates.org", "1001", {"Executed": True}, unique_id="low")
+    svc.debit(cd(seconds=120), "d1")  # 10 - 0.7002 = 9.2998, trigger held
+    svc.set_action_triggers("cgrates.org", "1001", {"Executed": False}, unique_id="low")
+    r = svc.refund("r1", "cgrates.org", "1001", debit_request_id="d1", keep_usage_ns=85 * SECOND)
+    assert [e.kind for e in r.events] == ["*log"]  # 9.35825 <= 9.5: fired by the refund
+    assert balance_value(svc) == Decimal("9.35825") + TOPUP
+    assert svc.verify("cgrates.org", "1001") == {}
+
+
+async def test_grpc_debit_balance_and_set_balance_fire_triggers(pg_url: str) -> None:
+    """Through the RALs gRPC server (what APIerSv1.DebitBalance/AddBalance/SetBalance call), on
+    testtp's STANDARD_TRIGGERS: *min_balance 2 and *max_balance 20 on the monetary balances."""
+    async with serve(RalsServer, pg_url, tariffplan="testtp") as rals:
+        stub = rals_pb2_grpc.RalsServiceStub(rals.channel)
+
+        async def executed() -> list[bool]:
+            trigs = loads_exact((await stub.GetAccountActionTriggers(
+                rals_pb2.AccountRequest(tenant="cgrates.org", account="1001"))).json)
+            return [t["Executed"] for t in trigs]
+
+        def req(value: str, **kw: bool) -> rals_pb2.SetBalanceRequest:
+            return rals_pb2.SetBalanceRequest(tenant="cgrates.org", account="1001", balance_type=MONETARY,
+                                              value=value, balance=rals_pb2.Balance(id="main"), **kw)
+
+        await stub.SetBalance(req("10"))
+        assert await executed() == [False] * 4
+        acc = await stub.AddBalance(req("-8.5"))  # DebitBalance 8.5: main = 1.5 <= 2
+        assert [b.value for b in acc.balances if b.id == "main"] == ["1.5"]
+        assert await executed() == [True, False, False, False]
+        await stub.AddBalance(req("20"))  # 21.5 >= 20
+        assert await executed() == [True, True, False, False]
