@@ -59,6 +59,7 @@ NONE = "*none"
 _MAX_USAGE_TYPES = {PREPAID, PSEUDOPREPAID, "prepaid", "pseudoprepaid"}
 _CDR_RATED_TYPES = {POSTPAID, PSEUDOPREPAID, RATED, "postpaid", "pseudoprepaid", "rated"}
 _PROTECTED = {"CGRID", "OriginHost", "OriginID", "Usage"}
+_MISSING = object()
 VOICE = "*voice"
 # Where a session came from, so SM answers it on the same channel (kept across a restart):
 CHANNEL_MODULE = "cgrates"  # OpenSIPS's cgrates module on :2014 (DisconnectSession, GetActiveSessionIDs)
@@ -156,6 +157,8 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
     start_event: CGREvent | None = None  # as the client sent it: echoed in DisconnectSession
     restored: bool = False  # adopted from the session store after an SM restart
+    persisted: bool = False  # the store holds a snapshot: later writes are progress records
+    snapshot_stale: bool = False  # the events changed since the snapshot: write a new one
 
     @property
     def origin_id(self) -> str:
@@ -175,6 +178,8 @@ class SessionStoreLike(Protocol):
     def save(self, s: Session) -> None: ...
 
     def save_closed(self, s: Session) -> None: ...
+
+    def save_progress(self, s: Session, *, closed: bool = False) -> bool: ...
 
     def delete(self, cgrid: str) -> None: ...
 
@@ -219,14 +224,25 @@ class SessionManager:
             return on_late(task)
 
     def _persist(self, s: Session) -> None:
-        """Write the session's charging state; a failing store never fails the call."""
-        if self.store is None or s.cgrid not in self._active:
+        """Write the session's charging state; a failing store never fails the call. The events go
+        in one snapshot; each later change is a small progress record over it."""
+        if self.store is None or self._active.get(s.cgrid) is not s:
             return
         try:
-            self.store.save(s)
+            self._store_write(s, closed=False)
         except Exception:
             self.metrics.inc("persist_failures")
             log.exception("persisting session %s failed", s.cgrid)
+
+    def _store_write(self, s: Session, *, closed: bool) -> None:
+        assert self.store is not None
+        if s.persisted and not s.snapshot_stale and self.store.save_progress(s, closed=closed):
+            return
+        if closed:
+            self.store.save_closed(s)
+        else:
+            self.store.save(s)
+        s.persisted, s.snapshot_stale = True, False
 
     def _backend_failed(self, what: str, exc: BaseException) -> None:
         self.metrics.inc("backend_failures", what)
@@ -399,7 +415,8 @@ class SessionManager:
             await self._close(s, final_usage_ns=0, post_cdrs=False)
             return res
         self.metrics.inc("initiations", "ok")
-        self._persist(s)
+        if not s.persisted:  # a prepaid run's first debit already wrote the snapshot
+            self._persist(s)
         if self.cfg.session_ttl_ns > 0:
             s.loops.append(self._spawn(self._ttl_watch(s)))
         return res
@@ -532,8 +549,9 @@ class SessionManager:
         await s.ready.wait()
         s.last_activity = time.monotonic()
         for k, v in event.event.items():
-            if k not in _PROTECTED:
+            if k not in _PROTECTED and s.event.event.get(k, _MISSING) != v:
                 s.event.event[k] = v
+                s.snapshot_stale = True  # the next write is a full snapshot
         usage = self._usage(event)
         last_used = _opt_duration(event.get("LastUsed"))
         grants = []
@@ -624,7 +642,7 @@ class SessionManager:
         finally:
             if self.store is not None and self._active.get(s.cgrid) is s:
                 try:
-                    self.store.save_closed(s)  # kept for a ProcessCDR that comes after a restart
+                    self._store_write(s, closed=True)  # kept for a ProcessCDR after a restart
                 except Exception:
                     self.metrics.inc("persist_failures")
                     log.exception("persisting closed session %s failed", s.cgrid)
