@@ -37,6 +37,7 @@ from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
 from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError, Backends
+from services.sm.sessions.reuse import ReuseCache
 from services.sm.sessions.table import SessionTable
 from services.sm.sessions.types import (
     ActiveSessionInfo,
@@ -94,6 +95,9 @@ class SMConfig:
     terminate_attempts: int = 5
     disconnect_wait_s: float = 5.0  # how long to wait for OpenSIPS's Terminate after "OK"
     closed_session_keep_s: float = 600.0  # closed sessions kept for ProcessCDR
+    # Authorize's AttributeS/ChargerS answers reused by the same call's Initiate (0 = off)
+    reuse_ttl_s: float = 60.0
+    reuse_max_entries: int = 100_000
 
     def __post_init__(self) -> None:
         if self.failed_backend_policy not in ("deny", "allow"):
@@ -198,6 +202,7 @@ class SessionManager:
         self.store = store
         self.metrics = Metrics()
         self._table = SessionTable()
+        self._reuse = ReuseCache(self.cfg.reuse_ttl_s, self.cfg.reuse_max_entries)
         self._active = self._table.active  # read-only views: change them through the table
         self._closed = self._table.closed
         self._auth_inflight: dict[tuple[str, str], asyncio.Task[AuthorizeResult]] = {}
@@ -262,21 +267,42 @@ class SessionManager:
     def _request_type(self, event: CGREvent) -> str:
         return str(event.get("RequestType") or self.cfg.default_request_type)
 
-    async def _attributes(self, event: CGREvent) -> AttributesReply | None:
+    async def _attributes(
+        self, event: CGREvent, cgrid: str = "", *, keep: bool = False, reuse: bool = False
+    ) -> AttributesReply | None:
+        """AttributeS's answer; ``keep`` it for the call's Initiate (Authorize), or ``reuse``
+        the one Authorize kept when it still holds (Initiate, see ``reuse.py``)."""
+        now = time.monotonic()
+        if reuse and (kept := self._reuse.attributes_for(cgrid, event, now)) is not None:
+            self.metrics.inc("reused", "attributes")
+            return kept
         try:
-            return await self.backends.attributes_process_event(event, "*sessions")
+            reply = await self.backends.attributes_process_event(event, "*sessions")
         except BackendError as e:
             if e.word == "NOT_FOUND":
                 return None
             raise BackendError(f"ATTRIBUTES_ERROR:{e.word}") from e
+        self._reuse.observe("attributes", reply.profile_set)
+        if keep:
+            self._reuse.keep_attributes(cgrid, event, reply, now)
+        return reply
 
-    async def _fork(self, event: CGREvent) -> list[ChargerRun]:
+    async def _fork(
+        self, event: CGREvent, cgrid: str = "", *, keep: bool = False, reuse: bool = False
+    ) -> list[ChargerRun]:
+        now = time.monotonic()
+        if reuse and (kept := self._reuse.runs_for(cgrid, event, now)) is not None:
+            self.metrics.inc("reused", "chargers")
+            return kept
         try:
             runs = await self.backends.chargers_process_event(event)
         except BackendError as e:
             raise BackendError(f"CHARGERS_ERROR:{e.word}") from e
         if not runs:
             raise BackendError("CHARGERS_ERROR:NOT_FOUND")
+        self._reuse.observe("chargers", runs[0].profile_set)
+        if keep:
+            self._reuse.keep_runs(cgrid, event, runs, now)
         return runs
 
     async def _stats_thresholds(
@@ -318,14 +344,15 @@ class SessionManager:
 
     async def _authorize(self, event: CGREvent, flags: SessionFlags) -> AuthorizeResult:
         res = AuthorizeResult(max_usage_ns=None)
+        cgrid = cgrid_of(event)
         try:
             if flags.get_attributes:
-                res.attributes = await self._attributes(event)
+                res.attributes = await self._attributes(event, cgrid, keep=True)
                 if res.attributes is not None:
                     event = res.attributes.event
             if flags.get_max_usage:
                 usage = self._usage(event)
-                runs = await self._fork(event)
+                runs = await self._fork(event, cgrid, keep=True)
                 grants = await asyncio.gather(*(self._run_max_usage(r, usage) for r in runs))
                 res.max_usage_ns = min(grants)
                 if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
@@ -387,11 +414,12 @@ class SessionManager:
             try:
                 event = s.event
                 if flags.get_attributes:
-                    res.attributes = await self._attributes(event)
+                    res.attributes = await self._attributes(event, s.cgrid, reuse=True)
                     if res.attributes is not None:
                         event = s.event = res.attributes.event
                         self._table.reindex(s)  # AttributeS may rewrite OriginID/OriginHost
-                runs = await self._fork(event)
+                runs = await self._fork(event, s.cgrid, reuse=True)
+                self._reuse.drop(s.cgrid)
                 s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
                 res.max_usage_ns = await self._first_debits(s)
                 if res.max_usage_ns == 0:
