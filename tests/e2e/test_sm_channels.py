@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import threading
 import time
@@ -22,8 +24,9 @@ import grpc
 import pytest
 
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc, sm_pb2, sm_pb2_grpc
+from cgrpy.runtime.healthcheck import check
 from tests.opensips_client import FakeOpenSIPS
-from tests.suite import REPO, Suite, suite_env
+from tests.suite import REPO, Suite, service_children, suite_env
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +85,8 @@ def mi() -> Iterator[MIStandIn]:
 
 @pytest.fixture(scope="module")
 def suite(pg_databases, mi: MIStandIn) -> Iterator[Suite]:
-    env = suite_env(pg_databases.create(), CGRPY_DEBIT_INTERVAL="1s", CGRPY_OPENSIPS_MI_URL=mi.url)
+    env = suite_env(pg_databases.create(), CGRPY_DEBIT_INTERVAL="1s", CGRPY_OPENSIPS_MI_URL=mi.url,
+                    CGRPY_SM_CHANNEL_SYNC_INTERVAL="500ms", CGRPY_SM_RESTORE_CONFIRM_TIMEOUT="4s")
     with Suite(env, "--tariffplan", str(REPO / "tariffplans" / "tutorial")) as s:
         yield s
 
@@ -139,6 +143,7 @@ async def test_prepaid_sms_charged_one_message(suite, rals, cdrs):
     now = int(time.time())
     ev = unit_event("ch-sms@127.0.0.1", "*sms", "sms", now)
     async with opensips(suite) as osips:
+        osips.active_ids = [ev["OriginID"]]  # the switch has it (the periodic sync asks)
         auth = await osips.call("SessionSv1.AuthorizeEventWithDigest", ev)
         assert auth["error"] is None and auth["result"]["MaxUsage"] == 1, auth  # one message
         init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
@@ -163,6 +168,7 @@ async def test_prepaid_data_session_charges_the_bytes_used(suite, rals, cdrs):
     now = int(time.time())
     ev = unit_event("ch-data@127.0.0.1", "*data", "data", now)
     async with opensips(suite) as osips:
+        osips.active_ids = [ev["OriginID"]]
         init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
         # no Usage: the *data default, 1048576 bytes, reserved at once
         assert init["error"] is None and init["result"]["MaxUsage"] == MB, init
@@ -213,6 +219,7 @@ async def test_module_call_is_disconnected_on_its_connection_not_over_mi(suite, 
           "OriginID": "ch-module@127.0.0.1", "Account": "1001", "Destination": "1002",
           "SetupTime": str(now), "AnswerTime": str(now), "DialogID": 4711, "DialogEntry": 42}
     async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
+        osips.active_ids = [ev["OriginID"]]
         init = await osips.call("SessionSv1.InitiateSession", ev, InitSession=True)
         assert init["error"] is None, init
         task = asyncio.ensure_future(sm_pb2_grpc.SessionServiceStub(ch).DisconnectSession(
@@ -234,6 +241,10 @@ async def test_event_interface_call_is_disconnected_over_mi(suite, rals, cdrs, m
     async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
         sm = sm_pb2_grpc.SessionServiceStub(ch)
         await wait_active(sm, call["callid"])
+        # the module's GetActiveSessionIDs never lists event-interface calls: the sync keeps it
+        await osips.wait_engine_request("GetActiveSessionIDs")
+        await asyncio.sleep(1.2)
+        await wait_active(sm, call["callid"], timeout=0)
         task = asyncio.ensure_future(sm.DisconnectSession(
             sm_pb2.DisconnectSessionRequest(origin_id=call["callid"], reason="FORCED_DISCONNECT")))
         req = await wait_mi(mi, "dlg_end_dlg")
@@ -242,6 +253,76 @@ async def test_event_interface_call_is_disconnected_over_mi(suite, rals, cdrs, m
         send_event(suite, "E_ACC_CDR", {**call, "method": "INVITE", "duration": 3, "ms_duration": 2500})
         await task
         await asyncio.sleep(0.3)
-        assert osips.engine_requests == []  # nothing asked on the module's connection
+        assert not [r for r in osips.engine_requests if r["method"].endswith("DisconnectSession")]
     got = await wait_cdrs(cdrs, call["callid"], 2)
     assert got["*default"].usage_ns == 2_500_000_000
+
+
+async def test_mi_alone_subscribes_to_no_event(suite, mi):
+    # CGRPY_OPENSIPS_MI_URL without CGRPY_OPENSIPS_EVENT_ADVERTISE: the cgrates-module mode of the
+    # shipped opensips.cfg, which raises no E_ACC_* events; MI serves disconnects only
+    assert suite.proc is not None and suite.proc.poll() is None
+    assert "event_subscribe" not in mi.methods()
+
+
+# ----------------------------------------------------------------------------- channel sync
+
+
+async def test_channel_sync_closes_the_calls_the_switch_no_longer_has(suite, rals, cdrs):
+    now = int(time.time())
+    base = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
+            "Account": "1001", "Destination": "1002", "SetupTime": str(now), "AnswerTime": str(now)}
+    kept, lost = ({**base, "OriginID": f"ch-sync-{n}@127.0.0.1", "DialogID": n, "DialogEntry": 7}
+                  for n in (1, 2))
+    async with opensips(suite) as osips, grpc.aio.insecure_channel(suite.addr("sm")) as ch:
+        sm = sm_pb2_grpc.SessionServiceStub(ch)
+        osips.active_ids = [kept["OriginID"], lost["OriginID"]]
+        for ev in (kept, lost):
+            assert (await osips.call("SessionSv1.InitiateSession", ev, InitSession=True))["error"] is None
+        await asyncio.sleep(1.2)  # synced twice: both still there
+        await wait_active(sm, kept["OriginID"], timeout=0)
+        await wait_active(sm, lost["OriginID"], timeout=0)
+        osips.active_ids = [kept["OriginID"]]  # the switch lost the second call (its BYE never came)
+        got = await wait_cdrs(cdrs, lost["OriginID"], 2, timeout=5)
+        assert set(got) == {"*default", "*raw"}
+        assert got["*default"].cost == "0.6"  # RT_20CNT: 0.4 connect + first 60 s increment
+        await wait_active(sm, kept["OriginID"], timeout=0)
+        term = await osips.call("SessionSv1.TerminateSession", {**kept, "Usage": "3s"}, TerminateSession=True)
+        assert term["error"] is None, term
+    assert not [r for r in osips.engine_requests if r["method"].endswith("DisconnectSession")]
+
+
+# ----------------------------------------------------------------------------- SM restart
+
+
+async def test_restored_call_not_charged_while_opensips_is_away(suite, rals, cdrs):
+    """SM killed mid-call and OpenSIPS does not come back: the restored session is not debited
+    any further; after CGRPY_SM_RESTORE_CONFIRM_TIMEOUT it is closed at what was charged before
+    the restart and its CDRs are posted."""
+    assert suite.proc is not None
+    now = int(time.time())
+    # 1001 -> 1003: RT_1CNT_PER_SEC, 0.01 per second, so every 1 s debit shows in the balance
+    ev = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
+          "OriginID": "ch-away@127.0.0.1", "Account": "1001", "Destination": "1003",
+          "SetupTime": str(now), "AnswerTime": str(now), "DialogID": 77, "DialogEntry": 7}
+    async with opensips(suite) as osips:
+        osips.active_ids = [ev["OriginID"]]
+        assert (await osips.call("SessionSv1.InitiateSession", ev, InitSession=True))["error"] is None
+        await asyncio.sleep(1.5)  # debits at 0 s and 1 s
+    paid = (await balances(rals, "1001"))["*monetary"]
+    assert paid == Decimal("9.98")
+    old = service_children(suite.proc.pid)["sm"]
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 40
+    while True:
+        new = service_children(suite.proc.pid).get("sm")
+        if new and new != old and check(suite.addr("sm")) == "SERVING":
+            break
+        assert time.monotonic() < deadline, "sm was not restarted:\n" + suite.read_output()[-3000:]
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2.0)  # OpenSIPS still away: a resumed loop would debit (and catch up) now
+    assert (await balances(rals, "1001"))["*monetary"] == paid
+    got = await wait_cdrs(cdrs, ev["OriginID"], 2, timeout=10)
+    assert set(got) == {"*default", "*raw"}, suite.read_output()[-3000:]
+    assert got["*default"].usage_ns == 2 * SECOND and got["*default"].cost == "0.02"
+    assert (await balances(rals, "1001"))["*monetary"] == paid
