@@ -73,7 +73,10 @@ async def test_restart_keeps_charging_and_terminate_charges_once(tmp_path: Path)
     sm2 = _sm(fb, store2)
     (restored,) = sm2.restore(store2.load())
     assert restored.restored and restored.runs[0].loop_index >= 2
-    await asyncio.sleep(0.12)  # the restored loop keeps debiting
+    await asyncio.sleep(0.12)
+    assert fb.balances["1001"] == charged_before  # not charged until OpenSIPS confirms it
+    assert await sm2.confirm_restored({("call-1@h", "127.0.0.1")}) == []
+    await asyncio.sleep(0.02)  # confirmed: the loop catches up on the time SM was away
     assert fb.balances["1001"] < charged_before
     assert await sm2.terminate(_event(Usage="200ms")) is None
     # 200 ms = 20 increments of 0.01, whatever the loops debited before and after the restart
@@ -102,6 +105,7 @@ async def test_debit_applied_before_the_crash_is_not_charged_again(tmp_path: Pat
     sm2 = SessionManager(fb, SMConfig(debit_interval_ns=1000 * MS, reply_deadline_s=0.5), store=store2)
     (r,) = sm2.restore(store2.load())
     assert r.runs[0].loop_index == 1  # the store knew only of debit #0
+    await sm2.confirm_restored({("call-1@h", "127.0.0.1")})
     await asyncio.sleep(1.1)  # the resumed loop repeats request :1 -> RALs's journal answer
     assert fb.balances["1001"] == Decimal(98)
     assert [rid for rid, _ in fb.debit_calls].count(f"{s.cgrid}:*default:1") == 1
@@ -123,7 +127,7 @@ async def test_restored_session_opensips_forgot_is_closed_with_cdrs(tmp_path: Pa
     store2 = SessionStore(path)
     sm2 = _sm(fb, store2)
     assert len(sm2.restore(store2.load())) == 2
-    ended = await sm2.close_restored({("alive@h", "127.0.0.1")})
+    ended = await sm2.confirm_restored({("alive@h", "127.0.0.1")})
     assert len(ended) == 1
     assert [s.origin_id for s in sm2.active_sessions()] == ["alive@h"]
     (cdr, flags), = fb.cdrs
@@ -166,4 +170,52 @@ async def test_channel_survives_a_restart(tmp_path: Path) -> None:
     await _crash(sm, store)
     store2 = SessionStore(tmp_path / "s.sqlite")
     assert {s.origin_id: s.channel for s in store2.load()} == {"ev@h": "events", "mod@h": "cgrates"}
+    store2.close()
+
+
+async def test_restored_session_not_confirmed_is_not_charged_and_closed_at_what_was_paid(
+    tmp_path: Path,
+) -> None:
+    """OpenSIPS away after the restart: nothing more is debited; closed at the pre-restart charge."""
+    fb = FakeBackends()
+    path = tmp_path / "s.sqlite"
+    store = SessionStore(path)
+    sm = _sm(fb, store)
+    await sm.initiate(_event("away@h"), SessionFlags())
+    await asyncio.sleep(0.07)  # debits at 0 and 50 ms
+    await _crash(sm, store)
+    paid = fb.balances["1001"]
+    assert paid == Decimal("99.90")
+
+    store2 = SessionStore(path)
+    sm2 = _sm(fb, store2)
+    (s,) = sm2.restore(store2.load())
+    await asyncio.sleep(0.3)  # six intervals: a running loop would have debited them
+    assert fb.balances["1001"] == paid and s.awaiting_switch
+    assert [x.origin_id for x in sm2.awaiting_switch()] == ["away@h"]
+    assert await sm2.close_unconfirmed() == [s.cgrid]
+    (cdr, _), = fb.cdrs
+    assert cdr.get("Usage") == 100 * MS and cdr.get("Cost") == Decimal("0.10")
+    assert fb.balances["1001"] == paid
+    assert sm2.metrics.get("disconnects", "RESTART_UNCONFIRMED") == 1
+    await sm2.shutdown()
+    store2.close()
+
+
+async def test_restored_event_session_waits_for_its_accounting_event(tmp_path: Path) -> None:
+    """GetActiveSessionIDs never lists event-interface calls: not closed by it, not charged;
+    its E_ACC_CDR (Terminate) settles it at the usage the switch reports."""
+    fb = FakeBackends()
+    path = tmp_path / "s.sqlite"
+    store = SessionStore(path)
+    sm = _sm(fb, store)
+    await sm.initiate(_event("ev@h"), SessionFlags(), channel="events")
+    await _crash(sm, store)
+    store2 = SessionStore(path)
+    sm2 = _sm(fb, store2)
+    (s,) = sm2.restore(store2.load())
+    assert await sm2.confirm_restored(set()) == [] and s.awaiting_switch
+    assert await sm2.terminate(_event("ev@h", Usage="230ms")) is None
+    assert fb.balances["1001"] == Decimal("99.77")
+    await sm2.shutdown()
     store2.close()

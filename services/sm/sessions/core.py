@@ -16,9 +16,11 @@ Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with Op
   background and a late failure is handled by the failed-backend policy (OpenSIPS has no reply
   timeout, a hung reply wedges a SIP worker).
 * Sessions survive an SM restart (``store``, see ``services/sm/persist.py``); v0.10 loses every
-  active session with the process, so running calls go uncharged. A restored session's debit loop
-  catches up on the time SM was down; a session OpenSIPS no longer reports (the Terminate was
-  lost while SM was down) is closed charging the usage already debited, and its CDRs are posted.
+  active session with the process, so running calls go uncharged. A restored session is charged
+  again only once the switch confirms it (GetActiveSessionIDs): its debit loop then catches up on
+  the time SM was down. A session OpenSIPS no longer reports (the Terminate was lost while SM was
+  down), or that nothing confirms in time, is closed charging the usage already debited, and its
+  CDRs are posted.
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
     start_event: CGREvent | None = None  # as the client sent it: echoed in DisconnectSession
     restored: bool = False  # adopted from the session store after an SM restart
+    awaiting_switch: bool = False  # restored, not charged until the switch reports it again
 
     @property
     def origin_id(self) -> str:
@@ -726,10 +729,11 @@ class SessionManager:
         return True
 
     async def sync_active(self, reported: set[tuple[str, str]], checked_at: float) -> list[str]:
-        """End sessions OpenSIPS no longer reports (GetActiveSessionIDs); charge wall time."""
-        ended = []
+        """End sessions OpenSIPS no longer reports (GetActiveSessionIDs); charge wall time.
+        Restored sessions awaiting the switch are confirmed or closed by the same answer."""
+        ended = await self.confirm_restored(reported)
         for s in list(self._active.values()):
-            if s.started >= checked_at or s.terminating or not s.ready.is_set():
+            if s.started >= checked_at or s.terminating or not s.ready.is_set() or s.awaiting_switch:
                 continue
             if s.channel == CHANNEL_EVENTS:  # never in GetActiveSessionIDs: not the module's call
                 continue
@@ -762,10 +766,12 @@ class SessionManager:
     # ------------------------------------------------------------------ restart
 
     def restore(self, sessions: list[Session]) -> list[Session]:
-        """Adopt sessions from the store after a restart; resume their debit loops.
+        """Adopt sessions from the store after a restart, *without* charging them yet.
 
-        Returns the active ones (the caller checks them against OpenSIPS's GetActiveSessionIDs
-        and ends those OpenSIPS no longer has, see ``close_restored``)."""
+        The switch may have ended a call while SM was down (its Terminate lost), so a restored
+        session is debited again only once the switch confirms it (``confirm_restored``, from
+        GetActiveSessionIDs); a Terminate settles it at the usage the switch reports, and one
+        nobody confirms is closed by ``close_unconfirmed``. Returns the active ones."""
         active = []
         for s in sessions:
             s.restored = True
@@ -774,15 +780,17 @@ class SessionManager:
                 continue
             if s.cgrid in self._active:
                 continue
+            s.awaiting_switch = True
             self._table.add_active(s)
             active.append(s)
-            self._resume(s)
         if active:
             self.metrics.inc("sessions_restored")
-            log.warning("restored %d active session(s) after restart", len(active))
+            log.warning("restored %d active session(s) after restart, awaiting the switch", len(active))
         return active
 
     def _resume(self, s: Session) -> None:
+        """Restart the loops of a confirmed session: what SM was down is confirmed usage now."""
+        s.awaiting_switch = False
         interval = self.cfg.debit_interval_ns
         elapsed = int((time.monotonic() - s.started) * SECOND)
         for run in s.runs:
@@ -797,16 +805,37 @@ class SessionManager:
         if self.cfg.session_ttl_ns > 0:
             s.loops.append(self._spawn(self._ttl_watch(s)))
 
-    async def close_restored(self, reported: set[tuple[str, str]]) -> list[str]:
-        """End restored sessions OpenSIPS no longer reports: their Terminate was lost while SM
-        was down, so the real end is unknown; charge what was already debited (debits are paid
-        ahead, at most one interval past the real end) and post the CDRs."""
+    def awaiting_switch(self) -> list[Session]:
+        """Restored sessions no switch has confirmed yet."""
+        return [s for s in self._active.values() if s.awaiting_switch and not s.terminating]
+
+    async def confirm_restored(self, reported: set[tuple[str, str]]) -> list[str]:
+        """GetActiveSessionIDs answered: a restored session it reports is alive, so charging
+        resumes (first the time SM was down); one it does not report ended while SM was down, its
+        Terminate lost: closed at what was charged before the restart, with its CDRs. Event-
+        interface sessions are never in that list: they wait for their accounting event."""
         ended = []
-        for s in list(self._active.values()):
-            if not s.restored or s.terminating or (s.origin_id, s.origin_host) in reported:
+        for s in self.awaiting_switch():
+            if s.channel == CHANNEL_EVENTS or s.terminating:  # a Terminate came meanwhile
+                continue
+            if (s.origin_id, s.origin_host) in reported:
+                self._resume(s)
                 continue
             log.warning("restored session %s not active in OpenSIPS: closing it", s.origin_id)
             self.metrics.inc("disconnects", "RESTART_SYNC")
+            await self._close(s, final_usage_ns=None, post_cdrs=True)
+            ended.append(s.cgrid)
+        return ended
+
+    async def close_unconfirmed(self) -> list[str]:
+        """No switch confirmed these in time: close them at what was charged before the restart
+        (never more than the switch confirmed) and post their CDRs."""
+        ended = []
+        for s in self.awaiting_switch():
+            if s.terminating:
+                continue
+            log.warning("restored session %s never confirmed by the switch: closing it", s.origin_id)
+            self.metrics.inc("disconnects", "RESTART_UNCONFIRMED")
             await self._close(s, final_usage_ns=None, post_cdrs=True)
             ended.append(s.cgrid)
         return ended
