@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 from cgrates.v1 import (
     attributes_pb2,
@@ -35,6 +36,7 @@ from services.sm.sessions.types import (
     CdrResult,
     ChargerRun,
     DebitResult,
+    ProfileSet,
     RefundResult,
     SortedSupplier,
     SuppliersReply,
@@ -51,6 +53,12 @@ _BUSINESS_WORDS = {
 
 def _business(exc: CGRError) -> Exception:
     return BackendError(exc.message) if exc.word in _BUSINESS_WORDS else exc
+
+
+def _profile_set(resp: Any) -> ProfileSet | None:
+    if not resp.profile_version:
+        return None  # a server that does not say which profiles answered: never reused
+    return ProfileSet(resp.profile_version, frozenset(resp.input_fields), resp.reusable)
 
 
 class GrpcBackends:
@@ -79,6 +87,7 @@ class GrpcBackends:
             event=event_from_pb(resp.event),
             matched_profiles=list(resp.matched_profiles),
             altered_fields=[f.removeprefix("*req.") for f in resp.altered_fields],
+            profile_set=_profile_set(resp),
         )
 
     async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
@@ -89,7 +98,9 @@ class GrpcBackends:
             if exc.word == "NOT_FOUND":
                 return []
             raise _business(exc) from None
-        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event)) for r in resp.runs]
+        ps = _profile_set(resp)
+        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event),
+                           altered_fields=tuple(r.altered_fields), profile_set=ps) for r in resp.runs]
 
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
         try:
