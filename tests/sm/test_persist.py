@@ -173,6 +173,94 @@ async def test_channel_survives_a_restart(tmp_path: Path) -> None:
     store2.close()
 
 
+class _CountingStore(SessionStore):
+    """The real store, counting what kind of record each write was."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writes: list[str] = []
+
+    def save(self, s) -> None:  # type: ignore[no-untyped-def]
+        self.writes.append("snapshot")
+        super().save(s)
+
+    def save_closed(self, s) -> None:  # type: ignore[no-untyped-def]
+        self.writes.append("snapshot-closed")
+        super().save_closed(s)
+
+    def save_progress(self, s, *, closed: bool = False) -> bool:  # type: ignore[no-untyped-def]
+        self.writes.append("progress-closed" if closed else "progress")
+        return super().save_progress(s, closed=closed)
+
+
+async def test_one_snapshot_per_call_then_small_progress_records(tmp_path: Path) -> None:
+    fb = FakeBackends()
+    store = _CountingStore(tmp_path / "s.sqlite")
+    sm = _sm(fb, store)  # debit every 50 ms
+    await sm.initiate(_event(), SessionFlags())
+    await asyncio.sleep(0.12)  # two loop debits
+    assert await sm.terminate(_event(Usage="120ms", DisconnectCause="16")) is None
+    assert store.writes[0] == "snapshot" and store.writes.count("snapshot") == 1
+    assert store.writes[-1] == "progress-closed"
+    assert set(store.writes[1:-1]) == {"progress"} and len(store.writes) >= 4
+    (snap, progress), = store._db.execute("SELECT data, progress FROM sm_sessions").fetchall()
+    assert len(progress) < len(snap) / 2  # the events are not written again
+    (loaded,) = store.load()
+    (live,) = sm._closed.values()
+    r0, r1 = live.runs[0], loaded.runs[0]
+    assert (r1.loop_index, r1.charged_ns, r1.cost, r1.debit_ids, r1.total_usage_ns) == \
+        (r0.loop_index, r0.charged_ns, r0.cost, r0.debit_ids, r0.total_usage_ns)
+    assert r1.event.get("Usage") == 120 * MS and r1.event.get("DisconnectCause") == "16"
+    assert r1.event.get("Cost") == Decimal("0.12") and loaded.done.is_set()
+    await sm.shutdown()
+    store.close()
+
+
+async def test_update_that_changes_the_event_writes_a_new_snapshot(tmp_path: Path) -> None:
+    fb = FakeBackends()
+    store = _CountingStore(tmp_path / "s.sqlite")
+    sm = SessionManager(fb, SMConfig(debit_interval_ns=0, reply_deadline_s=0.5), store=store)
+    await sm.initiate(_event(Usage="1s"), SessionFlags())
+    await sm.update(_event(Usage="1s", LastUsed="1s"), SessionFlags())  # LastUsed is new
+    await sm.update(_event(Usage="1s", LastUsed="1s"), SessionFlags())  # nothing new: progress
+    await sm.update(_event(Usage="1s", LastUsed="1s", Extra="x"), SessionFlags())
+    assert store.writes == ["snapshot", "snapshot", "progress", "snapshot"]
+    (loaded,) = store.load()
+    assert loaded.event.get("Extra") == "x"
+    await sm.shutdown()
+    store.close()
+
+
+def test_a_store_written_before_progress_records_still_loads(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE sm_sessions (cgrid TEXT PRIMARY KEY, closed INTEGER NOT NULL, "
+               "updated INTEGER NOT NULL, data TEXT NOT NULL)")
+    fb_session = session_from_record(_old_record())
+    from cgrpy.event import dumps_exact
+    db.execute("INSERT INTO sm_sessions VALUES (?, 0, 1, ?)",
+               (fb_session.cgrid, dumps_exact(session_record(fb_session))))
+    db.commit()
+    db.close()
+    store = SessionStore(path)
+    (s,) = store.load()
+    assert s.cgrid == "c1" and s.runs[0].cost == Decimal("0.05")
+    assert store.save_progress(s) is True
+    store.close()
+
+
+def _old_record() -> dict:
+    ev = {"tenant": "cgrates.org", "id": "x", "time": None, "event": {"OriginID": "o", "OriginHost": "h"}}
+    return {"cgrid": "c1", "event": ev, "start_event": None, "started_wall_ns": 0, "closed": False,
+            "disconnect_reason": "",
+            "runs": [{"run_id": "*default", "event": ev, "request_type": "*prepaid", "extra_ns": 0,
+                      "last_usage_ns": 0, "total_usage_ns": 0, "charged_ns": 0, "duration_index": 0,
+                      "loop_index": 1, "cost": Decimal("0.05"), "debit_ids": ["c1:*default:0"],
+                      "backlog_ns": 0}]}
+
+
 async def test_restored_session_not_confirmed_is_not_charged_and_closed_at_what_was_paid(
     tmp_path: Path,
 ) -> None:
