@@ -23,7 +23,7 @@ from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
 from services.rals.accounts.model import AccountError, ActionTrigger
-from services.rals.accounts.service import AccountService
+from services.rals.accounts.service import AccountService, BalanceChange
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
 from services.rals.rating.plan import forced_plan_view
 from services.rals.scheduler import ActionScheduler, ScheduledRun, timed_plans
@@ -266,8 +266,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         tenant, account, btype, value = self._balance_args(request)
         b = request.balance
 
-        def work(c: Compiled) -> rals_pb2.Account:
-            c.accounts.set_balance(
+        def work(c: Compiled) -> BalanceChange:
+            return c.accounts.set_balance(
                 tenant, account, btype, value,
                 balance_id=b.id or ("" if b.uuid else "*default"),
                 balance_uuid=b.uuid or None,
@@ -279,25 +279,21 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 blocker=b.blocker if b.blocker else None,
                 disabled=b.disabled if b.disabled else None,
             )
-            return account_pb(c.accounts.get_account(tenant, account))
 
-        return await self._run(work)
+        return self._balance_changed(await self._run(work), "SetBalance", account)
 
     async def AddBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
+        """AddBalance/DebitBalance (negative value): one journaled change under the account lock."""
         tenant, account, btype, value = self._balance_args(request)
         bid = request.balance.id or "*default"
+        out = await self._run(lambda c: c.accounts.add_balance(
+            tenant, account, btype, value, balance_id=bid, overwrite=request.overwrite))
+        return self._balance_changed(out, "DebitBalance" if value < 0 else "AddBalance", account)
 
-        def work(c: Compiled) -> rals_pb2.Account:
-            try:
-                acc = c.accounts.get_account(tenant, account)
-                current = next((x.value for x in acc.balances if x.id == bid and x.type == btype), Decimal(0))
-            except AccountError:
-                current = Decimal(0)
-            new_value = value if request.overwrite else current + value
-            c.accounts.set_balance(tenant, account, btype, new_value, balance_id=bid)
-            return account_pb(c.accounts.get_account(tenant, account))
-
-        return await self._run(work)
+    def _balance_changed(self, out: BalanceChange, action: str, account: str) -> rals_pb2.Account:
+        if not out.replayed:
+            self.owner.publish(out.events, actions_id=f"triggers after {action}", account=account)
+        return account_pb(out.account)
 
     async def RemoveBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
         tenant, account, btype, _ = self._balance_args(request)

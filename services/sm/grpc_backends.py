@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from cgrates.v1 import (
     attributes_pb2,
@@ -34,6 +35,7 @@ from services.sm.sessions.types import (
     CdrResult,
     ChargerRun,
     DebitResult,
+    ProfileSet,
     RefundResult,
     SortedSupplier,
     SuppliersReply,
@@ -70,6 +72,12 @@ def _cdr_request(event: CGREvent, flags: dict[str, bool]) -> cdre_pb2.ProcessCDR
     return req
 
 
+def _profile_set(resp: Any) -> ProfileSet | None:
+    if not resp.profile_version:
+        return None  # a server that does not say which profiles answered: never reused
+    return ProfileSet(resp.profile_version, frozenset(resp.input_fields), resp.reusable)
+
+
 class GrpcBackends:
     def __init__(self, settings: Settings, spool: CdrSpool | None = None) -> None:
         self.settings = settings
@@ -96,6 +104,7 @@ class GrpcBackends:
             event=event_from_pb(resp.event),
             matched_profiles=list(resp.matched_profiles),
             altered_fields=[f.removeprefix("*req.") for f in resp.altered_fields],
+            profile_set=_profile_set(resp),
         )
 
     async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
@@ -106,7 +115,9 @@ class GrpcBackends:
             if exc.word == "NOT_FOUND":
                 return []
             raise _business(exc) from None
-        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event)) for r in resp.runs]
+        ps = _profile_set(resp)
+        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event),
+                           altered_fields=tuple(r.altered_fields), profile_set=ps) for r in resp.runs]
 
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
         try:

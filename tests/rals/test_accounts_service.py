@@ -104,7 +104,7 @@ def test_errors(svc: AccountService) -> None:
 
 def test_admin_balance_ops_and_actions(svc: AccountService) -> None:
     b = svc.set_balance("cgrates.org", "1001", "*voice", Decimal(60 * SECOND), balance_id="min",
-                        destination_ids="DST_1002", weight=Decimal(5))
+                        destination_ids="DST_1002", weight=Decimal(5)).balance
     assert b.value == 60 * SECOND
     out = svc.debit(cd(seconds=30), "v1")
     assert out.cost == 0 and svc.get_account("cgrates.org", "1001").balances[1].value == \
