@@ -12,6 +12,7 @@ from cgrates.v1 import (
     cdre_pb2_grpc,
     chargers_pb2,
     chargers_pb2_grpc,
+    common_pb2,
     rals_pb2,
     rals_pb2_grpc,
     stats_pb2,
@@ -220,4 +221,23 @@ class GrpcBackends:
             if exc.word in ("NOT_FOUND", "PARTIALLY_EXECUTED"):
                 return []
             raise _business(exc) from None
+        return list(resp.ids)
+
+    async def stats_queue_ids(self, tenant: str) -> list[str]:
+        try:
+            resp = await self.stats.call("GetQueueIDs", common_pb2.TenantRequest(tenant=tenant), idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
+        return list(resp.ids)
+
+    async def thresholds_ids(self, tenant: str) -> list[str]:
+        try:
+            resp = await self.thresholds.call("GetThresholdIDs", common_pb2.TenantRequest(tenant=tenant),
+                                              idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
         return list(resp.ids)
