@@ -66,6 +66,7 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
         "started_wall_ns": time.time_ns() - int((now_mono - s.started) * SECOND),
         "closed": closed,
         "disconnect_reason": s.disconnect_reason,
+        "channel": s.channel,
         "runs": [
             {"run_id": r.run_id, "event": _event_rec(r.event), "request_type": r.request_type,
              "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
@@ -92,6 +93,7 @@ def session_from_record(rec: dict[str, Any]) -> Session:
         cgrid=rec["cgrid"], event=_event_from(rec["event"]), runs=runs, started=started,
         start_event=_event_from(rec["start_event"]) if rec.get("start_event") else None,
         disconnect_reason=str(rec.get("disconnect_reason") or ""),
+        channel=str(rec.get("channel") or ""),
     )
     s.init_result = InitiateResult(max_usage_ns=None)
     s.ready.set()

@@ -20,9 +20,15 @@ from services.sm.grpc_backends import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
-from services.sm.opensips.mi import MIClient, subscribe_forever
+from services.sm.opensips.mi import MIClient, advertised_event_socket, subscribe_forever
 from services.sm.persist import SessionStore, default_path
-from services.sm.sessions.core import SessionManager, SMConfig
+from services.sm.sessions.core import (
+    CHANNEL_EVENTS,
+    CHANNEL_MODULE,
+    Session,
+    SessionManager,
+    SMConfig,
+)
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
 
@@ -167,6 +173,7 @@ class SmServer(BaseService):
         self.session_store: SessionStore | None = None
         self._reconcile: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
+        self.mi: MIClient | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(self), server)
@@ -189,16 +196,20 @@ class SmServer(BaseService):
             transport = "http" if s.opensips_mi_url.startswith("http") else "datagram"
             address = s.opensips_mi_url.removeprefix("udp:")
             mi = MIClient(address, transport=transport)
-            self.sm.disconnector = mi.disconnect_session
+        self.mi = mi
         host, port = _split(s.opensips_listen)
-        self.listener = InstrumentedListener(self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9)
+        self.listener = InstrumentedListener(
+            self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
+            sync_interval_s=s.sm_channel_sync_interval / 1e9)
+        self.sm.disconnector = self._disconnect
         await self.listener.start()
         ehost, eport = _split(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
         event_port = await self.datagrams.start(ehost, eport)
-        if mi is not None:
+        advertised = advertised_event_socket(s.opensips_event_advertise, event_port)
+        if mi is not None and advertised is not None:
             # event mode: keep OpenSIPS's acc events subscribed (renewed; healed after its restart)
-            self._subscriber = asyncio.create_task(subscribe_forever(mi, f"udp:{ehost}:{event_port}"))
+            self._subscriber = asyncio.create_task(subscribe_forever(mi, advertised))
         self._collector = metrics.register_session_collector(
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
         self._restore_sessions()
@@ -206,6 +217,19 @@ class SmServer(BaseService):
         # CGRateS-compatible JSON-RPC API (TCP + HTTP), served by this process (services/sm/apier)
         self.api = ApiServer(s, sessions=self.sm, engine=lambda: self.engine)
         await self.api.start()
+
+    async def _disconnect(self, session: Session, reason: str) -> bool:
+        """End the call on the channel it came from: a cgrates-module call by DisconnectSession on
+        the module's connection (MI may not even reach that OpenSIPS), an event-interface call by
+        MI ``dlg_end_dlg``. A session made over the API has no channel: module first, then MI."""
+        assert self.listener is not None
+        if session.channel == CHANNEL_EVENTS:
+            return self.mi is not None and await self.mi.disconnect_session(session, reason)
+        if await self.listener.disconnect_session(session, reason):
+            return True
+        if session.channel == CHANNEL_MODULE or self.mi is None:
+            return False
+        return await self.mi.disconnect_session(session, reason)
 
     def _restore_sessions(self) -> None:
         """Sessions survive a restart (services/sm/persist.py): adopt them, keep charging, and

@@ -154,3 +154,16 @@ async def test_process_cdr_after_restart_uses_the_persisted_closed_session(tmp_p
     assert fb.balances["1001"] == Decimal("99.97")
     await sm2.shutdown()
     store2.close()
+
+
+async def test_channel_survives_a_restart(tmp_path: Path) -> None:
+    """A restored session is still disconnected on the channel it came from."""
+    fb = FakeBackends()
+    store = SessionStore(tmp_path / "s.sqlite")
+    sm = _sm(fb, store)
+    await sm.initiate(_event("ev@h"), SessionFlags(), channel="events")
+    await sm.initiate(_event("mod@h"), SessionFlags(), channel="cgrates")
+    await _crash(sm, store)
+    store2 = SessionStore(tmp_path / "s.sqlite")
+    assert {s.origin_id: s.channel for s in store2.load()} == {"ev@h": "events", "mod@h": "cgrates"}
+    store2.close()

@@ -37,6 +37,7 @@ from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
 from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError, Backends
+from services.sm.sessions.table import SessionTable
 from services.sm.sessions.types import (
     ActiveSessionInfo,
     AttributesReply,
@@ -58,12 +59,29 @@ NONE = "*none"
 _MAX_USAGE_TYPES = {PREPAID, PSEUDOPREPAID, "prepaid", "pseudoprepaid"}
 _CDR_RATED_TYPES = {POSTPAID, PSEUDOPREPAID, RATED, "postpaid", "pseudoprepaid", "rated"}
 _PROTECTED = {"CGRID", "OriginHost", "OriginID", "Usage"}
+VOICE = "*voice"
+# Where a session came from, so SM answers it on the same channel (kept across a restart):
+CHANNEL_MODULE = "cgrates"  # OpenSIPS's cgrates module on :2014 (DisconnectSession, GetActiveSessionIDs)
+CHANNEL_EVENTS = "events"  # the event interface (datagrams); reached through MI only
+# v0.10 sessions.default_usage besides *voice/*any: data in bytes, SMS in messages
+UNIT_DEFAULT_USAGE = {"*data": 1048576, "*sms": 1}
+
+
+def tor_of(event: CGREvent) -> str:
+    return str(event.get("ToR") or VOICE)
+
+
+def counts_units(event: CGREvent) -> bool:
+    """A ToR other than *voice counts units (bytes, messages), not time: its Usage is charged
+    once as asked, never by the time-driven debit loop (a 10 s interval is not 10e9 bytes)."""
+    return tor_of(event) not in (VOICE, "*any")
 
 
 @dataclass
 class SMConfig:
     debit_interval_ns: int = 10 * SECOND  # 0 = debit the whole usage at init, settle at terminate
-    default_usage_ns: int = 3 * HOUR  # *voice default when Usage is missing
+    default_usage_ns: int = 3 * HOUR  # *voice (and any ToR not below) when Usage is missing
+    default_usage_by_tor: dict[str, int] = field(default_factory=lambda: dict(UNIT_DEFAULT_USAGE))
     default_request_type: str = RATED
     reply_deadline_s: float = 2.0  # every answer to OpenSIPS within this
     debit_retries: int = 2  # same request_id, so RALs charges once
@@ -123,6 +141,7 @@ class Session:
     cgrid: str
     event: CGREvent  # the session event (AttributeS changes applied)
     client: Any = None  # the connection that carried InitiateSession (opaque to the core)
+    channel: str = ""  # CHANNEL_MODULE, CHANNEL_EVENTS or "" (API): how to reach the switch
     runs: list[SRun] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -173,8 +192,9 @@ class SessionManager:
         self.disconnector = disconnector
         self.store = store
         self.metrics = Metrics()
-        self._active: dict[str, Session] = {}
-        self._closed: dict[str, Session] = {}
+        self._table = SessionTable()
+        self._active = self._table.active  # read-only views: change them through the table
+        self._closed = self._table.closed
         self._auth_inflight: dict[tuple[str, str], asyncio.Task[AuthorizeResult]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -218,7 +238,10 @@ class SessionManager:
             u = parse_duration(event.get("Usage"))
         except UnitError:
             u = 0
-        return u if u > 0 else self.cfg.default_usage_ns
+        return u if u > 0 else self._default_usage(event)
+
+    def _default_usage(self, event: CGREvent) -> int:
+        return self.cfg.default_usage_by_tor.get(tor_of(event), self.cfg.default_usage_ns)
 
     def _request_type(self, event: CGREvent) -> str:
         return str(event.get("RequestType") or self.cfg.default_request_type)
@@ -320,14 +343,17 @@ class SessionManager:
 
     # ------------------------------------------------------------------ initiate
 
-    async def initiate(self, event: CGREvent, flags: SessionFlags, client: Any = None) -> InitiateResult:
+    async def initiate(
+        self, event: CGREvent, flags: SessionFlags, client: Any = None, channel: str = ""
+    ) -> InitiateResult:
         cgrid = cgrid_of(event)
         existing = self._active.get(cgrid)
         if existing is not None:
             await asyncio.wait_for(existing.ready.wait(), self.cfg.reply_deadline_s)
-            return existing.init_result or InitiateResult(max_usage_ns=self.cfg.default_usage_ns)
-        session = Session(cgrid=cgrid, event=event.copy(), client=client, start_event=event.copy())
-        self._active[cgrid] = session
+            return existing.init_result or InitiateResult(max_usage_ns=self._default_usage(existing.event))
+        session = Session(cgrid=cgrid, event=event.copy(), client=client, channel=channel,
+                          start_event=event.copy())
+        self._table.add_active(session)
         return await self._bounded(
             self._initiate(session, flags), "initiate", lambda t: self._policy_init(session, t)
         )
@@ -348,6 +374,7 @@ class SessionManager:
                     res.attributes = await self._attributes(event)
                     if res.attributes is not None:
                         event = s.event = res.attributes.event
+                        self._table.reindex(s)  # AttributeS may rewrite OriginID/OriginHost
                 runs = await self._fork(event)
                 s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
                 res.max_usage_ns = await self._first_debits(s)
@@ -386,13 +413,13 @@ class SessionManager:
             if not run.prepaid:
                 grants.append(usage)
                 continue
-            granted = await self._debit(s, run, interval if interval > 0 else usage)
-            if interval > 0:
+            if interval > 0 and not counts_units(run.event):
+                granted = await self._debit(s, run, interval)
                 grants.append(self.cfg.default_usage_ns if granted >= interval else granted)
                 if granted > 0:
                     s.loops.append(self._spawn(self._debit_loop(s, run, granted)))
             else:
-                grants.append(granted)
+                grants.append(await self._debit(s, run, usage))
         return min(grants) if grants else usage
 
     # ------------------------------------------------------------------ debit mechanics
@@ -512,7 +539,7 @@ class SessionManager:
         grants = []
         try:
             for run in s.runs:
-                if run.prepaid and self.cfg.debit_interval_ns == 0:
+                if run.prepaid and (self.cfg.debit_interval_ns == 0 or counts_units(run.event)):
                     grants.append(await self._debit(s, run, usage, last_used))
                 else:
                     grants.append(usage)
@@ -561,7 +588,7 @@ class SessionManager:
         except BackendError as e:
             return e.word
         s.ready.set()
-        self._active[s.cgrid] = s
+        self._table.add_active(s)
         await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
         return None
 
@@ -595,15 +622,14 @@ class SessionManager:
             if post_cdrs:
                 await self._post_cdrs(s, from_session=True)
         finally:
-            if self.store is not None and s.cgrid in self._active:
+            if self.store is not None and self._active.get(s.cgrid) is s:
                 try:
                     self.store.save_closed(s)  # kept for a ProcessCDR that comes after a restart
                 except Exception:
                     self.metrics.inc("persist_failures")
                     log.exception("persisting closed session %s failed", s.cgrid)
-            self._active.pop(s.cgrid, None)
             s.closed_at = time.monotonic()
-            self._closed[s.cgrid] = s
+            self._table.close(s, s.closed_at)
             self._gc_closed()
             s.done.set()
 
@@ -629,9 +655,7 @@ class SessionManager:
             self.metrics.inc("refunds", run.run_id)
 
     def _gc_closed(self) -> None:
-        limit = time.monotonic() - self.cfg.closed_session_keep_s
-        for cgrid in [c for c, s in self._closed.items() if s.closed_at < limit]:
-            del self._closed[cgrid]
+        for cgrid in self._table.expire(time.monotonic() - self.cfg.closed_session_keep_s):
             if self.store is not None and cgrid not in self._active:
                 try:
                     self.store.delete(cgrid)
@@ -646,16 +670,13 @@ class SessionManager:
     async def _process_cdr(self, event: CGREvent) -> str | None:
         oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
         # ProcessCDR of an answered call carries the bare Call-ID even for tagged sessions (A.7).
-        sessions = [
-            s for s in (*self._active.values(), *self._closed.values())
-            if s.origin_host == host and (s.origin_id == oid or s.origin_id.startswith(oid + "|"))
-        ]
+        sessions = self._table.by_origin(host, oid)
         try:
             if not sessions:
                 await self.backends.cdrs_process_cdr(event, chargers=True, attributes=True, rals=True)
                 return None
             for s in sessions:
-                if s.cgrid in self._active:
+                if self._active.get(s.cgrid) is s:
                     log.warning("ProcessCDR for active session %s", s.origin_id)
                     await asyncio.wait_for(s.done.wait(), self.cfg.reply_deadline_s)
                 for run in s.runs:
@@ -710,11 +731,14 @@ class SessionManager:
         for s in list(self._active.values()):
             if s.started >= checked_at or s.terminating or not s.ready.is_set():
                 continue
+            if s.channel == CHANNEL_EVENTS:  # never in GetActiveSessionIDs: not the module's call
+                continue
             if (s.origin_id, s.origin_host) in reported:
                 continue
             log.warning("session %s not active in OpenSIPS: terminating", s.origin_id)
             self.metrics.inc("disconnects", "SYNC")
-            elapsed = int((checked_at - s.started) * SECOND)
+            # units (bytes, messages) are not wall time: those keep what was charged
+            elapsed = None if counts_units(s.event) else int((checked_at - s.started) * SECOND)
             await self._close(s, final_usage_ns=elapsed, post_cdrs=True)
             ended.append(s.cgrid)
         return ended
@@ -729,7 +753,8 @@ class SessionManager:
                 continue
             self.metrics.inc("disconnects", "SESSION_TTL")
             extra = self.cfg.session_ttl_last_usage_ns
-            extra = ttl if extra is None else extra
+            if extra is None:  # the TTL is time: it says nothing about bytes or messages
+                extra = 0 if counts_units(s.event) else ttl
             final = max(r.total_usage_ns for r in s.runs) + extra if s.runs else None
             self._spawn(self._close(s, final_usage_ns=final, post_cdrs=True))
             return
@@ -745,11 +770,11 @@ class SessionManager:
         for s in sessions:
             s.restored = True
             if s.done.is_set():
-                self._closed[s.cgrid] = s
+                self._table.add_closed(s, s.closed_at)
                 continue
             if s.cgrid in self._active:
                 continue
-            self._active[s.cgrid] = s
+            self._table.add_active(s)
             active.append(s)
             self._resume(s)
         if active:
@@ -761,7 +786,7 @@ class SessionManager:
         interval = self.cfg.debit_interval_ns
         elapsed = int((time.monotonic() - s.started) * SECOND)
         for run in s.runs:
-            if not run.prepaid or interval <= 0:
+            if not run.prepaid or interval <= 0 or counts_units(run.event):
                 continue
             paid_ahead = run.total_usage_ns - elapsed  # >0: already paid for; <0: SM was down unpaid
             if paid_ahead >= 0:
@@ -822,7 +847,7 @@ class SessionManager:
                 continue
             try:
                 more = await asyncio.wait_for(
-                    self.backends.rals_get_max_usage(run.event, self.cfg.default_usage_ns),
+                    self.backends.rals_get_max_usage(run.event, self._default_usage(run.event)),
                     self.cfg.reply_deadline_s)
             except Exception as exc:  # operator view: show what is known
                 log.info("max usage for %s: %s", info.origin_id, exc)
