@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63grates/v1/mux.proto\x12\ncgrates.v1\"M\n\nMuxRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x12\n\ntimeout_ns\x18\x04 \x01(\x03\"F\n\x08MuxReply\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07\x64\x65tails\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x32?\n\x03Mux\x12\x38\n\x04\x43\x61ll\x12\x16.cgrates.v1.MuxRequest\x1a\x14.cgrates.v1.MuxReply(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x63grates/v1/mux.proto\x12\ncgrates.v1\"M\n\nMuxRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x12\n\ntimeout_ns\x18\x04 \x01(\x03\"F\n\x08MuxReply\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07\x64\x65tails\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\"7\n\x0bMuxRequests\x12(\n\x08requests\x18\x01 \x03(\x0b\x32\x16.cgrates.v1.MuxRequest\"3\n\nMuxReplies\x12%\n\x07replies\x18\x01 \x03(\x0b\x32\x14.cgrates.v1.MuxReply2B\n\x03Mux\x12;\n\x04\x43\x61ll\x12\x17.cgrates.v1.MuxRequests\x1a\x16.cgrates.v1.MuxReplies(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MUXREQUEST']._serialized_end=113
   _globals['_MUXREPLY']._serialized_start=115
   _globals['_MUXREPLY']._serialized_end=185
-  _globals['_MUX']._serialized_start=187
-  _globals['_MUX']._serialized_end=250
+  _globals['_MUXREQUESTS']._serialized_start=187
+  _globals['_MUXREQUESTS']._serialized_end=242
+  _globals['_MUXREPLIES']._serialized_start=244
+  _globals['_MUXREPLIES']._serialized_end=295
+  _globals['_MUX']._serialized_start=297
+  _globals['_MUX']._serialized_end=363
 # @@protoc_insertion_point(module_scope)

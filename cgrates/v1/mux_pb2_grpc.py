@@ -36,8 +36,8 @@ class MuxStub:
         """
         self.Call = channel.stream_stream(
                 '/cgrates.v1.Mux/Call',
-                request_serializer=cgrates_dot_v1_dot_mux__pb2.MuxRequest.SerializeToString,
-                response_deserializer=cgrates_dot_v1_dot_mux__pb2.MuxReply.FromString,
+                request_serializer=cgrates_dot_v1_dot_mux__pb2.MuxRequests.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_mux__pb2.MuxReplies.FromString,
                 _registered_method=True)
 
 
@@ -55,8 +55,8 @@ def add_MuxServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Call': grpc.stream_stream_rpc_method_handler(
                     servicer.Call,
-                    request_deserializer=cgrates_dot_v1_dot_mux__pb2.MuxRequest.FromString,
-                    response_serializer=cgrates_dot_v1_dot_mux__pb2.MuxReply.SerializeToString,
+                    request_deserializer=cgrates_dot_v1_dot_mux__pb2.MuxRequests.FromString,
+                    response_serializer=cgrates_dot_v1_dot_mux__pb2.MuxReplies.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -84,8 +84,8 @@ class Mux:
             request_iterator,
             target,
             '/cgrates.v1.Mux/Call',
-            cgrates_dot_v1_dot_mux__pb2.MuxRequest.SerializeToString,
-            cgrates_dot_v1_dot_mux__pb2.MuxReply.FromString,
+            cgrates_dot_v1_dot_mux__pb2.MuxRequests.SerializeToString,
+            cgrates_dot_v1_dot_mux__pb2.MuxReplies.FromString,
             options,
             channel_credentials,
             insecure,

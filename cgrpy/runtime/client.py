@@ -51,28 +51,23 @@ class _Stream:
     def __init__(self, call: Any, owner: MuxStream) -> None:
         self.call = call
         self.pending: dict[int, asyncio.Future[mux_pb2.MuxReply]] = {}
-        self.outbox = Outbox(self._write)
+        self.outbox = Outbox(call.write, lambda requests: mux_pb2.MuxRequests(requests=requests))
         self.reader = asyncio.create_task(self._read(owner))
-
-    async def _write(self, message: mux_pb2.MuxRequest | None) -> None:
-        if message is None:
-            await self.call.done_writing()
-        else:
-            await self.call.write(message)
 
     async def _read(self, owner: MuxStream) -> None:
         code, details = grpc.StatusCode.UNAVAILABLE, "Mux stream ended"
         try:
-            while (reply := await self.call.read()) is not grpc.aio.EOF:
-                if reply.id == 0 and reply.details == DRAINING:
-                    # the server stops: no new calls here; half-close so it can end the stream
-                    # once the calls it runs are answered (they still arrive below)
-                    owner.retire(self)
-                    asyncio.create_task(self.outbox.send(None))
-                    continue
-                fut = self.pending.pop(reply.id, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(reply)
+            while (frame := await self.call.read()) is not grpc.aio.EOF:
+                for reply in frame.replies:
+                    if reply.id == 0 and reply.details == DRAINING:
+                        # the server stops: no new calls here; half-close so it can end the
+                        # stream once the calls it runs are answered (they still arrive below)
+                        owner.retire(self)
+                        asyncio.create_task(self.outbox.close(self.call.done_writing))
+                        continue
+                    fut = self.pending.pop(reply.id, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(reply)
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
         except asyncio.CancelledError:
@@ -93,8 +88,8 @@ class MuxStream:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._open = channel.stream_stream(
             MUX_METHOD,
-            request_serializer=mux_pb2.MuxRequest.SerializeToString,
-            response_deserializer=mux_pb2.MuxReply.FromString,
+            request_serializer=mux_pb2.MuxRequests.SerializeToString,
+            response_deserializer=mux_pb2.MuxReplies.FromString,
         )
         self._ids = itertools.count(1)
         self._stream: _Stream | None = None

@@ -14,7 +14,6 @@ forwards); :class:`MuxServicer` answers the stream. The client side is in ``clie
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -192,9 +191,9 @@ class MuxServicer(mux_pb2_grpc.MuxServicer):
         except Exception as exc:  # noqa: BLE001 - the unary path would end INTERNAL too
             return _reply(req.id, grpc.StatusCode.INTERNAL, f"SERVER_ERROR: {exc}")
 
-    async def Call(self, request_iterator: AsyncIterator[mux_pb2.MuxRequest],  # noqa: N802 - gRPC name
+    async def Call(self, request_iterator: AsyncIterator[mux_pb2.MuxRequests],  # noqa: N802 - gRPC name
                    context: grpc.aio.ServicerContext) -> None:
-        out = Outbox(context.write)
+        out = Outbox(context.write, lambda replies: mux_pb2.MuxReplies(replies=replies))
         pending: set[asyncio.Task[None]] = set()
         peer = context.peer()
 
@@ -205,10 +204,11 @@ class MuxServicer(mux_pb2_grpc.MuxServicer):
         try:
             if self._draining:
                 await _quietly(out.send(_reply(0, grpc.StatusCode.UNAVAILABLE, DRAINING)))
-            async for req in request_iterator:
-                task = asyncio.create_task(answer(req))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+            async for frame in request_iterator:
+                for req in frame.requests:
+                    task = asyncio.create_task(answer(req))
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         finally:
@@ -225,42 +225,59 @@ async def _quietly(write: Awaitable[None]) -> None:
 
 
 class Outbox:
-    """Messages for one gRPC stream, written one at a time (gRPC allows one write in progress
-    per call). The first sender writes at once; senders arriving meanwhile only queue, and the
-    writing one drains the queue: no extra task, no suspension when calls are sparse, and one
-    writer when they come together."""
+    """Envelopes for one gRPC stream, written one stream message at a time (gRPC allows one
+    write in progress per call). The first sender writes at once (no extra task, no wait when
+    calls are sparse); envelopes sent meanwhile queue up and go together in the next message,
+    so a busy stream pays one write for several calls."""
 
-    def __init__(self, write: Callable[[Any], Awaitable[None]]) -> None:
+    def __init__(self, write: Callable[[Any], Awaitable[None]], frame: Callable[[list[Any]], Any]) -> None:
         self._write = write
-        self._queue: collections.deque[tuple[Any, asyncio.Future[None]]] = collections.deque()
-        self._writing = False
+        self._frame = frame
+        self._queue: list[tuple[Any, asyncio.Future[None]]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
 
-    async def send(self, message: Any) -> None:
-        """Returns once ``message`` is written; raises what the write raised."""
-        if self._writing:
+    async def send(self, item: Any) -> None:
+        """Returns once ``item`` is written; raises what the write raised."""
+        if not self._idle.is_set():
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._queue.append((message, done))
+            self._queue.append((item, done))
             return await done
-        self._writing = True
+        self._idle.clear()
         try:
-            await self._write(message)
+            await self._write(self._frame([item]))
         finally:
             if self._queue:
                 asyncio.create_task(self._drain())
             else:
-                self._writing = False
+                self._idle.set()
 
     async def _drain(self) -> None:
         try:
             while self._queue:
-                message, done = self._queue.popleft()
-                if done.done():  # its sender gave up waiting
+                batch = [(item, done) for item, done in self._queue if not done.done()]  # senders still waiting
+                self._queue = []
+                if not batch:
                     continue
                 try:
-                    await self._write(message)
-                except Exception as exc:  # noqa: BLE001 - handed to the message's sender
-                    done.set_exception(exc)
+                    await self._write(self._frame([item for item, _ in batch]))
+                except Exception as exc:  # noqa: BLE001 - handed to the items' senders
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
                 else:
-                    done.set_result(None)
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
         finally:
-            self._writing = False
+            self._idle.set()
+
+    async def close(self, finish: Callable[[], Awaitable[None]]) -> None:
+        """``finish()`` (e.g. half-close the stream) once everything queued is written."""
+        while not self._idle.is_set():
+            await self._idle.wait()
+        self._idle.clear()
+        try:
+            await finish()
+        finally:
+            self._idle.set()

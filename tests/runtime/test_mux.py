@@ -74,10 +74,13 @@ async def test_an_error_keeps_its_word_and_status_on_the_stream(running):
         with pytest.raises(grpc.aio.AioRpcError) as unary_err:
             await stats_pb2_grpc.StatsServiceStub(ch).ResetStatQueue(req, timeout=2)
         call = mux_pb2_grpc.MuxStub(ch).Call()
-        await call.write(mux_pb2.MuxRequest(id=7, method="/cgrates.v1.StatsService/ResetStatQueue",
-                                            payload=req.SerializeToString(), timeout_ns=2_000_000_000))
-        await call.write(mux_pb2.MuxRequest(id=8, method="/cgrates.v1.StatsService/NoSuchMethod"))
-        replies = {r.id: r for r in [await call.read(), await call.read()]}
+        await call.write(mux_pb2.MuxRequests(requests=[
+            mux_pb2.MuxRequest(id=7, method="/cgrates.v1.StatsService/ResetStatQueue",
+                               payload=req.SerializeToString(), timeout_ns=2_000_000_000),
+            mux_pb2.MuxRequest(id=8, method="/cgrates.v1.StatsService/NoSuchMethod")]))
+        replies: dict[int, mux_pb2.MuxReply] = {}
+        while len(replies) < 2:
+            replies.update({r.id: r for r in (await call.read()).replies})
         await call.done_writing()
     assert replies[7].code == unary_err.value.code().value[0] == grpc.StatusCode.NOT_FOUND.value[0]
     assert replies[7].details == unary_err.value.details() == "NOT_FOUND:nope"
