@@ -183,3 +183,24 @@ async def test_a_server_without_the_stream_is_called_unary():
     finally:
         await client.close()
         await server.stop(0)
+
+
+async def test_with_two_replicas_a_stopped_one_fails_over_to_the_other():
+    """A client given both replicas (gRPC's ``ipv4:a,b`` target, pick-first) keeps answering when
+    the one its stream runs on stops: the stream drains, the calls go to the other replica."""
+    a = ServiceRunner(_TestService(_settings()), grpc_port=0, metrics_port=-1)
+    b = ServiceRunner(_TestService(_settings()), grpc_port=0, metrics_port=-1)
+    await a.start()
+    await b.start()
+    client = ServiceClient(_settings(), "stats", stats_pb2_grpc.StatsServiceStub,
+                           addr=f"ipv4:127.0.0.1:{a.grpc_port},127.0.0.1:{b.grpc_port}")
+    try:
+        await client.call("GetQueueIDs", common_pb2.TenantRequest(tenant="first"), idempotent=True)
+        assert client.calls_by_transport["mux"] == 1
+        await a.stop(grace=1)
+        for i in range(20):  # every call answered, none lost while the client switches over
+            reply = await client.call("GetQueueIDs", common_pb2.TenantRequest(tenant=f"t{i}"), idempotent=True)
+            assert list(reply.ids) == ["q1", f"t{i}"]
+    finally:
+        await client.close()
+        await b.stop(grace=0.5)
