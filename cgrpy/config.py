@@ -70,6 +70,9 @@ _BASE_KEYS: list[Key] = [
     _k("sm_channel_sync_interval", "duration", 0,
        "Every this long SM asks each OpenSIPS connection for its calls (GetActiveSessionIDs) and "
        "closes the sessions it no longer has (0 = off).", "sessions.channel_sync_interval"),
+    _k("sm_restore_confirm_timeout", "duration", 300_000_000_000,
+       "After an SM restart a restored session is charged again only once OpenSIPS confirms it "
+       "(GetActiveSessionIDs); unconfirmed for this long, it is closed at what was charged before."),
     _k("sm_reply_timeout", "duration", 2_000_000_000,
        "SM answers OpenSIPS within this time even if a backend hangs."),
     _k("sm_backend_failure_policy", "str", "deny",

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
+from cgrpy.tariffplan.validate import check_number
 from cgrpy.units import UnitError, parse_duration, parse_time
 
 Row = dict[str, str]
@@ -482,7 +483,9 @@ def _actions_json(rows: list[Row], _tenant: str, ident: str) -> dict[str, Any]:
     for r in rows:
         act: dict[str, Any] = {}
         for col, field in _ACTION_FIELDS:
-            act[field] = _json_number(r[col]) if col in _NUMERIC_ACTION and r[col] else r[col]
+            # Units may also be a duration (90s) or a value formula: those stay text
+            number = col in _NUMERIC_ACTION and r[col] and check_number(r[col]) is None
+            act[field] = _json_number(r[col]) if number else r[col]
         acts.append(act)
     return {"ActionsId": ident, "Actions": acts}
 
@@ -534,6 +537,9 @@ _TRIGGER_FIELDS = (
     ("BalanceDisabled", "BalanceDisabled"), ("ActionsId", "ActionsId"), ("Weight", "Weight"),
 )
 _NUMERIC_TRIGGER = {"ThresholdValue", "BalanceWeight", "Weight"}
+# Balance-filter cells: empty = no filter (the loader's reading), so null in JSON, never the 0 or
+# false that would become a filter when stored back (a balance of weight 10 would not match).
+_FILTER_TRIGGER = {"BalanceWeight", "BalanceBlocker", "BalanceDisabled"}
 _BOOL_TRIGGER = {"Recurrent", "BalanceBlocker", "BalanceDisabled"}
 _LIST_TRIGGER = {"BalanceCategories", "BalanceDestinationIds", "BalanceSharedGroup", "BalanceTimingIds"}
 
@@ -566,7 +572,9 @@ def _triggers_json(rows: list[Row], _tenant: str, ident: str) -> dict[str, Any]:
     for r in rows:
         t: dict[str, Any] = {}
         for col, field in _TRIGGER_FIELDS:
-            if col in _NUMERIC_TRIGGER:
+            if col in _FILTER_TRIGGER and r[col] == "":
+                t[field] = None
+            elif col in _NUMERIC_TRIGGER:
                 t[field] = _json_number(r[col])
             elif col in _BOOL_TRIGGER:
                 t[field] = _json_bool(r[col])

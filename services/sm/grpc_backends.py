@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 from cgrates.v1 import (
     attributes_pb2,
@@ -12,6 +13,7 @@ from cgrates.v1 import (
     cdre_pb2_grpc,
     chargers_pb2,
     chargers_pb2_grpc,
+    common_pb2,
     rals_pb2,
     rals_pb2_grpc,
     stats_pb2,
@@ -35,6 +37,7 @@ from services.sm.sessions.types import (
     CdrResult,
     ChargerRun,
     DebitResult,
+    ProfileSet,
     RefundResult,
     SortedSupplier,
     SuppliersReply,
@@ -51,6 +54,12 @@ _BUSINESS_WORDS = {
 
 def _business(exc: CGRError) -> Exception:
     return BackendError(exc.message) if exc.word in _BUSINESS_WORDS else exc
+
+
+def _profile_set(resp: Any) -> ProfileSet | None:
+    if not resp.profile_version:
+        return None  # a server that does not say which profiles answered: never reused
+    return ProfileSet(resp.profile_version, frozenset(resp.input_fields), resp.reusable)
 
 
 class GrpcBackends:
@@ -79,6 +88,7 @@ class GrpcBackends:
             event=event_from_pb(resp.event),
             matched_profiles=list(resp.matched_profiles),
             altered_fields=[f.removeprefix("*req.") for f in resp.altered_fields],
+            profile_set=_profile_set(resp),
         )
 
     async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
@@ -89,7 +99,9 @@ class GrpcBackends:
             if exc.word == "NOT_FOUND":
                 return []
             raise _business(exc) from None
-        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event)) for r in resp.runs]
+        ps = _profile_set(resp)
+        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event),
+                           altered_fields=tuple(r.altered_fields), profile_set=ps) for r in resp.runs]
 
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
         try:
@@ -206,4 +218,23 @@ class GrpcBackends:
             if exc.word in ("NOT_FOUND", "PARTIALLY_EXECUTED"):
                 return []
             raise _business(exc) from None
+        return list(resp.ids)
+
+    async def stats_queue_ids(self, tenant: str) -> list[str]:
+        try:
+            resp = await self.stats.call("GetQueueIDs", common_pb2.TenantRequest(tenant=tenant), idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
+        return list(resp.ids)
+
+    async def thresholds_ids(self, tenant: str) -> list[str]:
+        try:
+            resp = await self.thresholds.call("GetThresholdIDs", common_pb2.TenantRequest(tenant=tenant),
+                                              idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
         return list(resp.ids)

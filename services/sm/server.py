@@ -232,8 +232,8 @@ class SmServer(BaseService):
         return await self.mi.disconnect_session(session, reason)
 
     def _restore_sessions(self) -> None:
-        """Sessions survive a restart (services/sm/persist.py): adopt them, keep charging, and
-        close those OpenSIPS no longer reports once it has reconnected."""
+        """Sessions survive a restart (services/sm/persist.py): adopt them uncharged until the
+        switch confirms each (see ``_reconcile_restored``)."""
         assert self.sm is not None
         self.session_store = SessionStore(default_path(self.settings.sm_spool_path))
         self.sm.store = self.session_store
@@ -243,14 +243,21 @@ class SmServer(BaseService):
             self._reconcile = asyncio.create_task(self._reconcile_restored())
 
     async def _reconcile_restored(self) -> None:
+        """Ask OpenSIPS (it reconnects on its next request) which restored calls it still has:
+        those resume charging, the others are closed; whatever nobody confirmed within
+        ``sm_restore_confirm_timeout`` is closed at what was charged before the restart."""
         assert self.sm is not None and self.listener is not None
-        while any(s.restored and not s.terminating for s in self.sm.active_sessions()):
-            if self.listener.connections:  # OpenSIPS reconnects on its next request
+        deadline = time.monotonic() + self.settings.sm_restore_confirm_timeout / 1e9
+        while waiting := self.sm.awaiting_switch():
+            if time.monotonic() >= deadline:
+                ended = await self.sm.close_unconfirmed()
+                self.log.warning("sm.restored_unconfirmed_closed", closed=len(ended))
+                return
+            if self.listener.connections and any(s.channel != CHANNEL_EVENTS for s in waiting):
                 seen = await self.listener.get_active_session_ids()
                 if seen is not None:
-                    ended = await self.sm.close_restored(seen)
+                    ended = await self.sm.confirm_restored(seen)
                     self.log.info("sm.restored_reconciled", closed=len(ended))
-                    return
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:

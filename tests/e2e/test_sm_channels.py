@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import threading
 import time
@@ -22,8 +24,9 @@ import grpc
 import pytest
 
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc, sm_pb2, sm_pb2_grpc
+from cgrpy.runtime.healthcheck import check
 from tests.opensips_client import FakeOpenSIPS
-from tests.suite import REPO, Suite, suite_env
+from tests.suite import REPO, Suite, service_children, suite_env
 
 pytestmark = pytest.mark.e2e
 
@@ -83,7 +86,7 @@ def mi() -> Iterator[MIStandIn]:
 @pytest.fixture(scope="module")
 def suite(pg_databases, mi: MIStandIn) -> Iterator[Suite]:
     env = suite_env(pg_databases.create(), CGRPY_DEBIT_INTERVAL="1s", CGRPY_OPENSIPS_MI_URL=mi.url,
-                    CGRPY_SM_CHANNEL_SYNC_INTERVAL="500ms")
+                    CGRPY_SM_CHANNEL_SYNC_INTERVAL="500ms", CGRPY_SM_RESTORE_CONFIRM_TIMEOUT="4s")
     with Suite(env, "--tariffplan", str(REPO / "tariffplans" / "tutorial")) as s:
         yield s
 
@@ -287,3 +290,39 @@ async def test_channel_sync_closes_the_calls_the_switch_no_longer_has(suite, ral
         term = await osips.call("SessionSv1.TerminateSession", {**kept, "Usage": "3s"}, TerminateSession=True)
         assert term["error"] is None, term
     assert not [r for r in osips.engine_requests if r["method"].endswith("DisconnectSession")]
+
+
+# ----------------------------------------------------------------------------- SM restart
+
+
+async def test_restored_call_not_charged_while_opensips_is_away(suite, rals, cdrs):
+    """SM killed mid-call and OpenSIPS does not come back: the restored session is not debited
+    any further; after CGRPY_SM_RESTORE_CONFIRM_TIMEOUT it is closed at what was charged before
+    the restart and its CDRs are posted."""
+    assert suite.proc is not None
+    now = int(time.time())
+    # 1001 -> 1003: RT_1CNT_PER_SEC, 0.01 per second, so every 1 s debit shows in the balance
+    ev = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
+          "OriginID": "ch-away@127.0.0.1", "Account": "1001", "Destination": "1003",
+          "SetupTime": str(now), "AnswerTime": str(now), "DialogID": 77, "DialogEntry": 7}
+    async with opensips(suite) as osips:
+        osips.active_ids = [ev["OriginID"]]
+        assert (await osips.call("SessionSv1.InitiateSession", ev, InitSession=True))["error"] is None
+        await asyncio.sleep(1.5)  # debits at 0 s and 1 s
+    paid = (await balances(rals, "1001"))["*monetary"]
+    assert paid == Decimal("9.98")
+    old = service_children(suite.proc.pid)["sm"]
+    os.kill(old, signal.SIGKILL)
+    deadline = time.monotonic() + 40
+    while True:
+        new = service_children(suite.proc.pid).get("sm")
+        if new and new != old and check(suite.addr("sm")) == "SERVING":
+            break
+        assert time.monotonic() < deadline, "sm was not restarted:\n" + suite.read_output()[-3000:]
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2.0)  # OpenSIPS still away: a resumed loop would debit (and catch up) now
+    assert (await balances(rals, "1001"))["*monetary"] == paid
+    got = await wait_cdrs(cdrs, ev["OriginID"], 2, timeout=10)
+    assert set(got) == {"*default", "*raw"}, suite.read_output()[-3000:]
+    assert got["*default"].usage_ns == 2 * SECOND and got["*default"].cost == "0.02"
+    assert (await balances(rals, "1001"))["*monetary"] == paid

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from cgrates.v1 import attributes_pb2_grpc
+from cgrates.v1 import attributes_pb2_grpc, rals_pb2, rals_pb2_grpc
 from cgrpy.cli.main import main
+from cgrpy.event import loads_exact
 from services.attributes.server import AttributesServer
 from services.rals.server import RalsServer
 from tests.attributes.test_contract import fields, request
@@ -55,3 +56,52 @@ async def test_profiles_cli(sqlite_url, tmp_path, monkeypatch, capsys):
         assert await cli(monkeypatch, env, "profiles", "get", "Attribute", "ATTR_CLI") == 1
         assert capsys.readouterr().err.strip() == "cgr profiles: NOT_FOUND"
         assert await cli(monkeypatch, env, "profiles", "get", "Gizmo", "X") == 2
+
+
+# An ActionTriggers snippet as an operator writes it: the balance filter is only the type, every
+# other balance cell empty (= no filter, as `cgr load` reads it).
+TRIGGERS_CSV = """#Tag,UniqueId,ThresholdType,ThresholdValue,Recurrent,MinSleep,ExpiryTime,ActivationTime,BalanceTag,BalanceType,BalanceCategories,BalanceDestinationIds,BalanceRatingSubject,BalanceSharedGroup,BalanceExpiryTime,BalanceTimingIds,BalanceWeight,BalanceBlocker,BalanceDisabled,ActionsId,Weight
+TRG_CLI,low,*min_balance,9.5,false,0,,,,*monetary,,,,,,,,,,ACT_CLI_LOW,10
+"""
+ACTIONS_CSV = """#ActionsId[0],Action[1],ExtraParameters[2],Filter[3],BalanceId[4],BalanceType[5],Categories[6],DestinationIds[7],RatingSubject[8],SharedGroup[9],ExpiryTime[10],TimingIds[11],Units[12],BalanceWeight[13],BalanceBlocker[14],BalanceDisabled[15],Weight[16]
+ACT_CLI_LOW,*topup,,,test,*monetary,,*any,,,*unlimited,,0.1,,,,10
+ACT_CLI_VOICE,*topup_reset,,,,*voice,,DST_1002,SPECIAL_1002,,*unlimited,,90s,20,false,false,10
+"""
+
+
+def _cells(text: str) -> list[dict[str, str]]:
+    lines = text.splitlines()
+    head = [c.split("[")[0] for c in lines[0].lstrip("#").split(",")]
+    return [dict(zip(head, line.split(","), strict=True)) for line in lines[1:]]
+
+
+async def test_profiles_cli_csv_triggers_store_the_rows_and_match(sqlite_url, tmp_path, monkeypatch, capsys):
+    """Issue 17 point 6: empty balance cells of ActionTriggers stay "no filter" (they were
+    stored as BalanceWeight 0 / BalanceBlocker false / BalanceDisabled false, so the trigger
+    never matched a balance); Actions with a duration in Units no longer crash the CLI."""
+    async with serve(RalsServer, sqlite_url, tariffplan="tutorial", env=addrs()) as rals:
+        env = {**addrs(rals=rals.addr), "CGRPY_STORDB_URL": sqlite_url}
+        (tmp_path / "acts.csv").write_text(ACTIONS_CSV)
+        (tmp_path / "trg.csv").write_text(TRIGGERS_CSV)
+        assert await cli(monkeypatch, env, "profiles", "set", "Actions", "--csv", str(tmp_path / "acts.csv")) == 0
+        assert await cli(monkeypatch, env, "profiles", "set", "ActionTriggers", "--csv", str(tmp_path / "trg.csv")) == 0
+        capsys.readouterr()
+        stored = dump(sqlite_url)
+        # stored exactly as the CSV rows, like `cgr load` would
+        assert [r for r in stored["ActionTriggers"] if r["Tag"] == "TRG_CLI"] == _cells(TRIGGERS_CSV)
+        assert [r for r in stored["Actions"] if r["ActionsId"].startswith("ACT_CLI_")] == _cells(ACTIONS_CSV)
+        assert await cli(monkeypatch, env, "profiles", "get", "ActionTriggers", "TRG_CLI") == 0
+        got = json.loads(capsys.readouterr().out)["ActionTriggers"][0]
+        assert (got["BalanceWeight"], got["BalanceBlocker"], got["BalanceDisabled"]) == (None, None, None)
+
+        # attached to 1001 (balance "test" = 10, weight 10), the trigger matches its balance
+        stub = rals_pb2_grpc.RalsServiceStub(rals.channel)
+        await stub.SetAccountActionTriggers(rals_pb2.SetAccountActionTriggersRequest(
+            tenant="cgrates.org", account="1001", add_group_ids=["TRG_CLI"]))
+        acc = await stub.AddBalance(rals_pb2.SetBalanceRequest(
+            tenant="cgrates.org", account="1001", balance_type="*monetary", value="-0.6",
+            balance=rals_pb2.Balance(id="test")))
+        assert [b.value for b in acc.balances if b.id == "test"] == ["9.5"]  # 9.4 + 0.1
+        trigs = loads_exact((await stub.GetAccountActionTriggers(
+            rals_pb2.AccountRequest(tenant="cgrates.org", account="1001"))).json)
+        assert [t["Executed"] for t in trigs if t["ID"] == "TRG_CLI"] == [True]

@@ -13,7 +13,10 @@
                     request_id=None) -> Account
     svc.set_balance(tenant, account, balance_type, value, *, balance_id="", balance_uuid=None,
                     weight=None, expiry=None, destination_ids=None, rating_subject=None,
-                    categories=None, blocker=None, disabled=None, request_id=None) -> Balance
+                    categories=None, blocker=None, disabled=None, request_id=None)
+                                                            # -> BalanceChange
+    svc.add_balance(tenant, account, balance_type, value, *, balance_id="*default",
+                    overwrite=False, request_id=None) -> BalanceChange   # value < 0: a debit
     svc.remove_balance(tenant, account, balance_type, balance_id, *, request_id=None) -> None
     svc.execute_actions(tenant, account, actions_id, *, request_id=None) -> list[ActionEvent]
     svc.verify(tenant, account) -> {}                       # balances == Σ journal
@@ -42,6 +45,9 @@ What callers must know (request types, rating-and-accounts §4):
 * Every debit/refund/admin change needs an idempotency ``request_id`` (e.g.
   ``<cgrid>:<run_id>:<loop_index>``); a retry with the same id returns the first result
   (``replayed=True``) and changes nothing. Admin calls without one get a fresh id.
+* The account's action triggers are checked after every balance change: debits, refunds,
+  :meth:`set_balance`, :meth:`add_balance` and action sets (CGRateS checks them after each); their
+  side effects come back as ``events``.
 * ``DebitResult.cost`` is the sum of the increments (EventCost-style, global decimals, no final
   DestinationRate rounding); ``rounded_cost`` applies the DestinationRate rounding per rating
   (what a CDR's Cost would show with PerformRounding) — [deviation] the rounding difference is
@@ -79,7 +85,7 @@ from services.rals.accounts.model import (
 )
 from services.rals.accounts.provision import CompiledActions, ProvisionReport, provision
 from services.rals.accounts.refund import refund_charges, trim_charges
-from services.rals.accounts.store import AccountStore, parse_destination_ids
+from services.rals.accounts.store import AccountStore, Applied, parse_destination_ids
 from services.rals.accounts.triggers import check_triggers, count_debit, parse_triggers
 from services.rals.rating import CallCost, CallDescriptor, RatingData, get_cost
 
@@ -121,6 +127,25 @@ class RefundResult:
     charges: list[Charge]  # what was refunded
     kept: list[Charge]  # what stays charged (when trimming)
     replayed: bool = False
+    events: list[ActionEvent] = field(default_factory=list)  # trigger side effects
+
+
+@dataclass
+class BalanceChange:
+    """An admin balance change (SetBalance, AddBalance/DebitBalance): the account after it, the
+    balance it changed and the side effects of the triggers it fired."""
+
+    account: Account
+    balance_uuid: str
+    events: list[ActionEvent] = field(default_factory=list)
+    replayed: bool = False  # the request id was applied before: nothing changed now
+
+    @property
+    def balance(self) -> Balance:
+        b = self.account.by_uuid(self.balance_uuid)
+        if b is None:  # replayed, and removed since
+            raise AccountError("NOT_FOUND", f"balance uuid {self.balance_uuid}")
+        return b
 
 
 def rounded_cost(charges: list[Charge]) -> Decimal:
@@ -149,8 +174,10 @@ class AccountService:
     def __init__(
         self, engine: Engine, rows: TariffPlanRows, *, tpid: str = "default",
         rounding_decimals: int = 5, data: RatingData | None = None,
+        store: AccountStore | None = None,
     ) -> None:
-        self.store = AccountStore(engine)
+        # ``store``: the server passes its one LiveStore, so a reload keeps the cached accounts
+        self.store = store or AccountStore(engine)
         self.rows = rows
         self.tpid = tpid
         self.decimals = rounding_decimals
@@ -167,6 +194,25 @@ class AccountService:
         cd = cd.with_defaults()
         return cd, cd.tenant, cd.account or cd.subject
 
+    def _check_triggers(
+        self, acc: Account, before: Mapping[str, Decimal], now: datetime,
+    ) -> list[dict[str, Any]]:
+        """Fire the account's due triggers after a change; ``before`` = balance values by uuid
+        before it (the balances whose value moved are the changed ones)."""
+        changed = {b.uuid for b in acc.balances if before.get(b.uuid) != b.value}
+        events = check_triggers(
+            acc, changed=changed, now=now,
+            run_actions=lambda a, aid: self.compiled.run_triggered(a, aid, now, 1),
+        )
+        return [{"kind": e.kind, "data": e.data} for e in events]
+
+    def _balance_change(self, applied: Applied, tenant: str, account: str) -> BalanceChange:
+        r = applied.result
+        return BalanceChange(
+            applied.account or self.store.get_account(tenant, account), r["UUID"],
+            [ActionEvent(e["kind"], e["data"]) for e in r.get("Events", [])], applied.replayed,
+        )
+
     # --- operations ----------------------------------------------------------------------
 
     def provision(self, now: datetime | None = None) -> ProvisionReport:
@@ -182,7 +228,7 @@ class AccountService:
         """How long the account can talk (ns, ≤ requested); −1 = unlimited (AllowNegative)."""
         cd, tenant, name = self._who(cd)
         try:
-            acc = self.store.get_account(tenant, name)
+            acc = self.store.peek(tenant, name)  # read only: max_usage works on a copy
         except AccountError as exc:
             raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
         return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals)
@@ -265,7 +311,10 @@ class AccountService:
             kept, charges = trim_charges(charges, keep_usage_ns)
         to_refund = charges
 
+        now = datetime.now(UTC)
+
         def change(acc: Account) -> dict[str, Any]:
+            before = {b.uuid: b.value for b in acc.balances}
             money = refund_charges(acc, to_refund, decimals=self.decimals)
             if round_kept:
                 # RefundRounding at session end (§2.6): the kept charges cost their rounded sum
@@ -273,7 +322,8 @@ class AccountService:
                 _charge_rounding(acc, kept, diff, self.decimals)
                 money -= diff
             return {"Refunded": money, "Charges": [c.to_json() for c in to_refund],
-                    "Kept": [c.to_json() for c in kept]}
+                    "Kept": [c.to_json() for c in kept],
+                    "Events": self._check_triggers(acc, before, now)}
 
         applied = self.store.apply(tenant, account, change, request_id=request_id,
                                    reason="refund")
@@ -281,6 +331,7 @@ class AccountService:
         return RefundResult(
             request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
             [Charge.from_json(c) for c in r["Kept"]], applied.replayed,
+            [ActionEvent(e["kind"], e["data"]) for e in r.get("Events", [])],
         )
 
     def set_account(
@@ -307,15 +358,17 @@ class AccountService:
         rating_subject: str | None = None, categories: str | None = None,
         blocker: bool | None = None, disabled: bool | None = None,
         request_id: str | None = None,
-    ) -> Balance:
+    ) -> BalanceChange:
         """APIerSv1.SetBalance: find by uuid or id (creating it, and the account, if missing),
-        set its value and the fields given."""
+        set its value and the fields given, then check the account's triggers."""
         if isinstance(value, float):
             raise AccountError("INVALID_ARGUMENT", "value: refusing float, use Decimal")
         if not balance_id and not balance_uuid:
             raise AccountError("MANDATORY_IE_MISSING", "[BalanceID or BalanceUUID]")
+        now = datetime.now(UTC)
 
         def change(acc: Account) -> dict[str, Any]:
+            before = {b.uuid: b.value for b in acc.balances}
             found = None
             for b in acc.balances:
                 if (balance_uuid and b.uuid == balance_uuid) or (
@@ -343,14 +396,40 @@ class AccountService:
                 found.blocker = blocker
             if disabled is not None:
                 found.disabled = disabled
-            return {"UUID": found.uuid}
+            return {"UUID": found.uuid, "Events": self._check_triggers(acc, before, now)}
 
         out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
                                reason="set_balance", create=True)
-        acc = out.account or self.store.get_account(tenant, account)
-        b = acc.by_uuid(out.result["UUID"])
-        assert b is not None
-        return b
+        return self._balance_change(out, tenant, account)
+
+    def add_balance(
+        self, tenant: str, account: str, balance_type: str, value: Decimal, *,
+        balance_id: str = "*default", overwrite: bool = False, request_id: str | None = None,
+    ) -> BalanceChange:
+        """APIerSv1.AddBalance (``value`` > 0) / DebitBalance (``value`` < 0): the balance of
+        that type and ID (created, with the account, if missing) gets ``+value``; ``overwrite``
+        sets it to ``value`` instead (*topup_reset / *debit_reset). Reading the balance, adding
+        and writing are one journaled change under the account lock, so a debit landing at the
+        same time is never lost; then the account's triggers are checked."""
+        if isinstance(value, float):
+            raise AccountError("INVALID_ARGUMENT", "value: refusing float, use Decimal")
+        if not balance_id:
+            raise AccountError("MANDATORY_IE_MISSING", "[BalanceID]")
+        now = datetime.now(UTC)
+
+        def change(acc: Account) -> dict[str, Any]:
+            before = {b.uuid: b.value for b in acc.balances}
+            found = next((b for b in acc.balances if b.id == balance_id and b.type == balance_type),
+                         None)
+            if found is None:
+                found = Balance(type=balance_type, id=balance_id)
+                acc.balances.append(found)
+            found.value = round_value(value if overwrite else found.value + value, self.decimals)
+            return {"UUID": found.uuid, "Events": self._check_triggers(acc, before, now)}
+
+        out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
+                               reason="add_balance", create=True)
+        return self._balance_change(out, tenant, account)
 
     def remove_balance(
         self, tenant: str, account: str, balance_type: str, balance_id: str, *,

@@ -6,8 +6,9 @@ its balance filter, value ≤ / ≥ threshold), ``*balance_expired``,
 ``*min_event_counter``/``*max_event_counter`` (amounts debited for calls whose destination matches
 the filter, per balance type), ``*min_balance_counter``/``*max_balance_counter`` (amounts taken
 from balances matching the filter). Counters live in ``Account.counters`` keyed by the trigger's
-unique id. A fired trigger is marked executed (cleared again when recurrent); executed, expired,
-not yet active or (recurrent) sleeping triggers are skipped.
+unique id. A firing trigger is marked executed before its action set runs (cleared again after it
+when recurrent), so the trigger check inside that run skips it; executed, expired, not yet active
+or (recurrent) sleeping triggers are skipped.
 
 Deviation: an empty UniqueId gets a deterministic ``<Tag>#<n>`` instead of a random UUID, so
 reloading the tariff plan keeps each trigger's executed state.
@@ -142,9 +143,14 @@ def check_triggers(
             continue
         if not _due(account, t, changed, now):
             continue
+        # Marked executed *before* its actions run (CGRateS does the same): the actions re-check
+        # the account's triggers (a *topup is a balance change), and a one-shot trigger must not
+        # fire again inside its own run. One-shot means once until reset (*reset_triggers, which
+        # its own actions may do); a recurrent one is armed again afterwards.
+        t.executed, t.last_execution = True, now
         events.extend(run_actions(account, t.actions_id))
-        t.last_execution = now
-        t.executed = not t.recurrent
+        if t.recurrent:
+            t.executed = False
     return events
 
 
