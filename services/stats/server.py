@@ -79,7 +79,7 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         o = self.owner
         items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.stat_ids))
                  for r in request.events]
-        done = await o.runner.run(process_each, o.process, items, o.recent_ids)
+        done = await o.run(process_each, o.process, items, o.recent_ids)
         await o.notify_thresholds_many([te for d in done if d.result is not None
                                         for te in d.result.threshold_events])
         results = []
