@@ -42,6 +42,9 @@ class FakeBackends:
     attributes_version: str = "attributes:1"  # bump to play a reload
     chargers_version: str = "chargers:1"
     reusable: bool = True
+    # what StatS/ThresholdS hold per tenant (SM skips them for a tenant with none)
+    stat_queues: dict[str, list[str]] = field(default_factory=lambda: {"cgrates.org": ["Stats2"]})
+    thresholds: dict[str, list[str]] = field(default_factory=lambda: {"cgrates.org": ["THD_1"]})
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -147,7 +150,18 @@ class FakeBackends:
 
     async def stats_process_event(self, event: CGREvent) -> list[str]:
         await self._enter("stats")
-        return ["Stats2"]
+        queues = self.stat_queues.get(event.tenant, [])
+        if not queues:
+            raise BackendError("NOT_FOUND")
+        return list(queues)
+
+    async def stats_queue_ids(self, tenant: str) -> list[str]:
+        await self._enter("stats_ids")
+        return list(self.stat_queues.get(tenant, []))
+
+    async def thresholds_ids(self, tenant: str) -> list[str]:
+        await self._enter("thresholds_ids")
+        return list(self.thresholds.get(tenant, []))
 
     async def thresholds_process_event(self, event: CGREvent) -> list[str]:
         await self._enter("thresholds")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from cgrpy.event import CGREvent
@@ -107,3 +108,32 @@ def test_authorize_without_initiate_does_not_leak() -> None:
     cache.keep_attributes("late", _event(), reply, now=13.5)  # c2, c3 are older than 10 s
     assert len(cache) == 2 and cache.attributes_for("c4", _event(), now=13.5) is not None
     assert cache.attributes_for("c4", _event(), now=14.0) is None  # expired even if not swept
+
+
+async def test_stats_and_thresholds_only_reached_when_the_tenant_has_some() -> None:
+    flags = SessionFlags(get_max_usage=True, process_stats=True, process_thresholds=True)
+    fb = FakeBackends(thresholds={})  # StatS has a queue, ThresholdS nothing
+    sm = _sm(fb, profiles_check_s=60.0)
+    res = await sm.authorize(_event("a@h"), flags)
+    assert res.stat_queue_ids == ["Stats2"] and res.threshold_ids == []  # as a NOT_FOUND reads
+    await sm.initiate(_answered("a@h"), flags)
+    await sm.authorize(_event("b@h"), flags)
+    assert fb.calls.count("stats") == 3 and fb.calls.count("thresholds") == 0
+    assert fb.calls.count("thresholds_ids") == 1 and fb.calls.count("stats_ids") == 1  # asked once
+    await sm.shutdown()
+
+
+async def test_profiles_loaded_later_are_seen_after_the_check_interval() -> None:
+    flags = SessionFlags(process_thresholds=True)
+    fb = FakeBackends(thresholds={})
+    sm = _sm(fb, profiles_check_s=0.05)
+    await sm.authorize(_event("a@h"), flags)
+    fb.thresholds = {"cgrates.org": ["THD_1"]}
+    await asyncio.sleep(0.06)
+    await sm.authorize(_event("b@h"), flags)
+    assert fb.calls.count("thresholds") == 1
+    fb.errors["thresholds_ids"] = "SERVER_ERROR"  # the question fails: send the events anyway
+    await asyncio.sleep(0.06)
+    await sm.authorize(_event("c@h"), flags)
+    assert fb.calls.count("thresholds") == 2
+    await sm.shutdown()

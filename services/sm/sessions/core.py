@@ -100,6 +100,9 @@ class SMConfig:
     # Authorize's AttributeS/ChargerS answers reused by the same call's Initiate (0 = off)
     reuse_ttl_s: float = 60.0
     reuse_max_entries: int = 100_000
+    # how often SM asks StatS/ThresholdS whether a tenant has any queue/threshold (0 = never ask,
+    # always send the events)
+    profiles_check_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.failed_backend_policy not in ("deny", "allow"):
@@ -206,6 +209,7 @@ class SessionManager:
         self.metrics = Metrics()
         self._table = SessionTable()
         self._reuse = ReuseCache(self.cfg.reuse_ttl_s, self.cfg.reuse_max_entries)
+        self._profile_checks: dict[tuple[str, str], tuple[float, asyncio.Task[bool]]] = {}
         self._active = self._table.active  # read-only views: change them through the table
         self._closed = self._table.closed
         self._auth_inflight: dict[tuple[str, str], asyncio.Task[AuthorizeResult]] = {}
@@ -312,6 +316,8 @@ class SessionManager:
         self, event: CGREvent, flags: SessionFlags
     ) -> tuple[list[str] | None, list[str] | None]:
         async def call(fn: Callable[[CGREvent], Awaitable[list[str]]], what: str) -> list[str] | None:
+            if not await self._has_profiles(what, event.tenant):
+                return []  # what StatS/ThresholdS would answer (NOT_FOUND), without the hop
             try:
                 return await fn(event)
             except BackendError as e:
@@ -326,6 +332,29 @@ class SessionManager:
         res = await asyncio.gather(*(c for c in (th, st) if c is not None))
         it = iter(res)
         return (next(it) if th else None), (next(it) if st else None)
+
+    async def _has_profiles(self, what: str, tenant: str) -> bool:
+        """Whether StatS/ThresholdS hold any queue/threshold for the tenant: without one an
+        event changes nothing there, so the call is skipped. Asked at most once per
+        ``profiles_check_s`` per tenant (a profile loaded meanwhile is seen that much later);
+        when the question fails, the event is sent as before."""
+        ttl = self.cfg.profiles_check_s
+        if ttl <= 0:
+            return True
+        now, key = time.monotonic(), (what, tenant)
+        entry = self._profile_checks.get(key)
+        if entry is None or now - entry[0] >= ttl:
+            entry = (now, self._spawn(self._lookup_profiles(what, tenant)))
+            self._profile_checks[key] = entry
+        return await asyncio.shield(entry[1])
+
+    async def _lookup_profiles(self, what: str, tenant: str) -> bool:
+        fn = self.backends.stats_queue_ids if what == "stats" else self.backends.thresholds_ids
+        try:
+            return bool(await asyncio.wait_for(fn(tenant), self.cfg.reply_deadline_s))
+        except Exception as exc:  # unknown: send the events, as without this check
+            log.info("%s profile lookup for %s failed: %s", what, tenant, exc)
+            return True
 
     # ------------------------------------------------------------------ authorize
 
