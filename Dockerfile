@@ -17,6 +17,10 @@ COPY bench ./bench
 # needs no compiler; the source tree is removed once installed.
 RUN pip install . && cd / && rm -rf /opt/cgrpy/src
 
+# SIPp (Debian's sip-tester) for `cgr smoke`, run inside the stack: calls through OpenSIPS.
+RUN apt-get -y update -qq && apt-get -y install --no-install-recommends sip-tester \
+    && rm -rf /var/lib/apt/lists/*
+
 # Default tariff plans, for `cgr load /usr/share/cgrpy/tariffplans/tutorial` without a mount.
 COPY tariffplans /usr/share/cgrpy/tariffplans
 

@@ -67,6 +67,12 @@ _BASE_KEYS: list[Key] = [
        "sessions.debit_interval"),
     _k("session_ttl", "duration", 0, "Terminate a session not updated for this long (0 = off).",
        "sessions.session_ttl"),
+    _k("sm_channel_sync_interval", "duration", 0,
+       "Every this long SM asks each OpenSIPS connection for its calls (GetActiveSessionIDs) and "
+       "closes the sessions it no longer has (0 = off).", "sessions.channel_sync_interval"),
+    _k("sm_restore_confirm_timeout", "duration", 300_000_000_000,
+       "After an SM restart a restored session is charged again only once OpenSIPS confirms it "
+       "(GetActiveSessionIDs); unconfirmed for this long, it is closed at what was charged before."),
     _k("sm_reply_timeout", "duration", 2_000_000_000,
        "SM answers OpenSIPS within this time even if a backend hangs."),
     _k("sm_backend_failure_policy", "str", "deny",
@@ -77,6 +83,9 @@ _BASE_KEYS: list[Key] = [
     _k("opensips_event_listen", "str", "127.0.0.1:2020",
        "SM UDP listener for OpenSIPS event_datagram events."),
     _k("opensips_mi_url", "str", "", "OpenSIPS MI (http://host:port/mi or udp:host:port); empty = off."),
+    _k("opensips_event_advertise", "str", "",
+       "Event mode only: udp:host:port OpenSIPS sends E_ACC_* events to (reachable from the switch, "
+       "not 0.0.0.0); set with opensips_mi_url to subscribe. Empty = no subscription (cgrates module)."),
     _k("jsonrpc_listen", "str", "127.0.0.1:2012", "CGRateS-compatible JSON-RPC over TCP.",
        "listen.rpc_json"),
     _k("http_listen", "str", "127.0.0.1:2080", "CGRateS-compatible JSON-RPC over HTTP (/jsonrpc).",

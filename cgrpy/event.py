@@ -8,6 +8,8 @@ Field values keep their JSON type because CGRateS's typing rules depend on it (a
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,17 +41,68 @@ def loads_exact(text: str | bytes) -> Any:
 
 
 def dumps_exact(value: Any) -> str:
-    """Python -> compact JSON; Decimal is written as a JSON number with its exact digits."""
-    return _encode(value)
+    """Python -> compact JSON; Decimal is written as a JSON number with its exact digits.
+
+    The stdlib C encoder does the work: a Decimal goes through ``default`` as a marked string
+    that one regex pass turns back into a bare number. The C encoder writes floats without asking,
+    so its output is checked for a non-integer number outside a string (a float) and anything
+    suspicious is encoded again by the plain recursive encoder, which refuses floats. Text is the
+    same as the recursive encoder's, except that non-ASCII keys are written as UTF-8, not escaped.
+    """
+    try:
+        out = _C_ENCODER.encode(value)
+    except (TypeError, ValueError):  # non-str keys, NaN/Infinity, unknown types: the slow path decides
+        return _encode(value)
+    if _looks_like_float(out):
+        return _encode(value)  # a float, or a string that only looks like one: rare, exact either way
+    if _MARK_ESCAPED in out:
+        out = _DECIMAL_RE.sub(r"\1", out)
+    return out
 
 
 # normalize() under the default context rounds to 28 digits; this one never rounds.
 _EXACT = Context(prec=MAX_PREC)
+# A per-process random tag, so no text an event carries can pose as an encoded Decimal.
+_MARK = "\x00" + secrets.token_hex(8) + ":"
+_MARK_ESCAPED = json.dumps(_MARK)[1:-1]
+_DECIMAL_RE = re.compile('"' + re.escape(_MARK_ESCAPED) + '([-0-9.]+)"')
+# A number with a fraction or exponent right after [ : , and before , ] } (or alone): a float.
+# The cheap candidate scan runs over every output; the full pattern only where it hits.
+_FLOAT_CANDIDATE = re.compile(r"[\[:,]-?\d+[.eE]")
+_FLOAT = re.compile(r"[\[:,]?-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)(?=[,\]}]|$)")
+
+
+def _looks_like_float(out: str) -> bool:
+    if _FLOAT.fullmatch(out):
+        return True
+    pos = 0
+    while (m := _FLOAT_CANDIDATE.search(out, pos)) is not None:
+        if _FLOAT.match(out, m.start()):
+            return True
+        pos = m.end()
+    return False
+
+
+def _decimal_text(v: Decimal) -> str:
+    return format(v.normalize(_EXACT), "f") if v != 0 else "0"
+
+
+def _default(v: Any) -> str:
+    if isinstance(v, Decimal):
+        return _MARK + _decimal_text(v)
+    if isinstance(v, datetime):
+        return v.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+
+
+_C_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False, check_circular=False
+)
 
 
 def _encode(v: Any) -> str:
     if isinstance(v, Decimal):
-        return format(v.normalize(_EXACT), "f") if v != 0 else "0"
+        return _decimal_text(v)
     if isinstance(v, dict):
         return "{" + ",".join(json.dumps(str(k)) + ":" + _encode(x) for k, x in v.items()) + "}"
     if isinstance(v, list | tuple):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63grates/v1/attributes.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"\x7f\n\x1d\x41ttributesProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\t\x12\x15\n\rattribute_ids\x18\x03 \x03(\t\x12\x14\n\x0cprocess_runs\x18\x04 \x01(\x05\"t\n\x1e\x41ttributesProcessEventResponse\x12\x18\n\x10matched_profiles\x18\x01 \x03(\t\x12\x16\n\x0e\x61ltered_fields\x18\x02 \x03(\t\x12 \n\x05\x65vent\x18\x03 \x01(\x0b\x32\x11.cgrates.v1.Event2\xb8\x03\n\x11\x41ttributesService\x12\x65\n\x0cProcessEvent\x12).cgrates.v1.AttributesProcessEventRequest\x1a*.cgrates.v1.AttributesProcessEventResponse\x12Y\n\x14GetAttributeForEvent\x12).cgrates.v1.AttributesProcessEventRequest\x1a\x16.cgrates.v1.JsonObject\x12\x43\n\x13GetAttributeProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12L\n\x16GetAttributeProfileIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63grates/v1/attributes.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"\x7f\n\x1d\x41ttributesProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\t\x12\x15\n\rattribute_ids\x18\x03 \x03(\t\x12\x14\n\x0cprocess_runs\x18\x04 \x01(\x05\"\xb5\x01\n\x1e\x41ttributesProcessEventResponse\x12\x18\n\x10matched_profiles\x18\x01 \x03(\t\x12\x16\n\x0e\x61ltered_fields\x18\x02 \x03(\t\x12 \n\x05\x65vent\x18\x03 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x17\n\x0fprofile_version\x18\x04 \x01(\t\x12\x14\n\x0cinput_fields\x18\x05 \x03(\t\x12\x10\n\x08reusable\x18\x06 \x01(\x08\x32\xb8\x03\n\x11\x41ttributesService\x12\x65\n\x0cProcessEvent\x12).cgrates.v1.AttributesProcessEventRequest\x1a*.cgrates.v1.AttributesProcessEventResponse\x12Y\n\x14GetAttributeForEvent\x12).cgrates.v1.AttributesProcessEventRequest\x1a\x16.cgrates.v1.JsonObject\x12\x43\n\x13GetAttributeProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12L\n\x16GetAttributeProfileIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ATTRIBUTESPROCESSEVENTREQUEST']._serialized_start=68
   _globals['_ATTRIBUTESPROCESSEVENTREQUEST']._serialized_end=195
-  _globals['_ATTRIBUTESPROCESSEVENTRESPONSE']._serialized_start=197
-  _globals['_ATTRIBUTESPROCESSEVENTRESPONSE']._serialized_end=313
-  _globals['_ATTRIBUTESSERVICE']._serialized_start=316
-  _globals['_ATTRIBUTESSERVICE']._serialized_end=756
+  _globals['_ATTRIBUTESPROCESSEVENTRESPONSE']._serialized_start=198
+  _globals['_ATTRIBUTESPROCESSEVENTRESPONSE']._serialized_end=379
+  _globals['_ATTRIBUTESSERVICE']._serialized_start=382
+  _globals['_ATTRIBUTESSERVICE']._serialized_end=822
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63grates/v1/chargers.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"?\n\x1b\x43hargersProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\"\x8b\x01\n\nChargerRun\x12\x17\n\x0f\x63harger_profile\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x1a\n\x12\x61ttribute_profiles\x18\x03 \x03(\t\x12\x16\n\x0e\x61ltered_fields\x18\x04 \x03(\t\x12 \n\x05\x65vent\x18\x05 \x01(\x0b\x32\x11.cgrates.v1.Event\"D\n\x1c\x43hargersProcessEventResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.cgrates.v1.ChargerRun2\xab\x03\n\x0f\x43hargersService\x12\x61\n\x0cProcessEvent\x12\'.cgrates.v1.ChargersProcessEventRequest\x1a(.cgrates.v1.ChargersProcessEventResponse\x12V\n\x13GetChargersForEvent\x12\'.cgrates.v1.ChargersProcessEventRequest\x1a\x16.cgrates.v1.JsonObject\x12\x41\n\x11GetChargerProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12J\n\x14GetChargerProfileIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63grates/v1/chargers.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"?\n\x1b\x43hargersProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\"\x8b\x01\n\nChargerRun\x12\x17\n\x0f\x63harger_profile\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x1a\n\x12\x61ttribute_profiles\x18\x03 \x03(\t\x12\x16\n\x0e\x61ltered_fields\x18\x04 \x03(\t\x12 \n\x05\x65vent\x18\x05 \x01(\x0b\x32\x11.cgrates.v1.Event\"\x85\x01\n\x1c\x43hargersProcessEventResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.cgrates.v1.ChargerRun\x12\x17\n\x0fprofile_version\x18\x02 \x01(\t\x12\x14\n\x0cinput_fields\x18\x03 \x03(\t\x12\x10\n\x08reusable\x18\x04 \x01(\x08\x32\xab\x03\n\x0f\x43hargersService\x12\x61\n\x0cProcessEvent\x12\'.cgrates.v1.ChargersProcessEventRequest\x1a(.cgrates.v1.ChargersProcessEventResponse\x12V\n\x13GetChargersForEvent\x12\'.cgrates.v1.ChargersProcessEventRequest\x1a\x16.cgrates.v1.JsonObject\x12\x41\n\x11GetChargerProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12J\n\x14GetChargerProfileIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHARGERSPROCESSEVENTREQUEST']._serialized_end=129
   _globals['_CHARGERRUN']._serialized_start=132
   _globals['_CHARGERRUN']._serialized_end=271
-  _globals['_CHARGERSPROCESSEVENTRESPONSE']._serialized_start=273
-  _globals['_CHARGERSPROCESSEVENTRESPONSE']._serialized_end=341
-  _globals['_CHARGERSSERVICE']._serialized_start=344
-  _globals['_CHARGERSSERVICE']._serialized_end=771
+  _globals['_CHARGERSPROCESSEVENTRESPONSE']._serialized_start=274
+  _globals['_CHARGERSPROCESSEVENTRESPONSE']._serialized_end=407
+  _globals['_CHARGERSSERVICE']._serialized_start=410
+  _globals['_CHARGERSSERVICE']._serialized_end=837
 # @@protoc_insertion_point(module_scope)

@@ -28,7 +28,13 @@ class ChargerRun(_message.Message):
     def __init__(self, charger_profile: _Optional[str] = ..., run_id: _Optional[str] = ..., attribute_profiles: _Optional[_Iterable[str]] = ..., altered_fields: _Optional[_Iterable[str]] = ..., event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ...) -> None: ...
 
 class ChargersProcessEventResponse(_message.Message):
-    __slots__ = ("runs",)
+    __slots__ = ("runs", "profile_version", "input_fields", "reusable")
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    REUSABLE_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[ChargerRun]
-    def __init__(self, runs: _Optional[_Iterable[_Union[ChargerRun, _Mapping]]] = ...) -> None: ...
+    profile_version: str
+    input_fields: _containers.RepeatedScalarFieldContainer[str]
+    reusable: bool
+    def __init__(self, runs: _Optional[_Iterable[_Union[ChargerRun, _Mapping]]] = ..., profile_version: _Optional[str] = ..., input_fields: _Optional[_Iterable[str]] = ..., reusable: _Optional[bool] = ...) -> None: ...

@@ -54,6 +54,8 @@ class BaseService:
             self._engine = None
 
     _engine: Engine | None = None
+    # host:port the gRPC server listens on, set by ServiceRunner before load() (port 0 resolved)
+    bound_address: str = ""
 
     @property
     def engine(self) -> Engine:
@@ -156,6 +158,7 @@ class ServiceRunner:
         if port == 0:
             raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable (in use?)")
         self.grpc_port = port
+        self.service.bound_address = f"{self.host}:{port}"
         await self.server.start()
         self.log.info("service.starting", grpc=f"{self.host}:{self.grpc_port}", metrics=f"{self.host}:{self.metrics_port}")
         await self.service.load()

@@ -8,6 +8,7 @@ started with and no request ever sees a half-built one.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import grpc
@@ -16,6 +17,7 @@ from cgrates.v1 import attributes_pb2, attributes_pb2_grpc, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
+from cgrpy.filters.deps import EventInputs, event_inputs
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -65,10 +67,12 @@ class AttributesServiceServicer(attributes_pb2_grpc.AttributesServiceServicer):
             attribute_ids=list(request.attribute_ids) or None,
             process_runs=request.process_runs or None,
         )
+        version, inputs = self.owner.profile_version, self.owner.inputs
         return attributes_pb2.AttributesProcessEventResponse(
             matched_profiles=reply.matched_profiles,
             altered_fields=reply.altered_fields,
             event=response_event(reply.event, request.event),
+            profile_version=version, input_fields=sorted(inputs.fields), reusable=inputs.reusable,
         )
 
     async def GetAttributeForEvent(
@@ -108,6 +112,11 @@ class AttributesServer(BaseService):
     name = "attributes"
 
     attributes: AttributeEngine
+    # Changes with every reload; the random part tells this process's reloads from a restart's.
+    profile_version: str = ""
+    inputs: EventInputs
+    _boot = secrets.token_hex(4)
+    _generation = 0
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         attributes_pb2_grpc.add_AttributesServiceServicer_to_server(AttributesServiceServicer(self), server)
@@ -122,7 +131,11 @@ class AttributesServer(BaseService):
         tpid = tpid or self.settings.tpid
         rows = await self.fetch_tariffplan(tpid)
         engine = await asyncio.to_thread(build_engine, rows, self.settings)
-        self.attributes = engine
+        inputs = event_inputs(rows, ["Attributes"])
+        self._generation += 1
+        # one reference swap each, no await between them: a reply never mixes two reloads
+        self.attributes, self.inputs = engine, inputs
+        self.profile_version = f"attributes:{self._boot}.{self._generation}"
         counts = engine_counts(engine)
         self.log.info("attributes.loaded", tpid=tpid, **counts)
         return tpid, counts

@@ -19,6 +19,9 @@ class RemoteAttrReply:
     matched_profiles: list[str]
     altered_fields: list[str]
     event: CGREvent
+    profile_version: str = ""  # AttributeS's profile set that answered (see attributes.proto)
+    input_fields: tuple[str, ...] = ()
+    reusable: bool = False
 
 
 class AttributeSClient:
@@ -40,7 +43,8 @@ class AttributeSClient:
         # AttributeS keeps no state: retrying a lost call is safe.
         resp = await self.client.call("ProcessEvent", req, idempotent=True)
         return RemoteAttrReply(list(resp.matched_profiles), list(resp.altered_fields),
-                               event_from_pb(resp.event, self.default_tenant))
+                               event_from_pb(resp.event, self.default_tenant),
+                               resp.profile_version, tuple(resp.input_fields), resp.reusable)
 
     async def close(self) -> None:
         await self.client.close()

@@ -7,6 +7,8 @@ loop and then swaps that reference, so in-flight requests finish on the engine t
 from __future__ import annotations
 
 import asyncio
+import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -14,10 +16,11 @@ import grpc
 from cgrates.v1 import chargers_pb2, chargers_pb2_grpc, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
+from cgrpy.filters.deps import NOT_REUSABLE, EventInputs, event_inputs
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.chargers.attributes_client import AttributeSClient
+from services.chargers.attributes_client import AttributeSClient, RemoteAttrReply
 from services.chargers.logic import ChargerEngine, ChargerRun, ProfileDataError
 
 
@@ -47,6 +50,20 @@ def run_to_pb(run: ChargerRun, time_unix_ns: int) -> chargers_pb2.ChargerRun:
     )
 
 
+def combined_version(
+    version: str, inputs: EventInputs, used: Sequence[RemoteAttrReply | None]
+) -> tuple[str, EventInputs]:
+    """ChargerS's own profile set plus the AttributeS replies its runs used. An AttributeS error
+    (NOT_FOUND carries no version) or replies from two AttributeS versions: not reusable."""
+    versions = {r.profile_version for r in used if r is not None}
+    if any(r is None for r in used) or len(versions) > 1:
+        return f"{version}|?", NOT_REUSABLE
+    for r in used:
+        assert r is not None
+        inputs = inputs | EventInputs(frozenset(r.input_fields), r.reusable)
+    return f"{version}|{next(iter(versions), '-')}", inputs
+
+
 class ChargersServiceServicer(chargers_pb2_grpc.ChargersServiceServicer):
     def __init__(self, owner: ChargersServer) -> None:
         self.owner = owner
@@ -59,10 +76,26 @@ class ChargersServiceServicer(chargers_pb2_grpc.ChargersServiceServicer):
     async def ProcessEvent(
         self, request: chargers_pb2.ChargersProcessEventRequest, context: grpc.aio.ServicerContext
     ) -> chargers_pb2.ChargersProcessEventResponse:
-        runs = await self.owner.chargers.process_event_async(self._event(request),
-                                                             self.owner.attributes)
+        # the engine and its version as one pair: a reload during the AttributeS calls below
+        # must not label this answer with the new version
+        owner = self.owner
+        engine, version, inputs = owner.chargers, owner.profile_version, owner.inputs
+        used: list[RemoteAttrReply | None] = []  # every AttributeS answer (None: an error)
+
+        async def attributes(event: CGREvent, **kw: Any) -> RemoteAttrReply:
+            try:
+                reply = await owner.attributes(event, **kw)
+            except Exception:
+                used.append(None)
+                raise
+            used.append(reply)
+            return reply
+
+        runs = await engine.process_event_async(self._event(request), attributes)
+        version, inputs = combined_version(version, inputs, used)
         return chargers_pb2.ChargersProcessEventResponse(
-            runs=[run_to_pb(r, request.event.time_unix_ns) for r in runs])
+            runs=[run_to_pb(r, request.event.time_unix_ns) for r in runs],
+            profile_version=version, input_fields=sorted(inputs.fields), reusable=inputs.reusable)
 
     async def GetChargersForEvent(
         self, request: chargers_pb2.ChargersProcessEventRequest, context: grpc.aio.ServicerContext
@@ -102,6 +135,11 @@ class ChargersServer(BaseService):
 
     chargers: ChargerEngine
     attributes: AttributeSClient
+    # Changes with every reload; the random part tells this process's reloads from a restart's.
+    profile_version: str = ""
+    inputs: EventInputs
+    _boot = secrets.token_hex(4)
+    _generation = 0
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         chargers_pb2_grpc.add_ChargersServiceServicer_to_server(ChargersServiceServicer(self), server)
@@ -124,7 +162,11 @@ class ChargersServer(BaseService):
         tpid = tpid or self.settings.tpid
         rows = await self.fetch_tariffplan(tpid)
         engine = await asyncio.to_thread(build_engine, rows, self.settings)
-        self.chargers = engine
+        # the engine reads Context itself (the runs' AttributeS context)
+        inputs = event_inputs(rows, ["Chargers"], extra=["Context"])
+        self._generation += 1
+        self.chargers, self.inputs = engine, inputs
+        self.profile_version = f"chargers:{self._boot}.{self._generation}"
         counts = {"Chargers": len(engine.profiles()), "Filters": len(engine.filters.stored())}
         self.log.info("chargers.loaded", tpid=tpid, **counts)
         return tpid, counts

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
+from typing import Any
 
 from cgrates.v1 import (
     attributes_pb2,
@@ -12,6 +12,7 @@ from cgrates.v1 import (
     cdre_pb2_grpc,
     chargers_pb2,
     chargers_pb2_grpc,
+    common_pb2,
     rals_pb2,
     rals_pb2_grpc,
     stats_pb2,
@@ -35,6 +36,7 @@ from services.sm.sessions.types import (
     CdrResult,
     ChargerRun,
     DebitResult,
+    ProfileSet,
     RefundResult,
     SortedSupplier,
     SuppliersReply,
@@ -51,6 +53,30 @@ _BUSINESS_WORDS = {
 
 def _business(exc: CGRError) -> Exception:
     return BackendError(exc.message) if exc.word in _BUSINESS_WORDS else exc
+
+
+def _cdr_request(event: CGREvent, flags: dict[str, bool]) -> cdre_pb2.ProcessCDRRequest:
+    words = [f"*{k}:{str(flags[k]).lower()}" for k in ("chargers", "attributes", "rals")]
+    req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=words)
+    if event.get("CostSource") == "*sessions" and event.get("Cost") is not None:
+        # A *prepaid run was charged by the session: its cost travels with the CDR (stored in
+        # the CDR's transaction), so the CDR takes it instead of being rated and charged again.
+        req.session_cost.CopyFrom(cdre_pb2.SessionCost(
+            cgrid=str(event.get("CGRID") or cgrid_of(event)),
+            run_id=str(event.get("RunID") or "*default"),
+            origin_host=str(event.get("OriginHost") or ""),
+            origin_id=str(event.get("OriginID") or ""),
+            cost_source="*sessions",
+            usage_ns=event_usage(event),
+            cost=money_str(Decimal(event.get("Cost"))),
+        ))
+    return req
+
+
+def _profile_set(resp: Any) -> ProfileSet | None:
+    if not resp.profile_version:
+        return None  # a server that does not say which profiles answered: never reused
+    return ProfileSet(resp.profile_version, frozenset(resp.input_fields), resp.reusable)
 
 
 class GrpcBackends:
@@ -79,6 +105,7 @@ class GrpcBackends:
             event=event_from_pb(resp.event),
             matched_profiles=list(resp.matched_profiles),
             altered_fields=[f.removeprefix("*req.") for f in resp.altered_fields],
+            profile_set=_profile_set(resp),
         )
 
     async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
@@ -89,7 +116,9 @@ class GrpcBackends:
             if exc.word == "NOT_FOUND":
                 return []
             raise _business(exc) from None
-        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event)) for r in resp.runs]
+        ps = _profile_set(resp)
+        return [ChargerRun(run_id=r.run_id, event=event_from_pb(r.event),
+                           altered_fields=tuple(r.altered_fields), profile_set=ps) for r in resp.runs]
 
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
         try:
@@ -138,41 +167,27 @@ class GrpcBackends:
         return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
 
     async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
+        flags = {"chargers": chargers, "attributes": attributes, "rals": rals}
         if self.spool is not None:
-            # durable first, OK to OpenSIPS after: the forwarder delivers it to cdre
-            await asyncio.to_thread(self.spool.put, event, {"chargers": chargers, "attributes": attributes, "rals": rals})
+            # durable first (group-committed), OK to OpenSIPS after: the forwarder delivers it
+            await self.spool.aput(event, flags)
             return CdrResult(stored=0)
-        return await self.deliver_cdr(event, {"chargers": chargers, "attributes": attributes, "rals": rals})
+        return await self.deliver_cdr(event, flags)
 
     async def deliver_cdr(self, event: CGREvent, flags: dict[str, bool]) -> CdrResult:
-        chargers, attributes, rals = flags["chargers"], flags["attributes"], flags["rals"]
-        if event.get("CostSource") == "*sessions" and event.get("Cost") is not None:
-            # A *prepaid run was charged by the session: hand its cost to cdre first, so the
-            # CDR takes it instead of being rated (and charged) again.
-            await self._store_session_cost(event)
-        flags = [f"*chargers:{str(chargers).lower()}", f"*attributes:{str(attributes).lower()}", f"*rals:{str(rals).lower()}"]
-        req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=flags)
         try:
             # idempotent on (CGRID, RunID) in cdre, so retrying is safe
-            resp = await self.cdrs.call("ProcessCDR", req, idempotent=True)
+            resp = await self.cdrs.call("ProcessCDR", _cdr_request(event, flags), idempotent=True)
         except CGRError as exc:
             raise _business(exc) from None
         return CdrResult(stored=len(resp.cdrs), duplicate=resp.duplicate)
 
-    async def _store_session_cost(self, event: CGREvent) -> None:
-        req = cdre_pb2.SessionCost(
-            cgrid=str(event.get("CGRID") or cgrid_of(event)),
-            run_id=str(event.get("RunID") or "*default"),
-            origin_host=str(event.get("OriginHost") or ""),
-            origin_id=str(event.get("OriginID") or ""),
-            cost_source="*sessions",
-            usage_ns=event_usage(event),
-            cost=money_str(Decimal(event.get("Cost"))),
-        )
-        try:
-            await self.cdrs.call("StoreSessionCost", req, idempotent=True)
-        except CGRError as exc:
-            raise _business(exc) from None
+    async def deliver_cdrs(self, items: list[tuple[CGREvent, dict[str, bool]]]) -> list[Exception | None]:
+        """The spool's delivery: many CDRs in one ProcessCDRs; per CDR None (stored) or why not."""
+        req = cdre_pb2.ProcessCDRsRequest(cdrs=[_cdr_request(ev, fl) for ev, fl in items])
+        # idempotent per (CGRID, RunID) in cdre, so retrying the whole batch is safe
+        resp = await self.cdrs.call("ProcessCDRs", req, idempotent=True)
+        return [None if r.code == 0 else _business(CGRError.from_message(r.message)) for r in resp.results]
 
     async def suppliers_get_suppliers(self, event: CGREvent) -> SuppliersReply:
         req = suppliers_pb2.GetSuppliersRequest(event=event_to_pb(event))
@@ -206,4 +221,23 @@ class GrpcBackends:
             if exc.word in ("NOT_FOUND", "PARTIALLY_EXECUTED"):
                 return []
             raise _business(exc) from None
+        return list(resp.ids)
+
+    async def stats_queue_ids(self, tenant: str) -> list[str]:
+        try:
+            resp = await self.stats.call("GetQueueIDs", common_pb2.TenantRequest(tenant=tenant), idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
+        return list(resp.ids)
+
+    async def thresholds_ids(self, tenant: str) -> list[str]:
+        try:
+            resp = await self.thresholds.call("GetThresholdIDs", common_pb2.TenantRequest(tenant=tenant),
+                                              idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
         return list(resp.ids)

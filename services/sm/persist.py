@@ -1,10 +1,15 @@
 """SM's session store: every active session survives an SM restart (issue #6 item 6).
 
-One row per CGRID in a local SQLite file (next to the CDR spool), written at initiate, after every
-debit and at terminate, holding what is needed to keep charging a running call: the session and
-run events, per run the charged usage, cost, debit request ids, loop and duration index and the
-reserve, and the start event with OpenSIPS's integer DialogID/DialogEntry (to disconnect the call
-later over any connection). Closed sessions stay (flag ``closed``) until they are garbage
+One row per CGRID in a local SQLite file (next to the CDR spool) holding what is needed to keep
+charging a running call: the session and run events, per run the charged usage, cost, debit
+request ids, loop and duration index and the reserve, and the start event with OpenSIPS's integer
+DialogID/DialogEntry (to disconnect the call later over any connection).
+
+The events are written once, in a snapshot (``data``) at the session's first debit or at the end
+of its initiate; what a call changes after that (the per-run counters at every debit, the closing
+fields at terminate) goes into ``progress``, a small record that replaces the previous one and is
+laid over the snapshot when loading. A change of the events themselves (an UpdateSession adding
+fields) writes a new snapshot. Closed sessions stay (flag ``closed``) until they are garbage
 collected, so a ProcessCDR that arrives after a restart still finds the session's costs instead of
 having the prepaid CDR rated (and charged) a second time.
 
@@ -34,8 +39,12 @@ from services.sm.sessions.types import InitiateResult
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sm_sessions (cgrid TEXT PRIMARY KEY, closed INTEGER NOT NULL, "
-    "updated INTEGER NOT NULL, data TEXT NOT NULL)"
+    "updated INTEGER NOT NULL, data TEXT NOT NULL, progress TEXT)"
 )
+# Run-event fields terminate sets (Usage/Cost/CostSource at settlement; the rest from the Terminate).
+_CLOSE_FIELDS = ("Usage", "Cost", "CostSource", "AnswerTime", "DisconnectCause")
+_COUNTERS = ("extra_ns", "last_usage_ns", "total_usage_ns", "charged_ns", "duration_index",
+             "loop_index", "cost", "debit_ids", "backlog_ns")
 
 
 def default_path(spool_path: str | Path) -> Path:
@@ -66,6 +75,7 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
         "started_wall_ns": time.time_ns() - int((now_mono - s.started) * SECOND),
         "closed": closed,
         "disconnect_reason": s.disconnect_reason,
+        "channel": s.channel,
         "runs": [
             {"run_id": r.run_id, "event": _event_rec(r.event), "request_type": r.request_type,
              "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
@@ -75,6 +85,38 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
             for r in s.runs
         ],
     }
+
+
+def progress_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
+    """What changes after the snapshot: run counters, closing fields, the closed flag."""
+    return {
+        "closed": closed,
+        "disconnect_reason": s.disconnect_reason,
+        "fields": {k: s.event.event[k] for k in _CLOSE_FIELDS if k in s.event.event},
+        "runs": [
+            {"run_id": r.run_id, "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
+             "total_usage_ns": r.total_usage_ns, "charged_ns": r.charged_ns,
+             "duration_index": r.duration_index, "loop_index": r.loop_index, "cost": r.cost,
+             "debit_ids": list(r.debit_ids), "backlog_ns": r.backlog_ns,
+             "fields": {k: r.event.event[k] for k in _CLOSE_FIELDS if k in r.event.event}}
+            for r in s.runs
+        ],
+    }
+
+
+def apply_progress(rec: dict[str, Any], progress: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot ``rec`` brought up to date with ``progress`` (runs matched by RunID)."""
+    rec["closed"] = bool(progress.get("closed")) or bool(rec.get("closed"))
+    rec["disconnect_reason"] = progress.get("disconnect_reason", rec.get("disconnect_reason"))
+    rec["event"]["event"].update(progress.get("fields") or {})
+    runs = {r["run_id"]: r for r in rec["runs"]}
+    for p in progress.get("runs") or []:
+        run = runs.get(p["run_id"])
+        if run is None:
+            continue  # a run the snapshot does not know: its snapshot was never written
+        run.update({k: p[k] for k in _COUNTERS if k in p})
+        run["event"]["event"].update(p.get("fields") or {})
+    return rec
 
 
 def session_from_record(rec: dict[str, Any]) -> Session:
@@ -92,8 +134,10 @@ def session_from_record(rec: dict[str, Any]) -> Session:
         cgrid=rec["cgrid"], event=_event_from(rec["event"]), runs=runs, started=started,
         start_event=_event_from(rec["start_event"]) if rec.get("start_event") else None,
         disconnect_reason=str(rec.get("disconnect_reason") or ""),
+        channel=str(rec.get("channel") or ""),
     )
     s.init_result = InitiateResult(max_usage_ns=None)
+    s.persisted = True  # it came from the store: later writes are progress records
     s.ready.set()
     if rec.get("closed"):
         s.terminating = True
@@ -117,22 +161,38 @@ class SessionStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(sm_sessions)")}
+        if "progress" not in columns:  # a store written before progress records existed
+            self._db.execute("ALTER TABLE sm_sessions ADD COLUMN progress TEXT")
 
     def _put(self, s: Session, closed: bool) -> None:
         data = dumps_exact(session_record(s, closed=closed))
         with self._lock:
             self._db.execute(
-                "INSERT INTO sm_sessions (cgrid, closed, updated, data) VALUES (?, ?, ?, ?) "
+                "INSERT INTO sm_sessions (cgrid, closed, updated, data, progress) "
+                "VALUES (?, ?, ?, ?, NULL) "
                 "ON CONFLICT(cgrid) DO UPDATE SET closed=excluded.closed, updated=excluded.updated, "
-                "data=excluded.data",
+                "data=excluded.data, progress=NULL",
                 (s.cgrid, int(closed), time.time_ns(), data),
             )
 
     def save(self, s: Session) -> None:
+        """A full snapshot of the session (events and counters)."""
         self._put(s, False)
 
     def save_closed(self, s: Session) -> None:
         self._put(s, True)
+
+    def save_progress(self, s: Session, *, closed: bool = False) -> bool:
+        """Lay the counters (and closing fields) over the snapshot already stored; False (nothing
+        written) when there is no snapshot for this CGRID yet, so the caller writes one."""
+        progress = dumps_exact(progress_record(s, closed=closed))
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE sm_sessions SET closed = ?, updated = ?, progress = ? WHERE cgrid = ?",
+                (int(closed), time.time_ns(), progress, s.cgrid),
+            )
+        return cur.rowcount == 1
 
     def delete(self, cgrid: str) -> None:
         with self._lock:
@@ -140,8 +200,14 @@ class SessionStore:
 
     def load(self) -> list[Session]:
         with self._lock:
-            rows = self._db.execute("SELECT data FROM sm_sessions ORDER BY updated").fetchall()
-        return [session_from_record(loads_exact(r[0])) for r in rows]
+            rows = self._db.execute("SELECT data, progress FROM sm_sessions ORDER BY updated").fetchall()
+        out = []
+        for data, progress in rows:
+            rec = loads_exact(data)
+            if progress is not None:
+                rec = apply_progress(rec, loads_exact(progress))
+            out.append(session_from_record(rec))
+        return out
 
     def count(self, *, closed: bool | None = None) -> int:
         q, args = "SELECT COUNT(*) FROM sm_sessions", ()

@@ -20,9 +20,15 @@ from services.sm.grpc_backends import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
-from services.sm.opensips.mi import MIClient, subscribe_forever
+from services.sm.opensips.mi import MIClient, advertised_event_socket, subscribe_forever
 from services.sm.persist import SessionStore, default_path
-from services.sm.sessions.core import SessionManager, SMConfig
+from services.sm.sessions.core import (
+    CHANNEL_EVENTS,
+    CHANNEL_MODULE,
+    Session,
+    SessionManager,
+    SMConfig,
+)
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
 
@@ -167,6 +173,7 @@ class SmServer(BaseService):
         self.session_store: SessionStore | None = None
         self._reconcile: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
+        self.mi: MIClient | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(self), server)
@@ -176,7 +183,7 @@ class SmServer(BaseService):
         s = self.settings
         self.spool = CdrSpool(s.sm_spool_path)
         self.backends = GrpcBackends(s, self.spool)
-        self.spool.start(self.backends.deliver_cdr)
+        self.spool.start(self.backends.deliver_cdrs)
         cfg = SMConfig(
             debit_interval_ns=s.debit_interval,
             reply_deadline_s=s.sm_reply_timeout / 1e9,
@@ -189,16 +196,20 @@ class SmServer(BaseService):
             transport = "http" if s.opensips_mi_url.startswith("http") else "datagram"
             address = s.opensips_mi_url.removeprefix("udp:")
             mi = MIClient(address, transport=transport)
-            self.sm.disconnector = mi.disconnect_session
+        self.mi = mi
         host, port = _split(s.opensips_listen)
-        self.listener = InstrumentedListener(self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9)
+        self.listener = InstrumentedListener(
+            self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
+            sync_interval_s=s.sm_channel_sync_interval / 1e9)
+        self.sm.disconnector = self._disconnect
         await self.listener.start()
         ehost, eport = _split(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
         event_port = await self.datagrams.start(ehost, eport)
-        if mi is not None:
+        advertised = advertised_event_socket(s.opensips_event_advertise, event_port)
+        if mi is not None and advertised is not None:
             # event mode: keep OpenSIPS's acc events subscribed (renewed; healed after its restart)
-            self._subscriber = asyncio.create_task(subscribe_forever(mi, f"udp:{ehost}:{event_port}"))
+            self._subscriber = asyncio.create_task(subscribe_forever(mi, advertised))
         self._collector = metrics.register_session_collector(
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
         self._restore_sessions()
@@ -207,9 +218,22 @@ class SmServer(BaseService):
         self.api = ApiServer(s, sessions=self.sm, engine=lambda: self.engine)
         await self.api.start()
 
+    async def _disconnect(self, session: Session, reason: str) -> bool:
+        """End the call on the channel it came from: a cgrates-module call by DisconnectSession on
+        the module's connection (MI may not even reach that OpenSIPS), an event-interface call by
+        MI ``dlg_end_dlg``. A session made over the API has no channel: module first, then MI."""
+        assert self.listener is not None
+        if session.channel == CHANNEL_EVENTS:
+            return self.mi is not None and await self.mi.disconnect_session(session, reason)
+        if await self.listener.disconnect_session(session, reason):
+            return True
+        if session.channel == CHANNEL_MODULE or self.mi is None:
+            return False
+        return await self.mi.disconnect_session(session, reason)
+
     def _restore_sessions(self) -> None:
-        """Sessions survive a restart (services/sm/persist.py): adopt them, keep charging, and
-        close those OpenSIPS no longer reports once it has reconnected."""
+        """Sessions survive a restart (services/sm/persist.py): adopt them uncharged until the
+        switch confirms each (see ``_reconcile_restored``)."""
         assert self.sm is not None
         self.session_store = SessionStore(default_path(self.settings.sm_spool_path))
         self.sm.store = self.session_store
@@ -219,14 +243,21 @@ class SmServer(BaseService):
             self._reconcile = asyncio.create_task(self._reconcile_restored())
 
     async def _reconcile_restored(self) -> None:
+        """Ask OpenSIPS (it reconnects on its next request) which restored calls it still has:
+        those resume charging, the others are closed; whatever nobody confirmed within
+        ``sm_restore_confirm_timeout`` is closed at what was charged before the restart."""
         assert self.sm is not None and self.listener is not None
-        while any(s.restored and not s.terminating for s in self.sm.active_sessions()):
-            if self.listener.connections:  # OpenSIPS reconnects on its next request
+        deadline = time.monotonic() + self.settings.sm_restore_confirm_timeout / 1e9
+        while waiting := self.sm.awaiting_switch():
+            if time.monotonic() >= deadline:
+                ended = await self.sm.close_unconfirmed()
+                self.log.warning("sm.restored_unconfirmed_closed", closed=len(ended))
+                return
+            if self.listener.connections and any(s.channel != CHANNEL_EVENTS for s in waiting):
                 seen = await self.listener.get_active_session_ids()
                 if seen is not None:
-                    ended = await self.sm.close_restored(seen)
+                    ended = await self.sm.confirm_restored(seen)
                     self.log.info("sm.restored_reconciled", closed=len(ended))
-                    return
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:

@@ -29,10 +29,12 @@ from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.engine import StatEngine, StatProcessResult
 from services.stats.grpc_support import (
     EngineRunner,
+    RecentIds,
     activation_json,
     candidate_index,
     filters_of,
     ids_or_none,
+    process_each,
 )
 from services.stats.metrics_export import STAT_METRIC
 from services.stats.queue import StatQueueProfile
@@ -71,6 +73,25 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
                 o.log.warning("stats.partially_executed", queue=qid, error=err)
             raise CGRError("PARTIALLY_EXECUTED")
         return common_pb2.IDsResponse(ids=result.queue_ids)
+
+    async def ProcessEvents(self, request: stats_pb2.StatsProcessEventsRequest, context: Any) -> common_pb2.ProcessEventsResponse:
+        o = self.owner
+        items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.stat_ids))
+                 for r in request.events]
+        done = await o.runner.run(process_each, o.process, items, o.recent_ids)
+        await o.notify_thresholds_many([te for d in done if d.result is not None
+                                        for te in d.result.threshold_events])
+        results = []
+        for d in done:
+            res = common_pb2.EventResult(event_id=d.event_id, error=d.error, duplicate=d.duplicate)
+            if d.result is not None:
+                res.ids.extend(d.result.queue_ids)
+                if d.result.partially_executed:
+                    # an answer like NOT_FOUND, not a failure: logged at debug, not per event
+                    o.log.debug("stats.partially_executed", errors=d.result.errors)
+                    res.error = "PARTIALLY_EXECUTED"
+            results.append(res)
+        return common_pb2.ProcessEventsResponse(results=results)
 
     async def GetQueueStringMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
         o = self.owner
@@ -114,6 +135,7 @@ class StatsServer(BaseService):
 
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
+        self.recent_ids = RecentIds()
         self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
         await self.reload(self.settings.tpid)
 
@@ -186,6 +208,20 @@ class StatsServer(BaseService):
                     pass
 
     # --- ThresholdS ------------------------------------------------------------------------------
+
+    async def notify_thresholds_many(self, events: list[Any]) -> None:
+        """The StatUpdate events of a batch in one ThresholdS ``ProcessEvents`` (their ids are
+        fresh uuids, so ThresholdS's dedup never skips one)."""
+        if not events:
+            return
+        req = thresholds_pb2.ThresholdsProcessEventsRequest(events=[
+            thresholds_pb2.ThresholdsProcessEventRequest(
+                event=event_to_pb(te.event), threshold_ids=te.threshold_ids)
+            for te in events])
+        try:
+            await self.thresholds.call("ProcessEvents", req)
+        except CGRError as exc:
+            self.log.warning("stats.thresholds_failed", events=len(events), error=exc.message)
 
     async def notify_thresholds(self, result: StatProcessResult) -> None:
         for te in result.threshold_events:

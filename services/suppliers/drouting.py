@@ -11,8 +11,9 @@ Conventions (documented in docs/deploy.md):
   carriers are global in OpenSIPS, so the same supplier ID in several profiles or tenants is one
   carrier whose gateways are the union, in order of first appearance;
 * gateways come from ``SupplierParameters``: a ``;``-separated list of SIP addresses
-  ``sip:host[:port]``; a supplier without any gets one gateway whose address is the supplier
-  ID itself (a host name for OpenSIPS to resolve). Gateway IDs are ``<SupplierID>-<n>``;
+  ``sip:host[:port]``, or from the operator's ``--gateway SUPPLIER=sip:host[:port]`` (added to
+  those of the tariff plan). A supplier with no address at all is not a carrier: it is listed in
+  ``DRoutingRows.skipped`` and the command warns, naming it. Gateway IDs are ``<SupplierID>-<n>``;
 * one catch-all rule (group 0, empty prefix) lists every carrier, so ``do_routing()`` also works;
 * rows cgrpy owns carry a description starting with ``cgrpy:``; rows an operator added by hand
   are never touched.
@@ -42,6 +43,7 @@ class DRoutingRows:
     gateways: dict[str, dict[str, object]] = field(default_factory=dict)  # gwid -> columns
     carriers: dict[str, dict[str, object]] = field(default_factory=dict)  # carrierid -> columns
     rules: dict[str, dict[str, object]] = field(default_factory=dict)  # description -> columns
+    skipped: list[str] = field(default_factory=list)  # supplier IDs without any gateway address
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,21 @@ def gateway_addresses(supplier_id: str, parameters: str) -> list[str]:
                 f"supplier {supplier_id}: SupplierParameters entry {raw!r} is not sip:host[:port]"
             )
         out.append(m["host"] + (f":{m['port']}" if m["port"] else ""))
-    return out or [supplier_id]
+    return out
 
 
-def build_rows(suppliers: Iterable[Mapping[str, str]]) -> DRoutingRows:
-    """DRouting rows for the raw ``Suppliers`` rows of a tariff plan (columns.FILE_COLUMNS)."""
+def parse_gateway_option(value: str) -> tuple[str, list[str]]:
+    """``SUPPLIER=sip:host[:port][;sip:...]`` (``--gateway``) as (supplier ID, addresses)."""
+    sid, sep, params = value.partition("=")
+    if not sep or not _ID.match(sid.strip()) or not params.strip():
+        raise DRoutingError(f"--gateway {value!r}: expected SUPPLIER=sip:host[:port]")
+    return sid.strip(), gateway_addresses(sid.strip(), params)
+
+
+def build_rows(suppliers: Iterable[Mapping[str, str]],
+               extra_gateways: Mapping[str, list[str]] | None = None) -> DRoutingRows:
+    """DRouting rows for the raw ``Suppliers`` rows of a tariff plan (columns.FILE_COLUMNS), plus
+    the operator's gateways for suppliers of that plan (``extra_gateways``)."""
     addresses: dict[str, list[str]] = {}
     for row in suppliers:
         sid = (row.get("SupplierID") or "").strip()
@@ -83,8 +95,12 @@ def build_rows(suppliers: Iterable[Mapping[str, str]]) -> DRoutingRows:
         params = row.get("SupplierParameters") or ""
         if params.strip():
             known.extend(a for a in gateway_addresses(sid, params) if a not in known)
-    addresses = {sid: addrs or [sid] for sid, addrs in addresses.items()}
-    result = DRoutingRows()
+    for sid, extra in (extra_gateways or {}).items():
+        if sid not in addresses:
+            raise DRoutingError(f"--gateway {sid}: no such supplier in the tariff plan")
+        addresses[sid].extend(a for a in extra if a not in addresses[sid])
+    result = DRoutingRows(skipped=[sid for sid, addrs in addresses.items() if not addrs])
+    addresses = {sid: addrs for sid, addrs in addresses.items() if addrs}
     for sid, addrs in addresses.items():
         gwids = [f"{sid}-{n}" for n in range(1, len(addrs) + 1)]
         for gwid, addr in zip(gwids, addrs, strict=True):

@@ -27,11 +27,13 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.grpc_support import (
     EngineRunner,
+    RecentIds,
     activation_json,
     candidate_index,
     filters_of,
     go_time,
     ids_or_none,
+    process_each,
 )
 from services.thresholds.engine import ThresholdEngine, ThresholdProcessResult
 from services.thresholds.state import Threshold, ThresholdProfile
@@ -75,6 +77,23 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
                 o.log.warning("thresholds.actions_failed", threshold=th, error=err)
             raise CGRError("PARTIALLY_EXECUTED")
         return common_pb2.IDsResponse(ids=result.threshold_ids)
+
+    async def ProcessEvents(self, request: thresholds_pb2.ThresholdsProcessEventsRequest, context: Any) -> common_pb2.ProcessEventsResponse:
+        o = self.owner
+        items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.threshold_ids))
+                 for r in request.events]
+        done = await o.runner.run(process_each, o.process, items, o.recent_ids)
+        results = []
+        for d in done:
+            res = common_pb2.EventResult(event_id=d.event_id, error=d.error, duplicate=d.duplicate)
+            if d.result is not None:
+                res.ids.extend(d.result.threshold_ids)
+                if d.result.partially_executed:
+                    for th, err in d.result.errors.items():
+                        o.log.warning("thresholds.actions_failed", threshold=th, error=err)
+                    res.error = "PARTIALLY_EXECUTED"
+            results.append(res)
+        return common_pb2.ProcessEventsResponse(results=results)
 
     async def GetThresholdIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
@@ -121,6 +140,7 @@ class ThresholdsServer(BaseService):
 
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
+        self.recent_ids = RecentIds()
         self.rals = ServiceClient(self.settings, "rals", rals_pb2_grpc.RalsServiceStub)
         await self.reload(self.settings.tpid)
 

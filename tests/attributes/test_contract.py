@@ -349,3 +349,33 @@ async def test_reload_under_load_fails_no_request(sqlite_url):
 
         results = await asyncio.gather(*(hammer() for _ in range(5)), reload())
     assert [m for r in results[:5] for m in r] == ["ATTR_1001_SESSIONAUTH"] * 100
+
+
+# --- profile_version / input_fields / reusable (SM's Authorize -> Initiate reuse) ----------
+
+
+async def test_profile_version_changes_on_reload_and_inputs_are_the_fields_read(db_url):
+    async with serve(AttributesServer, db_url) as svc:
+        stub = attributes_pb2_grpc.AttributesServiceStub(svc.channel)
+        a = await stub.ProcessEvent(request({"Account": "1001"}, context="*sessions"))
+        b = await stub.ProcessEvent(request({"Account": "1002"}, context="*sessions"))
+        assert a.profile_version and a.profile_version == b.profile_version
+        assert a.reusable is True
+        # the tutorial's filters read Account (and the paths it writes, read by *composed)
+        assert "Account" in a.input_fields and "AnswerTime" not in a.input_fields
+        await stub.ReloadCache(common_pb2.ReloadCacheRequest())
+        c = await stub.ProcessEvent(request({"Account": "1001"}, context="*sessions"))
+        assert c.profile_version != a.profile_version
+        assert fields(c) == fields(a)
+
+
+async def test_a_profile_reading_other_data_is_not_reusable(sqlite_url):
+    rows = read_folder(TARIFFPLANS / "tutorial")
+    rows["Attributes"] = [*rows["Attributes"], {
+        **rows["Attributes"][0], "ID": "ATTR_STATS", "Contexts": "*sessions",
+        "FilterIDs": "*gte:~*stats.Stats1.*acd:10", "Path": "*req.Busy", "Value": "yes"}]
+    await asyncio.to_thread(store_plan, sqlite_url, rows)
+    async with serve(AttributesServer, sqlite_url, tariffplan=None) as svc:
+        stub = attributes_pb2_grpc.AttributesServiceStub(svc.channel)
+        resp = await stub.ProcessEvent(request({"Account": "1001"}, context="*sessions"))
+    assert resp.reusable is False

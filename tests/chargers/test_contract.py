@@ -215,3 +215,22 @@ async def test_reload_other_tpid_and_under_load(sqlite_url):
         assert loaded.tpid == "alt" and loaded.loaded["Chargers"] == 1
         resp = await stub.ProcessEvent(req)
         assert [r.run_id for r in resp.runs] == ["*default"]
+
+
+async def test_profile_version_covers_chargers_and_the_attributes_they_used(db_url):
+    async with serve(AttributesServer, db_url) as attrs, serve(
+        ChargersServer, db_url, tariffplan=None, env={"CGRPY_ATTRIBUTES_ADDR": attrs.addr}
+    ) as chrg:
+        stub = chargers_pb2_grpc.ChargersServiceStub(chrg.channel)
+        first = await stub.ProcessEvent(request({"Account": "1001"}))
+        assert first.reusable is True and "Context" in first.input_fields
+        assert "*none" not in first.input_fields and "RequestType" in first.input_fields
+        # reloading AttributeS alone changes ChargerS's version: the Raw run went through it
+        from cgrates.v1 import attributes_pb2_grpc as apg
+        await apg.AttributesServiceStub(attrs.channel).ReloadCache(common_pb2.ReloadCacheRequest())
+        second = await stub.ProcessEvent(request({"Account": "1001"}))
+        assert second.profile_version != first.profile_version
+        await stub.ReloadCache(common_pb2.ReloadCacheRequest())
+        third = await stub.ProcessEvent(request({"Account": "1001"}))
+        assert third.profile_version not in (first.profile_version, second.profile_version)
+        assert summary(third) == summary(first)

@@ -26,8 +26,23 @@ def test_cgrpy_service_runs_its_module_from_the_one_image(name):
     svc = SVCS[name]
     assert svc["command"] == ["python", "-m", f"services.{name}"]
     assert svc["image"] == SVCS["migrate-load"]["image"]
-    assert svc["build"]["context"] == ".." and svc["build"]["dockerfile"] == "Dockerfile"
+    assert "build" not in svc  # built once, by migrate-load
     assert env_of(svc)["CGRPY_SERVICE"] == name
+
+
+def test_each_image_is_built_by_one_service():
+    # one `build:` per image: `up --build` builds it once, the other services only name it
+    builders: dict[str, list[str]] = {}
+    for name, svc in SVCS.items():
+        if "build" in svc:
+            builders.setdefault(svc["image"], []).append(name)
+    assert builders == {"cgrpy:local": ["migrate-load"], "cgrpy-opensips:local": ["opensips-db"]}
+    assert SVCS["migrate-load"]["build"] == {"context": "..", "dockerfile": "Dockerfile"}
+    for name, svc in SVCS.items():
+        if svc.get("image", "").startswith(("cgrpy:", "cgrpy-opensips:")) and "build" not in svc:
+            builder = builders[svc["image"]][0]
+            deps = svc.get("depends_on", {})
+            assert builder in deps or any(builder in SVCS[d].get("depends_on", {}) for d in deps), name
 
 
 @pytest.mark.parametrize("name", SERVICES)

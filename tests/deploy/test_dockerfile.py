@@ -59,3 +59,9 @@ def test_copied_sources_exist_and_are_not_dockerignored():
             assert not any(fnmatch.fnmatch(src, pat) for pat in ignored), f"{src} is dockerignored"
     for needed in ("cgrpy", "services", "cgrates", "pyproject.toml"):
         assert needed in DOCKERFILE
+
+
+def test_image_can_run_the_smoke_test():
+    # `docker compose exec sm cgr smoke --sip opensips:5060` needs SIPp in the cgrpy image
+    assert re.search(r"apt-get -y install --no-install-recommends sip-tester", DOCKERFILE)
+    assert DOCKERFILE.index("sip-tester") < DOCKERFILE.index("USER 10001")

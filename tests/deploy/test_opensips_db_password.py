@@ -40,9 +40,9 @@ def preprocessed_cfg(services: dict[str, Any]) -> str:
     return out.stdout
 
 
-def drouting_db_url(cfg: str) -> str:
-    m = re.search(r'^modparam\("drouting", "db_url", "([^"]+)"\)', cfg, re.M)
-    assert m, "drouting db_url missing"
+def drouting_db_url(cfg: str, module: str = "drouting") -> str:
+    m = re.search(rf'^modparam\("{module}", "db_url", "([^"]+)"\)', cfg, re.M)
+    assert m, f"{module} db_url missing"
     return m.group(1)
 
 
@@ -52,16 +52,19 @@ def test_drouting_db_url_follows_the_stack_password(password: str | None):
     services = compose_with({"CGRPY_DB_PASSWORD": password} if password else {})["services"]
     pg = env_of(services["postgres"])
     cfg = preprocessed_cfg(services)
-    url = drouting_db_url(cfg)
-    assert url == f"postgres://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres/opensips"
+    for module in ("drouting", "usrloc"):
+        url = drouting_db_url(cfg, module)
+        assert url == f"postgres://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres/opensips"
     assert pg["POSTGRES_PASSWORD"] == (password or "cgrpy")
     # the database opensips-db creates and drouting-sync fills is the one OpenSIPS reads
     assert f"//cgrpy:{pg['POSTGRES_PASSWORD']}@postgres:5432/opensips" in " ".join(services["drouting-sync"]["command"])
-    assert f"//cgrpy:{pg['POSTGRES_PASSWORD']}@postgres " in " ".join(services["opensips-db"]["command"])
+    db_env = env_of(services["opensips-db"])
+    assert db_env["OPENSIPS_DB_ADMIN_URL"] == f"postgresql://cgrpy:{pg['POSTGRES_PASSWORD']}@postgres"
+    assert db_env["OPENSIPS_DB_NAME"] == "opensips"
     # nothing else in the script changes
     original = OPENSIPS_CFG.read_text().splitlines()
     changed = [(a, b) for a, b in zip(original, cfg.splitlines(), strict=True) if a != b]
-    assert len(changed) == (1 if password else 0), changed
+    assert len(changed) == (2 if password else 0), changed
 
 
 def test_shipped_cfg_holds_the_default_the_preprocessor_replaces():

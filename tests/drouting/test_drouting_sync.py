@@ -14,7 +14,12 @@ from sqlalchemy import text
 
 from cgrpy.cli.main import main
 from cgrpy.storage.db import make_engine
-from services.suppliers.drouting import DRoutingError, build_rows, gateway_addresses
+from services.suppliers.drouting import (
+    DRoutingError,
+    build_rows,
+    gateway_addresses,
+    parse_gateway_option,
+)
 from tests.conftest import TARIFFPLANS
 
 SCHEMA = Path(__file__).with_name("opensips_dr_schema.sql")
@@ -25,7 +30,7 @@ pytestmark = pytest.mark.postgres
 
 def test_gateway_convention():
     assert gateway_addresses("s1", "sip:10.0.0.5:5060; sip:gw2.carrier.net") == ["10.0.0.5:5060", "gw2.carrier.net"]
-    assert gateway_addresses("s1", "") == ["s1"]
+    assert gateway_addresses("s1", "") == []
     with pytest.raises(DRoutingError, match=r"supplier s1: SupplierParameters entry 'param1' is not sip:host\[:port\]"):
         gateway_addresses("s1", "param1")
     with pytest.raises(DRoutingError, match="99999"):
@@ -39,8 +44,23 @@ def test_build_rows_one_carrier_per_supplier_union_of_gateways():
         {"ID": "B", "SupplierID": "sup2", "SupplierParameters": ""},
     ])
     assert rows.carriers["sup1"]["gwlist"] == "sup1-1,sup1-2"
-    assert [rows.gateways[g]["address"] for g in ("sup1-1", "sup1-2", "sup2-1")] == ["1.1.1.1", "2.2.2.2:5070", "sup2"]
-    assert rows.rules["cgrpy:all suppliers"]["gwlist"] == "#sup1,#sup2"
+    assert [rows.gateways[g]["address"] for g in ("sup1-1", "sup1-2")] == ["1.1.1.1", "2.2.2.2:5070"]
+    # no address: no gateway named after the supplier (OpenSIPS cannot resolve it), no carrier
+    assert rows.skipped == ["sup2"] and "sup2" not in rows.carriers and "sup2-1" not in rows.gateways
+    assert rows.rules["cgrpy:all suppliers"]["gwlist"] == "#sup1"
+
+
+def test_operator_gateways_complete_the_tariff_plan():
+    sup = [{"SupplierID": "sup1", "SupplierParameters": ""}, {"SupplierID": "sup2", "SupplierParameters": "sip:2.2.2.2"}]
+    rows = build_rows(sup, {"sup1": ["gw:5060"], "sup2": ["3.3.3.3"]})
+    assert rows.skipped == [] and rows.carriers["sup2"]["gwlist"] == "sup2-1,sup2-2"
+    assert rows.gateways["sup1-1"]["address"] == "gw:5060"
+    assert parse_gateway_option("sup1=sip:gw:5060") == ("sup1", ["gw:5060"])
+    for bad in ("sup1", "sup1=", "=sip:gw", "sup1=gw:5060"):
+        with pytest.raises(DRoutingError):
+            parse_gateway_option(bad)
+    with pytest.raises(DRoutingError, match="no such supplier"):
+        build_rows(sup, {"sup9": ["gw"]})
 
 
 @pytest.fixture
@@ -65,21 +85,32 @@ def _sync(url: str, *extra: str) -> int:
     return main(["opensips", "drouting-sync", "--db-url", url, "--tpid", "tut", *extra])
 
 
-def test_sync_tutorial_suppliers_then_resync_is_noop(stordb, capsys):
-    assert _sync(stordb) == 0
-    assert "2 carriers, 2 gateways; 5 inserted, 0 updated, 0 deleted" in capsys.readouterr().out
-    first = _dump(stordb)
+def test_suppliers_without_address_are_skipped_with_a_warning(stordb, capsys):
     # SPL_ACNT_1001/1002/1003 all use supplier1 and supplier2, without parameters
-    assert [(r.carrierid, r.gwlist) for r in first["cr"]] == [("supplier1", "supplier1-1"), ("supplier2", "supplier2-1")]
-    assert [(r.gwid, r.address) for r in first["gw"]] == [("supplier1-1", "supplier1"), ("supplier2-1", "supplier2")]
-    assert [(r.groupid, r.prefix, r.gwlist) for r in first["ru"]] == [("0", "", "#supplier1,#supplier2")]
     assert _sync(stordb) == 0
+    out = capsys.readouterr()
+    assert "0 carriers, 0 gateways; 0 inserted" in out.out
+    for sid in ("supplier1", "supplier2"):
+        assert f"warning: supplier {sid} has no gateway address" in out.err
+    assert _dump(stordb) == {"gw": [], "cr": [], "ru": []}
+
+
+def test_sync_tutorial_suppliers_then_resync_is_noop(stordb, capsys):
+    gws = ("--gateway", "supplier1=sip:gw1.example.net:5060", "--gateway", "supplier2=sip:10.0.0.9")
+    assert _sync(stordb, *gws) == 0
+    out = capsys.readouterr()
+    assert "2 carriers, 2 gateways; 5 inserted, 0 updated, 0 deleted" in out.out and "warning" not in out.err
+    first = _dump(stordb)
+    assert [(r.carrierid, r.gwlist) for r in first["cr"]] == [("supplier1", "supplier1-1"), ("supplier2", "supplier2-1")]
+    assert [(r.gwid, r.address) for r in first["gw"]] == [("supplier1-1", "gw1.example.net:5060"), ("supplier2-1", "10.0.0.9")]
+    assert [(r.groupid, r.prefix, r.gwlist) for r in first["ru"]] == [("0", "", "#supplier1,#supplier2")]
+    assert _sync(stordb, *gws) == 0
     assert "0 inserted, 0 updated, 0 deleted" in capsys.readouterr().out
     assert _dump(stordb) == first  # same ids too: nothing rewritten
 
 
 def test_changed_suppliers_reload_and_resync(stordb, tmp_path, capsys):
-    assert _sync(stordb) == 0
+    assert _sync(stordb, "--gateway", "supplier2=sip:supplier2") == 0
     tp = tmp_path / "tp"
     shutil.copytree(TARIFFPLANS / "tutorial", tp)
     csv = (tp / "Suppliers.csv").read_text()
@@ -89,12 +120,12 @@ def test_changed_suppliers_reload_and_resync(stordb, tmp_path, capsys):
     (tp / "Suppliers.csv").write_text(csv)
     assert main(["load", str(tp), "--db-url", stordb, "--tpid", "tut"]) == 0
     capsys.readouterr()
-    assert _sync(stordb) == 0
-    assert "3 inserted, 3 updated, 2 deleted" in capsys.readouterr().out
+    assert _sync(stordb, "--gateway", "supplier3=sip:10.0.0.3") == 0
+    assert "5 inserted, 1 updated, 2 deleted" in capsys.readouterr().out
     after = _dump(stordb)
     assert [(r.carrierid, r.gwlist) for r in after["cr"]] == [("supplier1", "supplier1-1,supplier1-2"), ("supplier3", "supplier3-1")]
     assert [(r.gwid, r.address) for r in after["gw"]] == [
-        ("supplier1-1", "10.0.0.1:5060"), ("supplier1-2", "10.0.0.2"), ("supplier3-1", "supplier3")]
+        ("supplier1-1", "10.0.0.1:5060"), ("supplier1-2", "10.0.0.2"), ("supplier3-1", "10.0.0.3")]
     assert [r.gwlist for r in after["ru"]] == ["#supplier1,#supplier3"]
 
 
@@ -107,7 +138,7 @@ def test_operator_rows_are_kept_and_never_overwritten(stordb, capsys):
         conn.execute(text("INSERT INTO dr_gateways (gwid, address) VALUES ('supplier9-1', '1.2.3.4')"))
         conn.execute(text("UPDATE tp_suppliers SET supplier_id = 'supplier9' WHERE supplier_id = 'supplier2'"))
     before = _dump(stordb)
-    assert _sync(stordb) == 1
+    assert _sync(stordb, "--gateway", "supplier9=sip:5.6.7.8") == 1
     assert "dr_gateways: gwid 'supplier9-1' exists and was not created by cgrpy" in capsys.readouterr().err
     assert _dump(stordb) == before  # one transaction: nothing half-written
 
@@ -142,9 +173,9 @@ def test_dr_reload_over_mi_only_when_something_changed(stordb, capsys):
     url = f"http://127.0.0.1:{server.server_port}/mi"
     try:
         _MI.calls.clear()
-        assert _sync(stordb, "--mi-url", url) == 0
+        assert _sync(stordb, "--mi-url", url, "--gateway", "supplier1=sip:gw") == 0
         assert [c["method"] for c in _MI.calls] == ["dr_reload"]
-        assert _sync(stordb, "--mi-url", url) == 0
+        assert _sync(stordb, "--mi-url", url, "--gateway", "supplier1=sip:gw") == 0
         assert len(_MI.calls) == 1
     finally:
         server.shutdown()

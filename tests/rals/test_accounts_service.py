@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from cgrpy.storage.db import make_engine
 from cgrpy.storage.models import Base
 from cgrpy.tariffplan.csvread import read_folder
 from cgrpy.units import SECOND
+from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import MONETARY, AccountError
 from services.rals.accounts.service import AccountService
 from services.rals.rating import CallDescriptor, RatingError
@@ -20,13 +22,18 @@ T0 = datetime(2014, 8, 4, 13, 0, 0, tzinfo=UTC)
 ROWS = read_folder(TARIFFPLANS / "tutorial")
 
 
-@pytest.fixture
-def svc(db_url: str) -> AccountService:
+@pytest.fixture(params=["locked", "live"])
+def svc(db_url: str, request: pytest.FixtureRequest) -> Iterator[AccountService]:
+    """The same contract on the locked store and on the in-memory group-committing one."""
     engine = make_engine(db_url)
     Base.metadata.create_all(engine)
-    s = AccountService(engine, ROWS, tpid="tutorial")
+    store = LiveStore(engine) if request.param == "live" else None
+    s = AccountService(engine, ROWS, tpid="tutorial", store=store)
     s.provision()
-    return s
+    yield s
+    if store is not None:
+        store.close()
+    engine.dispose()
 
 
 def cd(dest: str = "1002", seconds: int = 85, account: str = "1001", **kw) -> CallDescriptor:  # noqa: ANN003

@@ -17,6 +17,7 @@ from services.sm.sessions.types import (
     CdrResult,
     ChargerRun,
     DebitResult,
+    ProfileSet,
     RefundResult,
     SortedSupplier,
     SuppliersReply,
@@ -38,6 +39,12 @@ class FakeBackends:
     debit_calls: list[tuple[str, int]] = field(default_factory=list)
     cdrs: list[tuple[CGREvent, dict[str, bool]]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    attributes_version: str = "attributes:1"  # bump to play a reload
+    chargers_version: str = "chargers:1"
+    reusable: bool = True
+    # what StatS/ThresholdS hold per tenant (SM skips them for a tenant with none)
+    stat_queues: dict[str, list[str]] = field(default_factory=lambda: {"cgrates.org": ["Stats2"]})
+    thresholds: dict[str, list[str]] = field(default_factory=lambda: {"cgrates.org": ["THD_1"]})
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -61,15 +68,18 @@ class FakeBackends:
         await self._enter("attributes")
         ev = event.copy()
         ev.event["OfficeGroup"] = "Marketing"
-        return AttributesReply(ev, ["ATTR_1001_SESSIONAUTH"], ["OfficeGroup"])
+        # as a profile filtering on Account would say: only Account decides the answer
+        ps = ProfileSet(self.attributes_version, frozenset({"Account"}), self.reusable)
+        return AttributesReply(ev, ["ATTR_1001_SESSIONAUTH"], ["OfficeGroup"], ps)
 
     async def chargers_process_event(self, event: CGREvent) -> list[ChargerRun]:
         await self._enter("chargers")
         runs = []
+        ps = ProfileSet(self.chargers_version, frozenset({"Context"}), self.reusable)
         for rid in self.run_ids:
             ev = event.copy()
             ev.event["RunID"] = rid
-            runs.append(ChargerRun(rid, ev))
+            runs.append(ChargerRun(rid, ev, ("*req.RunID",), ps))
         return runs
 
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
@@ -140,7 +150,18 @@ class FakeBackends:
 
     async def stats_process_event(self, event: CGREvent) -> list[str]:
         await self._enter("stats")
-        return ["Stats2"]
+        queues = self.stat_queues.get(event.tenant, [])
+        if not queues:
+            raise BackendError("NOT_FOUND")
+        return list(queues)
+
+    async def stats_queue_ids(self, tenant: str) -> list[str]:
+        await self._enter("stats_ids")
+        return list(self.stat_queues.get(tenant, []))
+
+    async def thresholds_ids(self, tenant: str) -> list[str]:
+        await self._enter("thresholds_ids")
+        return list(self.thresholds.get(tenant, []))
 
     async def thresholds_process_event(self, event: CGREvent) -> list[str]:
         await self._enter("thresholds")

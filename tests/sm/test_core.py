@@ -236,3 +236,20 @@ async def test_config_rejects_bad_policy() -> None:
 
     with pytest.raises(ValueError, match="failed_backend_policy"):
         SMConfig(failed_backend_policy="maybe")
+
+
+async def test_unit_tors_debit_their_usage_once_not_by_time() -> None:
+    """*sms/*data count messages/bytes: debited once for the usage (default per ToR), no loop."""
+    fb = FakeBackends(increment_ns=1, price=Decimal("0.00001"))
+    sm, _ = _sm(fb, debit_interval_ns=20 * MS)
+    sms = await sm.initiate(_event("sms-1", ToR="*sms"), SessionFlags())
+    data = await sm.initiate(_event("data-1", ToR="*data", Usage="2048"), SessionFlags())
+    nodflt = await sm.initiate(_event("data-2", ToR="*data"), SessionFlags())
+    assert (sms.error, sms.max_usage_ns) == (None, 1)
+    assert (data.error, data.max_usage_ns) == (None, 2048)
+    assert (nodflt.error, nodflt.max_usage_ns) == (None, 1048576)
+    await asyncio.sleep(0.1)  # a time loop would have debited 20e6 units by now
+    assert sorted(u for _, u in fb.debit_calls) == [1, 2048, 1048576]
+    assert await sm.terminate(_event("data-1", ToR="*data", Usage="1000")) is None
+    assert fb.balances["1001"] == Decimal(100) - Decimal("0.00001") * (1 + 1000 + 1048576)
+    await sm.shutdown()

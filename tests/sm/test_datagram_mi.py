@@ -7,6 +7,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from cgrpy.event import CGREvent
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.mi import MIClient, MIError, did_from_ints, reverse_hex
@@ -110,3 +112,15 @@ async def test_mi_dlg_end_and_subscribe_over_datagram() -> None:
     except MIError as e:
         assert e.code == 404
     tr.close()
+
+
+def test_event_subscription_only_to_an_address_opensips_can_send_to() -> None:
+    from services.sm.opensips.mi import advertised_event_socket
+
+    assert advertised_event_socket("", 2020) is None  # cgrates-module mode: no subscription
+    assert advertised_event_socket("udp:sm:2020", 2020) == "udp:sm:2020"
+    assert advertised_event_socket("10.0.0.5", 40001) == "udp:10.0.0.5:40001"
+    assert advertised_event_socket("10.0.0.5:0", 40001) == "udp:10.0.0.5:40001"
+    for bad in ("udp:0.0.0.0:2020", "0.0.0.0", "[::]:2020", "sm:99999"):
+        with pytest.raises(ValueError):
+            advertised_event_socket(bad, 2020)

@@ -73,7 +73,10 @@ async def test_restart_keeps_charging_and_terminate_charges_once(tmp_path: Path)
     sm2 = _sm(fb, store2)
     (restored,) = sm2.restore(store2.load())
     assert restored.restored and restored.runs[0].loop_index >= 2
-    await asyncio.sleep(0.12)  # the restored loop keeps debiting
+    await asyncio.sleep(0.12)
+    assert fb.balances["1001"] == charged_before  # not charged until OpenSIPS confirms it
+    assert await sm2.confirm_restored({("call-1@h", "127.0.0.1")}) == []
+    await asyncio.sleep(0.02)  # confirmed: the loop catches up on the time SM was away
     assert fb.balances["1001"] < charged_before
     assert await sm2.terminate(_event(Usage="200ms")) is None
     # 200 ms = 20 increments of 0.01, whatever the loops debited before and after the restart
@@ -102,6 +105,7 @@ async def test_debit_applied_before_the_crash_is_not_charged_again(tmp_path: Pat
     sm2 = SessionManager(fb, SMConfig(debit_interval_ns=1000 * MS, reply_deadline_s=0.5), store=store2)
     (r,) = sm2.restore(store2.load())
     assert r.runs[0].loop_index == 1  # the store knew only of debit #0
+    await sm2.confirm_restored({("call-1@h", "127.0.0.1")})
     await asyncio.sleep(1.1)  # the resumed loop repeats request :1 -> RALs's journal answer
     assert fb.balances["1001"] == Decimal(98)
     assert [rid for rid, _ in fb.debit_calls].count(f"{s.cgrid}:*default:1") == 1
@@ -123,7 +127,7 @@ async def test_restored_session_opensips_forgot_is_closed_with_cdrs(tmp_path: Pa
     store2 = SessionStore(path)
     sm2 = _sm(fb, store2)
     assert len(sm2.restore(store2.load())) == 2
-    ended = await sm2.close_restored({("alive@h", "127.0.0.1")})
+    ended = await sm2.confirm_restored({("alive@h", "127.0.0.1")})
     assert len(ended) == 1
     assert [s.origin_id for s in sm2.active_sessions()] == ["alive@h"]
     (cdr, flags), = fb.cdrs
@@ -152,5 +156,154 @@ async def test_process_cdr_after_restart_uses_the_persisted_closed_session(tmp_p
     assert cdr.get("Cost") == Decimal("0.03") and cdr.get("CostSource") == "*sessions"
     assert flags["chargers"] is False and flags["rals"] is False  # not rated (charged) again
     assert fb.balances["1001"] == Decimal("99.97")
+    await sm2.shutdown()
+    store2.close()
+
+
+async def test_channel_survives_a_restart(tmp_path: Path) -> None:
+    """A restored session is still disconnected on the channel it came from."""
+    fb = FakeBackends()
+    store = SessionStore(tmp_path / "s.sqlite")
+    sm = _sm(fb, store)
+    await sm.initiate(_event("ev@h"), SessionFlags(), channel="events")
+    await sm.initiate(_event("mod@h"), SessionFlags(), channel="cgrates")
+    await _crash(sm, store)
+    store2 = SessionStore(tmp_path / "s.sqlite")
+    assert {s.origin_id: s.channel for s in store2.load()} == {"ev@h": "events", "mod@h": "cgrates"}
+    store2.close()
+
+
+class _CountingStore(SessionStore):
+    """The real store, counting what kind of record each write was."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writes: list[str] = []
+
+    def save(self, s) -> None:  # type: ignore[no-untyped-def]
+        self.writes.append("snapshot")
+        super().save(s)
+
+    def save_closed(self, s) -> None:  # type: ignore[no-untyped-def]
+        self.writes.append("snapshot-closed")
+        super().save_closed(s)
+
+    def save_progress(self, s, *, closed: bool = False) -> bool:  # type: ignore[no-untyped-def]
+        self.writes.append("progress-closed" if closed else "progress")
+        return super().save_progress(s, closed=closed)
+
+
+async def test_one_snapshot_per_call_then_small_progress_records(tmp_path: Path) -> None:
+    fb = FakeBackends()
+    store = _CountingStore(tmp_path / "s.sqlite")
+    sm = _sm(fb, store)  # debit every 50 ms
+    await sm.initiate(_event(), SessionFlags())
+    await asyncio.sleep(0.12)  # two loop debits
+    assert await sm.terminate(_event(Usage="120ms", DisconnectCause="16")) is None
+    assert store.writes[0] == "snapshot" and store.writes.count("snapshot") == 1
+    assert store.writes[-1] == "progress-closed"
+    assert set(store.writes[1:-1]) == {"progress"} and len(store.writes) >= 4
+    (snap, progress), = store._db.execute("SELECT data, progress FROM sm_sessions").fetchall()
+    assert len(progress) < len(snap) / 2  # the events are not written again
+    (loaded,) = store.load()
+    (live,) = sm._closed.values()
+    r0, r1 = live.runs[0], loaded.runs[0]
+    assert (r1.loop_index, r1.charged_ns, r1.cost, r1.debit_ids, r1.total_usage_ns) == \
+        (r0.loop_index, r0.charged_ns, r0.cost, r0.debit_ids, r0.total_usage_ns)
+    assert r1.event.get("Usage") == 120 * MS and r1.event.get("DisconnectCause") == "16"
+    assert r1.event.get("Cost") == Decimal("0.12") and loaded.done.is_set()
+    await sm.shutdown()
+    store.close()
+
+
+async def test_update_that_changes_the_event_writes_a_new_snapshot(tmp_path: Path) -> None:
+    fb = FakeBackends()
+    store = _CountingStore(tmp_path / "s.sqlite")
+    sm = SessionManager(fb, SMConfig(debit_interval_ns=0, reply_deadline_s=0.5), store=store)
+    await sm.initiate(_event(Usage="1s"), SessionFlags())
+    await sm.update(_event(Usage="1s", LastUsed="1s"), SessionFlags())  # LastUsed is new
+    await sm.update(_event(Usage="1s", LastUsed="1s"), SessionFlags())  # nothing new: progress
+    await sm.update(_event(Usage="1s", LastUsed="1s", Extra="x"), SessionFlags())
+    assert store.writes == ["snapshot", "snapshot", "progress", "snapshot"]
+    (loaded,) = store.load()
+    assert loaded.event.get("Extra") == "x"
+    await sm.shutdown()
+    store.close()
+
+
+def test_a_store_written_before_progress_records_still_loads(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE sm_sessions (cgrid TEXT PRIMARY KEY, closed INTEGER NOT NULL, "
+               "updated INTEGER NOT NULL, data TEXT NOT NULL)")
+    fb_session = session_from_record(_old_record())
+    from cgrpy.event import dumps_exact
+    db.execute("INSERT INTO sm_sessions VALUES (?, 0, 1, ?)",
+               (fb_session.cgrid, dumps_exact(session_record(fb_session))))
+    db.commit()
+    db.close()
+    store = SessionStore(path)
+    (s,) = store.load()
+    assert s.cgrid == "c1" and s.runs[0].cost == Decimal("0.05")
+    assert store.save_progress(s) is True
+    store.close()
+
+
+def _old_record() -> dict:
+    ev = {"tenant": "cgrates.org", "id": "x", "time": None, "event": {"OriginID": "o", "OriginHost": "h"}}
+    return {"cgrid": "c1", "event": ev, "start_event": None, "started_wall_ns": 0, "closed": False,
+            "disconnect_reason": "",
+            "runs": [{"run_id": "*default", "event": ev, "request_type": "*prepaid", "extra_ns": 0,
+                      "last_usage_ns": 0, "total_usage_ns": 0, "charged_ns": 0, "duration_index": 0,
+                      "loop_index": 1, "cost": Decimal("0.05"), "debit_ids": ["c1:*default:0"],
+                      "backlog_ns": 0}]}
+
+
+async def test_restored_session_not_confirmed_is_not_charged_and_closed_at_what_was_paid(
+    tmp_path: Path,
+) -> None:
+    """OpenSIPS away after the restart: nothing more is debited; closed at the pre-restart charge."""
+    fb = FakeBackends()
+    path = tmp_path / "s.sqlite"
+    store = SessionStore(path)
+    sm = _sm(fb, store)
+    await sm.initiate(_event("away@h"), SessionFlags())
+    await asyncio.sleep(0.07)  # debits at 0 and 50 ms
+    await _crash(sm, store)
+    paid = fb.balances["1001"]
+    assert paid == Decimal("99.90")
+
+    store2 = SessionStore(path)
+    sm2 = _sm(fb, store2)
+    (s,) = sm2.restore(store2.load())
+    await asyncio.sleep(0.3)  # six intervals: a running loop would have debited them
+    assert fb.balances["1001"] == paid and s.awaiting_switch
+    assert [x.origin_id for x in sm2.awaiting_switch()] == ["away@h"]
+    assert await sm2.close_unconfirmed() == [s.cgrid]
+    (cdr, _), = fb.cdrs
+    assert cdr.get("Usage") == 100 * MS and cdr.get("Cost") == Decimal("0.10")
+    assert fb.balances["1001"] == paid
+    assert sm2.metrics.get("disconnects", "RESTART_UNCONFIRMED") == 1
+    await sm2.shutdown()
+    store2.close()
+
+
+async def test_restored_event_session_waits_for_its_accounting_event(tmp_path: Path) -> None:
+    """GetActiveSessionIDs never lists event-interface calls: not closed by it, not charged;
+    its E_ACC_CDR (Terminate) settles it at the usage the switch reports."""
+    fb = FakeBackends()
+    path = tmp_path / "s.sqlite"
+    store = SessionStore(path)
+    sm = _sm(fb, store)
+    await sm.initiate(_event("ev@h"), SessionFlags(), channel="events")
+    await _crash(sm, store)
+    store2 = SessionStore(path)
+    sm2 = _sm(fb, store2)
+    (s,) = sm2.restore(store2.load())
+    assert await sm2.confirm_restored(set()) == [] and s.awaiting_switch
+    assert await sm2.terminate(_event("ev@h", Usage="230ms")) is None
+    assert fb.balances["1001"] == Decimal("99.77")
     await sm2.shutdown()
     store2.close()

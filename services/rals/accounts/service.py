@@ -175,8 +175,10 @@ class AccountService:
     def __init__(
         self, engine: Engine, rows: TariffPlanRows, *, tpid: str = "default",
         rounding_decimals: int = 5, data: RatingData | None = None,
+        store: AccountStore | None = None,
     ) -> None:
-        self.store = AccountStore(engine)
+        # ``store``: the server passes its one LiveStore, so a reload keeps the cached accounts
+        self.store = store or AccountStore(engine)
         self.rows = rows
         self.tpid = tpid
         self.decimals = rounding_decimals
@@ -227,7 +229,7 @@ class AccountService:
         """How long the account can talk (ns, ≤ requested); −1 = unlimited (AllowNegative)."""
         cd, tenant, name = self._who(cd)
         try:
-            acc = self.store.get_account(tenant, name)
+            acc = self.store.peek(tenant, name)  # read only: max_usage works on a copy
         except AccountError as exc:
             raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
         return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals)

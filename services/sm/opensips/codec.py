@@ -1,26 +1,32 @@
 """Streaming decoder for JSON values written back to back with no separator.
 
 OpenSIPS writes one JSON object per request with no delimiter (spec A.1 "Framing: none"); a TCP
-read may carry half an object, several objects, or split a multi-byte UTF-8 character. The scan
-works on bytes: the structural characters (braces, brackets, quote, backslash) are ASCII and never
-appear inside a UTF-8 multi-byte sequence, so counting them on raw bytes is exact and a split
-character is only decoded once its object is complete.
+read may carry half an object, several objects, or split a multi-byte UTF-8 character.
+
+Bytes go through an incremental UTF-8 decoder (a split character waits for its other bytes;
+invalid bytes become lone surrogates so the frame holding them is refused, not the stream), then
+the stdlib C scanner (``JSONDecoder.raw_decode``) takes one whole value at a time. Only when it
+fails does a bracket count find out whether the value is incomplete (wait for more) or invalid
+(report exactly that value and go on after it): the count runs over the structural characters
+(braces, brackets, quote, backslash), which are ASCII and never part of a multi-byte character.
 """
 
 from __future__ import annotations
 
+import codecs
+import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
-
-from cgrpy.event import loads_exact
 
 MAX_FRAME_BYTES = 1 << 20  # one OpenSIPS message is a few hundred bytes; refuse runaway input
 
-_OPEN = {ord("{"), ord("[")}
-_CLOSE = {ord("}"), ord("]")}
-_QUOTE = ord('"')
-_BACKSLASH = ord("\\")
-_WS = {ord(" "), ord("\t"), ord("\r"), ord("\n")}
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+_WS = re.compile(r"[ \t\r\n]*")
+_NEXT_OPEN = re.compile(r"[{\[]")
+_STRUCTURAL = re.compile(r'[{}\[\]"\\]')
+_SURROGATE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of a non-UTF-8 byte
 
 
 @dataclass(frozen=True)
@@ -31,87 +37,84 @@ class BadFrame:
     reason: str
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _frame_end(text: str, start: int) -> int | None:
+    """Index after the value opened at ``start`` (balanced brackets, strings skipped), or None
+    while it is incomplete."""
+    depth, in_string, escape, prev_end = 0, False, False, -1
+    for m in _STRUCTURAL.finditer(text, start):
+        c = m.group()
+        if escape:
+            escape = False
+            if m.start() == prev_end:
+                continue
+        if in_string:
+            if c == "\\":
+                escape, prev_end = True, m.end()
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    return None
+
+
 class StreamDecoder:
     """Feed bytes in, get complete JSON values (``Decimal`` for fractions) or ``BadFrame`` out."""
 
     def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
-        self._buf = bytearray()
-        self._pos = 0  # next byte to scan
-        self._depth = 0
-        self._in_string = False
-        self._escape = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._text = ""  # decoded input not yet returned (the start of an incomplete value)
         self._max = max_frame
 
     @property
     def pending(self) -> int:
         """Bytes held back waiting for the rest of a value."""
-        return len(self._buf)
+        return len(_bytes(self._text)) + len(self._utf8.getstate()[0])
 
     def feed(self, data: bytes) -> list[Any]:
-        self._buf += data
+        text = self._text + self._utf8.decode(data)
         out: list[Any] = []
-        buf = self._buf
-        i = self._pos
-        n = len(buf)
+        i, n = 0, len(text)
         while i < n:
-            b = buf[i]
-            if self._depth == 0:
-                if b in _WS:
-                    i += 1
-                    del buf[:i]
-                    n -= i
-                    i = 0
-                    continue
-                if b not in _OPEN:
-                    # Garbage at top level: drop it up to the next possible frame start.
-                    j = i
-                    while j < n and buf[j] not in _OPEN:
-                        j += 1
-                    out.append(BadFrame(bytes(buf[:j]), "not a JSON object"))
-                    del buf[:j]
-                    n -= j
-                    i = 0
-                    continue
-                self._depth = 1
-                i += 1
+            i = _WS.match(text, i).end()  # type: ignore[union-attr]
+            if i >= n:
+                break
+            if text[i] not in "{[":
+                # Garbage at top level: drop it up to the next possible frame start.
+                m = _NEXT_OPEN.search(text, i)
+                j = m.start() if m else n
+                out.append(BadFrame(_bytes(text[i:j]), "not a JSON object"))
+                i = j
                 continue
-            if self._in_string:
-                if self._escape:
-                    self._escape = False
-                elif b == _BACKSLASH:
-                    self._escape = True
-                elif b == _QUOTE:
-                    self._in_string = False
-            elif b == _QUOTE:
-                self._in_string = True
-            elif b in _OPEN:
-                self._depth += 1
-            elif b in _CLOSE:
-                self._depth -= 1
-                if self._depth == 0:
-                    frame = bytes(buf[: i + 1])
-                    del buf[: i + 1]
-                    n -= i + 1
-                    i = 0
-                    out.append(_decode(frame))
-                    continue
-            i += 1
-        self._pos = i
-        if self._depth > 0 and len(buf) > self._max:
-            out.append(BadFrame(bytes(buf[:200]), f"frame larger than {self._max} bytes"))
+            try:
+                value, end = _DECODER.raw_decode(text, i)
+            except ValueError as exc:
+                end = _frame_end(text, i)
+                if end is None:
+                    break  # incomplete: wait for the rest
+                out.append(BadFrame(_bytes(text[i:end]), f"invalid JSON: {exc}"))
+                i = end
+                continue
+            if _SURROGATE.search(text, i, end):
+                out.append(BadFrame(_bytes(text[i:end]), "invalid JSON: not UTF-8"))
+            else:
+                out.append(value)
+            i = end
+        self._text = text[i:] if i < n else ""
+        if len(self._text) * 4 > self._max and self.pending > self._max:
+            out.append(BadFrame(_bytes(self._text)[:200], f"frame larger than {self._max} bytes"))
             self.reset()
         return out
 
     def reset(self) -> None:
-        self._buf.clear()
-        self._pos = 0
-        self._depth = 0
-        self._in_string = False
-        self._escape = False
-
-
-def _decode(frame: bytes) -> Any:
-    try:
-        return loads_exact(frame.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return BadFrame(frame, f"invalid JSON: {exc}")
+        self._text = ""
+        self._utf8.reset()

@@ -22,7 +22,7 @@ from typing import Any
 from cgrpy.event import DEFAULT_TENANT, CGREvent
 from cgrpy.units import parse_time
 from services.sm.opensips.messages import cgrid_of
-from services.sm.sessions.core import SessionManager
+from services.sm.sessions.core import CHANNEL_EVENTS, SessionManager
 from services.sm.sessions.types import SessionFlags
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class EventDatagramListener(asyncio.DatagramProtocol):
         elif name == "E_ACC_EVENT" and str(params.get("sip_code")) == "200":
             if params.get("method") == "INVITE":
                 ev.event["AnswerTime"] = str(params.get("time"))
-                await self.sm.initiate(ev, SessionFlags(get_max_usage=True), client="mi")
+                await self.sm.initiate(ev, SessionFlags(get_max_usage=True), channel=CHANNEL_EVENTS)
             elif params.get("method") == "BYE":
                 s = self.sm.get_session(cgrid_of(ev))
                 if s is None:

@@ -26,7 +26,7 @@ from services.sm.opensips.jsonrpc import (
     encode_request,
     encode_result,
 )
-from services.sm.sessions.core import Session, SessionManager
+from services.sm.sessions.core import CHANNEL_MODULE, Session, SessionManager, counts_units
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,7 @@ class CgratesListener:
         except m.RequestError as exc:
             return encode_error(req.id, str(exc))
         sm = self.sm
+        units = counts_units(sr.event)
         if sr.kind is m.Kind.PING:
             return encode_result(req.id, "Pong")
         if sr.kind is m.Kind.GET_ACTIVE:
@@ -203,23 +204,23 @@ class CgratesListener:
             if auth.error:
                 return encode_error(req.id, auth.error)
             if sr.compat:
-                return encode_result(req.id, m.compat_seconds(auth.max_usage_ns))
+                return encode_result(req.id, m.compat_seconds(auth.max_usage_ns, units=units))
             if sr.kind is m.Kind.AUTHORIZE_DIGEST:
-                return encode_result(req.id, m.authorize_digest_reply(auth))
+                return encode_result(req.id, m.authorize_digest_reply(auth, units=units))
             return encode_result(req.id, m.authorize_reply(auth))
         if sr.kind is m.Kind.INITIATE:
-            init = await sm.initiate(sr.event, sr.flags, client=conn)
+            init = await sm.initiate(sr.event, sr.flags, client=conn, channel=CHANNEL_MODULE)
             if init.error:
                 return encode_error(req.id, init.error)
             if sr.compat:
-                return encode_result(req.id, m.compat_seconds(init.max_usage_ns))
+                return encode_result(req.id, m.compat_seconds(init.max_usage_ns, units=units))
             return encode_result(req.id, m.initiate_reply(init))
         if sr.kind is m.Kind.UPDATE:
             upd = await sm.update(sr.event, sr.flags)
             if upd.error:
                 return encode_error(req.id, upd.error)
             if sr.compat:
-                return encode_result(req.id, m.compat_seconds(upd.max_usage_ns))
+                return encode_result(req.id, m.compat_seconds(upd.max_usage_ns, units=units))
             return encode_result(req.id, m.update_reply(upd))
         if sr.kind is m.Kind.TERMINATE:
             err = await sm.terminate(sr.event)

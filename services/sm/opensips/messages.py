@@ -214,11 +214,16 @@ def seconds(ns: int) -> int | Decimal:
     return int(q) if q == q.to_integral_value() else q.normalize()
 
 
-def authorize_digest_reply(res: AuthorizeResult) -> dict[str, Any]:
+def authorize_digest_reply(res: AuthorizeResult, *, units: bool = False) -> dict[str, Any]:
+    """``units``: a ToR counted in units (*sms, *data) answers its MaxUsage as the count; in
+    seconds one SMS would be 1e-09, which OpenSIPS truncates to 0 = refused."""
+    max_usage: int | Decimal = -1
+    if res.max_usage_ns is not None:
+        max_usage = res.max_usage_ns if units else seconds(res.max_usage_ns)
     return {
         "AttributesDigest": res.attributes.digest() if res.attributes else None,
         "ResourceAllocation": None,
-        "MaxUsage": seconds(res.max_usage_ns) if res.max_usage_ns is not None else -1,
+        "MaxUsage": max_usage,
         "SuppliersDigest": res.suppliers.digest() if res.suppliers else None,
         "Thresholds": ",".join(res.threshold_ids) if res.threshold_ids is not None else None,
         "StatQueues": ",".join(res.stat_queue_ids) if res.stat_queue_ids is not None else None,
@@ -255,11 +260,11 @@ def update_reply(res: UpdateResult) -> dict[str, Any]:
     }
 
 
-def compat_seconds(ns: int | None) -> int:
-    """compat_mode replies: JSON integer seconds, -1 unlimited (spec A.9)."""
+def compat_seconds(ns: int | None, *, units: bool = False) -> int:
+    """compat_mode replies: JSON integer seconds (the count for a unit ToR), -1 unlimited."""
     if ns is None or ns == UNLIMITED_NS:
         return -1
-    return ns // SECOND
+    return ns if units else ns // SECOND
 
 
 def attributes_json(a: AttributesReply | None) -> dict[str, Any] | None:

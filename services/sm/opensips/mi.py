@@ -121,6 +121,26 @@ class MIClient:
 ACC_EVENTS = ("E_ACC_CDR", "E_ACC_MISSED_EVENT", "E_ACC_EVENT")
 
 
+def advertised_event_socket(advertise: str, event_port: int) -> str | None:
+    """The ``udp:host:port`` SM asks OpenSIPS to send acc events to, or None (no subscription).
+
+    Empty ``advertise`` is the cgrates-module mode (the shipped opensips.cfg raises no acc
+    events). A wildcard host is refused: OpenSIPS cannot send to 0.0.0.0. Port 0 or none means the
+    port SM's event listener is bound to."""
+    value = advertise.strip()
+    if not value:
+        return None
+    host, _, port = value.removeprefix("udp:").rpartition(":")
+    if not host:
+        host, port = port, ""
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::", "*"):
+        raise ValueError(f"opensips_event_advertise {advertise!r}: give an address OpenSIPS can send to")
+    if port and not (port.isdigit() and 0 <= int(port) < 65536):
+        raise ValueError(f"opensips_event_advertise {advertise!r}: bad port")
+    return f"udp:{host}:{int(port) if port and int(port) else event_port}"
+
+
 async def subscribe_forever(mi: MIClient, socket: str, interval_s: float = 60.0,
                             events: tuple[str, ...] = ACC_EVENTS) -> None:
     """Re-subscribe every ``interval_s`` with ``expire`` one second longer, so a subscription

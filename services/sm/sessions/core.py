@@ -16,9 +16,11 @@ Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with Op
   background and a late failure is handled by the failed-backend policy (OpenSIPS has no reply
   timeout, a hung reply wedges a SIP worker).
 * Sessions survive an SM restart (``store``, see ``services/sm/persist.py``); v0.10 loses every
-  active session with the process, so running calls go uncharged. A restored session's debit loop
-  catches up on the time SM was down; a session OpenSIPS no longer reports (the Terminate was
-  lost while SM was down) is closed charging the usage already debited, and its CDRs are posted.
+  active session with the process, so running calls go uncharged. A restored session is charged
+  again only once the switch confirms it (GetActiveSessionIDs): its debit loop then catches up on
+  the time SM was down. A session OpenSIPS no longer reports (the Terminate was lost while SM was
+  down), or that nothing confirms in time, is closed charging the usage already debited, and its
+  CDRs are posted.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
 from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError, Backends
+from services.sm.sessions.reuse import ReuseCache
+from services.sm.sessions.table import SessionTable
 from services.sm.sessions.types import (
     ActiveSessionInfo,
     AttributesReply,
@@ -58,12 +62,30 @@ NONE = "*none"
 _MAX_USAGE_TYPES = {PREPAID, PSEUDOPREPAID, "prepaid", "pseudoprepaid"}
 _CDR_RATED_TYPES = {POSTPAID, PSEUDOPREPAID, RATED, "postpaid", "pseudoprepaid", "rated"}
 _PROTECTED = {"CGRID", "OriginHost", "OriginID", "Usage"}
+_MISSING = object()
+VOICE = "*voice"
+# Where a session came from, so SM answers it on the same channel (kept across a restart):
+CHANNEL_MODULE = "cgrates"  # OpenSIPS's cgrates module on :2014 (DisconnectSession, GetActiveSessionIDs)
+CHANNEL_EVENTS = "events"  # the event interface (datagrams); reached through MI only
+# v0.10 sessions.default_usage besides *voice/*any: data in bytes, SMS in messages
+UNIT_DEFAULT_USAGE = {"*data": 1048576, "*sms": 1}
+
+
+def tor_of(event: CGREvent) -> str:
+    return str(event.get("ToR") or VOICE)
+
+
+def counts_units(event: CGREvent) -> bool:
+    """A ToR other than *voice counts units (bytes, messages), not time: its Usage is charged
+    once as asked, never by the time-driven debit loop (a 10 s interval is not 10e9 bytes)."""
+    return tor_of(event) not in (VOICE, "*any")
 
 
 @dataclass
 class SMConfig:
     debit_interval_ns: int = 10 * SECOND  # 0 = debit the whole usage at init, settle at terminate
-    default_usage_ns: int = 3 * HOUR  # *voice default when Usage is missing
+    default_usage_ns: int = 3 * HOUR  # *voice (and any ToR not below) when Usage is missing
+    default_usage_by_tor: dict[str, int] = field(default_factory=lambda: dict(UNIT_DEFAULT_USAGE))
     default_request_type: str = RATED
     reply_deadline_s: float = 2.0  # every answer to OpenSIPS within this
     debit_retries: int = 2  # same request_id, so RALs charges once
@@ -75,6 +97,12 @@ class SMConfig:
     terminate_attempts: int = 5
     disconnect_wait_s: float = 5.0  # how long to wait for OpenSIPS's Terminate after "OK"
     closed_session_keep_s: float = 600.0  # closed sessions kept for ProcessCDR
+    # Authorize's AttributeS/ChargerS answers reused by the same call's Initiate (0 = off)
+    reuse_ttl_s: float = 60.0
+    reuse_max_entries: int = 100_000
+    # how often SM asks StatS/ThresholdS whether a tenant has any queue/threshold (0 = never ask,
+    # always send the events)
+    profiles_check_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.failed_backend_policy not in ("deny", "allow"):
@@ -123,6 +151,7 @@ class Session:
     cgrid: str
     event: CGREvent  # the session event (AttributeS changes applied)
     client: Any = None  # the connection that carried InitiateSession (opaque to the core)
+    channel: str = ""  # CHANNEL_MODULE, CHANNEL_EVENTS or "" (API): how to reach the switch
     runs: list[SRun] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -137,6 +166,9 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
     start_event: CGREvent | None = None  # as the client sent it: echoed in DisconnectSession
     restored: bool = False  # adopted from the session store after an SM restart
+    persisted: bool = False  # the store holds a snapshot: later writes are progress records
+    snapshot_stale: bool = False  # the events changed since the snapshot: write a new one
+    awaiting_switch: bool = False  # restored, not charged until the switch reports it again
 
     @property
     def origin_id(self) -> str:
@@ -157,6 +189,8 @@ class SessionStoreLike(Protocol):
 
     def save_closed(self, s: Session) -> None: ...
 
+    def save_progress(self, s: Session, *, closed: bool = False) -> bool: ...
+
     def delete(self, cgrid: str) -> None: ...
 
 
@@ -173,8 +207,11 @@ class SessionManager:
         self.disconnector = disconnector
         self.store = store
         self.metrics = Metrics()
-        self._active: dict[str, Session] = {}
-        self._closed: dict[str, Session] = {}
+        self._table = SessionTable()
+        self._reuse = ReuseCache(self.cfg.reuse_ttl_s, self.cfg.reuse_max_entries)
+        self._profile_checks: dict[tuple[str, str], tuple[float, asyncio.Task[bool]]] = {}
+        self._active = self._table.active  # read-only views: change them through the table
+        self._closed = self._table.closed
         self._auth_inflight: dict[tuple[str, str], asyncio.Task[AuthorizeResult]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -199,14 +236,25 @@ class SessionManager:
             return on_late(task)
 
     def _persist(self, s: Session) -> None:
-        """Write the session's charging state; a failing store never fails the call."""
-        if self.store is None or s.cgrid not in self._active:
+        """Write the session's charging state; a failing store never fails the call. The events go
+        in one snapshot; each later change is a small progress record over it."""
+        if self.store is None or self._active.get(s.cgrid) is not s:
             return
         try:
-            self.store.save(s)
+            self._store_write(s, closed=False)
         except Exception:
             self.metrics.inc("persist_failures")
             log.exception("persisting session %s failed", s.cgrid)
+
+    def _store_write(self, s: Session, *, closed: bool) -> None:
+        assert self.store is not None
+        if s.persisted and not s.snapshot_stale and self.store.save_progress(s, closed=closed):
+            return
+        if closed:
+            self.store.save_closed(s)
+        else:
+            self.store.save(s)
+        s.persisted, s.snapshot_stale = True, False
 
     def _backend_failed(self, what: str, exc: BaseException) -> None:
         self.metrics.inc("backend_failures", what)
@@ -218,32 +266,58 @@ class SessionManager:
             u = parse_duration(event.get("Usage"))
         except UnitError:
             u = 0
-        return u if u > 0 else self.cfg.default_usage_ns
+        return u if u > 0 else self._default_usage(event)
+
+    def _default_usage(self, event: CGREvent) -> int:
+        return self.cfg.default_usage_by_tor.get(tor_of(event), self.cfg.default_usage_ns)
 
     def _request_type(self, event: CGREvent) -> str:
         return str(event.get("RequestType") or self.cfg.default_request_type)
 
-    async def _attributes(self, event: CGREvent) -> AttributesReply | None:
+    async def _attributes(
+        self, event: CGREvent, cgrid: str = "", *, keep: bool = False, reuse: bool = False
+    ) -> AttributesReply | None:
+        """AttributeS's answer; ``keep`` it for the call's Initiate (Authorize), or ``reuse``
+        the one Authorize kept when it still holds (Initiate, see ``reuse.py``)."""
+        now = time.monotonic()
+        if reuse and (kept := self._reuse.attributes_for(cgrid, event, now)) is not None:
+            self.metrics.inc("reused", "attributes")
+            return kept
         try:
-            return await self.backends.attributes_process_event(event, "*sessions")
+            reply = await self.backends.attributes_process_event(event, "*sessions")
         except BackendError as e:
             if e.word == "NOT_FOUND":
                 return None
             raise BackendError(f"ATTRIBUTES_ERROR:{e.word}") from e
+        self._reuse.observe("attributes", reply.profile_set)
+        if keep:
+            self._reuse.keep_attributes(cgrid, event, reply, now)
+        return reply
 
-    async def _fork(self, event: CGREvent) -> list[ChargerRun]:
+    async def _fork(
+        self, event: CGREvent, cgrid: str = "", *, keep: bool = False, reuse: bool = False
+    ) -> list[ChargerRun]:
+        now = time.monotonic()
+        if reuse and (kept := self._reuse.runs_for(cgrid, event, now)) is not None:
+            self.metrics.inc("reused", "chargers")
+            return kept
         try:
             runs = await self.backends.chargers_process_event(event)
         except BackendError as e:
             raise BackendError(f"CHARGERS_ERROR:{e.word}") from e
         if not runs:
             raise BackendError("CHARGERS_ERROR:NOT_FOUND")
+        self._reuse.observe("chargers", runs[0].profile_set)
+        if keep:
+            self._reuse.keep_runs(cgrid, event, runs, now)
         return runs
 
     async def _stats_thresholds(
         self, event: CGREvent, flags: SessionFlags
     ) -> tuple[list[str] | None, list[str] | None]:
         async def call(fn: Callable[[CGREvent], Awaitable[list[str]]], what: str) -> list[str] | None:
+            if not await self._has_profiles(what, event.tenant):
+                return []  # what StatS/ThresholdS would answer (NOT_FOUND), without the hop
             try:
                 return await fn(event)
             except BackendError as e:
@@ -258,6 +332,29 @@ class SessionManager:
         res = await asyncio.gather(*(c for c in (th, st) if c is not None))
         it = iter(res)
         return (next(it) if th else None), (next(it) if st else None)
+
+    async def _has_profiles(self, what: str, tenant: str) -> bool:
+        """Whether StatS/ThresholdS hold any queue/threshold for the tenant: without one an
+        event changes nothing there, so the call is skipped. Asked at most once per
+        ``profiles_check_s`` per tenant (a profile loaded meanwhile is seen that much later);
+        when the question fails, the event is sent as before."""
+        ttl = self.cfg.profiles_check_s
+        if ttl <= 0:
+            return True
+        now, key = time.monotonic(), (what, tenant)
+        entry = self._profile_checks.get(key)
+        if entry is None or now - entry[0] >= ttl:
+            entry = (now, self._spawn(self._lookup_profiles(what, tenant)))
+            self._profile_checks[key] = entry
+        return await asyncio.shield(entry[1])
+
+    async def _lookup_profiles(self, what: str, tenant: str) -> bool:
+        fn = self.backends.stats_queue_ids if what == "stats" else self.backends.thresholds_ids
+        try:
+            return bool(await asyncio.wait_for(fn(tenant), self.cfg.reply_deadline_s))
+        except Exception as exc:  # unknown: send the events, as without this check
+            log.info("%s profile lookup for %s failed: %s", what, tenant, exc)
+            return True
 
     # ------------------------------------------------------------------ authorize
 
@@ -279,14 +376,15 @@ class SessionManager:
 
     async def _authorize(self, event: CGREvent, flags: SessionFlags) -> AuthorizeResult:
         res = AuthorizeResult(max_usage_ns=None)
+        cgrid = cgrid_of(event)
         try:
             if flags.get_attributes:
-                res.attributes = await self._attributes(event)
+                res.attributes = await self._attributes(event, cgrid, keep=True)
                 if res.attributes is not None:
                     event = res.attributes.event
             if flags.get_max_usage:
                 usage = self._usage(event)
-                runs = await self._fork(event)
+                runs = await self._fork(event, cgrid, keep=True)
                 grants = await asyncio.gather(*(self._run_max_usage(r, usage) for r in runs))
                 res.max_usage_ns = min(grants)
                 if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
@@ -320,14 +418,17 @@ class SessionManager:
 
     # ------------------------------------------------------------------ initiate
 
-    async def initiate(self, event: CGREvent, flags: SessionFlags, client: Any = None) -> InitiateResult:
+    async def initiate(
+        self, event: CGREvent, flags: SessionFlags, client: Any = None, channel: str = ""
+    ) -> InitiateResult:
         cgrid = cgrid_of(event)
         existing = self._active.get(cgrid)
         if existing is not None:
             await asyncio.wait_for(existing.ready.wait(), self.cfg.reply_deadline_s)
-            return existing.init_result or InitiateResult(max_usage_ns=self.cfg.default_usage_ns)
-        session = Session(cgrid=cgrid, event=event.copy(), client=client, start_event=event.copy())
-        self._active[cgrid] = session
+            return existing.init_result or InitiateResult(max_usage_ns=self._default_usage(existing.event))
+        session = Session(cgrid=cgrid, event=event.copy(), client=client, channel=channel,
+                          start_event=event.copy())
+        self._table.add_active(session)
         return await self._bounded(
             self._initiate(session, flags), "initiate", lambda t: self._policy_init(session, t)
         )
@@ -345,10 +446,12 @@ class SessionManager:
             try:
                 event = s.event
                 if flags.get_attributes:
-                    res.attributes = await self._attributes(event)
+                    res.attributes = await self._attributes(event, s.cgrid, reuse=True)
                     if res.attributes is not None:
                         event = s.event = res.attributes.event
-                runs = await self._fork(event)
+                        self._table.reindex(s)  # AttributeS may rewrite OriginID/OriginHost
+                runs = await self._fork(event, s.cgrid, reuse=True)
+                self._reuse.drop(s.cgrid)
                 s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
                 res.max_usage_ns = await self._first_debits(s)
                 if res.max_usage_ns == 0:
@@ -372,7 +475,8 @@ class SessionManager:
             await self._close(s, final_usage_ns=0, post_cdrs=False)
             return res
         self.metrics.inc("initiations", "ok")
-        self._persist(s)
+        if not s.persisted:  # a prepaid run's first debit already wrote the snapshot
+            self._persist(s)
         if self.cfg.session_ttl_ns > 0:
             s.loops.append(self._spawn(self._ttl_watch(s)))
         return res
@@ -386,13 +490,13 @@ class SessionManager:
             if not run.prepaid:
                 grants.append(usage)
                 continue
-            granted = await self._debit(s, run, interval if interval > 0 else usage)
-            if interval > 0:
+            if interval > 0 and not counts_units(run.event):
+                granted = await self._debit(s, run, interval)
                 grants.append(self.cfg.default_usage_ns if granted >= interval else granted)
                 if granted > 0:
                     s.loops.append(self._spawn(self._debit_loop(s, run, granted)))
             else:
-                grants.append(granted)
+                grants.append(await self._debit(s, run, usage))
         return min(grants) if grants else usage
 
     # ------------------------------------------------------------------ debit mechanics
@@ -505,14 +609,15 @@ class SessionManager:
         await s.ready.wait()
         s.last_activity = time.monotonic()
         for k, v in event.event.items():
-            if k not in _PROTECTED:
+            if k not in _PROTECTED and s.event.event.get(k, _MISSING) != v:
                 s.event.event[k] = v
+                s.snapshot_stale = True  # the next write is a full snapshot
         usage = self._usage(event)
         last_used = _opt_duration(event.get("LastUsed"))
         grants = []
         try:
             for run in s.runs:
-                if run.prepaid and self.cfg.debit_interval_ns == 0:
+                if run.prepaid and (self.cfg.debit_interval_ns == 0 or counts_units(run.event)):
                     grants.append(await self._debit(s, run, usage, last_used))
                 else:
                     grants.append(usage)
@@ -561,7 +666,7 @@ class SessionManager:
         except BackendError as e:
             return e.word
         s.ready.set()
-        self._active[s.cgrid] = s
+        self._table.add_active(s)
         await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
         return None
 
@@ -595,15 +700,14 @@ class SessionManager:
             if post_cdrs:
                 await self._post_cdrs(s, from_session=True)
         finally:
-            if self.store is not None and s.cgrid in self._active:
+            if self.store is not None and self._active.get(s.cgrid) is s:
                 try:
-                    self.store.save_closed(s)  # kept for a ProcessCDR that comes after a restart
+                    self._store_write(s, closed=True)  # kept for a ProcessCDR after a restart
                 except Exception:
                     self.metrics.inc("persist_failures")
                     log.exception("persisting closed session %s failed", s.cgrid)
-            self._active.pop(s.cgrid, None)
             s.closed_at = time.monotonic()
-            self._closed[s.cgrid] = s
+            self._table.close(s, s.closed_at)
             self._gc_closed()
             s.done.set()
 
@@ -629,9 +733,7 @@ class SessionManager:
             self.metrics.inc("refunds", run.run_id)
 
     def _gc_closed(self) -> None:
-        limit = time.monotonic() - self.cfg.closed_session_keep_s
-        for cgrid in [c for c, s in self._closed.items() if s.closed_at < limit]:
-            del self._closed[cgrid]
+        for cgrid in self._table.expire(time.monotonic() - self.cfg.closed_session_keep_s):
             if self.store is not None and cgrid not in self._active:
                 try:
                     self.store.delete(cgrid)
@@ -646,16 +748,13 @@ class SessionManager:
     async def _process_cdr(self, event: CGREvent) -> str | None:
         oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
         # ProcessCDR of an answered call carries the bare Call-ID even for tagged sessions (A.7).
-        sessions = [
-            s for s in (*self._active.values(), *self._closed.values())
-            if s.origin_host == host and (s.origin_id == oid or s.origin_id.startswith(oid + "|"))
-        ]
+        sessions = self._table.by_origin(host, oid)
         try:
             if not sessions:
                 await self.backends.cdrs_process_cdr(event, chargers=True, attributes=True, rals=True)
                 return None
             for s in sessions:
-                if s.cgrid in self._active:
+                if self._active.get(s.cgrid) is s:
                     log.warning("ProcessCDR for active session %s", s.origin_id)
                     await asyncio.wait_for(s.done.wait(), self.cfg.reply_deadline_s)
                 for run in s.runs:
@@ -705,16 +804,20 @@ class SessionManager:
         return True
 
     async def sync_active(self, reported: set[tuple[str, str]], checked_at: float) -> list[str]:
-        """End sessions OpenSIPS no longer reports (GetActiveSessionIDs); charge wall time."""
-        ended = []
+        """End sessions OpenSIPS no longer reports (GetActiveSessionIDs); charge wall time.
+        Restored sessions awaiting the switch are confirmed or closed by the same answer."""
+        ended = await self.confirm_restored(reported)
         for s in list(self._active.values()):
-            if s.started >= checked_at or s.terminating or not s.ready.is_set():
+            if s.started >= checked_at or s.terminating or not s.ready.is_set() or s.awaiting_switch:
+                continue
+            if s.channel == CHANNEL_EVENTS:  # never in GetActiveSessionIDs: not the module's call
                 continue
             if (s.origin_id, s.origin_host) in reported:
                 continue
             log.warning("session %s not active in OpenSIPS: terminating", s.origin_id)
             self.metrics.inc("disconnects", "SYNC")
-            elapsed = int((checked_at - s.started) * SECOND)
+            # units (bytes, messages) are not wall time: those keep what was charged
+            elapsed = None if counts_units(s.event) else int((checked_at - s.started) * SECOND)
             await self._close(s, final_usage_ns=elapsed, post_cdrs=True)
             ended.append(s.cgrid)
         return ended
@@ -729,7 +832,8 @@ class SessionManager:
                 continue
             self.metrics.inc("disconnects", "SESSION_TTL")
             extra = self.cfg.session_ttl_last_usage_ns
-            extra = ttl if extra is None else extra
+            if extra is None:  # the TTL is time: it says nothing about bytes or messages
+                extra = 0 if counts_units(s.event) else ttl
             final = max(r.total_usage_ns for r in s.runs) + extra if s.runs else None
             self._spawn(self._close(s, final_usage_ns=final, post_cdrs=True))
             return
@@ -737,31 +841,35 @@ class SessionManager:
     # ------------------------------------------------------------------ restart
 
     def restore(self, sessions: list[Session]) -> list[Session]:
-        """Adopt sessions from the store after a restart; resume their debit loops.
+        """Adopt sessions from the store after a restart, *without* charging them yet.
 
-        Returns the active ones (the caller checks them against OpenSIPS's GetActiveSessionIDs
-        and ends those OpenSIPS no longer has, see ``close_restored``)."""
+        The switch may have ended a call while SM was down (its Terminate lost), so a restored
+        session is debited again only once the switch confirms it (``confirm_restored``, from
+        GetActiveSessionIDs); a Terminate settles it at the usage the switch reports, and one
+        nobody confirms is closed by ``close_unconfirmed``. Returns the active ones."""
         active = []
         for s in sessions:
             s.restored = True
             if s.done.is_set():
-                self._closed[s.cgrid] = s
+                self._table.add_closed(s, s.closed_at)
                 continue
             if s.cgrid in self._active:
                 continue
-            self._active[s.cgrid] = s
+            s.awaiting_switch = True
+            self._table.add_active(s)
             active.append(s)
-            self._resume(s)
         if active:
             self.metrics.inc("sessions_restored")
-            log.warning("restored %d active session(s) after restart", len(active))
+            log.warning("restored %d active session(s) after restart, awaiting the switch", len(active))
         return active
 
     def _resume(self, s: Session) -> None:
+        """Restart the loops of a confirmed session: what SM was down is confirmed usage now."""
+        s.awaiting_switch = False
         interval = self.cfg.debit_interval_ns
         elapsed = int((time.monotonic() - s.started) * SECOND)
         for run in s.runs:
-            if not run.prepaid or interval <= 0:
+            if not run.prepaid or interval <= 0 or counts_units(run.event):
                 continue
             paid_ahead = run.total_usage_ns - elapsed  # >0: already paid for; <0: SM was down unpaid
             if paid_ahead >= 0:
@@ -772,16 +880,37 @@ class SessionManager:
         if self.cfg.session_ttl_ns > 0:
             s.loops.append(self._spawn(self._ttl_watch(s)))
 
-    async def close_restored(self, reported: set[tuple[str, str]]) -> list[str]:
-        """End restored sessions OpenSIPS no longer reports: their Terminate was lost while SM
-        was down, so the real end is unknown; charge what was already debited (debits are paid
-        ahead, at most one interval past the real end) and post the CDRs."""
+    def awaiting_switch(self) -> list[Session]:
+        """Restored sessions no switch has confirmed yet."""
+        return [s for s in self._active.values() if s.awaiting_switch and not s.terminating]
+
+    async def confirm_restored(self, reported: set[tuple[str, str]]) -> list[str]:
+        """GetActiveSessionIDs answered: a restored session it reports is alive, so charging
+        resumes (first the time SM was down); one it does not report ended while SM was down, its
+        Terminate lost: closed at what was charged before the restart, with its CDRs. Event-
+        interface sessions are never in that list: they wait for their accounting event."""
         ended = []
-        for s in list(self._active.values()):
-            if not s.restored or s.terminating or (s.origin_id, s.origin_host) in reported:
+        for s in self.awaiting_switch():
+            if s.channel == CHANNEL_EVENTS or s.terminating:  # a Terminate came meanwhile
+                continue
+            if (s.origin_id, s.origin_host) in reported:
+                self._resume(s)
                 continue
             log.warning("restored session %s not active in OpenSIPS: closing it", s.origin_id)
             self.metrics.inc("disconnects", "RESTART_SYNC")
+            await self._close(s, final_usage_ns=None, post_cdrs=True)
+            ended.append(s.cgrid)
+        return ended
+
+    async def close_unconfirmed(self) -> list[str]:
+        """No switch confirmed these in time: close them at what was charged before the restart
+        (never more than the switch confirmed) and post their CDRs."""
+        ended = []
+        for s in self.awaiting_switch():
+            if s.terminating:
+                continue
+            log.warning("restored session %s never confirmed by the switch: closing it", s.origin_id)
+            self.metrics.inc("disconnects", "RESTART_UNCONFIRMED")
             await self._close(s, final_usage_ns=None, post_cdrs=True)
             ended.append(s.cgrid)
         return ended
@@ -822,7 +951,7 @@ class SessionManager:
                 continue
             try:
                 more = await asyncio.wait_for(
-                    self.backends.rals_get_max_usage(run.event, self.cfg.default_usage_ns),
+                    self.backends.rals_get_max_usage(run.event, self._default_usage(run.event)),
                     self.cfg.reply_deadline_s)
             except Exception as exc:  # operator view: show what is known
                 log.info("max usage for %s: %s", info.origin_id, exc)

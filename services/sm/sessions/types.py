@@ -15,10 +15,21 @@ from cgrpy.event import CGREvent
 
 
 @dataclass(frozen=True)
+class ProfileSet:
+    """Which profile set answered (changes on every reload) and the event fields it can read: a
+    kept answer holds for another event with the same values there (``reusable`` only)."""
+
+    version: str
+    input_fields: frozenset[str] = frozenset()
+    reusable: bool = False
+
+
+@dataclass(frozen=True)
 class AttributesReply:
     event: CGREvent  # the event with AttributeS's changes applied
     matched_profiles: list[str] = field(default_factory=list)
     altered_fields: list[str] = field(default_factory=list)
+    profile_set: ProfileSet | None = None
 
     def digest(self) -> str | None:
         """CGRateS ``AttributesDigest``: ``Field:Value`` of every altered field, ``,``-joined."""
@@ -31,6 +42,8 @@ class AttributesReply:
 class ChargerRun:
     run_id: str  # *default, *raw, ...
     event: CGREvent  # the forked event (RunID set, charger attributes applied)
+    altered_fields: tuple[str, ...] = ()  # paths ChargerS set on it ("*req.RunID", ...)
+    profile_set: ProfileSet | None = None  # of the whole ChargerS answer
 
 
 @dataclass(frozen=True)
