@@ -47,6 +47,22 @@ def to_cgr_error(exc: BaseException) -> CGRError:
     return CGRError("SERVER_ERROR", str(exc) or type(exc).__name__)
 
 
+class NeedsWorker(BaseException):  # noqa: N818 - a signal, not an error
+    """Raised by ``call_remote`` in engine code running inline on the loop: rerun it in a worker.
+
+    A BaseException so that the engines' ``except Exception`` (a failed remote call is data to
+    them) lets it through."""
+
+
+def on_loop() -> bool:
+    """True on an event loop's thread (engine code run inline), False in a worker."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class EngineRunner:
     """Runs sync engine code in a private worker pool; ``call_remote`` lets that code await a
     coroutine on the service's loop and get its result (or exception) back."""
@@ -65,6 +81,25 @@ class EngineRunner:
         except (engine_errors.CGRError, ProfileError, FilterError) as exc:
             raise to_cgr_error(exc) from None
 
+    async def run_inline(self, fn: Callable[..., T], *args: Any, lock: Any = None, **kw: Any) -> T:
+        """``fn(*args, **kw)`` on the loop thread; in a worker when ``lock`` (the engine's) is held
+        by a worker, or when ``fn`` asks for remote data (``call_remote`` raises
+        :class:`NeedsWorker` on the loop, and ``fn`` runs again from the start in a worker). So
+        only for ``fn`` that changes nothing before it calls out, and that blocks on no I/O."""
+        self._loop = asyncio.get_running_loop()
+        if lock is not None and not lock.acquire(blocking=False):
+            return await self.run(fn, *args, **kw)
+        try:
+            return fn(*args, **kw)
+        except NeedsWorker:
+            pass
+        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+            raise to_cgr_error(exc) from None
+        finally:
+            if lock is not None:
+                lock.release()
+        return await self.run(fn, *args, **kw)
+
     def submit_background(self, fn: Callable[[], None]) -> Any:
         """ThresholdS ``spawn``: async actions, with the caller's context variables."""
         ctx = contextvars.copy_context()
@@ -82,7 +117,7 @@ class EngineRunner:
             running = None
         if running is loop:
             coro.close()
-            raise RuntimeError("call_remote from the event loop thread would deadlock")
+            raise NeedsWorker()  # waiting here would deadlock the loop: see run_inline
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     def close(self) -> None:

@@ -27,12 +27,14 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.grpc_support import (
     EngineRunner,
+    NeedsWorker,
     RecentIds,
     activation_json,
     candidate_index,
     filters_of,
     go_time,
     ids_or_none,
+    on_loop,
     process_each,
 )
 from services.thresholds.engine import ThresholdEngine, ThresholdProcessResult
@@ -71,7 +73,8 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
     async def ProcessEvent(self, request: thresholds_pb2.ThresholdsProcessEventRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
         ev = event_from_pb(request.event, o.settings.default_tenant)
-        result: ThresholdProcessResult = await o.runner.run(o.process, ev, ids_or_none(request.threshold_ids))
+        result: ThresholdProcessResult = await o.runner.run_inline(
+            o.process_or_defer, ev, ids_or_none(request.threshold_ids), lock=o.thresholds._lock)  # noqa: SLF001
         if result.partially_executed:
             for th, err in result.errors.items():
                 o.log.warning("thresholds.actions_failed", threshold=th, error=err)
@@ -172,6 +175,14 @@ class ThresholdsServer(BaseService):
         return {"Thresholds": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- engine thread ----------------------------------------------------------------------------
+
+    def process_or_defer(self, ev: CGREvent, threshold_ids: list[str] | None) -> ThresholdProcessResult:
+        """On the loop: answer NOT_FOUND when nothing matches (the common case, microseconds);
+        a match may run actions and write state, so it is processed in a worker."""
+        if on_loop():
+            self.thresholds.thresholds_for_event(ev, threshold_ids)  # raises NOT_FOUND
+            raise NeedsWorker()
+        return self.process(ev, threshold_ids)
 
     def process(self, ev: CGREvent, threshold_ids: list[str] | None) -> ThresholdProcessResult:
         token = _EVENT.set(ev)
