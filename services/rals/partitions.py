@@ -123,15 +123,24 @@ class AdvisoryPartitions:
         with self._mutex:
             if p in self._held:
                 return None
-            conn = self._connection()
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, p)).fetchone()
-            if got and got[0]:
-                self._on_gained(p)  # drop anything cached for it before serving it
-                self._held.add(p)
-                self._others.pop(p, None)
-                log.info("rals.partition_taken", partition=p, owner=self.address)
-                return None
-            row = conn.execute(_HOLDER, (LOCK_CLASS, p)).fetchone()
+            try:
+                conn = self._connection()
+                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                   (LOCK_CLASS, p)).fetchone()
+                if got and got[0]:
+                    self._on_gained(p)  # drop anything cached for it before serving it
+                    self._held.add(p)
+                    self._others.pop(p, None)
+                    log.info("rals.partition_taken", partition=p, owner=self.address)
+                    return None
+                row = conn.execute(_HOLDER, (LOCK_CLASS, p)).fetchone()
+            except psycopg.Error as exc:
+                # StorDB unreachable: nobody can be asked; the caller serves on the locked path
+                # (which reports the outage) and the next call tries again.
+                log.info("rals.claim_failed", partition=p, error=str(exc).splitlines()[0])
+                if self._conn is not None and (self._conn.closed or self._conn.broken):
+                    self._conn = None
+                return ""
         holder = row[0] if row else ""
         addr = holder[len(APP_PREFIX):] if holder.startswith(APP_PREFIX) else ""
         if addr:

@@ -73,3 +73,16 @@ def test_a_lost_lease_connection_gives_everything_up(engine: Engine, pg_url: str
         assert a.claim("t", "x") is None  # a new lease connection takes it again
     finally:
         a.close()
+
+
+def test_claim_without_a_stordb_serves_here() -> None:
+    """Nobody can be asked who owns it: the caller serves on the locked path (which reports the
+    outage) instead of failing inside the routing."""
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    lease = AdvisoryPartitions(engine, "127.0.0.1:1111", on_gained=lambda _p: None,
+                               on_lost=lambda: None)
+    try:
+        assert lease.claim("t", "x") == "" and not lease.owns("t", "x")
+    finally:
+        lease.close()
+        engine.dispose()
