@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import calls, echo, micro, plot, ramp, sessions, soak
+from bench import calls, echo, micro, plot, ramp, sessions, soak, transport
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="mode", required=True)
-    for mode in (calls, ramp, soak, sessions, echo, micro, plot):
+    for mode in (calls, ramp, soak, sessions, echo, micro, transport, plot):
         mode.register(sub)
     args = ap.parse_args(argv)
     return int(args.func(args))

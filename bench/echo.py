@@ -121,6 +121,11 @@ class EchoCdre(cdre_pb2_grpc.CdrServiceServicer):
         self.stored += runs
         return cdre_pb2.ProcessCDRResponse(cdrs=[cdre_pb2.CDR(run_id="*default")] * runs)
 
+    async def ProcessCDRs(self, request: Any, context: Any) -> Any:  # noqa: N802
+        results = [cdre_pb2.ProcessCDRResult(response=await self.ProcessCDR(r, context))
+                   for r in request.cdrs]
+        return cdre_pb2.ProcessCDRsResponse(results=results)
+
     async def StoreSessionCost(self, request: Any, context: Any) -> Any:  # noqa: N802
         return _EMPTY
 

@@ -154,6 +154,19 @@ def calls_section(stats: Stats, offered_cps: float) -> dict[str, Any]:
     }
 
 
+def cpu_per_call(procs: dict[str, Any], completed: int) -> dict[str, float] | None:
+    """Milliseconds of CPU (user + system, /proc) per completed call: each service, the services'
+    sum, the run database's Postgres backends, and everything. Calls that failed or were abandoned
+    cost CPU too, so under overload this overstates what a completed call needs."""
+    if not completed or not procs:
+        return None
+    out = {name: round(1000 * float(row["cpu_seconds"]) / completed, 2) for name, row in procs.items()}
+    services = sum(v for n, v in out.items() if n != "postgres")
+    out["services"] = round(services, 2)
+    out["total"] = round(services + out.get("postgres", 0.0), 2)
+    return out
+
+
 def result_base(mode: str, gen: Generator, plan: Plan, traffic: Traffic, metrics: dict[str, Any],
                 consistency_result: dict[str, Any], *, rss_every_n: int = 5) -> dict[str, Any]:
     """The result JSON every mode shares (``summary()`` renders it)."""
@@ -175,6 +188,7 @@ def result_base(mode: str, gen: Generator, plan: Plan, traffic: Traffic, metrics
         "timeline": timeline(stats, int(cfg.total_seconds())),
         "processes": procs,
         "processes_cpu_total": round(sum(float(r["cpu_seconds"]) for n, r in procs.items() if n != "postgres"), 2),
+        "cpu_per_call_ms": cpu_per_call(procs, stats.completed),
         "rss_timeline_mb": [(t, {k: round(v / 1024, 1) for k, v in rss.items()})
                             for t, rss in (watch.rss_timeline[::rss_every_n] if watch else [])],
         "generator": {"cpu_seconds": round(traffic.generator_cpu, 2), "peak_rss_mb": self_peak_rss_mb()},

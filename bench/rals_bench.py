@@ -9,8 +9,10 @@ Run: ``.venv/bin/python -m bench.rals_bench [--runs 20000] [--seconds 5] [--debi
    Postgres database with the tutorial plan): calls/s with 16 concurrent clients for
    ``--seconds``.
 3. ``Debit`` (``*postpaid``, fresh request id each) over gRPC on that RALs, 16 concurrent clients:
-   debits/s all on one account (every debit waits for the account row lock), and spread over
-   1,000 accounts.
+   debits/s all on one account (every debit waits for the account's previous commit), and
+   spread over 1,000 accounts; then ``GetMaxUsage`` on those (warm) accounts. Each with the CPU
+   per operation of the RALs process and of the Postgres backends of its database
+   (``rals_cpu_ms``, ``pg_cpu_ms``, from /proc).
 The client and the server share the machine: on 2 cores the client's own CPU is part of the
 number.
 """
@@ -143,6 +145,41 @@ class RalsProcess:
         self._admin(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU spent by the RALs process and by the Postgres backends serving its database."""
+
+    def __init__(self, rals: RalsProcess) -> None:
+        self.rals = rals
+        self._start: dict[int, float] = {}
+
+    def _pids(self) -> list[int]:
+        libpq = self.rals.admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                (self.rals.dbname,)).fetchall()
+        return [r[0] for r in rows]
+
+    def start(self) -> None:
+        assert self.rals.proc is not None
+        self._start = {p: _cpu_s(p) for p in [self.rals.proc.pid, *self._pids()]}
+
+    def per_op_ms(self, ops: int) -> dict[str, float]:
+        assert self.rals.proc is not None
+        rals_pid = self.rals.proc.pid
+        rals = _cpu_s(rals_pid) - self._start.get(rals_pid, 0.0)
+        pg = sum(_cpu_s(p) - self._start.get(p, 0.0) for p in self._pids())
+        return {"rals_cpu_ms": round(rals * 1000 / ops, 3), "pg_cpu_ms": round(pg * 1000 / ops, 3)}
+
+
 def _cd(account: str = "1001", usage_s: int = 85) -> rals_pb2.CallDescriptor:
     return rals_pb2.CallDescriptor(
         tenant="cgrates.org", category="call", subject="1001", account=account,
@@ -178,7 +215,8 @@ async def bench_grpc_getcost(addr: str, seconds: float) -> dict[str, Any]:
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
 
 
-async def bench_debits(addr: str, n: int, accounts: list[str]) -> dict[str, Any]:
+async def bench_debits(addr: str, n: int, accounts: list[str], meter: CpuMeter | None = None,
+                       max_usage: bool = False) -> dict[str, Any]:
     channels = [grpc.aio.insecure_channel(addr) for _ in range(CLIENTS)]
     stubs = [rals_pb2_grpc.RalsServiceStub(c) for c in channels]
     gate = asyncio.Semaphore(CLIENTS)
@@ -198,20 +236,32 @@ async def bench_debits(addr: str, n: int, accounts: list[str]) -> dict[str, Any]
         nonlocal total
         for k in next_job:
             t = time.perf_counter()
+            if max_usage:
+                await stubs[i].GetMaxUsage(_cd(accounts[k % len(accounts)]), timeout=60)
+                latencies.append(time.perf_counter() - t)
+                total += Decimal("0.6418")
+                continue
             resp = await stubs[i].Debit(rals_pb2.DebitRequest(
                 call=_cd(accounts[k % len(accounts)]), request_id=f"bench:{run}:{k}",
                 request_type="*postpaid"), timeout=60)
             latencies.append(time.perf_counter() - t)
             total += Decimal(resp.cost)
 
+    if max_usage:  # answers from a warm account: one debit each first (not timed)
+        await asyncio.gather(*[stubs[0].Debit(rals_pb2.DebitRequest(
+            call=_cd(a), request_id=f"warm:{run}:{a}", request_type="*postpaid"), timeout=60)
+            for a in accounts])
+    if meter is not None:
+        meter.start()
     t0 = time.monotonic()
     await asyncio.gather(*[client(i) for i in range(CLIENTS)])
     elapsed = time.monotonic() - t0
+    cpu = meter.per_op_ms(n) if meter is not None else {}
     for c in channels:
         await c.close()
     latencies.sort()
     assert total == Decimal("0.6418") * n, total  # every debit charged exactly the CDR cost
-    return {"accounts": len(accounts), "debits": n, "seconds": round(elapsed, 2),
+    return {**cpu, "accounts": len(accounts), "debits": n, "seconds": round(elapsed, 2),
             "debits_per_s": round(n / elapsed, 1),
             "median_ms": round(statistics.median(latencies) * 1000, 2),
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
@@ -229,9 +279,13 @@ def main() -> None:
     out["getcost_in_process"] = bench_in_process(args.runs)
     with RalsProcess(args.pg) as rals:
         out["getcost_grpc"] = asyncio.run(bench_grpc_getcost(rals.addr, args.seconds))
-        out["debit_one_account"] = asyncio.run(bench_debits(rals.addr, args.debits, ["bench1"]))
-        out["debit_1000_accounts"] = asyncio.run(bench_debits(
-            rals.addr, args.debits, [f"b{i:04d}" for i in range(1000)]))
+        meter = CpuMeter(rals)
+        out["debit_one_account"] = asyncio.run(bench_debits(rals.addr, args.debits, ["bench1"],
+                                                            meter))
+        many = [f"b{i:04d}" for i in range(1000)]
+        out["debit_1000_accounts"] = asyncio.run(bench_debits(rals.addr, args.debits, many, meter))
+        out["max_usage_1000_accounts"] = asyncio.run(bench_debits(
+            rals.addr, args.debits, many, meter, max_usage=True))
     out["load_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
 

@@ -73,20 +73,28 @@ def summary(result: dict[str, Any]) -> str:
                      f"{f(row['p99_ms']):>10}{f(row['max_ms']):>10}")
     over = result.get("sm_metrics", {}).get("cgrpy_sm_replies_over_deadline", {})
     lines.append(f"SM replies over deadline: {sum(over.values()) if over else 0:g}")
-    lines.append(f"{'process':<12}{'cpu s':>8}{'cpu %':>8}{'peak RSS MB':>13}")
+    per_call = result.get("cpu_per_call_ms") or {}
+
+    def ms(name: str) -> str:
+        return f"{per_call[name]:>13.2f}" if name in per_call else f"{'-':>13}"
+
+    lines.append(f"{'process':<12}{'cpu s':>8}{'cpu %':>8}{'peak RSS MB':>13}{'ms/call':>13}")
     wall = result["traffic_seconds"] or 1
     procs = result["processes"]
     for name, row in procs.items():
         if name == "postgres":
             continue
         lines.append(f"{name:<12}{row['cpu_seconds']:>8.1f}{100 * row['cpu_seconds'] / wall:>8.0f}"
-                     f"{row['peak_rss_mb']:>13.1f}")
+                     f"{row['peak_rss_mb']:>13.1f}{ms(name)}")
     lines.append(f"{'(total)':<12}{result['processes_cpu_total']:>8.1f}"
-                 f"{100 * result['processes_cpu_total'] / wall:>8.0f}")
+                 f"{100 * result['processes_cpu_total'] / wall:>8.0f}{'':>13}{ms('services')}")
     if "postgres" in procs:
         pg = procs["postgres"]
         lines.append(f"{'postgres':<12}{pg['cpu_seconds']:>8.1f}{100 * pg['cpu_seconds'] / wall:>8.0f}"
-                     f"{pg['peak_rss_mb']:>13.1f}  ({pg['pids']} backends of the run's database)")
+                     f"{pg['peak_rss_mb']:>13.1f}{ms('postgres')}  ({pg['pids']} backends of the run's database)")
+    if per_call:
+        lines.append(f"CPU per completed call: services {per_call['services']} ms + postgres "
+                     f"{per_call.get('postgres', '-')} ms = {per_call['total']} ms")
     g = result["generator"]
     lines.append(f"{'generator':<12}{g['cpu_seconds']:>8.1f}{100 * g['cpu_seconds'] / wall:>8.0f}"
                  f"{g['peak_rss_mb']:>13.1f}")

@@ -43,6 +43,8 @@ def add_suite_args(p: argparse.ArgumentParser, *, debit_interval: str = "10s") -
     p.add_argument("--debit-interval", default=debit_interval, help="SM debit interval of the suite it starts")
     p.add_argument("--log-level", default="WARNING", help="log level of the suite it starts")
     p.add_argument("--suite-log", type=Path, help="write the started suite's output (logs) here")
+    p.add_argument("--rpc-transport", choices=("mux", "unary"), default="mux",
+                   help="calls between the started suite's services: one stream per channel, or unary RPCs")
     p.add_argument("--db-url", help="start the suite on this StorDB (kept) instead of a fresh Postgres DB")
     p.add_argument("--pg-admin", default=PG_ADMIN, help="Postgres server where the fresh DB is created")
     p.add_argument("--target", metavar="HOST:PORT", help="drive this running SM's OpenSIPS port instead")
@@ -119,7 +121,8 @@ def open_target(args: argparse.Namespace, stack: ExitStack, plan: Plan) -> Targe
     from tests.suite import Suite, suite_env
 
     db_url = args.db_url or stack.enter_context(FreshDatabase(args.pg_admin))
-    env = suite_env(db_url, CGRPY_DEBIT_INTERVAL=args.debit_interval, CGRPY_LOG_LEVEL=args.log_level.upper())
+    env = suite_env(db_url, CGRPY_DEBIT_INTERVAL=args.debit_interval, CGRPY_LOG_LEVEL=args.log_level.upper(),
+                    CGRPY_RPC_TRANSPORT=getattr(args, "rpc_transport", "mux"))
     print(f"starting the suite (cgr up) on {db_url.rsplit('@', 1)[-1]} ...", file=sys.stderr)
     try:
         suite = stack.enter_context(Suite(env, "--tariffplan", str(plan.folder), timeout=180))

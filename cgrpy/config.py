@@ -100,6 +100,9 @@ _BASE_KEYS: list[Key] = [
     _k("grace_period", "duration", 5_000_000_000,
        "On SIGTERM: stop accepting, let in-flight calls finish for this long, then exit."),
     _k("rpc_timeout", "duration", 2_000_000_000, "Deadline of every gRPC call between services."),
+    _k("rpc_transport", "str", "mux",
+       "Calls between services: mux (many calls over one gRPC stream per channel, unary fallback) "
+       "or unary (one gRPC call each)."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
 ]
 for _svc in SERVICES:
@@ -156,6 +159,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "sm_backend_failure_policy": lambda v: None if v in ("deny", "allow") else "must be deny or allow",
     "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "unknown level",
     "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
+    "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
 }
 
 

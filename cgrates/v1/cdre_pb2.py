@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63grates/v1/cdre.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"D\n\x11ProcessCDRRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\r\n\x05\x66lags\x18\x02 \x03(\t\"\x97\x04\n\x03\x43\x44R\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x13\n\x0borigin_host\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x11\n\torigin_id\x18\x05 \x01(\t\x12\x0b\n\x03tor\x18\x06 \x01(\t\x12\x14\n\x0crequest_type\x18\x07 \x01(\t\x12\x0e\n\x06tenant\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\n \x01(\t\x12\x0f\n\x07subject\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x0c \x01(\t\x12\x1a\n\x12setup_time_unix_ns\x18\r \x01(\x03\x12\x1b\n\x13\x61nswer_time_unix_ns\x18\x0e \x01(\x03\x12\x10\n\x08usage_ns\x18\x0f \x01(\x03\x12\x36\n\x0c\x65xtra_fields\x18\x10 \x03(\x0b\x32 .cgrates.v1.CDR.ExtraFieldsEntry\x12\x0c\n\x04\x63ost\x18\x11 \x01(\t\x12\x13\n\x0b\x63ost_source\x18\x12 \x01(\t\x12\x19\n\x11\x63ost_details_json\x18\x13 \x01(\t\x12\x12\n\nextra_info\x18\x14 \x01(\t\x12\x10\n\x08order_id\x18\x15 \x01(\x03\x12\x11\n\tpre_rated\x18\x16 \x01(\x08\x12\x0f\n\x07partial\x18\x17 \x01(\x08\x1a\x32\n\x10\x45xtraFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x12ProcessCDRResponse\x12\x1d\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x0f.cgrates.v1.CDR\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\xa4\x01\n\x0bSessionCost\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x13\n\x0borigin_host\x18\x03 \x01(\t\x12\x11\n\torigin_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ost_source\x18\x05 \x01(\t\x12\x10\n\x08usage_ns\x18\x06 \x01(\x03\x12\x0c\n\x04\x63ost\x18\x07 \x01(\t\x12\x19\n\x11\x63ost_details_json\x18\x08 \x01(\t\"\x85\x03\n\tCDRFilter\x12\x0e\n\x06\x63grids\x18\x01 \x03(\t\x12\x0f\n\x07run_ids\x18\x02 \x03(\t\x12\x12\n\norigin_ids\x18\x03 \x03(\t\x12\x15\n\rrequest_types\x18\x04 \x03(\t\x12\x0f\n\x07tenants\x18\x05 \x03(\t\x12\x10\n\x08\x61\x63\x63ounts\x18\x06 \x03(\t\x12\x10\n\x08subjects\x18\x07 \x03(\t\x12\x1c\n\x14\x64\x65stination_prefixes\x18\x08 \x03(\t\x12 \n\x18setup_time_start_unix_ns\x18\t \x01(\x03\x12\x1e\n\x16setup_time_end_unix_ns\x18\n \x01(\x03\x12!\n\x19\x61nswer_time_start_unix_ns\x18\x0b \x01(\x03\x12\x1f\n\x17\x61nswer_time_end_unix_ns\x18\x0c \x01(\x03\x12\x10\n\x08min_cost\x18\r \x01(\t\x12\x10\n\x08max_cost\x18\x0e \x01(\t\x12\x10\n\x08order_by\x18\x0f \x01(\t\x12\r\n\x05limit\x18\x10 \x01(\x05\x12\x0e\n\x06offset\x18\x11 \x01(\x05\"0\n\x0fGetCDRsResponse\x12\x1d\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x0f.cgrates.v1.CDR\"\"\n\x11\x43ountCDRsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"I\n\x0fRateCDRsRequest\x12%\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x15.cgrates.v1.CDRFilter\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"[\n\x10RateCDRsResponse\x12\x0f\n\x07rerated\x18\x01 \x01(\x03\x12\x17\n\x0f\x63ost_difference\x18\x02 \x01(\t\x12\x1d\n\x04\x63\x64rs\x18\x03 \x03(\x0b\x32\x0f.cgrates.v1.CDR\"w\n\x11\x45xportCDRsRequest\x12%\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x15.cgrates.v1.CDRFilter\x12\x16\n\x0e\x65xport_profile\x18\x02 \x01(\t\x12\x13\n\x0b\x65xport_path\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\"K\n\x12\x45xportCDRsResponse\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x10\n\x08\x65xported\x18\x02 \x01(\x03\x12\x15\n\rfailed_cgrids\x18\x03 \x03(\t2\xaf\x03\n\nCdrService\x12K\n\nProcessCDR\x12\x1d.cgrates.v1.ProcessCDRRequest\x1a\x1e.cgrates.v1.ProcessCDRResponse\x12>\n\x10StoreSessionCost\x12\x17.cgrates.v1.SessionCost\x1a\x11.cgrates.v1.Empty\x12=\n\x07GetCDRs\x12\x15.cgrates.v1.CDRFilter\x1a\x1b.cgrates.v1.GetCDRsResponse\x12\x41\n\tCountCDRs\x12\x15.cgrates.v1.CDRFilter\x1a\x1d.cgrates.v1.CountCDRsResponse\x12\x45\n\x08RateCDRs\x12\x1b.cgrates.v1.RateCDRsRequest\x1a\x1c.cgrates.v1.RateCDRsResponse\x12K\n\nExportCDRs\x12\x1d.cgrates.v1.ExportCDRsRequest\x1a\x1e.cgrates.v1.ExportCDRsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63grates/v1/cdre.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"s\n\x11ProcessCDRRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\r\n\x05\x66lags\x18\x02 \x03(\t\x12-\n\x0csession_cost\x18\x03 \x01(\x0b\x32\x17.cgrates.v1.SessionCost\"A\n\x12ProcessCDRsRequest\x12+\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x1d.cgrates.v1.ProcessCDRRequest\"c\n\x10ProcessCDRResult\x12\x30\n\x08response\x18\x01 \x01(\x0b\x32\x1e.cgrates.v1.ProcessCDRResponse\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\"D\n\x13ProcessCDRsResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.cgrates.v1.ProcessCDRResult\"\x97\x04\n\x03\x43\x44R\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x13\n\x0borigin_host\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x11\n\torigin_id\x18\x05 \x01(\t\x12\x0b\n\x03tor\x18\x06 \x01(\t\x12\x14\n\x0crequest_type\x18\x07 \x01(\t\x12\x0e\n\x06tenant\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\n \x01(\t\x12\x0f\n\x07subject\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x0c \x01(\t\x12\x1a\n\x12setup_time_unix_ns\x18\r \x01(\x03\x12\x1b\n\x13\x61nswer_time_unix_ns\x18\x0e \x01(\x03\x12\x10\n\x08usage_ns\x18\x0f \x01(\x03\x12\x36\n\x0c\x65xtra_fields\x18\x10 \x03(\x0b\x32 .cgrates.v1.CDR.ExtraFieldsEntry\x12\x0c\n\x04\x63ost\x18\x11 \x01(\t\x12\x13\n\x0b\x63ost_source\x18\x12 \x01(\t\x12\x19\n\x11\x63ost_details_json\x18\x13 \x01(\t\x12\x12\n\nextra_info\x18\x14 \x01(\t\x12\x10\n\x08order_id\x18\x15 \x01(\x03\x12\x11\n\tpre_rated\x18\x16 \x01(\x08\x12\x0f\n\x07partial\x18\x17 \x01(\x08\x1a\x32\n\x10\x45xtraFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x12ProcessCDRResponse\x12\x1d\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x0f.cgrates.v1.CDR\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"\xa4\x01\n\x0bSessionCost\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x13\n\x0borigin_host\x18\x03 \x01(\t\x12\x11\n\torigin_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ost_source\x18\x05 \x01(\t\x12\x10\n\x08usage_ns\x18\x06 \x01(\x03\x12\x0c\n\x04\x63ost\x18\x07 \x01(\t\x12\x19\n\x11\x63ost_details_json\x18\x08 \x01(\t\"\x85\x03\n\tCDRFilter\x12\x0e\n\x06\x63grids\x18\x01 \x03(\t\x12\x0f\n\x07run_ids\x18\x02 \x03(\t\x12\x12\n\norigin_ids\x18\x03 \x03(\t\x12\x15\n\rrequest_types\x18\x04 \x03(\t\x12\x0f\n\x07tenants\x18\x05 \x03(\t\x12\x10\n\x08\x61\x63\x63ounts\x18\x06 \x03(\t\x12\x10\n\x08subjects\x18\x07 \x03(\t\x12\x1c\n\x14\x64\x65stination_prefixes\x18\x08 \x03(\t\x12 \n\x18setup_time_start_unix_ns\x18\t \x01(\x03\x12\x1e\n\x16setup_time_end_unix_ns\x18\n \x01(\x03\x12!\n\x19\x61nswer_time_start_unix_ns\x18\x0b \x01(\x03\x12\x1f\n\x17\x61nswer_time_end_unix_ns\x18\x0c \x01(\x03\x12\x10\n\x08min_cost\x18\r \x01(\t\x12\x10\n\x08max_cost\x18\x0e \x01(\t\x12\x10\n\x08order_by\x18\x0f \x01(\t\x12\r\n\x05limit\x18\x10 \x01(\x05\x12\x0e\n\x06offset\x18\x11 \x01(\x05\"0\n\x0fGetCDRsResponse\x12\x1d\n\x04\x63\x64rs\x18\x01 \x03(\x0b\x32\x0f.cgrates.v1.CDR\"\"\n\x11\x43ountCDRsResponse\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\"I\n\x0fRateCDRsRequest\x12%\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x15.cgrates.v1.CDRFilter\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\"[\n\x10RateCDRsResponse\x12\x0f\n\x07rerated\x18\x01 \x01(\x03\x12\x17\n\x0f\x63ost_difference\x18\x02 \x01(\t\x12\x1d\n\x04\x63\x64rs\x18\x03 \x03(\x0b\x32\x0f.cgrates.v1.CDR\"w\n\x11\x45xportCDRsRequest\x12%\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x15.cgrates.v1.CDRFilter\x12\x16\n\x0e\x65xport_profile\x18\x02 \x01(\t\x12\x13\n\x0b\x65xport_path\x18\x03 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\"K\n\x12\x45xportCDRsResponse\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x10\n\x08\x65xported\x18\x02 \x01(\x03\x12\x15\n\rfailed_cgrids\x18\x03 \x03(\t2\xff\x03\n\nCdrService\x12K\n\nProcessCDR\x12\x1d.cgrates.v1.ProcessCDRRequest\x1a\x1e.cgrates.v1.ProcessCDRResponse\x12N\n\x0bProcessCDRs\x12\x1e.cgrates.v1.ProcessCDRsRequest\x1a\x1f.cgrates.v1.ProcessCDRsResponse\x12>\n\x10StoreSessionCost\x12\x17.cgrates.v1.SessionCost\x1a\x11.cgrates.v1.Empty\x12=\n\x07GetCDRs\x12\x15.cgrates.v1.CDRFilter\x1a\x1b.cgrates.v1.GetCDRsResponse\x12\x41\n\tCountCDRs\x12\x15.cgrates.v1.CDRFilter\x1a\x1d.cgrates.v1.CountCDRsResponse\x12\x45\n\x08RateCDRs\x12\x1b.cgrates.v1.RateCDRsRequest\x1a\x1c.cgrates.v1.RateCDRsResponse\x12K\n\nExportCDRs\x12\x1d.cgrates.v1.ExportCDRsRequest\x1a\x1e.cgrates.v1.ExportCDRsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,29 +35,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CDR_EXTRAFIELDSENTRY']._loaded_options = None
   _globals['_CDR_EXTRAFIELDSENTRY']._serialized_options = b'8\001'
   _globals['_PROCESSCDRREQUEST']._serialized_start=62
-  _globals['_PROCESSCDRREQUEST']._serialized_end=130
-  _globals['_CDR']._serialized_start=133
-  _globals['_CDR']._serialized_end=668
-  _globals['_CDR_EXTRAFIELDSENTRY']._serialized_start=618
-  _globals['_CDR_EXTRAFIELDSENTRY']._serialized_end=668
-  _globals['_PROCESSCDRRESPONSE']._serialized_start=670
-  _globals['_PROCESSCDRRESPONSE']._serialized_end=740
-  _globals['_SESSIONCOST']._serialized_start=743
-  _globals['_SESSIONCOST']._serialized_end=907
-  _globals['_CDRFILTER']._serialized_start=910
-  _globals['_CDRFILTER']._serialized_end=1299
-  _globals['_GETCDRSRESPONSE']._serialized_start=1301
-  _globals['_GETCDRSRESPONSE']._serialized_end=1349
-  _globals['_COUNTCDRSRESPONSE']._serialized_start=1351
-  _globals['_COUNTCDRSRESPONSE']._serialized_end=1385
-  _globals['_RATECDRSREQUEST']._serialized_start=1387
-  _globals['_RATECDRSREQUEST']._serialized_end=1460
-  _globals['_RATECDRSRESPONSE']._serialized_start=1462
-  _globals['_RATECDRSRESPONSE']._serialized_end=1553
-  _globals['_EXPORTCDRSREQUEST']._serialized_start=1555
-  _globals['_EXPORTCDRSREQUEST']._serialized_end=1674
-  _globals['_EXPORTCDRSRESPONSE']._serialized_start=1676
-  _globals['_EXPORTCDRSRESPONSE']._serialized_end=1751
-  _globals['_CDRSERVICE']._serialized_start=1754
-  _globals['_CDRSERVICE']._serialized_end=2185
+  _globals['_PROCESSCDRREQUEST']._serialized_end=177
+  _globals['_PROCESSCDRSREQUEST']._serialized_start=179
+  _globals['_PROCESSCDRSREQUEST']._serialized_end=244
+  _globals['_PROCESSCDRRESULT']._serialized_start=246
+  _globals['_PROCESSCDRRESULT']._serialized_end=345
+  _globals['_PROCESSCDRSRESPONSE']._serialized_start=347
+  _globals['_PROCESSCDRSRESPONSE']._serialized_end=415
+  _globals['_CDR']._serialized_start=418
+  _globals['_CDR']._serialized_end=953
+  _globals['_CDR_EXTRAFIELDSENTRY']._serialized_start=903
+  _globals['_CDR_EXTRAFIELDSENTRY']._serialized_end=953
+  _globals['_PROCESSCDRRESPONSE']._serialized_start=955
+  _globals['_PROCESSCDRRESPONSE']._serialized_end=1025
+  _globals['_SESSIONCOST']._serialized_start=1028
+  _globals['_SESSIONCOST']._serialized_end=1192
+  _globals['_CDRFILTER']._serialized_start=1195
+  _globals['_CDRFILTER']._serialized_end=1584
+  _globals['_GETCDRSRESPONSE']._serialized_start=1586
+  _globals['_GETCDRSRESPONSE']._serialized_end=1634
+  _globals['_COUNTCDRSRESPONSE']._serialized_start=1636
+  _globals['_COUNTCDRSRESPONSE']._serialized_end=1670
+  _globals['_RATECDRSREQUEST']._serialized_start=1672
+  _globals['_RATECDRSREQUEST']._serialized_end=1745
+  _globals['_RATECDRSRESPONSE']._serialized_start=1747
+  _globals['_RATECDRSRESPONSE']._serialized_end=1838
+  _globals['_EXPORTCDRSREQUEST']._serialized_start=1840
+  _globals['_EXPORTCDRSREQUEST']._serialized_end=1959
+  _globals['_EXPORTCDRSRESPONSE']._serialized_start=1961
+  _globals['_EXPORTCDRSRESPONSE']._serialized_end=2036
+  _globals['_CDRSERVICE']._serialized_start=2039
+  _globals['_CDRSERVICE']._serialized_end=2550
 # @@protoc_insertion_point(module_scope)

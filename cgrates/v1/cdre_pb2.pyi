@@ -8,12 +8,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProcessCDRRequest(_message.Message):
-    __slots__ = ("event", "flags")
+    __slots__ = ("event", "flags", "session_cost")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_COST_FIELD_NUMBER: _ClassVar[int]
     event: _common_pb2.Event
     flags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., flags: _Optional[_Iterable[str]] = ...) -> None: ...
+    session_cost: SessionCost
+    def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., flags: _Optional[_Iterable[str]] = ..., session_cost: _Optional[_Union[SessionCost, _Mapping]] = ...) -> None: ...
+
+class ProcessCDRsRequest(_message.Message):
+    __slots__ = ("cdrs",)
+    CDRS_FIELD_NUMBER: _ClassVar[int]
+    cdrs: _containers.RepeatedCompositeFieldContainer[ProcessCDRRequest]
+    def __init__(self, cdrs: _Optional[_Iterable[_Union[ProcessCDRRequest, _Mapping]]] = ...) -> None: ...
+
+class ProcessCDRResult(_message.Message):
+    __slots__ = ("response", "code", "message")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    response: ProcessCDRResponse
+    code: int
+    message: str
+    def __init__(self, response: _Optional[_Union[ProcessCDRResponse, _Mapping]] = ..., code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ProcessCDRsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ProcessCDRResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ProcessCDRResult, _Mapping]]] = ...) -> None: ...
 
 class CDR(_message.Message):
     __slots__ = ("cgrid", "run_id", "origin_host", "source", "origin_id", "tor", "request_type", "tenant", "category", "account", "subject", "destination", "setup_time_unix_ns", "answer_time_unix_ns", "usage_ns", "extra_fields", "cost", "cost_source", "cost_details_json", "extra_info", "order_id", "pre_rated", "partial")

@@ -40,6 +40,11 @@ class CdrServiceStub:
                 request_serializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRResponse.FromString,
                 _registered_method=True)
+        self.ProcessCDRs = channel.unary_unary(
+                '/cgrates.v1.CdrService/ProcessCDRs',
+                request_serializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRsRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRsResponse.FromString,
+                _registered_method=True)
         self.StoreSessionCost = channel.unary_unary(
                 '/cgrates.v1.CdrService/StoreSessionCost',
                 request_serializer=cgrates_dot_v1_dot_cdre__pb2.SessionCost.SerializeToString,
@@ -78,8 +83,18 @@ class CdrServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProcessCDRs(self, request, context):
+        """Many ProcessCDR in one call (SM's spool forwards this way): each item is processed as
+        ProcessCDR would and answered in its own result, in request order; one item failing does
+        not fail the others. Idempotent per (CGRID, RunID) like ProcessCDR.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StoreSessionCost(self, request, context):
-        """Keep the cost of a *prepaid session run, for its CDR (SM calls it at terminate).
+        """Keep the cost of a *prepaid session run, for its CDR. Kept for compatibility: SM now sends
+        the cost inside ProcessCDRRequest.session_cost, stored in the CDR's own transaction.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -116,6 +131,11 @@ def add_CdrServiceServicer_to_server(servicer, server):
                     servicer.ProcessCDR,
                     request_deserializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRResponse.SerializeToString,
+            ),
+            'ProcessCDRs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProcessCDRs,
+                    request_deserializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRsRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_cdre__pb2.ProcessCDRsResponse.SerializeToString,
             ),
             'StoreSessionCost': grpc.unary_unary_rpc_method_handler(
                     servicer.StoreSessionCost,
@@ -170,6 +190,33 @@ class CdrService:
             '/cgrates.v1.CdrService/ProcessCDR',
             cgrates_dot_v1_dot_cdre__pb2.ProcessCDRRequest.SerializeToString,
             cgrates_dot_v1_dot_cdre__pb2.ProcessCDRResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProcessCDRs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.CdrService/ProcessCDRs',
+            cgrates_dot_v1_dot_cdre__pb2.ProcessCDRsRequest.SerializeToString,
+            cgrates_dot_v1_dot_cdre__pb2.ProcessCDRsResponse.FromString,
             options,
             channel_credentials,
             insecure,

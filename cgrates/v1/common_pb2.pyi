@@ -91,3 +91,21 @@ class JsonObject(_message.Message):
 class Empty(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class EventResult(_message.Message):
+    __slots__ = ("event_id", "ids", "error", "duplicate")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    error: str
+    duplicate: bool
+    def __init__(self, event_id: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class ProcessEventsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[EventResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63grates/v1/stats.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"N\n\x18StatsProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x10\n\x08stat_ids\x18\x02 \x03(\t\"|\n\x0fMetricsResponse\x12\x39\n\x07metrics\x18\x01 \x03(\x0b\x32(.cgrates.v1.MetricsResponse.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x87\x04\n\x0cStatsService\x12M\n\x0cProcessEvent\x12$.cgrates.v1.StatsProcessEventRequest\x1a\x17.cgrates.v1.IDsResponse\x12J\n\x15GetQueueStringMetrics\x12\x14.cgrates.v1.TenantID\x1a\x1b.cgrates.v1.MetricsResponse\x12I\n\x14GetQueueFloatMetrics\x12\x14.cgrates.v1.TenantID\x1a\x1b.cgrates.v1.MetricsResponse\x12\x41\n\x0bGetQueueIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12\x43\n\x13GetStatQueueProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12\x39\n\x0eResetStatQueue\x12\x14.cgrates.v1.TenantID\x1a\x11.cgrates.v1.Empty\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63grates/v1/stats.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"N\n\x18StatsProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x10\n\x08stat_ids\x18\x02 \x03(\t\"Q\n\x19StatsProcessEventsRequest\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.cgrates.v1.StatsProcessEventRequest\"|\n\x0fMetricsResponse\x12\x39\n\x07metrics\x18\x01 \x03(\x0b\x32(.cgrates.v1.MetricsResponse.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xe2\x04\n\x0cStatsService\x12M\n\x0cProcessEvent\x12$.cgrates.v1.StatsProcessEventRequest\x1a\x17.cgrates.v1.IDsResponse\x12Y\n\rProcessEvents\x12%.cgrates.v1.StatsProcessEventsRequest\x1a!.cgrates.v1.ProcessEventsResponse\x12J\n\x15GetQueueStringMetrics\x12\x14.cgrates.v1.TenantID\x1a\x1b.cgrates.v1.MetricsResponse\x12I\n\x14GetQueueFloatMetrics\x12\x14.cgrates.v1.TenantID\x1a\x1b.cgrates.v1.MetricsResponse\x12\x41\n\x0bGetQueueIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12\x43\n\x13GetStatQueueProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12\x39\n\x0eResetStatQueue\x12\x14.cgrates.v1.TenantID\x1a\x11.cgrates.v1.Empty\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METRICSRESPONSE_METRICSENTRY']._serialized_options = b'8\001'
   _globals['_STATSPROCESSEVENTREQUEST']._serialized_start=63
   _globals['_STATSPROCESSEVENTREQUEST']._serialized_end=141
-  _globals['_METRICSRESPONSE']._serialized_start=143
-  _globals['_METRICSRESPONSE']._serialized_end=267
-  _globals['_METRICSRESPONSE_METRICSENTRY']._serialized_start=221
-  _globals['_METRICSRESPONSE_METRICSENTRY']._serialized_end=267
-  _globals['_STATSSERVICE']._serialized_start=270
-  _globals['_STATSSERVICE']._serialized_end=789
+  _globals['_STATSPROCESSEVENTSREQUEST']._serialized_start=143
+  _globals['_STATSPROCESSEVENTSREQUEST']._serialized_end=224
+  _globals['_METRICSRESPONSE']._serialized_start=226
+  _globals['_METRICSRESPONSE']._serialized_end=350
+  _globals['_METRICSRESPONSE_METRICSENTRY']._serialized_start=304
+  _globals['_METRICSRESPONSE_METRICSENTRY']._serialized_end=350
+  _globals['_STATSSERVICE']._serialized_start=353
+  _globals['_STATSSERVICE']._serialized_end=963
 # @@protoc_insertion_point(module_scope)

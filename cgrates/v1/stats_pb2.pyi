@@ -15,6 +15,12 @@ class StatsProcessEventRequest(_message.Message):
     stat_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., stat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class StatsProcessEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[StatsProcessEventRequest]
+    def __init__(self, events: _Optional[_Iterable[_Union[StatsProcessEventRequest, _Mapping]]] = ...) -> None: ...
+
 class MetricsResponse(_message.Message):
     __slots__ = ("metrics",)
     class MetricsEntry(_message.Message):

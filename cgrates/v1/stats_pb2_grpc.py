@@ -40,6 +40,11 @@ class StatsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
                 _registered_method=True)
+        self.ProcessEvents = channel.unary_unary(
+                '/cgrates.v1.StatsService/ProcessEvents',
+                request_serializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventsRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.ProcessEventsResponse.FromString,
+                _registered_method=True)
         self.GetQueueStringMetrics = channel.unary_unary(
                 '/cgrates.v1.StatsService/GetQueueStringMetrics',
                 request_serializer=cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
@@ -77,6 +82,15 @@ class StatsServiceServicer:
 
     def ProcessEvent(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProcessEvents(self, request, context):
+        """Many events in one call (cdre's outbox delivers CDR events this way), processed in order.
+        At-least-once senders are deduplicated by event id: an id this process has already counted
+        (within its recent-ids window) is skipped and answered ``duplicate``.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -125,6 +139,11 @@ def add_StatsServiceServicer_to_server(servicer, server):
                     servicer.ProcessEvent,
                     request_deserializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.SerializeToString,
+            ),
+            'ProcessEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProcessEvents,
+                    request_deserializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventsRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.ProcessEventsResponse.SerializeToString,
             ),
             'GetQueueStringMetrics': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueStringMetrics,
@@ -184,6 +203,33 @@ class StatsService:
             '/cgrates.v1.StatsService/ProcessEvent',
             cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProcessEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.StatsService/ProcessEvents',
+            cgrates_dot_v1_dot_stats__pb2.StatsProcessEventsRequest.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.ProcessEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,3 +14,9 @@ class ThresholdsProcessEventRequest(_message.Message):
     event: _common_pb2.Event
     threshold_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, event: _Optional[_Union[_common_pb2.Event, _Mapping]] = ..., threshold_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ThresholdsProcessEventsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ThresholdsProcessEventRequest]
+    def __init__(self, events: _Optional[_Iterable[_Union[ThresholdsProcessEventRequest, _Mapping]]] = ...) -> None: ...

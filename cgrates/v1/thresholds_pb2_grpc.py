@@ -40,6 +40,11 @@ class ThresholdsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_thresholds__pb2.ThresholdsProcessEventRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
                 _registered_method=True)
+        self.ProcessEvents = channel.unary_unary(
+                '/cgrates.v1.ThresholdsService/ProcessEvents',
+                request_serializer=cgrates_dot_v1_dot_thresholds__pb2.ThresholdsProcessEventsRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.ProcessEventsResponse.FromString,
+                _registered_method=True)
         self.GetThresholdIDs = channel.unary_unary(
                 '/cgrates.v1.ThresholdsService/GetThresholdIDs',
                 request_serializer=cgrates_dot_v1_dot_common__pb2.TenantRequest.SerializeToString,
@@ -77,6 +82,13 @@ class ThresholdsServiceServicer:
 
     def ProcessEvent(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProcessEvents(self, request, context):
+        """Many events in one call, processed in order; deduplicated by event id as StatS does.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -124,6 +136,11 @@ def add_ThresholdsServiceServicer_to_server(servicer, server):
                     servicer.ProcessEvent,
                     request_deserializer=cgrates_dot_v1_dot_thresholds__pb2.ThresholdsProcessEventRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.SerializeToString,
+            ),
+            'ProcessEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProcessEvents,
+                    request_deserializer=cgrates_dot_v1_dot_thresholds__pb2.ThresholdsProcessEventsRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.ProcessEventsResponse.SerializeToString,
             ),
             'GetThresholdIDs': grpc.unary_unary_rpc_method_handler(
                     servicer.GetThresholdIDs,
@@ -183,6 +200,33 @@ class ThresholdsService:
             '/cgrates.v1.ThresholdsService/ProcessEvent',
             cgrates_dot_v1_dot_thresholds__pb2.ThresholdsProcessEventRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProcessEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.ThresholdsService/ProcessEvents',
+            cgrates_dot_v1_dot_thresholds__pb2.ThresholdsProcessEventsRequest.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.ProcessEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

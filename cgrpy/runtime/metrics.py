@@ -1,5 +1,5 @@
-"""Prometheus metrics: the standard gRPC server metrics (as go-grpc-prometheus names them) via a
-server interceptor, process metrics from prometheus_client, and the /metrics HTTP endpoint."""
+"""Prometheus metrics: the standard gRPC server metrics (as go-grpc-prometheus names them) around
+every unary behaviour (:func:`metered`, applied by the runtime's guard on either transport), process metrics from prometheus_client, and the /metrics HTTP endpoint."""
 
 from __future__ import annotations
 
@@ -32,45 +32,44 @@ def _split(full_method: str) -> tuple[str, str]:
     return service, method
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Counts and times every unary RPC, labelled with its final status code."""
+def _code_name(code: Any) -> str:
+    if isinstance(code, int):  # context.code() may return the raw enum value
+        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return code.name
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        service, method = _split(handler_call_details.method)
-        inner = handler.unary_unary
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            GRPC_STARTED.labels("unary", service, method).inc()
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                response = await inner(request, context)
-                code = context.code() or grpc.StatusCode.OK
-                return response
-            except grpc.aio.AbortError:
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            except Exception:
-                code = grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                if isinstance(code, int):  # context.code() may return the raw enum value
-                    code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
-                GRPC_HANDLED.labels("unary", service, method, code.name).inc()
-                GRPC_SECONDS.labels("unary", service, method).observe(time.perf_counter() - start)
+def metered(grpc_type: str, full_method: str, inner: Callable[[Any, Any], Awaitable[Any]]
+            ) -> Callable[[Any, Any], Awaitable[Any]]:
+    """``inner`` counted and timed under ``grpc_type`` ("unary", or "mux" over the Mux stream);
+    the label children are resolved here, once, not on every call."""
+    service, method = _split(full_method)
+    started = GRPC_STARTED.labels(grpc_type, service, method)
+    seconds = GRPC_SECONDS.labels(grpc_type, service, method)
+    handled: dict[str, Any] = {}
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    async def wrapped(request: Any, context: Any) -> Any:
+        started.inc()
+        start = time.perf_counter()
+        code: Any = grpc.StatusCode.OK
+        try:
+            response = await inner(request, context)
+            code = context.code() or grpc.StatusCode.OK
+            return response
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception:
+            code = grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            name = _code_name(code)
+            counter = handled.get(name)
+            if counter is None:
+                counter = handled[name] = GRPC_HANDLED.labels(grpc_type, service, method, name)
+            counter.inc()
+            seconds.observe(time.perf_counter() - start)
+
+    return wrapped
 
 
 def serve_metrics(host: str, port: int) -> Any:

@@ -18,10 +18,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
+from cgrates.v1 import mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
-from cgrpy.runtime.logs import get_logger, setup_logging
-from cgrpy.runtime.metrics import MetricsInterceptor, serve_metrics
+from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
+from cgrpy.runtime.metrics import metered, serve_metrics
+from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -54,6 +56,8 @@ class BaseService:
             self._engine = None
 
     _engine: Engine | None = None
+    # host:port the gRPC server listens on, set by ServiceRunner before load() (port 0 resolved)
+    bound_address: str = ""
 
     @property
     def engine(self) -> Engine:
@@ -77,43 +81,70 @@ class BaseService:
         return await asyncio.to_thread(read_tariffplan, self.engine, tpid)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Turns a :class:`CGRError` raised by a handler into a gRPC status carrying the CGRateS word,
+def error_guard(log: EventLogger, method: str, inner: Behaviour) -> Behaviour:
+    """``inner`` with a :class:`CGRError` turned into a gRPC status carrying the CGRateS word,
     and any other exception into INTERNAL with a logged traceback (never a silent hang)."""
 
-    def __init__(self, service: str) -> None:
-        self.log = get_logger(service)
+    async def wrapped(request: Any, context: Any) -> Any:
+        try:
+            return await inner(request, context)
+        except CGRError as exc:
+            await context.abort(exc.status_code, exc.message)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except NotImplementedError:
+            # the generated servicer base: an RPC a later issue will implement
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"NOT_IMPLEMENTED: {method}")
+        except Exception as exc:  # noqa: BLE001 - the boundary: log and report INTERNAL
+            log.exception("rpc.error", method=method, error=repr(exc))
+            await context.abort(grpc.StatusCode.INTERNAL, f"SERVER_ERROR: {exc}")
+
+    return wrapped
+
+
+def make_guard(service: str) -> Callable[[str, Behaviour], Behaviour]:
+    """What every unary behaviour of ``service`` runs inside, whichever transport carried it:
+    metrics outside, error translation inside."""
+    log = get_logger(service)
+
+    def guard(method: str, inner: Behaviour) -> Behaviour:
+        return metered("unary", method, error_guard(log, method, inner))
+
+    return guard
+
+
+class GuardInterceptor(grpc.aio.ServerInterceptor):
+    """Applies the service's guard to every unary RPC. The guarded handler of a method is built
+    on its first call and reused: building closures and handler objects per call showed up in
+    profiles of the small, frequent calls between services."""
+
+    def __init__(self, guard: Callable[[str, Behaviour], Behaviour]) -> None:
+        self._guard = guard
+        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        try:
+            cached = self._handlers[method]
+        except KeyError:
+            pass
+        else:
+            if cached is not None:
+                return cached
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
-
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                return await inner(request, context)
-            except CGRError as exc:
-                await context.abort(exc.status_code, exc.message)
-            except (grpc.aio.AbortError, asyncio.CancelledError):
-                raise
-            except NotImplementedError:
-                # the generated servicer base: an RPC a later issue will implement
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"NOT_IMPLEMENTED: {method}")
-            except Exception as exc:  # noqa: BLE001 - the boundary: log and report INTERNAL
-                self.log.exception("rpc.error", method=method, error=repr(exc))
-                await context.abort(grpc.StatusCode.INTERNAL, f"SERVER_ERROR: {exc}")
-
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped,
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._guard(method, handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._handlers[method] = wrapped
+        return wrapped
 
 
 class ServiceRunner:
@@ -127,6 +158,7 @@ class ServiceRunner:
         self.metrics_port = s.metrics_port(service.name) if metrics_port is None else metrics_port
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
+        self.mux: MuxServicer | None = None
         self.service_names: list[str] = []
         self._metrics_server: Any = None
         self.log = service.log
@@ -140,13 +172,16 @@ class ServiceRunner:
                     self.metrics_port = self._metrics_server[0].server_port
         except OSError as exc:
             raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
-        self.server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(), ErrorInterceptor(name)],
-            options=[("grpc.so_reuseport", 0)],
-        )
-        self.service_names = self.service.register(self.server)
+        guard = make_guard(name)
+        self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=[("grpc.so_reuseport", 0)])
+        # The Mux stream runs the very handlers the service registers, under the same guard.
+        table = HandlerTable(guard)
+        self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
+        self.mux = MuxServicer(table)
+        mux_pb2_grpc.add_MuxServicer_to_server(self.mux, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        names = [*self.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+        names = [*self.service_names, MUX_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                 reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, self.server)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
@@ -156,6 +191,7 @@ class ServiceRunner:
         if port == 0:
             raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable (in use?)")
         self.grpc_port = port
+        self.service.bound_address = f"{self.host}:{port}"
         await self.server.start()
         self.log.info("service.starting", grpc=f"{self.host}:{self.grpc_port}", metrics=f"{self.host}:{self.metrics_port}")
         await self.service.load()
@@ -172,6 +208,8 @@ class ServiceRunner:
             grace = self.service.settings.grace_period / 1e9
         self.log.info("service.draining", grace_s=grace)
         await self.health.enter_graceful_shutdown()
+        if self.mux is not None:
+            self.mux.drain()
         if self.server is not None:
             await self.server.stop(grace)
         await self.service.close()

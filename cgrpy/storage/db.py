@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import ExceptionContext
+
+# A pooled connection idle longer than this is checked with a round trip before use. The hot
+# path reuses its connections within milliseconds and pays nothing; one idle since before an
+# outage is found dead here instead of failing the caller's first statement.
+IDLE_PING_S = 2.0
 
 DEFAULT_SQLITE_PATH = Path("var") / "stordb.sqlite"
 
@@ -26,9 +35,69 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    else:
+        idle_ping_s = float(kwargs.pop("idle_ping_s", IDLE_PING_S))  # type: ignore[arg-type]
+        engine = create_engine(url, **kwargs)
+        _ping_when_idle(engine, idle_ping_s)
+    event.listen(engine, "handle_error", _remember_where)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Instead of ``pool_pre_ping`` (a round trip on every checkout): a round trip only for a
+    connection idle longer than ``idle_s``. A connection that dies while in use fails its
+    statement; SQLAlchemy then sees a disconnect, discards that connection and every pooled one
+    opened before it, so the next transaction reconnects."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)  # what pool_pre_ping would run
+        except Exception as err:  # noqa: BLE001 - any failure: let the pool open a fresh one
+            raise exc.DisconnectionError(f"idle pooled connection is dead: {err}") from err
+        if not alive:
+            raise exc.DisconnectionError("idle pooled connection is dead")
+
+
+def _remember_where(ctx: ExceptionContext) -> None:
+    """Tag a database error with its database (password hidden) and whether it happened while
+    connecting, so :func:`describe_db_error` can name both."""
+    err = ctx.sqlalchemy_exception
+    if err is not None and ctx.engine is not None:
+        err.cgrpy_db_url = ctx.engine.url.render_as_string(hide_password=True)  # type: ignore[attr-defined]
+        err.cgrpy_connecting = ctx.connection is None  # type: ignore[attr-defined]
+
+
+_MISSING_TABLE = re.compile(r'relation "(?:[^"]+\.)?([^".]+)" does not exist|no such table: (?:\w+\.)?(\w+)')
+
+
+def describe_db_error(err: BaseException) -> str:
+    """One line an operator can act on for a database error of an engine from
+    :func:`make_engine`: which database, unreachable or never migrated (a table of ours is
+    missing: ``cgr migrate`` creates it), else the driver's first line."""
+    url = getattr(err, "cgrpy_db_url", None)
+    where = f"database {url}" if url else "database"
+    orig = getattr(err, "orig", None) or err
+    first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+    if getattr(err, "cgrpy_connecting", False):
+        return f"{where} unreachable: {first}"
+    m = _MISSING_TABLE.search(str(orig))
+    if m:
+        from cgrpy.storage.models import Base
+
+        table = m.group(1) or m.group(2)
+        if table in Base.metadata.tables:
+            return (f"{where} has no table {table!r}: it was never migrated "
+                    f"(run `cgr migrate --db-url URL` on it once)")
+        return f"{where} has no table {table!r}"
+    return f"{where}: {first}"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API objects

@@ -108,3 +108,14 @@ class CdrBackends(Protocol):
     async def stats_process_event(self, event: CGREvent) -> None: ...
 
     async def thresholds_process_event(self, event: CGREvent) -> None: ...
+
+    async def stats_process_events(self, events: list[CGREvent]) -> None:
+        """Feed many events to StatS in one call, in order. The receiver skips an event id it
+        already counted (the outbox delivers at least once). Per-event answers (no queue
+        matched, PARTIALLY_EXECUTED) are not failures; only an unreachable or failing StatS
+        raises :class:`BackendError`, and then the whole batch is sent again later."""
+        ...
+
+    async def thresholds_process_events(self, events: list[CGREvent]) -> None:
+        """As :meth:`stats_process_events`, to ThresholdS."""
+        ...

@@ -8,8 +8,9 @@ a CDR matching no queue or threshold is the normal case, not a failure.
 
 Retries: RALs calls are marked idempotent (GetCost prices only; Debit and Refund carry their
 own idempotency keys, so a retried call never charges twice). AttributeS/ChargerS only compute,
-so they are retried too. StatS/ThresholdS change state (queue entries, hit counters) and have
-no idempotency key, so they are tried once.
+so they are retried too. StatS/ThresholdS ``ProcessEvent`` change state (queue entries, hit
+counters) and have no idempotency key, so they are tried once; their batch ``ProcessEvents``
+(the outbox's) carry event ids the receivers deduplicate, so they are retried.
 """
 
 from __future__ import annotations
@@ -162,6 +163,19 @@ class GrpcBackends:
     async def thresholds_process_event(self, event: CGREvent) -> None:
         req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(event))
         await _ignore_not_found(self._call("thresholds", "ProcessEvent", req, idempotent=False))
+
+    # Batches carry event ids the receivers deduplicate, so a retried batch counts nothing
+    # twice: these may be retried.
+    async def stats_process_events(self, events: list[CGREvent]) -> None:
+        req = stats_pb2.StatsProcessEventsRequest(
+            events=[stats_pb2.StatsProcessEventRequest(event=event_to_pb(e)) for e in events])
+        await self._call("stats", "ProcessEvents", req, idempotent=True)
+
+    async def thresholds_process_events(self, events: list[CGREvent]) -> None:
+        req = thresholds_pb2.ThresholdsProcessEventsRequest(
+            events=[thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(e))
+                    for e in events])
+        await self._call("thresholds", "ProcessEvents", req, idempotent=True)
 
 
 def _keep_identity(ev: CGREvent, original: CGREvent) -> CGREvent:

@@ -1,6 +1,13 @@
 """ProcessCDR: AttributeS → ChargerS → per run: reserve → rate → store → StatS/ThresholdS
 (rating-and-accounts §6.2, §4).
 
+How a run is written: a run whose outcome needs no debit (session cost given, pre-rated,
+``*none``, GetCost...) is rated first and stored final in one insert; a run that must be
+debited keeps the reserve → debit → finish order (see :mod:`services.cdre.store`). Either way the
+writes go through the store's group committer, and the StatS/ThresholdS events of a stored run
+are written to the outbox in the same transaction; :mod:`services.cdre.outbox` delivers them in
+batches, so the reply does not wait for StatS/ThresholdS.
+
 Differences from CGRateS v0.10, on purpose:
 
 * Order of storing and charging: the run's row is reserved before RALs is called and the debit
@@ -51,7 +58,14 @@ from services.cdre.cdr import (
     cdr_from_event,
     to_event,
 )
-from services.cdre.store import PENDING, CdrStore, SessionCost, StoredCdr
+from services.cdre.store import (
+    OUTBOX_TARGETS,
+    PENDING,
+    CdrStore,
+    RunOutcome,
+    SessionCost,
+    StoredCdr,
+)
 
 log = logging.getLogger("cgrpy.cdre")
 
@@ -125,15 +139,11 @@ class PipelineConfig:
     # resumed at once instead of waiting ``stale_pending_after``. cdre's server knows what it
     # has in flight (one cdre process owns the CDR tables); None = only the age rule.
     is_abandoned: Callable[[StoredCdr], bool] | None = None
+    # Called after a ProcessCDR wrote outbox events (wakes the outbox deliverer).
+    outbox_written: Callable[[], None] | None = None
 
 
-@dataclass
-class _Outcome:
-    cost: Decimal
-    cost_source: str
-    cost_details: dict | None
-    extra_info: str = ""
-    debit_request_id: str = ""
+_Outcome = RunOutcome
 
 
 def debit_request_id(cdr: CDR, rerate: int = 0) -> str:
@@ -148,8 +158,11 @@ async def process_cdr(
     backends: CdrBackends,
     store: CdrStore,
     config: PipelineConfig | None = None,
+    session_cost: SessionCost | None = None,
 ) -> ProcessResult:
-    """Rate and store one CDR event once per run; see the module doc for the steps."""
+    """Rate and store one CDR event once per run; see the module doc for the steps.
+    ``session_cost`` is what a *prepaid session charged for the run it names (SM's terminate):
+    that run takes it instead of being rated, and it is stored in the run's transaction."""
     cfg = config or PipelineConfig()
     ev = event.copy()
     if flags.attributes:
@@ -172,12 +185,15 @@ async def process_cdr(
 
     result = ProcessResult()
     for cdr in cdrs:
-        run = await _process_run(cdr, flags, backends, store, cfg)
+        sc = session_cost if _same_run(session_cost, cdr) else None
+        run = await _process_run(cdr, flags, backends, store, cfg, sc)
         result.runs.append(run)
-        if run.duplicate:
-            continue
+        if run.duplicate or flags.store:
+            continue  # stored runs reach StatS/ThresholdS through the outbox
         if not await _notify(run.cdr, flags, backends):
             result.partially_executed = True
+    if flags.store and cfg.outbox_written is not None and _targets(flags):
+        cfg.outbox_written()
     return result
 
 
@@ -185,7 +201,8 @@ async def resume_pending(
     backends: CdrBackends, store: CdrStore, older_than: timedelta = timedelta(seconds=60)
 ) -> int:
     """Finish rows left ``pending`` by a crash (start-up sweep). Safe to run any time: the debit
-    reuses the row's idempotency key. Returns how many rows were finished."""
+    reuses the row's idempotency key. Returns how many rows were finished. Their StatS/ThresholdS
+    events go to the outbox with the default flags (the original flags are not stored)."""
     stale = await asyncio.to_thread(store.pending_older_than, older_than)
     done = 0
     for st in stale:
@@ -194,7 +211,8 @@ async def resume_pending(
         except RatingUnavailable as exc:
             log.warning("pending CDR %s:%s left for later: %s", st.cdr.cgrid, st.cdr.run_id, exc)
             continue
-        await asyncio.to_thread(_finish, store, st.cdr.order_id, outcome)
+        _apply(st.cdr, outcome)
+        await store.afinish(st.cdr, outcome, notify=OUTBOX_TARGETS)
         done += 1
     return done
 
@@ -211,47 +229,68 @@ async def _attributes(backends: CdrBackends, ev: CGREvent, context: str) -> CGRE
         raise ProcessError(f"ATTRIBUTES_ERROR:{exc}") from exc
 
 
+def _same_run(sc: SessionCost | None, cdr: CDR) -> bool:
+    return sc is not None and sc.cgrid == cdr.cgrid and sc.run_id == cdr.run_id
+
+
+def _targets(flags: ProcessFlags) -> tuple[str, ...]:
+    want = {"thresholds": flags.thresholds, "stats": flags.stats}
+    return tuple(t for t in OUTBOX_TARGETS if want[t])
+
+
 async def _process_run(
-    cdr: CDR, flags: ProcessFlags, backends: CdrBackends, store: CdrStore, cfg: PipelineConfig
+    cdr: CDR,
+    flags: ProcessFlags,
+    backends: CdrBackends,
+    store: CdrStore,
+    cfg: PipelineConfig,
+    session_cost: SessionCost | None,
 ) -> RunResult:
     rate = flags.rals and not cdr.pre_rated
     if not flags.store:
         if rate:
-            _apply(cdr, await _rate(cdr, backends, store, cfg))
+            _apply(cdr, await _rate(cdr, backends, store, cfg, session_cost))
         return RunResult(cdr)
 
-    stored, duplicate = await asyncio.to_thread(store.reserve, cdr)
-    if duplicate:
-        if stored.rating_state == PENDING and (
-            _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
-        ):
-            log.warning("resuming CDR %s:%s left pending", cdr.cgrid, cdr.run_id)
-            return RunResult(await _rate_and_finish(stored.cdr, rate, backends, store, cfg), True)
-        return RunResult(stored.cdr, duplicate=True)
-    return RunResult(await _rate_and_finish(stored.cdr, rate, backends, store, cfg))
+    notify = _targets(flags)
+    # Nothing to debit (no RALs money moves): rate first, then one insert of the final row.
+    # A debit keeps reserve -> debit -> finish, so a crash never leaves money taken and no row.
+    outcome = await _rate_without_debit(cdr, rate, backends, store, cfg, session_cost)
+    if outcome is not None:
+        stored, duplicate = await store.ainsert_final(
+            cdr, outcome, session_cost=session_cost, notify=notify)
+    else:
+        stored, duplicate = await store.areserve(cdr)
+    if not duplicate:
+        if outcome is not None:
+            return RunResult(stored.cdr)
+        return RunResult(await _rate_and_finish(
+            stored.cdr, rate, backends, store, cfg, session_cost, notify))
+    if stored.rating_state == PENDING and (
+        _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
+    ):
+        log.warning("resuming CDR %s:%s left pending", cdr.cgrid, cdr.run_id)
+        return RunResult(await _rate_and_finish(
+            stored.cdr, rate, backends, store, cfg, session_cost, notify), True)
+    return RunResult(stored.cdr, duplicate=True)
 
 
 async def _rate_and_finish(
-    cdr: CDR, rate: bool, backends: CdrBackends, store: CdrStore, cfg: PipelineConfig
+    cdr: CDR,
+    rate: bool,
+    backends: CdrBackends,
+    store: CdrStore,
+    cfg: PipelineConfig,
+    session_cost: SessionCost | None,
+    notify: tuple[str, ...],
 ) -> CDR:
     if rate:
-        outcome = await _rate(cdr, backends, store, cfg)
+        outcome = await _rate(cdr, backends, store, cfg, session_cost)
     else:
         outcome = _Outcome(cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info)
-    await asyncio.to_thread(_finish, store, cdr.order_id, outcome)
     _apply(cdr, outcome)
+    await store.afinish(cdr, outcome, session_cost=session_cost, notify=notify)
     return cdr
-
-
-def _finish(store: CdrStore, order_id: int, o: _Outcome) -> None:
-    store.finish(
-        order_id,
-        cost=o.cost,
-        cost_source=o.cost_source,
-        cost_details=o.cost_details,
-        extra_info=o.extra_info,
-        debit_request_id=o.debit_request_id,
-    )
 
 
 def _apply(cdr: CDR, o: _Outcome) -> None:
@@ -264,11 +303,31 @@ def _is_stale(st: StoredCdr, cfg: PipelineConfig) -> bool:
     return datetime.now(UTC) - st.updated_at >= cfg.stale_pending_after
 
 
-async def _rate(cdr: CDR, backends: CdrBackends, store: CdrStore, cfg: PipelineConfig) -> _Outcome:
+async def _rate(
+    cdr: CDR,
+    backends: CdrBackends,
+    store: CdrStore,
+    cfg: PipelineConfig,
+    session_cost: SessionCost | None = None,
+) -> _Outcome:
     """Price one run by its request type (§4); errors become Cost −1 + ExtraInfo."""
+    outcome = await _rate_without_debit(cdr, True, backends, store, cfg, session_cost)
+    return outcome if outcome is not None else await _debit(cdr, backends)
+
+
+async def _rate_without_debit(
+    cdr: CDR,
+    rate: bool,
+    backends: CdrBackends,
+    store: CdrStore,
+    cfg: PipelineConfig,
+    session_cost: SessionCost | None,
+) -> _Outcome | None:
+    """The run's outcome when no account is debited for it (GetCost may be called: it moves no
+    money); ``None`` when it needs a RALs debit."""
     rt = cdr.request_type
     keep = _Outcome(cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info)
-    if rt == NONE:
+    if not rate or rt == NONE:
         return keep
     details = cdr.cost_details
     if details is not None and details.get("Usage") == cdr.usage_ns:
@@ -276,31 +335,38 @@ async def _rate(cdr: CDR, backends: CdrBackends, store: CdrStore, cfg: PipelineC
         return _Outcome(Decimal(cost), cdr.cost_source or COST_SOURCE_CDRS, details, cdr.extra_info)
     try:
         cd = CallDescriptor.from_cdr(cdr)
-        if rt == PREPAID and cdr.usage_ns > 0:
-            sc = await _session_cost(cdr, store, cfg)
-            if sc is not None:
-                info = ""
-                if sc.usage_ns != cdr.usage_ns:
-                    info = (f"session cost is for usage {sc.usage_ns}ns, CDR usage is "
-                            f"{cdr.usage_ns}ns; kept the session cost")
-                return _Outcome(sc.cost, sc.cost_source or COST_SOURCE_SESSIONS,
-                                sc.cost_details, info)
-        if rt in (PREPAID, POSTPAID, PSEUDOPREPAID):
-            rid = debit_request_id(cdr)
-            res = await backends.rals_debit(cd, rid, rt)
-            return _from_rating(res, rid)
-        if rt == RATED and cdr.cost != NOT_RATED:
-            return _Outcome(cdr.cost, cdr.cost_source or COST_SOURCE_CDRS, None, cdr.extra_info)
+    except MissingRatingTime as exc:
+        return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
+    if rt == PREPAID and cdr.usage_ns > 0:
+        sc = session_cost or await _session_cost(cdr, store, cfg)
+        if sc is not None:
+            info = ""
+            if sc.usage_ns != cdr.usage_ns:
+                info = (f"session cost is for usage {sc.usage_ns}ns, CDR usage is "
+                        f"{cdr.usage_ns}ns; kept the session cost")
+            return _Outcome(sc.cost, sc.cost_source or COST_SOURCE_SESSIONS, sc.cost_details, info)
+    if rt in (PREPAID, POSTPAID, PSEUDOPREPAID):
+        return None
+    if rt == RATED and cdr.cost != NOT_RATED:
+        return _Outcome(cdr.cost, cdr.cost_source or COST_SOURCE_CDRS, None, cdr.extra_info)
+    try:
         return _from_rating(await backends.rals_get_cost(cd), "")
     except BackendError as exc:
-        if exc.transient and rt in (PREPAID, POSTPAID, PSEUDOPREPAID):
+        return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
+
+
+async def _debit(cdr: CDR, backends: CdrBackends) -> _Outcome:
+    rid = debit_request_id(cdr)
+    try:
+        res = await backends.rals_debit(CallDescriptor.from_cdr(cdr), rid, cdr.request_type)
+    except BackendError as exc:
+        if exc.transient:
             # RALs unreachable: leave the row pending and fail the request, so the sender's
             # retry (SM's spool) charges it later under the same debit key, instead of storing
             # an unrated CDR whose money nobody would collect.
             raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
-    except MissingRatingTime as exc:
-        return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
+    return _from_rating(res, rid)
 
 
 def _from_rating(res: RatingResult, rid: str) -> _Outcome:
@@ -317,6 +383,8 @@ async def _session_cost(cdr: CDR, store: CdrStore, cfg: PipelineConfig) -> Sessi
 
 
 async def _notify(cdr: CDR, flags: ProcessFlags, backends: CdrBackends) -> bool:
+    """Feed a run that is not stored (``*store:false``) to ThresholdS/StatS right away: with
+    no row there is no outbox transaction to ride on."""
     ok = True
     ev = to_event(cdr, EventType="CDR")
     if flags.thresholds:

@@ -42,7 +42,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, common_pb2, rals_pb2
 from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
-from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal, to_unix_nano
 from cgrpy.wire import event_from_pb
@@ -69,6 +69,7 @@ from services.cdre.export import (
 )
 from services.cdre.grpc_backends import GrpcBackends
 from services.cdre.metrics import CDRS_PROCESSED
+from services.cdre.outbox import OutboxDeliverer
 from services.cdre.pipeline import (
     PipelineConfig,
     ProcessError,
@@ -286,45 +287,26 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
     async def ProcessCDR(
         self, request: cdre_pb2.ProcessCDRRequest, context: grpc.aio.ServicerContext
     ) -> cdre_pb2.ProcessCDRResponse:
-        o = self.owner
+        return await self.owner.process_one(request)
+
+    async def ProcessCDRs(
+        self, request: cdre_pb2.ProcessCDRsRequest, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.ProcessCDRsResponse:
+        # concurrently: their writes share group commits, their RALs calls overlap
+        outs = await asyncio.gather(*(self._one(r) for r in request.cdrs))
+        return cdre_pb2.ProcessCDRsResponse(results=outs)
+
+    async def _one(self, request: cdre_pb2.ProcessCDRRequest) -> cdre_pb2.ProcessCDRResult:
         try:
-            if not request.HasField("event") or not request.event.fields:
-                raise CGRError("MANDATORY_IE_MISSING", "[Event]")
-            ev = event_from_pb(request.event, o.settings.default_tenant)
-            try:
-                flags = ProcessFlags.parse(request.flags)
-                key = cdr_from_event(ev, o.pipeline_config.defaults).cgrid
-            except (ProcessError, CdrError) as exc:
-                raise invalid(str(exc)) from None
-            o.in_flight[key] += 1
-            try:
-                result = await process_cdr(ev, flags, o.backends, o.store, o.pipeline_config)
-            except RatingUnavailable as exc:
-                raise Unavailable("SERVER_ERROR", str(exc)) from None
-            except ProcessError as exc:
-                if str(exc).startswith(("ATTRIBUTES_ERROR", "CHARGERS_ERROR")):
-                    raise Unavailable("SERVER_ERROR", str(exc)) from None
-                # a field AttributeS/ChargerS wrote is bad: still nothing stored
-                raise invalid(str(exc)) from None
-            finally:
-                o.in_flight[key] -= 1
-                if not o.in_flight[key]:
-                    del o.in_flight[key]
-        except CGRError:
-            CDRS_PROCESSED.labels(result="error").inc()
-            raise
-        _count(result, flags)
-        o.log.info("cdr.processed", runs=len(result.runs), duplicate=result.duplicate,
-                   cgrid=result.runs[0].cdr.cgrid if result.runs else "")
-        return cdre_pb2.ProcessCDRResponse(
-            cdrs=[cdr_to_pb(r.cdr) for r in result.runs], duplicate=result.duplicate
-        )
+            return cdre_pb2.ProcessCDRResult(response=await self.owner.process_one(request))
+        except CGRError as exc:
+            return cdre_pb2.ProcessCDRResult(code=exc.status_code.value[0], message=exc.message)
 
     async def StoreSessionCost(
         self, request: cdre_pb2.SessionCost, context: grpc.aio.ServicerContext
     ) -> common_pb2.Empty:
         sc = session_cost_from_pb(request)
-        await asyncio.to_thread(self.owner.store.store_session_cost, sc)
+        await self.owner.store.astore_session_cost(sc)
         return common_pb2.Empty()
 
     async def GetCDRs(
@@ -425,6 +407,7 @@ class CdreServer(BaseService):
     export_lock: asyncio.Lock
     # CGRIDs being processed by ProcessCDR calls right now (count per CGRID)
     in_flight: Counter[str]
+    outbox: OutboxDeliverer
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         cdre_pb2_grpc.add_CdrServiceServicer_to_server(CdrServiceServicer(self), server)
@@ -438,14 +421,63 @@ class CdreServer(BaseService):
         # One export at a time: the export log is read then written, and file names are free.
         self.export_lock = asyncio.Lock()
         self.in_flight = Counter()
+        self.outbox = OutboxDeliverer(self.store, self.backends)
         self.pipeline_config = PipelineConfig(
             defaults=CdrDefaults(
                 tenant=self.settings.default_tenant,
                 category=self.settings.default_category,
             ),
             is_abandoned=self._abandoned,
+            outbox_written=self.outbox.wake,
         )
         await self._resume_crash_leftovers()
+        # events of CDRs stored before a crash or restart are delivered now
+        self.outbox.start()
+
+    async def process_one(
+        self, request: cdre_pb2.ProcessCDRRequest
+    ) -> cdre_pb2.ProcessCDRResponse:
+        """One ProcessCDR (unary or an item of ProcessCDRs); errors are CGRError."""
+        try:
+            if not request.HasField("event") or not request.event.fields:
+                raise CGRError("MANDATORY_IE_MISSING", "[Event]")
+            ev = event_from_pb(request.event, self.settings.default_tenant)
+            sc = session_cost_from_pb(request.session_cost) if request.HasField(
+                "session_cost") else None
+            try:
+                flags = ProcessFlags.parse(request.flags)
+                key = cdr_from_event(ev, self.pipeline_config.defaults).cgrid
+            except (ProcessError, CdrError) as exc:
+                raise invalid(str(exc)) from None
+            result = await self._process_tracked(key, ev, flags, sc)
+        except CGRError:
+            CDRS_PROCESSED.labels(result="error").inc()
+            raise
+        _count(result, flags)
+        self.log.info("cdr.processed", runs=len(result.runs), duplicate=result.duplicate,
+                      cgrid=result.runs[0].cdr.cgrid if result.runs else "")
+        return cdre_pb2.ProcessCDRResponse(
+            cdrs=[cdr_to_pb(r.cdr) for r in result.runs], duplicate=result.duplicate
+        )
+
+    async def _process_tracked(
+        self, key: str, ev: CGREvent, flags: ProcessFlags, sc: SessionCost | None
+    ) -> ProcessResult:
+        self.in_flight[key] += 1
+        try:
+            return await process_cdr(ev, flags, self.backends, self.store, self.pipeline_config,
+                                     session_cost=sc)
+        except RatingUnavailable as exc:
+            raise Unavailable("SERVER_ERROR", str(exc)) from None
+        except ProcessError as exc:
+            if str(exc).startswith(("ATTRIBUTES_ERROR", "CHARGERS_ERROR")):
+                raise Unavailable("SERVER_ERROR", str(exc)) from None
+            # a field AttributeS/ChargerS wrote is bad: still nothing stored
+            raise invalid(str(exc)) from None
+        finally:
+            self.in_flight[key] -= 1
+            if not self.in_flight[key]:
+                del self.in_flight[key]
 
     def _abandoned(self, stored: StoredCdr) -> bool:
         """A pending row is abandoned when no other ProcessCDR of its CGRID is running here (the
@@ -483,6 +515,12 @@ class CdreServer(BaseService):
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        outbox = getattr(self, "outbox", None)
+        if outbox is not None:
+            await outbox.close()
+        store = getattr(self, "store", None)
+        if store is not None:
+            await asyncio.to_thread(store.close)
         backends = getattr(self, "backends", None)
         if backends is not None:
             await backends.close()

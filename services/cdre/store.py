@@ -19,24 +19,41 @@ has a window where a crash leaves money taken and no CDR, and a refund that may 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.storage.models.cdrs import (
     CdrExportedRow,
     CdrExportRow,
+    CdrOutboxRow,
     CdrRow,
     SessionCostRow,
 )
-from services.cdre.cdr import CDR
+from cgrpy.units import from_unix_nano, to_unix_nano
+from services.cdre.cdr import CDR, to_event
+from services.cdre.writer import GroupCommitter
 
 PENDING = "pending"
 RATED_STATE = "rated"
@@ -122,12 +139,68 @@ class ExportRecord:
     total_cost: Decimal = Decimal(0)
 
 
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    target: str
+    event: CGREvent
+    attempts: int
+
+
+def _outbox_event(body: str) -> CGREvent:
+    d = loads_exact(body)
+    return CGREvent(d["Tenant"], d["ID"], from_unix_nano(d["Time"]), d["Event"])
+
+
+@dataclass
+class RunOutcome:
+    """What rating decided for a run: written by :meth:`CdrStore.finish_in` and
+    :meth:`CdrStore.insert_final_in`."""
+
+    cost: Decimal
+    cost_source: str
+    cost_details: dict[str, Any] | None
+    extra_info: str = ""
+    debit_request_id: str = ""
+
+
+# The receivers of a stored CDR's event, in the order they are fed (ThresholdS first, as
+# CGRateS's CDRs do).
+OUTBOX_TARGETS = ("thresholds", "stats")
+
+_CDRS = CdrRow.__table__
+_SESSION_COSTS = SessionCostRow.__table__
+_OUTBOX = CdrOutboxRow.__table__
+
+
 class CdrStore:
-    """Synchronous repository; async callers wrap calls in ``asyncio.to_thread``."""
+    """Synchronous repository; async callers use the ``a*`` methods (group-committed writes)
+    or wrap the rest in ``asyncio.to_thread``.
+
+    The hot-path writes (reserve, finish, final insert, session cost, outbox) are SQLAlchemy Core
+    statements built once here, not ORM units of work: statement building and ORM bookkeeping
+    cost more CPU than Postgres spends running them.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self.writer = GroupCommitter(engine)
+        ins = self._insert(_CDRS)
+        self._ins_cdr = ins.on_conflict_do_nothing(index_elements=["cgrid", "run_id"]).returning(
+            _CDRS.c.id
+        )
+        self._sel_run = select(_CDRS).where(
+            _CDRS.c.cgrid == bindparam("b_cgrid"), _CDRS.c.run_id == bindparam("b_run_id")
+        )
+        self._upd_cdr = update(_CDRS).where(_CDRS.c.id == bindparam("b_id"))
+        self._ins_sc = self._insert(_SESSION_COSTS).on_conflict_do_nothing(
+            index_elements=["cgrid", "run_id"]
+        ).returning(_SESSION_COSTS.c.id)
+        self._ins_outbox = insert(_OUTBOX)
+
+    def close(self) -> None:
+        self.writer.close()
 
     # --- insert / update ----------------------------------------------------------------------
 
@@ -136,16 +209,64 @@ class CdrStore:
 
         Returns ``(stored, duplicate)``: the new row, or the row already there and ``True``.
         """
+        with self.engine.begin() as conn:
+            return self.reserve_in(conn, cdr)
+
+    async def areserve(self, cdr: CDR) -> tuple[StoredCdr, bool]:
+        return await self.writer.run(lambda conn: self.reserve_in(conn, cdr))
+
+    def reserve_in(self, conn: Connection, cdr: CDR) -> tuple[StoredCdr, bool]:
         values = _row_values(cdr)
         values["rating_state"] = PENDING
-        ins = self._insert(CdrRow).values(**values)
-        ins = ins.on_conflict_do_nothing(index_elements=["cgrid", "run_id"]).returning(CdrRow.id)
-        with Session(self.engine) as s, s.begin():
-            new_id = s.execute(ins).scalar_one_or_none()
-            row = s.execute(
-                select(CdrRow).where(CdrRow.cgrid == cdr.cgrid, CdrRow.run_id == cdr.run_id)
-            ).scalar_one()
-            return _stored(row), new_id is None
+        return self._insert_run(conn, cdr, values)
+
+    def _insert_run(
+        self, conn: Connection, cdr: CDR, values: dict[str, Any]
+    ) -> tuple[StoredCdr, bool]:
+        new_id = conn.execute(self._ins_cdr, values).scalar_one_or_none()
+        if new_id is None:
+            row = conn.execute(
+                self._sel_run, {"b_cgrid": cdr.cgrid, "b_run_id": cdr.run_id}
+            ).one()
+            return _stored(row), True
+        # the row is what we wrote: no read-back
+        mine = cdr.copy(order_id=new_id)
+        return StoredCdr(mine, values["rating_state"], values.get("debit_request_id", ""), 0,
+                         values["updated_at"]), False
+
+    def insert_final_in(
+        self,
+        conn: Connection,
+        cdr: CDR,
+        outcome: RunOutcome,
+        *,
+        session_cost: SessionCost | None = None,
+        notify: Sequence[str] = (),
+    ) -> tuple[StoredCdr, bool]:
+        """Store a run whose rating needed no debit, already final, in one statement; plus its
+        session cost and its outbox events in the same transaction. A duplicate changes
+        nothing and returns the row already there."""
+        values = _row_values(cdr)
+        values.update(_outcome_values(outcome))
+        stored, dup = self._insert_run(conn, cdr, values)
+        if dup:
+            return stored, True
+        _apply_outcome(stored.cdr, outcome)
+        if session_cost is not None:
+            self.store_session_cost_in(conn, session_cost)
+        self.add_outbox_in(conn, stored.cdr, notify)
+        return stored, False
+
+    async def ainsert_final(
+        self,
+        cdr: CDR,
+        outcome: RunOutcome,
+        *,
+        session_cost: SessionCost | None = None,
+        notify: Sequence[str] = (),
+    ) -> tuple[StoredCdr, bool]:
+        return await self.writer.run(lambda conn: self.insert_final_in(
+            conn, cdr, outcome, session_cost=session_cost, notify=notify))
 
     def finish(
         self,
@@ -159,21 +280,104 @@ class CdrStore:
         rerate_count: int | None = None,
     ) -> None:
         """Write the rating outcome of a reserved (or re-rated) row and mark it final."""
-        values: dict[str, Any] = {
-            "cost": cost,
-            "cost_source": cost_source,
-            "cost_details": None if cost_details is None else dumps_exact(cost_details),
-            "extra_info": extra_info,
-            "debit_request_id": debit_request_id,
-            "rating_state": RATED_STATE,
-            "updated_at": datetime.now(UTC),
-        }
+        outcome = RunOutcome(cost, cost_source, cost_details, extra_info, debit_request_id)
+        with self.engine.begin() as conn:
+            self.finish_in(conn, order_id, outcome, rerate_count=rerate_count)
+
+    def finish_in(
+        self,
+        conn: Connection,
+        order_id: int,
+        outcome: RunOutcome,
+        *,
+        rerate_count: int | None = None,
+        cdr: CDR | None = None,
+        session_cost: SessionCost | None = None,
+        notify: Sequence[str] = (),
+    ) -> None:
+        """:meth:`finish` inside ``conn``; with ``cdr`` (already carrying the outcome) its
+        outbox events and session cost are written in the same transaction."""
+        values = _outcome_values(outcome)
         if rerate_count is not None:
             values["rerate_count"] = rerate_count
-        with Session(self.engine) as s, s.begin():
-            done = s.execute(update(CdrRow).where(CdrRow.id == order_id).values(**values))
-            if done.rowcount != 1:
-                raise StoreError(f"NOT_FOUND: no CDR with OrderID {order_id}")
+        values["b_id"] = order_id
+        done = conn.execute(self._upd_cdr, values)
+        if done.rowcount != 1:
+            raise StoreError(f"NOT_FOUND: no CDR with OrderID {order_id}")
+        if session_cost is not None:
+            self.store_session_cost_in(conn, session_cost)
+        if cdr is not None:
+            self.add_outbox_in(conn, cdr, notify)
+
+    async def afinish(
+        self,
+        cdr: CDR,
+        outcome: RunOutcome,
+        *,
+        session_cost: SessionCost | None = None,
+        notify: Sequence[str] = (),
+    ) -> None:
+        await self.writer.run(lambda conn: self.finish_in(
+            conn, cdr.order_id, outcome, cdr=cdr, session_cost=session_cost, notify=notify))
+
+    def add_outbox_in(self, conn: Connection, cdr: CDR, targets: Sequence[str]) -> None:
+        """Queue the CDR's event for StatS/ThresholdS (``targets``) in ``conn``'s transaction."""
+        if not targets:
+            return
+        ev = to_event(cdr, EventType="CDR")
+        body = dumps_exact({"Tenant": ev.tenant, "ID": ev.id, "Time": to_unix_nano(ev.time),
+                            "Event": ev.event})
+        conn.execute(self._ins_outbox, [
+            {"target": t, "event_id": ev.id, "event": body, "lease_until_ns": 0, "attempts": 0}
+            for t in targets
+        ])
+
+    def claim_outbox(self, limit: int, lease_ns: int) -> list[OutboxItem]:
+        """Take up to ``limit`` free outbox rows (oldest first) for ``lease_ns``: other
+        deliverers (other cdre replicas) skip them meanwhile; a deliverer that dies lets the
+        lease run out and the rows are delivered again (hence the receivers dedup by id)."""
+        now = time.time_ns()
+        free = (
+            select(_OUTBOX.c.id)
+            .where(_OUTBOX.c.lease_until_ns <= now)
+            .order_by(_OUTBOX.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(free.scalar_subquery()))
+            .values(lease_until_ns=now + lease_ns, attempts=_OUTBOX.c.attempts + 1)
+            .returning(_OUTBOX.c.id, _OUTBOX.c.target, _OUTBOX.c.event, _OUTBOX.c.attempts)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+        return sorted((OutboxItem(r.id, r.target, _outbox_event(r.event), r.attempts)
+                       for r in rows), key=lambda i: i.id)
+
+    def ack_outbox(self, ids: Sequence[int]) -> None:
+        """Delivered: forget these rows."""
+        if not ids:
+            return
+        stmt = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, {"ids": list(ids)})
+
+    def release_outbox(self, ids: Sequence[int], retry_in_ns: int) -> None:
+        """Delivery failed: try these rows again after ``retry_in_ns``."""
+        if not ids:
+            return
+        stmt = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+            .values(lease_until_ns=time.time_ns() + retry_in_ns)
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, {"ids": list(ids)})
+
+    def outbox_depth(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_OUTBOX)).scalar_one())
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -209,22 +413,25 @@ class CdrStore:
 
     def store_session_cost(self, sc: SessionCost) -> bool:
         """Keep a *prepaid run's cost; returns ``True`` when (CGRID, RunID) was already there."""
-        ins = self._insert(SessionCostRow).values(
-            cgrid=sc.cgrid,
-            run_id=sc.run_id,
-            origin_host=sc.origin_host,
-            origin_id=sc.origin_id,
-            cost_source=sc.cost_source,
-            usage_ns=sc.usage_ns,
-            cost=sc.cost,
-            cost_details=None if sc.cost_details is None else dumps_exact(sc.cost_details),
-            created_at=datetime.now(UTC),
-        )
-        ins = ins.on_conflict_do_nothing(index_elements=["cgrid", "run_id"]).returning(
-            SessionCostRow.id
-        )
-        with Session(self.engine) as s, s.begin():
-            return s.execute(ins).scalar_one_or_none() is None
+        with self.engine.begin() as conn:
+            return self.store_session_cost_in(conn, sc)
+
+    async def astore_session_cost(self, sc: SessionCost) -> bool:
+        return await self.writer.run(lambda conn: self.store_session_cost_in(conn, sc))
+
+    def store_session_cost_in(self, conn: Connection, sc: SessionCost) -> bool:
+        values = {
+            "cgrid": sc.cgrid,
+            "run_id": sc.run_id,
+            "origin_host": sc.origin_host,
+            "origin_id": sc.origin_id,
+            "cost_source": sc.cost_source,
+            "usage_ns": sc.usage_ns,
+            "cost": sc.cost,
+            "cost_details": None if sc.cost_details is None else dumps_exact(sc.cost_details),
+            "created_at": datetime.now(UTC),
+        }
+        return conn.execute(self._ins_sc, values).scalar_one_or_none() is None
 
     def get_session_cost(self, cgrid: str, run_id: str) -> SessionCost | None:
         q = select(SessionCostRow).where(
@@ -275,11 +482,11 @@ class CdrStore:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _insert(self, model: type) -> Any:
+    def _insert(self, table: Any) -> Any:
         if self._dialect == "postgresql":
-            return postgresql.insert(model)
+            return postgresql.insert(table)
         if self._dialect == "sqlite":
-            return sqlite.insert(model)
+            return sqlite.insert(table)
         raise StoreError(f"unsupported StorDB dialect {self._dialect!r}")
 
 
@@ -313,7 +520,25 @@ def _row_values(cdr: CDR) -> dict[str, Any]:
     }
 
 
-def _stored(r: CdrRow) -> StoredCdr:
+def _outcome_values(o: RunOutcome) -> dict[str, Any]:
+    return {
+        "cost": o.cost,
+        "cost_source": o.cost_source,
+        "cost_details": None if o.cost_details is None else dumps_exact(o.cost_details),
+        "extra_info": o.extra_info,
+        "debit_request_id": o.debit_request_id,
+        "rating_state": RATED_STATE,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _apply_outcome(cdr: CDR, o: RunOutcome) -> None:
+    cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info = (
+        o.cost, o.cost_source, o.cost_details, o.extra_info
+    )
+
+
+def _stored(r: Any) -> StoredCdr:
     cdr = CDR(
         cgrid=r.cgrid,
         run_id=r.run_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -22,8 +23,10 @@ from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
+from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError, ActionTrigger
 from services.rals.accounts.service import AccountService, BalanceChange
+from services.rals.partitions import AdvisoryPartitions, Ownership, OwnsAll, partition_of
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
 from services.rals.rating.plan import forced_plan_view
 from services.rals.scheduler import ActionScheduler, ScheduledRun, timed_plans
@@ -33,6 +36,9 @@ T = TypeVar("T")
 
 PREPAID = "*prepaid"
 NO_CHARGE = {"*none", "none"}
+# Metadata on a request one RALs passes to the account's owner: the owner serves it, whatever
+# happened to ownership meanwhile, so a request hops at most once.
+FORWARDED = "cgrpy-rals-forwarded"
 
 
 @dataclass(frozen=True)
@@ -116,14 +122,25 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
     def __init__(self, owner: RalsServer) -> None:
         self.owner = owner
 
-    async def _run(self, fn: Callable[[Compiled], T]) -> T:
+    async def _run(self, fn: Callable[[Compiled], T], *, inline: bool = False) -> T:
+        """``fn`` in a worker thread (it may wait on the StorDB), or ``inline`` on the event loop
+        when it is pure CPU (an owned, cached account)."""
         compiled = self.owner.compiled
         if compiled is None:
             raise CGRError("SERVER_ERROR", "rals not loaded")
         try:
-            return await asyncio.to_thread(fn, compiled)
+            return fn(compiled) if inline else await asyncio.to_thread(fn, compiled)
         except (AccountError, RatingError) as exc:
             raise _as_cgr(exc) from None
+
+    async def _forward(self, method: str, request: Any, context: Any, tenant: str,
+                       account: str) -> Any | None:
+        """The owner's answer when another RALs process owns the account; None: serve here."""
+        return await self.owner.forward(method, request, context, tenant, account)
+
+    def _who(self, pb: rals_pb2.CallDescriptor) -> tuple[str, str]:
+        cd = descriptor(pb).with_defaults()
+        return cd.tenant, cd.account or cd.subject
 
     async def GetCost(self, request: rals_pb2.CallDescriptor, context: Any) -> rals_pb2.CostResponse:
         decimals = self.owner.settings.rounding_decimals
@@ -145,8 +162,13 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         return await self._run(work)
 
     async def GetMaxUsage(self, request: rals_pb2.CallDescriptor, context: Any) -> rals_pb2.MaxUsageResponse:
+        tenant, account = self._who(request)
+        fwd = await self._forward("GetMaxUsage", request, context, tenant, account)
+        if fwd is not None:
+            return fwd
         return await self._run(
-            lambda c: rals_pb2.MaxUsageResponse(max_usage_ns=c.accounts.get_max_usage(descriptor(request)))
+            lambda c: rals_pb2.MaxUsageResponse(max_usage_ns=c.accounts.get_max_usage(descriptor(request))),
+            inline=self.owner.store is not None and self.owner.store.is_cached(tenant, account),
         )
 
     async def Debit(self, request: rals_pb2.DebitRequest, context: Any) -> rals_pb2.CostResponse:
@@ -154,6 +176,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             raise CGRError("MANDATORY_IE_MISSING", "[RequestID]")
         if request.request_type in NO_CHARGE:
             return rals_pb2.CostResponse(cost="0", usage_ns=request.call.usage_ns)
+        fwd = await self._forward("Debit", request, context, *self._who(request.call))
+        if fwd is not None:
+            return fwd
         prepaid = request.request_type in (PREPAID, "prepaid", "")
         max_debit = prepaid and request.allow_partial
 
@@ -198,6 +223,16 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             raise CGRError("MANDATORY_IE_MISSING", "[RefundID]")
         if not request.debit_request_ids:
             raise CGRError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
+        compiled = self.owner.compiled
+        if compiled is not None:  # the account is the one of the debits: route by it
+            first = await asyncio.to_thread(compiled.accounts.store.request_result,
+                                            request.debit_request_ids[0])
+            summary = (first or {}).get("AccountSummary") or {}
+            if summary:
+                fwd = await self._forward("Refund", request, context, summary.get("Tenant", ""),
+                                          summary.get("ID", ""))
+                if fwd is not None:
+                    return fwd
 
         def work(c: Compiled) -> rals_pb2.RefundResponse:
             from services.rals.accounts.debit import Charge
@@ -226,12 +261,18 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
 
     async def GetAccount(self, request: rals_pb2.AccountRequest, context: Any) -> rals_pb2.Account:
         tenant = request.tenant or self.owner.settings.default_tenant
+        fwd = await self._forward("GetAccount", request, context, tenant, request.account)
+        if fwd is not None:
+            return fwd
         return await self._run(lambda c: account_pb(c.accounts.get_account(tenant, request.account)))
 
     async def SetAccount(self, request: rals_pb2.SetAccountRequest, context: Any) -> rals_pb2.Account:
         if not request.account:
             raise CGRError("MANDATORY_IE_MISSING", "[Account]")
         tenant = request.tenant or self.owner.settings.default_tenant
+        fwd = await self._forward("SetAccount", request, context, tenant, request.account)
+        if fwd is not None:
+            return fwd
         allow_negative = request.allow_negative if request.HasField("allow_negative") else None
         disabled = request.disabled if request.HasField("disabled") else None
         return await self._run(
@@ -244,6 +285,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         if not request.account:
             raise CGRError("MANDATORY_IE_MISSING", "[Account]")
         tenant = request.tenant or self.owner.settings.default_tenant
+        fwd = await self._forward("RemoveAccount", request, context, tenant, request.account)
+        if fwd is not None:
+            return fwd
         removed = await self._run(lambda c: c.accounts.store.remove_account(tenant, request.account))
         self.owner.log.info("rals.account_removed", tenant=tenant, account=request.account, existed=removed)
         return common_pb2.Empty()
@@ -264,6 +308,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
 
     async def SetBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
         tenant, account, btype, value = self._balance_args(request)
+        fwd = await self._forward("SetBalance", request, context, tenant, account)
+        if fwd is not None:
+            return fwd
         b = request.balance
 
         def work(c: Compiled) -> BalanceChange:
@@ -285,6 +332,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
     async def AddBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
         """AddBalance/DebitBalance (negative value): one journaled change under the account lock."""
         tenant, account, btype, value = self._balance_args(request)
+        fwd = await self._forward("AddBalance", request, context, tenant, account)
+        if fwd is not None:
+            return fwd
         bid = request.balance.id or "*default"
         out = await self._run(lambda c: c.accounts.add_balance(
             tenant, account, btype, value, balance_id=bid, overwrite=request.overwrite))
@@ -300,6 +350,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         bid = request.balance.id
         if not bid:
             raise CGRError("MANDATORY_IE_MISSING", "[BalanceID]")
+        fwd = await self._forward("RemoveBalance", request, context, tenant, account)
+        if fwd is not None:
+            return fwd
 
         def work(c: Compiled) -> rals_pb2.Account:
             c.accounts.remove_balance(tenant, account, btype, bid)
@@ -311,6 +364,10 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         if not request.actions_id:
             raise CGRError("MANDATORY_IE_MISSING", "[ActionsId]")
         tenant = request.tenant or self.owner.settings.default_tenant
+        if request.account:
+            fwd = await self._forward("ExecuteActions", request, context, tenant, request.account)
+            if fwd is not None:
+                return fwd
         events: list[ActionEvent] = await self._run(
             lambda c: c.accounts.execute_actions(tenant, request.account or None, request.actions_id)
         )
@@ -326,6 +383,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         if not request.account:
             raise CGRError("MANDATORY_IE_MISSING", "[Account]")
         tenant = request.tenant or self.owner.settings.default_tenant
+        fwd = await self._forward("SetAccountActionTriggers", request, context, tenant, request.account)
+        if fwd is not None:
+            return fwd
         rid = request.request_id or None
         fields: Any = {}
         if request.action_trigger_json:
@@ -356,6 +416,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
 
     async def GetAccountActionTriggers(self, request: rals_pb2.AccountRequest, context: Any) -> common_pb2.JsonObject:
         tenant = request.tenant or self.owner.settings.default_tenant
+        fwd = await self._forward("GetAccountActionTriggers", request, context, tenant, request.account)
+        if fwd is not None:
+            return fwd
         return await self._run(lambda c: common_pb2.JsonObject(json=dumps_exact(
             [action_trigger_json(t) for t in c.accounts.get_account(tenant, request.account).triggers])))
 
@@ -374,6 +437,10 @@ class RalsServer(BaseService):
         self._lock = asyncio.Lock()
         self.scheduler = ActionScheduler(on_runs=self._scheduled_runs)
         self._scheduler_task: asyncio.Task[None] | None = None
+        # one store for the process: a tariff-plan reload keeps the accounts it has in memory
+        self.store: LiveStore | None = None
+        self.ownership: Ownership = OwnsAll()
+        self._peers: dict[str, tuple[grpc.aio.Channel, rals_pb2_grpc.RalsServiceStub]] = {}
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServicer(self), server)
@@ -382,6 +449,16 @@ class RalsServer(BaseService):
         return [rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name, tps.SERVICE_NAME]
 
     async def load(self) -> None:
+        # A debit's worker thread waits for its group commit: enough threads to fill a batch.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals"))
+        engine = self.engine
+        self.store = LiveStore(engine, owns=lambda t, a: self.ownership.owns(t, a))
+        if engine.dialect.name == "postgresql":
+            address = self.bound_address or \
+                f"{self.settings.listen_host}:{self.settings.grpc_port(self.name)}"
+            self.ownership = AdvisoryPartitions(engine, address, on_gained=self._gained,
+                                                on_lost=self._lost)
         await self.compile(None)
         self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="rals-scheduler")
 
@@ -393,7 +470,56 @@ class RalsServer(BaseService):
             except (TimeoutError, asyncio.CancelledError):
                 self._scheduler_task.cancel()
             self._scheduler_task = None
+        self.ownership.close()  # first: the partitions go to the other processes at once
+        self.ownership = OwnsAll()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        for channel, _stub in self._peers.values():
+            await channel.close()
+        self._peers.clear()
         await super().close()
+
+    def _gained(self, partition: int) -> None:
+        # Another process may have changed these accounts while it owned the partition.
+        if self.store is not None:
+            self.store.evict(keep=lambda t, a: partition_of(t, a) != partition)
+
+    def _lost(self) -> None:
+        if self.store is not None:
+            self.store.evict()
+
+    async def forward(self, method: str, request: Any, context: Any, tenant: str,
+                      account: str) -> Any | None:
+        """Pass an account's request to the process that owns it; None: serve it here (ours, a
+        forwarded request, or the owner unreachable — then the locked path keeps it exact)."""
+        own = self.ownership
+        if not account or own.owns(tenant, account):
+            return None
+        if any(m[0] == FORWARDED for m in (context.invocation_metadata() or ())):
+            return None
+        addr = own.known_owner(tenant, account)
+        if addr is None:
+            addr = await asyncio.to_thread(own.claim, tenant, account)
+        if not addr or addr == self.bound_address:
+            return None
+        if addr not in self._peers:
+            channel = grpc.aio.insecure_channel(addr)
+            self._peers[addr] = (channel, rals_pb2_grpc.RalsServiceStub(channel))
+        stub = self._peers[addr][1]
+        remaining = context.time_remaining()
+        try:
+            return await getattr(stub, method)(
+                request, timeout=remaining if remaining is not None else 30.0,
+                metadata=((FORWARDED, "1"),))
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.UNAVAILABLE:
+                await context.abort(err.code(), err.details() or "")
+            # The owner is gone: take its partition if the lock went with it, else serve here.
+            self.log.info("rals.owner_unavailable", owner=addr, account=f"{tenant}:{account}")
+            own.forget(tenant, account)
+            await asyncio.to_thread(own.claim, tenant, account)
+            return None
 
     def _scheduled_runs(self, runs: list[ScheduledRun]) -> None:
         for run in runs:
@@ -411,7 +537,8 @@ class RalsServer(BaseService):
 
             def build() -> tuple[Compiled, Any]:
                 data = RatingData.from_rows(rows)
-                accounts = AccountService(self.engine, rows, tpid=tpid, rounding_decimals=decimals, data=data)
+                accounts = AccountService(self.engine, rows, tpid=tpid, rounding_decimals=decimals, data=data,
+                                          store=self.store)
                 report = accounts.provision()
                 timed = timed_plans(rows)  # checked before the swap: a bad TimingId keeps the old plan
                 return Compiled(tpid, data, accounts), (report, timed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +53,24 @@ _BUSINESS_WORDS = {
 
 def _business(exc: CGRError) -> Exception:
     return BackendError(exc.message) if exc.word in _BUSINESS_WORDS else exc
+
+
+def _cdr_request(event: CGREvent, flags: dict[str, bool]) -> cdre_pb2.ProcessCDRRequest:
+    words = [f"*{k}:{str(flags[k]).lower()}" for k in ("chargers", "attributes", "rals")]
+    req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=words)
+    if event.get("CostSource") == "*sessions" and event.get("Cost") is not None:
+        # A *prepaid run was charged by the session: its cost travels with the CDR (stored in
+        # the CDR's transaction), so the CDR takes it instead of being rated and charged again.
+        req.session_cost.CopyFrom(cdre_pb2.SessionCost(
+            cgrid=str(event.get("CGRID") or cgrid_of(event)),
+            run_id=str(event.get("RunID") or "*default"),
+            origin_host=str(event.get("OriginHost") or ""),
+            origin_id=str(event.get("OriginID") or ""),
+            cost_source="*sessions",
+            usage_ns=event_usage(event),
+            cost=money_str(Decimal(event.get("Cost"))),
+        ))
+    return req
 
 
 _PROFILE_SETS: dict[str, ProfileSet] = {}  # version -> its ProfileSet, built once
@@ -161,41 +178,27 @@ class GrpcBackends:
         return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
 
     async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
+        flags = {"chargers": chargers, "attributes": attributes, "rals": rals}
         if self.spool is not None:
-            # durable first, OK to OpenSIPS after: the forwarder delivers it to cdre
-            await asyncio.to_thread(self.spool.put, event, {"chargers": chargers, "attributes": attributes, "rals": rals})
+            # durable first (group-committed), OK to OpenSIPS after: the forwarder delivers it
+            await self.spool.aput(event, flags)
             return CdrResult(stored=0)
-        return await self.deliver_cdr(event, {"chargers": chargers, "attributes": attributes, "rals": rals})
+        return await self.deliver_cdr(event, flags)
 
     async def deliver_cdr(self, event: CGREvent, flags: dict[str, bool]) -> CdrResult:
-        chargers, attributes, rals = flags["chargers"], flags["attributes"], flags["rals"]
-        if event.get("CostSource") == "*sessions" and event.get("Cost") is not None:
-            # A *prepaid run was charged by the session: hand its cost to cdre first, so the
-            # CDR takes it instead of being rated (and charged) again.
-            await self._store_session_cost(event)
-        flags = [f"*chargers:{str(chargers).lower()}", f"*attributes:{str(attributes).lower()}", f"*rals:{str(rals).lower()}"]
-        req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=flags)
         try:
             # idempotent on (CGRID, RunID) in cdre, so retrying is safe
-            resp = await self.cdrs.call("ProcessCDR", req, idempotent=True)
+            resp = await self.cdrs.call("ProcessCDR", _cdr_request(event, flags), idempotent=True)
         except CGRError as exc:
             raise _business(exc) from None
         return CdrResult(stored=len(resp.cdrs), duplicate=resp.duplicate)
 
-    async def _store_session_cost(self, event: CGREvent) -> None:
-        req = cdre_pb2.SessionCost(
-            cgrid=str(event.get("CGRID") or cgrid_of(event)),
-            run_id=str(event.get("RunID") or "*default"),
-            origin_host=str(event.get("OriginHost") or ""),
-            origin_id=str(event.get("OriginID") or ""),
-            cost_source="*sessions",
-            usage_ns=event_usage(event),
-            cost=money_str(Decimal(event.get("Cost"))),
-        )
-        try:
-            await self.cdrs.call("StoreSessionCost", req, idempotent=True)
-        except CGRError as exc:
-            raise _business(exc) from None
+    async def deliver_cdrs(self, items: list[tuple[CGREvent, dict[str, bool]]]) -> list[Exception | None]:
+        """The spool's delivery: many CDRs in one ProcessCDRs; per CDR None (stored) or why not."""
+        req = cdre_pb2.ProcessCDRsRequest(cdrs=[_cdr_request(ev, fl) for ev, fl in items])
+        # idempotent per (CGRID, RunID) in cdre, so retrying the whole batch is safe
+        resp = await self.cdrs.call("ProcessCDRs", req, idempotent=True)
+        return [None if r.code == 0 else _business(CGRError.from_message(r.message)) for r in resp.results]
 
     async def suppliers_get_suppliers(self, event: CGREvent) -> SuppliersReply:
         req = suppliers_pb2.GetSuppliersRequest(event=event_to_pb(event))

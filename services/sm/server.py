@@ -183,7 +183,7 @@ class SmServer(BaseService):
         s = self.settings
         self.spool = CdrSpool(s.sm_spool_path)
         self.backends = GrpcBackends(s, self.spool)
-        self.spool.start(self.backends.deliver_cdr)
+        self.spool.start(self.backends.deliver_cdrs)
         cfg = SMConfig(
             debit_interval_ns=s.debit_interval,
             reply_deadline_s=s.sm_reply_timeout / 1e9,

@@ -6,14 +6,23 @@ with backoff until cdre has stored them. cdre is idempotent on (CGRID, RunID), s
 twice (crash after delivery, before the spool row was deleted) is still stored and charged once.
 The spool is a plain file next to the service (``CGRPY_SM_SPOOL_PATH``), so it works even when
 the StorDB is down.
+
+Group commit: one writer thread owns every write. It takes all the inserts (and deletes) queued
+while its previous commit was being fsync'd and commits them together, so a busy SM pays one
+fsync per batch instead of one per CDR, and each caller is answered only once its own row is
+committed. The forwarder sends up to ``batch_size`` CDRs in one delivery (cdre's ProcessCDRs)
+and deletes those cdre stored; the others stay for the next try.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import queue
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +32,18 @@ from cgrpy.units import from_unix_nano, to_unix_nano
 
 log = get_logger("sm")
 
-Deliver = Callable[[CGREvent, dict[str, bool]], Awaitable[Any]]
+Flags = dict[str, bool]
+# Delivers many CDRs; answers per CDR, in order: None = stored by cdre, else why not.
+DeliverBatch = Callable[[list[tuple[CGREvent, Flags]]], Awaitable[Sequence[BaseException | None]]]
+_Write = Callable[[sqlite3.Connection], Any]
+_INSERT = "INSERT INTO cdr_spool (tenant, event_id, time_ns, fields, flags) VALUES (?, ?, ?, ?, ?)"
 
 
 class CdrSpool:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, batch_size: int = 100) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.batch_size = batch_size
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -38,66 +52,158 @@ class CdrSpool:
             "CREATE TABLE IF NOT EXISTS cdr_spool (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "tenant TEXT, event_id TEXT, time_ns INTEGER, fields TEXT, flags TEXT, attempts INTEGER DEFAULT 0)"
         )
+        self._writes: queue.SimpleQueue[tuple[_Write, Future[Any]] | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="sm-spool-writer", daemon=True)
+        self._writer.start()
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self.commits = 0  # transactions committed by the writer (tests, metrics)
 
-    def put(self, event: CGREvent, flags: dict[str, bool]) -> int:
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO cdr_spool (tenant, event_id, time_ns, fields, flags) VALUES (?, ?, ?, ?, ?)",
-                (event.tenant, event.id, to_unix_nano(event.time), dumps_exact(event.event), dumps_exact(flags)),
-            )
-            row_id = int(cur.lastrowid or 0)
-        self._wake.set()
-        return row_id
+    # --- writes (group-committed) -----------------------------------------------------------
+
+    def submit(self, event: CGREvent, flags: Flags) -> Future[int]:
+        """Queue the CDR; the future holds its row id once it is committed (durable)."""
+        row = (event.tenant, event.id, to_unix_nano(event.time), dumps_exact(event.event),
+               dumps_exact(flags))
+        fut = self._write(lambda db: int(db.execute(_INSERT, row).lastrowid or 0))
+        fut.add_done_callback(lambda _f: self._wake_soon())
+        return fut
+
+    def put(self, event: CGREvent, flags: Flags) -> int:
+        """:meth:`submit` and wait: returns once the CDR is durable."""
+        return self.submit(event, flags).result()
+
+    async def aput(self, event: CGREvent, flags: Flags) -> int:
+        return await asyncio.wrap_future(self.submit(event, flags))
+
+    def _write(self, fn: _Write) -> Future[Any]:
+        fut: Future[Any] = Future()
+        self._writes.put((fn, fut))
+        return fut
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._writes.get()
+            if first is None:
+                return
+            ops, stop = [first], False
+            while True:
+                try:
+                    nxt = self._writes.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                ops.append(nxt)
+            self._commit(ops)
+            if stop:
+                return
+
+    def _commit(self, ops: list[tuple[_Write, Future[Any]]]) -> None:
+        results: list[Any] = []
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    results = [fn(self._db) for fn, _ in ops]
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except Exception as exc:  # noqa: BLE001 - handed to the callers
+            if len(ops) > 1:  # one bad write must not fail the others: alone, one by one
+                for op in ops:
+                    self._commit([op])
+                return
+            _settle(ops[0][1], exc=exc)
+            return
+        self.commits += 1
+        for (_, fut), res in zip(ops, results, strict=True):
+            _settle(fut, result=res)
+
+    def _wake_soon(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    # --- reads --------------------------------------------------------------------------------
 
     def depth(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM cdr_spool").fetchone()[0])
 
-    def _batch(self, limit: int = 100) -> list[tuple[int, CGREvent, dict[str, bool]]]:
+    def _batch(self, limit: int) -> list[tuple[int, CGREvent, Flags]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, tenant, event_id, time_ns, fields, flags FROM cdr_spool ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
         return [(r[0], CGREvent(r[1], r[2], from_unix_nano(r[3]), loads_exact(r[4])), loads_exact(r[5])) for r in rows]
 
-    def _done(self, row_id: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM cdr_spool WHERE id = ?", (row_id,))
+    # --- forwarding -----------------------------------------------------------------------------
 
-    def _failed(self, row_id: int) -> None:
-        with self._lock:
-            self._db.execute("UPDATE cdr_spool SET attempts = attempts + 1 WHERE id = ?", (row_id,))
-
-    def start(self, deliver: Deliver, *, max_backoff_s: float = 30.0) -> None:
+    def start(self, deliver: DeliverBatch, *, max_backoff_s: float = 30.0) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._forward(deliver, max_backoff_s))
 
-    async def _forward(self, deliver: Deliver, max_backoff_s: float) -> None:
+    async def _forward(self, deliver: DeliverBatch, max_backoff_s: float) -> None:
         backoff = 0.2
         while True:
-            batch = await asyncio.to_thread(self._batch)
+            self._wake.clear()  # before reading: a put committed after this wakes us again
+            batch = await asyncio.to_thread(self._batch, self.batch_size)
             if not batch:
-                self._wake.clear()
                 await self._wake.wait()
                 continue
-            for row_id, event, flags in batch:
-                try:
-                    await deliver(event, flags)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - any failure: keep it, retry later
-                    await asyncio.to_thread(self._failed, row_id)
-                    log.warning("cdr.spool.retry", origin_id=event.get("OriginID"), error=str(exc), retry_in_s=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, max_backoff_s)
-                    break
-                await asyncio.to_thread(self._done, row_id)
+            outcomes = await _deliver_all(deliver, [(ev, flags) for _, ev, flags in batch])
+            done = [b[0] for b, o in zip(batch, outcomes, strict=True) if o is None]
+            failed = [(b, o) for b, o in zip(batch, outcomes, strict=True) if o is not None]
+            await asyncio.wrap_future(self._write(functools.partial(_settle_rows, done=done, failed=failed)))
+            if not failed:
                 backoff = 0.2
+                continue
+            (_, ev, _), err = failed[0]
+            log.warning("cdr.spool.retry", failed=len(failed), delivered=len(done),
+                        origin_id=ev.get("OriginID"), error=str(err), retry_in_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff_s)
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self._writes.put(None)
+        await asyncio.to_thread(self._writer.join, 10)
         with self._lock:
             self._db.close()
+
+
+async def _deliver_all(
+    deliver: DeliverBatch, items: list[tuple[CGREvent, Flags]]
+) -> Sequence[BaseException | None]:
+    try:
+        outcomes = await deliver(items)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure: keep them all, retry later
+        return [exc] * len(items)
+    if len(outcomes) != len(items):
+        err = RuntimeError(f"delivery answered {len(outcomes)} of {len(items)} CDRs")
+        return [err] * len(items)
+    return outcomes
+
+
+def _settle_rows(db: sqlite3.Connection, done: list[int], failed: list[Any]) -> None:
+    db.executemany("DELETE FROM cdr_spool WHERE id = ?", [(i,) for i in done])
+    db.executemany("UPDATE cdr_spool SET attempts = attempts + 1 WHERE id = ?",
+                   [(b[0],) for b, _ in failed])
+
+
+def _settle(fut: Future[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
+    try:
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+    except InvalidStateError:
+        pass

@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
@@ -44,6 +47,22 @@ def to_cgr_error(exc: BaseException) -> CGRError:
     return CGRError("SERVER_ERROR", str(exc) or type(exc).__name__)
 
 
+class NeedsWorker(BaseException):  # noqa: N818 - a signal, not an error
+    """Raised by ``call_remote`` in engine code running inline on the loop: rerun it in a worker.
+
+    A BaseException so that the engines' ``except Exception`` (a failed remote call is data to
+    them) lets it through."""
+
+
+def on_loop() -> bool:
+    """True on an event loop's thread (engine code run inline), False in a worker."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class EngineRunner:
     """Runs sync engine code in a private worker pool; ``call_remote`` lets that code await a
     coroutine on the service's loop and get its result (or exception) back."""
@@ -62,6 +81,25 @@ class EngineRunner:
         except (engine_errors.CGRError, ProfileError, FilterError) as exc:
             raise to_cgr_error(exc) from None
 
+    async def run_inline(self, fn: Callable[..., T], *args: Any, lock: Any = None, **kw: Any) -> T:
+        """``fn(*args, **kw)`` on the loop thread; in a worker when ``lock`` (the engine's) is held
+        by a worker, or when ``fn`` asks for remote data (``call_remote`` raises
+        :class:`NeedsWorker` on the loop, and ``fn`` runs again from the start in a worker). So
+        only for ``fn`` that changes nothing before it calls out, and that blocks on no I/O."""
+        self._loop = asyncio.get_running_loop()
+        if lock is not None and not lock.acquire(blocking=False):
+            return await self.run(fn, *args, **kw)
+        try:
+            return fn(*args, **kw)
+        except NeedsWorker:
+            pass
+        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+            raise to_cgr_error(exc) from None
+        finally:
+            if lock is not None:
+                lock.release()
+        return await self.run(fn, *args, **kw)
+
     def submit_background(self, fn: Callable[[], None]) -> Any:
         """ThresholdS ``spawn``: async actions, with the caller's context variables."""
         ctx = contextvars.copy_context()
@@ -79,7 +117,7 @@ class EngineRunner:
             running = None
         if running is loop:
             coro.close()
-            raise RuntimeError("call_remote from the event loop thread would deadlock")
+            raise NeedsWorker()  # waiting here would deadlock the loop: see run_inline
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     def close(self) -> None:
@@ -122,3 +160,57 @@ def activation_json(a: ActivationInterval | None) -> dict[str, str] | None:
 
 def ids_or_none(ids: Sequence[str]) -> list[str] | None:
     return list(ids) or None
+
+
+class RecentIds:
+    """Ids of events processed lately, oldest forgotten first (bounded memory), so a batch
+    sender that delivers at least once (cdre's outbox) has a repeat skipped rather than counted
+    twice. The window is per process: a repeat after a restart is counted again."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, event_id: str) -> bool:
+        with self._lock:
+            return event_id in self._ids
+
+    def add(self, event_id: str) -> None:
+        with self._lock:
+            self._ids[event_id] = None
+            if len(self._ids) > self.size:
+                self._ids.popitem(last=False)
+
+
+@dataclass
+class BatchItem(Generic[T]):
+    """One event's outcome in a batch ``ProcessEvents``."""
+
+    event_id: str
+    result: T | None = None
+    error: str = ""  # the CGRateS error word ProcessEvent would have answered
+    duplicate: bool = False
+
+
+def process_each(
+    fn: Callable[[Any, Any], T], items: Sequence[tuple[Any, Any]], recent: RecentIds
+) -> list[BatchItem[T]]:
+    """Run ``fn(event, ids)`` for every item in order (in the engine thread), skipping event
+    ids in ``recent``; an engine error is that item's answer, not the batch's. An id is
+    remembered as soon as its event was processed, so a batch that fails half way and is sent
+    again skips the half already done."""
+    out: list[BatchItem[T]] = []
+    for ev, ids in items:
+        eid = str(ev.id or "")
+        if eid and eid in recent:
+            out.append(BatchItem(eid, duplicate=True))
+            continue
+        try:
+            item = BatchItem(eid, result=fn(ev, ids))
+        except (CGRError, engine_errors.CGRError, ProfileError, FilterError) as exc:
+            item = BatchItem(eid, error=to_cgr_error(exc).word)
+        if eid:
+            recent.add(eid)
+        out.append(item)
+    return out

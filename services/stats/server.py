@@ -29,10 +29,12 @@ from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.engine import StatEngine, StatProcessResult
 from services.stats.grpc_support import (
     EngineRunner,
+    RecentIds,
     activation_json,
     candidate_index,
     filters_of,
     ids_or_none,
+    process_each,
 )
 from services.stats.metrics_export import STAT_METRIC
 from services.stats.queue import StatQueueProfile
@@ -64,27 +66,47 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
     async def ProcessEvent(self, request: stats_pb2.StatsProcessEventRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
         ev = event_from_pb(request.event, o.settings.default_tenant)
-        result: StatProcessResult = await o.runner.run(o.process, ev, ids_or_none(request.stat_ids))
+        result: StatProcessResult = await o.run(o.process, ev, ids_or_none(request.stat_ids))
         await o.notify_thresholds(result)
         if result.partially_executed:
+            # ordinary: e.g. *tcc cannot read the Cost an authorize event does not carry yet
             for qid, err in result.errors.items():
-                o.log.warning("stats.partially_executed", queue=qid, error=err)
+                o.log.debug("stats.partially_executed", queue=qid, error=err)
             raise CGRError("PARTIALLY_EXECUTED")
         return common_pb2.IDsResponse(ids=result.queue_ids)
 
+    async def ProcessEvents(self, request: stats_pb2.StatsProcessEventsRequest, context: Any) -> common_pb2.ProcessEventsResponse:
+        o = self.owner
+        items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.stat_ids))
+                 for r in request.events]
+        done = await o.run(process_each, o.process, items, o.recent_ids)
+        await o.notify_thresholds_many([te for d in done if d.result is not None
+                                        for te in d.result.threshold_events])
+        results = []
+        for d in done:
+            res = common_pb2.EventResult(event_id=d.event_id, error=d.error, duplicate=d.duplicate)
+            if d.result is not None:
+                res.ids.extend(d.result.queue_ids)
+                if d.result.partially_executed:
+                    # an answer like NOT_FOUND, not a failure: logged at debug, not per event
+                    o.log.debug("stats.partially_executed", errors=d.result.errors)
+                    res.error = "PARTIALLY_EXECUTED"
+            results.append(res)
+        return common_pb2.ProcessEventsResponse(results=results)
+
     async def GetQueueStringMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
         o = self.owner
-        got = await o.runner.run(o.stats.get_string_metrics, request.tenant, request.id)
+        got = await o.run(o.stats.get_string_metrics, request.tenant, request.id)
         return stats_pb2.MetricsResponse(metrics=got)
 
     async def GetQueueFloatMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
         o = self.owner
-        got = await o.runner.run(o.stats.get_float_metrics, request.tenant, request.id)
+        got = await o.run(o.stats.get_float_metrics, request.tenant, request.id)
         return stats_pb2.MetricsResponse(metrics={k: money_str(v) for k, v in got.items()})
 
     async def GetQueueIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
-        ids = await o.runner.run(o.stats.get_queue_ids, request.tenant or o.settings.default_tenant)
+        ids = await o.run(o.stats.get_queue_ids, request.tenant or o.settings.default_tenant)
         return common_pb2.IDsResponse(ids=ids)
 
     async def GetStatQueueProfile(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
@@ -107,6 +129,7 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
 class StatsServer(BaseService):
     name = "stats"
     stats: StatEngine
+    inline = False
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServiceServicer(self), server)
@@ -114,8 +137,16 @@ class StatsServer(BaseService):
 
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
+        self.recent_ids = RecentIds()
         self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
         await self.reload(self.settings.tpid)
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """Engine work inline on the loop while no queue is Stored (memory only, microseconds);
+        with Stored queues a change writes to the StorDB, so it runs in a worker."""
+        if self.inline:
+            return await self.runner.run_inline(fn, *args, lock=self.stats._lock)  # noqa: SLF001
+        return await self.runner.run(fn, *args)
 
     async def close(self) -> None:
         if getattr(self, "thresholds", None) is not None:
@@ -145,6 +176,7 @@ class StatsServer(BaseService):
         old: StatEngine | None = getattr(self, "stats", None)
         await self.runner.run(self._carry_over, old, new)
         self.stats = new
+        self.inline = not any(q.profile.stored for q in new.queues.values())
         self.log.info("stats.loaded", tpid=tpid, queues=len(new.queues))
         return {"Stats": len(new.queues), "Filters": len(rows.get("Filters", []))}
 
@@ -186,6 +218,20 @@ class StatsServer(BaseService):
                     pass
 
     # --- ThresholdS ------------------------------------------------------------------------------
+
+    async def notify_thresholds_many(self, events: list[Any]) -> None:
+        """The StatUpdate events of a batch in one ThresholdS ``ProcessEvents`` (their ids are
+        fresh uuids, so ThresholdS's dedup never skips one)."""
+        if not events:
+            return
+        req = thresholds_pb2.ThresholdsProcessEventsRequest(events=[
+            thresholds_pb2.ThresholdsProcessEventRequest(
+                event=event_to_pb(te.event), threshold_ids=te.threshold_ids)
+            for te in events])
+        try:
+            await self.thresholds.call("ProcessEvents", req)
+        except CGRError as exc:
+            self.log.warning("stats.thresholds_failed", events=len(events), error=exc.message)
 
     async def notify_thresholds(self, result: StatProcessResult) -> None:
         for te in result.threshold_events:

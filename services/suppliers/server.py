@@ -112,7 +112,8 @@ class SuppliersServiceServicer(suppliers_pb2_grpc.SuppliersServiceServicer):
     async def GetSuppliers(self, request: suppliers_pb2.GetSuppliersRequest, context: Any) -> suppliers_pb2.GetSuppliersResponse:
         o = self.owner
         ev = event_from_pb(request.event, o.settings.default_tenant)
-        result: SortedSuppliers = await o.runner.run(
+        # inline: sorting by weight needs no remote data; a sorting that does reruns in a worker
+        result: SortedSuppliers = await o.runner.run_inline(
             o.suppliers.get_suppliers,
             ev,
             max_cost=request.max_cost or None,

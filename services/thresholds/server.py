@@ -27,11 +27,15 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.grpc_support import (
     EngineRunner,
+    NeedsWorker,
+    RecentIds,
     activation_json,
     candidate_index,
     filters_of,
     go_time,
     ids_or_none,
+    on_loop,
+    process_each,
 )
 from services.thresholds.engine import ThresholdEngine, ThresholdProcessResult
 from services.thresholds.state import Threshold, ThresholdProfile
@@ -69,12 +73,30 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
     async def ProcessEvent(self, request: thresholds_pb2.ThresholdsProcessEventRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
         ev = event_from_pb(request.event, o.settings.default_tenant)
-        result: ThresholdProcessResult = await o.runner.run(o.process, ev, ids_or_none(request.threshold_ids))
+        result: ThresholdProcessResult = await o.runner.run_inline(
+            o.process_or_defer, ev, ids_or_none(request.threshold_ids), lock=o.thresholds._lock)  # noqa: SLF001
         if result.partially_executed:
             for th, err in result.errors.items():
                 o.log.warning("thresholds.actions_failed", threshold=th, error=err)
             raise CGRError("PARTIALLY_EXECUTED")
         return common_pb2.IDsResponse(ids=result.threshold_ids)
+
+    async def ProcessEvents(self, request: thresholds_pb2.ThresholdsProcessEventsRequest, context: Any) -> common_pb2.ProcessEventsResponse:
+        o = self.owner
+        items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.threshold_ids))
+                 for r in request.events]
+        done = await o.runner.run(process_each, o.process, items, o.recent_ids)
+        results = []
+        for d in done:
+            res = common_pb2.EventResult(event_id=d.event_id, error=d.error, duplicate=d.duplicate)
+            if d.result is not None:
+                res.ids.extend(d.result.threshold_ids)
+                if d.result.partially_executed:
+                    for th, err in d.result.errors.items():
+                        o.log.warning("thresholds.actions_failed", threshold=th, error=err)
+                    res.error = "PARTIALLY_EXECUTED"
+            results.append(res)
+        return common_pb2.ProcessEventsResponse(results=results)
 
     async def GetThresholdIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
@@ -121,6 +143,7 @@ class ThresholdsServer(BaseService):
 
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
+        self.recent_ids = RecentIds()
         self.rals = ServiceClient(self.settings, "rals", rals_pb2_grpc.RalsServiceStub)
         await self.reload(self.settings.tpid)
 
@@ -152,6 +175,14 @@ class ThresholdsServer(BaseService):
         return {"Thresholds": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- engine thread ----------------------------------------------------------------------------
+
+    def process_or_defer(self, ev: CGREvent, threshold_ids: list[str] | None) -> ThresholdProcessResult:
+        """On the loop: answer NOT_FOUND when nothing matches (the common case, microseconds);
+        a match may run actions and write state, so it is processed in a worker."""
+        if on_loop():
+            self.thresholds.thresholds_for_event(ev, threshold_ids)  # raises NOT_FOUND
+            raise NeedsWorker()
+        return self.process(ev, threshold_ids)
 
     def process(self, ev: CGREvent, threshold_ids: list[str] | None) -> ThresholdProcessResult:
         token = _EVENT.set(ev)

@@ -64,3 +64,8 @@ def test_low_rate_run_completes_every_call_and_balances_the_money(pg_url: str, t
     assert set(result["processes"]) == {"postgres", "attributes", "chargers", "rals", "suppliers", "stats",
                                         "thresholds", "cdre", "sm"}
     assert all(p["peak_rss_mb"] > 10 for p in result["processes"].values())
+    per_call = result["cpu_per_call_ms"]  # first-class: every service, their sum, Postgres, all
+    assert set(per_call) == set(result["processes"]) | {"services", "total"}
+    assert per_call["services"] == pytest.approx(1000 * result["processes_cpu_total"] / 16, abs=0.05)
+    assert per_call["total"] == pytest.approx(per_call["services"] + per_call["postgres"], abs=0.02)
+    assert all(v > 0 for v in per_call.values())

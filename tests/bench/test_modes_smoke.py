@@ -23,6 +23,14 @@ from bench.soak import memory_trend
 # ---------------------------------------------------------------------- pure pieces
 
 
+def test_cpu_per_call_per_service_and_in_total() -> None:
+    from bench.measure import cpu_per_call
+
+    procs = {"sm": {"cpu_seconds": 2.5}, "rals": {"cpu_seconds": 1.0}, "postgres": {"cpu_seconds": 0.5}}
+    assert cpu_per_call(procs, 500) == {"sm": 5.0, "rals": 2.0, "postgres": 1.0, "services": 7.0, "total": 8.0}
+    assert cpu_per_call(procs, 0) is None
+
+
 def test_ramp_schedule_multiplies_the_rate_until_a_cap() -> None:
     assert schedule(2, 1.5, 10, 12, 8) == ((2, 10), (3.0, 10), (4.5, 10), (6.75, 10))
     assert schedule(2, 2, 5, 2, 1000) == ((2, 5), (4, 5))

@@ -126,3 +126,15 @@ class FakeBackends:
     async def thresholds_process_event(self, event: CGREvent) -> None:
         self.threshold_events.append(event)
 
+    # Batch forms: like StatS/ThresholdS, skip an event id already counted (at-least-once
+    # senders); a failing StatS fails the whole batch.
+    async def stats_process_events(self, events: list[CGREvent]) -> None:
+        if self.fail_stats:
+            raise BackendError("SERVER_ERROR", "stats down", transient=True)
+        seen = {e.id for e in self.stats_events}
+        self.stats_events.extend(e for e in events if e.id not in seen)
+
+    async def thresholds_process_events(self, events: list[CGREvent]) -> None:
+        seen = {e.id for e in self.threshold_events}
+        self.threshold_events.extend(e for e in events if e.id not in seen)
+

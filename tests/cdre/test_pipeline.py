@@ -11,6 +11,7 @@ import pytest
 from cgrpy.event import CGREvent
 from cgrpy.units import SECOND
 from services.cdre.backends import BackendError
+from services.cdre.outbox import OutboxDeliverer
 from services.cdre.pipeline import (
     PipelineConfig,
     ProcessError,
@@ -30,6 +31,15 @@ def _event(rt: str = "*postpaid", usage: str = "85s", origin: str = "call-1", **
           "AnswerTime": "2014-08-04T13:00:00Z", "DisconnectCause": "Downstream BYE"}
     ev.update(kw)
     return CGREvent(tenant="cgrates.org", event=ev)
+
+
+async def _deliver(store: CdrStore, be: FakeBackends) -> int:
+    """Run the outbox deliverer until the outbox is empty (what cdre's loop does in the
+    background); returns how many rows it delivered."""
+    out = OutboxDeliverer(store, be)
+    while await out.deliver_once():
+        pass
+    return out.delivered
 
 
 def _run(store: CdrStore, run_id: str):
@@ -58,6 +68,8 @@ async def test_postpaid_is_debited_and_raw_run_stored_unrated(store: CdrStore):
     assert be.debit_calls == 1
     assert store.get_stored(CdrFilter(run_ids=["*default"]))[0].debit_request_id == (
         f"{default.cgrid}:*default")
+    assert be.stats_events == []  # the reply does not wait for StatS/ThresholdS
+    assert await _deliver(store, be) == 4
     assert [e.event["RunID"] for e in be.stats_events] == ["*default", "*raw"]
     assert be.threshold_events[0].event["EventType"] == "CDR"
     assert be.threshold_events[0].event["Cost"] == Decimal("0.6418")
@@ -71,7 +83,8 @@ async def test_same_cdr_twice_is_stored_and_charged_once(store: CdrStore):
     assert again.runs[0].cdr.cost == Decimal("0.6418")
     assert store.count_cdrs() == 2
     assert be.debit_calls == 1 and be.balances["1001"] == Decimal("9.3582")
-    assert len(be.stats_events) == 2  # duplicates are not fed to StatS again
+    assert await _deliver(store, be) == 4  # duplicates are not queued for StatS again
+    assert len(be.stats_events) == 2
 
 
 async def test_concurrent_posts_charge_once(store: CdrStore):
@@ -168,10 +181,25 @@ async def test_bad_event_stores_nothing(store: CdrStore):
     assert store.count_cdrs() == 0
 
 
-async def test_stats_failure_is_partial_execution(store: CdrStore):
+async def test_stats_down_keeps_the_event_in_the_outbox(store: CdrStore):
     be = FakeBackends(with_raw_run=False, fail_stats=True)
     res = await process_cdr(_event(), ProcessFlags(), be, store, NO_WAIT)
-    assert res.partially_executed and store.count_cdrs() == 1
+    assert not res.partially_executed and store.count_cdrs() == 1
+    out = OutboxDeliverer(store, be, max_backoff_s=0)  # retry at once, not after a backoff
+    assert await out.deliver_once() == 2
+    # ThresholdS took its event; StatS's waits (released with a backoff) until StatS is back
+    assert len(be.threshold_events) == 1 and be.stats_events == []
+    assert store.outbox_depth() == 1
+    be.fail_stats = False
+    assert await out.deliver_once() == 1
+    assert len(be.stats_events) == 1 and store.outbox_depth() == 0
+
+
+async def test_store_false_feeds_stats_inline_and_reports_failure(store: CdrStore):
+    be = FakeBackends(with_raw_run=False, fail_stats=True)
+    flags = ProcessFlags.parse(["*store:false"])
+    res = await process_cdr(_event(), flags, be, store, NO_WAIT)
+    assert res.partially_executed and store.count_cdrs() == 0 and store.outbox_depth() == 0
 
 
 async def test_flags_switch_steps_off(store: CdrStore):
@@ -180,6 +208,7 @@ async def test_flags_switch_steps_off(store: CdrStore):
     res = await process_cdr(_event(RunID="custom"), flags, be, store, NO_WAIT)
     assert [r.cdr.run_id for r in res.runs] == ["custom"]
     assert store.get_cdrs()[0].cost == Decimal(-1)
+    await _deliver(store, be)
     assert be.debit_calls == 0 and be.stats_events == [] and len(be.threshold_events) == 1
     with pytest.raises(ProcessError, match="unknown CDR flag"):
         ProcessFlags.parse(["*ralz"])

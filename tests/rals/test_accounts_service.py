@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from cgrpy.storage.db import make_engine
 from cgrpy.storage.models import Base
 from cgrpy.tariffplan.csvread import read_folder
 from cgrpy.units import SECOND
+from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import MONETARY, AccountError
 from services.rals.accounts.service import AccountService
 from services.rals.rating import CallDescriptor, RatingError
@@ -20,13 +22,18 @@ T0 = datetime(2014, 8, 4, 13, 0, 0, tzinfo=UTC)
 ROWS = read_folder(TARIFFPLANS / "tutorial")
 
 
-@pytest.fixture
-def svc(db_url: str) -> AccountService:
+@pytest.fixture(params=["locked", "live"])
+def svc(db_url: str, request: pytest.FixtureRequest) -> Iterator[AccountService]:
+    """The same contract on the locked store and on the in-memory group-committing one."""
     engine = make_engine(db_url)
     Base.metadata.create_all(engine)
-    s = AccountService(engine, ROWS, tpid="tutorial")
+    store = LiveStore(engine) if request.param == "live" else None
+    s = AccountService(engine, ROWS, tpid="tutorial", store=store)
     s.provision()
-    return s
+    yield s
+    if store is not None:
+        store.close()
+    engine.dispose()
 
 
 def cd(dest: str = "1002", seconds: int = 85, account: str = "1001", **kw) -> CallDescriptor:  # noqa: ANN003
@@ -117,4 +124,18 @@ def test_admin_balance_ops_and_actions(svc: AccountService) -> None:
     events = svc.execute_actions("cgrates.org", "1001", "ACT_TOPUP_RST_10")
     assert events == [] and value(svc) == Decimal(10)
     assert [e.kind for e in svc.execute_actions("cgrates.org", None, "ACT_LOG_WARNING")] == ["*log"]
+    assert svc.verify("cgrates.org", "1001") == {}
+
+
+def test_prepaid_session_end_charges_the_destination_rate_rounding(svc: AccountService) -> None:
+    """What the README states (issue 17 point 13): a prepaid run is debited unrounded piece by
+    piece; at its end the refund of the unused time also charges the DestinationRate rounding of
+    what was used (CGRateS's RefundRounding): 65 s of RT_20CNT cost 0.60835 -> 0.6084."""
+    d = svc.debit(cd(seconds=90), "p0", max_debit=True)  # one 90 s piece, unrounded
+    assert d.cost == Decimal("0.6501") and d.rounded_cost == Decimal("0.6501")
+    r = svc.refund("p0:end", "cgrates.org", "1001", debit_request_id="p0", keep_usage_ns=65 * SECOND,
+                   round_kept=True)
+    assert sum((c.total_cost for c in r.kept), Decimal(0)) == Decimal("0.60835")
+    assert r.refunded == Decimal("0.6501") - Decimal("0.6084")
+    assert value(svc) == Decimal(10) - Decimal("0.6084")
     assert svc.verify("cgrates.org", "1001") == {}

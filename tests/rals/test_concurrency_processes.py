@@ -19,7 +19,7 @@ from decimal import Decimal
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 
 from cgrates.v1 import rals_pb2, rals_pb2_grpc
 from cgrpy.storage.db import make_engine
@@ -27,6 +27,7 @@ from cgrpy.storage.models.accounts import account_requests, balance_journal
 from cgrpy.tariffplan.csvread import read_folder
 from cgrpy.units import SECOND, parse_time, to_unix_nano
 from services.rals.accounts.store import AccountStore
+from services.rals.partitions import LOCK_CLASS, partition_of
 from services.rals.rating import CallDescriptor, RatingData, get_cost
 from tests.conftest import TARIFFPLANS
 from tests.harness import load_tariffplan
@@ -50,7 +51,12 @@ def _rals_env(db_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def two_rals(pg_url: str) -> Iterator[list[str]]:
+def two_rals(two_rals_procs: tuple[list[subprocess.Popen[bytes]], list[str]]) -> list[str]:
+    return two_rals_procs[1]
+
+
+@pytest.fixture
+def two_rals_procs(pg_url: str) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[str]]]:
     load_tariffplan(pg_url, "tutorial")
     procs: list[subprocess.Popen[bytes]] = []
     addrs: list[str] = []
@@ -77,7 +83,7 @@ def two_rals(pg_url: str) -> Iterator[list[str]]:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"rals at {addr} not SERVING in 30 s")
                     time.sleep(0.1)
-        yield addrs
+        yield procs, addrs
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -170,6 +176,75 @@ async def test_two_processes_debit_one_account_exactly(two_rals: list[str], pg_u
             same_rows = conn.execute(select(func.count()).select_from(balance_journal).where(
                 balance_journal.c.request_id == "conc:same")).scalar()
         assert (n, same_rows) == (2 * PER_PROCESS + 1, 1)
+        # one process owned the account all along; the other forwarded to it
+        assert _owners(engine, ACCOUNT) == 1
     finally:
         engine.dispose()
     print(f"\n2 x {PER_PROCESS} debits over two RALs processes in {elapsed:.1f} s")
+
+
+def _owners(engine: Engine, account: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :k AND l.objid = :p "
+            "AND a.application_name LIKE 'cgrpy-rals %' AND a.datname = current_database()"),
+            {"k": LOCK_CLASS, "p": partition_of("cgrates.org", account)}).scalar_one()
+
+
+async def test_owner_killed_mid_run_the_other_takes_over_exactly(
+    two_rals_procs: tuple[list[subprocess.Popen[bytes]], list[str]], pg_url: str,
+) -> None:
+    """kill -9 the owning process while debits flow through both: the survivor takes the
+    partition over, every request (retried with its id, as SM does) is charged exactly once."""
+    procs, addrs = two_rals_procs
+    channels = [grpc.aio.insecure_channel(a) for a in addrs]
+    stubs = [rals_pb2_grpc.RalsServiceStub(c) for c in channels]
+    n = 300
+    try:
+        await stubs[0].SetBalance(rals_pb2.SetBalanceRequest(  # process 0 becomes the owner
+            tenant="cgrates.org", account=ACCOUNT, balance_type="*monetary", value=str(START),
+            balance=rals_pb2.Balance(id="big")))
+        gate = asyncio.Semaphore(16)
+        done = 0
+
+        async def debit(i: int) -> Decimal:
+            nonlocal done
+            req = rals_pb2.DebitRequest(call=call(usage_of(i)), request_id=f"fail:{i}",
+                                        request_type="*postpaid")
+            async with gate:
+                for attempt in range(40):
+                    stub = stubs[i % 2] if attempt == 0 else stubs[1]  # retry on the survivor
+                    try:
+                        r = await stub.Debit(req, timeout=10)
+                        done += 1
+                        return Decimal(r.cost)
+                    except grpc.aio.AioRpcError:
+                        await asyncio.sleep(0.1)
+            raise AssertionError(f"debit {i} never answered")
+
+        async def killer() -> None:
+            while done < n // 4:
+                await asyncio.sleep(0.01)
+            procs[0].kill()
+
+        costs, _ = await asyncio.gather(asyncio.gather(*[debit(i) for i in range(n)]), killer())
+        charged = sum(costs, Decimal(0))
+        acc = await stubs[1].GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org",
+                                                                account=ACCOUNT))
+        (big,) = [b for b in acc.balances if b.id == "big"]
+        assert Decimal(big.value) == START - charged
+    finally:
+        for c in channels:
+            await c.close()
+    assert procs[0].wait(timeout=10) != 0
+    engine = make_engine(pg_url)
+    try:
+        store = AccountStore(engine)
+        journal = [j for j in store.journal("cgrates.org", ACCOUNT) if j["reason"] == "debit"]
+        assert len(journal) == n and len({j["request_id"] for j in journal}) == n
+        assert -sum((j["delta"] for j in journal), Decimal(0)) == charged
+        assert store.verify("cgrates.org", ACCOUNT) == {}
+        assert _owners(engine, ACCOUNT) == 1  # the survivor
+    finally:
+        engine.dispose()

@@ -204,3 +204,22 @@ class CdrExportedRow(Base):
     export_pk: Mapped[int] = mapped_column(
         BigId, ForeignKey("cdr_exports.id", ondelete="CASCADE"), nullable=False, index=True
     )
+
+
+class CdrOutboxRow(Base):
+    """A CDR event still to be delivered to StatS or ThresholdS (``target``), written in the
+    transaction that stores the CDR, deleted once the target answered (cdre's outbox)."""
+
+    __tablename__ = "cdr_outbox"
+    __table_args__ = (Index("ix_cdr_outbox_lease", "lease_until_ns", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The event's id: the receivers skip an id they already counted (at-least-once delivery).
+    event_id: Mapped[str] = mapped_column(String(160), nullable=False)
+    # {"Tenant", "ID", "Time" (unix ns), "Event"} as JSON with exact numbers.
+    event: Mapped[str] = mapped_column(Text, nullable=False)
+    # A deliverer claims a row until this time (unix ns); 0 = free. A claim that outlives its
+    # deliverer (crash) simply expires and the row is delivered again.
+    lease_until_ns: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

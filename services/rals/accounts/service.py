@@ -50,8 +50,9 @@ What callers must know (request types, rating-and-accounts §4):
   side effects come back as ``events``.
 * ``DebitResult.cost`` is the sum of the increments (EventCost-style, global decimals, no final
   DestinationRate rounding); ``rounded_cost`` applies the DestinationRate rounding per rating
-  (what a CDR's Cost would show with PerformRounding) — [deviation] the rounding difference is
-  reported, not charged/refunded on the balance (RefundRounding is not implemented yet).
+  (what a CDR's Cost shows with PerformRounding). The rounding difference is charged on the
+  balance by :meth:`debit` with ``perform_rounding`` (CDR rating) and, for a prepaid session, at
+  its end by :meth:`refund` with ``round_kept`` (CGRateS's RefundRounding).
 """
 
 from __future__ import annotations
@@ -174,8 +175,10 @@ class AccountService:
     def __init__(
         self, engine: Engine, rows: TariffPlanRows, *, tpid: str = "default",
         rounding_decimals: int = 5, data: RatingData | None = None,
+        store: AccountStore | None = None,
     ) -> None:
-        self.store = AccountStore(engine)
+        # ``store``: the server passes its one LiveStore, so a reload keeps the cached accounts
+        self.store = store or AccountStore(engine)
         self.rows = rows
         self.tpid = tpid
         self.decimals = rounding_decimals
@@ -226,7 +229,7 @@ class AccountService:
         """How long the account can talk (ns, ≤ requested); −1 = unlimited (AllowNegative)."""
         cd, tenant, name = self._who(cd)
         try:
-            acc = self.store.get_account(tenant, name)
+            acc = self.store.peek(tenant, name)  # read only: max_usage works on a copy
         except AccountError as exc:
             raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
         return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals)

@@ -165,6 +165,10 @@ class AccountStore:
             raise AccountError("NOT_FOUND", f"account {tenant}:{account}")
         return acc
 
+    def peek(self, tenant: str, account: str) -> Account:
+        """The account for reading only (a cache may hand out its own instance)."""
+        return self.get_account(tenant, account)
+
     def list_accounts(self, tenant: str | None = None) -> list[tuple[str, str]]:
         q = select(accounts.c.tenant, accounts.c.account).order_by(
             accounts.c.tenant, accounts.c.account
@@ -191,7 +195,7 @@ class AccountStore:
 
         Empty means the account is consistent (the ``cgr account verify`` invariant).
         """
-        acc = self.get_account(tenant, account)
+        acc = AccountStore.get_account(self, tenant, account)  # the StorDB, never a cache
         sums: dict[str, Decimal] = {}
         for j in self.journal(tenant, account):
             sums[j["balance_uuid"]] = sums.get(j["balance_uuid"], Decimal(0)) + j["delta"]
@@ -286,6 +290,16 @@ class AccountStore:
         ).first()
         return None if r is None else loads_exact(r.result)
 
+    def load_versioned(self, tenant: str, account: str) -> tuple[Account, int] | None:
+        """The account and its row version (what a later write must still find), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(accounts).where(accounts.c.tenant == tenant, accounts.c.account == account)
+            ).first()
+            if row is None:
+                return None
+            return self._from_row(conn, row), int(row.version)
+
     def _load(self, conn: Connection, tenant: str, account: str, *, lock: bool) -> Account | None:
         q = select(accounts).where(accounts.c.tenant == tenant, accounts.c.account == account)
         if lock and self._pg:
@@ -293,6 +307,11 @@ class AccountStore:
         row = conn.execute(q).first()
         if row is None:
             return None
+        return self._from_row(conn, row)
+
+    @staticmethod
+    def _from_row(conn: Connection, row: Any) -> Account:
+        tenant, account = row.tenant, row.account
         bq = (
             select(balances)
             .where(balances.c.tenant == tenant, balances.c.account == account)

@@ -75,6 +75,18 @@ def upgrade() -> None:
     sa.Column('created_at', cgrpy.storage.models.cdrs.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cdr_exports'))
     )
+    op.create_table('cdr_outbox',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('target', sa.String(length=16), nullable=False),
+    sa.Column('event_id', sa.String(length=160), nullable=False),
+    sa.Column('event', sa.Text(), nullable=False),
+    sa.Column('lease_until_ns', sa.BigInteger(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cdr_outbox'))
+    )
+    with op.batch_alter_table('cdr_outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_cdr_outbox_lease', ['lease_until_ns', 'id'], unique=False)
+
     op.create_table('cdrs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('cgrid', sa.String(length=40), nullable=False),
@@ -664,6 +676,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_cdrs_answer_time')
 
     op.drop_table('cdrs')
+    with op.batch_alter_table('cdr_outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_cdr_outbox_lease')
+
+    op.drop_table('cdr_outbox')
     op.drop_table('cdr_exports')
     with op.batch_alter_table('balance_journal', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_balance_journal_tenant'))

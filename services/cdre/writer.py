@@ -1,0 +1,134 @@
+"""Group commit for cdre's writes: one thread runs every write, many per transaction.
+
+Each ProcessCDR run needs one or two small writes (reserve, finish, or one final insert). Done
+one transaction each, a busy cdre spends its time in COMMIT round trips and fsyncs. Here a
+write is a function of a :class:`~sqlalchemy.Connection`; a single writer thread takes every
+write queued while the previous transaction was committing and runs them all in the next one.
+Nothing waits for a timer (no latency added when idle): the batch is whatever piled up during
+the last commit, which grows with load, exactly where it helps.
+
+A caller's future resolves only after its transaction committed, so "a reply means committed"
+still holds. If a batch fails (a deadlock with another cdre replica, a bad row), it is rolled
+back and every write in it is run again alone, so one bad write fails only its own caller.
+Writes must therefore be idempotent or harmless to repeat after a rollback, which the store's
+(``ON CONFLICT DO NOTHING`` inserts, updates by id) are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+T = TypeVar("T")
+log = logging.getLogger("cgrpy.cdre")
+
+Write = Callable[[Connection], Any]
+
+
+@dataclass
+class _Op:
+    fn: Write
+    future: Future[Any]
+
+
+class GroupCommitter:
+    """Runs writes on one thread, batching those that queue up during a commit."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 256, name: str = "cdre-writer") -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self._name = name
+        self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        # Transactions committed and writes in them, for tests and metrics.
+        self.batches = 0
+        self.writes = 0
+
+    def submit(self, fn: Write) -> Future[Any]:
+        """Queue ``fn``; the future holds its result once its transaction committed."""
+        if self._closed:
+            raise RuntimeError("the CDR writer is closed")
+        self._ensure_thread()
+        fut: Future[Any] = Future()
+        self._queue.put(_Op(fn, fut))
+        return fut
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                # daemon: a caller that never closes the store must not hang interpreter exit
+                t = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                t.start()
+                self._thread = t
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            ops, stop = [first], False
+            while len(ops) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                ops.append(nxt)
+            self._commit(ops)
+            if stop:
+                return
+
+    def _commit(self, ops: list[_Op]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                results = [op.fn(conn) for op in ops]
+        except Exception as exc:  # noqa: BLE001 - handed to the callers' futures
+            if len(ops) == 1:
+                _settle(ops[0].future, exc=exc)
+                return
+            log.info("group commit of %d writes failed (%s); running them one by one",
+                     len(ops), exc)
+            for op in ops:
+                self._commit([op])
+            return
+        self.batches += 1
+        self.writes += len(ops)
+        for op, res in zip(ops, results, strict=True):
+            _settle(op.future, result=res)
+
+
+def _settle(fut: Future[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
+    try:
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+    except InvalidStateError:  # the caller gave up (cancelled): nothing to tell
+        pass
+
+
+__all__ = ["GroupCommitter", "Write"]
