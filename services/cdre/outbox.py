@@ -50,6 +50,7 @@ class OutboxDeliverer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._backoff = 0.0
+        self._claimed: list[int] = []  # rows this deliverer holds right now
         self.delivered = 0
 
     def wake(self) -> None:
@@ -63,6 +64,14 @@ class OutboxDeliverer:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._claimed:
+            # stopped mid-delivery: hand the rows back at once rather than let the lease run
+            # out (a crash cannot do this; then the lease does it)
+            claimed, self._claimed = self._claimed, []
+            try:
+                await asyncio.to_thread(self.store.release_outbox, claimed, 0)
+            except Exception as exc:  # noqa: BLE001 - the lease still frees them later
+                log.warning("cdr outbox: could not release %d claimed rows: %s", len(claimed), exc)
 
     async def _loop(self) -> None:
         last = 0.0
@@ -92,6 +101,7 @@ class OutboxDeliverer:
         items = await asyncio.to_thread(self.store.claim_outbox, self.batch, self.lease_ns)
         if not items:
             return 0
+        self._claimed = [i.id for i in items]
         by_target: dict[str, list[OutboxItem]] = defaultdict(list)
         for it in items:
             by_target[it.target].append(it)
@@ -112,6 +122,7 @@ class OutboxDeliverer:
                                     int(self._backoff * 1e9))
         else:
             self._backoff = 0.0
+        self._claimed = []
         return len(items)
 
     async def _send(self, target: str, group: list[OutboxItem]) -> bool:

@@ -171,6 +171,14 @@ async def test_outbox_events_survive_a_cdre_restart(db_url):
         store = _store(db_url)
         try:
             assert await asyncio.to_thread(store.outbox_depth) == 6
+            # the first cdre, stopped while its deliverer was failing, handed its claim back:
+            # no row stays held longer than its retry backoff (not the 30 s lease)
+            for _ in range(75):
+                if len(await asyncio.to_thread(store.claim_outbox, 6, 0)) == 6:
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("outbox rows still held by a stopped cdre")
             # a deliverer that dies holding its claim: the lease runs out, nothing is lost
             claimed = await asyncio.to_thread(store.claim_outbox, 2, int(0.5 * 1e9))
             assert len(claimed) == 2
