@@ -129,7 +129,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         if compiled is None:
             raise CGRError("SERVER_ERROR", "rals not loaded")
         try:
-            return fn(compiled) if inline else await asyncio.to_thread(fn, compiled)
+            if inline:
+                return fn(compiled)
+            return await asyncio.get_running_loop().run_in_executor(self.owner.executor, fn, compiled)
         except (AccountError, RatingError) as exc:
             raise _as_cgr(exc) from None
 
@@ -441,6 +443,9 @@ class RalsServer(BaseService):
         self.store: LiveStore | None = None
         self.ownership: Ownership = OwnsAll()
         self._peers: dict[str, tuple[grpc.aio.Channel, rals_pb2_grpc.RalsServiceStub]] = {}
+        # A debit's worker thread waits for its group commit: enough threads to fill a batch
+        # (RALs's own pool, not the event loop's default one).
+        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals")
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServicer(self), server)
@@ -449,9 +454,7 @@ class RalsServer(BaseService):
         return [rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name, tps.SERVICE_NAME]
 
     async def load(self) -> None:
-        # A debit's worker thread waits for its group commit: enough threads to fill a batch.
-        asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals"))
+        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals")
         engine = self.engine
         self.store = LiveStore(engine, owns=lambda t, a: self.ownership.owns(t, a))
         if engine.dialect.name == "postgresql":
@@ -478,6 +481,7 @@ class RalsServer(BaseService):
         for channel, _stub in self._peers.values():
             await channel.close()
         self._peers.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)
         await super().close()
 
     def _gained(self, partition: int) -> None:
