@@ -7,6 +7,7 @@ at the end; SQLite databases live in pytest's tmp_path.
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import os
 import threading
 import uuid
@@ -77,7 +78,7 @@ def nothing_outlives_the_tests() -> Iterator[None]:
     children = _live_children(os.getpid())
     threads = [t.name for t in threading.enumerate()
                if t is not threading.main_thread() and not t.daemon and t.is_alive()
-               and not t.name.startswith(("ThreadPoolExecutor-", "asyncio_"))]
+               and getattr(t, "_target", None) is not concurrent.futures.thread._worker]
     assert not children and not threads, f"left running after the tests: {children} {threads}"
 
 
