@@ -15,7 +15,7 @@ from typing import TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from cgrpy.storage import migrate
-from cgrpy.storage.db import default_url, make_engine
+from cgrpy.storage.db import default_url, describe_db_error, make_engine
 from cgrpy.tariffplan.columns import FILE_COLUMNS
 from cgrpy.tariffplan.loader import LoadAbortedError, LoadResult, load_folder
 
@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         migrate.upgrade(url)
         engine = make_engine(url)
     except (SQLAlchemyError, OSError, migrate.MigrationError) as exc:
-        print(f"cgr load: cannot open the StorDB: {exc}", file=sys.stderr)
+        why = describe_db_error(exc) if isinstance(exc, SQLAlchemyError) else str(exc).strip().splitlines()[0]
+        print(f"cgr load: cannot open the StorDB: {why}", file=sys.stderr)
         return 2
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:

@@ -9,7 +9,7 @@ import urllib.error
 from sqlalchemy.exc import SQLAlchemyError
 
 from cgrpy.config import load_settings
-from cgrpy.storage.db import make_engine
+from cgrpy.storage.db import describe_db_error, make_engine
 from cgrpy.storage.tariffplans import read_tariffplan
 from services.suppliers.drouting import (
     DRoutingError,
@@ -45,8 +45,11 @@ def run_drouting_sync(args: argparse.Namespace) -> int:
         rows = build_rows(read_tariffplan(make_engine(db_url), tpid)["Suppliers"], extra)
         with make_engine(args.opensips_db_url or db_url).begin() as conn:
             result = sync(conn, rows)
-    except (DRoutingError, SQLAlchemyError) as exc:
+    except DRoutingError as exc:
         print(f"cgr opensips drouting-sync: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"cgr opensips drouting-sync: {describe_db_error(exc)}", file=sys.stderr)
         return 1
     for sid in rows.skipped:
         print(f"cgr opensips drouting-sync: warning: supplier {sid} has no gateway address "

@@ -122,7 +122,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"cgr profiles: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:
-        print(f"cgr profiles: {exc.details() or exc.code().name}", file=sys.stderr)  # type: ignore[attr-defined]
+        code = exc.code()  # type: ignore[attr-defined]
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            print(f"cgr profiles: RALs unreachable at {settings.addr('rals')} ({code.name})", file=sys.stderr)
+        else:
+            print(f"cgr profiles: {exc.details() or code.name}", file=sys.stderr)  # type: ignore[attr-defined]
         return 1
     finally:
         channel.close()

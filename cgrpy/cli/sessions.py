@@ -45,7 +45,11 @@ def _channel() -> tuple[grpc.Channel, float]:
 
 
 def _fail(exc: grpc.RpcError) -> int:
-    print(f"cgr sessions: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+    code = exc.code()  # type: ignore[attr-defined]
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        print(f"cgr sessions: SM unreachable at {load_settings().addr('sm')} ({code.name})", file=sys.stderr)
+    else:
+        print(f"cgr sessions: {code.name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
     return 1
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import ExceptionContext
 
 # A pooled connection idle longer than this is checked with a round trip before use. The hot
 # path reuses its connections within milliseconds and pays nothing; one idle since before an
@@ -33,10 +35,11 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    idle_ping_s = float(kwargs.pop("idle_ping_s", IDLE_PING_S))  # type: ignore[arg-type]
-    engine = create_engine(url, **kwargs)
-    _ping_when_idle(engine, idle_ping_s)
+    else:
+        idle_ping_s = float(kwargs.pop("idle_ping_s", IDLE_PING_S))  # type: ignore[arg-type]
+        engine = create_engine(url, **kwargs)
+        _ping_when_idle(engine, idle_ping_s)
+    event.listen(engine, "handle_error", _remember_where)
     return engine
 
 
@@ -61,6 +64,40 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise exc.DisconnectionError(f"idle pooled connection is dead: {err}") from err
         if not alive:
             raise exc.DisconnectionError("idle pooled connection is dead")
+
+
+def _remember_where(ctx: ExceptionContext) -> None:
+    """Tag a database error with its database (password hidden) and whether it happened while
+    connecting, so :func:`describe_db_error` can name both."""
+    err = ctx.sqlalchemy_exception
+    if err is not None and ctx.engine is not None:
+        err.cgrpy_db_url = ctx.engine.url.render_as_string(hide_password=True)  # type: ignore[attr-defined]
+        err.cgrpy_connecting = ctx.connection is None  # type: ignore[attr-defined]
+
+
+_MISSING_TABLE = re.compile(r'relation "(?:[^"]+\.)?([^".]+)" does not exist|no such table: (?:\w+\.)?(\w+)')
+
+
+def describe_db_error(err: BaseException) -> str:
+    """One line an operator can act on for a database error of an engine from
+    :func:`make_engine`: which database, unreachable or never migrated (a table of ours is
+    missing: ``cgr migrate`` creates it), else the driver's first line."""
+    url = getattr(err, "cgrpy_db_url", None)
+    where = f"database {url}" if url else "database"
+    orig = getattr(err, "orig", None) or err
+    first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+    if getattr(err, "cgrpy_connecting", False):
+        return f"{where} unreachable: {first}"
+    m = _MISSING_TABLE.search(str(orig))
+    if m:
+        from cgrpy.storage.models import Base
+
+        table = m.group(1) or m.group(2)
+        if table in Base.metadata.tables:
+            return (f"{where} has no table {table!r}: it was never migrated "
+                    f"(run `cgr migrate --db-url URL` on it once)")
+        return f"{where} has no table {table!r}"
+    return f"{where}: {first}"
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API objects

@@ -102,6 +102,8 @@ def check(url: str | None = None) -> None:
     try:
         with engine.connect() as conn:
             current, head = current_revision(conn), head_revision()
+            if current is None:
+                raise MigrationError(f"database never migrated (no revision; head is {head}): run `cgr migrate`")
             if current != head:
                 raise MigrationError(f"database at revision {current}, head is {head}")
             diff = schema_diff(conn)

@@ -125,3 +125,17 @@ def test_admin_balance_ops_and_actions(svc: AccountService) -> None:
     assert events == [] and value(svc) == Decimal(10)
     assert [e.kind for e in svc.execute_actions("cgrates.org", None, "ACT_LOG_WARNING")] == ["*log"]
     assert svc.verify("cgrates.org", "1001") == {}
+
+
+def test_prepaid_session_end_charges_the_destination_rate_rounding(svc: AccountService) -> None:
+    """What the README states (issue 17 point 13): a prepaid run is debited unrounded piece by
+    piece; at its end the refund of the unused time also charges the DestinationRate rounding of
+    what was used (CGRateS's RefundRounding): 65 s of RT_20CNT cost 0.60835 -> 0.6084."""
+    d = svc.debit(cd(seconds=90), "p0", max_debit=True)  # one 90 s piece, unrounded
+    assert d.cost == Decimal("0.6501") and d.rounded_cost == Decimal("0.6501")
+    r = svc.refund("p0:end", "cgrates.org", "1001", debit_request_id="p0", keep_usage_ns=65 * SECOND,
+                   round_kept=True)
+    assert sum((c.total_cost for c in r.kept), Decimal(0)) == Decimal("0.60835")
+    assert r.refunded == Decimal("0.6501") - Decimal("0.6084")
+    assert value(svc) == Decimal(10) - Decimal("0.6084")
+    assert svc.verify("cgrates.org", "1001") == {}

@@ -5,8 +5,8 @@ trigger definitions updated, keeping the executed state of triggers with the sam
 Every ``*asap`` action plan (TimingId ``*asap``, or a Timings tag whose Time is ``*asap``) runs
 on the account **once per (tpid, account, action plan)**: the run's idempotency key is
 ``asap:<tpid>:<tenant>:<account>:<plan>`` and ``applied_action_plans`` records it in the same
-transaction, so a restart or reload does not top up again. Plans with other timings need the
-scheduler (not built yet) and are reported as ``scheduled``.
+transaction, so a restart or reload does not top up again. Plans with other timings are reported
+as ``scheduled`` and run by RALs's scheduler (``services/rals/scheduler.py``).
 """
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ What callers must know (request types, rating-and-accounts §4):
   side effects come back as ``events``.
 * ``DebitResult.cost`` is the sum of the increments (EventCost-style, global decimals, no final
   DestinationRate rounding); ``rounded_cost`` applies the DestinationRate rounding per rating
-  (what a CDR's Cost would show with PerformRounding) — [deviation] the rounding difference is
-  reported, not charged/refunded on the balance (RefundRounding is not implemented yet).
+  (what a CDR's Cost shows with PerformRounding). The rounding difference is charged on the
+  balance by :meth:`debit` with ``perform_rounding`` (CDR rating) and, for a prepaid session, at
+  its end by :meth:`refund` with ``round_kept`` (CGRateS's RefundRounding).
 """
 
 from __future__ import annotations
