@@ -275,15 +275,28 @@ def _uac(args: argparse.Namespace, t: Target, work: Path) -> int:
     return int(last.get("SuccessfulCall(C)", "0"))
 
 
+def runs_by_call(cdrs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for c in cdrs:
+        out.setdefault(c["OriginID"], set()).add(c.get("RunID", ""))
+    return out
+
+
+def complete(cdrs: list[dict[str, Any]], answered: int) -> bool:
+    """Every answered call has a *default CDR and the same runs as every other call."""
+    runs = runs_by_call(cdrs)
+    every = set().union(*runs.values()) if runs else set()
+    with_default = [r for r in runs.values() if "*default" in r]
+    return len(with_default) >= answered and all(r == every for r in runs.values())
+
+
 def wait_cdrs(args: argparse.Namespace, url: str, t: Target, answered: int) -> list[dict[str, Any]]:
     ids = [t.call_id(n) for n in range(1, args.calls + 1)]
     deadline = time.monotonic() + args.cdr_timeout
     while True:
         got = jsonrpc(url, "APIerSv2.GetCDRs", {"OriginIDs": ids})
         cdrs = got if isinstance(got, list) else []
-        if len({c["OriginID"] for c in cdrs if c.get("RunID") == "*default"}) >= answered:
-            return cdrs
-        if time.monotonic() > deadline:
+        if complete(cdrs, answered) or time.monotonic() > deadline:
             return cdrs
         time.sleep(0.5)
 
@@ -297,6 +310,11 @@ def verdict(args: argparse.Namespace, answered: int, cdrs: list[dict[str, Any]],
         problems.append(f"{args.calls - answered} of {args.calls} calls not answered")
     if len(charged) != answered:
         problems.append(f"{answered - len(charged)} answered calls without a *default CDR")
+    runs = runs_by_call(cdrs)
+    every = set().union(*runs.values()) if runs else set()
+    partial = [oid for oid, r in runs.items() if r != every]
+    if partial:
+        problems.append(f"{len(partial)} calls without all of their CDRs ({', '.join(sorted(every))})")
     if any(Decimal(str(c["Cost"])) < 0 for c in default):
         problems.append("CDRs with a rating error (Cost -1)")
     if debit != cost:

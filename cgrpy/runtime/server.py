@@ -194,9 +194,33 @@ class ServiceRunner:
         self.service.bound_address = f"{self.host}:{port}"
         await self.server.start()
         self.log.info("service.starting", grpc=f"{self.host}:{self.grpc_port}", metrics=f"{self.host}:{self.metrics_port}")
-        await self.service.load()
+        try:
+            await self.service.load()
+        except BaseException:
+            await self._abort_start()
+            raise
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
+
+    async def _abort_start(self) -> None:
+        """``load()`` failed (bad configuration, StorDB down): release what ``start()`` opened.
+        A started gRPC server left behind keeps gRPC's completion-queue poller alive, and closing
+        the event loop then waits on it for ever: the process (or test run) hangs instead of
+        exiting with the error."""
+        if self.server is not None:
+            await self.server.stop(0)
+        try:
+            await self.service.close()
+        except Exception:  # noqa: BLE001 - a half-loaded service; the load error is what matters
+            self.log.exception("service.close_after_failed_load")
+        self._stop_metrics()
+
+    def _stop_metrics(self) -> None:
+        if self._metrics_server is not None:
+            httpd, _thread = self._metrics_server
+            httpd.shutdown()
+            httpd.server_close()
+            self._metrics_server = None
 
     async def _set_all(self, status: int) -> None:
         await self.health.set("", status)
@@ -213,11 +237,7 @@ class ServiceRunner:
         if self.server is not None:
             await self.server.stop(grace)
         await self.service.close()
-        if self._metrics_server is not None:
-            httpd, thread = self._metrics_server
-            httpd.shutdown()
-            httpd.server_close()
-            self._metrics_server = None
+        self._stop_metrics()
         self.log.info("service.stopped")
 
     async def run_until_signal(self) -> None:

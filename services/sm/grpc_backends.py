@@ -73,10 +73,21 @@ def _cdr_request(event: CGREvent, flags: dict[str, bool]) -> cdre_pb2.ProcessCDR
     return req
 
 
+_PROFILE_SETS: dict[str, ProfileSet] = {}  # version -> its ProfileSet, built once
+
+
 def _profile_set(resp: Any) -> ProfileSet | None:
-    if not resp.profile_version:
+    """A version's fields are fixed when the server builds it (at reload), so one object per
+    version serves every reply (reading the repeated field per reply costs more than the call)."""
+    version = resp.profile_version
+    if not version:
         return None  # a server that does not say which profiles answered: never reused
-    return ProfileSet(resp.profile_version, frozenset(resp.input_fields), resp.reusable)
+    ps = _PROFILE_SETS.get(version)
+    if ps is None:
+        if len(_PROFILE_SETS) > 256:  # reloads are rare; never let it grow
+            _PROFILE_SETS.clear()
+        ps = _PROFILE_SETS[version] = ProfileSet(version, frozenset(resp.input_fields), resp.reusable)
+    return ps
 
 
 class GrpcBackends:

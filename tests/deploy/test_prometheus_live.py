@@ -210,9 +210,10 @@ def live_metrics(suite: Suite) -> dict[str, str]:
     """Every service's /metrics after one prepaid call (authorize, initiate, terminate, CDR)."""
     asyncio.run(_one_call(suite))
     deadline = time.monotonic() + 15
-    while True:  # SM spools the CDR; cdre counts it a moment later
+    while True:  # SM spools the CDR; cdre counts it a moment later and forwards it to StatS
         scraped = scrape_all(suite)
-        if re.search(r'^cgrpy_cdrs_processed_total\{[^}]*\} [1-9]', scraped["cdre"], re.M) \
+        if (re.search(r'^cgrpy_cdrs_processed_total\{[^}]*\} [1-9]', scraped["cdre"], re.M)
+                and re.search(r'^cgrpy_stats_metric_value\{[^}]*queue="Stats2"', scraped["stats"], re.M)) \
                 or time.monotonic() > deadline:
             return scraped
         time.sleep(0.2)

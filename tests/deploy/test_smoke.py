@@ -31,10 +31,14 @@ def _args(calls: int = 2) -> argparse.Namespace:
 def test_verdict_needs_every_call_answered_with_cdrs_and_debited_at_cost():
     cdr = lambda oid, cost: {"OriginID": oid, "RunID": "*default", "Cost": Decimal(cost)}  # noqa: E731
     raw = {"OriginID": "a", "RunID": "*raw", "Cost": Decimal("-1")}
-    ok, line = verdict(_args(), 2, [cdr("a", "0.6"), cdr("b", "0.6"), raw], Decimal("1.2"))
-    assert ok and line.startswith("smoke: OK: 2/2 calls answered, 3 CDRs (2 *default)")
+    raw_b = {**raw, "OriginID": "b"}
+    ok, line = verdict(_args(), 2, [cdr("a", "0.6"), cdr("b", "0.6"), raw, raw_b], Decimal("1.2"))
+    assert ok and line.startswith("smoke: OK: 2/2 calls answered, 4 CDRs (2 *default)")
     assert not verdict(_args(), 1, [cdr("a", "0.6")], Decimal("0.6"))[0]  # a call not answered
     assert not verdict(_args(), 2, [cdr("a", "0.6")], Decimal("0.6"))[0]  # an answered call without CDR
+    # every call has the same runs: b lacks its *raw CDR
+    ok, line = verdict(_args(), 2, [cdr("a", "0.6"), cdr("b", "0.6"), raw], Decimal("1.2"))
+    assert not ok and "1 calls without all of their CDRs (*default, *raw)" in line
     ok, line = verdict(_args(), 2, [cdr("a", "0.6"), cdr("b", "0.6")], Decimal("1.0"))
     assert not ok and "debit 1.0 != cost 1.2" in line
     assert "\n" not in line
@@ -64,7 +68,7 @@ def test_smoke_places_calls_through_opensips_and_checks_the_charge(stack):
     lines = out.stdout.strip().splitlines()
     assert out.returncode == 0, out.stdout + out.stderr + "\n" + osips.log_text()[-3000:]
     assert len(lines) == 1 and lines[0].startswith("smoke: OK: 4/4 calls answered"), lines
-    assert "(4 *default)" in lines[0]
+    assert "8 CDRs (4 *default)" in lines[0]
     # a caller the deployment does not know: one FAIL line, non-zero exit
     out = subprocess.run([*cmd[:-6], "--calls", "1", "--caller", "9999", "--jsonrpc", jsonrpc],
                          capture_output=True, text=True, timeout=180, cwd=REPO)

@@ -188,7 +188,7 @@ def _owners(engine: Engine, account: str) -> int:
         return conn.execute(text(
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :k AND l.objid = :p "
-            "AND a.application_name LIKE 'cgrpy-rals %'"),
+            "AND a.application_name LIKE 'cgrpy-rals %' AND a.datname = current_database()"),
             {"k": LOCK_CLASS, "p": partition_of("cgrates.org", account)}).scalar_one()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import subprocess
 import urllib.request
 
@@ -14,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cgrates.v1 import common_pb2, stats_pb2, stats_pb2_grpc
-from cgrpy.config import load_settings
+from cgrpy.config import ConfigError, load_settings
 from cgrpy.errors import CGRError
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService, ServiceRunner
@@ -146,3 +147,21 @@ async def test_unimplemented_rpc_answers_unimplemented(running):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stats_pb2_grpc.StatsServiceStub(ch).GetQueueStringMetrics(common_pb2.TenantID(), timeout=2)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+
+class _BadLoad(_TestService):
+    async def load(self):
+        raise ConfigError("stats: bad profiles file")
+
+
+async def test_failed_load_stops_the_server_it_started():
+    """load() fails after the gRPC server started: start() stops it again. A server left running
+    keeps gRPC's poller alive and closing the event loop then waits on it: the process (or the
+    test run, seen with cdre's bad-profiles test) hangs instead of exiting with the error."""
+    runner = ServiceRunner(_BadLoad(_settings()), grpc_port=0, metrics_port=0)
+    with pytest.raises(ConfigError, match="bad profiles file"):
+        await runner.start()
+    assert runner.grpc_port > 0 and runner._metrics_server is None
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", runner.grpc_port), timeout=2).close()
