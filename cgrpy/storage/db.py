@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ def make_engine(url: str | None = None, **kwargs: object) -> Engine:
 
 
 def _ping_when_idle(engine: Engine, idle_s: float) -> None:
-    """Instead of ``pool_pre_ping`` (a round trip on every checkout): a round trip only for a
+    """Instead of ``pool_pre_ping`` (a round trip on every checkout): on checkout, a poll of the
+    socket (a terminated backend has left its goodbye there) and a round trip only for a
     connection idle longer than ``idle_s``. A connection that dies while in use fails its
     statement; SQLAlchemy then sees a disconnect, discards that connection and every pooled one
     opened before it, so the next transaction reconnects."""
@@ -55,6 +57,8 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if _socket_readable(dbapi_conn):
+            raise exc.DisconnectionError("pooled connection closed by the server")
         since = record.info.get("idle_since")
         if since is None or time.monotonic() - since < idle_s:
             return
@@ -64,6 +68,19 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             raise exc.DisconnectionError(f"idle pooled connection is dead: {err}") from err
         if not alive:
             raise exc.DisconnectionError("idle pooled connection is dead")
+
+
+def _socket_readable(dbapi_conn: Any) -> bool:
+    """An idle Postgres connection has nothing to read. Something readable means the server
+    sent its goodbye (backend terminated, server shut down) or closed the socket: found by one
+    non-blocking poll, no round trip."""
+    try:
+        fd = dbapi_conn.fileno()
+    except Exception:  # noqa: BLE001 - already closed: let the pool replace it
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def _remember_where(ctx: ExceptionContext) -> None:

@@ -157,10 +157,26 @@ def test_echo_runs_the_real_sm_on_do_nothing_backends(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_micro_times_getcost_and_cdr_storing(tmp_path: Path) -> None:
-    rc = main(["micro", "--runs", "200", "--cdrs", "20", "--sqlite", "--out", str(tmp_path / "m.json")])
+    rc = main(["micro", "--runs", "200", "--cdrs", "20", "--sqlite", "--sessions-closed", "10,100",
+               "--sessions-ops", "10", "--out", str(tmp_path / "m.json")])
     r = json.loads((tmp_path / "m.json").read_text())
     assert rc == 0
     assert r["getcost_in_process"]["runs"] == 200 and r["getcost_in_process"]["median_us"] > 0
     assert [(s["backend"], s["rows"], s["ok"]) for s in r["cdr_store"]] == [
         ("postgresql+psycopg", 20, True), ("sqlite", 20, True)]
     assert not math.isnan(r["cdr_store"][0]["rows_per_s"])
+    assert r["sm_session_table"]["ok"] and set(r["sm_session_table"]["ratio"]) == {
+        "process_cdr_unknown", "process_cdr_closed", "terminate_active", "terminate_closed"}
+
+
+def test_micro_sm_session_table_only(tmp_path: Path) -> None:
+    rc = main(["micro", "--only", "sessions", "--sessions-closed", "10,300", "--sessions-ops", "20",
+               "--out", str(tmp_path / "s.json")])
+    r = json.loads((tmp_path / "s.json").read_text())
+    assert rc == 0 and r["consistency"]["ok"]
+    assert "getcost_in_process" not in r and "cdr_store" not in r
+    t = r["sm_session_table"]
+    assert [(x["closed"], x["closed_after"], x["ok"]) for x in t["runs"]] == [(10, 30, True), (300, 320, True)]
+    ops = ("process_cdr_unknown", "process_cdr_closed", "terminate_active", "terminate_closed")
+    assert all(x[f"{op}_us"]["median"] > 0 for x in t["runs"] for op in ops)
+    assert t["ratio_closed"] == [10, 300] and set(t["ratio"]) == set(ops) and all(v > 0 for v in t["ratio"].values())

@@ -3,6 +3,8 @@ no round trip per checkout on the hot path, yet a dead connection is recovered f
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import create_engine, exc, text
 
@@ -53,16 +55,35 @@ def test_an_idle_connection_killed_meanwhile_is_replaced_before_use(pg_url: str)
         engine.dispose()
 
 
-def test_a_busy_connection_killed_fails_once_then_the_pool_recovers(pg_url: str):
-    engine = make_engine(pg_url, pool_size=3)
+def test_pooled_connections_killed_meanwhile_are_replaced_without_a_round_trip(pg_url: str):
+    engine = make_engine(pg_url, pool_size=3)  # idle ping after 2 s: not reached here
     try:
         conns = [engine.connect() for _ in range(3)]  # three pooled connections
         for c in conns:
             c.execute(text("SELECT 1"))
             c.close()
         assert _kill_backends(engine) >= 3
-        with pytest.raises(exc.DBAPIError) as err, engine.begin() as c:
+        time.sleep(0.2)  # the backends' goodbye reaches the sockets
+        for _ in range(4):
+            with engine.begin() as c:
+                assert c.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_killed_while_checked_out_fails_once_then_the_pool_recovers(pg_url: str):
+    engine = make_engine(pg_url, pool_size=3)
+    try:
+        conns = [engine.connect() for _ in range(3)]
+        for c in conns:
             c.execute(text("SELECT 1"))
+            c.close()
+        c = engine.connect()
+        c.execute(text("SELECT 1"))
+        assert _kill_backends(engine) >= 3
+        with pytest.raises(exc.DBAPIError) as err:
+            c.execute(text("SELECT 2"))
+        c.close()
         assert err.value.connection_invalidated
         # the disconnect invalidated every connection pooled before it: all later ones work
         for _ in range(4):
