@@ -7,7 +7,9 @@ at the end; SQLite databases live in pytest's tmp_path.
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +51,35 @@ class PgDatabases:
             for name in self.created:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.created.clear()
+
+
+def _live_children(ppid: int) -> list[str]:
+    """``pid cmdline`` of the running (not zombie) child processes of ``ppid``, from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[1]) == ppid and fields[0] != "Z":
+            out.append(f"{entry.name} {cmd.strip()}")
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_outlives_the_tests() -> Iterator[None]:
+    """A run that passes must also end: no child process (a suite, a server) and no non-daemon
+    thread (the interpreter joins those at exit, for ever if they never return) may be left
+    once every test and fixture is done. Idle executor workers are fine: they exit when asked."""
+    yield
+    children = _live_children(os.getpid())
+    threads = [t.name for t in threading.enumerate()
+               if t is not threading.main_thread() and not t.daemon and t.is_alive()
+               and getattr(t, "_target", None) is not concurrent.futures.thread._worker]
+    assert not children and not threads, f"left running after the tests: {children} {threads}"
 
 
 @pytest.fixture(scope="session")

@@ -301,6 +301,10 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             return cdre_pb2.ProcessCDRResult(response=await self.owner.process_one(request))
         except CGRError as exc:
             return cdre_pb2.ProcessCDRResult(code=exc.status_code.value[0], message=exc.message)
+        except Exception as exc:  # noqa: BLE001 - one item's failure (StorDB down...) is its own
+            self.owner.log.warning("cdr.batch_item_failed", error=str(exc))
+            return cdre_pb2.ProcessCDRResult(code=grpc.StatusCode.UNAVAILABLE.value[0],
+                                             message=f"SERVER_ERROR: {exc}")
 
     async def StoreSessionCost(
         self, request: cdre_pb2.SessionCost, context: grpc.aio.ServicerContext

@@ -198,6 +198,20 @@ class CdrStore:
             index_elements=["cgrid", "run_id"]
         ).returning(_SESSION_COSTS.c.id)
         self._ins_outbox = insert(_OUTBOX)
+        # built once: the deliverer runs it every poll, mostly finding nothing
+        free = (
+            select(_OUTBOX.c.id)
+            .where(_OUTBOX.c.lease_until_ns <= bindparam("b_now"))
+            .order_by(_OUTBOX.c.id)
+            .limit(bindparam("b_limit"))
+            .with_for_update(skip_locked=True)
+        )
+        self._claim = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(free.scalar_subquery()))
+            .values(lease_until_ns=bindparam("b_until"), attempts=_OUTBOX.c.attempts + 1)
+            .returning(_OUTBOX.c.id, _OUTBOX.c.target, _OUTBOX.c.event, _OUTBOX.c.attempts)
+        )
 
     def close(self) -> None:
         self.writer.close()
@@ -337,21 +351,9 @@ class CdrStore:
         deliverers (other cdre replicas) skip them meanwhile; a deliverer that dies lets the
         lease run out and the rows are delivered again (hence the receivers dedup by id)."""
         now = time.time_ns()
-        free = (
-            select(_OUTBOX.c.id)
-            .where(_OUTBOX.c.lease_until_ns <= now)
-            .order_by(_OUTBOX.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        stmt = (
-            update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(free.scalar_subquery()))
-            .values(lease_until_ns=now + lease_ns, attempts=_OUTBOX.c.attempts + 1)
-            .returning(_OUTBOX.c.id, _OUTBOX.c.target, _OUTBOX.c.event, _OUTBOX.c.attempts)
-        )
+        params = {"b_now": now, "b_limit": limit, "b_until": now + lease_ns}
         with self.engine.begin() as conn:
-            rows = conn.execute(stmt).all()
+            rows = conn.execute(self._claim, params).all()
         return sorted((OutboxItem(r.id, r.target, _outbox_event(r.event), r.attempts)
                        for r in rows), key=lambda i: i.id)
 
