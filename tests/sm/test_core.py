@@ -253,3 +253,33 @@ async def test_unit_tors_debit_their_usage_once_not_by_time() -> None:
     assert await sm.terminate(_event("data-1", ToR="*data", Usage="1000")) is None
     assert fb.balances["1001"] == Decimal(100) - Decimal("0.00001") * (1 + 1000 + 1048576)
     await sm.shutdown()
+
+
+async def test_process_cdr_waits_for_a_slow_terminate_and_posts_the_cdrs() -> None:
+    # Under load the settlement at Terminate can outlast the reply deadline; the ProcessCDR that
+    # follows at once must still post the call's CDRs once the session is closed.
+    fb = FakeBackends(delay={"refund": 0.4})
+    sm, _ = _sm(fb, reply_deadline_s=0.1)
+    await sm.initiate(_event(), SessionFlags())
+    term = asyncio.ensure_future(sm.terminate(_event(Usage="30ms")))
+    await asyncio.sleep(0.01)
+    await sm.process_cdr(_event(Usage="30ms", DisconnectCause="Downstream BYE"))
+    await term
+    await asyncio.sleep(0.6)
+    (ev, _flags), = fb.cdrs
+    assert ev.get("Cost") == Decimal("0.03") and ev.get("Usage") == 30 * MS
+    assert fb.balances["1001"] == Decimal("99.97")
+    await sm.shutdown()
+
+
+async def test_process_cdr_without_terminate_closes_the_session_at_the_cdr_usage() -> None:
+    # The Terminate was lost: the CDR is the call's end, so it settles the session and posts.
+    fb = FakeBackends()
+    sm, _ = _sm(fb, reply_deadline_s=0.1, debit_interval_ns=10_000 * MS)
+    await sm.initiate(_event(), SessionFlags())
+    await sm.process_cdr(_event(Usage="40ms", DisconnectCause="Downstream BYE"))
+    await asyncio.sleep(0.3)
+    (ev, _flags), = fb.cdrs
+    assert ev.get("Usage") == 40 * MS and ev.get("Cost") == Decimal("0.04")
+    assert fb.balances["1001"] == Decimal("99.96") and sm.active_sessions() == []
+    await sm.shutdown()

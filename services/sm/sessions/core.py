@@ -755,8 +755,7 @@ class SessionManager:
                 return None
             for s in sessions:
                 if self._active.get(s.cgrid) is s:
-                    log.warning("ProcessCDR for active session %s", s.origin_id)
-                    await asyncio.wait_for(s.done.wait(), self.cfg.reply_deadline_s)
+                    await self._await_close(s, event)
                 for run in s.runs:
                     for k, v in event.event.items():
                         if k not in run.event.event and k != "OriginID":
@@ -765,6 +764,22 @@ class SessionManager:
         except BackendError as e:
             return e.word
         return None
+
+    async def _await_close(self, s: Session, event: CGREvent) -> None:
+        """ProcessCDR came while its session is still open. Its Terminate is usually in flight
+        (slow under load): wait for it without giving up, since the CDRs must follow whatever the
+        reply deadline (the reply to the switch is bounded by the caller). If no Terminate has
+        begun by the deadline, the CDR is the call's end: close the session at the CDR's Usage."""
+        log.warning("ProcessCDR for active session %s", s.origin_id)
+        if not s.terminating:
+            try:
+                await asyncio.wait_for(s.done.wait(), self.cfg.reply_deadline_s)
+            except TimeoutError:
+                pass
+        if self._active.get(s.cgrid) is s and not s.terminating:
+            log.warning("no TerminateSession for %s: closing it at the CDR's usage", s.origin_id)
+            await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
+        await s.done.wait()
 
     async def _post_cdrs(self, s: Session, *, from_session: bool) -> None:
         for run in s.runs:
