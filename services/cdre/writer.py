@@ -21,11 +21,13 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+
+from cgrpy.storage.groupcommit import drain, settle
 
 T = TypeVar("T")
 log = logging.getLogger("cgrpy.cdre")
@@ -88,16 +90,7 @@ class GroupCommitter:
             first = self._queue.get()
             if first is None:
                 return
-            ops, stop = [first], False
-            while len(ops) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                ops.append(nxt)
+            ops, stop = drain(self._queue, first, self.max_batch)
             self._commit(ops)
             if stop:
                 return
@@ -108,7 +101,7 @@ class GroupCommitter:
                 results = [op.fn(conn) for op in ops]
         except Exception as exc:  # noqa: BLE001 - handed to the callers' futures
             if len(ops) == 1:
-                _settle(ops[0].future, exc=exc)
+                settle(ops[0].future, exc=exc)
                 return
             log.info("group commit of %d writes failed (%s); running them one by one",
                      len(ops), exc)
@@ -118,17 +111,7 @@ class GroupCommitter:
         self.batches += 1
         self.writes += len(ops)
         for op, res in zip(ops, results, strict=True):
-            _settle(op.future, result=res)
-
-
-def _settle(fut: Future[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
-    try:
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-    except InvalidStateError:  # the caller gave up (cancelled): nothing to tell
-        pass
+            settle(op.future, result=res)
 
 
 __all__ = ["GroupCommitter", "Write"]

@@ -22,12 +22,13 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.runtime.logs import get_logger
+from cgrpy.storage.groupcommit import drain, settle
 from cgrpy.units import from_unix_nano, to_unix_nano
 
 log = get_logger("sm")
@@ -87,16 +88,7 @@ class CdrSpool:
             first = self._writes.get()
             if first is None:
                 return
-            ops, stop = [first], False
-            while True:
-                try:
-                    nxt = self._writes.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                ops.append(nxt)
+            ops, stop = drain(self._writes, first)
             self._commit(ops)
             if stop:
                 return
@@ -117,11 +109,11 @@ class CdrSpool:
                 for op in ops:
                     self._commit([op])
                 return
-            _settle(ops[0][1], exc=exc)
+            settle(ops[0][1], exc=exc)
             return
         self.commits += 1
         for (_, fut), res in zip(ops, results, strict=True):
-            _settle(fut, result=res)
+            settle(fut, result=res)
 
     def _wake_soon(self) -> None:
         loop = self._loop
@@ -197,13 +189,3 @@ def _settle_rows(db: sqlite3.Connection, done: list[int], failed: list[Any]) -> 
     db.executemany("DELETE FROM cdr_spool WHERE id = ?", [(i,) for i in done])
     db.executemany("UPDATE cdr_spool SET attempts = attempts + 1 WHERE id = ?",
                    [(b[0],) for b, _ in failed])
-
-
-def _settle(fut: Future[Any], *, result: Any = None, exc: BaseException | None = None) -> None:
-    try:
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-    except InvalidStateError:
-        pass

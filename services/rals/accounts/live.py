@@ -39,6 +39,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cgrpy.event import dumps_exact
 from cgrpy.runtime.logs import get_logger
+from cgrpy.storage.groupcommit import drain
 from cgrpy.storage.models.accounts import account_requests, accounts, balance_journal, balances
 from services.rals.accounts.model import Account, AccountError
 from services.rals.accounts.store import (
@@ -321,17 +322,7 @@ class GroupCommitter:
             first = self._q.get()
             if first is None:
                 return
-            batch = [first]
-            stop = False
-            while True:
-                try:
-                    nxt = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
+            batch, stop = drain(self._q, first)
             self._commit(batch)
             for p in batch:
                 p.done.set()
