@@ -84,6 +84,10 @@ class _Conflict(Exception):  # noqa: N818 - a fence that did not hold, not a bug
     pass
 
 
+class StoreClosed(RuntimeError):
+    """The group-commit writer has stopped: the change was not committed."""
+
+
 @dataclass
 class Pending:
     """One account change waiting for the group commit: the rows it writes."""
@@ -308,26 +312,50 @@ class GroupCommitter:
         self._thread.start()
 
     def commit(self, p: Pending) -> None:
-        """Queue ``p`` and wait until its transaction ended (``p.error`` None: committed)."""
+        """Queue ``p`` and wait until its transaction ended (``p.error`` None: committed).
+
+        Once the writer has stopped (the store is closing) nothing would ever commit ``p``: it
+        fails instead, so its caller falls back to the locked path or answers an error, and no
+        worker thread waits for ever (a waiting worker also blocks interpreter exit)."""
+        if not self._thread.is_alive():
+            p.error = StoreClosed("RALs account store closed")
+            return
         self._q.put(p)
-        p.done.wait()
+        while not p.done.wait(0.5):
+            if not self._thread.is_alive():
+                self._fail_leftovers()
 
     def close(self) -> None:
         self._q.put(None)
         self._thread.join(timeout=10)
+        self._fail_leftovers()
         self.writer.close()
 
-    def _loop(self) -> None:
+    def _fail_leftovers(self) -> None:
+        """Fail every change still queued behind the stop marker (closing raced it)."""
         while True:
-            first = self._q.get()
-            if first is None:
+            try:
+                p = self._q.get_nowait()
+            except queue.Empty:
                 return
-            batch, stop = drain(self._q, first)
-            self._commit(batch)
-            for p in batch:
+            if p is not None and not p.done.is_set():
+                p.error = StoreClosed("RALs account store closed")
                 p.done.set()
-            if stop:
-                return
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                first = self._q.get()
+                if first is None:
+                    return
+                batch, stop = drain(self._q, first)
+                self._commit(batch)
+                for p in batch:
+                    p.done.set()
+                if stop:
+                    return
+        finally:
+            self._fail_leftovers()
 
     def _commit(self, batch: list[Pending]) -> None:
         try:
