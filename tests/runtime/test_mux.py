@@ -162,8 +162,11 @@ async def test_a_dead_server_fails_cleanly_and_a_restarted_one_is_used_again(mon
                     await asyncio.sleep(0.2)
             assert list(reply.ids) == ["q1", "back"]
             await asyncio.sleep(0.6)  # the broken stream's rest is over: calls take the stream again
+            # on a loaded machine the retry loop above may already have outlived the rest and used
+            # the stream once, so count only this call
+            on_mux = client.calls_by_transport["mux"]
             await client.call("GetQueueIDs", common_pb2.TenantRequest(tenant="again"))
-            assert client.calls_by_transport["mux"] == 1
+            assert client.calls_by_transport["mux"] == on_mux + 1
         finally:
             await runner.stop(grace=0.5)
     finally:
