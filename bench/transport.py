@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from bench.measure import loadavg
 from bench.procstats import cpu_seconds
 from bench.target import commit
+from cgrpy.runtime.loop import run as run_loop
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,15 +34,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calls", type=int, default=3000, help="calls per case")
     p.add_argument("--concurrency", type=int, default=16, help="calls in flight in the concurrent cases")
     p.add_argument("--out", type=Path, help="write the result JSON here")
+    p.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="event loop of both sides (the echo server gets it as CGRPY_EVENT_LOOP)")
     p.set_defaults(func=run)
 
 
-def _start_server() -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(event_loop: str) -> tuple[subprocess.Popen[bytes], str]:
     from tests.suite import free_port, suite_env
 
     port = free_port()
     env = suite_env("sqlite:///:memory:", CGRPY_RALS_GRPC_PORT=str(port), CGRPY_RALS_METRICS_PORT=str(free_port()),
-                    CGRPY_LOG_LEVEL="WARNING")
+                    CGRPY_LOG_LEVEL="WARNING", CGRPY_EVENT_LOOP=event_loop)
     repo = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen([sys.executable, "-m", "bench.echo", "rals"], cwd=repo, env=env)
     addr = f"127.0.0.1:{port}"
@@ -106,11 +109,12 @@ def run(args: argparse.Namespace) -> int:
 
     result: dict[str, Any] = {"mode": "transport", "started_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                               "commit": commit(), "loadavg_before": loadavg(), "cases": []}
-    proc, addr = _start_server()
+    proc, addr = _start_server(args.event_loop)
     try:
         for inflight in (1, args.concurrency):
             for mux in (False, True):
-                result["cases"].append(asyncio.run(_case(addr, mux, args.calls, inflight, proc.pid)))
+                result["cases"].append(run_loop(_case(addr, mux, args.calls, inflight, proc.pid),
+                                                args.event_loop))
     finally:
         proc.terminate()
         proc.wait(timeout=15)

@@ -103,6 +103,9 @@ _BASE_KEYS: list[Key] = [
     _k("rpc_transport", "str", "mux",
        "Calls between services: mux (many calls over one gRPC stream per channel, unary fallback) "
        "or unary (one gRPC call each)."),
+    _k("event_loop", "str", "uvloop",
+       "Event loop of every service process: uvloop (libuv, less CPU per message) or asyncio "
+       "(the standard library's)."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
 ]
 for _svc in SERVICES:
@@ -160,6 +163,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "unknown level",
     "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
     "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
+    "event_loop": lambda v: None if v in ("uvloop", "asyncio") else "must be uvloop or asyncio",
 }
 
 

@@ -22,6 +22,7 @@ from cgrates.v1 import mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
+from cgrpy.runtime.loop import run as run_loop
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.storage.db import make_engine
@@ -260,7 +261,7 @@ def run_service(service_cls: type[BaseService]) -> None:
     setup_logging(service_cls.name, settings.log_level)
     runner = ServiceRunner(service_cls(settings))
     try:
-        asyncio.run(runner.run_until_signal())
+        run_loop(runner.run_until_signal(), settings.event_loop)
     except ConfigError as exc:
         print(f"cgrpy {service_cls.name}: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
