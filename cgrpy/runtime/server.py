@@ -32,6 +32,10 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 EXIT_OK = 0
 EXIT_CONFIG = 78  # EX_CONFIG: bad configuration, port in use, StorDB unreachable
 EXIT_CRASH = 70  # EX_SOFTWARE
+# No port sharing (a second server on a taken port must fail, not split the traffic); no BDP
+# probing (PINGs that size flow control for bulk transfers; the calls here are small and local,
+# see CHANNEL_OPTIONS in cgrpy/runtime/client.py).
+SERVER_OPTIONS: list[tuple[str, int]] = [("grpc.so_reuseport", 0), ("grpc.http2.bdp_probe", 0)]
 
 
 class BaseService:
@@ -174,7 +178,7 @@ class ServiceRunner:
         except OSError as exc:
             raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
         guard = make_guard(name)
-        self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=[("grpc.so_reuseport", 0)])
+        self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=SERVER_OPTIONS)
         # The Mux stream runs the very handlers the service registers, under the same guard.
         table = HandlerTable(guard)
         self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
