@@ -37,6 +37,7 @@ from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
+from services.resources import metrics
 from services.resources.logic import (
     Change,
     Resource,
@@ -76,20 +77,20 @@ class ResourcesServiceServicer(resources_pb2_grpc.ResourcesServiceServicer):
         return usage_request(request, self.owner.settings.default_tenant)
 
     async def AuthorizeResources(self, request: Any, context: Any) -> resources_pb2.ResourceAllocationResponse:
-        msg = await self.owner.change(lambda e, c: e.authorize(self._req(request), time.time_ns(), c))
+        msg = await self.owner.change(lambda e, c: e.authorize(self._req(request), time.time_ns(), c), "authorize")
         return resources_pb2.ResourceAllocationResponse(message=msg)
 
     async def AllocateResources(self, request: Any, context: Any) -> resources_pb2.ResourceAllocationResponse:
-        msg = await self.owner.change(lambda e, c: e.allocate(self._req(request), time.time_ns(), c))
+        msg = await self.owner.change(lambda e, c: e.allocate(self._req(request), time.time_ns(), c), "allocate")
         return resources_pb2.ResourceAllocationResponse(message=msg)
 
     async def ReleaseResources(self, request: Any, context: Any) -> common_pb2.Empty:
-        await self.owner.change(lambda e, c: e.release(self._req(request), c))
+        await self.owner.change(lambda e, c: e.release(self._req(request), c), "release")
         return common_pb2.Empty()
 
     async def ReleaseUsage(self, request: Any, context: Any) -> resources_pb2.ReleaseUsageResponse:
         tenant = request.tenant or self.owner.settings.default_tenant
-        ids = await self.owner.change(lambda e, c: e.release_anywhere(tenant, request.usage_id, c))
+        ids = await self.owner.change(lambda e, c: e.release_anywhere(tenant, request.usage_id, c), "release")
         return resources_pb2.ReleaseUsageResponse(resource_ids=ids)
 
     async def GetResourcesForEvent(self, request: Any, context: Any) -> common_pb2.JsonObject:
@@ -134,8 +135,10 @@ class ResourcesServer(BaseService):
         self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
         self._pending: set[asyncio.Task[None]] = set()
         await self.reload(self.settings.tpid)
+        metrics.COLLECTOR.engines[id(self)] = lambda: getattr(self, "resources", None)
 
     async def close(self) -> None:
+        metrics.COLLECTOR.engines.pop(id(self), None)
         if getattr(self, "thresholds", None) is not None:
             await self.thresholds.close()
         await super().close()
@@ -163,8 +166,19 @@ class ResourcesServer(BaseService):
         self.log.info("resources.loaded", tpid=tpid, profiles=len(self.resources.profiles))
         return {"Resources": len(self.resources.profiles), "Filters": len(rows.get("Filters", []))}
 
-    async def change(self, op: Any) -> Any:
+    async def change(self, op: Any, name: str) -> Any:
         """Run ``op(engine, change)`` under the lock, commit what it changed, then notify ThresholdS."""
+        try:
+            result = await self._change(op)
+        except CGRError as exc:
+            outcome = {"RESOURCE_UNAUTHORIZED": "refused", "RESOURCE_UNAVAILABLE": "refused",
+                       "NOT_FOUND": "not_found"}.get(exc.word, "error")
+            metrics.DECISIONS.labels(name, outcome).inc()
+            raise
+        metrics.DECISIONS.labels(name, "ok").inc()
+        return result
+
+    async def _change(self, op: Any) -> Any:
         async with self._lock:
             eng = self.resources
             change = Change()
