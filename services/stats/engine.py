@@ -63,6 +63,8 @@ class StatEngine:
         self.store = store
         self.clock = clock
         self._lock = threading.RLock()
+        # changed Stored queues a failed batch save left behind: saved with the next batch
+        self._unsaved: dict[tuple[str, str], StatQueue] = {}
         self.queues: dict[tuple[str, str], StatQueue] = {
             (p.tenant, p.id): StatQueue(p, rounding_decimals=rounding_decimals) for p in profiles
         }
@@ -117,26 +119,47 @@ class StatEngine:
     # --- processing ---------------------------------------------------------------------------
 
     def process_event(
-        self, event: CGREvent, stat_ids: list[str] | None = None, *, now: datetime | None = None
+        self,
+        event: CGREvent,
+        stat_ids: list[str] | None = None,
+        *,
+        now: datetime | None = None,
+        defer: dict[tuple[str, str], StatQueue] | None = None,
     ) -> StatProcessResult:
         """Feed ``event`` to every matching queue. NOT_FOUND when none matches; a metric that
-        cannot read its field leaves that queue unchanged and is reported in ``errors``."""
+        cannot read its field leaves that queue unchanged and is reported in ``errors``.
+
+        A changed Stored queue is saved before this returns, or, with ``defer``, put there for
+        :meth:`persist` to save once for a whole batch of events."""
         validate_event(event)
         now = now or self.clock()
         result = StatProcessResult()
         with self._lock:
             for q in self._matching(event, stat_ids, now):
                 result.queue_ids.append(q.id)
+                expired = q.expire(now)
                 try:
                     q.process(event, self.passes, now)
                 except MetricError as exc:
                     result.errors[q.id] = str(exc)
-                    self._persist(q)  # expiry may still have changed it
+                    if expired:  # the event left the queue as it was; only expiry changed it
+                        self._persist(q, defer)
                     continue
-                self._persist(q)
+                self._persist(q, defer)
                 if q.profile.notifies_thresholds:
                     result.threshold_events.append(self._threshold_event(q))
         return result
+
+    def persist(self, queues: dict[tuple[str, str], StatQueue]) -> None:
+        """Save the Stored ``queues`` (collected with ``defer``) in one transaction, together
+        with any a failed earlier call left unsaved; raises (keeping them) when the store fails."""
+        if self.store is None:
+            return
+        with self._lock:
+            self._unsaved.update(queues)
+            if self._unsaved:
+                self.store.save_many(list(self._unsaved.values()))
+                self._unsaved.clear()
 
     def _threshold_event(self, q: StatQueue) -> ThresholdEventArgs:
         fields: dict[str, object] = {"EventType": "StatUpdate", "StatID": q.id}
@@ -146,8 +169,12 @@ class StatEngine:
             event=CGREvent(tenant=q.tenant, id=str(uuid.uuid4()), event=fields),
         )
 
-    def _persist(self, q: StatQueue) -> None:
-        if self.store is not None and q.profile.stored:
+    def _persist(self, q: StatQueue, defer: dict[tuple[str, str], StatQueue] | None = None) -> None:
+        if self.store is None or not q.profile.stored:
+            return
+        if defer is not None:
+            defer[(q.tenant, q.id)] = q
+        else:
             self.store.save(q)
 
     # --- reading ------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.engine import StatEngine, StatProcessResult
 from services.stats.grpc_support import (
+    BatchItem,
     EngineRunner,
     RecentIds,
     activation_json,
@@ -79,7 +80,7 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         o = self.owner
         items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.stat_ids))
                  for r in request.events]
-        done = await o.run(process_each, o.process, items, o.recent_ids)
+        done = await o.run(o.process_batch, items)
         await o.notify_thresholds_many([te for d in done if d.result is not None
                                         for te in d.result.threshold_events])
         results = []
@@ -197,6 +198,25 @@ class StatsServer(BaseService):
         for qid in result.queue_ids:
             self._export(ev.tenant, qid, engine)
         return result
+
+    def process_batch(self, items: list[tuple[Any, list[str] | None]]) -> list[BatchItem[StatProcessResult]]:
+        """ProcessEvents: every event in order, then each changed Stored queue saved once (one
+        transaction for the batch, not one per event) before the reply; gauges exported once
+        per touched queue."""
+        engine = self.stats
+        dirty: dict[tuple[str, str], Any] = {}
+        touched: set[tuple[str, str]] = set()
+
+        def one(ev: Any, stat_ids: list[str] | None) -> StatProcessResult:
+            result = engine.process_event(ev, stat_ids, defer=dirty)
+            touched.update((ev.tenant, qid) for qid in result.queue_ids)
+            return result
+
+        done = process_each(one, items, self.recent_ids)
+        engine.persist(dirty)
+        for tenant, qid in touched:
+            self._export(tenant, qid, engine)
+        return done
 
     def reset(self, tenant: str, queue_id: str) -> None:
         engine = self.stats

@@ -1,5 +1,5 @@
 """Persistence of Stored stat queues in StorDB (table ``stat_queue_states``), so a restart of the
-stats service keeps its queues. Each save replaces the queue's row in its own transaction."""
+stats service keeps its queues. Each save replaces the queues' rows in one transaction."""
 
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ class StatQueueStore:
         self.engine = engine
 
     def save(self, queue: StatQueue) -> None:
+        self.save_many([queue])
+
+    def save_many(self, queues: list[StatQueue]) -> None:
+        """Replace the rows of ``queues`` in one transaction (a batch of events pays one)."""
+        now = to_unix_nano(datetime.now(UTC))
         with Session(self.engine) as s, s.begin():
-            s.merge(
-                StatQueueState(
-                    tenant=queue.tenant,
-                    queue_id=queue.id,
-                    state=dumps_exact(queue.state()),
-                    updated_ns=to_unix_nano(datetime.now(UTC)),
-                )
-            )
+            for queue in queues:
+                s.merge(StatQueueState(tenant=queue.tenant, queue_id=queue.id,
+                                       state=dumps_exact(queue.state()), updated_ns=now))
 
     def load_all(self) -> dict[tuple[str, str], dict[str, Any]]:
         with Session(self.engine) as s:
