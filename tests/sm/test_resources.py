@@ -73,6 +73,10 @@ async def test_without_the_flags_resources_is_never_asked() -> None:
     await sm.initiate(_event("n1"), SessionFlags())
     await sm.terminate(_event("n1", Usage="1s"))
     assert _resource_calls(fb) == []
+    # an account no resource matches: allocate asked once, nothing to release at terminate
+    await sm.initiate(_event("n2", account="1002"), INIT)
+    await sm.terminate(_event("n2", account="1002", Usage="1s"), TERM)
+    assert _resource_calls(fb) == ["resources_allocate"]
     await sm.shutdown()
 
 

@@ -170,6 +170,7 @@ class Session:
     snapshot_stale: bool = False  # the events changed since the snapshot: write a new one
     awaiting_switch: bool = False  # restored, not charged until the switch reports it again
     resource_usage_id: str = ""  # the UsageID ResourceS holds for this call, released on close
+    resources_asked: bool = False  # initiate allocated (or matched nothing): terminate knows
 
     @property
     def origin_id(self) -> str:
@@ -455,6 +456,7 @@ class SessionManager:
                         self._table.reindex(s)  # AttributeS may rewrite OriginID/OriginHost
                 if flags.allocate_resources:
                     res.resource_allocation = await self._resources(self.backends.resources_allocate, event)
+                    s.resources_asked = True
                     if res.resource_allocation is not None:
                         s.resource_usage_id = str(event.get("OriginID") or "")
                 runs = await self._fork(event, s.cgrid, reuse=True)
@@ -648,8 +650,8 @@ class SessionManager:
                 return None  # duplicate terminate (e.g. after our own force-terminate)
             return await self._terminate_unknown(event, flags)
         await s.ready.wait()
-        if flags is not None and flags.release_resources and not s.resource_usage_id:
-            s.resource_usage_id = str(event.get("OriginID") or "")
+        if flags is not None and flags.release_resources and not s.resources_asked and not s.resource_usage_id:
+            s.resource_usage_id = str(event.get("OriginID") or "")  # allocated by someone else
         usage = _opt_duration(event.get("Usage"))
         last_used = _opt_duration(event.get("LastUsed"))
         for k in ("AnswerTime", "DisconnectCause"):
