@@ -28,6 +28,12 @@ SERVICES: tuple[str, ...] = (
     "cdre",
     "sm",
 )
+# Stateless over the StorDB: `cgr up` can start several processes of each (setting `replicas`).
+STATELESS_SERVICES: tuple[str, ...] = ("attributes", "chargers", "suppliers", "cdre")
+# Replica k (0, 1, ...) of a service listens on the service's gRPC and metrics ports + k * this:
+# attributes 20051, 20151, 20251...; metrics 9151, 9251...; all below 32768 up to MAX_REPLICAS.
+REPLICA_PORT_STEP = 100
+MAX_REPLICAS = 10
 GRPC_PORTS = dict(zip(SERVICES, range(20051, 20059), strict=True))
 METRICS_PORTS = dict(zip(SERVICES, range(9151, 9159), strict=True))
 
@@ -107,6 +113,10 @@ _BASE_KEYS: list[Key] = [
        "Calls between services: mux (many calls over one gRPC stream per channel, unary fallback) "
        "or unary (one gRPC call each)."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    _k("replicas", "int", 1,
+       "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
+       "suppliers, cdre); replica k listens on the service's ports + 100*k, and clients spread "
+       "calls over all of them (1..10)."),
 ]
 for _svc in SERVICES:
     _BASE_KEYS += [
@@ -191,6 +201,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "unknown level",
     "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
     "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
+    "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},
 }
 
@@ -227,9 +238,19 @@ class Settings:
 
     def addrs(self, service: str) -> tuple[str, ...]:
         """Every gRPC target of ``service`` (:func:`split_targets`); ``ServiceClient`` spreads
-        its calls over them."""
+        its calls over them. Without an explicit address: each local replica's."""
         explicit = split_targets(self._values[f"{service}_addr"])
-        return explicit or (f"{self.listen_host}:{self.grpc_port(service)}",)
+        return explicit or tuple(f"{self.listen_host}:{self.replica_ports(service, k)[0]}"
+                                 for k in range(self.replicas_of(service)))
+
+    def replicas_of(self, service: str) -> int:
+        """How many processes of ``service`` `cgr up` starts."""
+        return int(self._values["replicas"]) if service in STATELESS_SERVICES else 1
+
+    def replica_ports(self, service: str, k: int) -> tuple[int, int]:
+        """(gRPC, metrics) port of replica ``k`` of ``service`` on this machine."""
+        step = REPLICA_PORT_STEP * k
+        return self.grpc_port(service) + step, self.metrics_port(service) + step
 
     def env(self) -> dict[str, str]:
         """These settings as CGRPY_* variables, to hand to child processes."""
