@@ -26,6 +26,7 @@ SERVICES: tuple[str, ...] = (
     "stats",
     "thresholds",
     "cdre",
+    "resources",
     "sm",
 )
 # Stateless over the StorDB: `cgr up` can start several processes of each (setting `replicas`).
@@ -34,8 +35,10 @@ STATELESS_SERVICES: tuple[str, ...] = ("attributes", "chargers", "suppliers", "c
 # attributes 20051, 20151, 20251...; metrics 9151, 9251...; all below 32768 up to MAX_REPLICAS.
 REPLICA_PORT_STEP = 100
 MAX_REPLICAS = 10
-GRPC_PORTS = dict(zip(SERVICES, range(20051, 20059), strict=True))
-METRICS_PORTS = dict(zip(SERVICES, range(9151, 9159), strict=True))
+# Ports in the order the services were added (resources, the ninth, after sm).
+_PORT_ORDER = ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre", "sm", "resources")
+GRPC_PORTS = dict(zip(_PORT_ORDER, range(20051, 20060), strict=True))
+METRICS_PORTS = dict(zip(_PORT_ORDER, range(9151, 9160), strict=True))
 
 
 class ConfigError(ValueError):
@@ -127,7 +130,7 @@ for _svc in SERVICES:
            "host:port separated by commas, or dns:///host:port (every address the name resolves "
            "to); calls are spread over the live ones (README \"Scale out\")."),
     ]
-for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds"):
+for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds", "resources"):
     _BASE_KEYS += [
         _k(f"{_svc}_string_indexed_fields", "json_list", None,
            f"Fields {_svc} indexes by exact value (unset = all; [] = none).",

@@ -194,7 +194,7 @@ def test_identity_only_where_it_matters():
     assert spool.startswith(mounts["spool"] + "/")  # spool and sessions on the pod's own volume
     assert [t["metadata"]["name"] for t in sm["spec"]["volumeClaimTemplates"]] == ["spool"]
     # in-memory counts: never two processes at once
-    for name in ("stats", "thresholds"):
+    for name in ("stats", "thresholds", "resources"):
         assert workload(EXAMPLE, name)["spec"]["strategy"] == {"type": "Recreate"}, name
 
 
