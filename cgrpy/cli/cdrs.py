@@ -17,10 +17,11 @@ from pathlib import Path
 
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import dumps_exact
+from cgrpy.gotime import go_rfc3339
 from cgrpy.storage import migrate
 from cgrpy.storage.db import default_url, make_engine
 from cgrpy.units import UnitError, format_duration, money_str, parse_decimal, parse_time
-from services.cdre.cdr import go_rfc3339, to_external
+from services.cdre.cdr import to_external
 from services.cdre.export import (
     BUILTIN_PROFILES,
     DEFAULT_PROFILE,

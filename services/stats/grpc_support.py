@@ -21,7 +21,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from cgrpy.config import Settings
@@ -29,21 +28,17 @@ from cgrpy.errors import CGRError
 from cgrpy.filters.errors import FilterError
 from cgrpy.filters.filters import FilterS
 from cgrpy.filters.selection import ProfileEntry, ProfileIndex
+from cgrpy.gotime import go_time
 from cgrpy.tariffplan.columns import TariffPlanRows
-from services.stats import errors as engine_errors
 from services.stats.profile_rows import ActivationInterval, CandidateIDs, ProfileError
 
 T = TypeVar("T")
-
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def to_cgr_error(exc: BaseException) -> CGRError:
     """An engine/profile/filter error as the runtime's CGRError (its text starts with the word)."""
     if isinstance(exc, CGRError):
         return exc
-    if isinstance(exc, engine_errors.CGRError):
-        return CGRError.from_message(str(exc))
     return CGRError("SERVER_ERROR", str(exc) or type(exc).__name__)
 
 
@@ -78,7 +73,7 @@ class EngineRunner:
         call = functools.partial(ctx.run, fn, *args, **kw)
         try:
             return await self._loop.run_in_executor(self._pool, call)
-        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+        except (CGRError, ProfileError, FilterError) as exc:
             raise to_cgr_error(exc) from None
 
     async def run_inline(self, fn: Callable[..., T], *args: Any, lock: Any = None, **kw: Any) -> T:
@@ -93,7 +88,7 @@ class EngineRunner:
             return fn(*args, **kw)
         except NeedsWorker:
             pass
-        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+        except (CGRError, ProfileError, FilterError) as exc:
             raise to_cgr_error(exc) from None
         finally:
             if lock is not None:
@@ -143,13 +138,6 @@ def candidate_index(
         prefix_fields=settings.get(f"{service}_prefix_indexed_fields"),
     )
     return index.candidate_ids
-
-
-def go_time(dt: datetime | None) -> str:
-    """A time as Go's JSON encoder writes it (zero time when unset)."""
-    if dt is None:
-        return GO_ZERO_TIME
-    return dt.isoformat().replace("+00:00", "Z")
 
 
 def activation_json(a: ActivationInterval | None) -> dict[str, str] | None:
@@ -208,7 +196,7 @@ def process_each(
             continue
         try:
             item = BatchItem(eid, result=fn(ev, ids))
-        except (CGRError, engine_errors.CGRError, ProfileError, FilterError) as exc:
+        except (CGRError, ProfileError, FilterError) as exc:
             item = BatchItem(eid, error=to_cgr_error(exc).word)
         if eid:
             recent.add(eid)

@@ -33,16 +33,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cgrpy.event import CGREvent
+from cgrpy.errors import CGRError, MandatoryIEMissingError, NotFoundError, ServerError
+from cgrpy.event import CGREvent, validate_event
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import MINUTE, UnitError, parse_decimal
-from services.stats.errors import (
-    CGRError,
-    MandatoryIEMissingError,
-    NotFoundError,
-    ServerError,
-    validate_event,
-)
 from services.stats.profile_rows import (
     ActivationInterval,
     CandidateIDs,

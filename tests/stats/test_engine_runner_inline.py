@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
+from cgrpy import errors as engine_errors
 from cgrpy.errors import CGRError
-from services.stats import errors as engine_errors
 from services.stats.grpc_support import EngineRunner
 
 
