@@ -47,6 +47,18 @@ def go_time(dt: datetime | None) -> str:
     return text + _zone(dt)
 
 
+def go_time_ns(unix_ns: int) -> str:
+    """:func:`go_time` of a Unix-nanosecond instant in UTC, with all nine digits Go keeps
+    (trailing zeros stripped); 0 is the zero time."""
+    if unix_ns == 0:
+        return GO_ZERO_TIME
+    secs, frac = divmod(unix_ns, 1_000_000_000)
+    text = _seconds(datetime.fromtimestamp(secs, UTC))
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + "Z"
+
+
 def go_rfc3339(dt: datetime | None) -> str:
     """Go ``t.Format(time.RFC3339)``: whole seconds; None -> the zero time."""
     if dt is None:
