@@ -40,3 +40,8 @@ class ActivationInterval:
     def to_dict(self) -> dict[str, str]:
         """CGRateS JSON shape; an open bound is Go's zero time."""
         return {"ActivationTime": go_time(self.activation_time), "ExpiryTime": go_time(self.expiry_time)}
+
+
+def activation_json(a: ActivationInterval | None) -> dict[str, str] | None:
+    """A profile's ``ActivationInterval`` field in CGRateS JSON: null when it has none."""
+    return None if a is None else a.to_dict()

@@ -25,9 +25,10 @@ from typing import Any
 
 from cgrpy.errors import MandatoryIEMissingError, NotFoundError
 from cgrpy.event import CGREvent, validate_event
+from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.iface import iface_as_string
 from cgrpy.tariffplan.columns import TariffPlanRows
-from services.stats.profile_rows import CandidateIDs, Passes, group_rows, select_profiles
+from cgrpy.tariffplan.rows import group_rows
 from services.thresholds.state import UNLIMITED_HITS, Threshold, ThresholdProfile
 from services.thresholds.store import ThresholdStore
 

@@ -10,7 +10,7 @@ import pytest
 
 from cgrpy import errors as engine_errors
 from cgrpy.errors import CGRError
-from services.stats.grpc_support import EngineRunner
+from cgrpy.runtime.engine_runner import EngineRunner
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from cgrpy.errors import NotFoundError, ServerError
 from cgrpy.event import CGREvent
 from cgrpy.tariffplan.csvread import read_folder
+from cgrpy.tariffplan.rows import ProfileError
 from services.stats.engine import StatEngine
-from services.stats.profile_rows import ProfileError
 from services.suppliers.digest import suppliers_digest
 from services.suppliers.engine import Supplier, SupplierEngine, sorted_suppliers_to_dict
 from tests.conftest import TARIFFPLANS
