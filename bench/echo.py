@@ -52,7 +52,9 @@ from cgrpy.config import SERVICES
 from cgrpy.runtime.server import BaseService, run_service
 from cgrpy.wire import value_to_pb
 
-BACKENDS = tuple(s for s in SERVICES if s != "sm")
+# The backends SM calls on the bench's flags; ResourceS is asked only with the *resources flags,
+# which the bench does not send, so the echo suite runs no ResourceS.
+BACKENDS = tuple(s for s in SERVICES if s not in ("sm", "resources"))
 MAX_USAGE_NS = 3 * 3600 * 1_000_000_000  # what RALs grants with no usage asked (CGRateS: 3h)
 _EMPTY = common_pb2.Empty()
 _NO_IDS = common_pb2.IDsResponse()
@@ -197,7 +199,7 @@ class EchoSuite:
 
     def _wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for name in SERVICES:
+        for name in (*BACKENDS, "sm"):
             with grpc.insecure_channel(self.addr(name)) as ch:
                 stub = health_pb2_grpc.HealthStub(ch)
                 while True:
