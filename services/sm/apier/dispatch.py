@@ -14,6 +14,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     cdrs,
     chargers,
     provisioning,
+    resources,
     responder,
     sessions,
     stats,
