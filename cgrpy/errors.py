@@ -25,6 +25,8 @@ ERROR_CODES: dict[str, grpc.StatusCode] = {
     "NOT_IMPLEMENTED": grpc.StatusCode.UNIMPLEMENTED,
     "PARTIALLY_EXECUTED": grpc.StatusCode.ABORTED,
     "UNSUPPORTED": grpc.StatusCode.UNIMPLEMENTED,
+    # the service is starting (not loaded yet): temporary, clients retry
+    "NOT_READY": grpc.StatusCode.UNAVAILABLE,
 }
 
 

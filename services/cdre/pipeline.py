@@ -352,6 +352,8 @@ async def _rate_without_debit(
     try:
         return _from_rating(await backends.rals_get_cost(cd), "")
     except BackendError as exc:
+        if exc.transient:  # RALs restarting: pending and retried, as for a debit (below)
+            raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
 
 

@@ -127,7 +127,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         when it is pure CPU (an owned, cached account)."""
         compiled = self.owner.compiled
         if compiled is None:
-            raise CGRError("SERVER_ERROR", "rals not loaded")
+            raise CGRError("NOT_READY", "rals not loaded")
         try:
             if inline:
                 return fn(compiled)
