@@ -1,8 +1,10 @@
 """`cgr up`: run the services as separate OS processes and keep them running.
 
-Starts each ``python -m services.<name>`` with the resolved settings in its environment, the
-backends first and SM (the front, which calls them all) once they report SERVING over gRPC
-health, prints the address table, and restarts a crashed service with exponential backoff.
+Starts each ``python -m services.<name>`` with the resolved settings in its environment (several
+processes of a stateless service with the ``replicas`` setting, replica k on the service's ports
++ 100*k, every client told all of their addresses): the backends first and SM (the front, which
+calls them all) once they report SERVING over gRPC health; prints the address table and
+restarts a crashed service with exponential backoff.
 
 On SIGINT/SIGTERM it stops them in reverse dependency order, each tier with SIGTERM, its grace
 period, then SIGKILL, logging each step: SM first (it stops taking calls, lets the closes in
@@ -41,6 +43,10 @@ def _die_with_parent() -> None:
 @dataclass
 class Child:
     name: str
+    replica: int = 0
+    label: str = ""  # name, or name-k when the service runs several replicas
+    addr: str = ""  # where its gRPC health is checked
+    ports: dict[str, str] = field(default_factory=dict)  # CGRPY_* port overrides of this replica
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -78,12 +84,12 @@ class Supervisor:
         self.settings = settings
         self.services = services
         self.ready_timeout = ready_timeout
-        self.children = {name: Child(name) for name in services}
+        self.children = {c.label: c for name in services for c in _children(settings, name)}
         self.stopping = False
         self._watchers: list[asyncio.Task] = []
 
     async def _spawn(self, child: Child) -> None:
-        env = {**os.environ, **self.settings.env()}
+        env = {**os.environ, **self.settings.env(), **child.ports}
         env.pop("CGRPY_CONFIG", None)  # children get the resolved values, not the file again
         child.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", f"services.{child.name}",
@@ -91,7 +97,7 @@ class Supervisor:
         )
         child.started_at = time.monotonic()
         child.status = "STARTING"
-        log.info("service.spawned", name=child.name, pid=child.proc.pid)
+        log.info("service.spawned", name=child.label, pid=child.proc.pid)
 
     async def _watch(self, child: Child) -> None:
         while not self.stopping:
@@ -108,7 +114,7 @@ class Supervisor:
                 child.backoff = 0.5  # it ran fine for a while: start the backoff over
             child.restarts += 1
             child.status = "RESTARTING"
-            log.warning("service.crashed", name=child.name, exit_code=rc, restart_in_s=child.backoff, restarts=child.restarts)
+            log.warning("service.crashed", name=child.label, exit_code=rc, restart_in_s=child.backoff, restarts=child.restarts)
             await asyncio.sleep(child.backoff)
             child.backoff = min(child.backoff * 2, 30.0)
             if self.stopping:
@@ -118,21 +124,23 @@ class Supervisor:
     async def start(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
         for tier in start_tiers(self.services):
-            for name in tier:
-                child = self.children[name]
+            for child in self._of(tier):
                 await self._spawn(child)
                 self._watchers.append(asyncio.create_task(self._watch(child)))
             await self.wait_ready(max(1.0, deadline - time.monotonic()), tier)
 
-    async def wait_ready(self, timeout: float | None = None, names: tuple[str, ...] | None = None) -> None:
+    def _of(self, services: tuple[str, ...]) -> list[Child]:
+        return [c for c in self.children.values() if c.name in services]
+
+    async def wait_ready(self, timeout: float | None = None, services: tuple[str, ...] | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.ready_timeout)
-        pending = set(names or self.services)
+        pending = {c.label for c in self._of(services or self.services)}
         while pending:
             for name in list(pending):
                 child = self.children[name]
                 if child.status == "FAILED":
                     raise StartupError(f"{name} failed to start (exit code {child.last_exit}); see its log line above")
-                status = await asyncio.to_thread(check, self.settings.addr(name), "", 0.5)
+                status = await asyncio.to_thread(check, child.addr, "", 0.5)
                 if status == "SERVING":
                     child.status = "SERVING"
                     pending.discard(name)
@@ -145,9 +153,9 @@ class Supervisor:
     def table(self) -> str:
         s = self.settings
         rows = [("service", "gRPC", "metrics", "pid", "status")]
-        for name in self.services:
-            c = self.children[name]
-            rows.append((name, s.addr(name), f"http://{s.listen_host}:{s.metrics_port(name)}/metrics",
+        for c in self.children.values():
+            metrics = s.replica_ports(c.name, c.replica)[1]
+            rows.append((c.label, c.addr, f"http://{s.listen_host}:{metrics}/metrics",
                          str(c.proc.pid if c.proc else "-"), c.status))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         out = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
@@ -169,10 +177,11 @@ class Supervisor:
         log.info("supervisor.stopped")
 
     async def _stop_tier(self, tier: tuple[str, ...], budget: float) -> None:
-        children = [c for n in tier if (c := self.children[n]).proc and c.proc.returncode is None]
+        children = [c for c in self._of(tier) if c.proc and c.proc.returncode is None]
         if not children:
             return
-        log.info("supervisor.stopping", services=",".join(c.name for c in children), grace_s=round(budget, 1))
+        labels = ",".join(c.label for c in children)
+        log.info("supervisor.stopping", services=labels, grace_s=round(budget, 1))
         started = time.monotonic()
         for c in children:
             assert c.proc is not None
@@ -186,11 +195,26 @@ class Supervisor:
         except TimeoutError:
             for c in children:
                 if c.proc is not None and c.proc.returncode is None:
-                    log.warning("service.kill", name=c.name, pid=c.proc.pid)
+                    log.warning("service.kill", name=c.label, pid=c.proc.pid)
                     c.proc.kill()
             await asyncio.gather(*(p.wait() for p in procs))
-        log.info("supervisor.stopped_tier", services=",".join(c.name for c in children),
-                 took_s=round(time.monotonic() - started, 2))
+        log.info("supervisor.stopped_tier", services=labels, took_s=round(time.monotonic() - started, 2))
+
+
+def _children(settings: Settings, name: str) -> list[Child]:
+    """The processes of service ``name``: one, or ``replicas`` of a stateless service, each on
+    its own ports (``Settings.replica_ports``)."""
+    n = settings.replicas_of(name)
+    if n == 1:
+        return [Child(name, label=name, addr=settings.addr(name))]
+    out = []
+    for k in range(n):
+        grpc_port, metrics_port = settings.replica_ports(name, k)
+        ports = {f"CGRPY_{name.upper()}_GRPC_PORT": str(grpc_port),
+                 f"CGRPY_{name.upper()}_METRICS_PORT": str(metrics_port)}
+        out.append(Child(name, replica=k, label=f"{name}-{k}", ports=ports,
+                         addr=f"{settings.listen_host}:{grpc_port}"))
+    return out
 
 
 async def run(settings: Settings, *, services: tuple[str, ...] = SERVICES) -> int:

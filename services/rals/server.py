@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ import grpc
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.gotime import go_time
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
@@ -85,10 +85,6 @@ def _as_cgr(exc: Exception) -> CGRError:
     return CGRError(word, detail)
 
 
-def _go_time(t: datetime | None) -> str:
-    return t.isoformat().replace("+00:00", "Z") if t else "0001-01-01T00:00:00Z"
-
-
 def _string_map(cell: Any) -> dict[str, bool] | None:
     if not cell:
         return None
@@ -101,7 +97,7 @@ def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
     return {
         "ID": t.id, "UniqueID": t.unique_id, "ThresholdType": t.threshold_type,
         "ThresholdValue": t.threshold_value, "Recurrent": t.recurrent, "MinSleep": t.min_sleep_ns,
-        "ExpirationDate": _go_time(t.expiry), "ActivationDate": _go_time(t.activation),
+        "ExpirationDate": go_time(t.expiry), "ActivationDate": go_time(t.activation),
         "Balance": {
             "Uuid": None, "ID": bf.get("id"), "Type": bf.get("type"), "Value": None,
             "ExpirationDate": None,
@@ -114,7 +110,7 @@ def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
             "Disabled": bf.get("disabled"), "Factor": None, "Blocker": bf.get("blocker"),
         },
         "Weight": t.weight, "ActionsID": t.actions_id, "MinQueuedItems": 0,
-        "Executed": t.executed, "LastExecutionTime": _go_time(t.last_execution),
+        "Executed": t.executed, "LastExecutionTime": go_time(t.last_execution),
     }
 
 
@@ -423,6 +419,21 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             return fwd
         return await self._run(lambda c: common_pb2.JsonObject(json=dumps_exact(
             [action_trigger_json(t) for t in c.accounts.get_account(tenant, request.account).triggers])))
+
+    async def VerifyAccounts(self, request: rals_pb2.VerifyAccountsRequest,
+                             context: Any) -> rals_pb2.VerifyAccountsResponse:
+        # Reads the StorDB, never an owner's cache: any RALs process may answer for any account.
+        tenant = request.tenant or (self.owner.settings.default_tenant if request.accounts else None)
+        checks = await self._run(lambda c: c.accounts.verify_accounts(tenant, list(request.accounts)))
+        return rals_pb2.VerifyAccountsResponse(accounts=[
+            rals_pb2.AccountCheck(
+                tenant=ch.tenant, account=ch.account, ok=ch.ok, error=ch.error,
+                differences=[rals_pb2.BalanceDifference(balance_uuid=u, value=money_str(v),
+                                                        journal_sum=money_str(j))
+                             for u, v, j in ch.differences],
+            )
+            for ch in checks
+        ])
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)

@@ -78,6 +78,7 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
         "channel": s.channel,
         "cdr_state": s.cdr_state,
         "unsettled": s.unsettled,
+        "resource_usage_id": s.resource_usage_id,
         "runs": [
             {"run_id": r.run_id, "event": _event_rec(r.event), "request_type": r.request_type,
              "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
@@ -146,6 +147,7 @@ def session_from_record(rec: dict[str, Any]) -> Session:
         disconnect_reason=str(rec.get("disconnect_reason") or ""),
         channel=str(rec.get("channel") or ""),
         cdr_state=str(rec.get("cdr_state") or ""), unsettled=bool(rec.get("unsettled")),
+        resource_usage_id=str(rec.get("resource_usage_id") or ""),
     )
     s.init_result = InitiateResult(max_usage_ns=None)
     s.persisted = True  # it came from the store: later writes are progress records
