@@ -273,7 +273,7 @@ def all_serving(target: Target, services: tuple[str, ...]) -> list[str]:
 def account_verify(target: Target) -> tuple[int, str]:
     env = {**target.env}
     proc = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "account", "verify", *ACCOUNTS,
-                           "--db-url", target.db_url or env["CGRPY_STORDB_URL"]],
+                           "--addr", target.addr("rals")],
                           env=env, capture_output=True, text=True, timeout=120)
     return proc.returncode, proc.stdout + proc.stderr
 

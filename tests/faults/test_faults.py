@@ -32,6 +32,7 @@ FAULTS = [
     "kill_stats",
     "kill_thresholds",
     "kill_suppliers",
+    "kill_resources",
     "kill_sm_and_rals",
     "pg_terminate",
     "storm",
