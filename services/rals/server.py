@@ -223,32 +223,17 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             raise CGRError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
         compiled = self.owner.compiled
         if compiled is not None:  # the account is the one of the debits: route by it
-            first = await asyncio.to_thread(compiled.accounts.store.request_result,
+            owner = await asyncio.to_thread(compiled.accounts.debit_owner,
                                             request.debit_request_ids[0])
-            summary = (first or {}).get("AccountSummary") or {}
-            if summary:
-                fwd = await self._forward("Refund", request, context, summary.get("Tenant", ""),
-                                          summary.get("ID", ""))
+            if owner is not None:
+                fwd = await self._forward("Refund", request, context, *owner)
                 if fwd is not None:
                     return fwd
 
         def work(c: Compiled) -> rals_pb2.RefundResponse:
-            from services.rals.accounts.debit import Charge
-
-            store = c.accounts.store
-            charges: list[Charge] = []
-            owner: tuple[str, str] | None = None
-            for debit_id in request.debit_request_ids:
-                stored = store.request_result(debit_id)
-                if stored is None:
-                    raise CGRError("NOT_FOUND", f"debit request {debit_id!r}")
-                summary = stored.get("AccountSummary") or {}
-                owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
-                charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
-            assert owner is not None
-            res = c.accounts.refund(
-                request.refund_id, owner[0], owner[1], charges=charges, keep_usage_ns=request.keep_usage_ns,
-                round_kept=request.round_kept,
+            res = c.accounts.refund_debits(
+                request.refund_id, list(request.debit_request_ids),
+                keep_usage_ns=request.keep_usage_ns, round_kept=request.round_kept,
             )
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
