@@ -9,7 +9,7 @@ from typing import Any
 
 from cgrpy.errors import CGRError
 from services.sm.apier.args import Args
-from services.sm.apier.methods import METHODS, Context, method
+from services.sm.apier.core import METHODS, Context, method
 
 
 @method("APIerSv2.SetBalance")

@@ -8,9 +8,23 @@ import time
 from typing import Any
 
 from cgrpy.errors import CGRError
-from services.sm.apier import accounts_v2, provisioning, responder  # noqa: F401 - register their methods in METHODS
+from services.sm.apier import (  # noqa: F401 - each registers its methods in METHODS on import
+    accounts,
+    accounts_v2,
+    attributes,
+    cdrs,
+    chargers,
+    provisioning,
+    responder,
+    sessions,
+    stats,
+    status,
+    suppliers,
+    tariffplans,
+    thresholds,
+)
 from services.sm.apier.args import Args
-from services.sm.apier.methods import METHODS, Context
+from services.sm.apier.core import METHODS, Context
 from services.sm.opensips.codec import BadFrame
 from services.sm.opensips.jsonrpc import (
     Invalid,

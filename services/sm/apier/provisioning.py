@@ -2,7 +2,7 @@
 filters and profiles, actions and action plans, the GetTP* reads. Every call goes to the
 TariffPlanService of the RALs process (services/rals/tariffplan_service.py), which validates like
 a CSV load, stores the rows and reloads the owning services; this module only maps argument and
-reply shapes. Registered into :data:`services.sm.apier.methods.METHODS` on import.
+reply shapes. Registered into :data:`services.sm.apier.core.METHODS` on import.
 
 Differences from CGRateS v0.10: a refused profile answers ``INVALID_ARGUMENT:<problems>`` naming
 the field (CGRateS answers ``SERVER_ERROR: broken reference ...`` for a missing filter and accepts
@@ -22,7 +22,7 @@ from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.client import to_cgr_error
 from services.sm.apier.args import Args
-from services.sm.apier.methods import METHODS, Context, Handler
+from services.sm.apier.core import METHODS, Context, Handler
 
 _STUBS: dict[int, tariffplan_pb2_grpc.TariffPlanServiceStub] = {}
 

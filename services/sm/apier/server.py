@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
 from services.sm.apier.backends import Backends
+from services.sm.apier.core import Context
 from services.sm.apier.dispatch import Dispatcher
-from services.sm.apier.methods import Context
 from services.sm.opensips.codec import MAX_FRAME_BYTES, StreamDecoder
 from services.sm.opensips.jsonrpc import encode_error
 from services.sm.sessions.core import SessionManager
