@@ -16,6 +16,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     chargers,
     provisioning,
     responder,
+    session_events,
     sessions,
     stats,
     status,
