@@ -20,6 +20,7 @@ import grpc
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
@@ -566,6 +567,7 @@ class RalsServer(BaseService):
             self.compiled = compiled
             queued = self.scheduler.load(compiled.accounts, rows, tpid)
             self.counts = {name: len(rows.get(name, [])) for name in ("Destinations", "Rates", "RatingPlans", "RatingProfiles", "Actions", "AccountActions")}
+            self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, RALS_FILES)
             self.log.info("rals.loaded", tpid=tpid, accounts=len(report.accounts),
                           applied=len(report.applied), skipped=len(report.skipped),
                           timed_plans=len(timed), scheduled=queued)

@@ -21,6 +21,7 @@ import grpc
 from cgrates.v1 import common_pb2, stats_pb2, stats_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
@@ -178,6 +179,7 @@ class StatsServer(BaseService):
         self.stats = new
         self.inline = not any(q.profile.stored for q in new.queues.values())
         self.log.info("stats.loaded", tpid=tpid, queues=len(new.queues))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Stats", "Filters"))
         return {"Stats": len(new.queues), "Filters": len(rows.get("Filters", []))}
 
     def _carry_over(self, old: StatEngine | None, new: StatEngine) -> None:

@@ -35,6 +35,7 @@ from cgrates.v1 import (
 from cgrpy.calldesc import descriptor_from_event, event_usage
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
@@ -192,6 +193,7 @@ class SuppliersServer(BaseService):
         new = await self.runner.run(self._build, rows)
         self.suppliers = new
         self.log.info("suppliers.loaded", tpid=tpid, profiles=len(new.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Suppliers", "Filters"))
         return {"Suppliers": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- the engine's data sources (called from its worker thread) -----------------------------

@@ -21,6 +21,7 @@ import grpc
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
@@ -172,6 +173,7 @@ class ThresholdsServer(BaseService):
         new = await self.runner.run(self._build, rows)
         self.thresholds = new
         self.log.info("thresholds.loaded", tpid=tpid, profiles=len(new.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Thresholds", "Filters"))
         return {"Thresholds": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- engine thread ----------------------------------------------------------------------------

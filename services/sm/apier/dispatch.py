@@ -12,6 +12,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     accounts,
     accounts_v2,
     attributes,
+    caches,
     cdrs,
     chargers,
     provisioning,
