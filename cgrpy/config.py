@@ -26,10 +26,13 @@ SERVICES: tuple[str, ...] = (
     "stats",
     "thresholds",
     "cdre",
+    "resources",
     "sm",
 )
-GRPC_PORTS = dict(zip(SERVICES, range(20051, 20059), strict=True))
-METRICS_PORTS = dict(zip(SERVICES, range(9151, 9159), strict=True))
+# Ports in the order the services were added (resources, the ninth, after sm).
+_PORT_ORDER = ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre", "sm", "resources")
+GRPC_PORTS = dict(zip(_PORT_ORDER, range(20051, 20060), strict=True))
+METRICS_PORTS = dict(zip(_PORT_ORDER, range(9151, 9160), strict=True))
 
 
 class ConfigError(ValueError):
@@ -111,7 +114,7 @@ for _svc in SERVICES:
         _k(f"{_svc}_metrics_port", "int", METRICS_PORTS[_svc], f"Prometheus /metrics port of {_svc}."),
         _k(f"{_svc}_addr", "str", "", f"Where other services reach {_svc} (default listen_host:grpc_port)."),
     ]
-for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds"):
+for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds", "resources"):
     _BASE_KEYS += [
         _k(f"{_svc}_string_indexed_fields", "json_list", None,
            f"Fields {_svc} indexes by exact value (unset = all; [] = none).",

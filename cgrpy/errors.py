@@ -25,6 +25,9 @@ ERROR_CODES: dict[str, grpc.StatusCode] = {
     "NOT_IMPLEMENTED": grpc.StatusCode.UNIMPLEMENTED,
     "PARTIALLY_EXECUTED": grpc.StatusCode.ABORTED,
     "UNSUPPORTED": grpc.StatusCode.UNIMPLEMENTED,
+    # ResourceS: no matched resource has room (authorize / allocate).
+    "RESOURCE_UNAUTHORIZED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "RESOURCE_UNAVAILABLE": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

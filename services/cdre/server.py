@@ -367,7 +367,9 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             async with o.export_lock:
                 res = await asyncio.to_thread(
                     export_cdrs, o.store, profile, flt, export_path=directory,
-                    export_id=free_export_id(directory, profile),
+                    export_id=request.export_id or free_export_id(directory, profile),
+                    file_name=request.file_name or None,
+                    include_exported=request.include_exported,
                 )
         except (ExportError, StoreError) as exc:
             raise invalid(str(exc)) from None
@@ -380,6 +382,12 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             file=str(res.path) if res.path else "",
             exported=res.exported,
             failed_cgrids=sorted(res.failed),
+            export_id=res.export_id,
+            total_records=res.total_records,
+            total_cost=money_str(res.total_cost),
+            first_order_id=res.first_order_id,
+            last_order_id=res.last_order_id,
+            failed=res.failed,
         )
 
 

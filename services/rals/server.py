@@ -435,6 +435,21 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         return await self._run(lambda c: common_pb2.JsonObject(json=dumps_exact(
             [action_trigger_json(t) for t in c.accounts.get_account(tenant, request.account).triggers])))
 
+    async def VerifyAccounts(self, request: rals_pb2.VerifyAccountsRequest,
+                             context: Any) -> rals_pb2.VerifyAccountsResponse:
+        # Reads the StorDB, never an owner's cache: any RALs process may answer for any account.
+        tenant = request.tenant or (self.owner.settings.default_tenant if request.accounts else None)
+        checks = await self._run(lambda c: c.accounts.verify_accounts(tenant, list(request.accounts)))
+        return rals_pb2.VerifyAccountsResponse(accounts=[
+            rals_pb2.AccountCheck(
+                tenant=ch.tenant, account=ch.account, ok=ch.ok, error=ch.error,
+                differences=[rals_pb2.BalanceDifference(balance_uuid=u, value=money_str(v),
+                                                        journal_sum=money_str(j))
+                             for u, v, j in ch.differences],
+            )
+            for ch in checks
+        ])
+
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)
         return common_pb2.ReloadCacheResponse(tpid=compiled.tpid, loaded=self.owner.counts)

@@ -171,6 +171,22 @@ def rounded_cost(charges: list[Charge]) -> Decimal:
     return total + flush()
 
 
+@dataclass(frozen=True)
+class AccountCheck:
+    """One account's verification: ``differences`` (balance uuid, value, journal sum) lists
+    the balances whose value is not the sum of their journal; ``error`` says why it could not be
+    checked."""
+
+    tenant: str
+    account: str
+    error: str = ""
+    differences: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.differences
+
+
 class AccountService:
     def __init__(
         self, engine: Engine, rows: TariffPlanRows, *, tpid: str = "default",
@@ -224,6 +240,21 @@ class AccountService:
 
     def verify(self, tenant: str, account: str) -> dict[str, tuple[Decimal, Decimal]]:
         return self.store.verify(tenant, account)
+
+    def verify_accounts(self, tenant: str | None, accounts: list[str]) -> list[AccountCheck]:
+        """:meth:`verify` for each named account of ``tenant``, or for every account (of
+        ``tenant``; of every tenant when it is None) when none is named."""
+        targets = [(tenant or "", a) for a in accounts] if accounts else \
+            self.store.list_accounts(tenant)
+        out: list[AccountCheck] = []
+        for t, a in targets:
+            try:
+                bad = self.verify(t, a)
+            except AccountError as exc:
+                out.append(AccountCheck(t, a, error=str(exc)))
+                continue
+            out.append(AccountCheck(t, a, differences=sorted((u, v, s) for u, (v, s) in bad.items())))
+        return out
 
     def get_max_usage(self, cd: CallDescriptor) -> int:
         """How long the account can talk (ns, ≤ requested); −1 = unlimited (AllowNegative)."""

@@ -9,8 +9,8 @@ from typing import Any
 from cgrates.v1 import cdre_pb2, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, loads_exact
-from cgrpy.units import format_duration, from_unix_nano, parse_decimal, to_unix_nano
-from cgrpy.wire import event_from_pb
+from cgrpy.units import parse_decimal, to_unix_nano
+from cgrpy.wire import event_from_pb, external_cdr  # noqa: F401 - the GetCDRs shape
 from services.sm.apier.args import Args
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -51,35 +51,6 @@ def decimal_or_minus_one(text: str) -> Decimal:
 
 
 # --- CDRs -----------------------------------------------------------------------------------
-
-
-def external_cdr(c: cdre_pb2.CDR) -> dict[str, Any]:
-    """``engine.ExternalCDR`` (APIerSv1/2.GetCDRs): RFC3339 times, Usage as a Go duration for
-    *voice else the integer, CostDetails as a JSON string."""
-    return {
-        "CGRID": c.cgrid,
-        "RunID": c.run_id,
-        "OrderID": c.order_id,
-        "OriginHost": c.origin_host,
-        "Source": c.source,
-        "OriginID": c.origin_id,
-        "ToR": c.tor,
-        "RequestType": c.request_type,
-        "Tenant": c.tenant,
-        "Category": c.category,
-        "Account": c.account,
-        "Subject": c.subject,
-        "Destination": c.destination,
-        "SetupTime": go_time(from_unix_nano(c.setup_time_unix_ns), nano=False),
-        "AnswerTime": go_time(from_unix_nano(c.answer_time_unix_ns), nano=False),
-        "Usage": format_duration(c.usage_ns) if c.tor in ("", VOICE) else str(c.usage_ns),
-        "ExtraFields": dict(c.extra_fields),
-        "CostSource": c.cost_source,
-        "Cost": Decimal(c.cost or "-1"),
-        "CostDetails": c.cost_details_json or "null",
-        "ExtraInfo": c.extra_info,
-        "PreRated": c.pre_rated,
-    }
 
 
 # RPCCDRsFilter (APIerSv2.GetCDRs, CountCDRs, ExportCDRs, RateCDRs) -> CDRFilter list fields.
