@@ -8,8 +8,11 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import grpc
 import pytest
 
+from cgrates.v1 import common_pb2, resources_pb2_grpc
+from cgrpy.event import loads_exact
 from services.sm.apier.backends import STUBS
 from tests.apier.jsonrpc_client import TcpClient, err, ok
 
@@ -87,10 +90,35 @@ def test_process_event_bad_arguments_change_nothing(api):
     assert err(api.call("SessionSv1.ProcessEvent", {"Flags": ["*accounts"], "Event": no_origin})) == \
         "MANDATORY_IE_MISSING: [OriginID]"
     assert err(api.call("SessionSv1.ProcessEvent", {"Flags": ["*accounts"]})) == "MANDATORY_IE_MISSING: [Event]"
-    res = api.call("SessionSv1.ProcessEvent", {"Flags": ["*resources:*allocate", "*accounts"], "Event": ev})
-    if "resources" not in STUBS:  # no ResourceS in this suite: the CGRateS error, never a fake success
-        assert err(res) == "NOT_CONNECTED: ResourceS"
-        assert _money(api, acc) == Decimal("1")
+    assert "resources" in STUBS  # ResourceS is part of the suite (else: NOT_CONNECTED: ResourceS)
+    assert err(api.call("SessionSv1.ProcessEvent", {"Flags": ["*resources:*often"], "Event": ev})).startswith(
+        "SERVER_ERROR: Flags: *resources:*often")
+    assert _money(api, acc) == Decimal("1")
+
+
+def _usages(suite) -> dict:
+    """ResGroup1's usages, asked of ResourceS itself (gRPC)."""
+    with grpc.insecure_channel(suite.addr("resources")) as ch:
+        res = resources_pb2_grpc.ResourcesServiceStub(ch).GetResource(
+            common_pb2.TenantID(tenant="cgrates.org", id="ResGroup1"), timeout=10)
+    return loads_exact(res.json)["Usages"]
+
+
+def test_process_event_resources(api, suite):
+    """ResGroup1 (tutorial): accounts 1001-1003, limit 7; UsageID = OriginID, 1 unit."""
+    oid = f"res-{type(api).__name__}"
+    ev = {"Account": "1002", "Destination": "1001", "OriginID": oid, "SetupTime": T0}
+    flags = lambda step: {"Flags": [f"*resources:{step}"], "Tenant": "cgrates.org", "Event": ev}  # noqa: E731
+    assert ok(api.call("SessionSv1.ProcessEvent", flags("*authorize")))["ResourceAllocation"] == "ResGroup1"
+    assert ok(api.call("SessionSv1.ProcessEvent", flags("*allocate")))["ResourceAllocation"] == "ResGroup1"
+    assert oid in _usages(suite)
+    assert ok(api.call("SessionSv1.ProcessEvent", flags("*release")))["ResourceAllocation"] == "OK"
+    assert oid not in _usages(suite)
+    # ProcessMessage AllocateResources; an account no resource matches -> RESOURCES_ERROR
+    msg = {"AllocateResources": True, "Tenant": "cgrates.org", "Event": {**ev, "OriginID": f"{oid}-m"}}
+    assert ok(api.call("SessionSv1.ProcessMessage", msg))["ResourceAllocation"] == "ResGroup1"
+    stranger = {"Flags": ["*resources:*allocate"], "Tenant": "cgrates.org", "Event": {**ev, "Account": "nobody"}}
+    assert err(api.call("SessionSv1.ProcessEvent", stranger)).startswith("RESOURCES_ERROR:")
 
 
 def test_process_event_attributes_thresholds_stats(api):
