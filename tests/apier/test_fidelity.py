@@ -67,3 +67,30 @@ def test_filter_type_v010_does_not_implement(api):
         "Attributes": [{"Path": "*req.Subject", "Type": "*constant", "Value": "x"}], "Weight": 50})) == "OK"
     attr = {"Tenant": "cgrates.org", "Event": {"Account": "fid_tim", "AnswerTime": "2014-08-04T13:00:00Z"}}
     assert err(api.call("AttributeSv1.ProcessEvent", attr)) == "SERVER_ERROR: NOT_IMPLEMENTED"
+
+
+def _rated_cdr(api, origin_id: str) -> None:
+    ev = {"Tenant": "cgrates.org", "Flags": ["*rals"],
+          "Event": {"OriginID": origin_id, "OriginHost": "10.0.0.9", "RequestType": "*rated", "Account": "1003",
+                    "Destination": "1001", "AnswerTime": "2014-08-04T13:00:00Z", "Usage": "1s"}}
+    assert ok(api.call("CDRsV1.ProcessEvent", ev)) == "OK"
+
+
+def test_export_cdrs_file_name_export_id_separator(tcp, tmp_path):
+    _rated_cdr(tcp, "fid-exp-1")
+    _rated_cdr(tcp, "fid-exp-2")
+    one = {"ExportPath": str(tmp_path), "ExportFormat": "*file_csv", "OriginIDs": ["fid-exp-1"],
+           "RunIDs": ["*default"]}
+    # bad arguments: refused, nothing written
+    assert err(tcp.call("APIerSv1.ExportCDRs", {**one, "ExportFileName": "../up.csv"})) == \
+        "SERVER_ERROR: ExportFileName: '../up.csv' must be a plain file name"
+    assert "field_separator" in err(tcp.call("APIerSv1.ExportCDRs", {**one, "FieldSeparator": ";;"}))
+    assert list(tmp_path.iterdir()) == []
+    rep = ok(tcp.call("APIerSv1.ExportCDRs", {**one, "ExportFileName": "fid.csv", "FieldSeparator": ";"}))
+    assert rep["ExportedPath"] == str(tmp_path / "fid.csv") and rep["TotalRecords"] == 1
+    lines = [ln for ln in (tmp_path / "fid.csv").read_text().splitlines() if "fid-exp-1" in ln]
+    assert len(lines) == 1 and ";" in lines[0] and "," not in lines[0]
+    assert lines[0].split(";")[-1] == "0.3000"
+    rep2 = ok(tcp.call("APIerSv1.ExportCDRs", {**one, "OriginIDs": ["fid-exp-2"], "ExportID": "fidexp"}))
+    assert rep2["ExportedPath"] == str(tmp_path / "cdre_fidexp.csv")
+    assert "fid-exp-2" in (tmp_path / "cdre_fidexp.csv").read_text()
