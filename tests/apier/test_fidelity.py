@@ -94,3 +94,17 @@ def test_export_cdrs_file_name_export_id_separator(tcp, tmp_path):
     rep2 = ok(tcp.call("APIerSv1.ExportCDRs", {**one, "OriginIDs": ["fid-exp-2"], "ExportID": "fidexp"}))
     assert rep2["ExportedPath"] == str(tmp_path / "cdre_fidexp.csv")
     assert "fid-exp-2" in (tmp_path / "cdre_fidexp.csv").read_text()
+
+
+def test_least_cost_sorting_data_cost_is_the_rounded_callcost(api):
+    # v0.10 prices a supplier with Responder.GetCostOnRatingPlans = CallCost.Cost, rounded by the
+    # DestinationRate (*up, 4 decimals): 85 s of RT_20CNT -> 0.6418, not the EventCost's 0.64175
+    assert ok(api.call("APIerSv1.SetSupplierProfile", {
+        "Tenant": "cgrates.org", "ID": "SPP_FID_LC", "FilterIDs": ["*string:~*req.Account:fid_lc"],
+        "Sorting": "*lc", "Suppliers": [{"ID": "s1", "RatingPlanIDs": ["RP_1001"], "Weight": 10}],
+        "Weight": 10})) == "OK"
+    ev = {"Tenant": "cgrates.org", "Event": {"Account": "fid_lc", "Destination": "1002",
+                                             "SetupTime": "2014-08-04T13:00:00Z", "Usage": "85s"}}
+    [s1] = ok(api.call("SupplierSv1.GetSuppliers", ev))["SortedSuppliers"]
+    assert s1["SortingData"]["Cost"] == Decimal("0.6418")
+    assert s1["SortingData"]["RatingPlanID"] == "RP_1001"
