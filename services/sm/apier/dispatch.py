@@ -15,6 +15,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     caches,
     cdrs,
     chargers,
+    legacy,
     provisioning,
     responder,
     session_events,
