@@ -108,3 +108,37 @@ def test_least_cost_sorting_data_cost_is_the_rounded_callcost(api):
     [s1] = ok(api.call("SupplierSv1.GetSuppliers", ev))["SortedSuppliers"]
     assert s1["SortingData"]["Cost"] == Decimal("0.6418")
     assert s1["SortingData"]["RatingPlanID"] == "RP_1001"
+
+
+def test_cdrs_process_event_rerate_and_refund(tcp):
+    acc = "fid_rr"
+    assert ok(tcp.call("APIerSv1.SetAccount", {"Tenant": "cgrates.org", "Account": acc})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Tenant": "cgrates.org", "Account": acc, "BalanceType": "*monetary",
+                                               "Value": 10, "Balance": {"ID": "main", "Weight": 10}})) == "OK"
+
+    def cdr_event(flags: list[str], usage: str) -> dict:
+        # rated as subject 1003 (RT_10CNT: connect 0.2, 0.1 the first minute, then 0.05/min per second: 0.05/60 rounds to 0.00083 a second, so 60 s cost 0.0498)
+        return {"Tenant": "cgrates.org", "Flags": flags, "Event": {
+            "OriginID": "fid-rr-1", "OriginHost": "10.0.0.9", "RequestType": "*postpaid", "Account": acc,
+            "Subject": "1003", "Destination": "1001", "AnswerTime": "2014-08-04T13:00:00Z", "Usage": usage}}
+
+    def stored() -> dict:
+        return ok(tcp.call("APIerSv2.GetCDRs", {"OriginIDs": ["fid-rr-1"], "RunIDs": ["*default"]}))[0]
+
+    assert ok(tcp.call("CDRsV1.ProcessEvent", cdr_event(["*rals"], "60s"))) == "OK"
+    assert _balance(tcp, acc, "main")["Value"] == Decimal("9.7")
+    assert err(tcp.call("CDRsV1.ProcessEvent", cdr_event(["*rals"], "60s"))) == "EXISTS"
+    # *rerate: refund the first debit, debit the corrected usage, update the stored CDR
+    assert ok(tcp.call("CDRsV1.ProcessEvent", cdr_event(["*rerate"], "120s"))) == "OK"
+    assert _balance(tcp, acc, "main")["Value"] == Decimal("9.6502")
+    row = stored()
+    assert (row["Cost"], row["Usage"]) == (Decimal("0.3498"), "2m0s")
+    # the same rerate again moves the account by nothing (refund 0.3498, debit 0.3498)
+    assert ok(tcp.call("CDRsV1.ProcessEvent", cdr_event(["*rerate"], "120s"))) == "OK"
+    assert _balance(tcp, acc, "main")["Value"] == Decimal("9.6502")
+    # *refund without rating: the money back, the CDR unrated
+    assert ok(tcp.call("CDRsV1.ProcessEvent", cdr_event(["*refund", "*rals:false"], "120s"))) == "OK"
+    assert _balance(tcp, acc, "main")["Value"] == Decimal("10")
+    assert stored()["Cost"] == -1
+    assert "value must be true or false" in err(tcp.call("CDRsV1.ProcessEvent", cdr_event(["*rerate:maybe"], "60s")))
+    assert _balance(tcp, acc, "main")["Value"] == Decimal("10")
