@@ -20,8 +20,11 @@ def ports_in_use(settings: Settings) -> list[str]:
     """Every address the suite would listen on that something else already holds."""
     wanted: list[tuple[str, str, int, int]] = []
     for name in SERVICES:
-        wanted.append((f"{name} gRPC", settings.listen_host, settings.grpc_port(name), socket.SOCK_STREAM))
-        wanted.append((f"{name} metrics", settings.listen_host, settings.metrics_port(name), socket.SOCK_STREAM))
+        for k in range(settings.replicas_of(name)):
+            label = name if k == 0 else f"{name}-{k}"
+            grpc_port, metrics_port = settings.replica_ports(name, k)
+            wanted.append((f"{label} gRPC", settings.listen_host, grpc_port, socket.SOCK_STREAM))
+            wanted.append((f"{label} metrics", settings.listen_host, metrics_port, socket.SOCK_STREAM))
     for label, key, kind in (
         ("OpenSIPS listener", "opensips_listen", socket.SOCK_STREAM),
         ("OpenSIPS events", "opensips_event_listen", socket.SOCK_DGRAM),

@@ -58,6 +58,7 @@ def _flags(pb: sm_pb2.SessionFlags) -> SessionFlags:
         get_suppliers=pb.get_suppliers,
         process_thresholds=pb.process_thresholds,
         process_stats=pb.process_stat_queues,
+        release_resources=pb.release_resources,
     )
 
 
@@ -116,7 +117,7 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         return sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
 
     async def TerminateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
-        err = await self.sm.terminate(self._event(request))
+        err = await self.sm.terminate(self._event(request), _flags(request.flags))
         if err:
             raise CGRError.from_message(err)
         return sm_pb2.SessionReply()

@@ -17,6 +17,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     chargers,
     legacy,
     provisioning,
+    resources,
     responder,
     session_events,
     sessions,

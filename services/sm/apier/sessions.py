@@ -72,7 +72,7 @@ async def sessions_update(ctx: Context, a: Args) -> Any:
 @method("SessionSv1.TerminateSession")
 async def sessions_terminate(ctx: Context, a: Args) -> Any:
     sr = _session_request("SessionSv1.TerminateSession", a)
-    err = await _sm(ctx).terminate(sr.event)
+    err = await _sm(ctx).terminate(sr.event, sr.flags)
     if err:
         raise CGRError.from_message(err)
     return "OK"

@@ -70,4 +70,4 @@ async def core_status(ctx: Context, a: Args) -> Any:
 
 
 def shapes_services() -> tuple[str, ...]:
-    return ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre")
+    return ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre", "resources")

@@ -66,6 +66,9 @@ _FLAG_KEYS = {
     "processthresholds": "process_thresholds",
     "processstats": "process_stats",
     "processstatqueues": "process_stats",  # tutorial name; v0.10 ignores it, we honour it
+    "authorizeresources": "authorize_resources",
+    "allocateresources": "allocate_resources",
+    "releaseresources": "release_resources",
 }
 _RESOURCE_KEYS = {"authorizeresources", "allocateresources", "releaseresources"}
 _OTHER_OPTION_KEYS = {"initsession", "terminatesession", "tenant", "event", "cgrevent", "id"}
@@ -197,9 +200,6 @@ def _flags(options: dict[str, Any], kind: Kind, compat: bool) -> SessionFlags:
             setattr(flags, attr, getattr(flags, attr) or _truthy(options[key]))
     if compat and kind in (Kind.AUTHORIZE, Kind.INITIATE, Kind.UPDATE):
         flags.get_max_usage = True  # SMGenericV1.GetMaxUsage/InitiateSession always size the call
-    flags.unsupported = sorted(k for k in _RESOURCE_KEYS if _truthy(options.get(k)))
-    if flags.unsupported:
-        log.debug("resource flags %s accepted but ResourceS is not implemented", flags.unsupported)
     return flags
 
 
@@ -222,7 +222,7 @@ def authorize_digest_reply(res: AuthorizeResult, *, units: bool = False) -> dict
         max_usage = res.max_usage_ns if units else seconds(res.max_usage_ns)
     return {
         "AttributesDigest": res.attributes.digest() if res.attributes else None,
-        "ResourceAllocation": None,
+        "ResourceAllocation": res.resource_allocation,
         "MaxUsage": max_usage,
         "SuppliersDigest": res.suppliers.digest() if res.suppliers else None,
         "Thresholds": ",".join(res.threshold_ids) if res.threshold_ids is not None else None,
@@ -234,7 +234,7 @@ def authorize_reply(res: AuthorizeResult) -> dict[str, Any]:
     """CGRateS ``V1AuthorizeReply`` (MaxUsage in ns), for ``cgrates_cmd`` / API clients."""
     return {
         "Attributes": attributes_json(res.attributes),
-        "ResourceAllocation": None,
+        "ResourceAllocation": res.resource_allocation,
         "MaxUsage": res.max_usage_ns if res.max_usage_ns is not None else UNLIMITED_NS,
         "Suppliers": suppliers_json(res.suppliers),
         "ThresholdIDs": res.threshold_ids,
@@ -246,7 +246,7 @@ def initiate_reply(res: InitiateResult) -> dict[str, Any]:
     # OpenSIPS needs an integer MaxUsage; null would tear the call down, -1 means unlimited.
     return {
         "Attributes": attributes_json(res.attributes),
-        "ResourceAllocation": None,
+        "ResourceAllocation": res.resource_allocation,
         "MaxUsage": res.max_usage_ns if res.max_usage_ns is not None else UNLIMITED_NS,
         "ThresholdIDs": res.threshold_ids,
         "StatQueueIDs": res.stat_queue_ids,

@@ -92,6 +92,7 @@ class AuthorizeResult:
     threshold_ids: list[str] | None = None
     stat_queue_ids: list[str] | None = None
     error: str | None = None  # CGRateS error word; set -> refuse
+    resource_allocation: str | None = None  # ResourceS's AllocationMessage (AuthorizeResources)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class InitiateResult:
     threshold_ids: list[str] | None = None
     stat_queue_ids: list[str] | None = None
     error: str | None = None
+    resource_allocation: str | None = None  # ResourceS's AllocationMessage (AllocateResources)
 
 
 @dataclass
@@ -119,7 +121,9 @@ class SessionFlags:
     get_suppliers: bool = False
     process_thresholds: bool = False
     process_stats: bool = False
-    unsupported: list[str] = field(default_factory=list)  # resource flags: accepted, not acted on
+    authorize_resources: bool = False  # authorize: is there room for one more call?
+    allocate_resources: bool = False  # initiate: take the call's unit
+    release_resources: bool = False  # terminate: give it back
 
 
 @dataclass(frozen=True)
