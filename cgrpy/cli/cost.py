@@ -28,6 +28,7 @@ import grpc
 from cgrates.v1 import rals_pb2, rals_pb2_grpc
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.gotime import go_time
 from cgrpy.units import UnitError, format_duration, parse_duration, parse_time, to_unix_nano
 
 T = TypeVar("T")
@@ -207,7 +208,7 @@ def _iso(ns: int) -> str:
     from cgrpy.units import from_unix_nano
 
     d = from_unix_nano(ns)
-    return "" if d is None else d.isoformat().replace("+00:00", "Z")
+    return "" if d is None else go_time(d)
 
 
 def run_cost(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from cgrpy.runtime.cache import CacheServicer
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
+from cgrpy.runtime.status import status_code
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -94,7 +95,7 @@ def error_guard(log: EventLogger, method: str, inner: Behaviour) -> Behaviour:
         try:
             return await inner(request, context)
         except CGRError as exc:
-            await context.abort(exc.status_code, exc.message)
+            await context.abort(status_code(exc), exc.message)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except NotImplementedError:

@@ -44,6 +44,7 @@ from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.runtime.server import BaseService
+from cgrpy.runtime.status import status_code
 from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal, to_unix_nano
 from cgrpy.wire import event_from_pb
 from services.cdre.cdr import (
@@ -98,9 +99,7 @@ RALS_WAIT_S = 30.0
 class Unavailable(CGRError):
     """A backend the whole request depends on failed: retry later (nothing was stored)."""
 
-    @property
-    def status_code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
+    grpc_code = grpc.StatusCode.UNAVAILABLE
 
     @property
     def message(self) -> str:
@@ -305,7 +304,7 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
         try:
             return cdre_pb2.ProcessCDRResult(response=await self.owner.process_one(request))
         except CGRError as exc:
-            return cdre_pb2.ProcessCDRResult(code=exc.status_code.value[0], message=exc.message)
+            return cdre_pb2.ProcessCDRResult(code=status_code(exc).value[0], message=exc.message)
         except Exception as exc:  # noqa: BLE001 - one item's failure (StorDB down...) is its own
             self.owner.log.warning("cdr.batch_item_failed", error=str(exc))
             return cdre_pb2.ProcessCDRResult(code=grpc.StatusCode.UNAVAILABLE.value[0],

@@ -25,13 +25,13 @@ from cgrates.v1 import (
     thresholds_pb2_grpc,
 )
 from cgrpy.calldesc import descriptor_from_event, event_usage
+from cgrpy.cgrid import cgrid_of
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError
 from services.sm.sessions.types import (
     AttributesReply,

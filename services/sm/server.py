@@ -11,6 +11,7 @@ import grpc
 
 from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
+from cgrpy.netaddr import split_host_port
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -31,11 +32,6 @@ from services.sm.sessions.core import (
 )
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host, int(port)
 
 
 class InstrumentedListener(CgratesListener):
@@ -198,13 +194,13 @@ class SmServer(BaseService):
             address = s.opensips_mi_url.removeprefix("udp:")
             mi = MIClient(address, transport=transport)
         self.mi = mi
-        host, port = _split(s.opensips_listen)
+        host, port = split_host_port(s.opensips_listen)
         self.listener = InstrumentedListener(
             self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
             sync_interval_s=s.sm_channel_sync_interval / 1e9)
         self.sm.disconnector = self._disconnect
         await self.listener.start()
-        ehost, eport = _split(s.opensips_event_listen)
+        ehost, eport = split_host_port(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm)
         event_port = await self.datagrams.start(ehost, eport)
         advertised = advertised_event_socket(s.opensips_event_advertise, event_port)

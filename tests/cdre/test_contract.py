@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc
+from cgrpy.cgrid import cgrid
 from cgrpy.event import CGREvent
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.migrate import upgrade
@@ -26,7 +27,6 @@ from cgrpy.storage.models.cdrs import CdrRow
 from cgrpy.units import SECOND, parse_time, to_unix_nano
 from cgrpy.wire import event_to_pb
 from services.cdre.cdr import CDR
-from services.cdre.cgrid import cgrid
 from services.cdre.server import CdreServer
 from services.cdre.store import CdrFilter, CdrStore
 from tests.harness import serve

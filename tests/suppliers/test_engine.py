@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from cgrpy.errors import NotFoundError, ServerError
 from cgrpy.event import CGREvent
 from cgrpy.tariffplan.csvread import read_folder
 from services.stats.engine import StatEngine
-from services.stats.errors import NotFoundError, ServerError
 from services.suppliers.digest import suppliers_digest
 from services.suppliers.engine import Supplier, SupplierEngine, sorted_suppliers_to_dict
 from tests.conftest import TARIFFPLANS

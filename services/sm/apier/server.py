@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
+from cgrpy.netaddr import split_host_port
 from services.sm.apier.backends import Backends
 from services.sm.apier.core import Context
 from services.sm.apier.dispatch import Dispatcher
@@ -27,11 +28,6 @@ log = logging.getLogger(__name__)
 MAX_INFLIGHT_PER_CONNECTION = 64
 MAX_HEADER_BYTES = 16 * 1024
 HTTP_PATH = "/jsonrpc"
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host or "127.0.0.1", int(port)
 
 
 class ApiServer:
@@ -69,11 +65,11 @@ class ApiServer:
         return self._own_engine
 
     async def start(self) -> None:
-        host, port = _split(self.jsonrpc_listen)
+        host, port = split_host_port(self.jsonrpc_listen, "127.0.0.1")
         tcp = await asyncio.start_server(self._on_tcp, host, port)
         self._servers.append(tcp)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
-        host, port = _split(self.http_listen)
+        host, port = split_host_port(self.http_listen, "127.0.0.1")
         http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES)
         self._servers.append(http)
         self.http_port = http.sockets[0].getsockname()[1]

@@ -19,9 +19,9 @@ import json
 import logging
 from typing import Any
 
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
 from cgrpy.units import parse_time
-from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.core import CHANNEL_EVENTS, SessionManager
 from services.sm.sessions.types import SessionFlags
 

@@ -7,7 +7,6 @@ seconds), A.10 (CGRateS v0.10 decodes the option keys case-insensitively).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
 from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, parse_time
 from services.sm.sessions.types import (
@@ -99,15 +99,6 @@ class SessionRequest:
     @property
     def cgrid(self) -> str:
         return cgrid_of(self.event)
-
-
-def cgrid_of(event: CGREvent) -> str:
-    """CGRateS ``Sha1(OriginID + OriginHost)`` unless the event carries a CGRID (spec §5.1)."""
-    given = event.get("CGRID")
-    if given:
-        return str(given)
-    raw = str(event.get("OriginID") or "") + str(event.get("OriginHost") or "")
-    return hashlib.sha1(raw.encode("utf-8")).hexdigest()
 
 
 def normalize_origin_id(value: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
+from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 
 from .types import (
@@ -27,12 +28,9 @@ from .types import (
 )
 
 
-class BackendError(Exception):
-    """A business answer from a backend (the CGRateS error word), not a transport failure."""
-
-    def __init__(self, word: str) -> None:
-        super().__init__(word)
-        self.word = word
+class BackendError(CGRError):
+    """A business answer from a backend (the CGRateS error text as ``word``), not a transport
+    failure."""
 
 
 class Backends(Protocol):

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
-from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError, Backends
 from services.sm.sessions.reuse import ReuseCache
 from services.sm.sessions.table import SessionTable

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cgrpy.event import CGREvent
+from cgrpy.iface import iface_as_string
 
 # ----------------------------------------------------------------------------- backend answers
 
@@ -35,7 +36,7 @@ class AttributesReply:
         """CGRateS ``AttributesDigest``: ``Field:Value`` of every altered field, ``,``-joined."""
         if not self.altered_fields:
             return None
-        return ",".join(f"{f}:{_text(self.event.get(f))}" for f in self.altered_fields)
+        return ",".join(f"{f}:{iface_as_string(self.event.get(f))}" for f in self.altered_fields)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,3 @@ class ActiveSessionInfo:
     debited_ns: int
     cost: Decimal
     max_usage_left_ns: int | None
-
-
-def _text(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
