@@ -18,9 +18,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from cgrates.v1 import mux_pb2_grpc
+from cgrates.v1 import cache_pb2, cache_pb2_grpc, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime.cache import CacheServicer
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
@@ -57,6 +58,10 @@ class BaseService:
             self._engine = None
 
     _engine: Engine | None = None
+    # What the service compiled at its last load/reload (CacheSv1.GetCacheStats): the TPID and
+    # items per CGRateS cache ID, see cgrpy/runtime/cache.py. Empty for a service without a plan.
+    cache_tpid: str = ""
+    cache_counts: dict[str, int] = {}  # noqa: RUF012 - replaced (never mutated) by each load
     # host:port the gRPC server listens on, set by ServiceRunner before load() (port 0 resolved)
     bound_address: str = ""
 
@@ -203,6 +208,9 @@ class ServiceRunner:
         # The Mux stream runs the very handlers the service registers, under the same guard.
         table = HandlerTable(guard)
         self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
+        cache_pb2_grpc.add_CacheServiceServicer_to_server(
+            CacheServicer(self.service), RecordingServer(self.server, table))  # type: ignore[arg-type]
+        self.service_names.append(cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name)
         self.mux = MuxServicer(table)
         mux_pb2_grpc.add_MuxServicer_to_server(self.mux, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

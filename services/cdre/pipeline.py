@@ -58,6 +58,7 @@ from services.cdre.cdr import (
     cdr_from_event,
     to_event,
 )
+from services.cdre.redo import RedoError, RedoUnavailable, redo_run
 from services.cdre.store import (
     OUTBOX_TARGETS,
     PENDING,
@@ -70,7 +71,8 @@ from services.cdre.store import (
 log = logging.getLogger("cgrpy.cdre")
 
 CDRS_CONTEXT = "*cdrs"
-FLAG_NAMES = ("*attributes", "*chargers", "*rals", "*store", "*stats", "*thresholds", "*export")
+FLAG_NAMES = ("*attributes", "*chargers", "*rals", "*store", "*stats", "*thresholds", "*export",
+              "*rerate", "*refund")
 
 
 class ProcessError(Exception):
@@ -92,6 +94,10 @@ class ProcessFlags:
     stats: bool = True
     thresholds: bool = True
     export: bool = False
+    # A run already stored is refunded (and, with *rals, rated anew from the event and its row
+    # updated) instead of answered as a duplicate; *rerate = *refund + *rals (services/cdre/redo.py)
+    rerate: bool = False
+    refund: bool = False
 
     @classmethod
     def parse(cls, flags: Iterable[str], defaults: ProcessFlags | None = None) -> ProcessFlags:
@@ -104,6 +110,8 @@ class ProcessFlags:
             if val not in ("", "true", "false"):
                 raise ProcessError(f"flag {raw!r}: value must be true or false")
             values[name[1:]] = val != "false"
+        if values["rerate"]:
+            values["rals"] = values["refund"] = True
         return cls(**values)
 
 
@@ -250,6 +258,15 @@ async def _process_run(
     session_cost: SessionCost | None,
 ) -> RunResult:
     rate = flags.rals and not cdr.pre_rated
+    if flags.store and (flags.rerate or flags.refund):
+        stored_run = await asyncio.to_thread(store.get_run, cdr.cgrid, cdr.run_id)
+        if stored_run is not None and stored_run.rating_state != PENDING:
+            try:
+                return RunResult(await redo_run(stored_run, cdr, rate=flags.rals, backends=backends, store=store))
+            except RedoError as exc:
+                raise ProcessError(str(exc)) from exc
+            except RedoUnavailable as exc:
+                raise RatingUnavailable(str(exc)) from exc
     if not flags.store:
         if rate:
             _apply(cdr, await _rate(cdr, backends, store, cfg, session_cost))

@@ -249,6 +249,11 @@ def export_profile_from_request(
         if fmt is not None and fmt != profile.export_format:
             profile = ExportProfile(profile.id, fmt, profile.export_path,
                                     profile.field_separator, profile.fields)
+        if req.field_separator:
+            if len(req.field_separator) != 1:
+                raise invalid(f"field_separator: {req.field_separator!r} must be one character")
+            profile = ExportProfile(profile.id, profile.export_format, profile.export_path,
+                                    req.field_separator, profile.fields)
         return profile
     except ExportError as exc:
         raise invalid(f"export_profile: {exc}") from None

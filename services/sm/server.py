@@ -215,6 +215,8 @@ class SmServer(BaseService):
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
         # CGRateS-compatible JSON-RPC API (TCP + HTTP), served by this process (services/sm/apier)
         self.api = ApiServer(s, sessions=self.sm, engine=lambda: self.engine)
+        self.api.ctx.sync_sessions = self.listener.sync_once
+        self.listener.api = self.api.dispatcher.call  # the other SessionSv1 methods on :2014
         await self.api.start()
 
     async def _drain(self, grace_s: float) -> None:

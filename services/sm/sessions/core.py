@@ -709,6 +709,51 @@ class SessionManager:
         await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
         return None
 
+    # ------------------------------------------------------------------ one-shot charge
+
+    async def charge(self, event: CGREvent) -> InitiateResult:
+        """Charge one event at once (an SMS: ProcessMessage ``Debit``, ProcessEvent
+        ``*accounts``): every *prepaid run is debited its Usage once, as much as the balances
+        allow, and the session is closed at what was granted (MaxUsage = the smallest grant).
+        It stays among the closed sessions for a following ProcessCDR, which posts its CDRs.
+        The same event again (same CGRID) answers the first result and debits nothing more."""
+        cgrid = cgrid_of(event)
+        if cgrid in self._active:
+            return InitiateResult(max_usage_ns=0, error="EXISTS")
+        done = self._closed.get(cgrid)
+        if done is not None and done.init_result is not None:
+            return done.init_result
+        s = Session(cgrid=cgrid, event=event.copy(), start_event=event.copy())
+        self._table.add_active(s)
+        return await self._bounded(self._charge(s), "charge",
+                                   lambda _t: InitiateResult(max_usage_ns=0, error="SERVER_ERROR"))
+
+    async def _charge(self, s: Session) -> InitiateResult:
+        res = InitiateResult(max_usage_ns=None)
+        usage = self._usage(s.event)
+        try:
+            runs = await self._fork(s.event, s.cgrid)
+            s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
+            grants = [await self._debit(s, run, usage) if run.prepaid else usage for run in s.runs]
+            res.max_usage_ns = min(grants) if grants else usage
+            if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
+                res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
+        except BackendError as e:
+            res.error = e.word
+        except Exception as exc:  # RALs unreachable: nothing granted, whatever the policy
+            self._backend_failed("charge", exc)
+            res.error = "SERVER_ERROR"
+        finally:
+            s.init_result = res
+            s.ready.set()
+        self.metrics.inc("charges", "refused" if res.error else "ok")
+        try:
+            await self._close(s, final_usage_ns=0 if res.error else res.max_usage_ns, post_cdrs=False)
+        except Exception as exc:  # the refund of a refused charge failed: RALs keeps the debit ids
+            self._backend_failed("charge_close", exc)
+            res.error = res.error or "SERVER_ERROR"
+        return res
+
     async def _close(
         self,
         s: Session,
