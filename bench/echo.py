@@ -1,11 +1,11 @@
 """`python -m bench echo`: the transport ceiling — the same OpenSIPS fan-out with do-nothing backends.
 
-The real SM process (``python -m services.sm``, unchanged) runs in front of seven *echo* servers,
+The real SM process (``python -m services.sm``, unchanged) runs in front of eight *echo* servers,
 one process each like the suite (``python -m bench.echo <service>``, the same
 ``cgrpy.runtime.server`` runner: gRPC server, health, metrics and error interceptors), whose
 handlers return canned valid replies at once: AttributeS echoes the event, ChargerS forks it into
 ``*default`` and ``*raw`` (RequestType ``*none``) as the bench plan does, RALs grants what is
-asked at cost 0, SupplierS answers two suppliers, StatS/ThresholdS match nothing, cdre accepts
+asked at cost 0, SupplierS answers two suppliers, StatS/ThresholdS and ResourceS match nothing, cdre accepts
 every CDR (and counts them, so the CDR half of the consistency check still runs). Every gRPC hop,
 every (de)serialisation and SM's own work are there; rating, storage and profile matching are not.
 
@@ -43,18 +43,18 @@ from cgrates.v1 import (
     common_pb2,
     rals_pb2,
     rals_pb2_grpc,
+    resources_pb2_grpc,
     stats_pb2_grpc,
     suppliers_pb2,
     suppliers_pb2_grpc,
     thresholds_pb2_grpc,
 )
 from cgrpy.config import SERVICES
+from cgrpy.errors import CGRError
 from cgrpy.runtime.server import BaseService, run_service
 from cgrpy.wire import value_to_pb
 
-# The backends SM calls on the bench's flags; ResourceS is asked only with the *resources flags,
-# which the bench does not send, so the echo suite runs no ResourceS.
-BACKENDS = tuple(s for s in SERVICES if s not in ("sm", "resources"))
+BACKENDS = tuple(s for s in SERVICES if s != "sm")
 MAX_USAGE_NS = 3 * 3600 * 1_000_000_000  # what RALs grants with no usage asked (CGRateS: 3h)
 _EMPTY = common_pb2.Empty()
 _NO_IDS = common_pb2.IDsResponse()
@@ -114,6 +114,19 @@ class EchoThresholds(thresholds_pb2_grpc.ThresholdsServiceServicer):
         return _NO_IDS
 
 
+class EchoResources(resources_pb2_grpc.ResourcesServiceServicer):
+    """No resource matches (the bench plan has none): NOT_FOUND, as the real ResourceS answers."""
+
+    async def AuthorizeResources(self, request: Any, context: Any) -> Any:  # noqa: N802
+        raise CGRError("NOT_FOUND")
+
+    async def AllocateResources(self, request: Any, context: Any) -> Any:  # noqa: N802
+        raise CGRError("NOT_FOUND")
+
+    async def ReleaseResources(self, request: Any, context: Any) -> Any:  # noqa: N802
+        raise CGRError("NOT_FOUND")
+
+
 class EchoCdre(cdre_pb2_grpc.CdrServiceServicer):
     def __init__(self) -> None:
         self.stored = 0  # CDR rows a real cdre would have stored (one per charger run)
@@ -146,6 +159,7 @@ _SERVICERS: dict[str, tuple[Any, Any, Any]] = {
     "stats": (EchoStats, stats_pb2_grpc.add_StatsServiceServicer_to_server, None),
     "thresholds": (EchoThresholds, thresholds_pb2_grpc.add_ThresholdsServiceServicer_to_server, None),
     "cdre": (EchoCdre, cdre_pb2_grpc.add_CdrServiceServicer_to_server, cdre_pb2),
+    "resources": (EchoResources, resources_pb2_grpc.add_ResourcesServiceServicer_to_server, None),
 }
 
 
@@ -199,7 +213,7 @@ class EchoSuite:
 
     def _wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for name in (*BACKENDS, "sm"):
+        for name in SERVICES:
             with grpc.insecure_channel(self.addr(name)) as ch:
                 stub = health_pb2_grpc.HealthStub(ch)
                 while True:
@@ -292,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
     real = json.loads(args.compare.read_text()) if args.compare else None
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="cgrpy-bench-plan-") as tmp:
         plan = write_plan(Path(tmp), args.accounts, balance=Decimal(0))
-        print("starting the echo suite (real SM + 7 echo servers) ...", file=sys.stderr)
+        print("starting the echo suite (real SM + 8 echo servers) ...", file=sys.stderr)
         try:
             suite = stack.enter_context(EchoSuite(args.debit_interval, args.log_level))
         except RuntimeError as exc:
