@@ -19,6 +19,7 @@ from typing import Any
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.units import (
     UnitError,
+    check_decimal,
     format_duration,
     money_str,
     parse_decimal,
@@ -188,9 +189,7 @@ def _text(f: dict[str, Any], name: str) -> str:
 def _usage(f: dict[str, Any]) -> int:
     v = f.get("Usage")
     try:
-        if isinstance(v, Decimal):
-            return int(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
-        return parse_duration(v)
+        return parse_duration(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
     except (UnitError, TypeError) as exc:
         raise CdrError(f"Usage: {exc}") from None
 
@@ -200,6 +199,10 @@ def _time(f: dict[str, Any], name: str) -> datetime | None:
     if isinstance(v, datetime):
         return v.astimezone(UTC)
     if isinstance(v, Decimal):
+        try:
+            v = check_decimal(v, original=v)
+        except UnitError as exc:
+            raise CdrError(f"{name}: {exc}") from None
         if v != v.to_integral_value():
             raise CdrError(f"{name}: not a time: {v}")
         v = int(v)

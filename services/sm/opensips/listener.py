@@ -47,7 +47,8 @@ class OpenSIPSConnection:
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.decoder = StreamDecoder()
         self.pending: dict[Any, asyncio.Future[Reply]] = {}
-        self.requests: asyncio.Queue[Request | None] = asyncio.Queue()
+        # requests, and ready error replies to frames that are not requests, in arrival order
+        self.requests: asyncio.Queue[Request | bytes | None] = asyncio.Queue()
         self.closed = False
         self.bad_frames = 0
 
@@ -81,8 +82,7 @@ class OpenSIPSConnection:
                 data = await self.reader.read(READ_CHUNK)
                 if not data:
                     break
-                for item in self.decoder.feed(data):
-                    self._dispatch(item)
+                self._feed(data)
         except (ConnectionError, OSError) as exc:
             log.info("OpenSIPS connection %s lost: %s", self.peer, exc)
         finally:
@@ -94,12 +94,24 @@ class OpenSIPSConnection:
             await asyncio.gather(worker, return_exceptions=True)
             self.writer.close()
 
+    def _feed(self, data: bytes) -> None:
+        try:
+            items = self.decoder.feed(data)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not cost the connection
+            log.exception("decoding input from %s failed", self.peer)
+            self.decoder.reset()
+            items = [BadFrame(b"", f"undecodable input ({type(exc).__name__})")]
+        for item in items:
+            self._dispatch(item)
+
     def _dispatch(self, item: Any) -> None:
         if isinstance(item, BadFrame):
             self.bad_frames += 1
             self.listener.sm.metrics.inc("opensips_bad_frames")
             log.warning("bad frame from %s: %s", self.peer, item.reason)
-            self.write(encode_error(None, f"SERVER_ERROR: {item.reason}"))
+            # queued behind the requests before it: OpenSIPS pairs replies with its requests
+            # by order, so an error must not overtake the answer to an earlier request
+            self.requests.put_nowait(encode_error(None, f"SERVER_ERROR: {item.reason}"))
             return
         msg = classify(item)
         if isinstance(msg, Request):
@@ -113,17 +125,23 @@ class OpenSIPSConnection:
             else:
                 log.warning("unexpected reply from %s: %r", self.peer, item)
         elif isinstance(msg, Invalid):
-            log.warning("invalid message from %s (%s): %r", self.peer, msg.reason, item)
-            if isinstance(item, dict) and "method" in item:
-                self.write(encode_error(item.get("id"), f"SERVER_ERROR: {msg.reason}"))
+            log.warning("invalid message from %s (%s): %.200r", self.peer, msg.reason, item)
+            # answer all but a malformed reply (OpenSIPS would take an answer to that for the
+            # answer to its next request)
+            if not isinstance(item, dict) or "method" in item:
+                req_id = item.get("id") if isinstance(item, dict) else None
+                self.requests.put_nowait(encode_error(req_id, f"SERVER_ERROR: {msg.reason}"))
 
     async def _answer_requests(self) -> None:
         while (req := await self.requests.get()) is not None:
-            try:
-                out = await self.listener.handle(req, self)
-            except Exception as exc:  # never let one bad request take the connection down
-                log.exception("handling %s failed", req.method)
-                out = encode_error(req.id, f"SERVER_ERROR: {exc}")
+            if isinstance(req, bytes):
+                out = req
+            else:
+                try:
+                    out = await self.listener.handle(req, self)
+                except Exception as exc:  # never let one bad request take the connection down
+                    log.exception("handling %s failed", req.method)
+                    out = encode_error(req.id, f"SERVER_ERROR: {exc}")
             self.write(out)
             try:
                 await self.writer.drain()
