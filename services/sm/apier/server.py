@@ -20,6 +20,7 @@ from services.sm.apier.dispatch import Dispatcher
 from services.sm.apier.methods import Context
 from services.sm.opensips.codec import MAX_FRAME_BYTES, StreamDecoder
 from services.sm.opensips.jsonrpc import encode_error
+from services.sm.opensips.listener import INCOMPLETE
 from services.sm.sessions.core import SessionManager
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class ApiServer:
                     t = asyncio.create_task(answer(msg))
                     pending.add(t)
                     t.add_done_callback(pending.discard)
+            if decoder.pending and not writer.is_closing():
+                writer.write(encode_error(None, INCOMPLETE))
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:

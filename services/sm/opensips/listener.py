@@ -31,6 +31,7 @@ from services.sm.sessions.core import CHANNEL_MODULE, Session, SessionManager, c
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+INCOMPLETE = "SERVER_ERROR: incomplete JSON frame at end of input"
 
 
 class EngineRequestError(Exception):
@@ -83,15 +84,18 @@ class OpenSIPSConnection:
                 if not data:
                     break
                 self._feed(data)
+            if self.decoder.pending:  # answered after every earlier request, see below
+                self.requests.put_nowait(encode_error(None, INCOMPLETE))
         except (ConnectionError, OSError) as exc:
             log.info("OpenSIPS connection %s lost: %s", self.peer, exc)
         finally:
-            self.closed = True
             for fut in self.pending.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError("connection closed"))
             self.requests.put_nowait(None)
+            # the peer may only have half-closed: what it asked before is still answered
             await asyncio.gather(worker, return_exceptions=True)
+            self.closed = True
             self.writer.close()
 
     def _feed(self, data: bytes) -> None:
