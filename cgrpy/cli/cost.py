@@ -28,6 +28,7 @@ import grpc
 from cgrates.v1 import rals_pb2, rals_pb2_grpc
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.runtime import auth
 from cgrpy.units import UnitError, format_duration, parse_duration, parse_time, to_unix_nano
 
 T = TypeVar("T")
@@ -66,7 +67,7 @@ def rals_call(args: argparse.Namespace, method: str, request: Any) -> Any:
     settings = _settings_or_fail()
     addr = args.addr or settings.addr("rals")
     timeout = max(settings.rpc_timeout / 1e9, 5.0)
-    with grpc.insecure_channel(addr) as channel:
+    with auth.channel(settings, addr) as channel:
         stub = rals_pb2_grpc.RalsServiceStub(channel)
         try:
             return getattr(stub, method)(request, timeout=timeout)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    rows = [(name, settings.addr(name), check(settings.addr(name), "", 1.0)) for name in SERVICES]
+    rows = [(name, settings.addr(name), check(settings.addr(name), "", 1.0, settings)) for name in SERVICES]
     if args.json:
         print(json.dumps({n: {"addr": a, "status": s} for n, a, s in rows}))
     else:

@@ -25,6 +25,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         overrides = {"stordb_url": args.db_url} if args.db_url else {}
         settings = load_settings(overrides=overrides)
+        if not settings.api_token and settings.api_token_file:
+            # secure with no setup: a random token in a 0600 file, handed to every service;
+            # the CLI reads the same file
+            from cgrpy.security import ensure_token_file
+
+            try:
+                token = ensure_token_file(settings.api_token_file)
+            except OSError as exc:
+                raise ConfigError(f"api_token_file {settings.api_token_file}: {exc.strerror}") from None
+            settings = load_settings(overrides={**overrides, "api_token": token})
         setup_logging("supervisor", settings.log_level)
         busy = ports_in_use(settings)
         if busy:

@@ -4,6 +4,7 @@ service(s) that own the data, and returns the CGRateS v0.10 reply shape. No busi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import platform
 import resource
@@ -30,6 +31,7 @@ from cgrates.v1 import (
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, loads_exact
+from cgrpy.security import PathRefused, export_roots, folder_under_roots, path_under_roots, roots_of
 from cgrpy.units import round_money, to_unix_nano
 from cgrpy.wire import event_to_pb
 from services.sm.apier import shapes
@@ -328,9 +330,13 @@ async def load_tariff_plan(ctx: Context, a: Args) -> Any:
     from cgrpy.tariffplan.loader import LoadAbortedError, load_folder
 
     a.require("FolderPath")
-    folder = a.str("FolderPath")
+    try:  # only under the configured roots, symlinks and .. resolved: nothing else is read
+        folder = str(folder_under_roots(a.str("FolderPath"), roots_of(ctx.settings.api_tariffplan_roots),
+                                        "FolderPath"))
+    except PathRefused as exc:
+        raise CGRError("SERVER_ERROR", str(exc)) from None
     if not os.path.isdir(folder):
-        raise CGRError("SERVER_ERROR", f"FolderPath: {folder} is not a folder")
+        raise CGRError("SERVER_ERROR", f"FolderPath: {a.str('FolderPath')} is not a folder")
     if ctx.engine is None:
         raise CGRError("NOT_IMPLEMENTED", "no StorDB")
     engine = await asyncio.to_thread(ctx.engine)
@@ -340,7 +346,8 @@ async def load_tariff_plan(ctx: Context, a: Args) -> Any:
     except LoadAbortedError as exc:
         raise CGRError("SERVER_ERROR", str(exc)) from None
     if not result.ok:
-        problems = "; ".join(str(p) for p in result.problems[:5])
+        # where and what, never the cell's text: an error must not hand a file's content out
+        problems = "; ".join(str(dataclasses.replace(p, value=None)) for p in result.problems[:5])
         raise CGRError("SERVER_ERROR", f"{len(result.problems)} problem(s), nothing loaded: {problems}")
     if dry:
         return "OK"
@@ -539,8 +546,14 @@ async def export_cdrs(ctx: Context, a: Args) -> Any:
         if exc.word != "NOT_FOUND":
             raise
         selected = []
+    export_path = opts.str("ExportPath")
+    if export_path:
+        try:  # refused here, before any CDR is read; cdre checks again (its gRPC API is an entry too)
+            export_path = str(path_under_roots(export_path, export_roots(ctx.settings), "ExportPath"))
+        except PathRefused as exc:
+            raise CGRError("SERVER_ERROR", str(exc)) from None
     req = cdre_pb2.ExportCDRsRequest(
-        filter=flt, export_profile=opts.str("ExportTemplate"), export_path=opts.str("ExportPath"),
+        filter=flt, export_profile=opts.str("ExportTemplate"), export_path=export_path,
         format=_EXPORT_FORMATS[fmt],
     )
     res = await ctx.backends.call("cdre", "ExportCDRs", req, timeout=max(ctx.backends.timeout, 60.0))

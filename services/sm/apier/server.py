@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
+from cgrpy.security import bearer, server_ssl_context
 from services.sm.apier.backends import Backends
 from services.sm.apier.dispatch import Dispatcher
 from services.sm.apier.methods import Context
@@ -75,7 +77,8 @@ class ApiServer:
         self._servers.append(tcp)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
         host, port = _split(self.http_listen)
-        http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES)
+        tls = server_ssl_context(self.settings.http_tls_cert, self.settings.http_tls_key)
+        http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES, ssl=tls)
         self._servers.append(http)
         self.http_port = http.sockets[0].getsockname()[1]
         log.info("CGRateS JSON-RPC API on tcp %s:%d, http %s:%d%s",
@@ -150,7 +153,7 @@ class ApiServer:
             while await self._http_exchange(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, asyncio.CancelledError):
+                ValueError, asyncio.CancelledError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -195,7 +198,8 @@ class ApiServer:
         if len(msgs) != 1 or decoder.pending:
             reply = encode_error(None, "SERVER_ERROR: expected exactly one JSON-RPC object")
         else:
-            reply = await self.dispatcher.handle(msgs[0]) or encode_error(None, "SERVER_ERROR: not a request")
+            reply = (await self.dispatcher.handle(msgs[0], bearer(headers.get("authorization")))
+                     or encode_error(None, "SERVER_ERROR: not a request"))
         await _respond(writer, 200, reply, close=not keep, content_type=b"application/json")
         return keep
 

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from cgrpy.security import LOOPBACK, AllowList
 from services.sm.opensips import messages as m
 from services.sm.opensips.codec import BadFrame, StreamDecoder
 from services.sm.opensips.jsonrpc import (
@@ -163,8 +164,10 @@ class CgratesListener:
         client_protocol: str = "SessionSv1",  # "SMGClientV1" for CGRateS client_protocol 0
         engine_request_timeout_s: float = 2.0,
         sync_interval_s: float = 0.0,  # GetActiveSessionIDs poll; 0 = off
+        allowed: AllowList | None = None,  # source addresses; None = loopback only
     ) -> None:
         self.sm = sm
+        self.allowed = allowed or AllowList(LOOPBACK)
         self.host = host
         self.port = port
         self.client_protocol = client_protocol
@@ -196,6 +199,13 @@ class CgratesListener:
             await self._server.wait_closed()
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        if not self.allowed.allows(peer[0] if peer else None):
+            # not on the allow-list: it may not start, update or end calls; close before reading
+            log.warning("OpenSIPS connection from %s refused: not in opensips_allowed_sources", peer)
+            self.sm.metrics.inc("opensips_refused_connections")
+            writer.close()
+            return
         conn = OpenSIPSConnection(self, reader, writer)
         self.connections.append(conn)
         self.sm.metrics.inc("opensips_connections_total")
