@@ -23,6 +23,7 @@ run: install
 ## Run the whole test suite (real gRPC servers on loopback, real Postgres).
 test: install check-protos
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 ## Regenerate the Python code for protos/ (committed; CI fails on drift).
@@ -34,6 +35,7 @@ check-protos: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

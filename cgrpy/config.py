@@ -27,10 +27,19 @@ SERVICES: tuple[str, ...] = (
     "stats",
     "thresholds",
     "cdre",
+    "resources",
     "sm",
 )
-GRPC_PORTS = dict(zip(SERVICES, range(20051, 20059), strict=True))
-METRICS_PORTS = dict(zip(SERVICES, range(9151, 9159), strict=True))
+# Stateless over the StorDB: `cgr up` can start several processes of each (setting `replicas`).
+STATELESS_SERVICES: tuple[str, ...] = ("attributes", "chargers", "suppliers", "cdre")
+# Replica k (0, 1, ...) of a service listens on the service's gRPC and metrics ports + k * this:
+# attributes 20051, 20151, 20251...; metrics 9151, 9251...; all below 32768 up to MAX_REPLICAS.
+REPLICA_PORT_STEP = 100
+MAX_REPLICAS = 10
+# Ports in the order the services were added (resources, the ninth, after sm).
+_PORT_ORDER = ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre", "sm", "resources")
+GRPC_PORTS = dict(zip(_PORT_ORDER, range(20051, 20060), strict=True))
+METRICS_PORTS = dict(zip(_PORT_ORDER, range(9151, 9160), strict=True))
 
 
 class ConfigError(ValueError):
@@ -125,18 +134,28 @@ _BASE_KEYS: list[Key] = [
     _k("grace_period", "duration", 5_000_000_000,
        "On SIGTERM: stop accepting, let in-flight calls finish for this long, then exit."),
     _k("rpc_timeout", "duration", 2_000_000_000, "Deadline of every gRPC call between services."),
+    _k("rpc_resolve_interval", "duration", 5_000_000_000,
+       "How often a client re-resolves a dns:/// service address, so replicas that started or "
+       "stopped join or leave its rotation (also at once, at most each second, after a failure)."),
     _k("rpc_transport", "str", "mux",
        "Calls between services: mux (many calls over one gRPC stream per channel, unary fallback) "
        "or unary (one gRPC call each)."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    _k("replicas", "int", 1,
+       "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
+       "suppliers, cdre); replica k listens on the service's ports + 100*k, and clients spread "
+       "calls over all of them (1..10)."),
 ]
 for _svc in SERVICES:
     _BASE_KEYS += [
         _k(f"{_svc}_grpc_port", "int", GRPC_PORTS[_svc], f"gRPC port of {_svc}."),
         _k(f"{_svc}_metrics_port", "int", METRICS_PORTS[_svc], f"Prometheus /metrics port of {_svc}."),
-        _k(f"{_svc}_addr", "str", "", f"Where other services reach {_svc} (default listen_host:grpc_port)."),
+        _k(f"{_svc}_addr", "str", "",
+           f"Where other services reach {_svc} (default listen_host:grpc_port): host:port, several "
+           "host:port separated by commas, or dns:///host:port (every address the name resolves "
+           "to); calls are spread over the live ones (README \"Scale out\")."),
     ]
-for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds"):
+for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds", "resources"):
     _BASE_KEYS += [
         _k(f"{_svc}_string_indexed_fields", "json_list", None,
            f"Fields {_svc} indexes by exact value (unset = all; [] = none).",
@@ -180,11 +199,38 @@ def _parse(key: Key, raw: Any) -> Any:
     raise ConfigError(f"config {key.name}: unknown kind {key.kind}")
 
 
+# gRPC target schemes that name several addresses themselves: such a value is one target,
+# handed to gRPC as it is (pick-first over its addresses), never split here.
+_GRPC_SCHEMES = ("ipv4:", "ipv6:", "unix:", "unix-abstract:", "vsock:")
+
+
+def split_targets(value: str) -> tuple[str, ...]:
+    """The gRPC targets of a ``*_addr`` value: ``a:1,b:2`` -> ``("a:1", "b:2")``; a
+    ``dns:///name:port`` target stays one entry (the client resolves it to its replicas), and
+    so does a value in one of gRPC's own multi-address schemes (``ipv4:a:1,b:2``)."""
+    if value.startswith(_GRPC_SCHEMES):
+        return (value,)
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _target_problem(value: str) -> str | None:
+    for target in split_targets(value):
+        if target.startswith(_GRPC_SCHEMES):
+            continue
+        hostport = target.removeprefix("dns:///")
+        host, sep, port = hostport.rpartition(":")
+        if "/" in hostport or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return f"{target!r} is not host:port or dns:///host:port"
+    return None
+
+
 _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "sm_backend_failure_policy": lambda v: None if v in ("deny", "allow") else "must be deny or allow",
     "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "unknown level",
     "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
     "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
+    "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
+    **{f"{svc}_addr": _target_problem for svc in SERVICES},
     "opensips_allowed_sources": check_allow_list,
 }
 # Settings never shown in clear (`cgr config show`, logs).
@@ -217,9 +263,25 @@ class Settings:
         return int(self._values[f"{service}_metrics_port"])
 
     def addr(self, service: str) -> str:
-        """host:port where ``service`` is reached over gRPC."""
-        explicit = self._values[f"{service}_addr"]
-        return explicit or f"{self.listen_host}:{self.grpc_port(service)}"
+        """One gRPC target where ``service`` is reached (the first of several; a dns:/// target
+        as it is, gRPC resolves it): for one-off clients such as health checks."""
+        return self.addrs(service)[0]
+
+    def addrs(self, service: str) -> tuple[str, ...]:
+        """Every gRPC target of ``service`` (:func:`split_targets`); ``ServiceClient`` spreads
+        its calls over them. Without an explicit address: each local replica's."""
+        explicit = split_targets(self._values[f"{service}_addr"])
+        return explicit or tuple(f"{self.listen_host}:{self.replica_ports(service, k)[0]}"
+                                 for k in range(self.replicas_of(service)))
+
+    def replicas_of(self, service: str) -> int:
+        """How many processes of ``service`` `cgr up` starts."""
+        return int(self._values["replicas"]) if service in STATELESS_SERVICES else 1
+
+    def replica_ports(self, service: str, k: int) -> tuple[int, int]:
+        """(gRPC, metrics) port of replica ``k`` of ``service`` on this machine."""
+        step = REPLICA_PORT_STEP * k
+        return self.grpc_port(service) + step, self.metrics_port(service) + step
 
     def env(self) -> dict[str, str]:
         """These settings as CGRPY_* variables, to hand to child processes."""

@@ -1,6 +1,8 @@
-"""`cgr up`: run the eight services as separate OS processes and keep them running.
+"""`cgr up`: run the services as separate OS processes and keep them running.
 
-Starts each ``python -m services.<name>`` with the resolved settings in its environment, waits
+Starts each ``python -m services.<name>`` with the resolved settings in its environment (several
+processes of a stateless service with the ``replicas`` setting, replica k on the service's ports
++ 100*k, every client told all of their addresses), waits
 until every one reports SERVING over gRPC health, prints the address table, restarts a crashed
 service with exponential backoff, and on SIGINT/SIGTERM stops them all (SIGTERM, grace period,
 then SIGKILL), so no process or port is left behind.
@@ -37,6 +39,10 @@ def _die_with_parent() -> None:
 @dataclass
 class Child:
     name: str
+    replica: int = 0
+    label: str = ""  # name, or name-k when the service runs several replicas
+    addr: str = ""  # where its gRPC health is checked
+    ports: dict[str, str] = field(default_factory=dict)  # CGRPY_* port overrides of this replica
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -55,12 +61,12 @@ class Supervisor:
         self.settings = settings
         self.services = services
         self.ready_timeout = ready_timeout
-        self.children = {name: Child(name) for name in services}
+        self.children = {c.label: c for name in services for c in _children(settings, name)}
         self.stopping = False
         self._watchers: list[asyncio.Task] = []
 
     async def _spawn(self, child: Child) -> None:
-        env = {**os.environ, **self.settings.env()}
+        env = {**os.environ, **self.settings.env(), **child.ports}
         env.pop("CGRPY_CONFIG", None)  # children get the resolved values, not the file again
         child.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", f"services.{child.name}",
@@ -68,7 +74,7 @@ class Supervisor:
         )
         child.started_at = time.monotonic()
         child.status = "STARTING"
-        log.info("service.spawned", name=child.name, pid=child.proc.pid)
+        log.info("service.spawned", name=child.label, pid=child.proc.pid)
 
     async def _watch(self, child: Child) -> None:
         while not self.stopping:
@@ -85,7 +91,7 @@ class Supervisor:
                 child.backoff = 0.5  # it ran fine for a while: start the backoff over
             child.restarts += 1
             child.status = "RESTARTING"
-            log.warning("service.crashed", name=child.name, exit_code=rc, restart_in_s=child.backoff, restarts=child.restarts)
+            log.warning("service.crashed", name=child.label, exit_code=rc, restart_in_s=child.backoff, restarts=child.restarts)
             await asyncio.sleep(child.backoff)
             child.backoff = min(child.backoff * 2, 30.0)
             if self.stopping:
@@ -101,13 +107,13 @@ class Supervisor:
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.ready_timeout)
-        pending = set(self.services)
+        pending = set(self.children)
         while pending:
             for name in list(pending):
                 child = self.children[name]
                 if child.status == "FAILED":
                     raise StartupError(f"{name} failed to start (exit code {child.last_exit}); see its log line above")
-                status = await asyncio.to_thread(check, self.settings.addr(name), "", 0.5, self.settings)
+                status = await asyncio.to_thread(check, child.addr, "", 0.5, self.settings)
                 if status == "SERVING":
                     child.status = "SERVING"
                     pending.discard(name)
@@ -120,9 +126,9 @@ class Supervisor:
     def table(self) -> str:
         s = self.settings
         rows = [("service", "gRPC", "metrics", "pid", "status")]
-        for name in self.services:
-            c = self.children[name]
-            rows.append((name, s.addr(name), f"http://{s.listen_host}:{s.metrics_port(name)}/metrics",
+        for c in self.children.values():
+            metrics = s.replica_ports(c.name, c.replica)[1]
+            rows.append((c.label, c.addr, f"http://{s.listen_host}:{metrics}/metrics",
                          str(c.proc.pid if c.proc else "-"), c.status))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         out = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
@@ -152,6 +158,22 @@ class Supervisor:
         for t in self._watchers:
             t.cancel()
         log.info("supervisor.stopped")
+
+
+def _children(settings: Settings, name: str) -> list[Child]:
+    """The processes of service ``name``: one, or ``replicas`` of a stateless service, each on
+    its own ports (``Settings.replica_ports``)."""
+    n = settings.replicas_of(name)
+    if n == 1:
+        return [Child(name, label=name, addr=settings.addr(name))]
+    out = []
+    for k in range(n):
+        grpc_port, metrics_port = settings.replica_ports(name, k)
+        ports = {f"CGRPY_{name.upper()}_GRPC_PORT": str(grpc_port),
+                 f"CGRPY_{name.upper()}_METRICS_PORT": str(metrics_port)}
+        out.append(Child(name, replica=k, label=f"{name}-{k}", ports=ports,
+                         addr=f"{settings.listen_host}:{grpc_port}"))
+    return out
 
 
 async def run(settings: Settings, *, services: tuple[str, ...] = SERVICES) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cgrates.v1 import common_pb2
+from cgrates.v1 import cdre_pb2, common_pb2
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
-from cgrpy.units import from_unix_nano, to_unix_nano
+from cgrpy.gotime import go_rfc3339
+from cgrpy.units import format_duration, from_unix_nano, to_unix_nano
 
 
 def value_to_pb(v: Any) -> common_pb2.Value:
@@ -57,3 +58,32 @@ def event_from_pb(pb: common_pb2.Event, default_tenant: str = "cgrates.org") -> 
         time=from_unix_nano(pb.time_unix_ns),
         event={k: value_from_pb(v) for k, v in pb.fields.items()},
     )
+
+
+def external_cdr(c: cdre_pb2.CDR) -> dict[str, Any]:
+    """CGRateS ``engine.ExternalCDR`` (what APIerSv2.GetCDRs answers) of a stored CDR: RFC3339
+    times, Usage as a Go duration for *voice else the integer, CostDetails as a JSON string."""
+    return {
+        "CGRID": c.cgrid,
+        "RunID": c.run_id,
+        "OrderID": c.order_id,
+        "OriginHost": c.origin_host,
+        "Source": c.source,
+        "OriginID": c.origin_id,
+        "ToR": c.tor,
+        "RequestType": c.request_type,
+        "Tenant": c.tenant,
+        "Category": c.category,
+        "Account": c.account,
+        "Subject": c.subject,
+        "Destination": c.destination,
+        "SetupTime": go_rfc3339(from_unix_nano(c.setup_time_unix_ns)),
+        "AnswerTime": go_rfc3339(from_unix_nano(c.answer_time_unix_ns)),
+        "Usage": format_duration(c.usage_ns) if c.tor in ("", "*voice") else str(c.usage_ns),
+        "ExtraFields": dict(c.extra_fields),
+        "CostSource": c.cost_source,
+        "Cost": Decimal(c.cost or "-1"),
+        "CostDetails": c.cost_details_json or "null",
+        "ExtraInfo": c.extra_info,
+        "PreRated": c.pre_rated,
+    }

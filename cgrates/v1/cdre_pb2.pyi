@@ -193,23 +193,48 @@ class RateCDRsResponse(_message.Message):
     def __init__(self, rerated: _Optional[int] = ..., cost_difference: _Optional[str] = ..., cdrs: _Optional[_Iterable[_Union[CDR, _Mapping]]] = ...) -> None: ...
 
 class ExportCDRsRequest(_message.Message):
-    __slots__ = ("filter", "export_profile", "export_path", "format")
+    __slots__ = ("filter", "export_profile", "export_path", "format", "export_id", "file_name", "include_exported")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXPORT_PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPORT_PATH_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_EXPORTED_FIELD_NUMBER: _ClassVar[int]
     filter: CDRFilter
     export_profile: str
     export_path: str
     format: str
-    def __init__(self, filter: _Optional[_Union[CDRFilter, _Mapping]] = ..., export_profile: _Optional[str] = ..., export_path: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+    export_id: str
+    file_name: str
+    include_exported: bool
+    def __init__(self, filter: _Optional[_Union[CDRFilter, _Mapping]] = ..., export_profile: _Optional[str] = ..., export_path: _Optional[str] = ..., format: _Optional[str] = ..., export_id: _Optional[str] = ..., file_name: _Optional[str] = ..., include_exported: _Optional[bool] = ...) -> None: ...
 
 class ExportCDRsResponse(_message.Message):
-    __slots__ = ("file", "exported", "failed_cgrids")
+    __slots__ = ("file", "exported", "failed_cgrids", "export_id", "total_records", "total_cost", "first_order_id", "last_order_id", "failed")
+    class FailedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     FILE_FIELD_NUMBER: _ClassVar[int]
     EXPORTED_FIELD_NUMBER: _ClassVar[int]
     FAILED_CGRIDS_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
     file: str
     exported: int
     failed_cgrids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, file: _Optional[str] = ..., exported: _Optional[int] = ..., failed_cgrids: _Optional[_Iterable[str]] = ...) -> None: ...
+    export_id: str
+    total_records: int
+    total_cost: str
+    first_order_id: int
+    last_order_id: int
+    failed: _containers.ScalarMap[str, str]
+    def __init__(self, file: _Optional[str] = ..., exported: _Optional[int] = ..., failed_cgrids: _Optional[_Iterable[str]] = ..., export_id: _Optional[str] = ..., total_records: _Optional[int] = ..., total_cost: _Optional[str] = ..., first_order_id: _Optional[int] = ..., last_order_id: _Optional[int] = ..., failed: _Optional[_Mapping[str, str]] = ...) -> None: ...

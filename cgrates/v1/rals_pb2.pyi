@@ -226,3 +226,41 @@ class SetAccountActionTriggersRequest(_message.Message):
     overwrite: bool
     remove: bool
     def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., group_id: _Optional[str] = ..., unique_id: _Optional[str] = ..., action_trigger_json: _Optional[str] = ..., request_id: _Optional[str] = ..., add_group_ids: _Optional[_Iterable[str]] = ..., overwrite: _Optional[bool] = ..., remove: _Optional[bool] = ...) -> None: ...
+
+class VerifyAccountsRequest(_message.Message):
+    __slots__ = ("tenant", "accounts")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    accounts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant: _Optional[str] = ..., accounts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BalanceDifference(_message.Message):
+    __slots__ = ("balance_uuid", "value", "journal_sum")
+    BALANCE_UUID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_SUM_FIELD_NUMBER: _ClassVar[int]
+    balance_uuid: str
+    value: str
+    journal_sum: str
+    def __init__(self, balance_uuid: _Optional[str] = ..., value: _Optional[str] = ..., journal_sum: _Optional[str] = ...) -> None: ...
+
+class AccountCheck(_message.Message):
+    __slots__ = ("tenant", "account", "ok", "error", "differences")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    account: str
+    ok: bool
+    error: str
+    differences: _containers.RepeatedCompositeFieldContainer[BalanceDifference]
+    def __init__(self, tenant: _Optional[str] = ..., account: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., differences: _Optional[_Iterable[_Union[BalanceDifference, _Mapping]]] = ...) -> None: ...
+
+class VerifyAccountsResponse(_message.Message):
+    __slots__ = ("accounts",)
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[AccountCheck]
+    def __init__(self, accounts: _Optional[_Iterable[_Union[AccountCheck, _Mapping]]] = ...) -> None: ...

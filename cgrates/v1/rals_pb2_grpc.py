@@ -110,6 +110,11 @@ class RalsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_rals__pb2.AccountRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
                 _registered_method=True)
+        self.VerifyAccounts = channel.unary_unary(
+                '/cgrates.v1.RalsService/VerifyAccounts',
+                request_serializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsResponse.FromString,
+                _registered_method=True)
 
 
 class RalsServiceServicer:
@@ -215,6 +220,15 @@ class RalsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyAccounts(self, request, context):
+        """Prove that each balance's value equals the sum of its journal, read from the StorDB
+        (`cgr account verify`). No account named: every account of the tenant, or of every tenant
+        when the tenant is empty too. Changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RalsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -292,6 +306,11 @@ def add_RalsServiceServicer_to_server(servicer, server):
                     servicer.GetAccountActionTriggers,
                     request_deserializer=cgrates_dot_v1_dot_rals__pb2.AccountRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.JsonObject.SerializeToString,
+            ),
+            'VerifyAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAccounts,
+                    request_deserializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -699,6 +718,33 @@ class RalsService:
             '/cgrates.v1.RalsService/GetAccountActionTriggers',
             cgrates_dot_v1_dot_rals__pb2.AccountRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.RalsService/VerifyAccounts',
+            cgrates_dot_v1_dot_rals__pb2.VerifyAccountsRequest.SerializeToString,
+            cgrates_dot_v1_dot_rals__pb2.VerifyAccountsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,16 +3,16 @@
     cgr account get 1001 [--tenant T] [--json]
     cgr account set 1001 [--allow-negative|--deny-negative] [--disable|--enable]
     cgr account remove 1001                      # idempotent; the journal stays
-    cgr account verify [1001 ...] [--db-url URL] # balances == Σ journal, read from the StorDB
+    cgr account verify [1001 ...] [--tenant T]  # balances == Σ journal, read from the StorDB
     cgr balance add 1001 --value 10 [--type *monetary] [--id *default]
     cgr balance set 1001 --value 10 [--type] [--id] [--weight W] [--expiry T]
                         [--destination-ids DST_A;!DST_B] [--rating-subject S] [--blocker]
     cgr balance debit 1001 --destination 1002 --usage 85s [--answer-time T]
                       [--request-type *postpaid] [--request-id ID]
 
-Every command but ``verify`` asks the running RALs over gRPC (``--addr``, default the
-``rals_addr`` setting); ``verify`` reads the StorDB directly (``--db-url``, default the
-``stordb_url`` setting): it needs no RALs and checks every account when none is named.
+Every command asks the running RALs over gRPC (``--addr``, default the ``rals_addr`` setting).
+``verify`` has RALs read the StorDB (never its cache) and checks every account when none is
+named (of ``--tenant``, or of every tenant).
 ``balance debit`` rates the call and debits it (RALs ``Debit``) under a fresh request id, or
 ``--request-id`` to retry one idempotently (the retry answers ``Duplicate: true`` and changes
 nothing). Exit codes: 0 done (verify: consistent); 1 RALs error/unreachable or verify found a
@@ -28,7 +28,6 @@ from typing import Any
 
 from cgrates.v1 import rals_pb2
 from cgrpy.cli.cost import (
-    CliError,
     add_call_args,
     add_connection_args,
     call_descriptor,
@@ -40,6 +39,7 @@ from cgrpy.cli.cost import (
     tenant_of,
 )
 from cgrpy.event import loads_exact
+from cgrpy.gotime import go_time
 from cgrpy.units import format_duration, parse_decimal, parse_time, to_unix_nano
 
 
@@ -68,11 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_connection_args(rm)
     rm.set_defaults(func=run_cli("cgr account remove", run_remove))
 
-    ver = sub.add_parser("verify", help="prove balances == their journal (reads the StorDB)")
+    ver = sub.add_parser("verify", help="prove balances == their journal (RALs reads the StorDB)")
     ver.add_argument("accounts", nargs="*", metavar="ACCOUNT", help="default: every account")
-    ver.add_argument("--db-url", default="", help="StorDB URL (default: stordb_url setting)")
-    ver.add_argument("--tenant", default="")
-    ver.add_argument("--json", action="store_true")
+    add_connection_args(ver)
     ver.set_defaults(func=run_cli("cgr account verify", run_verify))
 
     bal = subparsers.add_parser("balance", help="balances in RALs: add, set, debit")
@@ -138,7 +136,7 @@ def _iso(ns: int) -> str:
     from cgrpy.units import from_unix_nano
 
     d = from_unix_nano(ns)
-    return "" if d is None else d.isoformat().replace("+00:00", "Z")
+    return "" if d is None else go_time(d)
 
 
 # --- account -------------------------------------------------------------------------------------
@@ -170,43 +168,21 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from cgrpy.config import ConfigError, load_settings
-    from cgrpy.storage.db import make_engine
-    from services.rals.accounts.model import AccountError
-    from services.rals.accounts.store import AccountStore
-
-    url = args.db_url
-    tenant = args.tenant
-    if not url or not tenant:
-        try:
-            settings = load_settings()
-        except ConfigError as exc:
-            raise CliError(str(exc), 2) from None
-        url = url or settings.stordb_url
-        tenant = tenant or settings.default_tenant
-    try:
-        engine = make_engine(url)
-    except Exception as exc:  # a malformed URL: name it, one line
-        raise CliError(f"--db-url: {exc}", 2) from None
-    try:
-        store = AccountStore(engine)
-        # an unreachable or never-migrated StorDB is answered in one line by `cgr`'s main
-        targets = [(tenant, a) for a in args.accounts] if args.accounts else \
-            store.list_accounts(args.tenant or None)
-        report: list[dict[str, Any]] = []
-        for t, a in targets:
-            try:
-                bad = store.verify(t, a)
-            except AccountError as exc:
-                report.append({"Tenant": t, "Account": a, "OK": False, "Error": str(exc)})
-                continue
-            report.append({
-                "Tenant": t, "Account": a, "OK": not bad,
-                "Differences": [{"BalanceUUID": u, "Value": v, "JournalSum": s}
-                                for u, (v, s) in sorted(bad.items())],
-            })
-    finally:
-        engine.dispose()
+    req = rals_pb2.VerifyAccountsRequest(tenant=args.tenant, accounts=args.accounts)
+    if args.accounts and not args.tenant:
+        req.tenant = tenant_of(args)
+    res = rals_call(args, "VerifyAccounts", req)
+    report: list[dict[str, Any]] = []
+    for ch in res.accounts:
+        if ch.error:
+            report.append({"Tenant": ch.tenant, "Account": ch.account, "OK": False,
+                           "Error": ch.error})
+            continue
+        report.append({
+            "Tenant": ch.tenant, "Account": ch.account, "OK": ch.ok,
+            "Differences": [{"BalanceUUID": d.balance_uuid, "Value": Decimal(d.value),
+                             "JournalSum": Decimal(d.journal_sum)} for d in ch.differences],
+        })
     ok = all(r["OK"] for r in report)
     if args.json:
         print_json({"OK": ok, "Accounts": report})

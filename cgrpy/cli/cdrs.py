@@ -1,11 +1,13 @@
-"""`cgr cdrs list|count|export`: query and export the CDRs in the StorDB (read directly).
+"""`cgr cdrs list|count|export`: query and export the stored CDRs through the cdre service
+(its GetCDRs, CountCDRs and ExportCDRs RPCs; ``--addr``, default the ``cdre_addr`` setting).
 
     cgr cdrs list --account 1001 --answer-from 2014-08-04T00:00:00Z --limit 20 [--json]
     cgr cdrs count --request-type *postpaid
     cgr cdrs export --format csv --path /tmp [--export-id ID] [--profile-file p.json] [filters]
 
-The export directory defaults to the ``cdre_export_path`` setting (``$CGRPY_CDRE_EXPORT_PATH``,
-default ``/tmp`` as in the tutorial), the same directory the cdre service's ExportCDRs uses.
+The export file is written by the cdre service, into ``--path`` (an absolute directory on the
+cdre host) or else the profile's directory or cdre's ``cdre_export_path`` setting
+(``$CGRPY_CDRE_EXPORT_PATH``, default ``/tmp`` as in the tutorial).
 """
 
 from __future__ import annotations
@@ -13,25 +15,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from cgrpy.config import ConfigError, load_settings
+from cgrates.v1 import cdre_pb2, cdre_pb2_grpc
+from cgrpy.cli.cost import CliError, service_call
 from cgrpy.event import dumps_exact
-from cgrpy.storage import migrate
-from cgrpy.storage.db import default_url, make_engine
-from cgrpy.units import UnitError, format_duration, money_str, parse_decimal, parse_time
-from services.cdre.cdr import go_rfc3339, to_external
-from services.cdre.export import (
-    BUILTIN_PROFILES,
-    DEFAULT_PROFILE,
-    FILE_CSV,
-    FILE_FWV,
-    ExportError,
-    ExportProfile,
-    export_cdrs,
-    profile_from_dict,
+from cgrpy.units import (
+    UnitError,
+    format_duration,
+    money_str,
+    parse_decimal,
+    parse_time,
+    to_unix_nano,
 )
-from services.cdre.store import CdrFilter, CdrStore, StoreError
+from cgrpy.wire import external_cdr
+
+# An export may write many rows: longer than the default RPC deadline.
+EXPORT_TIMEOUT = 300.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,15 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            ("export", "write CDRs to a CSV or fixed-width file")):
         sp = sub.add_parser(name, help=helptext)
         _filter_args(sp)
-        sp.add_argument("--db-url", default=None,
-                        help="StorDB URL (default: $CGRPY_STORDB_URL or SQLite)")
+        sp.add_argument("--addr", default="",
+                        help="cdre gRPC address host:port (default: the cdre_addr setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "export":
             sp.add_argument("--format", choices=("csv", "fwv"), default=None,
                             help="file format (default: the profile's, csv for *default)")
             sp.add_argument("--path", default=None,
-                            help="export directory (default: the cdre_export_path setting, "
-                                 "$CGRPY_CDRE_EXPORT_PATH, /tmp)")
+                            help="export directory on the cdre host (default: the profile's, "
+                                 "else cdre's cdre_export_path setting)")
             sp.add_argument("--export-id", default=None, help="default: unix time in seconds")
             sp.add_argument("--file-name", default=None, help="override cdre_<ExportID>.<ext>")
             sp.add_argument("--profile-file", default=None,
@@ -74,95 +76,105 @@ def _filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offset", type=int, default=0)
 
 
-def build_filter(args: argparse.Namespace) -> CdrFilter:
-    def t(v: str | None):  # noqa: ANN202
-        return parse_time(v) if v else None
+def build_filter(args: argparse.Namespace) -> cdre_pb2.CDRFilter:
+    """The command-line filter as cdre's ``CDRFilter``; a bad time or cost raises UnitError."""
+    def t(v: str | None) -> int:
+        return to_unix_nano(parse_time(v)) if v else 0
 
-    def d(v: str | None):  # noqa: ANN202
-        return parse_decimal(v) if v else None
+    def d(v: str | None) -> str:
+        return format(parse_decimal(v), "f") if v else ""
 
-    return CdrFilter(
+    return cdre_pb2.CDRFilter(
         cgrids=args.cgrids, run_ids=args.run_ids, origin_ids=args.origin_ids,
         request_types=args.request_types, tenants=args.tenants, accounts=args.accounts,
         subjects=args.subjects, destination_prefixes=args.destination_prefixes,
-        setup_time_start=t(args.setup_from), setup_time_end=t(args.setup_to),
-        answer_time_start=t(args.answer_from), answer_time_end=t(args.answer_to),
+        setup_time_start_unix_ns=t(args.setup_from), setup_time_end_unix_ns=t(args.setup_to),
+        answer_time_start_unix_ns=t(args.answer_from), answer_time_end_unix_ns=t(args.answer_to),
         min_cost=d(args.min_cost), max_cost=d(args.max_cost), order_by=args.order_by,
-        limit=args.limit, offset=args.offset,
+        limit=args.limit or 0, offset=args.offset,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         flt = build_filter(args)
-        url = args.db_url or default_url()
-        migrate.upgrade(url)
-        engine = make_engine(url)
-        try:
-            return _dispatch(args, CdrStore(engine), flt)
-        finally:
-            engine.dispose()
-    except (UnitError, StoreError, ExportError, migrate.MigrationError, OSError,
-            ConfigError) as exc:
+        if args.cdrs_command == "count":
+            return _count(args, flt)
+        if args.cdrs_command == "list":
+            return _list(args, flt)
+        return _export(args, flt)
+    except (UnitError, CliError, OSError) as exc:
         print(f"cgr cdrs {args.cdrs_command}: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "code", 1)
 
 
-def _dispatch(args: argparse.Namespace, store: CdrStore, flt: CdrFilter) -> int:
-    if args.cdrs_command == "count":
-        n = store.count_cdrs(flt)
-        print(json.dumps({"count": n}) if args.json else n)
-        return 0
-    if args.cdrs_command == "list":
-        cdrs = store.get_cdrs(flt)
-        if args.json:
-            print(dumps_exact([to_external(c) for c in cdrs]))
-        else:
-            _table(cdrs)
-        return 0
-    profile = _profile(args)
-    path = args.path or profile.export_path or load_settings().cdre_export_path
-    res = export_cdrs(store, profile, flt, export_path=path, export_id=args.export_id,
-                      file_name=args.file_name, include_exported=args.include_exported)
+def _call(args: argparse.Namespace, method: str, request: Any, timeout: float | None = None) -> Any:
+    return service_call(args, "cdre", "cdre", cdre_pb2_grpc.CdrServiceStub, method, request,
+                        timeout)
+
+
+def _count(args: argparse.Namespace, flt: cdre_pb2.CDRFilter) -> int:
+    n = _call(args, "CountCDRs", flt).count
+    print(json.dumps({"count": n}) if args.json else n)
+    return 0
+
+
+def _list(args: argparse.Namespace, flt: cdre_pb2.CDRFilter) -> int:
+    cdrs = list(_call(args, "GetCDRs", flt).cdrs)
+    if args.json:
+        print(dumps_exact([external_cdr(c) for c in cdrs]))
+    else:
+        _table(cdrs)
+    return 0
+
+
+def _export(args: argparse.Namespace, flt: cdre_pb2.CDRFilter) -> int:
+    req = cdre_pb2.ExportCDRsRequest(
+        filter=flt, export_profile=_profile_text(args), export_path=args.path or "",
+        format=args.format or "", export_id=args.export_id or "", file_name=args.file_name or "",
+        include_exported=args.include_exported,
+    )
+    res = _call(args, "ExportCDRs", req, timeout=EXPORT_TIMEOUT)
+    total_cost = Decimal(res.total_cost or "0")
+    failed = dict(sorted(res.failed.items()))
     if args.json:
         print(dumps_exact({
-            "ExportedPath": str(res.path) if res.path else "", "ExportID": res.export_id,
+            "ExportedPath": res.file, "ExportID": res.export_id,
             "TotalRecords": res.total_records, "Exported": res.exported,
-            "TotalCost": res.total_cost, "FirstOrderID": res.first_order_id,
-            "LastOrderID": res.last_order_id, "UnexportedCGRIDs": res.failed,
+            "TotalCost": total_cost, "FirstOrderID": res.first_order_id,
+            "LastOrderID": res.last_order_id, "UnexportedCGRIDs": failed,
         }))
-    elif res.path is None:
-        print(f"nothing exported ({res.total_records} selected, {len(res.failed)} failed)")
+    elif not res.file:
+        print(f"nothing exported ({res.total_records} selected, {len(failed)} failed)")
     else:
-        print(f"exported {res.exported} CDRs (total cost {money_str(res.total_cost)}) to {res.path}")
-    for cgrid, why in res.failed.items():
+        print(f"exported {res.exported} CDRs (total cost {money_str(total_cost)}) to {res.file}")
+    for cgrid, why in failed.items():
         print(f"not exported {cgrid}: {why}", file=sys.stderr)
     return 0
 
 
-def _profile(args: argparse.Namespace) -> ExportProfile:
-    profile = BUILTIN_PROFILES[DEFAULT_PROFILE]
-    if args.profile_file:
-        try:
-            data = json.loads(Path(args.profile_file).read_text())
-        except json.JSONDecodeError as exc:
-            raise ExportError(f"{args.profile_file}: not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ExportError(f"{args.profile_file}: expected a JSON object")
-        profile = profile_from_dict(data)
-    if args.format:
-        fmt = FILE_CSV if args.format == "csv" else FILE_FWV
-        profile = ExportProfile(profile.id, fmt, profile.export_path, profile.field_separator,
-                                profile.fields)
-    return profile
+def _profile_text(args: argparse.Namespace) -> str:
+    """``--profile-file`` as the JSON object cdre takes in ``export_profile`` ("" = *default)."""
+    if not args.profile_file:
+        return ""
+    try:
+        data = json.loads(Path(args.profile_file).read_text())
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{args.profile_file}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CliError(f"{args.profile_file}: expected a JSON object")
+    return json.dumps(data)
 
 
-def _table(cdrs: list) -> None:
+def _table(cdrs: list[cdre_pb2.CDR]) -> None:
     head = ("OrderID", "CGRID", "RunID", "RequestType", "Account", "Destination", "AnswerTime",
             "Usage", "Cost")
-    rows = [(str(c.order_id), c.cgrid[:10], c.run_id, c.request_type, c.account, c.destination,
-             go_rfc3339(c.answer_time) if c.answer_time else "-", format_duration(c.usage_ns),
-             str(c.cost)) for c in cdrs]
+    rows = []
+    for c in cdrs:
+        ext = external_cdr(c)
+        rows.append((str(c.order_id), c.cgrid[:10], c.run_id, c.request_type, c.account,
+                     c.destination, ext["AnswerTime"] if c.answer_time_unix_ns else "-",
+                     format_duration(c.usage_ns), str(ext["Cost"])))
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(head)]
     for line in (head, *rows):

@@ -28,6 +28,7 @@ import grpc
 from cgrates.v1 import rals_pb2, rals_pb2_grpc
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.gotime import go_time
 from cgrpy.runtime import auth
 from cgrpy.units import UnitError, format_duration, parse_duration, parse_time, to_unix_nano
 
@@ -64,17 +65,24 @@ def tenant_of(args: argparse.Namespace) -> str:
 
 def rals_call(args: argparse.Namespace, method: str, request: Any) -> Any:
     """Call RALs ``method``; an RPC error becomes a :class:`CliError` with one line."""
+    return service_call(args, "rals", "RALs", rals_pb2_grpc.RalsServiceStub, method, request)
+
+
+def service_call(args: argparse.Namespace, service: str, label: str, stub_cls: Any, method: str,
+                 request: Any, timeout: float | None = None) -> Any:
+    """Call ``method`` of ``service`` at ``--addr`` (default: its address setting); an RPC
+    error becomes a :class:`CliError` with one line naming ``label`` when it is unreachable."""
     settings = _settings_or_fail()
-    addr = args.addr or settings.addr("rals")
-    timeout = max(settings.rpc_timeout / 1e9, 5.0)
+    addr = args.addr or settings.addr(service)
+    timeout = timeout or max(settings.rpc_timeout / 1e9, 5.0)
     with auth.channel(settings, addr) as channel:
-        stub = rals_pb2_grpc.RalsServiceStub(channel)
+        stub = stub_cls(channel)
         try:
             return getattr(stub, method)(request, timeout=timeout)
         except grpc.RpcError as exc:
             code = exc.code()  # type: ignore[attr-defined]
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise CliError(f"RALs unreachable at {addr} ({code.name})") from None
+                raise CliError(f"{label} unreachable at {addr} ({code.name})") from None
             raise CliError(f"{code.name}: {exc.details()}") from None  # type: ignore[attr-defined]
 
 
@@ -201,7 +209,7 @@ def _iso(ns: int) -> str:
     from cgrpy.units import from_unix_nano
 
     d = from_unix_nano(ns)
-    return "" if d is None else d.isoformat().replace("+00:00", "Z")
+    return "" if d is None else go_time(d)
 
 
 def run_cost(args: argparse.Namespace) -> int:

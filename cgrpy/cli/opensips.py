@@ -9,15 +9,15 @@ import urllib.error
 from sqlalchemy.exc import SQLAlchemyError
 
 from cgrpy.config import load_settings
-from cgrpy.storage.db import describe_db_error, make_engine
-from cgrpy.storage.tariffplans import read_tariffplan
-from services.suppliers.drouting import (
+from cgrpy.opensips.drouting import (
     DRoutingError,
     build_rows,
     mi_dr_reload,
     parse_gateway_option,
     sync,
 )
+from cgrpy.storage.db import describe_db_error, make_engine
+from cgrpy.storage.tariffplans import read_tariffplan
 
 
 def register(sub: argparse._SubParsersAction) -> None:

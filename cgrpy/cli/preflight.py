@@ -8,27 +8,26 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cgrpy.config import SERVICES, ConfigError, Settings
+from cgrpy.netaddr import split_host_port
 from cgrpy.storage.db import make_engine
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host, int(port)
 
 
 def ports_in_use(settings: Settings) -> list[str]:
     """Every address the suite would listen on that something else already holds."""
     wanted: list[tuple[str, str, int, int]] = []
     for name in SERVICES:
-        wanted.append((f"{name} gRPC", settings.listen_host, settings.grpc_port(name), socket.SOCK_STREAM))
-        wanted.append((f"{name} metrics", settings.listen_host, settings.metrics_port(name), socket.SOCK_STREAM))
+        for k in range(settings.replicas_of(name)):
+            label = name if k == 0 else f"{name}-{k}"
+            grpc_port, metrics_port = settings.replica_ports(name, k)
+            wanted.append((f"{label} gRPC", settings.listen_host, grpc_port, socket.SOCK_STREAM))
+            wanted.append((f"{label} metrics", settings.listen_host, metrics_port, socket.SOCK_STREAM))
     for label, key, kind in (
         ("OpenSIPS listener", "opensips_listen", socket.SOCK_STREAM),
         ("OpenSIPS events", "opensips_event_listen", socket.SOCK_DGRAM),
         ("JSON-RPC", "jsonrpc_listen", socket.SOCK_STREAM),
         ("HTTP JSON-RPC", "http_listen", socket.SOCK_STREAM),
     ):
-        host, port = _split(settings.get(key))
+        host, port = split_host_port(settings.get(key))
         wanted.append((label, host, port, kind))
     busy = []
     for label, host, port, kind in wanted:

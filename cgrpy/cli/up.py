@@ -1,4 +1,5 @@
-"""`cgr up [--tariffplan DIR]`: migrate, optionally load a tariff plan, start the suite."""
+"""`cgr up [--tariffplan DIR] [--replicas N]`: migrate, optionally load a tariff plan, start the
+suite (N processes of each stateless service)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="start all eight services (supervised) and wait until SERVING")
     p.add_argument("--tariffplan", metavar="DIR", help="load this tariff-plan folder first")
     p.add_argument("--db-url", help="StorDB URL (default CGRPY_STORDB_URL or ./var/stordb.sqlite)")
+    p.add_argument("--replicas", type=int, metavar="N",
+                   help="processes of each stateless service (attributes, chargers, suppliers, "
+                        "cdre), replica k on the service's ports + 100*k (default CGRPY_REPLICAS, 1)")
     p.set_defaults(func=run)
 
 
@@ -23,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from cgrpy.supervisor import run as supervise
 
     try:
-        overrides = {"stordb_url": args.db_url} if args.db_url else {}
+        overrides: dict[str, object] = {"stordb_url": args.db_url} if args.db_url else {}
+        if args.replicas is not None:
+            overrides["replicas"] = args.replicas
         settings = load_settings(overrides=overrides)
         if not settings.api_token and settings.api_token_file:
             # secure with no setup: a random token in a 0600 file, handed to every service;

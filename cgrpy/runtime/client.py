@@ -19,9 +19,10 @@ import grpc
 from google.protobuf import descriptor_pool, message_factory
 
 from cgrates.v1 import mux_pb2
-from cgrpy.config import Settings
+from cgrpy.config import Settings, split_targets
 from cgrpy.errors import CGRError
 from cgrpy.runtime import auth
+from cgrpy.runtime.balance import Balancer
 from cgrpy.runtime.mux import DRAINING, MUX_METHOD, Outbox
 
 T = TypeVar("T")
@@ -156,13 +157,25 @@ class ServiceClient:
     """A channel to one service plus a stub; ``await client.call("GetCost", req)``.
 
     ``mux=False`` (or the ``rpc_transport = unary`` setting) keeps every call a unary RPC.
+    Several targets (``addr="a:1,b:2"``, or the ``<service>_addr`` setting) or a ``dns:///``
+    target make it a balancer over the replicas (``cgrpy.runtime.balance``); one plain
+    ``host:port`` takes the direct path below, unchanged.
     """
 
     def __init__(self, settings: Settings, service: str, stub_cls: type, *, addr: str | None = None,
                  mux: bool | None = None) -> None:
         self.service = service
-        self.addr = addr or settings.addr(service)
         self.timeout = settings.rpc_timeout / 1e9
+        targets = split_targets(addr) if addr else settings.addrs(service)
+        self.addr = ",".join(targets)
+        self.balancer: Balancer | None = None
+        if len(targets) > 1 or targets[0].startswith("dns:///"):
+            self.balancer = Balancer(
+                targets, lambda a: ServiceClient(settings, service, stub_cls, addr=a, mux=mux),
+                _TransportError, settings.rpc_resolve_interval / 1e9)
+            self.channel = self.stub = self._proto = self._mux = None  # type: ignore[assignment]
+            self.calls_by_transport = {"mux": 0, "unary": 0}
+            return
         # the token goes as explicit call metadata (no client interceptor on the hot path)
         self.channel = auth.aio_channel(settings, self.addr, with_token=False)
         self._md = auth.call_metadata(settings)
@@ -215,6 +228,9 @@ class ServiceClient:
         timeout: float | None = None,
         attempts: int = 3,
     ) -> Any:
+        if self.balancer is not None:
+            return await self.balancer.call(method, request, idempotent=idempotent,
+                                            timeout=timeout or self.timeout, attempts=attempts)
         tries = attempts if idempotent else 1
         delay = 0.05
         for attempt in range(1, tries + 1):
@@ -229,6 +245,9 @@ class ServiceClient:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        if self.balancer is not None:
+            await self.balancer.close()
+            return
         if self._mux is not None:
             await self._mux.close()
         await self.channel.close()
@@ -237,14 +256,16 @@ class ServiceClient:
 class _TransportError(Exception):
     """A retryable failure (UNAVAILABLE, DEADLINE_EXCEEDED) and the CGRError it becomes."""
 
-    def __init__(self, error: CGRError) -> None:
+    def __init__(self, error: CGRError, code: grpc.StatusCode) -> None:
         super().__init__(str(error))
         self.error = error
+        self.code = code
 
 
 def _error(service: str, method: str, code: grpc.StatusCode, details: str) -> Exception:
     if code in _RETRYABLE:
-        return _TransportError(CGRError("SERVER_ERROR", f"{service}.{method} {code.name}: {details}", transient=True))
+        return _TransportError(CGRError("SERVER_ERROR", f"{service}.{method} {code.name}: {details}", transient=True),
+                               code)
     return CGRError.from_message(details) if details else CGRError("SERVER_ERROR", code.name)
 
 

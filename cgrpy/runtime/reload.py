@@ -9,6 +9,7 @@ from cgrates.v1 import (
     chargers_pb2_grpc,
     common_pb2,
     rals_pb2_grpc,
+    resources_pb2_grpc,
     stats_pb2_grpc,
     suppliers_pb2_grpc,
     thresholds_pb2_grpc,
@@ -24,6 +25,7 @@ RELOADABLE = {
     "suppliers": suppliers_pb2_grpc.SuppliersServiceStub,
     "stats": stats_pb2_grpc.StatsServiceStub,
     "thresholds": thresholds_pb2_grpc.ThresholdsServiceStub,
+    "resources": resources_pb2_grpc.ResourcesServiceStub,
 }
 
 

@@ -25,6 +25,7 @@ from cgrpy.runtime.auth import server_interceptors
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
+from cgrpy.runtime.status import status_code
 from cgrpy.security import grpc_server_credentials
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
@@ -91,7 +92,7 @@ def error_guard(log: EventLogger, method: str, inner: Behaviour) -> Behaviour:
         try:
             return await inner(request, context)
         except CGRError as exc:
-            await context.abort(exc.status_code, exc.message)
+            await context.abort(status_code(exc), exc.message)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except NotImplementedError:

@@ -10,7 +10,7 @@ a bad value (weight ``abc``, an unknown attribute type) is left to the loader's 
 the message is the one a CSV file would get.
 
 Kinds and their files: Filter (Filters), Attribute (Attributes), Charger (Chargers), Supplier
-(Suppliers), StatQueue (Stats), Threshold (Thresholds), Actions (Actions), ActionPlan
+(Suppliers), StatQueue (Stats), Threshold (Thresholds), Resource (Resources), Actions (Actions), ActionPlan
 (ActionPlans, plus one Timings row per non-builtin timing) and ActionTriggers (ActionTriggers).
 """
 
@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
+from cgrpy.gotime import GO_ZERO_TIME, go_time
 from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
 from cgrpy.tariffplan.validate import check_number
 from cgrpy.units import UnitError, parse_duration, parse_time
 
 Row = dict[str, str]
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
-PROFILE_SERVICES = ("attributes", "chargers", "suppliers", "stats", "thresholds")
+PROFILE_SERVICES = ("attributes", "chargers", "suppliers", "stats", "thresholds", "resources")
 
 
 class ProfileError(ValueError):
@@ -191,7 +190,7 @@ def _json_time(cell: str) -> str:
         t = parse_time(cell)
     except (UnitError, ValueError):
         return cell
-    return GO_ZERO_TIME if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return go_time(t)
 
 
 def _json_interval(cell: str) -> dict[str, str] | None:
@@ -446,6 +445,32 @@ def _threshold_json(rows: list[Row], tenant: str, ident: str) -> dict[str, Any]:
     }
 
 
+def _resource_rows(p: _Obj, tenant: str, ident: str) -> list[Row]:
+    """v0.10 ResourceProfile; ``UsageTTL`` is the CSV's TTL column (-1 = until released)."""
+    return [_row("Resources", {
+        "Tenant": tenant, "Id": ident, "FilterIDs": p.ids("FilterIDs"), "ActivationInterval": p.interval(),
+        "TTL": p.duration("UsageTTL"), "Limit": p.number("Limit"),
+        "AllocationMessage": p.text("AllocationMessage"), "Blocker": p.flag("Blocker"),
+        "Stored": p.flag("Stored"), "Weight": p.number("Weight"), "ThresholdIDs": p.ids("ThresholdIDs"),
+    })]
+
+
+def _resource_json(rows: list[Row], tenant: str, ident: str) -> dict[str, Any]:
+    filters: list[str] = []
+    thresholds: list[str] = []
+    for r in rows:
+        _merge_ids(filters, r["FilterIDs"])
+        _merge_ids(thresholds, r["ThresholdIDs"])
+    return {
+        "Tenant": tenant, "ID": ident, "FilterIDs": filters,
+        "ActivationInterval": _json_interval(_first(rows, "ActivationInterval")),
+        "UsageTTL": _json_duration(_last(rows, "TTL")), "Limit": _json_number(_last(rows, "Limit")),
+        "AllocationMessage": _last(rows, "AllocationMessage"), "Blocker": _json_bool(_last(rows, "Blocker")),
+        "Stored": _json_bool(_last(rows, "Stored")), "Weight": _json_number(_last(rows, "Weight")),
+        "ThresholdIDs": thresholds,
+    }
+
+
 # Actions: the v1.V1TPAction fields of APIerSv1.SetActions (Identifier = the action type).
 _ACTION_FIELDS = (
     ("Action", "Identifier"), ("ExtraParameters", "ExtraParameters"), ("Filter", "Filter"),
@@ -597,6 +622,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("Supplier", "Suppliers", "Tenant", "ID", _supplier_rows, _supplier_json, ("suppliers",)),
     Kind("StatQueue", "Stats", "Tenant", "Id", _stat_rows, _stat_json, ("stats",)),
     Kind("Threshold", "Thresholds", "Tenant", "Id", _threshold_rows, _threshold_json, ("thresholds",)),
+    Kind("Resource", "Resources", "Tenant", "Id", _resource_rows, _resource_json, ("resources",)),
     Kind("Actions", "Actions", None, "ActionsId", _actions_rows, _actions_json, ("rals",)),
     Kind("ActionPlan", "ActionPlans", None, "Id", _plan_rows, _plan_json, ("rals",)),
     Kind("ActionTriggers", "ActionTriggers", None, "Tag", _triggers_rows, _triggers_json, ("rals",)),
@@ -607,6 +633,7 @@ _ALIASES = {
     **{k.lower(): k for k in KINDS}, **{v.file.lower(): k for k, v in KINDS.items()},
     "stat": "StatQueue", "statqueueprofile": "StatQueue", "attributeprofile": "Attribute",
     "chargerprofile": "Charger", "supplierprofile": "Supplier", "thresholdprofile": "Threshold",
+    "resourceprofile": "Resource",
     "action": "Actions", "actiontrigger": "ActionTriggers",
 }
 

@@ -16,17 +16,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cgrpy.cgrid import cgrid as make_cgrid
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.gotime import go_rfc3339
+from cgrpy.iface import iface_as_string
 from cgrpy.units import (
     UnitError,
     check_decimal,
     format_duration,
-    money_str,
     parse_decimal,
     parse_duration,
     parse_time,
 )
-from services.cdre.cgrid import cgrid as make_cgrid
 
 DEFAULT_RUN_ID = "*default"
 DEFAULT_TOR = "*voice"
@@ -52,7 +53,6 @@ MAIN_FIELDS = frozenset({
     "Partial", "RunID", "PreRated", "CostSource", "CostDetails", "ExtraInfo", "OrderID",
 })
 
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class CdrError(ValueError):
@@ -135,7 +135,7 @@ def cdr_from_event(ev: CGREvent, defaults: CdrDefaults = CdrDefaults()) -> CDR:
         setup_time=_time(f, "SetupTime"),
         answer_time=_time(f, "AnswerTime"),
         usage_ns=max(usage, 0),
-        extra_fields={k: field_text(v) for k, v in f.items() if k not in MAIN_FIELDS},
+        extra_fields={k: iface_as_string(v) for k, v in f.items() if k not in MAIN_FIELDS},
         cost_source=_text(f, "CostSource"),
         cost=_cost(f),
         cost_details=_cost_details(f),
@@ -160,30 +160,13 @@ def normalise_request_type(rt: str) -> str:
     return rt
 
 
-def field_text(v: Any) -> str:
-    """An event value as the string CGRateS keeps in ExtraFields."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, Decimal):
-        return money_str(v)
-    if isinstance(v, datetime):
-        return go_rfc3339(v)
-    return dumps_exact(v)
-
-
 def _text(f: dict[str, Any], name: str) -> str:
     v = f.get(name)
     if v is None:
         return ""
     if isinstance(v, dict | list):
         raise CdrError(f"{name}: expected text, got {dumps_exact(v)}")
-    return field_text(v).strip()
+    return iface_as_string(v).strip()
 
 
 def _usage(f: dict[str, Any]) -> int:
@@ -250,13 +233,6 @@ def _cost_details(f: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # --- out of a CDR -------------------------------------------------------------------------------
-
-
-def go_rfc3339(dt: datetime | None) -> str:
-    """Go ``t.Format(time.RFC3339)`` of a UTC time: whole seconds, ``Z``; None → Go zero time."""
-    if dt is None:
-        return GO_ZERO_TIME
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def usage_text(cdr: CDR) -> str:

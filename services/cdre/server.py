@@ -45,6 +45,7 @@ from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.runtime import auth
 from cgrpy.runtime.server import BaseService
+from cgrpy.runtime.status import status_code
 from cgrpy.security import PathRefused, export_roots, path_under_roots
 from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal, to_unix_nano
 from cgrpy.wire import event_from_pb
@@ -100,9 +101,7 @@ RALS_WAIT_S = 30.0
 class Unavailable(CGRError):
     """A backend the whole request depends on failed: retry later (nothing was stored)."""
 
-    @property
-    def status_code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
+    grpc_code = grpc.StatusCode.UNAVAILABLE
 
     @property
     def message(self) -> str:
@@ -307,7 +306,7 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
         try:
             return cdre_pb2.ProcessCDRResult(response=await self.owner.process_one(request))
         except CGRError as exc:
-            return cdre_pb2.ProcessCDRResult(code=exc.status_code.value[0], message=exc.message)
+            return cdre_pb2.ProcessCDRResult(code=status_code(exc).value[0], message=exc.message)
         except Exception as exc:  # noqa: BLE001 - one item's failure (StorDB down...) is its own
             self.owner.log.warning("cdr.batch_item_failed", error=str(exc))
             return cdre_pb2.ProcessCDRResult(code=grpc.StatusCode.UNAVAILABLE.value[0],
@@ -375,7 +374,9 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             async with o.export_lock:
                 res = await asyncio.to_thread(
                     export_cdrs, o.store, profile, flt, export_path=directory,
-                    export_id=free_export_id(directory, profile),
+                    export_id=request.export_id or free_export_id(directory, profile),
+                    file_name=request.file_name or None,
+                    include_exported=request.include_exported,
                 )
         except (ExportError, StoreError) as exc:
             raise invalid(str(exc)) from None
@@ -388,6 +389,12 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             file=str(res.path) if res.path else "",
             exported=res.exported,
             failed_cgrids=sorted(res.failed),
+            export_id=res.export_id,
+            total_records=res.total_records,
+            total_cost=money_str(res.total_cost),
+            first_order_id=res.first_order_id,
+            last_order_id=res.last_order_id,
+            failed=res.failed,
         )
 
 

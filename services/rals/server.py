@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ import grpc
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.gotime import go_time
 from cgrpy.runtime import auth
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
@@ -86,10 +86,6 @@ def _as_cgr(exc: Exception) -> CGRError:
     return CGRError(word, detail)
 
 
-def _go_time(t: datetime | None) -> str:
-    return t.isoformat().replace("+00:00", "Z") if t else "0001-01-01T00:00:00Z"
-
-
 def _string_map(cell: Any) -> dict[str, bool] | None:
     if not cell:
         return None
@@ -102,7 +98,7 @@ def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
     return {
         "ID": t.id, "UniqueID": t.unique_id, "ThresholdType": t.threshold_type,
         "ThresholdValue": t.threshold_value, "Recurrent": t.recurrent, "MinSleep": t.min_sleep_ns,
-        "ExpirationDate": _go_time(t.expiry), "ActivationDate": _go_time(t.activation),
+        "ExpirationDate": go_time(t.expiry), "ActivationDate": go_time(t.activation),
         "Balance": {
             "Uuid": None, "ID": bf.get("id"), "Type": bf.get("type"), "Value": None,
             "ExpirationDate": None,
@@ -115,7 +111,7 @@ def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
             "Disabled": bf.get("disabled"), "Factor": None, "Blocker": bf.get("blocker"),
         },
         "Weight": t.weight, "ActionsID": t.actions_id, "MinQueuedItems": 0,
-        "Executed": t.executed, "LastExecutionTime": _go_time(t.last_execution),
+        "Executed": t.executed, "LastExecutionTime": go_time(t.last_execution),
     }
 
 
@@ -228,32 +224,17 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             raise CGRError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
         compiled = self.owner.compiled
         if compiled is not None:  # the account is the one of the debits: route by it
-            first = await asyncio.to_thread(compiled.accounts.store.request_result,
+            owner = await asyncio.to_thread(compiled.accounts.debit_owner,
                                             request.debit_request_ids[0])
-            summary = (first or {}).get("AccountSummary") or {}
-            if summary:
-                fwd = await self._forward("Refund", request, context, summary.get("Tenant", ""),
-                                          summary.get("ID", ""))
+            if owner is not None:
+                fwd = await self._forward("Refund", request, context, *owner)
                 if fwd is not None:
                     return fwd
 
         def work(c: Compiled) -> rals_pb2.RefundResponse:
-            from services.rals.accounts.debit import Charge
-
-            store = c.accounts.store
-            charges: list[Charge] = []
-            owner: tuple[str, str] | None = None
-            for debit_id in request.debit_request_ids:
-                stored = store.request_result(debit_id)
-                if stored is None:
-                    raise CGRError("NOT_FOUND", f"debit request {debit_id!r}")
-                summary = stored.get("AccountSummary") or {}
-                owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
-                charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
-            assert owner is not None
-            res = c.accounts.refund(
-                request.refund_id, owner[0], owner[1], charges=charges, keep_usage_ns=request.keep_usage_ns,
-                round_kept=request.round_kept,
+            res = c.accounts.refund_debits(
+                request.refund_id, list(request.debit_request_ids),
+                keep_usage_ns=request.keep_usage_ns, round_kept=request.round_kept,
             )
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
@@ -424,6 +405,21 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             return fwd
         return await self._run(lambda c: common_pb2.JsonObject(json=dumps_exact(
             [action_trigger_json(t) for t in c.accounts.get_account(tenant, request.account).triggers])))
+
+    async def VerifyAccounts(self, request: rals_pb2.VerifyAccountsRequest,
+                             context: Any) -> rals_pb2.VerifyAccountsResponse:
+        # Reads the StorDB, never an owner's cache: any RALs process may answer for any account.
+        tenant = request.tenant or (self.owner.settings.default_tenant if request.accounts else None)
+        checks = await self._run(lambda c: c.accounts.verify_accounts(tenant, list(request.accounts)))
+        return rals_pb2.VerifyAccountsResponse(accounts=[
+            rals_pb2.AccountCheck(
+                tenant=ch.tenant, account=ch.account, ok=ch.ok, error=ch.error,
+                differences=[rals_pb2.BalanceDifference(balance_uuid=u, value=money_str(v),
+                                                        journal_sum=money_str(j))
+                             for u, v, j in ch.differences],
+            )
+            for ch in checks
+        ])
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)

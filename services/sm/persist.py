@@ -76,6 +76,7 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
         "closed": closed,
         "disconnect_reason": s.disconnect_reason,
         "channel": s.channel,
+        "resource_usage_id": s.resource_usage_id,
         "runs": [
             {"run_id": r.run_id, "event": _event_rec(r.event), "request_type": r.request_type,
              "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
@@ -135,6 +136,7 @@ def session_from_record(rec: dict[str, Any]) -> Session:
         start_event=_event_from(rec["start_event"]) if rec.get("start_event") else None,
         disconnect_reason=str(rec.get("disconnect_reason") or ""),
         channel=str(rec.get("channel") or ""),
+        resource_usage_id=str(rec.get("resource_usage_id") or ""),
     )
     s.init_result = InitiateResult(max_usage_ns=None)
     s.persisted = True  # it came from the store: later writes are progress records

@@ -11,6 +11,7 @@ import grpc
 
 from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
+from cgrpy.netaddr import split_host_port
 from cgrpy.runtime.server import BaseService
 from cgrpy.security import AllowList
 from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
@@ -34,11 +35,6 @@ from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
 
 
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host, int(port)
-
-
 class InstrumentedListener(CgratesListener):
     """The cgrates-module listener, counting and timing every answer to OpenSIPS."""
 
@@ -59,6 +55,7 @@ def _flags(pb: sm_pb2.SessionFlags) -> SessionFlags:
         get_suppliers=pb.get_suppliers,
         process_thresholds=pb.process_thresholds,
         process_stats=pb.process_stat_queues,
+        release_resources=pb.release_resources,
     )
 
 
@@ -117,7 +114,7 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         return sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
 
     async def TerminateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
-        err = await self.sm.terminate(self._event(request))
+        err = await self.sm.terminate(self._event(request), _flags(request.flags))
         if err:
             raise CGRError.from_message(err)
         return sm_pb2.SessionReply()
@@ -198,13 +195,13 @@ class SmServer(BaseService):
             address = s.opensips_mi_url.removeprefix("udp:")
             mi = MIClient(address, transport=transport)
         self.mi = mi
-        host, port = _split(s.opensips_listen)
+        host, port = split_host_port(s.opensips_listen)
         self.listener = InstrumentedListener(
             self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
             sync_interval_s=s.sm_channel_sync_interval / 1e9, allowed=AllowList(s.opensips_allowed_sources))
         self.sm.disconnector = self._disconnect
         await self.listener.start()
-        ehost, eport = _split(s.opensips_event_listen)
+        ehost, eport = split_host_port(s.opensips_event_listen)
         self.datagrams = EventDatagramListener(self.sm, allowed=AllowList(s.opensips_allowed_sources))
         event_port = await self.datagrams.start(ehost, eport)
         advertised = advertised_event_socket(s.opensips_event_advertise, event_port)

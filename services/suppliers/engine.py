@@ -33,28 +33,20 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cgrpy.event import CGREvent
+from cgrpy.errors import CGRError, MandatoryIEMissingError, NotFoundError, ServerError
+from cgrpy.event import CGREvent, validate_event
+from cgrpy.filters.activation import ActivationInterval
+from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.tariffplan.columns import TariffPlanRows
-from cgrpy.units import MINUTE, UnitError, parse_decimal
-from services.stats.errors import (
-    CGRError,
-    MandatoryIEMissingError,
-    NotFoundError,
-    ServerError,
-    validate_event,
-)
-from services.stats.profile_rows import (
-    ActivationInterval,
-    CandidateIDs,
-    Passes,
+from cgrpy.tariffplan.rows import (
     ProfileError,
     group_rows,
     parse_activation,
     parse_bool,
     parse_weight,
-    select_profiles,
     split_list,
 )
+from cgrpy.units import MINUTE, UnitError, parse_decimal
 from services.suppliers.digest import suppliers_digest
 from services.suppliers.sorting import (
     HC,

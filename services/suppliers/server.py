@@ -35,12 +35,15 @@ from cgrates.v1 import (
 from cgrpy.calldesc import descriptor_from_event, event_usage
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.filters import FilterS
+from cgrpy.filters.activation import activation_json
+from cgrpy.filters.selection import candidate_index
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import UnitError, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb
-from services.stats.grpc_support import EngineRunner, activation_json, candidate_index, filters_of
 from services.suppliers.engine import (
     SortedSuppliers,
     Supplier,
@@ -175,7 +178,7 @@ class SuppliersServer(BaseService):
         await super().close()
 
     def _build(self, rows: TariffPlanRows) -> SupplierEngine:
-        filters = filters_of(rows)
+        filters = FilterS.from_tariffplan(rows)
         probe = SupplierEngine.from_rows(rows, filters.passes, self.cost_of, self.metrics_of)
         return SupplierEngine.from_rows(
             rows,

@@ -1,7 +1,8 @@
-"""`cgr cdrs list|count|export` against a migrated StorDB."""
+"""`cgr cdrs list|count|export` against a cdre service over a migrated StorDB."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +12,15 @@ from cgrpy.cli.main import main
 from cgrpy.storage import migrate
 from cgrpy.storage.db import make_engine
 from services.cdre.cdr import CDR
+from services.cdre.server import CdreServer
 from services.cdre.store import CdrStore
+from tests.cdre.test_contract import NOWHERE
+from tests.harness import serve
+
+
+def cli(*argv: str):
+    # blocking gRPC from the CLI: off the loop that serves cdre
+    return asyncio.to_thread(main, list(argv))
 
 
 def _seed(url: str) -> None:
@@ -28,28 +37,32 @@ def _seed(url: str) -> None:
     eng.dispose()
 
 
-def test_cli_list_count_export(db_url: str, tmp_path: Path, capsys):
+async def test_cli_list_count_export(db_url: str, tmp_path: Path, capsys):
     _seed(db_url)
-    assert main(["cdrs", "count", "--db-url", db_url, "--account", "1002"]) == 0
-    assert capsys.readouterr().out.strip() == "1"
-    assert main(["cdrs", "list", "--db-url", db_url, "--json", "--min-cost", "1"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [(c["Account"], c["Usage"], c["Cost"]) for c in listed] == [("1002", "1m0s", 1.2)]
-    assert main(["cdrs", "list", "--db-url", db_url]) == 0
-    table = capsys.readouterr().out
-    assert "0.6418" in table and "(2 CDRs)" in table
-    out = tmp_path / "exp"
-    assert main(["cdrs", "export", "--db-url", db_url, "--format", "csv", "--path", str(out),
-                 "--export-id", "tut"]) == 0
-    assert "exported 2 CDRs (total cost 1.8418)" in capsys.readouterr().out
-    lines = (out / "cdre_tut.csv").read_text().splitlines()
-    assert lines[0].endswith(",1m0s,0.6418") and lines[1].endswith(",1m0s,1.2000")
-    assert main(["cdrs", "export", "--db-url", db_url, "--path", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["Exported"] == 0
+    async with serve(CdreServer, db_url, tariffplan=None, env=NOWHERE) as svc:
+        addr = svc.addr
+        assert await cli("cdrs", "count", "--addr", addr, "--account", "1002") == 0
+        assert capsys.readouterr().out.strip() == "1"
+        assert await cli("cdrs", "list", "--addr", addr, "--json", "--min-cost", "1") == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [(c["Account"], c["Usage"], c["Cost"]) for c in listed] == [("1002", "1m0s", 1.2)]
+        assert await cli("cdrs", "list", "--addr", addr) == 0
+        table = capsys.readouterr().out
+        assert "0.6418" in table and "(2 CDRs)" in table
+        out = tmp_path / "exp"
+        assert await cli("cdrs", "export", "--addr", addr, "--format", "csv", "--path", str(out),
+                         "--export-id", "tut") == 0
+        assert "exported 2 CDRs (total cost 1.8418)" in capsys.readouterr().out
+        lines = (out / "cdre_tut.csv").read_text().splitlines()
+        assert lines[0].endswith(",1m0s,0.6418") and lines[1].endswith(",1m0s,1.2000")
+        assert await cli("cdrs", "export", "--addr", addr, "--path", str(out), "--json") == 0
+        assert json.loads(capsys.readouterr().out)["Exported"] == 0
 
 
-def test_cli_bad_input_is_a_clear_error(sqlite_url: str, capsys):
-    assert main(["cdrs", "list", "--db-url", sqlite_url, "--answer-from", "yesterday"]) == 1
-    assert "not a time" in capsys.readouterr().err
-    assert main(["cdrs", "list", "--db-url", sqlite_url, "--order-by", "price"]) == 1
-    assert "cannot order CDRs by 'price'" in capsys.readouterr().err
+async def test_cli_bad_input_is_a_clear_error(sqlite_url: str, capsys):
+    async with serve(CdreServer, sqlite_url, tariffplan=None, env=NOWHERE) as svc:
+        addr = svc.addr
+        assert await cli("cdrs", "list", "--addr", addr, "--answer-from", "yesterday") == 1
+        assert "not a time" in capsys.readouterr().err
+        assert await cli("cdrs", "list", "--addr", addr, "--order-by", "price") == 1
+        assert "cannot order CDRs by 'price'" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc
+from cgrpy.cgrid import cgrid
 from cgrpy.event import CGREvent
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.migrate import upgrade
@@ -26,7 +27,6 @@ from cgrpy.storage.models.cdrs import CdrRow
 from cgrpy.units import SECOND, parse_time, to_unix_nano
 from cgrpy.wire import event_to_pb
 from services.cdre.cdr import CDR
-from services.cdre.cgrid import cgrid
 from services.cdre.server import CdreServer
 from services.cdre.store import CdrFilter, CdrStore
 from tests.harness import serve
@@ -235,6 +235,30 @@ async def test_export_cdrs_writes_the_default_csv(db_url, tmp_path: Path):
         assert (none.exported, none.file) == (0, "")
         assert sorted(p.name for p in out.iterdir()) == sorted(
             [path.name, Path(again.file).name])
+
+
+async def test_export_id_file_name_include_exported_and_totals(sqlite_url, tmp_path: Path):
+    """What `cgr cdrs export` needs from the RPC: its own ExportID or file name, exporting again
+    on request, and the totals of the export in the answer."""
+    async with serve(CdreServer, sqlite_url, env=NOWHERE) as svc:
+        stub = cdre_pb2_grpc.CdrServiceStub(svc.channel)
+        await _seed(stub)
+        out = tmp_path / "exports"
+        flt = cdre_pb2.CDRFilter(accounts=["1001"])
+        resp = await stub.ExportCDRs(cdre_pb2.ExportCDRsRequest(
+            filter=flt, export_path=str(out), export_id="mine"))
+        assert resp.file == str(out / "cdre_mine.csv") and resp.export_id == "mine"
+        assert (resp.total_records, resp.exported, resp.total_cost) == (2, 2, "0.8")
+        assert resp.first_order_id < resp.last_order_id and dict(resp.failed) == {}
+        skipped = await stub.ExportCDRs(cdre_pb2.ExportCDRsRequest(
+            filter=flt, export_path=str(out), file_name="again.csv"))
+        assert (skipped.exported, skipped.file) == (0, "")  # exported once per profile
+        again = await stub.ExportCDRs(cdre_pb2.ExportCDRsRequest(
+            filter=flt, export_path=str(out), file_name="again.csv", include_exported=True))
+        assert (again.exported, again.file) == (2, str(out / "again.csv"))
+        bad = await rpc_error(stub.ExportCDRs(cdre_pb2.ExportCDRsRequest(
+            filter=flt, export_path=str(out), file_name="../x.csv", include_exported=True)))
+        assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and "plain file name" in bad.details()
 
 
 async def test_export_fwv_and_profile_as_json(sqlite_url, tmp_path: Path):

@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import text
 
 from cgrpy.cli.main import main
-from cgrpy.storage.db import make_engine
-from services.suppliers.drouting import (
+from cgrpy.opensips.drouting import (
     DRoutingError,
     build_rows,
     gateway_addresses,
     parse_gateway_option,
 )
+from cgrpy.storage.db import make_engine
 from tests.conftest import TARIFFPLANS
 
 SCHEMA = Path(__file__).with_name("opensips_dr_schema.sql")

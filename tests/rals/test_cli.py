@@ -114,12 +114,12 @@ async def test_account_and_balance_commands(pg_url: str, capsys: pytest.CaptureF
         rc, out, _ = await cli(capsys, *deb[:-3])  # a fresh request id: a second debit
         assert rc == 0 and out.startswith("debited 0.6418 for 1m25s from cgrates.org:1001")
 
-        # verify reads the StorDB directly
-        rc, out, _ = await cli(capsys, "account", "verify", "--db-url", pg_url, "--json")
+        # verify: RALs reads the StorDB, not its cache
+        rc, out, _ = await cli(capsys, "account", "verify", *a, "--json")
         rep = json.loads(out)
         assert rc == 0 and rep["OK"] is True
         assert {r["Account"] for r in rep["Accounts"]} >= {"1001", "1002", "1003", "9001"}
-        rc, out, _ = await cli(capsys, "account", "verify", "1001", "--db-url", pg_url)
+        rc, out, _ = await cli(capsys, "account", "verify", "1001", *a)
         assert rc == 0 and out.splitlines() == ["ok    cgrates.org:1001",
                                                 "1 accounts checked, 0 inconsistent"]
 
@@ -129,29 +129,26 @@ async def test_account_and_balance_commands(pg_url: str, capsys: pytest.CaptureF
         assert rc == 0 and json.loads(out)["Removed"] is True
         rc, _, err = await cli(capsys, "account", "get", "9001", *a)
         assert rc == 1 and err.startswith("cgr account get: NOT_FOUND")
-        rc, out, _ = await cli(capsys, "account", "verify", "9001", "--db-url", pg_url)
+        rc, out, _ = await cli(capsys, "account", "verify", "9001", *a)
         assert rc == 1 and "NOT_FOUND" in out
 
 
-def test_verify_finds_a_tampered_balance(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_verify_finds_a_tampered_balance(sqlite_url: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     from sqlalchemy import update
 
     from cgrpy.storage.db import make_engine
-    from cgrpy.storage.models import Base
     from cgrpy.storage.models.accounts import balances
-    from cgrpy.tariffplan.csvread import read_folder
-    from services.rals.accounts.service import AccountService
-    from tests.conftest import TARIFFPLANS
 
-    engine = make_engine(sqlite_url)
-    Base.metadata.create_all(engine)
-    AccountService(engine, read_folder(TARIFFPLANS / "tutorial"), tpid="t").provision()
-    assert main(["account", "verify", "--db-url", sqlite_url, "--tenant", "cgrates.org"]) == 0
-    with engine.begin() as conn:  # money appearing without a journal row
-        conn.execute(update(balances).where(balances.c.account == "1002").values(value="11"))
-    capsys.readouterr()
-    assert main(["account", "verify", "--db-url", sqlite_url]) == 1
-    out = capsys.readouterr().out
-    assert "DIFF  cgrates.org:1002 balance" in out and "value 11 != journal 10" in out
-    assert out.splitlines()[-1] == "3 accounts checked, 1 inconsistent"
-    engine.dispose()
+    async with serve(RalsServer, sqlite_url) as svc:  # provisions the tutorial's accounts
+        rc, _, _ = await cli(capsys, "account", "verify", "--addr", svc.addr,
+                             "--tenant", "cgrates.org")
+        assert rc == 0
+        engine = make_engine(sqlite_url)
+        with engine.begin() as conn:  # money appearing without a journal row
+            conn.execute(update(balances).where(balances.c.account == "1002").values(value="11"))
+        engine.dispose()
+        rc, out, _ = await cli(capsys, "account", "verify", "--addr", svc.addr)
+        assert rc == 1
+        assert "DIFF  cgrates.org:1002 balance" in out and "value 11 != journal 10" in out
+        assert out.splitlines()[-1] == "3 accounts checked, 1 inconsistent"

@@ -66,6 +66,8 @@ async def test_add_balance_and_debits_at_once_lose_nothing(pg_url: str) -> None:
             results = await asyncio.gather(*jobs)
             charged = sum((r for r in results if isinstance(r, Decimal)), Decimal(0))
             assert charged > 0
+            assert await asyncio.to_thread(main_cli, [
+                "account", "verify", ACCOUNT, "--tenant", "cgrates.org", "--addr", rals.addr]) == 0
         finally:
             await channel.close()
 
@@ -91,4 +93,3 @@ async def test_add_balance_and_debits_at_once_lose_nothing(pg_url: str) -> None:
         assert store.verify("cgrates.org", ACCOUNT) == {}
     finally:
         engine.dispose()
-    assert main_cli(["account", "verify", ACCOUNT, "--tenant", "cgrates.org", "--db-url", pg_url]) == 0

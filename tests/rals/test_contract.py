@@ -110,3 +110,32 @@ async def test_reload_keeps_balances(sqlite_url):
         assert resp.tpid == "cgrpy" and resp.loaded["Rates"] == 9
         acc = await stub.GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org", account="1001"))
         assert monetary(acc) == Decimal("9.4")  # the *asap top-up did not run again
+
+
+async def test_verify_accounts(sqlite_url):
+    """VerifyAccounts reads balances and journal from the StorDB: consistent after real changes,
+    a balance changed behind RALs' back is named with both amounts, a missing account is an
+    error of its own line, and nothing is changed."""
+    from sqlalchemy import update
+
+    from cgrpy.storage.db import make_engine
+    from cgrpy.storage.models.accounts import balances
+
+    async with serve(RalsServer, sqlite_url) as svc:
+        stub = rals_pb2_grpc.RalsServiceStub(svc.channel)
+        await stub.Debit(rals_pb2.DebitRequest(call=cd(usage_s=60), request_id="v:1"))
+        everyone = await stub.VerifyAccounts(rals_pb2.VerifyAccountsRequest())
+        assert [(c.tenant, c.account, c.ok) for c in everyone.accounts] == [
+            ("cgrates.org", "1001", True), ("cgrates.org", "1002", True),
+            ("cgrates.org", "1003", True)]
+        engine = make_engine(sqlite_url)
+        with engine.begin() as conn:
+            conn.execute(update(balances).where(balances.c.account == "1002").values(value="11"))
+        engine.dispose()
+        res = await stub.VerifyAccounts(rals_pb2.VerifyAccountsRequest(accounts=["1002", "nobody"]))
+        bad, missing = res.accounts
+        assert (bad.tenant, bad.account, bad.ok, bad.error) == ("cgrates.org", "1002", False, "")
+        assert [(d.value, d.journal_sum) for d in bad.differences] == [("11", "10")]
+        assert (missing.account, missing.ok) == ("nobody", False) and "NOT_FOUND" in missing.error
+        again = await stub.VerifyAccounts(rals_pb2.VerifyAccountsRequest(tenant="other.org"))
+        assert list(again.accounts) == []

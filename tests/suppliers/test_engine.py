@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from cgrpy.errors import NotFoundError, ServerError
 from cgrpy.event import CGREvent
 from cgrpy.tariffplan.csvread import read_folder
+from cgrpy.tariffplan.rows import ProfileError
 from services.stats.engine import StatEngine
-from services.stats.errors import NotFoundError, ServerError
-from services.stats.profile_rows import ProfileError
 from services.suppliers.digest import suppliers_digest
 from services.suppliers.engine import Supplier, SupplierEngine, sorted_suppliers_to_dict
 from tests.conftest import TARIFFPLANS

@@ -171,6 +171,22 @@ def rounded_cost(charges: list[Charge]) -> Decimal:
     return total + flush()
 
 
+@dataclass(frozen=True)
+class AccountCheck:
+    """One account's verification: ``differences`` (balance uuid, value, journal sum) lists
+    the balances whose value is not the sum of their journal; ``error`` says why it could not be
+    checked."""
+
+    tenant: str
+    account: str
+    error: str = ""
+    differences: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.differences
+
+
 class AccountService:
     def __init__(
         self, engine: Engine, rows: TariffPlanRows, *, tpid: str = "default",
@@ -224,6 +240,21 @@ class AccountService:
 
     def verify(self, tenant: str, account: str) -> dict[str, tuple[Decimal, Decimal]]:
         return self.store.verify(tenant, account)
+
+    def verify_accounts(self, tenant: str | None, accounts: list[str]) -> list[AccountCheck]:
+        """:meth:`verify` for each named account of ``tenant``, or for every account (of
+        ``tenant``; of every tenant when it is None) when none is named."""
+        targets = [(tenant or "", a) for a in accounts] if accounts else \
+            self.store.list_accounts(tenant)
+        out: list[AccountCheck] = []
+        for t, a in targets:
+            try:
+                bad = self.verify(t, a)
+            except AccountError as exc:
+                out.append(AccountCheck(t, a, error=str(exc)))
+                continue
+            out.append(AccountCheck(t, a, differences=sorted((u, v, s) for u, (v, s) in bad.items())))
+        return out
 
     def get_max_usage(self, cd: CallDescriptor) -> int:
         """How long the account can talk (ns, ≤ requested); −1 = unlimited (AllowNegative)."""
@@ -288,6 +319,36 @@ class AccountService:
                 raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
             raise
         return DebitResult.from_json(request_id, applied.result, applied.replayed)
+
+    def debit_owner(self, request_id: str) -> tuple[str, str] | None:
+        """(tenant, account) that the debit ``request_id`` charged; None when unknown."""
+        stored = self.store.request_result(request_id)
+        summary = (stored or {}).get("AccountSummary") or {}
+        return (summary.get("Tenant", ""), summary.get("ID", "")) if summary else None
+
+    def refund_debits(
+        self, refund_id: str, debit_request_ids: list[str], *, keep_usage_ns: int | None = None,
+        round_kept: bool = False,
+    ) -> RefundResult:
+        """Refund the charges of earlier debits (one session's, by their request ids) on the
+        account the first one charged: :meth:`refund` under ``refund_id`` (a retry answers the
+        first result). An unknown debit request id is ``NOT_FOUND`` and refunds nothing."""
+        if not refund_id:
+            raise AccountError("MANDATORY_IE_MISSING", "[RefundID]")
+        if not debit_request_ids:
+            raise AccountError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
+        charges: list[Charge] = []
+        owner: tuple[str, str] | None = None
+        for debit_id in debit_request_ids:
+            stored = self.store.request_result(debit_id)
+            if stored is None:
+                raise AccountError("NOT_FOUND", f"debit request {debit_id!r}")
+            summary = stored.get("AccountSummary") or {}
+            owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
+            charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
+        assert owner is not None
+        return self.refund(refund_id, owner[0], owner[1], charges=charges,
+                           keep_usage_ns=keep_usage_ns, round_kept=round_kept)
 
     def refund(
         self, request_id: str, tenant: str, account: str, *, debit_request_id: str | None = None,

@@ -14,6 +14,7 @@ from cgrates.v1 import (
     cdre_pb2_grpc,
     chargers_pb2_grpc,
     rals_pb2_grpc,
+    resources_pb2_grpc,
     stats_pb2_grpc,
     suppliers_pb2_grpc,
     thresholds_pb2_grpc,
@@ -31,6 +32,7 @@ STUBS: dict[str, type] = {
     "stats": stats_pb2_grpc.StatsServiceStub,
     "thresholds": thresholds_pb2_grpc.ThresholdsServiceStub,
     "suppliers": suppliers_pb2_grpc.SuppliersServiceStub,
+    "resources": resources_pb2_grpc.ResourcesServiceStub,
 }
 
 

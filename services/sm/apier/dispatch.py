@@ -9,9 +9,23 @@ from typing import Any
 
 from cgrpy.errors import CGRError
 from cgrpy.security import token_matches
-from services.sm.apier import provisioning, responder  # noqa: F401 - register their methods in METHODS
+from services.sm.apier import (  # noqa: F401 - each registers its methods in METHODS on import
+    accounts,
+    attributes,
+    cdrs,
+    chargers,
+    provisioning,
+    resources,
+    responder,
+    sessions,
+    stats,
+    status,
+    suppliers,
+    tariffplans,
+    thresholds,
+)
 from services.sm.apier.args import Args
-from services.sm.apier.methods import METHODS, Context
+from services.sm.apier.core import METHODS, Context
 from services.sm.opensips.codec import BadFrame
 from services.sm.opensips.jsonrpc import (
     Invalid,

@@ -2,7 +2,7 @@
 filters and profiles, actions and action plans, the GetTP* reads. Every call goes to the
 TariffPlanService of the RALs process (services/rals/tariffplan_service.py), which validates like
 a CSV load, stores the rows and reloads the owning services; this module only maps argument and
-reply shapes. Registered into :data:`services.sm.apier.methods.METHODS` on import.
+reply shapes. Registered into :data:`services.sm.apier.core.METHODS` on import.
 
 Differences from CGRateS v0.10: a refused profile answers ``INVALID_ARGUMENT:<problems>`` naming
 the field (CGRateS answers ``SERVER_ERROR: broken reference ...`` for a missing filter and accepts
@@ -22,7 +22,7 @@ from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.client import to_cgr_error
 from services.sm.apier.args import Args
-from services.sm.apier.methods import METHODS, Context, Handler
+from services.sm.apier.core import METHODS, Context, Handler
 
 _STUBS: dict[int, tariffplan_pb2_grpc.TariffPlanServiceStub] = {}
 
@@ -51,7 +51,7 @@ async def _set(ctx: Context, kind: str, obj: dict[str, Any], *, overwrite: bool 
 def _profile(a: Args) -> dict[str, Any]:
     """The profile fields (``AttributeWithCache`` embeds the profile; v2 may nest it)."""
     for nested in ("AttributeProfile", "ChargerProfile", "SupplierProfile", "StatQueueProfile",
-                   "ThresholdProfile", "Filter"):
+                   "ThresholdProfile", "ResourceProfile", "Filter"):
         if isinstance(a.get(nested), dict):
             return dict(a.get(nested))
     return {k: v for k, v in a.raw.items() if k.lower() != "cache"}
@@ -98,6 +98,8 @@ _profile_methods("StatQueue", ["APIerSv1.SetStatQueueProfile"], "APIerSv1.GetSta
                  "APIerSv1.RemoveStatQueueProfile", "APIerSv1.GetStatQueueProfileIDs")
 _profile_methods("Threshold", ["APIerSv1.SetThresholdProfile"], "APIerSv1.GetThresholdProfile",
                  "APIerSv1.RemoveThresholdProfile", "APIerSv1.GetThresholdProfileIDs")
+_profile_methods("Resource", ["APIerSv1.SetResourceProfile"], "APIerSv1.GetResourceProfile",
+                 "APIerSv1.RemoveResourceProfile", "APIerSv1.GetResourceProfileIDs")
 
 
 # --- actions and action plans ---------------------------------------------------------------

@@ -3,7 +3,7 @@
 in, engine.CallCost / a duration out), ``APIerSv1.GetEventCost`` and
 ``RALsV1.GetRatingPlansCost`` (EventCost out). All go to RALs over gRPC; this module only maps
 shapes (rating-and-accounts §2.1, §2.6, §2.8). Registered into
-:data:`services.sm.apier.methods.METHODS` on import.
+:data:`services.sm.apier.core.METHODS` on import.
 
 Idempotency of ``Responder.Debit``/``MaxDebit``: RALs debits once per request id. The id is the
 caller's ``RequestID`` field if given (a cgrpy extension; Go clients may add it), else
@@ -33,7 +33,7 @@ from cgrpy.errors import CGRError
 from cgrpy.event import loads_exact
 from cgrpy.units import to_unix_nano
 from services.sm.apier.args import Args, bad
-from services.sm.apier.methods import Context, method
+from services.sm.apier.core import Context, method
 
 # Business errors RALs answers with a CGRateS word; the Responder passes the bare word on, as
 # CGRateS returns the engine error unchanged.

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
+from cgrpy.netaddr import split_host_port
 from cgrpy.security import bearer, server_ssl_context
 from services.sm.apier.backends import Backends
+from services.sm.apier.core import Context
 from services.sm.apier.dispatch import Dispatcher
-from services.sm.apier.methods import Context
 from services.sm.opensips.codec import MAX_FRAME_BYTES, StreamDecoder
 from services.sm.opensips.jsonrpc import encode_error
 from services.sm.opensips.listener import INCOMPLETE
@@ -30,11 +31,6 @@ log = logging.getLogger(__name__)
 MAX_INFLIGHT_PER_CONNECTION = 64
 MAX_HEADER_BYTES = 16 * 1024
 HTTP_PATH = "/jsonrpc"
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host or "127.0.0.1", int(port)
 
 
 class ApiServer:
@@ -72,11 +68,11 @@ class ApiServer:
         return self._own_engine
 
     async def start(self) -> None:
-        host, port = _split(self.jsonrpc_listen)
+        host, port = split_host_port(self.jsonrpc_listen, "127.0.0.1")
         tcp = await asyncio.start_server(self._on_tcp, host, port)
         self._servers.append(tcp)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
-        host, port = _split(self.http_listen)
+        host, port = split_host_port(self.http_listen, "127.0.0.1")
         tls = server_ssl_context(self.settings.http_tls_cert, self.settings.http_tls_key)
         http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES, ssl=tls)
         self._servers.append(http)

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cgrates.v1 import cdre_pb2, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, loads_exact
-from cgrpy.units import format_duration, from_unix_nano, parse_decimal, to_unix_nano
-from cgrpy.wire import event_from_pb
+from cgrpy.gotime import GO_ZERO_TIME, go_rfc3339, go_time  # noqa: F401 - apier modules use them
+from cgrpy.units import parse_decimal, to_unix_nano
+from cgrpy.wire import event_from_pb, external_cdr  # noqa: F401 - the GetCDRs shape
 from services.sm.apier.args import Args
 
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 VOICE = "*voice"
-
-
-def go_time(dt: datetime | None, *, nano: bool = True) -> str:
-    """Go's JSON time (RFC3339Nano: fraction only when non-zero) or ``Format(time.RFC3339)``."""
-    if dt is None:
-        return GO_ZERO_TIME
-    dt = dt.astimezone(UTC)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    if nano and dt.microsecond:
-        text += f".{dt.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def json_object(pb: common_pb2.JsonObject) -> Any:
@@ -51,35 +39,6 @@ def decimal_or_minus_one(text: str) -> Decimal:
 
 
 # --- CDRs -----------------------------------------------------------------------------------
-
-
-def external_cdr(c: cdre_pb2.CDR) -> dict[str, Any]:
-    """``engine.ExternalCDR`` (APIerSv1/2.GetCDRs): RFC3339 times, Usage as a Go duration for
-    *voice else the integer, CostDetails as a JSON string."""
-    return {
-        "CGRID": c.cgrid,
-        "RunID": c.run_id,
-        "OrderID": c.order_id,
-        "OriginHost": c.origin_host,
-        "Source": c.source,
-        "OriginID": c.origin_id,
-        "ToR": c.tor,
-        "RequestType": c.request_type,
-        "Tenant": c.tenant,
-        "Category": c.category,
-        "Account": c.account,
-        "Subject": c.subject,
-        "Destination": c.destination,
-        "SetupTime": go_time(from_unix_nano(c.setup_time_unix_ns), nano=False),
-        "AnswerTime": go_time(from_unix_nano(c.answer_time_unix_ns), nano=False),
-        "Usage": format_duration(c.usage_ns) if c.tor in ("", VOICE) else str(c.usage_ns),
-        "ExtraFields": dict(c.extra_fields),
-        "CostSource": c.cost_source,
-        "Cost": Decimal(c.cost or "-1"),
-        "CostDetails": c.cost_details_json or "null",
-        "ExtraInfo": c.extra_info,
-        "PreRated": c.pre_rated,
-    }
 
 
 # RPCCDRsFilter (APIerSv2.GetCDRs, CountCDRs, ExportCDRs, RateCDRs) -> CDRFilter list fields.

@@ -19,10 +19,10 @@ import logging
 from typing import Any
 
 from cgrpy import jsonlimits
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
 from cgrpy.security import LOOPBACK, AllowList
 from cgrpy.units import UnitError, check_field, parse_time
-from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.core import CHANNEL_EVENTS, SessionManager
 from services.sm.sessions.types import SessionFlags
 

@@ -255,7 +255,7 @@ class CgratesListener:
                 return encode_result(req.id, m.compat_seconds(upd.max_usage_ns, units=units))
             return encode_result(req.id, m.update_reply(upd))
         if sr.kind is m.Kind.TERMINATE:
-            err = await sm.terminate(sr.event)
+            err = await sm.terminate(sr.event, sr.flags)
             return encode_error(req.id, err) if err else encode_result(req.id, "OK")
         if sr.kind is m.Kind.PROCESS_CDR:
             err = await sm.process_cdr(sr.event)

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import CGREvent
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
-from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError, Backends
 from services.sm.sessions.reuse import ReuseCache
 from services.sm.sessions.table import SessionTable
@@ -169,6 +169,8 @@ class Session:
     persisted: bool = False  # the store holds a snapshot: later writes are progress records
     snapshot_stale: bool = False  # the events changed since the snapshot: write a new one
     awaiting_switch: bool = False  # restored, not charged until the switch reports it again
+    resource_usage_id: str = ""  # the UsageID ResourceS holds for this call, released on close
+    resources_asked: bool = False  # initiate allocated (or matched nothing): terminate knows
 
     @property
     def origin_id(self) -> str:
@@ -389,6 +391,8 @@ class SessionManager:
                 res.max_usage_ns = min(grants)
                 if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
                     res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
+            if flags.authorize_resources and res.error is None:
+                res.resource_allocation = await self._resources(self.backends.resources_authorize, event)
             if flags.get_suppliers and res.error is None:
                 try:
                     res.suppliers = await self.backends.suppliers_get_suppliers(event)
@@ -450,6 +454,11 @@ class SessionManager:
                     if res.attributes is not None:
                         event = s.event = res.attributes.event
                         self._table.reindex(s)  # AttributeS may rewrite OriginID/OriginHost
+                if flags.allocate_resources:
+                    res.resource_allocation = await self._resources(self.backends.resources_allocate, event)
+                    s.resources_asked = True
+                    if res.resource_allocation is not None:
+                        s.resource_usage_id = str(event.get("OriginID") or "")
                 runs = await self._fork(event, s.cgrid, reuse=True)
                 self._reuse.drop(s.cgrid)
                 s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
@@ -627,18 +636,22 @@ class SessionManager:
 
     # ------------------------------------------------------------------ terminate
 
-    async def terminate(self, event: CGREvent) -> str | None:
-        """End the session; returns an error word or None ("OK")."""
-        return await self._bounded(self._terminate(event), "terminate", lambda _t: None)
+    async def terminate(self, event: CGREvent, flags: SessionFlags | None = None) -> str | None:
+        """End the session; returns an error word or None ("OK"). A usage the session holds in
+        ResourceS is released whatever the flags; ``release_resources`` also releases one SM did
+        not allocate (CGRateS's ReleaseResources on terminate)."""
+        return await self._bounded(self._terminate(event, flags), "terminate", lambda _t: None)
 
-    async def _terminate(self, event: CGREvent) -> str | None:
+    async def _terminate(self, event: CGREvent, flags: SessionFlags | None = None) -> str | None:
         cgrid = cgrid_of(event)
         s = self._active.get(cgrid)
         if s is None:
             if cgrid in self._closed:
                 return None  # duplicate terminate (e.g. after our own force-terminate)
-            return await self._terminate_unknown(event)
+            return await self._terminate_unknown(event, flags)
         await s.ready.wait()
+        if flags is not None and flags.release_resources and not s.resources_asked and not s.resource_usage_id:
+            s.resource_usage_id = str(event.get("OriginID") or "")  # allocated by someone else
         usage = _opt_duration(event.get("Usage"))
         last_used = _opt_duration(event.get("LastUsed"))
         for k in ("AnswerTime", "DisconnectCause"):
@@ -652,10 +665,12 @@ class SessionManager:
             return e.word
         return None
 
-    async def _terminate_unknown(self, event: CGREvent) -> str | None:
+    async def _terminate_unknown(self, event: CGREvent, flags: SessionFlags | None = None) -> str | None:
         """CGRateS charges an unknown session as a one-shot: fork, debit Usage, close."""
         log.warning("TerminateSession for unknown session %s: charging it one-shot", event.get("OriginID"))
         s = Session(cgrid=cgrid_of(event), event=event.copy())
+        if flags is not None and flags.release_resources:
+            s.resource_usage_id = str(event.get("OriginID") or "")
         try:
             runs = await self._fork(s.event)
             s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
@@ -700,6 +715,7 @@ class SessionManager:
             if post_cdrs:
                 await self._post_cdrs(s, from_session=True)
         finally:
+            await self._release_resources(s)
             if self.store is not None and self._active.get(s.cgrid) is s:
                 try:
                     self._store_write(s, closed=True)  # kept for a ProcessCDR after a restart
@@ -731,6 +747,42 @@ class SessionManager:
             run.charged_ns -= ref.refunded_usage_ns
             run.cost -= ref.refunded_cost
             self.metrics.inc("refunds", run.run_id)
+
+    # ------------------------------------------------------------------ ResourceS
+
+    async def _resources(
+        self, call: Callable[[CGREvent, str], Awaitable[str | None]], event: CGREvent
+    ) -> str | None:
+        """Authorize/allocate one unit for the call (UsageID = OriginID, as v0.10); a refusal is
+        the CGRateS error ``RESOURCES_ERROR:RESOURCE_UNAUTHORIZED`` (or ``..._UNAVAILABLE``)."""
+        try:
+            return await call(event, str(event.get("OriginID") or ""))
+        except BackendError as e:
+            raise BackendError(f"RESOURCES_ERROR:{e.word}") from e
+
+    async def _release_resources(self, s: Session) -> None:
+        """Give back the usage a closing session holds (terminate, TTL expiry, a restored session
+        the switch no longer has). A failure never fails the close: it is retried a few times in
+        the background, then logged (the usage then stays until released by hand)."""
+        usage_id, s.resource_usage_id = s.resource_usage_id, ""
+        if not usage_id:
+            return
+        try:
+            await self.backends.resources_release_usage(s.event.tenant, usage_id)
+        except Exception as exc:
+            log.warning("releasing resource usage %s failed (%s): retrying in the background", usage_id, exc)
+            self._spawn(self._release_later(s.event.tenant, usage_id))
+
+    async def _release_later(self, tenant: str, usage_id: str) -> None:
+        last: Exception | None = None
+        for delay in (1, 2, 4, 8):
+            await asyncio.sleep(delay)
+            try:
+                await self.backends.resources_release_usage(tenant, usage_id)
+                return
+            except Exception as exc:  # noqa: BLE001 - logged below after the last try
+                last = exc
+        log.error("resource usage %s of tenant %s not released: %s", usage_id, tenant, last)
 
     def _gc_closed(self) -> None:
         for cgrid in self._table.expire(time.monotonic() - self.cfg.closed_session_keep_s):

@@ -128,6 +128,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_cdrs_setup_time', ['setup_time'], unique=False)
         batch_op.create_index('ix_cdrs_tenant_account', ['tenant', 'account'], unique=False)
 
+    op.create_table('resource_usages',
+    sa.Column('tenant', sa.String(length=128), nullable=False),
+    sa.Column('resource_id', sa.String(length=128), nullable=False),
+    sa.Column('usage_id', sa.String(length=255), nullable=False),
+    sa.Column('units', sa.Float(), nullable=False),
+    sa.Column('expiry_ns', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'resource_id', 'usage_id', name=op.f('pk_resource_usages'))
+    )
     op.create_table('session_costs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('cgrid', sa.String(length=40), nullable=False),
@@ -666,6 +674,7 @@ def downgrade() -> None:
     op.drop_table('tariffplans')
     op.drop_table('stat_queue_states')
     op.drop_table('session_costs')
+    op.drop_table('resource_usages')
     with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.drop_index('ix_cdrs_tenant_account')
         batch_op.drop_index('ix_cdrs_setup_time')

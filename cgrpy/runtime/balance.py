@@ -1,0 +1,181 @@
+"""Calls spread over several replicas of one service (client-side load balancing).
+
+A ``*_addr`` setting naming several targets (``a:1,b:2``) or a name that resolves to several
+(``dns:///attributes:20051``, as a Kubernetes headless Service answers) gives a
+:class:`Balancer`: one single-address ``ServiceClient`` per replica (its own channel and its own
+long-lived Mux stream), taken in turn for each call. Why not gRPC's ``round_robin`` policy on one
+channel: the Mux stream is one call, so it would stay on one replica for its whole life; one
+stream per replica keeps the cheap transport and still spreads the load.
+
+A replica whose call failed as UNAVAILABLE, or whose channel is in TRANSIENT_FAILURE, is skipped
+for a moment (``DOWN_FOR_S``); an idempotent call that failed that way is retried at once on the
+next live replica, so killing one replica costs no call that the caller marked idempotent. A
+non-idempotent call is never sent twice (as with one address). A ``dns:///`` name is resolved
+with the system resolver every ``rpc_resolve_interval`` and, at most once a second, after a
+failure; a replica that left the answer is closed once its calls had time to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from cgrpy.runtime.logs import get_logger
+
+log = get_logger("balance")
+
+DOWN_FOR_S = 1.0  # a failed replica is skipped this long, then tried again
+RESOLVE_AFTER_FAILURE_S = 1.0  # re-resolution after a failure, at most this often
+
+
+class Replica:
+    """One address of the service and its client; ``down_until``: monotonic time before which
+    it is skipped."""
+
+    def __init__(self, addr: str, client: Any) -> None:
+        self.addr = addr
+        self.client = client
+        self.down_until = 0.0
+
+    def live(self, now: float) -> bool:
+        if now < self.down_until:
+            return False
+        state = self.client.channel.get_state(try_to_connect=False)
+        return state != grpc.ChannelConnectivity.TRANSIENT_FAILURE
+
+
+def _hostport(target: str) -> tuple[str, int]:
+    host, _, port = target.removeprefix("dns:///").rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def resolve(target: str) -> list[str]:
+    """Every address ``dns:///host:port`` resolves to, as sorted ``ip:port`` targets."""
+    host, port = _hostport(target)
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({_join(info[4][0], port) for info in infos})
+
+
+class Balancer:
+    """The replicas of one service, in turn. ``make_client(addr)`` builds a single-address
+    ``ServiceClient``; ``transport_error`` is the exception type of a retryable failure."""
+
+    def __init__(self, targets: tuple[str, ...], make_client: Callable[[str], Any],
+                 transport_error: type[Exception], resolve_interval_s: float) -> None:
+        self.dns = [t for t in targets if t.startswith("dns:///")]
+        self._static = [t for t in targets if not t.startswith("dns:///")]
+        self._make = make_client
+        self._transport_error = transport_error
+        self._interval = resolve_interval_s
+        self.replicas: list[Replica] = [Replica(a, make_client(a)) for a in self._static]
+        self._next = 0
+        self._resolved_at = -1e9  # never: the first call resolves
+        self._resolving: asyncio.Task | None = None
+        self._closing: set[asyncio.Task] = set()
+
+    # -- choosing a replica -------------------------------------------------------------------
+
+    def pick(self, avoid: Replica | None = None) -> Replica | None:
+        """The next live replica in turn (not ``avoid`` when another is live); if none is live,
+        the one that comes back soonest: trying it beats refusing without a try."""
+        replicas, now = self.replicas, time.monotonic()
+        n = len(replicas)
+        for i in range(n):
+            replica = replicas[(self._next + i) % n]
+            if replica is not avoid and replica.live(now):
+                self._next = (self._next + i + 1) % n
+                return replica
+        if not replicas:
+            return None
+        return min(replicas, key=lambda r: (r is avoid, r.down_until))
+
+    async def call(self, method: str, request: Any, *, idempotent: bool, timeout: float,
+                   attempts: int) -> Any:
+        await self._refresh()
+        tries = attempts if idempotent else 1
+        delay, last = 0.05, None
+        for attempt in range(1, tries + 1):
+            replica = self.pick(avoid=last)
+            if replica is None:
+                from cgrpy.errors import CGRError
+
+                raise CGRError("SERVER_ERROR", f"no address for {self.dns or self._static}",
+                               transient=True)
+            try:
+                return await replica.client._attempt(method, request, timeout)
+            except self._transport_error as exc:
+                self._failed(replica, exc)
+                if attempt == tries:
+                    raise exc.error from None  # type: ignore[attr-defined]
+                if not self._other_live(replica):  # nowhere else to go: back off
+                    await asyncio.sleep(delay)
+                    delay *= 2
+                last = replica
+        raise AssertionError("unreachable")
+
+    def _other_live(self, replica: Replica) -> bool:
+        now = time.monotonic()
+        return any(r is not replica and r.live(now) for r in self.replicas)
+
+    def _failed(self, replica: Replica, exc: Exception) -> None:
+        if getattr(exc, "code", None) == grpc.StatusCode.UNAVAILABLE:
+            replica.down_until = time.monotonic() + DOWN_FOR_S
+            if self.dns and time.monotonic() - self._resolved_at > RESOLVE_AFTER_FAILURE_S:
+                self._resolved_at = -1e9  # the next call re-resolves
+
+    # -- keeping the dns:/// answer current ------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        if not self.dns or time.monotonic() - self._resolved_at < self._interval:
+            return
+        if self._resolving is None or self._resolving.done():
+            self._resolved_at = time.monotonic()
+            self._resolving = asyncio.create_task(self._resolve())
+        if not self.replicas:  # nothing to call yet: this call waits for the first answer
+            await asyncio.shield(self._resolving)
+
+    async def _resolve(self) -> None:
+        found: list[str] = []
+        for target in self.dns:
+            try:
+                found += await resolve(target)
+            except OSError as exc:
+                log.warning("balance.resolve_failed", target=target, error=str(exc))
+                return  # keep the replicas we have: a DNS hiccup is not every replica gone
+        self.update(self._static + found)
+
+    def update(self, addrs: list[str]) -> None:
+        """Make the rotation exactly ``addrs``: new ones get a client, gone ones are closed
+        after a call's deadline (calls in flight on them finish)."""
+        known = {r.addr: r for r in self.replicas}
+        wanted = list(dict.fromkeys(addrs))
+        if not wanted or wanted == list(known):
+            return
+        self.replicas = [known.get(a) or Replica(a, self._make(a)) for a in wanted]
+        gone = [r for a, r in known.items() if a not in wanted]
+        if gone:
+            log.info("balance.replicas", addrs=wanted, removed=[r.addr for r in gone])
+            task = asyncio.create_task(self._close_later(gone))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, gone: list[Replica]) -> None:
+        await asyncio.sleep(max(r.client.timeout for r in gone) + 1)
+        await asyncio.gather(*(r.client.close() for r in gone), return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._resolving is not None:
+            self._resolving.cancel()
+        for task in list(self._closing):
+            task.cancel()
+        await asyncio.gather(*(r.client.close() for r in self.replicas), return_exceptions=True)
+        self.replicas = []

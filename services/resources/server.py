@@ -1,0 +1,218 @@
+"""gRPC face of ResourceS: thin handlers around :class:`services.resources.logic.ResourceEngine`.
+
+Every operation that changes usages runs under one lock: the decision, the write of the changed
+usage rows of Stored resources (before the reply; a failed write undoes the change in memory and
+answers SERVER_ERROR), then the ThresholdS events (``ResourceUpdate`` with the resource's total
+usage, one per changed resource whose ThresholdIDs are not ``*none``; a ThresholdS error is
+logged, never the caller's problem, as in v0.10). The engine is plain Python on the event loop:
+a decision is microseconds, the write goes to a thread.
+
+``ReloadCache`` builds a new engine for the new profiles and carries over the usages of every
+resource that still exists (from memory, so the usages of resources that are not Stored survive
+a reload too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from cgrates.v1 import (
+    common_pb2,
+    resources_pb2,
+    resources_pb2_grpc,
+    thresholds_pb2,
+    thresholds_pb2_grpc,
+)
+from cgrpy.errors import CGRError
+from cgrpy.event import CGREvent, dumps_exact
+from cgrpy.filters import FilterS
+from cgrpy.filters.errors import FilterError
+from cgrpy.gotime import go_time_ns
+from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.server import BaseService
+from cgrpy.tariffplan.columns import TariffPlanRows
+from cgrpy.wire import event_from_pb, event_to_pb
+from services.resources import metrics
+from services.resources.logic import (
+    Change,
+    Resource,
+    ResourceEngine,
+    UsageRequest,
+    build_index,
+    profile_json,
+    resource_json,
+)
+from services.resources.rows import profiles_from_rows
+from services.resources.store import ResourceStore
+
+
+def usage_request(request: resources_pb2.ResourceUsageRequest, default_tenant: str) -> UsageRequest:
+    if not request.HasField("event"):
+        raise CGRError("MANDATORY_IE_MISSING", "[CGREvent]")
+    ev = event_from_pb(request.event, default_tenant)
+    units = request.units if request.HasField("units") else 1.0
+    ttl = request.usage_ttl_ns if request.HasField("usage_ttl_ns") else None
+    return UsageRequest(ev, request.usage_id, units, ttl)
+
+
+class ResourcesServiceServicer(resources_pb2_grpc.ResourcesServiceServicer):
+    def __init__(self, owner: ResourcesServer) -> None:
+        self.owner = owner
+
+    def _req(self, request: resources_pb2.ResourceUsageRequest) -> UsageRequest:
+        return usage_request(request, self.owner.settings.default_tenant)
+
+    async def AuthorizeResources(self, request: Any, context: Any) -> resources_pb2.ResourceAllocationResponse:
+        msg = await self.owner.change(lambda e, c: e.authorize(self._req(request), time.time_ns(), c), "authorize")
+        return resources_pb2.ResourceAllocationResponse(message=msg)
+
+    async def AllocateResources(self, request: Any, context: Any) -> resources_pb2.ResourceAllocationResponse:
+        msg = await self.owner.change(lambda e, c: e.allocate(self._req(request), time.time_ns(), c), "allocate")
+        return resources_pb2.ResourceAllocationResponse(message=msg)
+
+    async def ReleaseResources(self, request: Any, context: Any) -> common_pb2.Empty:
+        await self.owner.change(lambda e, c: e.release(self._req(request), c), "release")
+        return common_pb2.Empty()
+
+    async def ReleaseUsage(self, request: Any, context: Any) -> resources_pb2.ReleaseUsageResponse:
+        tenant = request.tenant or self.owner.settings.default_tenant
+        ids = await self.owner.change(lambda e, c: e.release_anywhere(tenant, request.usage_id, c), "release")
+        return resources_pb2.ReleaseUsageResponse(resource_ids=ids)
+
+    async def GetResourcesForEvent(self, request: Any, context: Any) -> common_pb2.JsonObject:
+        req = self._req(request)
+        if not req.event.id:
+            raise CGRError("MANDATORY_IE_MISSING", "[ID]")
+        matched = self.owner.resources.matching(req) if req.usage_id else self._match_uncached(req)
+        return common_pb2.JsonObject(json=dumps_exact([resource_json(r, go_time_ns) for _p, r in matched]))
+
+    def _match_uncached(self, req: UsageRequest) -> list[Any]:
+        eng = self.owner.resources
+        return eng.matching(UsageRequest(req.event, f"\x00{req.event.id}", req.units, req.usage_ttl_ns))
+
+    async def GetResource(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
+        tenant = request.tenant or self.owner.settings.default_tenant
+        r = self.owner.resources.resource(tenant, request.id)
+        return common_pb2.JsonObject(json=dumps_exact(resource_json(r, go_time_ns)))
+
+    async def GetResourceProfile(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
+        tenant = request.tenant or self.owner.settings.default_tenant
+        return common_pb2.JsonObject(json=dumps_exact(profile_json(self.owner.resources.profile(tenant, request.id))))
+
+    async def GetResourceIDs(self, request: common_pb2.TenantRequest, context: Any) -> common_pb2.IDsResponse:
+        return common_pb2.IDsResponse(ids=self.owner.resources.ids(request.tenant or self.owner.settings.default_tenant))
+
+    async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
+        tpid = request.tpid or self.owner.settings.tpid
+        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=await self.owner.reload(tpid))
+
+
+class ResourcesServer(BaseService):
+    name = "resources"
+    resources: ResourceEngine
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        resources_pb2_grpc.add_ResourcesServiceServicer_to_server(ResourcesServiceServicer(self), server)
+        return [resources_pb2.DESCRIPTOR.services_by_name["ResourcesService"].full_name]
+
+    async def load(self) -> None:
+        self._lock = asyncio.Lock()
+        self.store = ResourceStore(self.engine)
+        self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+        self._pending: set[asyncio.Task[None]] = set()
+        await self.reload(self.settings.tpid)
+        metrics.COLLECTOR.engines[id(self)] = lambda: getattr(self, "resources", None)
+
+    async def close(self) -> None:
+        metrics.COLLECTOR.engines.pop(id(self), None)
+        if getattr(self, "thresholds", None) is not None:
+            await self.thresholds.close()
+        await super().close()
+
+    def _build(self, rows: TariffPlanRows, saved: dict[tuple[str, str], Any]) -> ResourceEngine:
+        try:
+            profiles = profiles_from_rows(rows.get("Resources", []), self.settings.default_tenant)
+            index = build_index(FilterS.from_tariffplan(rows), profiles,
+                                self.settings.resources_string_indexed_fields,
+                                self.settings.resources_prefix_indexed_fields)
+        except (FilterError, ValueError) as exc:
+            raise CGRError("SERVER_ERROR", f"resources tariff plan: {exc}") from None
+        return ResourceEngine(profiles, index, saved)
+
+    async def reload(self, tpid: str) -> dict[str, int]:
+        """Build the engine for ``tpid`` and swap it in, usages carried over; old one kept on error."""
+        rows = await self.fetch_tariffplan(tpid)
+        async with self._lock:
+            current = getattr(self, "resources", None)
+            if current is None:
+                saved = await asyncio.to_thread(self.store.load_all)
+            else:
+                saved = current.snapshot()
+            self.resources = self._build(rows, saved)
+        self.log.info("resources.loaded", tpid=tpid, profiles=len(self.resources.profiles))
+        return {"Resources": len(self.resources.profiles), "Filters": len(rows.get("Filters", []))}
+
+    async def change(self, op: Any, name: str) -> Any:
+        """Run ``op(engine, change)`` under the lock, commit what it changed, then notify ThresholdS."""
+        try:
+            result = await self._change(op)
+        except CGRError as exc:
+            outcome = {"RESOURCE_UNAUTHORIZED": "refused", "RESOURCE_UNAVAILABLE": "refused",
+                       "NOT_FOUND": "not_found"}.get(exc.word, "error")
+            metrics.DECISIONS.labels(name, outcome).inc()
+            raise
+        metrics.DECISIONS.labels(name, "ok").inc()
+        return result
+
+    async def _change(self, op: Any) -> Any:
+        async with self._lock:
+            eng = self.resources
+            change = Change()
+            try:
+                result = op(eng, change)
+            except FilterError as exc:
+                raise CGRError("SERVER_ERROR", str(exc)) from None
+            finally:
+                if change.keys:
+                    await self._commit(eng, change)
+        if change.notify:
+            for r in change.resources:
+                self._notify(eng, r)
+        return result
+
+    async def _commit(self, eng: ResourceEngine, change: Change) -> None:
+        rows = eng.usages_of(change.keys)
+        if not rows:
+            return  # no Stored resource changed
+        try:
+            await asyncio.to_thread(self.store.write, rows)
+        except Exception as exc:
+            eng.undo(change)
+            self.log.error("resources.store_failed", error=str(exc))
+            raise CGRError("SERVER_ERROR", f"resource usages not stored: {exc}") from None
+
+    def _notify(self, eng: ResourceEngine, r: Resource) -> None:
+        p = eng.profiles.get((r.tenant, r.id))
+        if p is None or not p.notifies_thresholds:
+            return
+        task = asyncio.create_task(self._process_thresholds(p.threshold_ids, r.tenant, r.id, r.total_usage()))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _process_thresholds(self, ids: tuple[str, ...], tenant: str, rid: str, total: float) -> None:
+        """v0.10's ResourceUpdate event to ThresholdS (its answer only logged)."""
+        exact = int(total) if total == int(total) else Decimal(repr(total))  # events carry no floats
+        ev = CGREvent(tenant=tenant, id=f"{rid}-{time.time_ns()}", time=datetime.now(UTC),
+                      event={"EventType": "ResourceUpdate", "ResourceID": rid, "Usage": exact})
+        req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(ev), threshold_ids=list(ids))
+        try:
+            await self.thresholds.call("ProcessEvent", req)
+        except CGRError as exc:  # also ThresholdS not running (UNAVAILABLE)
+            if exc.word != "NOT_FOUND":
+                self.log.warning("resources.thresholds_failed", resource=rid, error=exc.message)
