@@ -87,16 +87,20 @@ API_CORPUS: list[tuple[str, bytes, tuple[str, ...]]] = [
 ]
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """``fn()`` and how long it took; a slow answer is tried once more (this machine is shared:
-    a hostile frame that really costs seconds is slow both times)."""
-    for attempt in range(2):
+def _timed(fn: Callable[[], Any], attempts: int = 3) -> tuple[Any, float]:
+    """``fn()`` and the shortest time it took over up to ``attempts`` tries (stopping at the
+    first under the limit). The machine running the tests is shared and the time includes the
+    client sending up to 200 KB: a frame that really costs SM seconds (as the quadratic
+    conversions did) is slow every time, a scheduling hiccup is not."""
+    best = float("inf")
+    out: Any = None
+    for _ in range(attempts):
         started = time.perf_counter()
         out = fn()
-        took = time.perf_counter() - started
-        if took < LIMIT_S or attempt:
-            return out, took
-    raise AssertionError("unreachable")
+        best = min(best, time.perf_counter() - started)
+        if best < LIMIT_S:
+            break
+    return out, best
 
 
 class OsipsConn:
