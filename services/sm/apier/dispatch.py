@@ -11,12 +11,16 @@ from cgrpy.errors import CGRError
 from cgrpy.security import token_matches
 from services.sm.apier import (  # noqa: F401 - each registers its methods in METHODS on import
     accounts,
+    accounts_v2,
     attributes,
+    caches,
     cdrs,
     chargers,
+    legacy,
     provisioning,
     resources,
     responder,
+    session_events,
     sessions,
     stats,
     status,
