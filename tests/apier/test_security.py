@@ -50,9 +50,15 @@ def roots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def secure(pg_databases, tls_files, roots):
+def plan_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("plans")
+
+
+@pytest.fixture(scope="module")
+def secure(pg_databases, tls_files, roots, plan_root):
     cert, key = tls_files
     env = suite_env(pg_databases.create(), CGRPY_API_TOKEN=TOKEN, CGRPY_OPENSIPS_ALLOWED_SOURCES="127.0.0.1",
+                    CGRPY_API_TARIFFPLAN_ROOTS=f"{REPO / 'tariffplans'},{plan_root}",
                     CGRPY_GRPC_TLS_CERT=str(cert), CGRPY_GRPC_TLS_KEY=str(key), CGRPY_GRPC_TLS_CA=str(cert),
                     CGRPY_HTTP_TLS_CERT=str(cert), CGRPY_HTTP_TLS_KEY=str(key),
                     CGRPY_API_EXPORT_ROOTS=str(roots))
@@ -184,7 +190,7 @@ def test_event_datagrams_from_a_source_not_allowed_are_ignored(secure):
     tcp.close()
 
 
-def test_file_paths_only_under_the_configured_roots(secure, roots, tmp_path):
+def test_file_paths_only_under_the_configured_roots(secure, roots, plan_root, tmp_path):
     tcp = TcpClient(secure.env["CGRPY_JSONRPC_LISTEN"])
     key = {"APIKey": TOKEN}
     (tmp_path / "plan").mkdir()
@@ -192,13 +198,15 @@ def test_file_paths_only_under_the_configured_roots(secure, roots, tmp_path):
     for folder in ("/etc", str(TUTORIAL / ".." / ".." / ".." / "etc"), str(tmp_path / "plan")):
         e = err(tcp.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": folder, **key}))
         assert "outside the allowed directories" in e and "root:" not in e, e
-    link = TUTORIAL.parent / "cgrpy-test-link"  # a symlink inside the root, to outside it
-    try:
-        link.symlink_to("/etc")
-        e = err(tcp.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(link), **key}))
-        assert "outside the allowed directories" in e, e
-    finally:
-        link.unlink(missing_ok=True)
+    link = plan_root / "link"  # a symlink inside a root, to outside it
+    link.symlink_to("/etc")
+    e = err(tcp.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(link), **key}))
+    assert "outside the allowed directories" in e, e
+    # a plan folder under a root whose file links out: refused, and the file's content not shown
+    (plan_root / "tp").mkdir()
+    (plan_root / "tp" / "Rates.csv").symlink_to("/etc/passwd")
+    e = err(tcp.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(plan_root / "tp"), **key}))
+    assert "outside the allowed directories" in e and "root:" not in e, e
     for path in ("/etc", str(roots / ".." / "elsewhere")):
         e = err(tcp.call("APIerSv1.ExportCDRs", {"ExportPath": path, "ExportFormat": "*file_csv", **key}))
         assert "outside the allowed directories" in e, e
