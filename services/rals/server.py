@@ -149,7 +149,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             if request.rating_plan_id:  # SupplierS pricing a supplier's own rating plan
                 data = forced_plan_view(data, cd.tenant, cd.category, cd.subject, request.rating_plan_id)
             cc = get_cost(data, cd, rounding_decimals=decimals)
-            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost: §2.6)
+            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost)
             return rals_pb2.CostResponse(
                 cost=money_str(cc.event_cost_amount()),
                 usage_ns=cc.usage_ns,
@@ -183,7 +183,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         def work(c: Compiled) -> rals_pb2.CostResponse:
             res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
                                    perform_rounding=not prepaid)
-            # Session pieces are charged unrounded (the session rounds at its end, §2.6); a CDR
+            # Session pieces are charged unrounded (the session rounds at its end); a CDR
             # debit is PerformRounding: its Cost is the DestinationRate-rounded amount.
             cost = res.cost if prepaid else res.rounded_cost
             return rals_pb2.CostResponse(

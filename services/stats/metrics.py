@@ -1,4 +1,4 @@
-"""StatS metrics of CGRateS v0.10 (profile-subsystems §7.3), exact: Decimal money, int ns durations.
+"""StatS metrics of CGRateS v0.10 (docs/profiles.md), exact: Decimal money, int ns durations.
 
 Every metric keeps one entry per event ID. Adding an ID that is already there merges the new
 contribution into that entry (a counter plus the summed value); removing an ID takes away one
@@ -43,7 +43,7 @@ class MetricError(ValueError):
     """An event cannot be counted by a metric, or a metric ID is invalid (CGRateS error text)."""
 
 
-# --- reading event fields (spec §1.3 coercions) -----------------------------------------------
+# --- reading event fields -----------------------------------------------
 
 
 _MISSING = object()

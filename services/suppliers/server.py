@@ -3,7 +3,7 @@
 The engine is synchronous and asks for sorting data while it sorts; it runs in a worker thread
 and its callables wait for gRPC calls on the service loop (:class:`EngineRunner`):
 
-* ``cost_of`` (``*lc``/``*hc`` and any supplier with RatingPlanIDs; spec §6.3): RALs
+* ``cost_of`` (``*lc``/``*hc`` and any supplier with RatingPlanIDs): RALs
   ``GetCost`` with the event's descriptor (Subject = Account as v0.10 does, start = SetupTime,
   Usage defaulted to 1m by the engine) and ``rating_plan_id`` set to each of the supplier's
   RatingPlanIDs in order; the first plan that yields a cost wins (CGRateS
@@ -14,7 +14,7 @@ and its callables wait for gRPC calls on the service loop (:class:`EngineRunner`
 * ``metrics_of``: StatS ``GetQueueFloatMetrics`` per StatID.
 * ``event_cost_of`` (``MaxCost *event_cost``): RALs ``GetCost`` of the event itself.
 
-SupplierAccountIDs do not influence the cost (v0.10 behaviour, spec §6.3).
+SupplierAccountIDs do not influence the cost (v0.10 behaviour).
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class SuppliersServer(BaseService):
 
     def cost_of(self, s: Supplier, ev: CGREvent) -> tuple[Decimal, str] | None:
         if not s.rating_plan_ids:
-            return None  # AccountIDs alone give no cost in v0.10 (§6.3)
+            return None  # AccountIDs alone give no cost in v0.10
         cd = self._descriptor(ev)
         account = cd.account
         cd.subject = account  # v0.10 rates suppliers with Subject = Account

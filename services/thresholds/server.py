@@ -1,7 +1,7 @@
 """gRPC face of ThresholdS: thin handlers around :class:`services.thresholds.engine.ThresholdEngine`.
 
 Actions run through RALs ``ExecuteActions`` (one call per ActionID, in order) with the tenant,
-the event's ``Account`` (empty = account-less, spec §8.3), and the triggering event. The engine
+the event's ``Account`` (empty = account-less), and the triggering event. The engine
 is synchronous and calls ``execute_actions`` from its worker thread, which waits for the gRPC
 call on the service loop (:class:`EngineRunner`); Async thresholds do the same from a background
 worker. The engine's callable does not receive the event, so the event travels in a context

@@ -1,4 +1,4 @@
-"""SessionManager: authorize, initiate, debit loop, update, terminate, CDR hand-off (spec §4, §5).
+"""SessionManager: authorize, initiate, debit loop, update, terminate, CDR hand-off (docs/rating.md).
 
 Protocol-agnostic: the OpenSIPS adapters turn wire messages into calls here and give SM a
 ``disconnector`` callback (DisconnectSession on the right TCP connection, or MI ``dlg_end_dlg``).
@@ -511,7 +511,7 @@ class SessionManager:
     # ------------------------------------------------------------------ debit mechanics
 
     async def _debit(self, s: Session, run: SRun, dur: int, last_used: int | None = None) -> int:
-        """Spec §5.4 ``debitSession``; returns the granted duration (ns)."""
+        """CGRateS ``debitSession`` (docs/rating.md, Sessions); returns the granted duration (ns)."""
         if last_used is not None and last_used != run.last_usage_ns:
             run.extra_ns += run.last_usage_ns - last_used
             run.total_usage_ns += last_used - run.last_usage_ns
@@ -738,7 +738,7 @@ class SessionManager:
             run.debit_ids.append(f"{s.cgrid}:{run.run_id}:final")
         if run.debit_ids:
             # One settlement per run: unused whole increments back, and the session's final
-            # rounding charged (RefundRounding, §2.6), even when nothing is left to give back.
+            # rounding charged (RefundRounding), even when nothing is left to give back.
             rid = f"{s.cgrid}:{run.run_id}:refund"
             try:
                 ref = await self.backends.rals_refund(run.event, list(run.debit_ids), run.total_usage_ns, rid)
