@@ -1,8 +1,8 @@
 """A tariff plan compiled for rating: :class:`RatingData` built from raw ``TariffPlanRows``.
 
 Compilation follows the tariff-plan rules of docs/rating.md: rates are slots sorted by
-GroupIntervalStart whose connect fee is
-the one of the first *loaded* row; rating plans map destination id -> rate intervals
+GroupIntervalStart whose connect fee is the one of the first *loaded* row; rating plans map
+destination id -> rate intervals
 ``{timing, rating, weight}``; rating profiles keep their activation history sorted by time and
 their RatesFallbackSubject keys sorted and de-duplicated (as the CGRateS loader stores them).
 A reference to something missing (rate, destination rate, destination, timing, rating plan) is an
