@@ -135,7 +135,10 @@ class Balancer:
     # -- keeping the dns:/// answer current ------------------------------------------------------
 
     async def _refresh(self) -> None:
-        if not self.dns or time.monotonic() - self._resolved_at < self._interval:
+        # with no replica yet (the name had no ready address) look again each second, not
+        # each interval: the first replica to become ready is used within a second
+        interval = self._interval if self.replicas else RESOLVE_AFTER_FAILURE_S
+        if not self.dns or time.monotonic() - self._resolved_at < interval:
             return
         if self._resolving is None or self._resolving.done():
             self._resolved_at = time.monotonic()

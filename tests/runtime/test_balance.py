@@ -209,3 +209,27 @@ async def test_two_real_replicas_one_killed_mid_run_every_call_answered(tmp_path
                 proc.terminate()
         for proc in procs:
             proc.wait(timeout=15)
+
+
+async def test_a_name_without_addresses_yet_is_looked_up_again_each_second(two, monkeypatch):
+    """A headless Service has no address until its first pod is ready: calls meanwhile fail
+    with a clear transient error, and the first ready replica is used within about a second."""
+    answers: dict[str, list[str] | None] = {"now": None}
+
+    async def fake_resolve(target: str) -> list[str]:
+        if answers["now"] is None:
+            raise OSError("Name or service not known")
+        return list(answers["now"])
+
+    monkeypatch.setattr(balance, "resolve", fake_resolve)
+    client = _stats_client("dns:///stats.test:20055")  # default interval: 5 s
+    try:
+        with pytest.raises(CGRError) as err:
+            await client.call("GetQueueIDs", common_pb2.TenantRequest(), idempotent=True)
+        assert err.value.transient and "no address" in str(err.value)
+        answers["now"] = [f"127.0.0.1:{two[1].grpc_port}"]
+        await asyncio.sleep(balance.RESOLVE_AFTER_FAILURE_S + 0.1)
+        reply = await client.call("GetQueueIDs", common_pb2.TenantRequest(tenant="up"), idempotent=True)
+        assert list(reply.ids) == ["q1", "up"]
+    finally:
+        await client.close()
