@@ -7,9 +7,10 @@ long-lived Mux stream), taken in turn for each call. Why not gRPC's ``round_robi
 channel: the Mux stream is one call, so it would stay on one replica for its whole life; one
 stream per replica keeps the cheap transport and still spreads the load.
 
-A replica whose call failed as UNAVAILABLE, or whose channel is in TRANSIENT_FAILURE, is skipped
-for a moment (``DOWN_FOR_S``); an idempotent call that failed that way is retried at once on the
-next live replica, so killing one replica costs no call that the caller marked idempotent. A
+A replica whose call failed as UNAVAILABLE or DEADLINE_EXCEEDED (dead, or hung: a stopped process
+keeps its connection open), or whose channel is in TRANSIENT_FAILURE, is skipped for a moment
+(``DOWN_FOR_S``); an idempotent call that failed that way is retried at once on the next live
+replica, so killing one replica costs no call that the caller marked idempotent. A
 non-idempotent call is never sent twice (as with one address). A ``dns:///`` name is resolved
 with the system resolver every ``rpc_resolve_interval`` and, at most once a second, after a
 failure; a replica that left the answer is closed once its calls had time to finish.
@@ -127,7 +128,7 @@ class Balancer:
         return any(r is not replica and r.live(now) for r in self.replicas)
 
     def _failed(self, replica: Replica, exc: Exception) -> None:
-        if getattr(exc, "code", None) == grpc.StatusCode.UNAVAILABLE:
+        if getattr(exc, "code", None) in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             replica.down_until = time.monotonic() + DOWN_FOR_S
             if self.dns and time.monotonic() - self._resolved_at > RESOLVE_AFTER_FAILURE_S:
                 self._resolved_at = -1e9  # the next call re-resolves
