@@ -1,38 +1,22 @@
-"""CGRateS error words and how they cross gRPC.
+"""CGRateS error words: the one error type every part of cgrpy raises.
 
 A service raises :class:`CGRError` with the CGRateS word (``NOT_FOUND``, ``INSUFFICIENT_CREDIT``
-...); the runtime turns it into a gRPC status whose message *starts with that word*, and the
-client turns it back, so SM can hand OpenSIPS the same text CGRateS would.
+...) and a detail; its text is what CGRateS prints. The runtime turns it into a gRPC status whose
+message *starts with that word* (:mod:`cgrpy.runtime.status`), and the client turns it back, so SM
+can hand OpenSIPS the same text CGRateS would. The subclasses below only name the common words.
 """
 
 from __future__ import annotations
 
-import grpc
-
-# CGRateS error word -> gRPC status code.
-ERROR_CODES: dict[str, grpc.StatusCode] = {
-    "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
-    "RATING_PLAN_NOT_FOUND": grpc.StatusCode.NOT_FOUND,
-    "ACCOUNT_NOT_FOUND": grpc.StatusCode.NOT_FOUND,
-    "UNAUTHORIZED_DESTINATION": grpc.StatusCode.FAILED_PRECONDITION,
-    "INSUFFICIENT_CREDIT": grpc.StatusCode.FAILED_PRECONDITION,
-    "ACCOUNT_DISABLED": grpc.StatusCode.FAILED_PRECONDITION,
-    "MAX_USAGE_EXCEEDED": grpc.StatusCode.OUT_OF_RANGE,
-    "MANDATORY_IE_MISSING": grpc.StatusCode.INVALID_ARGUMENT,
-    "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
-    "EXISTS": grpc.StatusCode.ALREADY_EXISTS,
-    "SERVER_ERROR": grpc.StatusCode.INTERNAL,
-    "NOT_IMPLEMENTED": grpc.StatusCode.UNIMPLEMENTED,
-    "PARTIALLY_EXECUTED": grpc.StatusCode.ABORTED,
-    "UNSUPPORTED": grpc.StatusCode.UNIMPLEMENTED,
-    # ResourceS: no matched resource has room (authorize / allocate).
-    "RESOURCE_UNAUTHORIZED": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "RESOURCE_UNAVAILABLE": grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
+from typing import ClassVar
 
 
 class CGRError(Exception):
     """An error with a CGRateS word, e.g. ``CGRError("MANDATORY_IE_MISSING", "[Account]")``."""
+
+    # Inside RALs and cdre the text is always "WORD: detail" (what cdre stores as a CDR's
+    # ExtraInfo); a subclass there sets this. On the wire the word and detail travel apart.
+    spaced: ClassVar[bool] = False
 
     def __init__(self, word: str, detail: str = "", *, transient: bool = False) -> None:
         self.word = word
@@ -48,13 +32,9 @@ class CGRError(Exception):
             return self.word
         # CGRateS writes "MANDATORY_IE_MISSING: [Account]" and "SERVER_ERROR: <text>" with a
         # space, and "NOT_FOUND:<id>" / "RALS_ERROR:INSUFFICIENT_CREDIT" without.
-        if self.word in ("SERVER_ERROR", "MANDATORY_IE_MISSING"):
+        if self.spaced or self.word in ("SERVER_ERROR", "MANDATORY_IE_MISSING"):
             return f"{self.word}: {self.detail}"
         return f"{self.word}:{self.detail}"
-
-    @property
-    def status_code(self) -> grpc.StatusCode:
-        return ERROR_CODES.get(self.word, grpc.StatusCode.UNKNOWN)
 
     @classmethod
     def from_message(cls, message: str) -> CGRError:
@@ -65,3 +45,33 @@ class CGRError(Exception):
                 if word.replace("_", "").isupper():
                     return cls(word, detail)
         return cls(message)
+
+
+class NotFoundError(CGRError):
+    """``NOT_FOUND`` or ``NOT_FOUND:<id>``."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("NOT_FOUND", detail)
+
+
+class MandatoryIEMissingError(CGRError):
+    """``MANDATORY_IE_MISSING: [Tenant ID]``: the fields a request lacks, space separated."""
+
+    def __init__(self, *fields: str) -> None:
+        self.fields = list(fields)
+        super().__init__("MANDATORY_IE_MISSING", f"[{' '.join(fields)}]")
+
+
+class PartiallyExecutedError(CGRError):
+    """``PARTIALLY_EXECUTED``; ``details`` says what failed (not part of the text)."""
+
+    def __init__(self, details: list[str] | None = None) -> None:
+        self.details = list(details or [])
+        super().__init__("PARTIALLY_EXECUTED")
+
+
+class ServerError(CGRError):
+    """``SERVER_ERROR: <text>``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("SERVER_ERROR", detail)

@@ -16,6 +16,9 @@ from datetime import datetime
 from decimal import MAX_PREC, Context, Decimal
 from typing import Any
 
+from cgrpy.errors import MandatoryIEMissingError
+from cgrpy.gotime import go_time
+
 DEFAULT_TENANT = "cgrates.org"
 
 FieldValue = Any  # str | int | Decimal | bool | None | list | dict
@@ -91,7 +94,7 @@ def _default(v: Any) -> str:
     if isinstance(v, Decimal):
         return _MARK + _decimal_text(v)
     if isinstance(v, datetime):
-        return v.isoformat().replace("+00:00", "Z")
+        return go_time(v)
     raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 
@@ -108,7 +111,7 @@ def _encode(v: Any) -> str:
     if isinstance(v, list | tuple):
         return "[" + ",".join(_encode(x) for x in v) + "]"
     if isinstance(v, datetime):
-        return json.dumps(v.isoformat().replace("+00:00", "Z"))
+        return json.dumps(go_time(v))
     if isinstance(v, float):
         raise TypeError(f"refusing float {v!r} in JSON output: use Decimal")
     return json.dumps(v, ensure_ascii=False)
@@ -116,3 +119,16 @@ def _encode(v: Any) -> str:
 
 def json_roundtrip(value: Any) -> Any:
     return loads_exact(dumps_exact(value))
+
+
+def validate_event(event: CGREvent | None) -> CGREvent:
+    """StatS/ThresholdS/SupplierS/ResourceS requests: a CGREvent with Tenant, ID and an Event map,
+    else ``MANDATORY_IE_MISSING`` naming what is missing."""
+    if event is None:
+        raise MandatoryIEMissingError("CGREvent")
+    missing = [name for name, v in (("Tenant", event.tenant), ("ID", event.id)) if not v]
+    if missing:
+        raise MandatoryIEMissingError(*missing)
+    if event.event is None:
+        raise MandatoryIEMissingError("Event")
+    return event

@@ -7,6 +7,7 @@ from typing import Any
 
 from cgrates.v1 import cdre_pb2, common_pb2
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.gotime import go_rfc3339
 from cgrpy.units import format_duration, from_unix_nano, to_unix_nano
 
 
@@ -59,12 +60,6 @@ def event_from_pb(pb: common_pb2.Event, default_tenant: str = "cgrates.org") -> 
     )
 
 
-def _rfc3339(unix_ns: int) -> str:
-    """Go ``t.Format(time.RFC3339)`` in UTC (whole seconds, ``Z``); 0 is Go's zero time."""
-    dt = from_unix_nano(unix_ns)
-    return "0001-01-01T00:00:00Z" if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def external_cdr(c: cdre_pb2.CDR) -> dict[str, Any]:
     """CGRateS ``engine.ExternalCDR`` (what APIerSv2.GetCDRs answers) of a stored CDR: RFC3339
     times, Usage as a Go duration for *voice else the integer, CostDetails as a JSON string."""
@@ -82,8 +77,8 @@ def external_cdr(c: cdre_pb2.CDR) -> dict[str, Any]:
         "Account": c.account,
         "Subject": c.subject,
         "Destination": c.destination,
-        "SetupTime": _rfc3339(c.setup_time_unix_ns),
-        "AnswerTime": _rfc3339(c.answer_time_unix_ns),
+        "SetupTime": go_rfc3339(from_unix_nano(c.setup_time_unix_ns)),
+        "AnswerTime": go_rfc3339(from_unix_nano(c.answer_time_unix_ns)),
         "Usage": format_duration(c.usage_ns) if c.tor in ("", "*voice") else str(c.usage_ns),
         "ExtraFields": dict(c.extra_fields),
         "CostSource": c.cost_source,

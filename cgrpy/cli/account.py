@@ -39,6 +39,7 @@ from cgrpy.cli.cost import (
     tenant_of,
 )
 from cgrpy.event import loads_exact
+from cgrpy.gotime import go_time
 from cgrpy.units import format_duration, parse_decimal, parse_time, to_unix_nano
 
 
@@ -135,7 +136,7 @@ def _iso(ns: int) -> str:
     from cgrpy.units import from_unix_nano
 
     d = from_unix_nano(ns)
-    return "" if d is None else d.isoformat().replace("+00:00", "Z")
+    return "" if d is None else go_time(d)
 
 
 # --- account -------------------------------------------------------------------------------------

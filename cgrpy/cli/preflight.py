@@ -8,12 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cgrpy.config import SERVICES, ConfigError, Settings
+from cgrpy.netaddr import split_host_port
 from cgrpy.storage.db import make_engine
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host, int(port)
 
 
 def ports_in_use(settings: Settings) -> list[str]:
@@ -31,7 +27,7 @@ def ports_in_use(settings: Settings) -> list[str]:
         ("JSON-RPC", "jsonrpc_listen", socket.SOCK_STREAM),
         ("HTTP JSON-RPC", "http_listen", socket.SOCK_STREAM),
     ):
-        host, port = _split(settings.get(key))
+        host, port = split_host_port(settings.get(key))
         wanted.append((label, host, port, kind))
     busy = []
     for label, host, port, kind in wanted:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cgrpy.filters.errors import FilterError
+from cgrpy.gotime import go_time
 from cgrpy.units import UnitError, parse_time
 
 
@@ -38,9 +39,9 @@ class ActivationInterval:
 
     def to_dict(self) -> dict[str, str]:
         """CGRateS JSON shape; an open bound is Go's zero time."""
-        zero = "0001-01-01T00:00:00Z"
-        fmt = "%Y-%m-%dT%H:%M:%SZ"
-        return {
-            "ActivationTime": self.activation_time.strftime(fmt) if self.activation_time else zero,
-            "ExpiryTime": self.expiry_time.strftime(fmt) if self.expiry_time else zero,
-        }
+        return {"ActivationTime": go_time(self.activation_time), "ExpiryTime": go_time(self.expiry_time)}
+
+
+def activation_json(a: ActivationInterval | None) -> dict[str, str] | None:
+    """A profile's ``ActivationInterval`` field in CGRateS JSON: null when it has none."""
+    return None if a is None else a.to_dict()

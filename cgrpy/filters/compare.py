@@ -15,82 +15,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cgrpy.event import dumps_exact
 from cgrpy.filters.errors import FilterError
-from cgrpy.units import UnitError, format_duration, parse_duration
+from cgrpy.gotime import ZERO_TIME
+from cgrpy.iface import Duration, iface_as_string, timedelta_ns
+from cgrpy.units import UnitError, parse_duration
 
-ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)  # Go's time.Time{}; "" smart_parses to it
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-class Duration(int):
-    """Integer nanoseconds that remember they are a duration (Go ``time.Duration``).
-
-    Only matters where CGRateS keeps the type: text form (``1m30s``) and ``*sum``.
-    """
-
-    def __repr__(self) -> str:
-        return f"Duration({format_duration(int(self))})"
-
-    def __str__(self) -> str:
-        return format_duration(int(self))
 
 
 class ConversionError(FilterError):
     """A value could not be converted to the type an operation needs."""
-
-
-# --- to_string ---------------------------------------------------------------------------------
-
-
-def decimal_text(d: Decimal) -> str:
-    """Shortest decimal text without exponent, like Go's ``strconv.FormatFloat(f, 'f', -1, 64)``."""
-    if d == 0:
-        return "0"
-    return format(d.normalize(), "f")
-
-
-def time_text(t: datetime) -> str:
-    """RFC3339 as Go writes it (no fractional seconds, ``Z`` for UTC)."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    off = t.utcoffset() or timedelta(0)
-    base = t.strftime("%Y-%m-%dT%H:%M:%S")
-    if off == timedelta(0):
-        return base + "Z"
-    sign = "-" if off < timedelta(0) else "+"
-    mins = abs(int(off.total_seconds())) // 60
-    return f"{base}{sign}{mins // 60:02d}:{mins % 60:02d}"
-
-
-def to_string(v: Any) -> str:
-    """CGRateS ``IfaceAsString``: the text used by ``*string``, index keys and attribute values."""
-    if v is None:
-        return ""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, Duration):
-        return format_duration(int(v))
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, Decimal):
-        return decimal_text(v)
-    if isinstance(v, float):
-        # Only reachable from Python callers; repr() is the shortest round-trip text.
-        return decimal_text(Decimal(repr(v)))
-    if isinstance(v, datetime):
-        return time_text(v)
-    if isinstance(v, timedelta):
-        return format_duration(_timedelta_ns(v))
-    if isinstance(v, bytes | bytearray):
-        return bytes(v).decode("utf-8", errors="replace")
-    return dumps_exact(v)
-
-
-def _timedelta_ns(td: timedelta) -> int:
-    return (td.days * 86400 + td.seconds) * 1_000_000_000 + td.microseconds * 1000
 
 
 # --- time layout detector ----------------------------------------------------------------------
@@ -224,13 +158,13 @@ def to_duration(v: Any) -> Duration:
     if isinstance(v, Duration):
         return v
     if isinstance(v, bool) or v is None:
-        raise ConversionError(f"cannot convert field: {to_string(v)} to time.Duration")
+        raise ConversionError(f"cannot convert field: {iface_as_string(v)} to time.Duration")
     if isinstance(v, int):
         return Duration(v)
     if isinstance(v, Decimal):
         return Duration(int(v))
     if isinstance(v, timedelta):
-        return Duration(_timedelta_ns(v))
+        return Duration(timedelta_ns(v))
     if isinstance(v, str):
         s = v.strip()
         if s == "*unlimited":
@@ -241,13 +175,13 @@ def to_duration(v: Any) -> Duration:
             return Duration(parse_duration(s))
         except UnitError:
             pass
-    raise ConversionError(f"cannot convert field: {to_string(v)} to time.Duration")
+    raise ConversionError(f"cannot convert field: {iface_as_string(v)} to time.Duration")
 
 
 def to_float(v: Any) -> Decimal:
     """CGRateS ``IfaceAsFloat64`` (exact): numbers and durations (ns) as Decimal, text parsed."""
     if isinstance(v, bool) or v is None:
-        raise ConversionError(f"cannot convert field: {to_string(v)} to float64")
+        raise ConversionError(f"cannot convert field: {iface_as_string(v)} to float64")
     if isinstance(v, int):
         return Decimal(int(v))
     if isinstance(v, Decimal):
@@ -260,7 +194,7 @@ def to_float(v: Any) -> Decimal:
         else:
             if d.is_finite() and "_" not in v:
                 return d
-    raise ConversionError(f"cannot convert field: {to_string(v)} to float64")
+    raise ConversionError(f"cannot convert field: {iface_as_string(v)} to float64")
 
 
 # --- comparison --------------------------------------------------------------------------------
@@ -306,13 +240,13 @@ def compare(op: str, field: Any, value: Any) -> bool:
         if kb in ("int", "float"):
             b, kb = _numeric(b), "float"
     if ka != kb:
-        raise FilterError(f"incomparable: {to_string(field)} with {to_string(value)}")
+        raise FilterError(f"incomparable: {iface_as_string(field)} with {iface_as_string(value)}")
     if ka in ("int", "float"):
         a, b = _numeric(a), _numeric(b)
     elif ka == "time":
         a, b = _aware(a), _aware(b)
     elif not (ka == "string" and op == "*eq"):
-        raise FilterError(f"unsupported comparison type: {to_string(field)}, kind: {ka}")
+        raise FilterError(f"unsupported comparison type: {iface_as_string(field)}, kind: {ka}")
     if op == "*eq":
         return bool(a == b)
     if op == "*gt":

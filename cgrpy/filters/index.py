@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cgrpy.filters.compare import to_string
 from cgrpy.filters.filters import Filter
 from cgrpy.filters.types import INDEXED_TYPES
+from cgrpy.iface import iface_as_string
 
 IndexKey = tuple[str, str, str]
 NONE_KEY: IndexKey = ("*none", "*any", "*any")
@@ -67,13 +67,13 @@ class FilterIndex:
         for f in fields if string_fields is None else string_fields:
             if f not in fields:
                 continue
-            ids = part.get(("*string", REQ + f, to_string(fields[f])))
+            ids = part.get(("*string", REQ + f, iface_as_string(fields[f])))
             if ids:
                 out.update(ids)
         for f in fields if prefix_fields is None else prefix_fields:
             if f not in fields:
                 continue
-            v = to_string(fields[f])
+            v = iface_as_string(fields[f])
             element = REQ + f
             for i in range(len(v), 0, -1):
                 ids = part.get(("*prefix", element, v[:i]))

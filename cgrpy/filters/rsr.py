@@ -18,10 +18,10 @@ from cgrpy.filters.compare import (
     smart_parse,
     to_duration,
     to_float,
-    to_string,
 )
 from cgrpy.filters.errors import FilterError
 from cgrpy.filters.paths import MISSING, DataProvider, resolve
+from cgrpy.iface import iface_as_string
 
 _SEARCH_REPLACE = re.compile(r":s/(.+?)/(.*?)/")
 _GO_TEMPLATE = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
@@ -76,10 +76,10 @@ class Converter:
         if n == "*divide":
             return to_float(v) / to_float(self.params[0])
         if n == "*string2hex":
-            text = to_string(v)
+            text = iface_as_string(v)
             return "0x" + text.encode().hex() if text else ""
         if n == "*ip2hex":
-            return _ip2hex(to_string(v))
+            return _ip2hex(iface_as_string(v))
         raise FilterError(f"NOT_IMPLEMENTED:{n}")
 
 
@@ -167,7 +167,7 @@ class RSRParser:
             if v is MISSING:
                 return MISSING
         if self.search_replace:
-            text = to_string(v)
+            text = iface_as_string(v)
             for sr in self.search_replace:
                 text = sr.apply(text)
             v = text
@@ -182,7 +182,7 @@ class RSRParser:
             if len(self.filters) == 1 and self.filters[0] == RSRFilter("^$", False):
                 return True
             return False
-        text = to_string(v)
+        text = iface_as_string(v)
         return all(f.passes(text) for f in self.filters)
 
     def text_value(self, dp: DataProvider) -> str:
@@ -190,7 +190,7 @@ class RSRParser:
         v = self.raw_value(dp)
         if v is MISSING:
             raise FilterError("NOT_FOUND")
-        text = to_string(v)
+        text = iface_as_string(v)
         if not all(f.passes(text) for f in self.filters):
             raise RSRFilterNotPassing(f"filter not passing: {self.rule} for value: {text}")
         return text

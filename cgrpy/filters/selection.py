@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from cgrpy.config import Settings
 from cgrpy.event import CGREvent
 from cgrpy.filters.activation import ActivationInterval
 from cgrpy.filters.errors import FilterError
@@ -173,3 +174,70 @@ def cut_after_blocker(
         if is_blocker(it):
             return items[: i + 1]
     return items
+
+
+# --- selection over a subsystem's own profile objects (StatS, ThresholdS, SupplierS) ------------
+
+
+class Passes(Protocol):
+    """FilterS's ``passes(tenant, filter_ids, event, *, now=None) -> bool``."""
+
+    def __call__(
+        self, tenant: str, filter_ids: list[str], event: CGREvent, *, now: datetime | None = None
+    ) -> bool: ...
+
+
+# Optional filter-index lookup (:meth:`ProfileIndex.candidate_ids`): (tenant, event) -> candidate
+# profile IDs. Without it every profile of the tenant is a candidate (CGRateS
+# ``indexed_selects = false``); with it the v0.10 index semantics apply.
+CandidateIDs = Callable[[str, CGREvent], set[str]]
+
+
+class SelectableProfile(Protocol):
+    tenant: str
+    id: str
+    filter_ids: list[str]
+    activation: ActivationInterval | None
+    weight: Decimal
+    blocker: bool
+
+
+P = TypeVar("P", bound=SelectableProfile)
+
+
+def select_profiles(
+    candidates: Iterable[P],
+    event: CGREvent,
+    passes: Passes,
+    *,
+    now: datetime | None = None,
+    use_blocker: bool = True,
+) -> list[P]:
+    """Candidates that are active and pass their filters, Weight descending then ID ascending,
+    cut after a blocker. As in v0.10 the activation interval is only checked when the event
+    carries a Time."""
+    kept: list[P] = []
+    for p in candidates:
+        if p.tenant != event.tenant:
+            continue
+        if p.activation is not None and event.time is not None and not p.activation.contains(
+            event.time
+        ):
+            continue
+        if not passes(p.tenant, list(p.filter_ids), event, now=now):
+            continue
+        kept.append(p)
+    kept.sort(key=lambda p: (-p.weight, p.id))
+    return cut_after_blocker(kept, lambda p: p.blocker) if use_blocker else kept
+
+
+def candidate_index(filters: FilterS, profiles: Iterable[Any], settings: Settings, service: str) -> CandidateIDs:
+    """FilterS's index over ``profiles`` (objects with tenant/id/filter_ids/weight), honouring
+    ``<service>_string_indexed_fields`` / ``<service>_prefix_indexed_fields``."""
+    index: ProfileIndex[str] = ProfileIndex(
+        filters,
+        [ProfileEntry(p.tenant, p.id, tuple(p.filter_ids), None, p.weight, p.id) for p in profiles],
+        string_fields=settings.get(f"{service}_string_indexed_fields"),
+        prefix_fields=settings.get(f"{service}_prefix_indexed_fields"),
+    )
+    return index.candidate_ids

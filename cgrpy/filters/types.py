@@ -18,11 +18,11 @@ from cgrpy.filters.compare import (
     compare,
     parse_time_detect,
     smart_parse,
-    to_string,
 )
 from cgrpy.filters.errors import FilterError
 from cgrpy.filters.paths import MISSING, DataProvider, check_element, has_valid_prefix, resolve
 from cgrpy.filters.rsr import RSRParser, compile_rsr
+from cgrpy.iface import iface_as_string
 
 # Base types; each also exists as "*not<name>" (``*eq`` -> ``*noteq``).
 BASE_TYPES = frozenset({
@@ -189,8 +189,8 @@ def _positive(base: str, rule: FilterRule, dp: DataProvider, ctx: EvalContext) -
             if compare(base, left, right):
                 return True
         return False
-    text = to_string(fld)
-    vals = [to_string(v) for v, _ in _values(rule, dp)]
+    text = iface_as_string(fld)
+    vals = [iface_as_string(v) for v, _ in _values(rule, dp)]
     if base == "*string":
         return text in vals
     if base == "*prefix":
@@ -203,8 +203,8 @@ def _positive(base: str, rule: FilterRule, dp: DataProvider, ctx: EvalContext) -
 def _destinations(fld: Any, rule: FilterRule, dp: DataProvider, ctx: EvalContext) -> bool:
     if ctx.reverse_destinations is None:
         raise FilterError("no destination data loaded: *destinations filters need Destinations")
-    wanted = {to_string(v) for v, _ in _values(rule, dp)}
-    number = to_string(fld)
+    wanted = {iface_as_string(v) for v, _ in _values(rule, dp)}
+    number = iface_as_string(fld)
     for i in range(len(number), 0, -1):
         ids = ctx.reverse_destinations.get(number[:i])
         if ids and not ids.isdisjoint(wanted):
@@ -221,11 +221,11 @@ def _timings(fld: Any, rule: FilterRule, dp: DataProvider, ctx: EvalContext) -> 
         t = fld
     else:
         try:
-            t = parse_time_detect(to_string(fld), ctx.now)
+            t = parse_time_detect(iface_as_string(fld), ctx.now)
         except ConversionError as exc:
             raise FilterError(str(exc)) from None
     for v, _ in _values(rule, dp):
-        timing = ctx.timings.get(to_string(v))
+        timing = ctx.timings.get(iface_as_string(v))
         if timing is not None and timing.contains(t):
             return True
     return False

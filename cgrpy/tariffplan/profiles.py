@@ -18,16 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
+from cgrpy.gotime import GO_ZERO_TIME, go_time
 from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
 from cgrpy.tariffplan.validate import check_number
 from cgrpy.units import UnitError, parse_duration, parse_time
 
 Row = dict[str, str]
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 PROFILE_SERVICES = ("attributes", "chargers", "suppliers", "stats", "thresholds", "resources")
 
 
@@ -191,7 +190,7 @@ def _json_time(cell: str) -> str:
         t = parse_time(cell)
     except (UnitError, ValueError):
         return cell
-    return GO_ZERO_TIME if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return go_time(t)
 
 
 def _json_interval(cell: str) -> dict[str, str] | None:

@@ -19,10 +19,10 @@ from typing import Any
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.filters import ActivationInterval, FilterError, FilterS, split_list
-from cgrpy.filters.compare import to_string
 from cgrpy.filters.paths import DataProvider
 from cgrpy.filters.rsr import RSRParser, compile_rsr_list
 from cgrpy.filters.selection import ProfileEntry, ProfileIndex, sort_key
+from cgrpy.iface import iface_as_string
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import UnitError, parse_decimal
 from services.attributes.substitute import substitute
@@ -107,7 +107,7 @@ def attributes_digest(altered_fields: Sequence[str], event: CGREvent) -> str:
         if name not in event.event:
             continue
         sep = "," if i != 0 else ""
-        out.append(f"{sep}{name}:{to_string(event.event[name])}")
+        out.append(f"{sep}{name}:{iface_as_string(event.event[name])}")
     return "".join(out)
 
 
@@ -375,5 +375,5 @@ def _set_path(ev: CGREvent, path: str, sub: str, *, composed: bool) -> None:
         node.pop(last, None)
         return
     if composed:
-        sub = to_string(node.get(last)) + sub
+        sub = iface_as_string(node.get(last)) + sub
     node[last] = sub

@@ -17,11 +17,11 @@ from cgrpy.filters.compare import (
     smart_parse,
     to_duration,
     to_float,
-    to_string,
 )
 from cgrpy.filters.errors import FilterError
 from cgrpy.filters.paths import DataProvider
 from cgrpy.filters.rsr import RSRParser
+from cgrpy.iface import iface_as_string
 
 VALUE_EXPONENT_DECIMALS = 5  # config general.rounding_decimals default
 
@@ -48,12 +48,12 @@ def substitute(type_: str, parsers: Sequence[RSRParser], rule_text: str, dp: Dat
         if len(parsers) != 2:
             raise _args_error(rule_text)
         a, b = (_time(t) for t in _texts(parsers, dp))
-        return to_string(Duration(_ns(a - b)))
+        return iface_as_string(Duration(_ns(a - b)))
     if type_ == "*sum":
         vals = _texts(parsers, dp)
         if len(vals) < 2:
             raise _args_error(rule_text)
-        return to_string(_sum([smart_parse(v) for v in vals]))
+        return iface_as_string(_sum([smart_parse(v) for v in vals]))
     if type_ == "*value_exponent":
         if len(parsers) != 2:
             raise _args_error(rule_text)
@@ -64,7 +64,7 @@ def substitute(type_: str, parsers: Sequence[RSRParser], rule_text: str, dp: Dat
         except (ConversionError, ValueError):
             raise FilterError(f"invalid value for *value_exponent <{rule_text}>") from None
         q = Decimal(1).scaleb(-VALUE_EXPONENT_DECIMALS)
-        return to_string((mantissa.scaleb(exponent)).quantize(q, rounding=ROUND_HALF_UP))
+        return iface_as_string((mantissa.scaleb(exponent)).quantize(q, rounding=ROUND_HALF_UP))
     if type_ == "*sipcid":
         vals = _texts(parsers, dp)
         if not vals:
@@ -91,7 +91,7 @@ def _sum(vals: list[object]) -> object:
         if isinstance(first, Duration):
             return Duration(sum(int(to_duration(v)) for v in vals))
         if isinstance(first, bool):
-            raise FilterError(f"unsupported type for *sum: {to_string(first)}")
+            raise FilterError(f"unsupported type for *sum: {iface_as_string(first)}")
         if isinstance(first, int):
             return sum(int(to_float(v)) for v in vals)
         if isinstance(first, Decimal):
@@ -103,4 +103,4 @@ def _sum(vals: list[object]) -> object:
             return total
     except ConversionError as exc:
         raise FilterError(str(exc)) from None
-    raise FilterError(f"unsupported type for *sum: {to_string(first)}")
+    raise FilterError(f"unsupported type for *sum: {iface_as_string(first)}")

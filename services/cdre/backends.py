@@ -11,20 +11,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.units import to_unix_nano
 from services.cdre.cdr import CDR
 
 
-class BackendError(Exception):
+class BackendError(CGRError):
     """A backend refused or failed; ``word`` is the CGRateS error word (``NOT_FOUND``,
-    ``UNAUTHORIZED_DESTINATION``, ``ACCOUNT_NOT_FOUND``, ``SERVER_ERROR``...)."""
+    ``UNAUTHORIZED_DESTINATION``, ``ACCOUNT_NOT_FOUND``, ``SERVER_ERROR``...); ``transient``: the
+    service was unreachable, worth retrying later."""
 
-    def __init__(self, word: str, detail: str = "", *, transient: bool = False) -> None:
-        self.word = word
-        self.detail = detail
-        self.transient = transient  # the service was unreachable: worth retrying later
-        super().__init__(f"{word}: {detail}" if detail else word)
+    spaced = True
 
 
 class MissingRatingTime(ValueError):

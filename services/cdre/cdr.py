@@ -16,16 +16,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cgrpy.cgrid import cgrid as make_cgrid
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.gotime import go_rfc3339
+from cgrpy.iface import iface_as_string
 from cgrpy.units import (
     UnitError,
+    check_decimal,
     format_duration,
-    money_str,
     parse_decimal,
     parse_duration,
     parse_time,
 )
-from services.cdre.cgrid import cgrid as make_cgrid
 
 DEFAULT_RUN_ID = "*default"
 DEFAULT_TOR = "*voice"
@@ -51,7 +53,6 @@ MAIN_FIELDS = frozenset({
     "Partial", "RunID", "PreRated", "CostSource", "CostDetails", "ExtraInfo", "OrderID",
 })
 
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class CdrError(ValueError):
@@ -134,7 +135,7 @@ def cdr_from_event(ev: CGREvent, defaults: CdrDefaults = CdrDefaults()) -> CDR:
         setup_time=_time(f, "SetupTime"),
         answer_time=_time(f, "AnswerTime"),
         usage_ns=max(usage, 0),
-        extra_fields={k: field_text(v) for k, v in f.items() if k not in MAIN_FIELDS},
+        extra_fields={k: iface_as_string(v) for k, v in f.items() if k not in MAIN_FIELDS},
         cost_source=_text(f, "CostSource"),
         cost=_cost(f),
         cost_details=_cost_details(f),
@@ -159,38 +160,19 @@ def normalise_request_type(rt: str) -> str:
     return rt
 
 
-def field_text(v: Any) -> str:
-    """An event value as the string CGRateS keeps in ExtraFields."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, Decimal):
-        return money_str(v)
-    if isinstance(v, datetime):
-        return go_rfc3339(v)
-    return dumps_exact(v)
-
-
 def _text(f: dict[str, Any], name: str) -> str:
     v = f.get(name)
     if v is None:
         return ""
     if isinstance(v, dict | list):
         raise CdrError(f"{name}: expected text, got {dumps_exact(v)}")
-    return field_text(v).strip()
+    return iface_as_string(v).strip()
 
 
 def _usage(f: dict[str, Any]) -> int:
     v = f.get("Usage")
     try:
-        if isinstance(v, Decimal):
-            return int(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
-        return parse_duration(v)
+        return parse_duration(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
     except (UnitError, TypeError) as exc:
         raise CdrError(f"Usage: {exc}") from None
 
@@ -200,6 +182,10 @@ def _time(f: dict[str, Any], name: str) -> datetime | None:
     if isinstance(v, datetime):
         return v.astimezone(UTC)
     if isinstance(v, Decimal):
+        try:
+            v = check_decimal(v, original=v)
+        except UnitError as exc:
+            raise CdrError(f"{name}: {exc}") from None
         if v != v.to_integral_value():
             raise CdrError(f"{name}: not a time: {v}")
         v = int(v)
@@ -247,13 +233,6 @@ def _cost_details(f: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # --- out of a CDR -------------------------------------------------------------------------------
-
-
-def go_rfc3339(dt: datetime | None) -> str:
-    """Go ``t.Format(time.RFC3339)`` of a UTC time: whole seconds, ``Z``; None → Go zero time."""
-    if dt is None:
-        return GO_ZERO_TIME
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def usage_text(cdr: CDR) -> str:

@@ -33,8 +33,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from cgrpy.gotime import RFC3339, go_format, go_rfc3339
+from cgrpy.iface import iface_as_string
 from cgrpy.units import format_duration, money_str, round_money
-from services.cdre.cdr import CDR, DEFAULT_TOR, NOT_RATED, field_text, go_rfc3339
+from services.cdre.cdr import CDR, DEFAULT_TOR, NOT_RATED
 from services.cdre.store import CdrFilter, CdrStore, ExportRecord
 
 DEFAULT_PROFILE = "*default"
@@ -43,7 +45,6 @@ FILE_FWV = "*file_fwv"
 DRY_RUN = "dry_run"
 EXTENSIONS = {FILE_CSV: "csv", FILE_FWV: "fwv"}
 GLOBAL_ROUNDING = 5
-RFC3339 = "2006-01-02T15:04:05Z07:00"
 
 
 def default_export_path() -> Path:
@@ -171,8 +172,8 @@ def _req_value(cdr: CDR, name: str) -> str:
         "Destination": cdr.destination, "SetupTime": go_rfc3339(cdr.setup_time),
         "AnswerTime": go_rfc3339(cdr.answer_time), "Usage": format_duration(cdr.usage_ns),
         "Cost": money_str(cdr.cost), "CostSource": cdr.cost_source,
-        "ExtraInfo": cdr.extra_info, "PreRated": field_text(cdr.pre_rated),
-        "Partial": field_text(cdr.partial),
+        "ExtraInfo": cdr.extra_info, "PreRated": iface_as_string(cdr.pre_rated),
+        "Partial": iface_as_string(cdr.partial),
     }
     if name in main:
         return main[name]
@@ -194,30 +195,6 @@ def format_cost(cost: Decimal, decimals: int, shift: int = 0) -> str:
     value = cost.scaleb(shift) if shift else cost
     q = Decimal(1).scaleb(-decimals)
     return f"{value.quantize(q, rounding=ROUND_HALF_UP):f}"
-
-
-def go_time_format(dt: datetime | None, layout: str) -> str:
-    """Format ``dt`` (UTC) with a Go reference layout (``2006-01-02T15:04:05Z07:00``...)."""
-    if dt is None:
-        return ""
-    if layout in ("", RFC3339):
-        return go_rfc3339(dt)
-    dt = dt.astimezone(UTC)
-    tokens = (
-        ("2006", "%Y"), ("Z07:00", "Z"), ("-07:00", "+00:00"), ("-0700", "+0000"), ("MST", "UTC"),
-        ("01", "%m"), ("02", "%d"), ("15", "%H"), ("04", "%M"), ("05", "%S"), ("06", "%y"),
-    )
-    out, i = [], 0
-    while i < len(layout):
-        for tok, rep in tokens:
-            if layout.startswith(tok, i):
-                out.append(rep if not rep.startswith("%") else dt.strftime(rep))
-                i += len(tok)
-                break
-        else:
-            out.append(layout[i])
-            i += 1
-    return "".join(out)
 
 
 def fit_width(value: str, t: FieldTemplate) -> str:
@@ -265,7 +242,7 @@ def record_field(cdr: CDR, t: FieldTemplate) -> str:
             out.append(format_cost(cdr.cost, decimals, t.cost_shift_digits))
         elif name in ("SetupTime", "AnswerTime"):
             dt = cdr.setup_time if name == "SetupTime" else cdr.answer_time
-            out.append(go_time_format(dt, t.layout) if dt else go_rfc3339(None))
+            out.append(go_format(dt, t.layout) if dt else go_rfc3339(None))
         elif name == "Usage":
             out.append(_convert_duration(cdr.usage_ns, conv, t.tag))
         elif conv:
@@ -285,11 +262,11 @@ def _handler(t: FieldTemplate, stats: ExportStats, export_id: str, now: datetime
     if name == "*export_id":
         return export_id
     if name == "*time_now":
-        return go_time_format(now, t.layout)
+        return go_format(now, t.layout)
     if name == "*first_cdr_atime":
-        return go_time_format(stats.first_atime, t.layout)
+        return go_format(stats.first_atime, t.layout)
     if name == "*last_cdr_atime":
-        return go_time_format(stats.last_atime, t.layout)
+        return go_format(stats.last_atime, t.layout)
     if name == "*cdrs_number":
         return str(stats.records)
     if name in usage_tor:

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.filters import ActivationInterval, FilterError, FilterS, split_list
-from cgrpy.filters.compare import to_string
 from cgrpy.filters.selection import ProfileEntry, ProfileIndex
+from cgrpy.iface import iface_as_string
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import UnitError, parse_decimal
 
@@ -178,7 +178,7 @@ class ChargerEngine:
             return None
         ctx = run.event.event.get("Context")
         return {
-            "context": to_string(ctx) if ctx not in (None, "") else CHARGERS_CONTEXT,
+            "context": iface_as_string(ctx) if ctx not in (None, "") else CHARGERS_CONTEXT,
             "attribute_ids": list(profile.attribute_ids) or None,
         }
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from cgrates.v1 import rals_pb2
 from cgrpy.event import dumps_exact
+from cgrpy.gotime import go_time
 from cgrpy.units import money_str, to_unix_nano
 from services.rals.accounts.model import Account, Balance
-
-_GO_ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def _go_time(t: datetime | None) -> str:
-    return t.isoformat().replace("+00:00", "Z") if t else _GO_ZERO_TIME
 
 
 def balance_json(b: Balance) -> dict[str, Any]:
@@ -23,7 +17,7 @@ def balance_json(b: Balance) -> dict[str, Any]:
         "Uuid": b.uuid,
         "ID": b.id,
         "Value": b.value,
-        "ExpirationDate": _go_time(b.expiry),
+        "ExpirationDate": go_time(b.expiry),
         "Weight": b.weight,
         "DestinationIDs": dict(b.destination_ids),
         "RatingSubject": b.rating_subject,

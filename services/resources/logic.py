@@ -42,7 +42,6 @@ from cgrpy.filters.selection import ProfileEntry, ProfileIndex, cut_after_blocke
 
 UNLIMITED = -1.0
 NONE_IDS = "*none"
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 MATCH_CACHE_SIZE = 100_000
 
 
@@ -302,7 +301,7 @@ def _number(v: float) -> int | float:
 
 
 def usage_json(tenant: str, u: Usage, go_time: Callable[[int], str]) -> dict[str, Any]:
-    return {"Tenant": tenant, "ID": u.id, "ExpiryTime": go_time(u.expiry_ns) if u.expiry_ns else GO_ZERO_TIME,
+    return {"Tenant": tenant, "ID": u.id, "ExpiryTime": go_time(u.expiry_ns),
             "Units": _number(u.units)}
 
 

@@ -33,6 +33,8 @@ from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.errors import FilterError
+from cgrpy.gotime import go_time_ns
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
@@ -49,15 +51,6 @@ from services.resources.logic import (
 )
 from services.resources.rows import profiles_from_rows
 from services.resources.store import ResourceStore
-
-
-def go_time(ns: int) -> str:
-    """A Unix-nanosecond instant as Go's JSON encoder writes a UTC time (RFC 3339, nanoseconds)."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    text = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0")
-    return text + "Z"
 
 
 def usage_request(request: resources_pb2.ResourceUsageRequest, default_tenant: str) -> UsageRequest:
@@ -98,7 +91,7 @@ class ResourcesServiceServicer(resources_pb2_grpc.ResourcesServiceServicer):
         if not req.event.id:
             raise CGRError("MANDATORY_IE_MISSING", "[ID]")
         matched = self.owner.resources.matching(req) if req.usage_id else self._match_uncached(req)
-        return common_pb2.JsonObject(json=dumps_exact([resource_json(r, go_time) for _p, r in matched]))
+        return common_pb2.JsonObject(json=dumps_exact([resource_json(r, go_time_ns) for _p, r in matched]))
 
     def _match_uncached(self, req: UsageRequest) -> list[Any]:
         eng = self.owner.resources
@@ -107,7 +100,7 @@ class ResourcesServiceServicer(resources_pb2_grpc.ResourcesServiceServicer):
     async def GetResource(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
         tenant = request.tenant or self.owner.settings.default_tenant
         r = self.owner.resources.resource(tenant, request.id)
-        return common_pb2.JsonObject(json=dumps_exact(resource_json(r, go_time)))
+        return common_pb2.JsonObject(json=dumps_exact(resource_json(r, go_time_ns)))
 
     async def GetResourceProfile(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
         tenant = request.tenant or self.owner.settings.default_tenant
@@ -164,6 +157,7 @@ class ResourcesServer(BaseService):
                 saved = current.snapshot()
             self.resources = self._build(rows, saved)
         self.log.info("resources.loaded", tpid=tpid, profiles=len(self.resources.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Resources", "Filters"))
         return {"Resources": len(self.resources.profiles), "Filters": len(rows.get("Filters", []))}
 
     async def change(self, op: Any, name: str) -> Any:

@@ -15,6 +15,8 @@ from cgrates.v1 import (
     common_pb2,
     rals_pb2,
     rals_pb2_grpc,
+    resources_pb2,
+    resources_pb2_grpc,
     stats_pb2,
     stats_pb2_grpc,
     suppliers_pb2,
@@ -23,13 +25,13 @@ from cgrates.v1 import (
     thresholds_pb2_grpc,
 )
 from cgrpy.calldesc import descriptor_from_event, event_usage
+from cgrpy.cgrid import cgrid_of
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.backends import BackendError
 from services.sm.sessions.types import (
     AttributesReply,
@@ -101,9 +103,11 @@ class GrpcBackends:
         self.suppliers = ServiceClient(settings, "suppliers", suppliers_pb2_grpc.SuppliersServiceStub)
         self.stats = ServiceClient(settings, "stats", stats_pb2_grpc.StatsServiceStub)
         self.thresholds = ServiceClient(settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+        self.resources = ServiceClient(settings, "resources", resources_pb2_grpc.ResourcesServiceStub)
 
     async def close(self) -> None:
-        for c in (self.attributes, self.chargers, self.rals, self.cdrs, self.suppliers, self.stats, self.thresholds):
+        for c in (self.attributes, self.chargers, self.rals, self.cdrs, self.suppliers, self.stats, self.thresholds,
+                  self.resources):
             await c.close()
 
     async def attributes_process_event(self, event: CGREvent, context: str) -> AttributesReply:
@@ -252,3 +256,35 @@ class GrpcBackends:
                 return []
             raise
         return list(resp.ids)
+
+    # ResourceS: UsageID = the call's OriginID, 1 unit (v0.10 SessionS). An allocation is
+    # idempotent per UsageID and a release of a gone usage is no change, so retries are safe.
+
+    async def _resources(self, method: str, event: CGREvent, usage_id: str) -> str | None:
+        req = resources_pb2.ResourceUsageRequest(event=event_to_pb(event), usage_id=usage_id, units=1.0)
+        try:
+            resp = await self.resources.call(method, req, idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return None  # no resource matches: no limit applies to this call
+            if exc.word in ("RESOURCE_UNAUTHORIZED", "RESOURCE_UNAVAILABLE"):
+                raise BackendError(exc.message) from None
+            raise _business(exc) from None
+        return getattr(resp, "message", "")
+
+    async def resources_authorize(self, event: CGREvent, usage_id: str) -> str | None:
+        return await self._resources("AuthorizeResources", event, usage_id)
+
+    async def resources_allocate(self, event: CGREvent, usage_id: str) -> str | None:
+        return await self._resources("AllocateResources", event, usage_id)
+
+    async def resources_release(self, event: CGREvent, usage_id: str) -> None:
+        await self._resources("ReleaseResources", event, usage_id)
+
+    async def resources_release_usage(self, tenant: str, usage_id: str) -> list[str]:
+        req = resources_pb2.ReleaseUsageRequest(tenant=tenant, usage_id=usage_id)
+        try:
+            resp = await self.resources.call("ReleaseUsage", req, idempotent=True)
+        except CGRError as exc:
+            raise _business(exc) from None
+        return list(resp.resource_ids)

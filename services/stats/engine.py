@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cgrpy.event import CGREvent
+from cgrpy.errors import MandatoryIEMissingError, NotFoundError
+from cgrpy.event import CGREvent, validate_event
+from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.tariffplan.columns import TariffPlanRows
-from services.stats.errors import (
-    MandatoryIEMissingError,
-    NotFoundError,
-    validate_event,
-)
+from cgrpy.tariffplan.rows import group_rows
 from services.stats.metrics import DEFAULT_ROUNDING_DECIMALS, MetricError
-from services.stats.profile_rows import CandidateIDs, Passes, group_rows, select_profiles
 from services.stats.queue import StatQueue, StatQueueProfile
 from services.stats.store import StatQueueStore
 

@@ -20,7 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from cgrpy.event import CGREvent, dumps_exact
+from cgrpy.event import CGREvent
+from cgrpy.iface import iface_as_string
 from cgrpy.units import (
     SECOND,
     UnitError,
@@ -102,23 +103,6 @@ def to_decimal(value: Any, name: str) -> Decimal:
         except UnitError:
             raise MetricError(f"cannot convert field {name}={value!r} to a number") from None
     raise MetricError(f"cannot convert field {name}={value!r} to a number")
-
-
-def to_text(value: Any) -> str:
-    """Spec to_string (used by ``*ddc`` and ``*distinct``)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        return money_str(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return dumps_exact(value)
 
 
 def is_answered(value: Any) -> bool:
@@ -487,7 +471,7 @@ class _Distinct(_DecimalValued):
         raw = field_value(event, self._path())
         if raw is _MISSING:
             raise MetricError(self._missing_error())
-        return to_text(raw)
+        return iface_as_string(raw)
 
     def _missing_error(self) -> str:
         return f"NOT_FOUND:{self._path()}"

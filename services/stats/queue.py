@@ -17,22 +17,22 @@ from decimal import Decimal
 from typing import Any
 
 from cgrpy.event import CGREvent
-from cgrpy.units import UnitError, parse_duration
-from services.stats.metrics import (
-    DEFAULT_ROUNDING_DECIMALS,
-    Metric,
-    MetricError,
-    new_metric,
-)
-from services.stats.profile_rows import (
-    ActivationInterval,
-    Passes,
+from cgrpy.filters.activation import ActivationInterval
+from cgrpy.filters.selection import Passes
+from cgrpy.tariffplan.rows import (
     ProfileError,
     parse_activation,
     parse_bool,
     parse_int,
     parse_weight,
     split_list,
+)
+from cgrpy.units import UnitError, parse_duration
+from services.stats.metrics import (
+    DEFAULT_ROUNDING_DECIMALS,
+    Metric,
+    MetricError,
+    new_metric,
 )
 
 NONE_THRESHOLDS = "*none"

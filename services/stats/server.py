@@ -21,21 +21,18 @@ import grpc
 from cgrates.v1 import common_pb2, stats_pb2, stats_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact
+from cgrpy.filters import FilterS
+from cgrpy.filters.activation import activation_json
+from cgrpy.filters.selection import candidate_index
+from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.engine import StatEngine, StatProcessResult
-from services.stats.grpc_support import (
-    EngineRunner,
-    RecentIds,
-    activation_json,
-    candidate_index,
-    filters_of,
-    ids_or_none,
-    process_each,
-)
 from services.stats.metrics_export import STAT_METRIC
 from services.stats.queue import StatQueueProfile
 from services.stats.store import StatQueueStore
@@ -158,7 +155,7 @@ class StatsServer(BaseService):
     # --- engine lifecycle ---------------------------------------------------------------------
 
     def _build(self, rows: TariffPlanRows) -> StatEngine:
-        filters = filters_of(rows)
+        filters = FilterS.from_tariffplan(rows)
         probe = StatEngine.from_rows(rows, filters.passes)  # profiles only, to build the index
         profiles = [q.profile for q in probe.queues.values()]
         return StatEngine.from_rows(
@@ -178,6 +175,7 @@ class StatsServer(BaseService):
         self.stats = new
         self.inline = not any(q.profile.stored for q in new.queues.values())
         self.log.info("stats.loaded", tpid=tpid, queues=len(new.queues))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Stats", "Filters"))
         return {"Stats": len(new.queues), "Filters": len(rows.get("Filters", []))}
 
     def _carry_over(self, old: StatEngine | None, new: StatEngine) -> None:

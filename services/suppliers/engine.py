@@ -33,28 +33,20 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cgrpy.event import CGREvent
+from cgrpy.errors import CGRError, MandatoryIEMissingError, NotFoundError, ServerError
+from cgrpy.event import CGREvent, validate_event
+from cgrpy.filters.activation import ActivationInterval
+from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.tariffplan.columns import TariffPlanRows
-from cgrpy.units import MINUTE, UnitError, parse_decimal
-from services.stats.errors import (
-    CGRError,
-    MandatoryIEMissingError,
-    NotFoundError,
-    ServerError,
-    validate_event,
-)
-from services.stats.profile_rows import (
-    ActivationInterval,
-    CandidateIDs,
-    Passes,
+from cgrpy.tariffplan.rows import (
     ProfileError,
     group_rows,
     parse_activation,
     parse_bool,
     parse_weight,
-    select_profiles,
     split_list,
 )
+from cgrpy.units import MINUTE, UnitError, parse_decimal
 from services.suppliers.digest import suppliers_digest
 from services.suppliers.sorting import (
     HC,
@@ -137,8 +129,8 @@ class SupplierProfile:
                 s.blocker = parse_bool(row["SupplierBlocker"], where=f"{sw} SupplierBlocker")
             if (row.get("SupplierParameters") or "").strip():
                 s.parameters = row["SupplierParameters"].strip()
-        if p.sorting not in SORTERS:
-            raise ProfileError(f"{where} Sorting: unsupported sorting strategy: {p.sorting}")
+        # An unknown Sorting loads (v0.10 stores it too); asking the profile for suppliers
+        # answers ``unsupported sorting strategy: <name>`` (see _sort).
         if p.sorting == LOAD:
             try:
                 parse_ratios(p.sorting_parameters, 1)
@@ -302,6 +294,8 @@ class SupplierEngine:
         ignore_errors: bool,
         now: datetime,
     ) -> list[Candidate]:
+        if profile.sorting not in SORTERS:
+            raise CGRError(f"unsupported sorting strategy: {profile.sorting}")
         required = {LC: "rating_plan_ids", HC: "rating_plan_ids", REAS: "resource_ids",
                     REDS: "resource_ids", LOAD: "stat_ids"}.get(profile.sorting)
         if required:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from services.stats.errors import NotFoundError
+from cgrpy.errors import NotFoundError
 
 WEIGHT, LC, HC, QOS, REAS, REDS, LOAD = "*weight", "*lc", "*hc", "*qos", "*reas", "*reds", "*load"
 STRATEGIES = (WEIGHT, LC, HC, QOS, REAS, REDS, LOAD)

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cgrpy.event import CGREvent
+from cgrpy.errors import MandatoryIEMissingError, NotFoundError
+from cgrpy.event import CGREvent, validate_event
+from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
+from cgrpy.iface import iface_as_string
 from cgrpy.tariffplan.columns import TariffPlanRows
-from services.stats.errors import MandatoryIEMissingError, NotFoundError, validate_event
-from services.stats.metrics import to_text
-from services.stats.profile_rows import CandidateIDs, Passes, group_rows, select_profiles
+from cgrpy.tariffplan.rows import group_rows
 from services.thresholds.state import UNLIMITED_HITS, Threshold, ThresholdProfile
 from services.thresholds.store import ThresholdStore
 
@@ -181,7 +182,7 @@ class ThresholdEngine:
         if not p.action_ids:
             return None
         raw_account = event.event.get("Account")
-        account = to_text(raw_account) if raw_account not in (None, "") else None
+        account = iface_as_string(raw_account) if raw_account not in (None, "") else None
         ids = list(p.action_ids)
 
         def run() -> None:

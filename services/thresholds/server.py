@@ -21,22 +21,17 @@ import grpc
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
+from cgrpy.filters import FilterS
+from cgrpy.filters.activation import activation_json
+from cgrpy.filters.selection import candidate_index
+from cgrpy.gotime import go_time
+from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.engine_runner import EngineRunner, NeedsWorker, on_loop
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.stats.grpc_support import (
-    EngineRunner,
-    NeedsWorker,
-    RecentIds,
-    activation_json,
-    candidate_index,
-    filters_of,
-    go_time,
-    ids_or_none,
-    on_loop,
-    process_each,
-)
 from services.thresholds.engine import ThresholdEngine, ThresholdProcessResult
 from services.thresholds.state import Threshold, ThresholdProfile
 from services.thresholds.store import ThresholdStore
@@ -155,7 +150,7 @@ class ThresholdsServer(BaseService):
         await super().close()
 
     def _build(self, rows: TariffPlanRows) -> ThresholdEngine:
-        filters = filters_of(rows)
+        filters = FilterS.from_tariffplan(rows)
         probe = ThresholdEngine.from_rows(rows, filters.passes, self.execute_actions)
         return ThresholdEngine.from_rows(
             rows,
@@ -172,6 +167,7 @@ class ThresholdsServer(BaseService):
         new = await self.runner.run(self._build, rows)
         self.thresholds = new
         self.log.info("thresholds.loaded", tpid=tpid, profiles=len(new.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Thresholds", "Filters"))
         return {"Thresholds": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- engine thread ----------------------------------------------------------------------------

@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from cgrpy.units import UnitError, parse_duration
-from services.stats.profile_rows import (
-    ActivationInterval,
+from cgrpy.filters.activation import ActivationInterval
+from cgrpy.tariffplan.rows import (
     ProfileError,
     parse_activation,
     parse_bool,
@@ -16,6 +15,7 @@ from services.stats.profile_rows import (
     parse_weight,
     split_list,
 )
+from cgrpy.units import UnitError, parse_duration
 
 UNLIMITED_HITS = -1
 

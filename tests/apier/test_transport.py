@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 def test_ping_every_service(api):
     for name in ("CoreSv1", "APIerSv1", "APIerSv2", "SessionSv1", "AttributeSv1", "ChargerSv1",
-                 "CDRsV1", "SupplierSv1", "StatSv1", "ThresholdSv1", "RALsV1"):
+                 "CDRsV1", "SupplierSv1", "StatSv1", "ThresholdSv1", "RALsV1", "ResourceSv1"):
         assert ok(api.call(f"{name}.Ping")) == "Pong", name
 
 
@@ -22,7 +22,7 @@ def test_status_reports_every_service_serving(api):
     st = ok(api.call("CoreSv1.Status"))
     assert set(st) >= {"NodeID", "MemoryUsage", "ActiveGoroutines", "Footprint", "Version", "RunningSince", "GoVersion"}
     assert st["Services"] == {n: "SERVING" for n in
-                              ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre")}
+                              ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre", "resources")}
 
 
 def test_unknown_method(api):

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from cgrpy.cgrid import cgrid, sha1_concat
 from cgrpy.event import CGREvent, loads_exact
 from services.cdre.cdr import CdrError, cdr_from_event, to_external
-from services.cdre.cgrid import cgrid, sha1_concat
 from tests.conftest import TRACES
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cgrates.v1 import cdre_pb2_grpc
+from cgrpy.cgrid import cgrid
 from cgrpy.cli.main import main
-from services.cdre.cgrid import cgrid
 from services.cdre.server import CdreServer
 from tests.cdre.test_contract import NOWHERE, cdr_event, req
 from tests.harness import serve

@@ -20,11 +20,11 @@ from cgrates.v1 import (
     thresholds_pb2,
     thresholds_pb2_grpc,
 )
+from cgrpy.cgrid import cgrid
 from cgrpy.event import CGREvent
 from cgrpy.storage.db import make_engine
 from cgrpy.units import SECOND
 from cgrpy.wire import event_to_pb
-from services.cdre.cgrid import cgrid
 from services.cdre.server import CdreServer
 from services.rals.server import RalsServer
 from services.stats.server import StatsServer

@@ -15,8 +15,8 @@ from cgrpy.filters.compare import (
     smart_parse,
     to_duration,
     to_float,
-    to_string,
 )
+from cgrpy.iface import iface_as_string
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ from cgrpy.filters.compare import (
     ],
 )
 def test_to_string(value, text):
-    assert to_string(value) == text
+    assert iface_as_string(value) == text
 
 
 @pytest.mark.parametrize(

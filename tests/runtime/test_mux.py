@@ -16,6 +16,7 @@ from cgrpy.errors import CGRError
 from cgrpy.runtime import client as client_mod
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import ServiceRunner
+from cgrpy.runtime.status import status_code
 from tests.runtime.test_service_runtime import _SlowStats, _TestService
 from tests.suite import free_port
 
@@ -89,7 +90,7 @@ async def test_an_error_keeps_its_word_and_status_on_the_stream(running):
     try:
         with pytest.raises(CGRError) as err:
             await client.call("ResetStatQueue", req)
-        assert (err.value.word, err.value.detail, err.value.status_code) == ("NOT_FOUND", "nope", grpc.StatusCode.NOT_FOUND)
+        assert (err.value.word, err.value.detail, status_code(err.value)) == ("NOT_FOUND", "nope", grpc.StatusCode.NOT_FOUND)
         assert client.calls_by_transport["mux"] == 1
     finally:
         await client.close()

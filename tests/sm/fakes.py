@@ -45,6 +45,10 @@ class FakeBackends:
     # what StatS/ThresholdS hold per tenant (SM skips them for a tenant with none)
     stat_queues: dict[str, list[str]] = field(default_factory=lambda: {"cgrates.org": ["Stats2"]})
     thresholds: dict[str, list[str]] = field(default_factory=lambda: {"cgrates.org": ["THD_1"]})
+    # ResourceS: one resource "RES_ACC" over the accounts in ``resource_accounts``, this limit
+    resource_limit: int = 2
+    resource_accounts: tuple[str, ...] = ("1001",)
+    resource_usages: set[str] = field(default_factory=set)
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -166,3 +170,35 @@ class FakeBackends:
     async def thresholds_process_event(self, event: CGREvent) -> list[str]:
         await self._enter("thresholds")
         return []
+
+    def _resource_matches(self, event: CGREvent) -> bool:
+        return str(event.get("Account") or "") in self.resource_accounts
+
+    async def resources_authorize(self, event: CGREvent, usage_id: str) -> str | None:
+        await self._enter("resources_authorize")
+        if not self._resource_matches(event):
+            return None
+        if len(self.resource_usages) + 1 > self.resource_limit:
+            raise BackendError("RESOURCE_UNAUTHORIZED")
+        return "RES_ACC"
+
+    async def resources_allocate(self, event: CGREvent, usage_id: str) -> str | None:
+        await self._enter("resources_allocate")
+        if not self._resource_matches(event):
+            return None
+        if len(self.resource_usages - {usage_id}) + 1 > self.resource_limit:
+            raise BackendError("RESOURCE_UNAVAILABLE")
+        self.resource_usages.add(usage_id)
+        self._lose("resources_allocate")
+        return "RES_ACC"
+
+    async def resources_release(self, event: CGREvent, usage_id: str) -> None:
+        await self._enter("resources_release")
+        self.resource_usages.discard(usage_id)
+
+    async def resources_release_usage(self, tenant: str, usage_id: str) -> list[str]:
+        await self._enter("resources_release_usage")
+        self._lose("resources_release_usage")
+        held = usage_id in self.resource_usages
+        self.resource_usages.discard(usage_id)
+        return ["RES_ACC"] if held else []

@@ -6,6 +6,7 @@ import asyncio
 import time
 from decimal import Decimal
 
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import CGREvent
 from services.sm.sessions.core import Session, SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
@@ -109,8 +110,7 @@ async def test_refund_on_terminate() -> None:
     # whatever was debited, the account ends charged exactly ceil(75/10) = 8 increments
     assert fb.balances["1001"] == Decimal("99.92")
     assert sm.metrics.get("refunds", "*default") == 1
-    s = sm.get_session(_event().get("OriginID") and __import__(
-        "services.sm.opensips.messages", fromlist=["cgrid_of"]).cgrid_of(_event()))
+    s = sm.get_session(_event().get("OriginID") and cgrid_of(_event()))
     assert s is not None and s.runs[0].cost == Decimal("0.08")
     assert s.runs[0].event.get("Usage") == 75 * MS
     await asyncio.sleep(0.07)

@@ -54,7 +54,7 @@ def test_auth_digest_params() -> None:
     f = req.flags
     assert f.get_max_usage and f.get_attributes and f.get_suppliers
     assert f.process_thresholds and f.process_stats  # ProcessStatQueues honoured
-    assert f.unsupported == ["allocateresources", "authorizeresources", "releaseresources"]
+    assert f.authorize_resources and f.allocate_resources and f.release_resources
     assert req.event.time is not None and int(req.event.time.timestamp()) == 1795677153
 
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from cgrpy.errors import MandatoryIEMissingError, NotFoundError
 from cgrpy.event import CGREvent
 from cgrpy.tariffplan.csvread import read_folder
 from services.stats.engine import StatEngine
-from services.stats.errors import MandatoryIEMissingError, NotFoundError
 from tests.conftest import TARIFFPLANS
 from tests.stats.fake_filters import FakeFilters
 

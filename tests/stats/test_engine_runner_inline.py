@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
+from cgrpy import errors as engine_errors
 from cgrpy.errors import CGRError
-from services.stats import errors as engine_errors
-from services.stats.grpc_support import EngineRunner
+from cgrpy.runtime.engine_runner import EngineRunner
 
 
 @pytest.fixture

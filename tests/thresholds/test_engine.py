@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cgrpy.errors import NotFoundError
 from cgrpy.event import CGREvent
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.migrate import upgrade
 from cgrpy.tariffplan.csvread import read_folder
-from services.stats.errors import NotFoundError
 from services.thresholds.engine import ThresholdEngine
 from services.thresholds.store import ThresholdStore
 from tests.conftest import TARIFFPLANS

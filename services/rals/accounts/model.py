@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from cgrpy.errors import CGRError
 from cgrpy.units import round_money
 
 MONETARY = "*monetary"
@@ -24,13 +25,11 @@ DEFAULT_BALANCE_ID = "*default"
 GLOBAL_ROUNDING_DECIMALS = 5
 
 
-class AccountError(Exception):
-    """A CGRateS error word (``NOT_FOUND``, ``INSUFFICIENT_CREDIT``, ...) plus what caused it."""
+class AccountError(CGRError):
+    """An account failure: a CGRateS word (``NOT_FOUND``, ``INSUFFICIENT_CREDIT``, ...) and what
+    caused it."""
 
-    def __init__(self, word: str, detail: str = "") -> None:
-        super().__init__(f"{word}: {detail}" if detail else word)
-        self.word = word
-        self.detail = detail
+    spaced = True
 
 
 def new_uuid() -> str:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from cgrpy.errors import CGRError
+
 RATING_PLAN_NOT_FOUND = "RATING_PLAN_NOT_FOUND"
 UNAUTHORIZED_DESTINATION = "UNAUTHORIZED_DESTINATION"
 MAX_USAGE_EXCEEDED = "MAX_USAGE_EXCEEDED"
 INVALID_ARGUMENT = "INVALID_ARGUMENT"
 
 
-class RatingError(Exception):
-    """``word`` is the CGRateS error string (what goes on the wire); ``detail`` explains."""
+class RatingError(CGRError):
+    """A rating failure; ``word`` is the CGRateS error string (what goes on the wire)."""
 
-    def __init__(self, word: str, detail: str = "") -> None:
-        super().__init__(f"{word}: {detail}" if detail else word)
-        self.word = word
-        self.detail = detail
+    spaced = True

@@ -14,12 +14,14 @@ from cgrates.v1 import (
     cdre_pb2_grpc,
     chargers_pb2_grpc,
     rals_pb2_grpc,
+    resources_pb2_grpc,
     stats_pb2_grpc,
     suppliers_pb2_grpc,
     thresholds_pb2_grpc,
 )
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime import auth
 from cgrpy.runtime.client import to_cgr_error
 
 STUBS: dict[str, type] = {
@@ -30,6 +32,7 @@ STUBS: dict[str, type] = {
     "stats": stats_pb2_grpc.StatsServiceStub,
     "thresholds": thresholds_pb2_grpc.ThresholdsServiceStub,
     "suppliers": suppliers_pb2_grpc.SuppliersServiceStub,
+    "resources": resources_pb2_grpc.ResourcesServiceStub,
 }
 
 
@@ -45,7 +48,7 @@ class Backends:
     def _channel(self, service: str) -> grpc.aio.Channel:
         ch = self._channels.get(service)
         if ch is None:
-            ch = self._channels[service] = grpc.aio.insecure_channel(self.settings.addr(service))
+            ch = self._channels[service] = auth.aio_channel(self.settings, self.settings.addr(service))
         return ch
 
     def _stub(self, service: str) -> Any:

@@ -51,7 +51,7 @@ async def _set(ctx: Context, kind: str, obj: dict[str, Any], *, overwrite: bool 
 def _profile(a: Args) -> dict[str, Any]:
     """The profile fields (``AttributeWithCache`` embeds the profile; v2 may nest it)."""
     for nested in ("AttributeProfile", "ChargerProfile", "SupplierProfile", "StatQueueProfile",
-                   "ThresholdProfile", "Filter"):
+                   "ThresholdProfile", "ResourceProfile", "Filter"):
         if isinstance(a.get(nested), dict):
             return dict(a.get(nested))
     return {k: v for k, v in a.raw.items() if k.lower() != "cache"}
@@ -98,6 +98,8 @@ _profile_methods("StatQueue", ["APIerSv1.SetStatQueueProfile"], "APIerSv1.GetSta
                  "APIerSv1.RemoveStatQueueProfile", "APIerSv1.GetStatQueueProfileIDs")
 _profile_methods("Threshold", ["APIerSv1.SetThresholdProfile"], "APIerSv1.GetThresholdProfile",
                  "APIerSv1.RemoveThresholdProfile", "APIerSv1.GetThresholdProfileIDs")
+_profile_methods("Resource", ["APIerSv1.SetResourceProfile"], "APIerSv1.GetResourceProfile",
+                 "APIerSv1.RemoveResourceProfile", "APIerSv1.GetResourceProfileIDs")
 
 
 # --- actions and action plans ---------------------------------------------------------------

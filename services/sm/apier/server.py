@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
+from cgrpy.netaddr import split_host_port
+from cgrpy.security import bearer, server_ssl_context
 from services.sm.apier.backends import Backends
 from services.sm.apier.core import Context
 from services.sm.apier.dispatch import Dispatcher
 from services.sm.opensips.codec import MAX_FRAME_BYTES, StreamDecoder
 from services.sm.opensips.jsonrpc import encode_error
+from services.sm.opensips.listener import INCOMPLETE
 from services.sm.sessions.core import SessionManager
 
 log = logging.getLogger(__name__)
@@ -27,11 +31,6 @@ log = logging.getLogger(__name__)
 MAX_INFLIGHT_PER_CONNECTION = 64
 MAX_HEADER_BYTES = 16 * 1024
 HTTP_PATH = "/jsonrpc"
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host or "127.0.0.1", int(port)
 
 
 class ApiServer:
@@ -69,12 +68,13 @@ class ApiServer:
         return self._own_engine
 
     async def start(self) -> None:
-        host, port = _split(self.jsonrpc_listen)
+        host, port = split_host_port(self.jsonrpc_listen, "127.0.0.1")
         tcp = await asyncio.start_server(self._on_tcp, host, port)
         self._servers.append(tcp)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
-        host, port = _split(self.http_listen)
-        http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES)
+        host, port = split_host_port(self.http_listen, "127.0.0.1")
+        tls = server_ssl_context(self.settings.http_tls_cert, self.settings.http_tls_key)
+        http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES, ssl=tls)
         self._servers.append(http)
         self.http_port = http.sockets[0].getsockname()[1]
         log.info("CGRateS JSON-RPC API on tcp %s:%d, http %s:%d%s",
@@ -130,6 +130,8 @@ class ApiServer:
                     t = asyncio.create_task(answer(msg))
                     pending.add(t)
                     t.add_done_callback(pending.discard)
+            if decoder.pending and not writer.is_closing():
+                writer.write(encode_error(None, INCOMPLETE))
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -147,7 +149,7 @@ class ApiServer:
             while await self._http_exchange(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, asyncio.CancelledError):
+                ValueError, asyncio.CancelledError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -192,7 +194,8 @@ class ApiServer:
         if len(msgs) != 1 or decoder.pending:
             reply = encode_error(None, "SERVER_ERROR: expected exactly one JSON-RPC object")
         else:
-            reply = await self.dispatcher.handle(msgs[0]) or encode_error(None, "SERVER_ERROR: not a request")
+            reply = (await self.dispatcher.handle(msgs[0], bearer(headers.get("authorization")))
+                     or encode_error(None, "SERVER_ERROR: not a request"))
         await _respond(writer, 200, reply, close=not keep, content_type=b"application/json")
         return keep
 

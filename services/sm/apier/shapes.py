@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cgrates.v1 import cdre_pb2, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, loads_exact
+from cgrpy.gotime import GO_ZERO_TIME, go_rfc3339, go_time  # noqa: F401 - apier modules use them
 from cgrpy.units import parse_decimal, to_unix_nano
 from cgrpy.wire import event_from_pb, external_cdr  # noqa: F401 - the GetCDRs shape
 from services.sm.apier.args import Args
 
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 VOICE = "*voice"
-
-
-def go_time(dt: datetime | None, *, nano: bool = True) -> str:
-    """Go's JSON time (RFC3339Nano: fraction only when non-zero) or ``Format(time.RFC3339)``."""
-    if dt is None:
-        return GO_ZERO_TIME
-    dt = dt.astimezone(UTC)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    if nano and dt.microsecond:
-        text += f".{dt.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def json_object(pb: common_pb2.JsonObject) -> Any:

@@ -62,7 +62,7 @@ async def core_status(ctx: Context, a: Args) -> Any:
         "ActiveGoroutines": len(asyncio.all_tasks()),
         "Footprint": _size(rss),
         "Version": "cgrpy (CGRateS v0.10 API)",
-        "RunningSince": shapes.go_time(ctx.started, nano=False),
+        "RunningSince": shapes.go_rfc3339(ctx.started),
         "GoVersion": f"python{sys.version.split()[0]}",
         "PID": os.getpid(),
         "Services": dict(zip(names, states, strict=True)),
@@ -70,4 +70,4 @@ async def core_status(ctx: Context, a: Args) -> Any:
 
 
 def shapes_services() -> tuple[str, ...]:
-    return ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre")
+    return ("attributes", "chargers", "rals", "suppliers", "stats", "thresholds", "cdre", "resources")

@@ -7,7 +7,6 @@ seconds), A.10 (CGRateS v0.10 decodes the option keys case-insensitively).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -15,8 +14,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
-from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, parse_time
+from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, check_event_fields, parse_time
 from services.sm.sessions.types import (
     AttributesReply,
     AuthorizeResult,
@@ -66,6 +66,9 @@ _FLAG_KEYS = {
     "processthresholds": "process_thresholds",
     "processstats": "process_stats",
     "processstatqueues": "process_stats",  # tutorial name; v0.10 ignores it, we honour it
+    "authorizeresources": "authorize_resources",
+    "allocateresources": "allocate_resources",
+    "releaseresources": "release_resources",
 }
 _RESOURCE_KEYS = {"authorizeresources", "allocateresources", "releaseresources"}
 _OTHER_OPTION_KEYS = {"initsession", "terminatesession", "tenant", "event", "cgrevent", "id"}
@@ -98,15 +101,6 @@ class SessionRequest:
         return cgrid_of(self.event)
 
 
-def cgrid_of(event: CGREvent) -> str:
-    """CGRateS ``Sha1(OriginID + OriginHost)`` unless the event carries a CGRID (spec §5.1)."""
-    given = event.get("CGRID")
-    if given:
-        return str(given)
-    raw = str(event.get("OriginID") or "") + str(event.get("OriginHost") or "")
-    return hashlib.sha1(raw.encode("utf-8")).hexdigest()
-
-
 def normalize_origin_id(value: Any) -> str:
     """Strip the ``Call-ID: `` header-name prefix OpenSIPS leaves on missed-call CDRs (A.4.4)."""
     text = "" if value is None else str(value).strip()
@@ -127,6 +121,10 @@ def parse_request(method: str, arg: Any) -> SessionRequest:
     if not isinstance(arg, dict):
         raise RequestError("MANDATORY_IE_MISSING: [Event]")
     options, fields = _split(arg, compat)
+    try:
+        check_event_fields(fields)  # sizes first: nothing below may convert a hostile number
+    except UnitError as exc:
+        raise RequestError(f"SERVER_ERROR: {exc}") from None
     flags = _flags(options, kind, compat)
     tenant = str(options.get("tenant") or fields.pop("Tenant", None) or DEFAULT_TENANT)
     origin = fields.get("OriginID")
@@ -197,9 +195,6 @@ def _flags(options: dict[str, Any], kind: Kind, compat: bool) -> SessionFlags:
             setattr(flags, attr, getattr(flags, attr) or _truthy(options[key]))
     if compat and kind in (Kind.AUTHORIZE, Kind.INITIATE, Kind.UPDATE):
         flags.get_max_usage = True  # SMGenericV1.GetMaxUsage/InitiateSession always size the call
-    flags.unsupported = sorted(k for k in _RESOURCE_KEYS if _truthy(options.get(k)))
-    if flags.unsupported:
-        log.debug("resource flags %s accepted but ResourceS is not implemented", flags.unsupported)
     return flags
 
 
@@ -222,7 +217,7 @@ def authorize_digest_reply(res: AuthorizeResult, *, units: bool = False) -> dict
         max_usage = res.max_usage_ns if units else seconds(res.max_usage_ns)
     return {
         "AttributesDigest": res.attributes.digest() if res.attributes else None,
-        "ResourceAllocation": None,
+        "ResourceAllocation": res.resource_allocation,
         "MaxUsage": max_usage,
         "SuppliersDigest": res.suppliers.digest() if res.suppliers else None,
         "Thresholds": ",".join(res.threshold_ids) if res.threshold_ids is not None else None,
@@ -234,7 +229,7 @@ def authorize_reply(res: AuthorizeResult) -> dict[str, Any]:
     """CGRateS ``V1AuthorizeReply`` (MaxUsage in ns), for ``cgrates_cmd`` / API clients."""
     return {
         "Attributes": attributes_json(res.attributes),
-        "ResourceAllocation": None,
+        "ResourceAllocation": res.resource_allocation,
         "MaxUsage": res.max_usage_ns if res.max_usage_ns is not None else UNLIMITED_NS,
         "Suppliers": suppliers_json(res.suppliers),
         "ThresholdIDs": res.threshold_ids,
@@ -246,7 +241,7 @@ def initiate_reply(res: InitiateResult) -> dict[str, Any]:
     # OpenSIPS needs an integer MaxUsage; null would tear the call down, -1 means unlimited.
     return {
         "Attributes": attributes_json(res.attributes),
-        "ResourceAllocation": None,
+        "ResourceAllocation": res.resource_allocation,
         "MaxUsage": res.max_usage_ns if res.max_usage_ns is not None else UNLIMITED_NS,
         "ThresholdIDs": res.threshold_ids,
         "StatQueueIDs": res.stat_queue_ids,

@@ -10,6 +10,7 @@ import logging
 import urllib.request
 from typing import Any
 
+from cgrpy.netaddr import split_host_port
 from services.sm.sessions.core import Session
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,9 @@ class MIClient:
         return reply.get("result")
 
     async def _udp(self, body: bytes) -> bytes:
-        host, port = self.address.rsplit(":", 1)
+        host, port = split_host_port(self.address)
         loop = asyncio.get_running_loop()
-        transport, proto = await loop.create_datagram_endpoint(_Reply, remote_addr=(host, int(port)))
+        transport, proto = await loop.create_datagram_endpoint(_Reply, remote_addr=(host, port))
         try:
             transport.sendto(body)
             return await asyncio.wait_for(proto.future, self.timeout_s)

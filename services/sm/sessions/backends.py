@@ -15,6 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
+from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 
 from .types import (
@@ -27,12 +28,9 @@ from .types import (
 )
 
 
-class BackendError(Exception):
-    """A business answer from a backend (the CGRateS error word), not a transport failure."""
-
-    def __init__(self, word: str) -> None:
-        super().__init__(word)
-        self.word = word
+class BackendError(CGRError):
+    """A business answer from a backend (the CGRateS error text as ``word``), not a transport
+    failure."""
 
 
 class Backends(Protocol):
@@ -87,3 +85,16 @@ class Backends(Protocol):
     async def stats_queue_ids(self, tenant: str) -> list[str]: ...
 
     async def thresholds_ids(self, tenant: str) -> list[str]: ...
+
+    # ResourceS (only with the *resources flags). authorize/allocate answer the AllocationMessage
+    # (None: no resource matches the call); a call over a limit raises BackendError
+    # RESOURCE_UNAUTHORIZED / RESOURCE_UNAVAILABLE.
+    async def resources_authorize(self, event: CGREvent, usage_id: str) -> str | None: ...
+
+    async def resources_allocate(self, event: CGREvent, usage_id: str) -> str | None: ...
+
+    async def resources_release(self, event: CGREvent, usage_id: str) -> None: ...
+
+    async def resources_release_usage(self, tenant: str, usage_id: str) -> list[str]:
+        """Clear ``usage_id`` wherever ResourceS holds it (a session closed without an event)."""
+        ...

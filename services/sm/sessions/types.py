@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cgrpy.event import CGREvent
+from cgrpy.iface import iface_as_string
 
 # ----------------------------------------------------------------------------- backend answers
 
@@ -35,7 +36,7 @@ class AttributesReply:
         """CGRateS ``AttributesDigest``: ``Field:Value`` of every altered field, ``,``-joined."""
         if not self.altered_fields:
             return None
-        return ",".join(f"{f}:{_text(self.event.get(f))}" for f in self.altered_fields)
+        return ",".join(f"{f}:{iface_as_string(self.event.get(f))}" for f in self.altered_fields)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class AuthorizeResult:
     threshold_ids: list[str] | None = None
     stat_queue_ids: list[str] | None = None
     error: str | None = None  # CGRateS error word; set -> refuse
+    resource_allocation: str | None = None  # ResourceS's AllocationMessage (AuthorizeResources)
 
 
 @dataclass
@@ -101,6 +103,7 @@ class InitiateResult:
     threshold_ids: list[str] | None = None
     stat_queue_ids: list[str] | None = None
     error: str | None = None
+    resource_allocation: str | None = None  # ResourceS's AllocationMessage (AllocateResources)
 
 
 @dataclass
@@ -119,7 +122,9 @@ class SessionFlags:
     get_suppliers: bool = False
     process_thresholds: bool = False
     process_stats: bool = False
-    unsupported: list[str] = field(default_factory=list)  # resource flags: accepted, not acted on
+    authorize_resources: bool = False  # authorize: is there room for one more call?
+    allocate_resources: bool = False  # initiate: take the call's unit
+    release_resources: bool = False  # terminate: give it back
 
 
 @dataclass(frozen=True)
@@ -135,11 +140,3 @@ class ActiveSessionInfo:
     debited_ns: int
     cost: Decimal
     max_usage_left_ns: int | None
-
-
-def _text(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)

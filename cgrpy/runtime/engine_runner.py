@@ -1,6 +1,5 @@
-"""What the StatS, ThresholdS and SupplierS gRPC servers share: running their sync engines off the
-event loop, letting those engines call other services, error mapping, indexed profile lookup and
-the CGRateS JSON pieces of their profiles.
+"""Running a service's sync engine off the event loop while that engine calls other services
+(StatS, ThresholdS, SupplierS, ResourceS), and its errors as :class:`CGRError`.
 
 Why a worker thread plus a bridge (rather than gathering remote data before calling an engine):
 the engines decide *during* a call what they need (SupplierS only prices suppliers that survive
@@ -16,34 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.filters.errors import FilterError
-from cgrpy.filters.filters import FilterS
-from cgrpy.filters.selection import ProfileEntry, ProfileIndex
-from cgrpy.tariffplan.columns import TariffPlanRows
-from services.stats import errors as engine_errors
-from services.stats.profile_rows import ActivationInterval, CandidateIDs, ProfileError
+from cgrpy.tariffplan.rows import ProfileError
 
 T = TypeVar("T")
-
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def to_cgr_error(exc: BaseException) -> CGRError:
     """An engine/profile/filter error as the runtime's CGRError (its text starts with the word)."""
     if isinstance(exc, CGRError):
         return exc
-    if isinstance(exc, engine_errors.CGRError):
-        return CGRError.from_message(str(exc))
     return CGRError("SERVER_ERROR", str(exc) or type(exc).__name__)
 
 
@@ -78,7 +64,7 @@ class EngineRunner:
         call = functools.partial(ctx.run, fn, *args, **kw)
         try:
             return await self._loop.run_in_executor(self._pool, call)
-        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+        except (CGRError, ProfileError, FilterError) as exc:
             raise to_cgr_error(exc) from None
 
     async def run_inline(self, fn: Callable[..., T], *args: Any, lock: Any = None, **kw: Any) -> T:
@@ -93,7 +79,7 @@ class EngineRunner:
             return fn(*args, **kw)
         except NeedsWorker:
             pass
-        except (engine_errors.CGRError, ProfileError, FilterError) as exc:
+        except (CGRError, ProfileError, FilterError) as exc:
             raise to_cgr_error(exc) from None
         finally:
             if lock is not None:
@@ -122,95 +108,3 @@ class EngineRunner:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def filters_of(rows: TariffPlanRows) -> FilterS:
-    return FilterS.from_tariffplan(rows)
-
-
-def candidate_index(
-    filters: FilterS,
-    profiles: Iterable[Any],
-    settings: Settings,
-    service: str,
-) -> CandidateIDs:
-    """FilterS's index over ``profiles`` (objects with tenant/id/filter_ids/weight), honouring
-    ``<service>_string_indexed_fields`` / ``<service>_prefix_indexed_fields``."""
-    index: ProfileIndex[str] = ProfileIndex(
-        filters,
-        [ProfileEntry(p.tenant, p.id, tuple(p.filter_ids), None, p.weight, p.id) for p in profiles],
-        string_fields=settings.get(f"{service}_string_indexed_fields"),
-        prefix_fields=settings.get(f"{service}_prefix_indexed_fields"),
-    )
-    return index.candidate_ids
-
-
-def go_time(dt: datetime | None) -> str:
-    """A time as Go's JSON encoder writes it (zero time when unset)."""
-    if dt is None:
-        return GO_ZERO_TIME
-    return dt.isoformat().replace("+00:00", "Z")
-
-
-def activation_json(a: ActivationInterval | None) -> dict[str, str] | None:
-    if a is None:
-        return None
-    return {"ActivationTime": go_time(a.activation), "ExpiryTime": go_time(a.expiry)}
-
-
-def ids_or_none(ids: Sequence[str]) -> list[str] | None:
-    return list(ids) or None
-
-
-class RecentIds:
-    """Ids of events processed lately, oldest forgotten first (bounded memory), so a batch
-    sender that delivers at least once (cdre's outbox) has a repeat skipped rather than counted
-    twice. The window is per process: a repeat after a restart is counted again."""
-
-    def __init__(self, size: int = 100_000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, event_id: str) -> bool:
-        with self._lock:
-            return event_id in self._ids
-
-    def add(self, event_id: str) -> None:
-        with self._lock:
-            self._ids[event_id] = None
-            if len(self._ids) > self.size:
-                self._ids.popitem(last=False)
-
-
-@dataclass
-class BatchItem(Generic[T]):
-    """One event's outcome in a batch ``ProcessEvents``."""
-
-    event_id: str
-    result: T | None = None
-    error: str = ""  # the CGRateS error word ProcessEvent would have answered
-    duplicate: bool = False
-
-
-def process_each(
-    fn: Callable[[Any, Any], T], items: Sequence[tuple[Any, Any]], recent: RecentIds
-) -> list[BatchItem[T]]:
-    """Run ``fn(event, ids)`` for every item in order (in the engine thread), skipping event
-    ids in ``recent``; an engine error is that item's answer, not the batch's. An id is
-    remembered as soon as its event was processed, so a batch that fails half way and is sent
-    again skips the half already done."""
-    out: list[BatchItem[T]] = []
-    for ev, ids in items:
-        eid = str(ev.id or "")
-        if eid and eid in recent:
-            out.append(BatchItem(eid, duplicate=True))
-            continue
-        try:
-            item = BatchItem(eid, result=fn(ev, ids))
-        except (CGRError, engine_errors.CGRError, ProfileError, FilterError) as exc:
-            item = BatchItem(eid, error=to_cgr_error(exc).word)
-        if eid:
-            recent.add(eid)
-        out.append(item)
-    return out
