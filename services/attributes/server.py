@@ -7,7 +7,6 @@ started with and no request ever sees a half-built one.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -125,17 +124,17 @@ class AttributesServer(BaseService):
     async def load(self) -> None:
         await self.reload()
 
-    async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
-        """Rebuild from tariff plan ``tpid`` (default: configured) and swap; the old engine
-        stays in place if the plan cannot be compiled."""
-        tpid = tpid or self.settings.tpid
-        rows = await self.fetch_tariffplan(tpid)
-        engine = await asyncio.to_thread(build_engine, rows, self.settings)
+    def build(self, rows: TariffPlanRows) -> AttributeEngine:
+        return build_engine(rows, self.settings)
+
+    def swap(self, new: AttributeEngine, rows: TariffPlanRows) -> AttributeEngine | None:
+        old = getattr(self, "attributes", None)
         inputs = event_inputs(rows, ["Attributes"])
         self._generation += 1
         # one reference swap each, no await between them: a reply never mixes two reloads
-        self.attributes, self.inputs = engine, inputs
+        self.attributes, self.inputs = new, inputs
         self.profile_version = f"attributes:{self._boot}.{self._generation}"
-        counts = engine_counts(engine)
-        self.log.info("attributes.loaded", tpid=tpid, **counts)
-        return tpid, counts
+        return old
+
+    def counts(self, new: AttributeEngine, rows: TariffPlanRows) -> dict[str, int]:
+        return engine_counts(new)

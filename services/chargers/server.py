@@ -6,7 +6,6 @@ loop and then swaps that reference, so in-flight requests finish on the engine t
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -156,17 +155,17 @@ class ChargersServer(BaseService):
             await client.close()
         await super().close()
 
-    async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
-        """Rebuild from tariff plan ``tpid`` (default: configured) and swap; the old engine
-        stays in place if the plan cannot be compiled."""
-        tpid = tpid or self.settings.tpid
-        rows = await self.fetch_tariffplan(tpid)
-        engine = await asyncio.to_thread(build_engine, rows, self.settings)
+    def build(self, rows: TariffPlanRows) -> ChargerEngine:
+        return build_engine(rows, self.settings)
+
+    def swap(self, new: ChargerEngine, rows: TariffPlanRows) -> ChargerEngine | None:
+        old = getattr(self, "chargers", None)
         # the engine reads Context itself (the runs' AttributeS context)
         inputs = event_inputs(rows, ["Chargers"], extra=["Context"])
         self._generation += 1
-        self.chargers, self.inputs = engine, inputs
+        self.chargers, self.inputs = new, inputs
         self.profile_version = f"chargers:{self._boot}.{self._generation}"
-        counts = {"Chargers": len(engine.profiles()), "Filters": len(engine.filters.stored())}
-        self.log.info("chargers.loaded", tpid=tpid, **counts)
-        return tpid, counts
+        return old
+
+    def counts(self, new: ChargerEngine, rows: TariffPlanRows) -> dict[str, int]:
+        return {"Chargers": len(new.profiles()), "Filters": len(new.filters.stored())}
