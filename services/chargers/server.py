@@ -19,7 +19,7 @@ from cgrpy.filters.deps import NOT_REUSABLE, EventInputs, event_inputs
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.chargers.attributes_client import AttributeSClient, RemoteAttrReply
+from services.chargers.clients import AttributeSClient, RemoteAttrReply
 from services.chargers.logic import ChargerEngine, ChargerRun, ProfileDataError
 
 
