@@ -32,7 +32,7 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.engine import StatEngine, StatProcessResult
-from services.stats.metrics_export import STAT_METRIC
+from services.stats.metrics import STAT_METRIC
 from services.stats.queue import StatQueueProfile
 from services.stats.store import StatQueueStore
 
