@@ -8,6 +8,7 @@ reflection, readiness (SERVING only after ``load()``), graceful shutdown on SIGT
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from cgrates.v1 import mux_pb2_grpc
+from cgrates.v1 import common_pb2, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
@@ -83,6 +84,16 @@ class BaseService:
 
     # --- ReloadCache: build the new compiled data once, off the loop, then swap it in ----------
 
+    # Changes with every reload; the random part tells this process's reloads from a restart's.
+    profile_version: str = ""
+    _boot: ClassVar[str] = secrets.token_hex(4)
+    _generation: int = 0
+
+    async def reload_cache(self, request: common_pb2.ReloadCacheRequest) -> common_pb2.ReloadCacheResponse:
+        """The ReloadCache RPC: :meth:`reload` of the requested TPID (default: configured)."""
+        tpid, loaded = await self.reload(request.tpid or None)
+        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
+
     async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
         """Compile tariff plan ``tpid`` (default: the configured one) and swap it in; returns the
         TPID and the counts ReloadCache reports. If building fails the old data stays in place.
@@ -94,6 +105,9 @@ class BaseService:
         rows = await self.fetch_tariffplan(tpid)
         new = await self.run_build(self.build, rows)
         old = self.swap(new, rows)
+        # no await since the swap: a reply never pairs new data with the old version
+        self._generation += 1
+        self.profile_version = f"{self.name}:{self._boot}.{self._generation}"
         counts = self.counts(new, rows)
         self.log.info(f"{self.name}.loaded", tpid=tpid, **counts)
         await self.retire(old)

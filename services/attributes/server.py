@@ -7,7 +7,6 @@ started with and no request ever sees a half-built one.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import grpc
@@ -103,19 +102,14 @@ class AttributesServiceServicer(attributes_pb2_grpc.AttributesServiceServicer):
     async def ReloadCache(
         self, request: common_pb2.ReloadCacheRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ReloadCacheResponse:
-        tpid, counts = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=counts)
+        return await self.owner.reload_cache(request)
 
 
 class AttributesServer(BaseService):
     name = "attributes"
 
     attributes: AttributeEngine
-    # Changes with every reload; the random part tells this process's reloads from a restart's.
-    profile_version: str = ""
     inputs: EventInputs
-    _boot = secrets.token_hex(4)
-    _generation = 0
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         attributes_pb2_grpc.add_AttributesServiceServicer_to_server(AttributesServiceServicer(self), server)
@@ -130,10 +124,8 @@ class AttributesServer(BaseService):
     def swap(self, new: AttributeEngine, rows: TariffPlanRows) -> AttributeEngine | None:
         old = getattr(self, "attributes", None)
         inputs = event_inputs(rows, ["Attributes"])
-        self._generation += 1
         # one reference swap each, no await between them: a reply never mixes two reloads
         self.attributes, self.inputs = new, inputs
-        self.profile_version = f"attributes:{self._boot}.{self._generation}"
         return old
 
     def counts(self, new: AttributeEngine, rows: TariffPlanRows) -> dict[str, int]:

@@ -6,7 +6,6 @@ loop and then swaps that reference, so in-flight requests finish on the engine t
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,8 +124,7 @@ class ChargersServiceServicer(chargers_pb2_grpc.ChargersServiceServicer):
     async def ReloadCache(
         self, request: common_pb2.ReloadCacheRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ReloadCacheResponse:
-        tpid, counts = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=counts)
+        return await self.owner.reload_cache(request)
 
 
 class ChargersServer(BaseService):
@@ -134,11 +132,7 @@ class ChargersServer(BaseService):
 
     chargers: ChargerEngine
     attributes: AttributeSClient
-    # Changes with every reload; the random part tells this process's reloads from a restart's.
-    profile_version: str = ""
     inputs: EventInputs
-    _boot = secrets.token_hex(4)
-    _generation = 0
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         chargers_pb2_grpc.add_ChargersServiceServicer_to_server(ChargersServiceServicer(self), server)
@@ -162,9 +156,7 @@ class ChargersServer(BaseService):
         old = getattr(self, "chargers", None)
         # the engine reads Context itself (the runs' AttributeS context)
         inputs = event_inputs(rows, ["Chargers"], extra=["Context"])
-        self._generation += 1
         self.chargers, self.inputs = new, inputs
-        self.profile_version = f"chargers:{self._boot}.{self._generation}"
         return old
 
     def counts(self, new: ChargerEngine, rows: TariffPlanRows) -> dict[str, int]:

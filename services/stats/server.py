@@ -116,8 +116,7 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         return common_pb2.Empty()
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        tpid, loaded = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
+        return await self.owner.reload_cache(request)
 
 
 class StatsServer(BaseService):

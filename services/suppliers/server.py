@@ -150,8 +150,7 @@ class SuppliersServiceServicer(suppliers_pb2_grpc.SuppliersServiceServicer):
         return common_pb2.IDsResponse(ids=ids)
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        tpid, loaded = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
+        return await self.owner.reload_cache(request)
 
 
 class SuppliersServer(BaseService):

@@ -122,8 +122,7 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
         return common_pb2.Empty()
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        tpid, loaded = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
+        return await self.owner.reload_cache(request)
 
 
 class ThresholdsServer(BaseService):
