@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "migrate",
     "profiles",
     "stats",
+    "resources",
     "provision",
     "config",
     "smoke",

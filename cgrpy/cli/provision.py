@@ -7,7 +7,7 @@ TariffPlanService (validated like a CSV load, stored in the StorDB, owners reloa
     cgr profiles get Attribute ATTR_X [--tenant T]          cgr profiles rm Filter FLTR_X
     cgr profiles ids Threshold [--tenant T|*all]
 
-KIND: Filter, Attribute, Charger, Supplier, StatQueue, Threshold, Actions, ActionPlan,
+KIND: Filter, Attribute, Charger, Supplier, StatQueue, Threshold, Resource, Actions, ActionPlan,
 ActionTriggers (file names such as Attributes work too). ``--tpid`` targets another tariff plan
 (stored only; the services reload only for the configured one).
 Exit codes: 0 done; 1 refused or service unreachable (the CGRateS word and problems on stderr);
