@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from cgrpy.event import CGREvent
+from cgrpy.gotime import GO_ZERO_TIME
 from cgrpy.iface import iface_as_string
 from cgrpy.units import (
     SECOND,
@@ -116,7 +117,7 @@ def is_answered(value: Any) -> bool:
     if isinstance(value, int):
         return value != 0
     if isinstance(value, str):
-        if value.strip() in ("", "0", "0001-01-01T00:00:00Z"):
+        if value.strip() in ("", "0", GO_ZERO_TIME):
             return False
         try:
             return parse_time(value) is not None
