@@ -84,6 +84,14 @@ _BASE_KEYS: list[Key] = [
        "(GetActiveSessionIDs); unconfirmed for this long, it is closed at what was charged before."),
     _k("sm_reply_timeout", "duration", 2_000_000_000,
        "SM answers OpenSIPS within this time even if a backend hangs."),
+    _k("sm_backend_retry", "duration", 10_000_000_000,
+       "How long SM retries a RALs debit that failed for want of RALs (restarting, unreachable), "
+       "with the same request id, before the failed-backend policy applies. A settlement (final "
+       "debit, refund) is retried until it succeeds, across SM restarts."),
+    _k("sm_cdr_wait", "duration", 60_000_000_000,
+       "After a TerminateSession, how long SM waits for the call's ProcessCDR before posting the "
+       "CDRs built from the session itself (the ProcessCDR was lost, or went to an SM that died); "
+       "a ProcessCDR arriving later adds no CDR. 0 = never post without ProcessCDR."),
     _k("sm_backend_failure_policy", "str", "deny",
        "On a failed backend during authorize: deny (refuse the call) or allow (let it through)."),
     _k("sm_spool_path", "str", "var/sm_cdr_spool.sqlite",

@@ -19,9 +19,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from cgrates.v1 import common_pb2, mux_pb2_grpc
+from cgrates.v1 import cache_pb2, cache_pb2_grpc, common_pb2, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime.cache import CacheServicer
+from cgrpy.runtime.cache import cache_counts as count_cache_items
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
@@ -58,6 +60,10 @@ class BaseService:
             self._engine = None
 
     _engine: Engine | None = None
+    # What the service compiled at its last load/reload (CacheSv1.GetCacheStats): the TPID and
+    # items per CGRateS cache ID, see cgrpy/runtime/cache.py. Empty for a service without a plan.
+    cache_tpid: str = ""
+    cache_counts: dict[str, int] = {}  # noqa: RUF012 - replaced (never mutated) by each load
     # host:port the gRPC server listens on, set by ServiceRunner before load() (port 0 resolved)
     bound_address: str = ""
 
@@ -86,6 +92,8 @@ class BaseService:
 
     # Changes with every reload; the random part tells this process's reloads from a restart's.
     profile_version: str = ""
+    # the tariff-plan files whose items CacheSv1.GetCacheStats reports (with "Filters")
+    cache_files: ClassVar[tuple[str, ...]] = ()
     _boot: ClassVar[str] = secrets.token_hex(4)
     _generation: int = 0
 
@@ -108,6 +116,7 @@ class BaseService:
         # no await since the swap: a reply never pairs new data with the old version
         self._generation += 1
         self.profile_version = f"{self.name}:{self._boot}.{self._generation}"
+        self.cache_tpid, self.cache_counts = tpid, count_cache_items(rows, self.cache_files)
         counts = self.counts(new, rows)
         self.log.info(f"{self.name}.loaded", tpid=tpid, **counts)
         await self.retire(old)
@@ -161,13 +170,37 @@ def error_guard(log: EventLogger, method: str, inner: Behaviour) -> Behaviour:
     return wrapped
 
 
-def make_guard(service: str) -> Callable[[str, Behaviour], Behaviour]:
+NOT_READY = "NOT_READY"
+_UNGATED = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # answer before load() too
+
+
+def ready_guard(service: str, ready: Callable[[], bool], inner: Behaviour) -> Behaviour:
+    """``inner`` answering UNAVAILABLE while ``ready()`` is false. The gRPC server listens before
+    ``load()`` has finished (the health service must answer NOT_SERVING meanwhile); a call that
+    arrives then is "try again shortly", never a final error: clients retry UNAVAILABLE and keep
+    their work pending (cdre leaves the CDR pending, SM settles later) instead of giving up."""
+
+    async def wrapped(request: Any, context: Any) -> Any:
+        if not ready():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NOT_READY}: {service} is loading")
+        return await inner(request, context)
+
+    return wrapped
+
+
+def make_guard(
+    service: str, ready: Callable[[], bool] | None = None
+) -> Callable[[str, Behaviour], Behaviour]:
     """What every unary behaviour of ``service`` runs inside, whichever transport carried it:
-    metrics outside, error translation inside."""
+    metrics outside, then the readiness gate, error translation inside. Health and reflection
+    answer whatever the state (health says NOT_SERVING until loaded)."""
     log = get_logger(service)
 
     def guard(method: str, inner: Behaviour) -> Behaviour:
-        return metered("unary", method, error_guard(log, method, inner))
+        behaviour = error_guard(log, method, inner)
+        if ready is not None and not method.startswith(_UNGATED):
+            behaviour = ready_guard(service, ready, behaviour)
+        return metered("unary", method, behaviour)
 
     return guard
 
@@ -221,6 +254,7 @@ class ServiceRunner:
         self.service_names: list[str] = []
         self._metrics_server: Any = None
         self.log = service.log
+        self.loaded = False  # load() finished: until then the service's RPCs answer UNAVAILABLE
 
     async def start(self) -> None:
         name = self.service.name
@@ -231,11 +265,14 @@ class ServiceRunner:
                     self.metrics_port = self._metrics_server[0].server_port
         except OSError as exc:
             raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
-        guard = make_guard(name)
+        guard = make_guard(name, lambda: self.loaded)
         self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=[("grpc.so_reuseport", 0)])
         # The Mux stream runs the very handlers the service registers, under the same guard.
         table = HandlerTable(guard)
         self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
+        cache_pb2_grpc.add_CacheServiceServicer_to_server(
+            CacheServicer(self.service), RecordingServer(self.server, table))  # type: ignore[arg-type]
+        self.service_names.append(cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name)
         self.mux = MuxServicer(table)
         mux_pb2_grpc.add_MuxServicer_to_server(self.mux, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -258,6 +295,7 @@ class ServiceRunner:
         except BaseException:
             await self._abort_start()
             raise
+        self.loaded = True
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
 

@@ -107,6 +107,7 @@ class AttributesServiceServicer(attributes_pb2_grpc.AttributesServiceServicer):
 
 class AttributesServer(BaseService):
     name = "attributes"
+    cache_files = ("Attributes", "Filters")
 
     attributes: AttributeEngine
     inputs: EventInputs

@@ -249,6 +249,11 @@ def export_profile_from_request(
         if fmt is not None and fmt != profile.export_format:
             profile = ExportProfile(profile.id, fmt, profile.export_path,
                                     profile.field_separator, profile.fields)
+        if req.field_separator:
+            if len(req.field_separator) != 1:
+                raise invalid(f"field_separator: {req.field_separator!r} must be one character")
+            profile = ExportProfile(profile.id, profile.export_format, profile.export_path,
+                                    req.field_separator, profile.fields)
         return profile
     except ExportError as exc:
         raise invalid(f"export_profile: {exc}") from None
@@ -444,6 +449,7 @@ class CdreServer(BaseService):
         await self._resume_crash_leftovers()
         # events of CDRs stored before a crash or restart are delivered now
         self.outbox.start()
+        self._sweeper = asyncio.create_task(self._sweep_pending())
 
     async def process_one(
         self, request: cdre_pb2.ProcessCDRRequest
@@ -509,6 +515,20 @@ class CdreServer(BaseService):
         n = await resume_pending(self.backends, self.store, older_than=timedelta(0))
         self.log.info("cdr.resumed", finished=n)
 
+    async def _sweep_pending(self) -> None:
+        """Rows left pending while running (RALs was away and their sender does not retry) are
+        finished once they are ``stale_pending_after`` old; same debit key, so never twice."""
+        age = self.pipeline_config.stale_pending_after
+        while True:
+            await asyncio.sleep(min(30.0, age.total_seconds()))
+            try:
+                n = await resume_pending(self.backends, self.store, older_than=age)
+            except Exception as exc:  # noqa: BLE001 - the StorDB may be away: next round
+                self.log.warning("cdr.sweep_failed", error=repr(exc))
+                continue
+            if n:
+                self.log.info("cdr.resumed", finished=n)
+
     async def _rals_serving(self, wait_s: float) -> bool:
         name = rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name
         deadline = time.monotonic() + wait_s
@@ -526,6 +546,10 @@ class CdreServer(BaseService):
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
         outbox = getattr(self, "outbox", None)
         if outbox is not None:
             await outbox.close()

@@ -129,6 +129,7 @@ class ChargersServiceServicer(chargers_pb2_grpc.ChargersServiceServicer):
 
 class ChargersServer(BaseService):
     name = "chargers"
+    cache_files = ("Chargers", "Filters")
 
     chargers: ChargerEngine
     attributes: AttributeSClient

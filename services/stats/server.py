@@ -121,6 +121,7 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
 
 class StatsServer(BaseService):
     name = "stats"
+    cache_files = ("Stats", "Filters")
     stats: StatEngine
     inline = False
 

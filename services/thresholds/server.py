@@ -127,6 +127,7 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
 
 class ThresholdsServer(BaseService):
     name = "thresholds"
+    cache_files = ("Thresholds", "Filters")
     thresholds: ThresholdEngine
 
     def register(self, server: grpc.aio.Server) -> list[str]:

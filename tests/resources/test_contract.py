@@ -154,6 +154,31 @@ async def test_oldtutorial_weights_message_ttl(sqlite_url: str) -> None:
         assert (await resource(stub, "ResGroup2"))["Usages"]["u5"]["ExpiryTime"] == ZERO
 
 
+async def test_a_failed_write_changes_nothing_and_answers_server_error(sqlite_url: str) -> None:
+    """A reply means committed: when the usage cannot be stored, memory is left as it was."""
+    from sqlalchemy import text
+
+    from cgrpy.storage.db import make_engine
+
+    async with serve(ResourcesServer, sqlite_url) as svc:
+        stub = Stub(svc.channel)
+        assert await allocate(stub, "kept", "1001") == "ResGroup1"
+        engine = make_engine(sqlite_url)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE resource_usages RENAME TO resource_usages_away"))
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.AllocateResources(usage("lost", Account="1002"))
+            assert info.value.code() == grpc.StatusCode.INTERNAL
+            assert (info.value.details() or "").startswith("SERVER_ERROR: resource usages not stored")
+            assert sorted((await resource(stub, "ResGroup1"))["Usages"]) == ["kept"]
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE resource_usages_away RENAME TO resource_usages"))
+            engine.dispose()
+        assert await allocate(stub, "lost", "1002") == "ResGroup1"
+
+
 def _blocker_rows(rows: TariffPlanRows) -> None:
     base = {"Tenant": TENANT, "ActivationInterval": "", "AllocationMessage": "", "Stored": "false",
             "ThresholdIDs": "*none", "TTL": "-1"}

@@ -20,7 +20,7 @@ import calendar
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -438,102 +438,172 @@ def _cdrlog(
     return out
 
 
+@dataclass
+class _Run:
+    """One execution of an action set: what every action-type function may read or add to."""
+
+    account: Account | None
+    actions: Sequence[Action]
+    now: datetime
+    events: list[ActionEvent] = field(default_factory=list)
+    # (action, amount, balance) of each balance change, for *cdrlog
+    applied: list[tuple[Action, Decimal, Balance]] = field(default_factory=list)
+
+    def need_account(self, action: Action) -> Account:
+        return _need_account(self.account, action)
+
+
+def _add_units(run: _Run, action: Action) -> None:
+    """*topup, *topup_reset, *debit, *debit_reset: add (or subtract) Units to the matching
+    balances; the _reset forms set the value instead."""
+    t = action.action_type
+    acc = run.need_account(action)
+    amount = action_units(action, run.now)
+    sign = -1 if t.startswith("*debit") else 1
+    for b in _add_to_matching(acc, action, sign * amount, reset=t.endswith("_reset"),
+                              now=run.now):
+        run.applied.append((action, amount, b))
+
+
+def _set_balance_action(run: _Run, action: Action) -> None:
+    b = _set_balance(run.need_account(action), action, run.now)
+    run.applied.append((action, b.value, b))
+
+
+def _remove_balance(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    btype = _need_type(action)
+    expiry = eval_expiry(action.balance.expiry_text, run.now)
+    keep = [
+        b for b in acc.balances
+        if not (b.type == btype and action.balance.matches(
+            b, expiry, check_expiry=action.balance.expiry_text is not None))
+    ]
+    if len(keep) == len(acc.balances):
+        raise AccountError("NOT_FOUND", f"{action.actions_id}: no balance to remove")
+    acc.balances[:] = keep
+
+
+def _reset_account(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    # [I] every balance zeroed (CGRateS resets each type to a zero value), counters and
+    # triggers reset.
+    for b in acc.balances:
+        b.value = Decimal(0)
+    acc.counters.clear()
+    for tr in acc.triggers:
+        tr.executed = False
+
+
+def _account_flag(run: _Run, action: Action) -> None:
+    """*enable_account / *disable_account, *allow_negative / *deny_negative."""
+    t = action.action_type
+    acc = run.need_account(action)
+    if t in ("*enable_account", "*disable_account"):
+        acc.disabled = t == "*disable_account"
+    else:
+        acc.allow_negative = t == "*allow_negative"
+
+
+def _trigger_flags(run: _Run, action: Action) -> None:
+    """*reset_triggers, *set_recurrent, *unset_recurrent on the selected triggers."""
+    t = action.action_type
+    for tr in run.need_account(action).triggers:
+        if _trigger_selected(tr, action):
+            if t == "*reset_triggers":
+                tr.executed = False
+            else:
+                tr.recurrent = t == "*set_recurrent"
+
+
+def _reset_counters(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    for key in list(acc.counters):
+        if action.balance_type is None or key.endswith(":" + action.balance_type):
+            acc.counters[key] = Decimal(0)
+
+
+def _transfer_monetary_default(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    default = acc.default_balance()
+    assert default is not None
+    for b in acc.balances:
+        if b.type == MONETARY and b is not default and b.value > 0 and (
+            action.balance.id is None or b.id == action.balance.id
+        ):
+            default.value = round_value(default.value + b.value)
+            b.value = Decimal(0)
+
+
+def _topup_zero_negative(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    btype = _need_type(action)
+    amount = action_units(action, run.now) if action.units else Decimal(0)
+    for b in acc.balances:
+        if b.type == btype and b.value < 0 and (
+            action.balance.id is None or b.id == action.balance.id
+        ):
+            # As CGRateS v0.10 codes it (§3.7, §8.4): zero, then *subtract* Units.
+            b.value = round_value(-amount)
+
+
+def _remove_expired(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    acc.balances[:] = [b for b in acc.balances if not b.expired(run.now)]
+
+
+def _log(run: _Run, action: Action) -> None:
+    data: dict[str, Any] = {"actions_id": action.actions_id}
+    if run.account is not None:
+        data["account"] = run.account.summary()
+    run.events.append(ActionEvent("*log", data))
+
+
+def _cdrlog_action(run: _Run, action: Action) -> None:
+    acc = run.need_account(action)
+    run.events.extend(_cdrlog(acc, run.actions, [
+        x for x in run.applied if x[0].action_type in _CDRLOG_SOURCES
+    ], action.extra_parameters))
+
+
+# ActionType -> the function that applies it (CGRateS keeps the same kind of table).
+ACTION_TYPES: dict[str, Callable[[_Run, Action], None]] = {
+    "*topup": _add_units,
+    "*topup_reset": _add_units,
+    "*debit": _add_units,
+    "*debit_reset": _add_units,
+    "*set_balance": _set_balance_action,
+    "*remove_balance": _remove_balance,
+    "*reset_account": _reset_account,
+    "*enable_account": _account_flag,
+    "*disable_account": _account_flag,
+    "*allow_negative": _account_flag,
+    "*deny_negative": _account_flag,
+    "*reset_triggers": _trigger_flags,
+    "*set_recurrent": _trigger_flags,
+    "*unset_recurrent": _trigger_flags,
+    "*reset_counters": _reset_counters,
+    "*transfer_monetary_default": _transfer_monetary_default,
+    "*topup_zero_negative": _topup_zero_negative,
+    "*remove_expired": _remove_expired,
+    "*log": _log,
+    "*cdrlog": _cdrlog_action,
+}
+
+
 def execute_actions(
     account: Account | None, actions: Sequence[Action], *, now: datetime | None = None
 ) -> list[ActionEvent]:
     """Run an action set on ``account`` (mutated in place). ``account`` may be None for sets
     that need none (``*log``, as ThresholdS does). Returns the side events."""
-    now = now or datetime.now(UTC)
-    events: list[ActionEvent] = []
-    applied: list[tuple[Action, Decimal, Balance]] = []
+    run = _Run(account, actions, now or datetime.now(UTC))
     for action in sorted(actions, key=lambda a: -a.weight):
-        t = action.action_type
         if account is not None and action.filter.strip() and not filter_matches(
             account, action.filter
         ):
             continue
-        if t in ("*topup", "*topup_reset", "*debit", "*debit_reset"):
-            acc = _need_account(account, action)
-            amount = action_units(action, now)
-            sign = -1 if t.startswith("*debit") else 1
-            for b in _add_to_matching(acc, action, sign * amount, reset=t.endswith("_reset"),
-                                      now=now):
-                applied.append((action, amount, b))
-        elif t == "*set_balance":
-            acc = _need_account(account, action)
-            b = _set_balance(acc, action, now)
-            applied.append((action, b.value, b))
-        elif t == "*remove_balance":
-            acc = _need_account(account, action)
-            btype = _need_type(action)
-            expiry = eval_expiry(action.balance.expiry_text, now)
-            keep = [
-                b for b in acc.balances
-                if not (b.type == btype and action.balance.matches(
-                    b, expiry, check_expiry=action.balance.expiry_text is not None))
-            ]
-            if len(keep) == len(acc.balances):
-                raise AccountError("NOT_FOUND", f"{action.actions_id}: no balance to remove")
-            acc.balances[:] = keep
-        elif t == "*reset_account":
-            acc = _need_account(account, action)
-            # [I] every balance zeroed (CGRateS resets each type to a zero value), counters and
-            # triggers reset.
-            for b in acc.balances:
-                b.value = Decimal(0)
-            acc.counters.clear()
-            for tr in acc.triggers:
-                tr.executed = False
-        elif t in ("*enable_account", "*disable_account"):
-            _need_account(account, action).disabled = t == "*disable_account"
-        elif t in ("*allow_negative", "*deny_negative"):
-            _need_account(account, action).allow_negative = t == "*allow_negative"
-        elif t in ("*reset_triggers", "*set_recurrent", "*unset_recurrent"):
-            acc = _need_account(account, action)
-            for tr in acc.triggers:
-                if _trigger_selected(tr, action):
-                    if t == "*reset_triggers":
-                        tr.executed = False
-                    else:
-                        tr.recurrent = t == "*set_recurrent"
-        elif t == "*reset_counters":
-            acc = _need_account(account, action)
-            for key in list(acc.counters):
-                if action.balance_type is None or key.endswith(":" + action.balance_type):
-                    acc.counters[key] = Decimal(0)
-        elif t == "*transfer_monetary_default":
-            acc = _need_account(account, action)
-            default = acc.default_balance()
-            assert default is not None
-            for b in acc.balances:
-                if b.type == MONETARY and b is not default and b.value > 0 and (
-                    action.balance.id is None or b.id == action.balance.id
-                ):
-                    default.value = round_value(default.value + b.value)
-                    b.value = Decimal(0)
-        elif t == "*topup_zero_negative":
-            acc = _need_account(account, action)
-            btype = _need_type(action)
-            amount = action_units(action, now) if action.units else Decimal(0)
-            for b in acc.balances:
-                if b.type == btype and b.value < 0 and (
-                    action.balance.id is None or b.id == action.balance.id
-                ):
-                    # As CGRateS v0.10 codes it (§3.7, §8.4): zero, then *subtract* Units.
-                    b.value = round_value(-amount)
-        elif t == "*remove_expired":
-            acc = _need_account(account, action)
-            acc.balances[:] = [b for b in acc.balances if not b.expired(now)]
-        elif t == "*log":
-            data: dict[str, Any] = {"actions_id": action.actions_id}
-            if account is not None:
-                data["account"] = account.summary()
-            events.append(ActionEvent("*log", data))
-        elif t == "*cdrlog":
-            acc = _need_account(account, action)
-            events.extend(_cdrlog(acc, actions, [
-                x for x in applied if x[0].action_type in _CDRLOG_SOURCES
-            ], action.extra_parameters))
-        else:
-            raise AccountError(UNSUPPORTED_ACTION, f"{action.actions_id}: {t}")
-    return events
+        apply = ACTION_TYPES.get(action.action_type)
+        if apply is None:
+            raise AccountError(UNSUPPORTED_ACTION, f"{action.actions_id}: {action.action_type}")
+        apply(run, action)
+    return run.events

@@ -320,6 +320,36 @@ class AccountService:
             raise
         return DebitResult.from_json(request_id, applied.result, applied.replayed)
 
+    def debit_owner(self, request_id: str) -> tuple[str, str] | None:
+        """(tenant, account) that the debit ``request_id`` charged; None when unknown."""
+        stored = self.store.request_result(request_id)
+        summary = (stored or {}).get("AccountSummary") or {}
+        return (summary.get("Tenant", ""), summary.get("ID", "")) if summary else None
+
+    def refund_debits(
+        self, refund_id: str, debit_request_ids: list[str], *, keep_usage_ns: int | None = None,
+        round_kept: bool = False,
+    ) -> RefundResult:
+        """Refund the charges of earlier debits (one session's, by their request ids) on the
+        account the first one charged: :meth:`refund` under ``refund_id`` (a retry answers the
+        first result). An unknown debit request id is ``NOT_FOUND`` and refunds nothing."""
+        if not refund_id:
+            raise AccountError("MANDATORY_IE_MISSING", "[RefundID]")
+        if not debit_request_ids:
+            raise AccountError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
+        charges: list[Charge] = []
+        owner: tuple[str, str] | None = None
+        for debit_id in debit_request_ids:
+            stored = self.store.request_result(debit_id)
+            if stored is None:
+                raise AccountError("NOT_FOUND", f"debit request {debit_id!r}")
+            summary = stored.get("AccountSummary") or {}
+            owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
+            charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
+        assert owner is not None
+        return self.refund(refund_id, owner[0], owner[1], charges=charges,
+                           keep_usage_ns=keep_usage_ns, round_kept=round_kept)
+
     def refund(
         self, request_id: str, tenant: str, account: str, *, debit_request_id: str | None = None,
         charges: list[Charge] | None = None, keep_usage_ns: int | None = None,

@@ -87,52 +87,11 @@ class CallCost:
         IDs are deterministic 7-char digests of the referenced object (CGRateS uses random ones;
         equal objects still share one id), so the same rating always gives the same document.
         """
-        timings: dict[str, Any] = {}
-        rates: dict[str, Any] = {}
-        filters: dict[str, Any] = {}
-        ratings: dict[str, Any] = {}
+        tables = _EventCostTables()
         charges: list[dict[str, Any]] = []
-        g = self.rounding_decimals
         for ts, incs in zip(self.timespans, self.charge_rows(), strict=True):
-            ri = ts.rate_interval
-            r = ri.rating
-            timing_id = _put(timings, _timing_json(ri.timing))
-            rates_id = _put(
-                rates,
-                [
-                    {
-                        "GroupIntervalStart": s.group_interval_start_ns,
-                        "Value": s.value,
-                        "RateIncrement": s.increment_ns,
-                        "RateUnit": s.unit_ns,
-                    }
-                    for s in r.rates
-                ],
-            )
-            filters_id = _put(
-                filters,
-                {
-                    "Subject": ts.matched_subject,
-                    "DestinationPrefix": ts.matched_prefix,
-                    "DestinationID": ts.matched_dest_id,
-                    "RatingPlanID": ts.rating_plan_id,
-                },
-            )
-            rating_id = _put(
-                ratings,
-                {
-                    "ConnectFee": r.connect_fee,
-                    "RoundingMethod": r.rounding_method,
-                    "RoundingDecimals": r.rounding_decimals,
-                    "MaxCost": r.max_cost,
-                    "MaxCostStrategy": r.max_cost_strategy,
-                    "TimingID": timing_id,
-                    "RatesID": rates_id,
-                    "RatingFiltersID": filters_id,
-                },
-            )
             interval = {
-                "RatingID": rating_id,
+                "RatingID": tables.rating_id(ts),
                 "Increments": [
                     {
                         "Usage": i.duration_ns,
@@ -148,34 +107,20 @@ class CallCost:
                 charges[-1]["CompressFactor"] += 1
             else:
                 charges.append(interval)
-        usage = sum(
-            inc["Usage"] * inc["CompressFactor"] * ch["CompressFactor"]
-            for ch in charges
-            for inc in ch["Increments"]
-        )
-        total = Decimal(0)
-        for ch in charges:
-            per = round_money(
-                sum((inc["Cost"] * inc["CompressFactor"] for inc in ch["Increments"]), Decimal(0)),
-                g,
-                MIDDLE,
-            )
-            total += round_money(per * ch["CompressFactor"], g, MIDDLE)
         return {
             "CGRID": self.cgrid,
             "RunID": self.run_id,
             "StartTime": self.time_start,
-            "Usage": usage,
-            "Cost": round_money(total, g, MIDDLE),
+            "Usage": _charges_usage(charges),
+            "Cost": _charges_cost(charges, self.rounding_decimals),
             "Charges": charges,
             "AccountSummary": None,
-            "Rating": ratings,
+            "Rating": tables.ratings,
             "Accounting": {},
-            "RatingFilters": filters,
-            "Rates": rates,
-            "Timings": timings,
+            "RatingFilters": tables.filters,
+            "Rates": tables.rates,
+            "Timings": tables.timings,
         }
-
 
     # --- CallCost JSON ---------------------------------------------------------------------------
 
@@ -267,3 +212,67 @@ def _put(table: dict[str, Any], obj: Any) -> str:
 
 def _same_interval(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["RatingID"] == b["RatingID"] and a["Increments"] == b["Increments"]
+
+
+@dataclass
+class _EventCostTables:
+    """The EventCost's shared tables (Timings, Rates, RatingFilters, Rating), each object stored
+    once under its digest id."""
+
+    timings: dict[str, Any] = field(default_factory=dict)
+    rates: dict[str, Any] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)
+    ratings: dict[str, Any] = field(default_factory=dict)
+
+    def rating_id(self, ts: TimeSpan) -> str:
+        """The id of the timespan's Rating entry (adding it and what it references)."""
+        ri = ts.rate_interval
+        r = ri.rating
+        timing_id = _put(self.timings, _timing_json(ri.timing))
+        rates_id = _put(self.rates, [
+            {
+                "GroupIntervalStart": s.group_interval_start_ns,
+                "Value": s.value,
+                "RateIncrement": s.increment_ns,
+                "RateUnit": s.unit_ns,
+            }
+            for s in r.rates
+        ])
+        filters_id = _put(self.filters, {
+            "Subject": ts.matched_subject,
+            "DestinationPrefix": ts.matched_prefix,
+            "DestinationID": ts.matched_dest_id,
+            "RatingPlanID": ts.rating_plan_id,
+        })
+        return _put(self.ratings, {
+            "ConnectFee": r.connect_fee,
+            "RoundingMethod": r.rounding_method,
+            "RoundingDecimals": r.rounding_decimals,
+            "MaxCost": r.max_cost,
+            "MaxCostStrategy": r.max_cost_strategy,
+            "TimingID": timing_id,
+            "RatesID": rates_id,
+            "RatingFiltersID": filters_id,
+        })
+
+
+def _charges_usage(charges: list[dict[str, Any]]) -> int:
+    return sum(
+        inc["Usage"] * inc["CompressFactor"] * ch["CompressFactor"]
+        for ch in charges
+        for inc in ch["Increments"]
+    )
+
+
+def _charges_cost(charges: list[dict[str, Any]], g: int) -> Decimal:
+    """EventCost.Cost: per charge Round(Σ cost×compress, G) × its CompressFactor, rounded with G,
+    summed, rounded with G."""
+    total = Decimal(0)
+    for ch in charges:
+        per = round_money(
+            sum((inc["Cost"] * inc["CompressFactor"] for inc in ch["Increments"]), Decimal(0)),
+            g,
+            MIDDLE,
+        )
+        total += round_money(per * ch["CompressFactor"], g, MIDDLE)
+    return round_money(total, g, MIDDLE)

@@ -20,7 +20,7 @@ class Args:
     """One JSON-RPC argument object; ``a.str("Account")`` also finds ``"account"``."""
 
     def __init__(self, raw: Any) -> None:
-        if raw is None:
+        if raw is None or raw == "":  # methods whose v0.10 argument is an ignored string ("")
             raw = {}
         if not isinstance(raw, dict):
             raise CGRError("SERVER_ERROR", f"params: expected a JSON object, got {type(raw).__name__}")

@@ -78,9 +78,14 @@ _EXPORT_FORMATS = {"": "", "*file_csv": "csv", "*file_fwv": "fwv", "*dry_run": "
 
 @method("APIerSv1.ExportCDRs")
 async def export_cdrs(ctx: Context, a: Args) -> Any:
-    """ArgExportCDRs -> RplExportedCDRs. The export ID is chosen by cdre (unix time)."""
+    """ArgExportCDRs -> RplExportedCDRs. ``ExportID`` names the file ``cdre_<ExportID>.csv``
+    (default: the unix time), ``ExportFileName`` replaces the whole name (no directory),
+    ``FieldSeparator`` replaces the template's (one character)."""
     opts = a.sub("ExportArgs") if isinstance(a.get("ExportArgs"), dict) else a
-    for name in ("ExportID", "ExportFileName", "FieldSeparator", "RoundingDecimals", "CostMultiplyFactor"):
+    file_name = opts.str("ExportFileName")
+    if "/" in file_name or "\\" in file_name or file_name in (".", ".."):
+        raise CGRError("SERVER_ERROR", f"ExportFileName: {file_name!r} must be a plain file name")
+    for name in ("RoundingDecimals", "CostMultiplyFactor"):
         if opts.get(name) not in (None, ""):
             raise CGRError("NOT_IMPLEMENTED", name)
     fmt = opts.str("ExportFormat")
@@ -95,7 +100,8 @@ async def export_cdrs(ctx: Context, a: Args) -> Any:
         selected = []
     req = cdre_pb2.ExportCDRsRequest(
         filter=flt, export_profile=opts.str("ExportTemplate"), export_path=opts.str("ExportPath"),
-        format=_EXPORT_FORMATS[fmt],
+        format=_EXPORT_FORMATS[fmt], export_id=opts.str("ExportID"), file_name=file_name,
+        field_separator=opts.str("FieldSeparator"),
     )
     res = await ctx.backends.call("cdre", "ExportCDRs", req, timeout=max(ctx.backends.timeout, 60.0))
     failed = set(res.failed_cgrids)

@@ -10,12 +10,16 @@ from typing import Any
 from cgrpy.errors import CGRError
 from services.sm.apier import (  # noqa: F401 - each registers its methods in METHODS on import
     accounts,
+    accounts_v2,
     attributes,
+    caches,
     cdrs,
     chargers,
+    legacy,
     provisioning,
     resources,
     responder,
+    session_events,
     sessions,
     stats,
     status,

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.sm.opensips import messages as m
@@ -152,6 +153,9 @@ class CgratesListener:
         self.ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        # Answers the other SessionSv1 methods (ProcessEvent, ProcessMessage, ...): the
+        # JSON-RPC API's dispatcher, set by SM's server; None = "can't find method".
+        self.api: Callable[[Request], Awaitable[bytes]] | None = None
         if sm.disconnector is None:
             sm.disconnector = self.disconnect_session
 
@@ -188,6 +192,9 @@ class CgratesListener:
         arg = req.arg
         if arg is None and isinstance(req.params, list):
             return encode_error(req.id, "SERVER_ERROR: params must hold exactly one argument")
+        if req.method not in m.METHODS and req.method.startswith("SessionSv1.") and self.api is not None:
+            # cgrates_cmd("SessionSv1.ProcessEvent") & co: the same handlers as :2012/:2080
+            return await self.api(req)
         try:
             sr = m.parse_request(req.method, arg)
         except m.RequestError as exc:
