@@ -22,12 +22,14 @@ from sqlalchemy import Engine
 from cgrates.v1 import cache_pb2, cache_pb2_grpc, common_pb2, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime.auth import server_interceptors
 from cgrpy.runtime.cache import CacheServicer
 from cgrpy.runtime.cache import cache_counts as count_cache_items
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
+from cgrpy.security import grpc_server_credentials
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -266,7 +268,9 @@ class ServiceRunner:
         except OSError as exc:
             raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
         guard = make_guard(name, lambda: self.loaded)
-        self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=[("grpc.so_reuseport", 0)])
+        # the token check first: a refused call never reaches the guard, metrics or handler
+        interceptors = [*server_interceptors(self.service.settings), GuardInterceptor(guard)]
+        self.server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         # The Mux stream runs the very handlers the service registers, under the same guard.
         table = HandlerTable(guard)
         self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
@@ -281,7 +285,10 @@ class ServiceRunner:
         reflection.enable_server_reflection(names, self.server)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
-            port = self.server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+            creds = grpc_server_credentials(self.service.settings)
+            address = f"{self.host}:{self.grpc_port}"
+            port = (self.server.add_secure_port(address, creds) if creds is not None
+                    else self.server.add_insecure_port(address))
         except RuntimeError as exc:
             raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable ({exc})") from None
         if port == 0:

@@ -13,6 +13,7 @@ from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.netaddr import split_host_port
 from cgrpy.runtime.server import BaseService
+from cgrpy.security import AllowList
 from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm import metrics
@@ -199,11 +200,11 @@ class SmServer(BaseService):
         host, port = split_host_port(s.opensips_listen)
         self.listener = InstrumentedListener(
             self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
-            sync_interval_s=s.sm_channel_sync_interval / 1e9)
+            sync_interval_s=s.sm_channel_sync_interval / 1e9, allowed=AllowList(s.opensips_allowed_sources))
         self.sm.disconnector = self._disconnect
         await self.listener.start()
         ehost, eport = split_host_port(s.opensips_event_listen)
-        self.datagrams = EventDatagramListener(self.sm)
+        self.datagrams = EventDatagramListener(self.sm, allowed=AllowList(s.opensips_allowed_sources))
         event_port = await self.datagrams.start(ehost, eport)
         advertised = advertised_event_socket(s.opensips_event_advertise, event_port)
         if mi is not None and advertised is not None:
