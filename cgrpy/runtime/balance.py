@@ -26,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from cgrpy.netaddr import join_host_port, split_host_port
 from cgrpy.runtime.logs import get_logger
 
 log = get_logger("balance")
@@ -50,20 +51,11 @@ class Replica:
         return state != grpc.ChannelConnectivity.TRANSIENT_FAILURE
 
 
-def _hostport(target: str) -> tuple[str, int]:
-    host, _, port = target.removeprefix("dns:///").rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _join(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def resolve(target: str) -> list[str]:
     """Every address ``dns:///host:port`` resolves to, as sorted ``ip:port`` targets."""
-    host, port = _hostport(target)
+    host, port = split_host_port(target.removeprefix("dns:///"))
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({_join(info[4][0], port) for info in infos})
+    return sorted({join_host_port(info[4][0], port) for info in infos})
 
 
 class Balancer:
