@@ -147,6 +147,9 @@ class PipelineConfig:
     # resumed at once instead of waiting ``stale_pending_after``. cdre's server knows what it
     # has in flight (one cdre process owns the CDR tables); None = only the age rule.
     is_abandoned: Callable[[StoredCdr], bool] | None = None
+    # A duplicate of a row another request is rating waits this long for it, then answers
+    # "retry later" (never "stored" while the cost is not written).
+    other_rating_wait_s: float = 10.0
     # Called after a ProcessCDR wrote outbox events (wakes the outbox deliverer).
     outbox_written: Callable[[], None] | None = None
 
@@ -283,13 +286,31 @@ async def _process_run(
             return RunResult(stored.cdr)
         return RunResult(await _rate_and_finish(
             stored.cdr, rate, backends, store, cfg, session_cost, notify))
-    if stored.rating_state == PENDING and (
-        _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
-    ):
+    stored = await _await_other_rating(cdr, stored, store, cfg)
+    if stored.rating_state == PENDING:
         log.warning("resuming CDR %s:%s left pending", cdr.cgrid, cdr.run_id)
         return RunResult(await _rate_and_finish(
             stored.cdr, rate, backends, store, cfg, session_cost, notify), True)
     return RunResult(stored.cdr, duplicate=True)
+
+
+async def _await_other_rating(cdr: CDR, stored: StoredCdr, store: CdrStore, cfg: PipelineConfig) -> StoredCdr:
+    """A duplicate of a run whose row is pending: while another request rates it, wait for that
+    one (answering "stored" before the cost is written would end the sender's retries, and the
+    row would stay pending if that request fails). Returns the row once it is rated, or still
+    pending but abandoned or stale (the caller resumes it); raises RatingUnavailable (retry
+    later) if the other request is still at it after ``cfg.other_rating_wait_s``."""
+    waited, delay = 0.0, 0.02
+    while stored.rating_state == PENDING and not (
+        _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
+    ):
+        if waited >= cfg.other_rating_wait_s:
+            raise RatingUnavailable(f"CDR {cdr.cgrid}:{cdr.run_id} is being rated: retry")
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.5)
+        stored, _dup = await store.areserve(cdr)
+    return stored
 
 
 async def _rate_and_finish(
@@ -369,6 +390,8 @@ async def _rate_without_debit(
     try:
         return _from_rating(await backends.rals_get_cost(cd), "")
     except BackendError as exc:
+        if exc.transient:  # RALs restarting: pending and retried, as for a debit (below)
+            raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
 
 

@@ -20,6 +20,7 @@ from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.gotime import go_time
+from cgrpy.runtime import auth
 from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
@@ -133,7 +134,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         when it is pure CPU (an owned, cached account)."""
         compiled = self.owner.compiled
         if compiled is None:
-            raise CGRError("SERVER_ERROR", "rals not loaded")
+            raise CGRError("NOT_READY", "rals not loaded")
         try:
             if inline:
                 return fn(compiled)
@@ -515,7 +516,7 @@ class RalsServer(BaseService):
         if not addr or addr == self.bound_address:
             return None
         if addr not in self._peers:
-            channel = grpc.aio.insecure_channel(addr)
+            channel = auth.aio_channel(self.settings, addr)
             self._peers[addr] = (channel, rals_pb2_grpc.RalsServiceStub(channel))
         stub = self._peers[addr][1]
         remaining = context.time_remaining()
