@@ -1,5 +1,5 @@
 """gRPC face of cdre (CdrService): thin handlers around the pipeline, the store, rerating and
-export, with :class:`~services.cdre.grpc_backends.GrpcBackends` as the other services.
+export, with :class:`~services.cdre.clients.GrpcBackends` as the other services.
 
 Choices worth knowing (beyond the logic modules' own docstrings):
 
@@ -58,6 +58,7 @@ from services.cdre.cdr import (
     CdrError,
     cdr_from_event,
 )
+from services.cdre.clients import GrpcBackends
 from services.cdre.export import (
     BUILTIN_PROFILES,
     DEFAULT_PROFILE,
@@ -70,7 +71,6 @@ from services.cdre.export import (
     export_cdrs,
     profile_from_dict,
 )
-from services.cdre.grpc_backends import GrpcBackends
 from services.cdre.metrics import CDRS_PROCESSED
 from services.cdre.outbox import OutboxDeliverer
 from services.cdre.pipeline import (

@@ -19,7 +19,7 @@ from cgrpy.event import CGREvent, validate_event
 from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.tariffplan.rows import group_rows
-from services.stats.metrics import DEFAULT_ROUNDING_DECIMALS, MetricError
+from services.stats.metric_types import DEFAULT_ROUNDING_DECIMALS, MetricError
 from services.stats.queue import StatQueue, StatQueueProfile
 from services.stats.store import StatQueueStore
 

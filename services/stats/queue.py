@@ -28,7 +28,7 @@ from cgrpy.tariffplan.rows import (
     split_list,
 )
 from cgrpy.units import UnitError, parse_duration
-from services.stats.metrics import (
+from services.stats.metric_types import (
     DEFAULT_ROUNDING_DECIMALS,
     Metric,
     MetricError,

@@ -15,7 +15,7 @@ Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with Op
 * Every reply to OpenSIPS is bounded by ``reply_deadline_s``; the work continues in the
   background and a late failure is handled by the failed-backend policy (OpenSIPS has no reply
   timeout, a hung reply wedges a SIP worker).
-* Sessions survive an SM restart (``store``, see ``services/sm/persist.py``); v0.10 loses every
+* Sessions survive an SM restart (``store``, see ``services/sm/store.py``); v0.10 loses every
   active session with the process, so running calls go uncharged. A restored session is charged
   again only once the switch confirms it (GetActiveSessionIDs): its debit loop then catches up on
   the time SM was down. A session OpenSIPS no longer reports (the Terminate was lost while SM was
@@ -201,7 +201,7 @@ Disconnector = Callable[[Session, str], Awaitable[bool]]
 
 
 class SessionStoreLike(Protocol):
-    """Where sessions are persisted (``services.sm.persist.SessionStore``)."""
+    """Where sessions are persisted (``services.sm.store.SessionStore``)."""
 
     def save(self, s: Session) -> None: ...
 
