@@ -4,7 +4,8 @@ Modes (bench/README.md): ``calls`` (open-loop OpenSIPS call load at a fixed rate
 the rate until authorize p99 passes a bound: the knee), ``soak`` (fixed rate for minutes, memory
 over time), ``sessions`` (concurrent prepaid sessions with debits on schedule), ``echo`` (the same
 fan-out with do-nothing backends: the transport ceiling), ``micro`` (in-process GetCost and CDR
-storing), ``plot`` (PNG plots of a result JSON).
+storing), ``faults`` (calls while a fault hits the suite, then the invariants),
+``plot`` (PNG plots of a result JSON).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import calls, echo, micro, plot, ramp, sessions, soak, transport
+from bench import calls, echo, faults, micro, plot, ramp, sessions, soak, transport
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="mode", required=True)
-    for mode in (calls, ramp, soak, sessions, echo, micro, transport, plot):
+    for mode in (calls, ramp, soak, sessions, echo, micro, transport, faults, plot):
         mode.register(sub)
     args = ap.parse_args(argv)
     return int(args.func(args))

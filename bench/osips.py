@@ -6,6 +6,10 @@ a request first waits for a free connection: that wait is queueing and counts in
 Requests are written json-c "spaced" with no delimiter, as the module does; SM's own requests
 (DisconnectSession, GetActiveSessionIDs) arriving on any connection are answered at once in the
 module's reply shape, whatever the connection is waiting for.
+
+A connection SM closed (SM restarted) is opened again on its next request, as the module does;
+if SM does not accept yet, that request fails (``connection_refused``) and the next one tries
+again.
 """
 
 from __future__ import annotations
@@ -152,6 +156,7 @@ class Pool:
         self.on_engine_request = on_engine_request
         self.conns: list[Connection] = []
         self.free: asyncio.Queue[Connection] = asyncio.Queue()
+        self.reconnects = 0
 
     async def open(self) -> None:
         for i in range(self.n):
@@ -171,9 +176,27 @@ class Pool:
         except TimeoutError:
             raise RequestFailed("timeout_queued") from None
         try:
+            if conn.closed:
+                conn = await self._reopen(conn)
             return await conn.call(method, {**FLAGS, "Event": event, **top}, max(0.001, deadline - loop.time()))
         finally:
             self.free.put_nowait(conn)
+
+    async def _reopen(self, old: Connection) -> Connection:
+        """A fresh connection in ``old``'s place (SM restarted); the caller's slot goes back to
+        whichever connection is current."""
+        current = self.conns[old.index]
+        if not current.closed:
+            return current  # another request already reopened it
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            raise RequestFailed("connection_refused") from None
+        conn = Connection(old.index, reader, writer, self.on_engine_request)
+        self.conns[old.index] = conn
+        self.reconnects += 1
+        await current.close()
+        return conn
 
     async def close(self) -> None:
         for c in self.conns:

@@ -2,10 +2,14 @@
 
 Starts each ``python -m services.<name>`` with the resolved settings in its environment (several
 processes of a stateless service with the ``replicas`` setting, replica k on the service's ports
-+ 100*k, every client told all of their addresses), waits
-until every one reports SERVING over gRPC health, prints the address table, restarts a crashed
-service with exponential backoff, and on SIGINT/SIGTERM stops them all (SIGTERM, grace period,
-then SIGKILL), so no process or port is left behind.
++ 100*k, every client told all of their addresses): the backends first and SM (the front, which
+calls them all) once they report SERVING over gRPC health; prints the address table and
+restarts a crashed service with exponential backoff.
+
+On SIGINT/SIGTERM it stops them in reverse dependency order, each tier with SIGTERM, its grace
+period, then SIGKILL, logging each step: SM first (it stops taking calls, lets the closes in
+flight settle, flushes its CDR spool to cdre, persists the active calls), then cdre (its outbox
+to StatS/ThresholdS), then the others. So no CDR is stranded and no process or port is left.
 """
 
 from __future__ import annotations
@@ -56,6 +60,25 @@ class StartupError(RuntimeError):
     pass
 
 
+FRONT = "sm"  # calls every other service: started last, stopped first
+# Stopped after SM and before the rest: cdre is fed by SM's spool and feeds StatS/ThresholdS.
+MIDDLE = ("cdre",)
+
+
+def start_tiers(services: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Groups started one after the other (each SERVING before the next is spawned)."""
+    backends = tuple(n for n in services if n != FRONT)
+    return [t for t in (backends, tuple(n for n in services if n == FRONT)) if t]
+
+
+def stop_tiers(services: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Groups stopped one after the other: the reverse of the dependencies."""
+    front = tuple(n for n in services if n == FRONT)
+    middle = tuple(n for n in services if n in MIDDLE)
+    rest = tuple(n for n in services if n != FRONT and n not in MIDDLE)
+    return [t for t in (front, middle, rest) if t]
+
+
 class Supervisor:
     def __init__(self, settings: Settings, services: tuple[str, ...] = SERVICES, *, ready_timeout: float = 60.0) -> None:
         self.settings = settings
@@ -99,21 +122,25 @@ class Supervisor:
             await self._spawn(child)
 
     async def start(self) -> None:
-        for child in self.children.values():
-            await self._spawn(child)
-        for child in self.children.values():
-            self._watchers.append(asyncio.create_task(self._watch(child)))
-        await self.wait_ready()
+        deadline = time.monotonic() + self.ready_timeout
+        for tier in start_tiers(self.services):
+            for child in self._of(tier):
+                await self._spawn(child)
+                self._watchers.append(asyncio.create_task(self._watch(child)))
+            await self.wait_ready(max(1.0, deadline - time.monotonic()), tier)
 
-    async def wait_ready(self, timeout: float | None = None) -> None:
+    def _of(self, services: tuple[str, ...]) -> list[Child]:
+        return [c for c in self.children.values() if c.name in services]
+
+    async def wait_ready(self, timeout: float | None = None, services: tuple[str, ...] | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.ready_timeout)
-        pending = set(self.children)
+        pending = {c.label for c in self._of(services or self.services)}
         while pending:
             for name in list(pending):
                 child = self.children[name]
                 if child.status == "FAILED":
                     raise StartupError(f"{name} failed to start (exit code {child.last_exit}); see its log line above")
-                status = await asyncio.to_thread(check, child.addr, "", 0.5)
+                status = await asyncio.to_thread(check, child.addr, "", 0.5, self.settings)
                 if status == "SERVING":
                     child.status = "SERVING"
                     pending.discard(name)
@@ -140,24 +167,38 @@ class Supervisor:
 
     async def stop(self) -> None:
         self.stopping = True
-        procs = [c.proc for c in self.children.values() if c.proc and c.proc.returncode is None]
-        for p in procs:
-            try:
-                p.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        grace = self.settings.grace_period / 1e9 + 2
-        try:
-            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), grace)
-        except TimeoutError:
-            for p in procs:
-                if p.returncode is None:
-                    log.warning("service.kill", pid=p.pid)
-                    p.kill()
-            await asyncio.gather(*(p.wait() for p in procs))
+        grace = self.settings.grace_period / 1e9
+        for tier in stop_tiers(self.services):
+            # SM's stop has two bounded phases (in-flight RPCs, then its drain)
+            budget = (2 * grace if FRONT in tier else grace) + 2
+            await self._stop_tier(tier, budget)
         for t in self._watchers:
             t.cancel()
         log.info("supervisor.stopped")
+
+    async def _stop_tier(self, tier: tuple[str, ...], budget: float) -> None:
+        children = [c for c in self._of(tier) if c.proc and c.proc.returncode is None]
+        if not children:
+            return
+        labels = ",".join(c.label for c in children)
+        log.info("supervisor.stopping", services=labels, grace_s=round(budget, 1))
+        started = time.monotonic()
+        for c in children:
+            assert c.proc is not None
+            try:
+                c.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        procs = [c.proc for c in children if c.proc is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), budget)
+        except TimeoutError:
+            for c in children:
+                if c.proc is not None and c.proc.returncode is None:
+                    log.warning("service.kill", name=c.label, pid=c.proc.pid)
+                    c.proc.kill()
+            await asyncio.gather(*(p.wait() for p in procs))
+        log.info("supervisor.stopped_tier", services=labels, took_s=round(time.monotonic() - started, 2))
 
 
 def _children(settings: Settings, name: str) -> list[Child]:

@@ -1,6 +1,7 @@
 """A test client that speaks exactly what OpenSIPS's `cgrates` module sends (see the traces):
 JSON-RPC objects back to back over TCP, with SM's own requests (DisconnectSession,
-GetActiveSessionIDs) answered on the same connection."""
+GetActiveSessionIDs) answered on the same connection. Like the module, a connection SM closed (SM
+restarted) is opened again on the next request."""
 
 from __future__ import annotations
 
@@ -27,9 +28,14 @@ class FakeOpenSIPS:
         self.active_ids: list[str] = []
 
     async def __aenter__(self) -> FakeOpenSIPS:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self._task = asyncio.create_task(self._read())
+        await self._connect()
         return self
+
+    async def _connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.closed = False
+        self.reconnects = getattr(self, "reconnects", -1) + 1
+        self._task = asyncio.create_task(self._read())
 
     async def __aexit__(self, *exc: object) -> None:
         self._task.cancel()
@@ -38,8 +44,16 @@ class FakeOpenSIPS:
     async def _read(self) -> None:
         decoder = StreamDecoder()
         while True:
-            data = await self.reader.read(65536)
+            try:
+                data = await self.reader.read(65536)
+            except ConnectionError:
+                data = b""
             if not data:
+                self.closed = True
+                for fut in self.pending.values():  # lost with the connection, as in the module
+                    if not fut.done():
+                        fut.set_exception(ConnectionError("SM closed the connection"))
+                self.pending.clear()
                 return
             for msg in decoder.feed(data):
                 if isinstance(msg, dict) and "method" in msg:
@@ -68,6 +82,8 @@ class FakeOpenSIPS:
             await asyncio.sleep(0.05)
 
     async def call(self, method: str, event: dict[str, Any], timeout: float = 10, **top: Any) -> dict[str, Any]:
+        if self.closed:
+            await self._connect()
         rid = next(self.ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.pending[rid] = fut

@@ -193,7 +193,7 @@ class RateCDRsResponse(_message.Message):
     def __init__(self, rerated: _Optional[int] = ..., cost_difference: _Optional[str] = ..., cdrs: _Optional[_Iterable[_Union[CDR, _Mapping]]] = ...) -> None: ...
 
 class ExportCDRsRequest(_message.Message):
-    __slots__ = ("filter", "export_profile", "export_path", "format", "export_id", "file_name", "include_exported")
+    __slots__ = ("filter", "export_profile", "export_path", "format", "export_id", "file_name", "include_exported", "field_separator")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     EXPORT_PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPORT_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +201,7 @@ class ExportCDRsRequest(_message.Message):
     EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_EXPORTED_FIELD_NUMBER: _ClassVar[int]
+    FIELD_SEPARATOR_FIELD_NUMBER: _ClassVar[int]
     filter: CDRFilter
     export_profile: str
     export_path: str
@@ -208,7 +209,8 @@ class ExportCDRsRequest(_message.Message):
     export_id: str
     file_name: str
     include_exported: bool
-    def __init__(self, filter: _Optional[_Union[CDRFilter, _Mapping]] = ..., export_profile: _Optional[str] = ..., export_path: _Optional[str] = ..., format: _Optional[str] = ..., export_id: _Optional[str] = ..., file_name: _Optional[str] = ..., include_exported: _Optional[bool] = ...) -> None: ...
+    field_separator: str
+    def __init__(self, filter: _Optional[_Union[CDRFilter, _Mapping]] = ..., export_profile: _Optional[str] = ..., export_path: _Optional[str] = ..., format: _Optional[str] = ..., export_id: _Optional[str] = ..., file_name: _Optional[str] = ..., include_exported: _Optional[bool] = ..., field_separator: _Optional[str] = ...) -> None: ...
 
 class ExportCDRsResponse(_message.Message):
     __slots__ = ("file", "exported", "failed_cgrids", "export_id", "total_records", "total_cost", "first_order_id", "last_order_id", "failed")

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CallDescriptor(_message.Message):
-    __slots__ = ("tenant", "category", "subject", "account", "destination", "tor", "time_start_unix_ns", "usage_ns", "duration_index_ns", "loop_index", "cgrid", "run_id", "max_cost_so_far", "deny_negative_account", "rating_plan_id", "force_duration")
+    __slots__ = ("tenant", "category", "subject", "account", "destination", "tor", "time_start_unix_ns", "usage_ns", "duration_index_ns", "loop_index", "cgrid", "run_id", "max_cost_so_far", "deny_negative_account", "rating_plan_id", "force_duration", "max_rate", "max_rate_unit_ns", "perform_rounding")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,9 @@ class CallDescriptor(_message.Message):
     DENY_NEGATIVE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     RATING_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     FORCE_DURATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_UNIT_NS_FIELD_NUMBER: _ClassVar[int]
+    PERFORM_ROUNDING_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     category: str
     subject: str
@@ -41,7 +44,10 @@ class CallDescriptor(_message.Message):
     deny_negative_account: bool
     rating_plan_id: str
     force_duration: bool
-    def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ..., rating_plan_id: _Optional[str] = ..., force_duration: _Optional[bool] = ...) -> None: ...
+    max_rate: str
+    max_rate_unit_ns: int
+    perform_rounding: bool
+    def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ..., rating_plan_id: _Optional[str] = ..., force_duration: _Optional[bool] = ..., max_rate: _Optional[str] = ..., max_rate_unit_ns: _Optional[int] = ..., perform_rounding: _Optional[bool] = ...) -> None: ...
 
 class CostResponse(_message.Message):
     __slots__ = ("cost", "usage_ns", "cost_details_json", "duplicate", "max_cost_reached", "call_cost_json")

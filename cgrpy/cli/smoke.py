@@ -14,6 +14,7 @@ must have no other calls while it runs (the debit is compared with the cost of t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import shutil
@@ -177,9 +178,20 @@ class Target:
         return f"smoke-{self.run_id}-{n}@{self.local_ip}"
 
 
+@functools.cache
+def _token() -> str:
+    from cgrpy.security import resolve_token
+
+    return resolve_token(load_settings())
+
+
 def jsonrpc(url: str, method: str, params: dict[str, Any]) -> Any:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    token = _token()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"  # the API token (README "Security")
+    req = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             reply = json.loads(resp.read(), parse_float=Decimal)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     table = {name: replicas(settings, name) for name in SERVICES}
     for reps in table.values():
         for rep in reps:
-            rep["status"] = check(rep["grpc"], "", 1.0)
+            rep["status"] = check(rep["grpc"], "", 1.0, settings)
     ok = all(rep["status"] == "SERVING" for reps in table.values() for rep in reps)
     if args.json:
         # addr/status: the first replica's, as before replicas existed

@@ -18,8 +18,9 @@ v0.10 quirks (spec §11) and what cgrpy does:
 10. ChargerS failing on NOT_FOUND from AttributeS -- fixed: treated as "no attributes".
 15. Weight ties -- fixed: deterministic, lowest profile ID first.
 
-Other differences: ``*timings`` is evaluated when Timings data is given (v0.10 always answers
-``NOT_IMPLEMENTED``, which it still does without timing data); malformed ``*rsr`` values and
+Other differences: ``*timings`` can be evaluated when a FilterS is given Timings data
+(``FilterS(timings=...)``); the services build theirs from the tariff plan without it, so they
+answer ``NOT_IMPLEMENTED`` for every ``*timings`` rule as v0.10 does; malformed ``*rsr`` values and
 ActivationIntervals in Filters rows are refused when the rows are compiled (v0.10 fails each
 request instead); ``nested_fields`` index lookups are not implemented (flat event keys only).
 """

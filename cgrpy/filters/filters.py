@@ -18,7 +18,6 @@ from cgrpy.filters.types import (
     compile_rule,
     reverse_destinations,
     rule_passes,
-    timings_from_rows,
 )
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -132,11 +131,13 @@ class FilterS:
 
     @classmethod
     def from_tariffplan(cls, rows: TariffPlanRows, *, remotes: Remotes | None = None) -> FilterS:
-        """Filters, Destinations and Timings of one tariff plan."""
+        """Filters and Destinations of one tariff plan. Its Timings are left out on purpose:
+        v0.10 answers ``NOT_IMPLEMENTED`` for every ``*timings`` rule, and the services answer
+        as v0.10 does (a profile behind such a rule fails the request with
+        ``SERVER_ERROR: NOT_IMPLEMENTED`` instead of silently not matching)."""
         return cls.from_rows(
             rows.get("Filters", []),
             destinations=destinations_from_rows(rows.get("Destinations", [])),
-            timings=timings_from_rows(rows.get("Timings", [])),
             remotes=remotes,
         )
 

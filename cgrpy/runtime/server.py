@@ -18,13 +18,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from cgrates.v1 import mux_pb2_grpc
+from cgrates.v1 import cache_pb2, cache_pb2_grpc, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime.auth import server_interceptors
+from cgrpy.runtime.cache import CacheServicer
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
+from cgrpy.security import grpc_server_credentials
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -57,6 +60,10 @@ class BaseService:
             self._engine = None
 
     _engine: Engine | None = None
+    # What the service compiled at its last load/reload (CacheSv1.GetCacheStats): the TPID and
+    # items per CGRateS cache ID, see cgrpy/runtime/cache.py. Empty for a service without a plan.
+    cache_tpid: str = ""
+    cache_counts: dict[str, int] = {}  # noqa: RUF012 - replaced (never mutated) by each load
     # host:port the gRPC server listens on, set by ServiceRunner before load() (port 0 resolved)
     bound_address: str = ""
 
@@ -103,13 +110,37 @@ def error_guard(log: EventLogger, method: str, inner: Behaviour) -> Behaviour:
     return wrapped
 
 
-def make_guard(service: str) -> Callable[[str, Behaviour], Behaviour]:
+NOT_READY = "NOT_READY"
+_UNGATED = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # answer before load() too
+
+
+def ready_guard(service: str, ready: Callable[[], bool], inner: Behaviour) -> Behaviour:
+    """``inner`` answering UNAVAILABLE while ``ready()`` is false. The gRPC server listens before
+    ``load()`` has finished (the health service must answer NOT_SERVING meanwhile); a call that
+    arrives then is "try again shortly", never a final error: clients retry UNAVAILABLE and keep
+    their work pending (cdre leaves the CDR pending, SM settles later) instead of giving up."""
+
+    async def wrapped(request: Any, context: Any) -> Any:
+        if not ready():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NOT_READY}: {service} is loading")
+        return await inner(request, context)
+
+    return wrapped
+
+
+def make_guard(
+    service: str, ready: Callable[[], bool] | None = None
+) -> Callable[[str, Behaviour], Behaviour]:
     """What every unary behaviour of ``service`` runs inside, whichever transport carried it:
-    metrics outside, error translation inside."""
+    metrics outside, then the readiness gate, error translation inside. Health and reflection
+    answer whatever the state (health says NOT_SERVING until loaded)."""
     log = get_logger(service)
 
     def guard(method: str, inner: Behaviour) -> Behaviour:
-        return metered("unary", method, error_guard(log, method, inner))
+        behaviour = error_guard(log, method, inner)
+        if ready is not None and not method.startswith(_UNGATED):
+            behaviour = ready_guard(service, ready, behaviour)
+        return metered("unary", method, behaviour)
 
     return guard
 
@@ -163,6 +194,7 @@ class ServiceRunner:
         self.service_names: list[str] = []
         self._metrics_server: Any = None
         self.log = service.log
+        self.loaded = False  # load() finished: until then the service's RPCs answer UNAVAILABLE
 
     async def start(self) -> None:
         name = self.service.name
@@ -173,11 +205,16 @@ class ServiceRunner:
                     self.metrics_port = self._metrics_server[0].server_port
         except OSError as exc:
             raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
-        guard = make_guard(name)
-        self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=[("grpc.so_reuseport", 0)])
+        guard = make_guard(name, lambda: self.loaded)
+        # the token check first: a refused call never reaches the guard, metrics or handler
+        interceptors = [*server_interceptors(self.service.settings), GuardInterceptor(guard)]
+        self.server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         # The Mux stream runs the very handlers the service registers, under the same guard.
         table = HandlerTable(guard)
         self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
+        cache_pb2_grpc.add_CacheServiceServicer_to_server(
+            CacheServicer(self.service), RecordingServer(self.server, table))  # type: ignore[arg-type]
+        self.service_names.append(cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name)
         self.mux = MuxServicer(table)
         mux_pb2_grpc.add_MuxServicer_to_server(self.mux, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -186,7 +223,10 @@ class ServiceRunner:
         reflection.enable_server_reflection(names, self.server)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
-            port = self.server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+            creds = grpc_server_credentials(self.service.settings)
+            address = f"{self.host}:{self.grpc_port}"
+            port = (self.server.add_secure_port(address, creds) if creds is not None
+                    else self.server.add_insecure_port(address))
         except RuntimeError as exc:
             raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable ({exc})") from None
         if port == 0:
@@ -200,6 +240,7 @@ class ServiceRunner:
         except BaseException:
             await self._abort_start()
             raise
+        self.loaded = True
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
 

@@ -25,6 +25,8 @@ ERROR_CODES: dict[str, grpc.StatusCode] = {
     # ResourceS: no matched resource has room (authorize / allocate).
     "RESOURCE_UNAUTHORIZED": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "RESOURCE_UNAVAILABLE": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # the service is starting (not loaded yet): temporary, clients retry
+    "NOT_READY": grpc.StatusCode.UNAVAILABLE,
 }
 
 

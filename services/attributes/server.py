@@ -18,6 +18,7 @@ from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.deps import EventInputs, event_inputs
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -138,4 +139,5 @@ class AttributesServer(BaseService):
         self.profile_version = f"attributes:{self._boot}.{self._generation}"
         counts = engine_counts(engine)
         self.log.info("attributes.loaded", tpid=tpid, **counts)
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Attributes", "Filters"))
         return tpid, counts

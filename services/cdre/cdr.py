@@ -22,6 +22,7 @@ from cgrpy.gotime import go_rfc3339
 from cgrpy.iface import iface_as_string
 from cgrpy.units import (
     UnitError,
+    check_decimal,
     format_duration,
     parse_decimal,
     parse_duration,
@@ -171,9 +172,7 @@ def _text(f: dict[str, Any], name: str) -> str:
 def _usage(f: dict[str, Any]) -> int:
     v = f.get("Usage")
     try:
-        if isinstance(v, Decimal):
-            return int(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
-        return parse_duration(v)
+        return parse_duration(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
     except (UnitError, TypeError) as exc:
         raise CdrError(f"Usage: {exc}") from None
 
@@ -183,6 +182,10 @@ def _time(f: dict[str, Any], name: str) -> datetime | None:
     if isinstance(v, datetime):
         return v.astimezone(UTC)
     if isinstance(v, Decimal):
+        try:
+            v = check_decimal(v, original=v)
+        except UnitError as exc:
+            raise CdrError(f"{name}: {exc}") from None
         if v != v.to_integral_value():
             raise CdrError(f"{name}: not a time: {v}")
         v = int(v)

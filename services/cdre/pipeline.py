@@ -58,6 +58,7 @@ from services.cdre.cdr import (
     cdr_from_event,
     to_event,
 )
+from services.cdre.redo import RedoError, RedoUnavailable, redo_run
 from services.cdre.store import (
     OUTBOX_TARGETS,
     PENDING,
@@ -70,7 +71,8 @@ from services.cdre.store import (
 log = logging.getLogger("cgrpy.cdre")
 
 CDRS_CONTEXT = "*cdrs"
-FLAG_NAMES = ("*attributes", "*chargers", "*rals", "*store", "*stats", "*thresholds", "*export")
+FLAG_NAMES = ("*attributes", "*chargers", "*rals", "*store", "*stats", "*thresholds", "*export",
+              "*rerate", "*refund")
 
 
 class ProcessError(Exception):
@@ -92,6 +94,10 @@ class ProcessFlags:
     stats: bool = True
     thresholds: bool = True
     export: bool = False
+    # A run already stored is refunded (and, with *rals, rated anew from the event and its row
+    # updated) instead of answered as a duplicate; *rerate = *refund + *rals (services/cdre/redo.py)
+    rerate: bool = False
+    refund: bool = False
 
     @classmethod
     def parse(cls, flags: Iterable[str], defaults: ProcessFlags | None = None) -> ProcessFlags:
@@ -104,6 +110,8 @@ class ProcessFlags:
             if val not in ("", "true", "false"):
                 raise ProcessError(f"flag {raw!r}: value must be true or false")
             values[name[1:]] = val != "false"
+        if values["rerate"]:
+            values["rals"] = values["refund"] = True
         return cls(**values)
 
 
@@ -139,6 +147,9 @@ class PipelineConfig:
     # resumed at once instead of waiting ``stale_pending_after``. cdre's server knows what it
     # has in flight (one cdre process owns the CDR tables); None = only the age rule.
     is_abandoned: Callable[[StoredCdr], bool] | None = None
+    # A duplicate of a row another request is rating waits this long for it, then answers
+    # "retry later" (never "stored" while the cost is not written).
+    other_rating_wait_s: float = 10.0
     # Called after a ProcessCDR wrote outbox events (wakes the outbox deliverer).
     outbox_written: Callable[[], None] | None = None
 
@@ -247,6 +258,15 @@ async def _process_run(
     session_cost: SessionCost | None,
 ) -> RunResult:
     rate = flags.rals and not cdr.pre_rated
+    if flags.store and (flags.rerate or flags.refund):
+        stored_run = await asyncio.to_thread(store.get_run, cdr.cgrid, cdr.run_id)
+        if stored_run is not None and stored_run.rating_state != PENDING:
+            try:
+                return RunResult(await redo_run(stored_run, cdr, rate=flags.rals, backends=backends, store=store))
+            except RedoError as exc:
+                raise ProcessError(str(exc)) from exc
+            except RedoUnavailable as exc:
+                raise RatingUnavailable(str(exc)) from exc
     if not flags.store:
         if rate:
             _apply(cdr, await _rate(cdr, backends, store, cfg, session_cost))
@@ -266,13 +286,31 @@ async def _process_run(
             return RunResult(stored.cdr)
         return RunResult(await _rate_and_finish(
             stored.cdr, rate, backends, store, cfg, session_cost, notify))
-    if stored.rating_state == PENDING and (
-        _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
-    ):
+    stored = await _await_other_rating(cdr, stored, store, cfg)
+    if stored.rating_state == PENDING:
         log.warning("resuming CDR %s:%s left pending", cdr.cgrid, cdr.run_id)
         return RunResult(await _rate_and_finish(
             stored.cdr, rate, backends, store, cfg, session_cost, notify), True)
     return RunResult(stored.cdr, duplicate=True)
+
+
+async def _await_other_rating(cdr: CDR, stored: StoredCdr, store: CdrStore, cfg: PipelineConfig) -> StoredCdr:
+    """A duplicate of a run whose row is pending: while another request rates it, wait for that
+    one (answering "stored" before the cost is written would end the sender's retries, and the
+    row would stay pending if that request fails). Returns the row once it is rated, or still
+    pending but abandoned or stale (the caller resumes it); raises RatingUnavailable (retry
+    later) if the other request is still at it after ``cfg.other_rating_wait_s``."""
+    waited, delay = 0.0, 0.02
+    while stored.rating_state == PENDING and not (
+        _is_stale(stored, cfg) or (cfg.is_abandoned is not None and cfg.is_abandoned(stored))
+    ):
+        if waited >= cfg.other_rating_wait_s:
+            raise RatingUnavailable(f"CDR {cdr.cgrid}:{cdr.run_id} is being rated: retry")
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.5)
+        stored, _dup = await store.areserve(cdr)
+    return stored
 
 
 async def _rate_and_finish(
@@ -352,6 +390,8 @@ async def _rate_without_debit(
     try:
         return _from_rating(await backends.rals_get_cost(cd), "")
     except BackendError as exc:
+        if exc.transient:  # RALs restarting: pending and retried, as for a debit (below)
+            raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
 
 

@@ -43,8 +43,10 @@ from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, common_pb2, rals_pb2
 from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.runtime import auth
 from cgrpy.runtime.server import BaseService
 from cgrpy.runtime.status import status_code
+from cgrpy.security import PathRefused, export_roots, path_under_roots
 from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal, to_unix_nano
 from cgrpy.wire import event_from_pb
 from services.cdre.cdr import (
@@ -249,16 +251,26 @@ def export_profile_from_request(
         if fmt is not None and fmt != profile.export_format:
             profile = ExportProfile(profile.id, fmt, profile.export_path,
                                     profile.field_separator, profile.fields)
+        if req.field_separator:
+            if len(req.field_separator) != 1:
+                raise invalid(f"field_separator: {req.field_separator!r} must be one character")
+            profile = ExportProfile(profile.id, profile.export_format, profile.export_path,
+                                    req.field_separator, profile.fields)
         return profile
     except ExportError as exc:
         raise invalid(f"export_profile: {exc}") from None
 
 
-def export_dir(requested: str, profile: ExportProfile, default: str) -> Path:
+def export_dir(requested: str, profile: ExportProfile, default: str, roots: list[Path] | None = None) -> Path:
     raw = requested or profile.export_path or default
     path = Path(raw)
     if not path.is_absolute():
         raise invalid(f"export_path: {raw!r} must be an absolute directory")
+    if requested and roots is not None:
+        try:  # a caller-named directory only under the configured roots (symlinks, .. resolved)
+            path = path_under_roots(raw, roots, "export_path")
+        except PathRefused as exc:
+            raise invalid(str(exc)) from None
     if path.exists() and not path.is_dir():
         raise invalid(f"export_path: {raw!r} is not a directory")
     return path
@@ -361,7 +373,8 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
         o = self.owner
         flt = filter_from_pb(request.filter)
         profile = export_profile_from_request(request, self.owner.export_profiles)
-        directory = export_dir(request.export_path, profile, o.settings.cdre_export_path)
+        directory = export_dir(request.export_path, profile, o.settings.cdre_export_path,
+                               export_roots(o.settings))
         try:
             async with o.export_lock:
                 res = await asyncio.to_thread(
@@ -444,6 +457,7 @@ class CdreServer(BaseService):
         await self._resume_crash_leftovers()
         # events of CDRs stored before a crash or restart are delivered now
         self.outbox.start()
+        self._sweeper = asyncio.create_task(self._sweep_pending())
 
     async def process_one(
         self, request: cdre_pb2.ProcessCDRRequest
@@ -509,10 +523,24 @@ class CdreServer(BaseService):
         n = await resume_pending(self.backends, self.store, older_than=timedelta(0))
         self.log.info("cdr.resumed", finished=n)
 
+    async def _sweep_pending(self) -> None:
+        """Rows left pending while running (RALs was away and their sender does not retry) are
+        finished once they are ``stale_pending_after`` old; same debit key, so never twice."""
+        age = self.pipeline_config.stale_pending_after
+        while True:
+            await asyncio.sleep(min(30.0, age.total_seconds()))
+            try:
+                n = await resume_pending(self.backends, self.store, older_than=age)
+            except Exception as exc:  # noqa: BLE001 - the StorDB may be away: next round
+                self.log.warning("cdr.sweep_failed", error=repr(exc))
+                continue
+            if n:
+                self.log.info("cdr.resumed", finished=n)
+
     async def _rals_serving(self, wait_s: float) -> bool:
         name = rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name
         deadline = time.monotonic() + wait_s
-        async with grpc.aio.insecure_channel(self.settings.addr("rals")) as ch:
+        async with auth.aio_channel(self.settings, self.settings.addr("rals")) as ch:
             stub = health_pb2_grpc.HealthStub(ch)
             while True:
                 try:
@@ -526,6 +554,10 @@ class CdreServer(BaseService):
                 await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        sweeper = getattr(self, "_sweeper", None)
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
         outbox = getattr(self, "outbox", None)
         if outbox is not None:
             await outbox.close()

@@ -334,6 +334,21 @@ class CdrStore:
         await self.writer.run(lambda conn: self.finish_in(
             conn, cdr.order_id, outcome, cdr=cdr, session_cost=session_cost, notify=notify))
 
+    def get_run(self, cgrid: str, run_id: str) -> StoredCdr | None:
+        """The stored run (CGRID, RunID), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._sel_run, {"b_cgrid": cgrid, "b_run_id": run_id}).one_or_none()
+        return None if row is None else _stored(row)
+
+    def rewrite(self, order_id: int, cdr: CDR, outcome: RunOutcome, *, rerate_count: int) -> None:
+        """Replace a stored run's fields by ``cdr``'s and its rating by ``outcome`` (a CDR
+        processed again with ``*rerate``: v0.10 updates the existing row)."""
+        values = {k: v for k, v in _row_values(cdr).items() if k not in ("cgrid", "run_id", "created_at")}
+        values.update(_outcome_values(outcome), rerate_count=rerate_count, b_id=order_id)
+        with self.engine.begin() as conn:
+            if conn.execute(self._upd_cdr, values).rowcount != 1:
+                raise StoreError(f"NOT_FOUND: no CDR with OrderID {order_id}")
+
     def add_outbox_in(self, conn: Connection, cdr: CDR, targets: Sequence[str]) -> None:
         """Queue the CDR's event for StatS/ThresholdS (``targets``) in ``conn``'s transaction."""
         if not targets:

@@ -17,6 +17,7 @@ from cgrates.v1 import chargers_pb2, chargers_pb2_grpc, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters.deps import NOT_REUSABLE, EventInputs, event_inputs
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -169,4 +170,5 @@ class ChargersServer(BaseService):
         self.profile_version = f"chargers:{self._boot}.{self._generation}"
         counts = {"Chargers": len(engine.profiles()), "Filters": len(engine.filters.stored())}
         self.log.info("chargers.loaded", tpid=tpid, **counts)
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Chargers", "Filters"))
         return tpid, counts

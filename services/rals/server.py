@@ -20,6 +20,8 @@ from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.gotime import go_time
+from cgrpy.runtime import auth
+from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import ActionEvent
@@ -57,6 +59,12 @@ def descriptor(pb: rals_pb2.CallDescriptor) -> CallDescriptor:
         so_far = parse_decimal(pb.max_cost_so_far)
     except UnitError as exc:
         raise CGRError("INVALID_ARGUMENT", f"max_cost_so_far: {exc}") from None
+    try:
+        max_rate = parse_decimal(pb.max_rate)
+    except UnitError as exc:
+        raise CGRError("INVALID_ARGUMENT", f"max_rate: {exc}") from None
+    if max_rate < 0 or pb.max_rate_unit_ns < 0:
+        raise CGRError("INVALID_ARGUMENT", "max_rate and max_rate_unit_ns must not be negative")
     kwargs: dict[str, Any] = {}
     if start is not None:
         kwargs["time_start"] = start
@@ -71,6 +79,9 @@ def descriptor(pb: rals_pb2.CallDescriptor) -> CallDescriptor:
         duration_index_ns=pb.duration_index_ns,
         loop_index=pb.loop_index,
         max_cost_so_far=so_far,
+        max_rate=max_rate,
+        max_rate_unit_ns=pb.max_rate_unit_ns,
+        perform_rounding=pb.perform_rounding,
         deny_negative_account=pb.deny_negative_account,
         cgrid=pb.cgrid,
         run_id=pb.run_id,
@@ -123,7 +134,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         when it is pure CPU (an owned, cached account)."""
         compiled = self.owner.compiled
         if compiled is None:
-            raise CGRError("SERVER_ERROR", "rals not loaded")
+            raise CGRError("NOT_READY", "rals not loaded")
         try:
             if inline:
                 return fn(compiled)
@@ -179,13 +190,14 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             return fwd
         prepaid = request.request_type in (PREPAID, "prepaid", "")
         max_debit = prepaid and request.allow_partial
+        # Session pieces are charged unrounded (the session rounds at its end); a CDR debit, or
+        # a piece asked with perform_rounding, is charged and answered DestinationRate-rounded.
+        rounding = not prepaid or request.call.perform_rounding
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
             res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
-                                   perform_rounding=not prepaid)
-            # Session pieces are charged unrounded (the session rounds at its end, §2.6); a CDR
-            # debit is PerformRounding: its Cost is the DestinationRate-rounded amount.
-            cost = res.cost if prepaid else res.rounded_cost
+                                   perform_rounding=rounding)
+            cost = res.rounded_cost if rounding else res.cost
             return rals_pb2.CostResponse(
                 cost=money_str(cost),
                 usage_ns=res.usage_ns,
@@ -504,7 +516,7 @@ class RalsServer(BaseService):
         if not addr or addr == self.bound_address:
             return None
         if addr not in self._peers:
-            channel = grpc.aio.insecure_channel(addr)
+            channel = auth.aio_channel(self.settings, addr)
             self._peers[addr] = (channel, rals_pb2_grpc.RalsServiceStub(channel))
         stub = self._peers[addr][1]
         remaining = context.time_remaining()
@@ -552,6 +564,7 @@ class RalsServer(BaseService):
             self.compiled = compiled
             queued = self.scheduler.load(compiled.accounts, rows, tpid)
             self.counts = {name: len(rows.get(name, [])) for name in ("Destinations", "Rates", "RatingPlans", "RatingProfiles", "Actions", "AccountActions")}
+            self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, RALS_FILES)
             self.log.info("rals.loaded", tpid=tpid, accounts=len(report.accounts),
                           applied=len(report.applied), skipped=len(report.skipped),
                           timed_plans=len(timed), scheduled=queued)

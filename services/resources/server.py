@@ -34,6 +34,7 @@ from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.errors import FilterError
 from cgrpy.gotime import go_time_ns
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
@@ -156,6 +157,7 @@ class ResourcesServer(BaseService):
                 saved = current.snapshot()
             self.resources = self._build(rows, saved)
         self.log.info("resources.loaded", tpid=tpid, profiles=len(self.resources.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Resources", "Filters"))
         return {"Resources": len(self.resources.profiles), "Filters": len(rows.get("Filters", []))}
 
     async def change(self, op: Any, name: str) -> Any:

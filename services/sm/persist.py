@@ -76,6 +76,8 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
         "closed": closed,
         "disconnect_reason": s.disconnect_reason,
         "channel": s.channel,
+        "cdr_state": s.cdr_state,
+        "unsettled": s.unsettled,
         "resource_usage_id": s.resource_usage_id,
         "runs": [
             {"run_id": r.run_id, "event": _event_rec(r.event), "request_type": r.request_type,
@@ -89,8 +91,9 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
 
 
 def progress_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
-    """What changes after the snapshot: run counters, closing fields, the closed flag."""
-    return {
+    """What changes after the snapshot: run counters, closing fields, the closed flag, and the
+    CDR and settlement states (written only when set: absent means none, unsettled false)."""
+    rec: dict[str, Any] = {
         "closed": closed,
         "disconnect_reason": s.disconnect_reason,
         "fields": {k: s.event.event[k] for k in _CLOSE_FIELDS if k in s.event.event},
@@ -103,12 +106,19 @@ def progress_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
             for r in s.runs
         ],
     }
+    if s.cdr_state:
+        rec["cdr_state"] = s.cdr_state
+    if s.unsettled:
+        rec["unsettled"] = True
+    return rec
 
 
 def apply_progress(rec: dict[str, Any], progress: dict[str, Any]) -> dict[str, Any]:
     """The snapshot ``rec`` brought up to date with ``progress`` (runs matched by RunID)."""
     rec["closed"] = bool(progress.get("closed")) or bool(rec.get("closed"))
     rec["disconnect_reason"] = progress.get("disconnect_reason", rec.get("disconnect_reason"))
+    rec["cdr_state"] = progress.get("cdr_state", "")
+    rec["unsettled"] = bool(progress.get("unsettled"))
     rec["event"]["event"].update(progress.get("fields") or {})
     runs = {r["run_id"]: r for r in rec["runs"]}
     for p in progress.get("runs") or []:
@@ -136,6 +146,7 @@ def session_from_record(rec: dict[str, Any]) -> Session:
         start_event=_event_from(rec["start_event"]) if rec.get("start_event") else None,
         disconnect_reason=str(rec.get("disconnect_reason") or ""),
         channel=str(rec.get("channel") or ""),
+        cdr_state=str(rec.get("cdr_state") or ""), unsettled=bool(rec.get("unsettled")),
         resource_usage_id=str(rec.get("resource_usage_id") or ""),
     )
     s.init_result = InitiateResult(max_usage_ns=None)

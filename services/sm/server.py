@@ -13,6 +13,7 @@ from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.netaddr import split_host_port
 from cgrpy.runtime.server import BaseService
+from cgrpy.security import AllowList
 from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm import metrics
@@ -186,6 +187,8 @@ class SmServer(BaseService):
             reply_deadline_s=s.sm_reply_timeout / 1e9,
             failed_backend_policy=s.sm_backend_failure_policy,
             session_ttl_ns=s.session_ttl,
+            backend_retry_s=s.sm_backend_retry / 1e9,
+            cdr_wait_s=s.sm_cdr_wait / 1e9,
         )
         self.sm = SessionManager(self.backends, cfg)
         mi: MIClient | None = None
@@ -197,11 +200,11 @@ class SmServer(BaseService):
         host, port = split_host_port(s.opensips_listen)
         self.listener = InstrumentedListener(
             self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
-            sync_interval_s=s.sm_channel_sync_interval / 1e9)
+            sync_interval_s=s.sm_channel_sync_interval / 1e9, allowed=AllowList(s.opensips_allowed_sources))
         self.sm.disconnector = self._disconnect
         await self.listener.start()
         ehost, eport = split_host_port(s.opensips_event_listen)
-        self.datagrams = EventDatagramListener(self.sm)
+        self.datagrams = EventDatagramListener(self.sm, allowed=AllowList(s.opensips_allowed_sources))
         event_port = await self.datagrams.start(ehost, eport)
         advertised = advertised_event_socket(s.opensips_event_advertise, event_port)
         if mi is not None and advertised is not None:
@@ -213,7 +216,22 @@ class SmServer(BaseService):
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
         # CGRateS-compatible JSON-RPC API (TCP + HTTP), served by this process (services/sm/apier)
         self.api = ApiServer(s, sessions=self.sm, engine=lambda: self.engine)
+        self.api.ctx.sync_sessions = self.listener.sync_once
+        self.listener.api = self.api.dispatcher.call  # the other SessionSv1 methods on :2014
         await self.api.start()
+
+    async def _drain(self, grace_s: float) -> None:
+        deadline = time.monotonic() + grace_s
+        if self.sm is not None:
+            left = await self.sm.drain(grace_s)
+            self.log.info("sm.drain.sessions", still_closing=left,
+                          active_persisted=len(self.sm.active_sessions()))
+        if self.spool is None or self.spool.depth() == 0:
+            return
+        self.log.info("sm.drain.spool", depth=self.spool.depth())
+        while self.spool.depth() > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.log.info("sm.drain.spool_done", left=self.spool.depth())
 
     async def _disconnect(self, session: Session, reason: str) -> bool:
         """End the call on the channel it came from: a cgrates-module call by DisconnectSession on
@@ -258,6 +276,9 @@ class SmServer(BaseService):
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        """Stop in order: no new calls (listeners closed), closes in flight finish (settlements,
+        CDR hand-offs), the spool is flushed to cdre, then the rest; each wait bounded by the
+        grace period. Active calls stay persisted and resume after a restart."""
         api = getattr(self, "api", None)
         if api is not None:
             await api.stop()
@@ -268,6 +289,7 @@ class SmServer(BaseService):
             await self.listener.stop()
         if self.datagrams is not None:
             self.datagrams.stop()
+        await self._drain(self.settings.grace_period / 1e9)
         if self.sm is not None:
             await self.sm.shutdown()
         if self.spool is not None:

@@ -25,6 +25,7 @@ from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
@@ -174,6 +175,7 @@ class StatsServer(BaseService):
         self.stats = new
         self.inline = not any(q.profile.stored for q in new.queues.values())
         self.log.info("stats.loaded", tpid=tpid, queues=len(new.queues))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Stats", "Filters"))
         return {"Stats": len(new.queues), "Filters": len(rows.get("Filters", []))}
 
     def _carry_over(self, old: StatEngine | None, new: StatEngine) -> None:

@@ -129,8 +129,8 @@ class SupplierProfile:
                 s.blocker = parse_bool(row["SupplierBlocker"], where=f"{sw} SupplierBlocker")
             if (row.get("SupplierParameters") or "").strip():
                 s.parameters = row["SupplierParameters"].strip()
-        if p.sorting not in SORTERS:
-            raise ProfileError(f"{where} Sorting: unsupported sorting strategy: {p.sorting}")
+        # An unknown Sorting loads (v0.10 stores it too); asking the profile for suppliers
+        # answers ``unsupported sorting strategy: <name>`` (see _sort).
         if p.sorting == LOAD:
             try:
                 parse_ratios(p.sorting_parameters, 1)
@@ -294,6 +294,8 @@ class SupplierEngine:
         ignore_errors: bool,
         now: datetime,
     ) -> list[Candidate]:
+        if profile.sorting not in SORTERS:
+            raise CGRError(f"unsupported sorting strategy: {profile.sorting}")
         required = {LC: "rating_plan_ids", HC: "rating_plan_ids", REAS: "resource_ids",
                     REDS: "resource_ids", LOAD: "stat_ids"}.get(profile.sorting)
         if required:

@@ -7,7 +7,7 @@ and its callables wait for gRPC calls on the service loop (:class:`EngineRunner`
   ``GetCost`` with the event's descriptor (Subject = Account as v0.10 does, start = SetupTime,
   Usage defaulted to 1m by the engine) and ``rating_plan_id`` set to each of the supplier's
   RatingPlanIDs in order; the first plan that yields a cost wins (CGRateS
-  GetCostOnRatingPlans). A plan that cannot rate the call (RATING_PLAN_NOT_FOUND,
+  GetCostOnRatingPlans), priced at its CallCost.Cost (DestinationRate-rounded). A plan that cannot rate the call (RATING_PLAN_NOT_FOUND,
   UNAUTHORIZED_DESTINATION) is skipped; none left = no cost data (supplier dropped). The reply's
   EventCost must name that plan, so a RALs that ignored ``rating_plan_id`` is an error, not a
   silently wrong price.
@@ -38,6 +38,7 @@ from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
@@ -98,6 +99,17 @@ def reply_pb(result: SortedSuppliers) -> suppliers_pb2.GetSuppliersResponse:
         digest=result.digest(),
         json=dumps_exact(sorted_suppliers_to_dict(result)),
     )
+
+
+def call_cost_amount(reply: rals_pb2.CostResponse) -> Decimal:
+    """The supplier's price as v0.10's Responder.GetCostOnRatingPlans gives it: CallCost.Cost,
+    i.e. rounded the way the plan's DestinationRate says (``*up`` to 4 decimals in the tutorial:
+    85 s of RT_20CNT is 0.6418, where the EventCost amount is 0.64175)."""
+    if reply.call_cost_json:
+        cost = loads_exact(reply.call_cost_json).get("Cost")
+        if cost is not None:
+            return Decimal(cost)
+    return Decimal(reply.cost)
 
 
 def plans_in_event_cost(cost_details_json: str) -> set[str]:
@@ -195,6 +207,7 @@ class SuppliersServer(BaseService):
         new = await self.runner.run(self._build, rows)
         self.suppliers = new
         self.log.info("suppliers.loaded", tpid=tpid, profiles=len(new.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Suppliers", "Filters"))
         return {"Suppliers": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- the engine's data sources (called from its worker thread) -----------------------------
@@ -236,7 +249,7 @@ class SuppliersServer(BaseService):
             if used and used != {plan}:
                 raise RuntimeError(f"RALs GetCost ignored rating_plan_id {plan} "
                                    f"(rated with {', '.join(sorted(used))})")
-            return Decimal(reply.cost), plan
+            return call_cost_amount(reply), plan
         return None
 
     def metrics_of(self, tenant: str, stat_ids: list[str]) -> dict[str, Decimal]:

@@ -26,6 +26,7 @@ from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.gotime import go_time
 from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
+from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner, NeedsWorker, on_loop
 from cgrpy.runtime.server import BaseService
@@ -166,6 +167,7 @@ class ThresholdsServer(BaseService):
         new = await self.runner.run(self._build, rows)
         self.thresholds = new
         self.log.info("thresholds.loaded", tpid=tpid, profiles=len(new.profiles))
+        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Thresholds", "Filters"))
         return {"Thresholds": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- engine thread ----------------------------------------------------------------------------

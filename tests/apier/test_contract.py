@@ -50,12 +50,22 @@ def test_get_cost_errors(api):
 
 
 def test_get_account_v1_and_v2(api):
-    for name in ("APIerSv2.GetAccount", "APIerSv1.GetAccount"):
-        acc = ok(api.call(name, {"Tenant": "cgrates.org", "Account": "1003"}))
-        assert acc["ID"] == "cgrates.org:1003"
-        [bal] = acc["BalanceMap"]["*monetary"]
-        assert (bal["ID"], bal["Value"], bal["Weight"]) == ("test", 10, 10)
-        assert acc["AllowNegative"] is False and acc["Disabled"] is False
+    acc = ok(api.call("APIerSv2.GetAccount", {"Tenant": "cgrates.org", "Account": "1003"}))
+    assert acc["ID"] == "cgrates.org:1003"
+    [bal] = acc["BalanceMap"]["*monetary"]
+    assert (bal["ID"], bal["Value"], bal["Weight"]) == ("test", 10, 10)
+    assert acc["AllowNegative"] is False and acc["Disabled"] is False
+    # APIerSv1.GetAccount: v0.10's legacy Account.AsOldStructure() shape
+    old = ok(api.call("APIerSv1.GetAccount", {"Tenant": "cgrates.org", "Account": "1003"}))
+    assert set(old) == {"Id", "BalanceMap", "UnitCounters", "ActionTriggers", "AllowNegative", "Disabled"}
+    assert old["Id"] == "*out:cgrates.org:1003"
+    [obal] = old["BalanceMap"]["*monetary*out"]
+    assert (obal["Id"], obal["Uuid"], obal["Value"], obal["Weight"]) == ("test", bal["Uuid"], 10, 10)
+    assert obal["DestinationIds"] == ";".join(sorted(bal["DestinationIDs"] or {}))
+    assert set(obal) == {"Uuid", "Id", "Value", "ExpirationDate", "Weight", "DestinationIds", "RatingSubject",
+                         "Category", "SharedGroup", "Timings", "TimingIDs", "Disabled"}
+    assert old["AllowNegative"] is False and old["Disabled"] is False
+    assert err(api.call("APIerSv1.GetAccount", {"Tenant": "cgrates.org", "Account": "nobody"})) == "NOT_FOUND"
 
 
 def test_get_account_errors(api):

@@ -70,8 +70,11 @@ def test_responder_errors(api):
     assert err(api.call("Responder.GetCost", {"Account": "1001", "Destination": "1002"})) == "MANDATORY_IE_MISSING: [TimeStart]"
     assert err(api.call("Responder.GetCost", cd("1001", "1002", "2014-08-04T12:00:00Z"))) == "SERVER_ERROR: TimeEnd: before TimeStart"
     assert err(api.call("Responder.GetMaxSessionTime", cd("ghost", "1002", "2014-08-04T13:01:00Z"))) == "ACCOUNT_NOT_FOUND"
-    assert err(api.call("Responder.GetCost", cd("1001", "1002", "2014-08-04T13:01:00Z", MaxRate=1))).startswith(
-        "NOT_IMPLEMENTED")
+    assert err(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", "2014-08-04T13:01:00Z", MaxRate=-1,
+                                                          MaxRateUnit="60s"))) == \
+        "SERVER_ERROR: MaxRate: must not be negative"
+    assert err(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", "2014-08-04T13:01:00Z",
+                                                          MaxRateUnit="soon"))).startswith("SERVER_ERROR: MaxRateUnit")
 
 
 def test_get_max_session_time(api):
@@ -81,6 +84,40 @@ def test_get_max_session_time(api):
     assert ok(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", "2014-08-04T13:00:30Z"))) == 30 * S
     assert ok(api.call("Responder.GetMaxSessionTime", cd("1001", "1003", "2014-08-04T14:00:00Z"))) == 12 * S
     assert balance(api, "1002") == D("10")
+
+
+def test_get_max_session_time_max_rate(api):
+    # 1002 -> 1001 is RT_20CNT: 0.2/min for the first minute, then 0.1/min. MaxRate is compared
+    # per nanosecond (rate/unit): a span above it ends the usage there.
+    two_min = "2014-08-04T13:02:00Z"
+    assert ok(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", two_min, MaxRate=D("0.2"),
+                                                          MaxRateUnit="60s"))) == 120 * S
+    assert ok(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", two_min, MaxRate=D("0.15"),
+                                                          MaxRateUnit="60s"))) == 0
+    # 0.2/min = 0.0033/s: a per-second limit of 0.004 lets both spans through, 0.003 none
+    assert ok(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", two_min, MaxRate=D("0.004"),
+                                                          MaxRateUnit=S))) == 120 * S
+    assert ok(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", two_min, MaxRate=D("0.003"),
+                                                          MaxRateUnit=S))) == 0
+    # v0.10 ignores MaxRate without a MaxRateUnit
+    assert ok(api.call("Responder.GetMaxSessionTime", cd("1002", "1001", two_min, MaxRate=D("0.15")))) == 120 * S
+    assert balance(api, "1002") == D("10")
+
+
+def test_max_debit_perform_rounding(api):
+    # MaxDebit with PerformRounding charges the DestinationRate-rounded cost (*up, 4 decimals):
+    # 85 s of RT_20CNT = 0.64175 unrounded, 0.6418 rounded; the retry charges nothing more.
+    arg = cd("1002", "1001", "2014-08-04T13:01:25Z", DurationIndex=85 * S, CgrID="cgr-resp-pr", RunID="*default",
+             PerformRounding=True)
+    first = ok(api.call("Responder.MaxDebit", arg))
+    assert (first["Cost"], first["RatedUsage"]) == (D("0.6418"), 85 * S)
+    assert balance(api, "1002") == D("9.3582")
+    assert ok(api.call("Responder.MaxDebit", arg)) == first
+    assert balance(api, "1002") == D("9.3582")
+    # without PerformRounding the same piece is charged unrounded
+    plain = {**arg, "CgrID": "cgr-resp-pr2", "PerformRounding": False}
+    assert ok(api.call("Responder.MaxDebit", plain))["Cost"] == D("0.64175")
+    assert balance(api, "1002") == D("8.71645")
 
 
 def test_debit_idempotent_and_max_debit(api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from services.cdre.pipeline import (
     PipelineConfig,
     ProcessError,
     ProcessFlags,
+    RatingUnavailable,
     process_cdr,
     resume_pending,
 )
@@ -228,8 +230,11 @@ async def test_crash_after_debit_is_resumed_without_a_second_charge(store: CdrSt
     assert st.rating_state == "pending" and crashing.balances["1001"] == Decimal("9.3582")
     # The restarted process (same RALs, whose journal knows the request id) sweeps.
     be = FakeBackends(with_raw_run=False, balances=crashing.balances, debits=crashing.debits)
-    again = await process_cdr(_event(), ProcessFlags(), be, store, NO_WAIT)
-    assert again.duplicate and be.debit_calls == 0  # fresh pending: in flight, not resumed
+    # fresh pending: maybe still in flight elsewhere, so not resumed; not "stored" either (that
+    # would end the sender's retries while no cost is written): retry later
+    with pytest.raises(RatingUnavailable):
+        await process_cdr(_event(), ProcessFlags(), be, store, replace(NO_WAIT, other_rating_wait_s=0.05))
+    assert be.debit_calls == 0
     assert await resume_pending(be, store, older_than=timedelta(0)) == 1
     st, = store.get_stored()
     assert st.rating_state == "rated" and st.cdr.cost == Decimal("0.6418")

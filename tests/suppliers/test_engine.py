@@ -10,7 +10,6 @@ import pytest
 from cgrpy.errors import NotFoundError, ServerError
 from cgrpy.event import CGREvent
 from cgrpy.tariffplan.csvread import read_folder
-from cgrpy.tariffplan.rows import ProfileError
 from services.stats.engine import StatEngine
 from services.suppliers.digest import suppliers_digest
 from services.suppliers.engine import Supplier, SupplierEngine, sorted_suppliers_to_dict
@@ -235,11 +234,14 @@ def test_load_distribution_without_crash() -> None:
     assert order(eng.get_suppliers(ev(Account="x"), ignore_errors=True, now=T0)) == ["s1"]
 
 
-def test_bad_profiles_are_refused_at_load() -> None:
+def test_unknown_sorting_loads_and_fails_when_asked() -> None:
+    # v0.10 stores a profile with any Sorting; GetSuppliers then answers
+    # SERVER_ERROR: unsupported sorting strategy: <name> (before any cost is asked)
     bad = {"Suppliers": [row("cgrates.org", "B", "", "", "*least_cost", "", "s1", "", "", "", "",
                              "", "10", "", "", "")]}
-    with pytest.raises(ProfileError, match="unsupported sorting strategy: \\*least_cost"):
-        engine(bad)
+    eng = engine(bad)
+    with pytest.raises(ServerError, match="unsupported sorting strategy: \\*least_cost"):
+        eng.get_suppliers(ev(Account="x"), now=T0)
 
 
 def test_digest_examples() -> None:

@@ -47,10 +47,10 @@ async def _account(ctx: Context, tenant: str, account: str) -> Any:
     return loads_exact(acc.json)
 
 
-@method("APIerSv1.GetAccount", "APIerSv2.GetAccount")
+@method("APIerSv2.GetAccount")
 async def get_account(ctx: Context, a: Args) -> Any:
-    """The account as APIerSv2.GetAccount shows it. Difference: APIerSv1.GetAccount answers with
-    the same (v2) shape, not CGRateS's legacy ``AsOldStructure`` one."""
+    """The account as APIerSv2.GetAccount shows it (APIerSv1.GetAccount's legacy
+    ``AsOldStructure`` shape is in ``legacy.py``)."""
     a.require("Account")
     return await _account(ctx, a.str("Tenant") or ctx.tenant, a.str("Account"))
 

@@ -9,6 +9,7 @@ from typing import Any
 from cgrates.v1 import cdre_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
+from cgrpy.security import PathRefused, export_roots, path_under_roots
 from cgrpy.units import round_money
 from cgrpy.wire import event_to_pb
 from services.sm.apier import shapes
@@ -78,9 +79,14 @@ _EXPORT_FORMATS = {"": "", "*file_csv": "csv", "*file_fwv": "fwv", "*dry_run": "
 
 @method("APIerSv1.ExportCDRs")
 async def export_cdrs(ctx: Context, a: Args) -> Any:
-    """ArgExportCDRs -> RplExportedCDRs. The export ID is chosen by cdre (unix time)."""
+    """ArgExportCDRs -> RplExportedCDRs. ``ExportID`` names the file ``cdre_<ExportID>.csv``
+    (default: the unix time), ``ExportFileName`` replaces the whole name (no directory),
+    ``FieldSeparator`` replaces the template's (one character)."""
     opts = a.sub("ExportArgs") if isinstance(a.get("ExportArgs"), dict) else a
-    for name in ("ExportID", "ExportFileName", "FieldSeparator", "RoundingDecimals", "CostMultiplyFactor"):
+    file_name = opts.str("ExportFileName")
+    if "/" in file_name or "\\" in file_name or file_name in (".", ".."):
+        raise CGRError("SERVER_ERROR", f"ExportFileName: {file_name!r} must be a plain file name")
+    for name in ("RoundingDecimals", "CostMultiplyFactor"):
         if opts.get(name) not in (None, ""):
             raise CGRError("NOT_IMPLEMENTED", name)
     fmt = opts.str("ExportFormat")
@@ -93,9 +99,16 @@ async def export_cdrs(ctx: Context, a: Args) -> Any:
         if exc.word != "NOT_FOUND":
             raise
         selected = []
+    export_path = opts.str("ExportPath")
+    if export_path:
+        try:  # refused here, before any CDR is read; cdre checks again (its gRPC API is an entry too)
+            export_path = str(path_under_roots(export_path, export_roots(ctx.settings), "ExportPath"))
+        except PathRefused as exc:
+            raise CGRError("SERVER_ERROR", str(exc)) from None
     req = cdre_pb2.ExportCDRsRequest(
-        filter=flt, export_profile=opts.str("ExportTemplate"), export_path=opts.str("ExportPath"),
-        format=_EXPORT_FORMATS[fmt],
+        filter=flt, export_profile=opts.str("ExportTemplate"), export_path=export_path,
+        format=_EXPORT_FORMATS[fmt], export_id=opts.str("ExportID"), file_name=file_name,
+        field_separator=opts.str("FieldSeparator"),
     )
     res = await ctx.backends.call("cdre", "ExportCDRs", req, timeout=max(ctx.backends.timeout, 60.0))
     failed = set(res.failed_cgrids)

@@ -31,6 +31,8 @@ class Context:
     backends: Backends
     sessions: SessionManager | None = None
     engine: Callable[[], Engine] | None = None
+    # SessionSv1.SyncSessions: ask the switch which calls it has now (set by SM's server)
+    sync_sessions: Callable[[], Awaitable[Any]] | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property

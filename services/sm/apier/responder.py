@@ -12,9 +12,10 @@ is charged once, whichever of the two methods retries it. Without a CgrID every 
 debit (a fresh id), as CGRateS without RPC response caching behaves.
 
 Differences from CGRateS v0.10: ``TimeStart`` is mandatory (CGRateS rates a missing one at Go's
-zero time, year 1); ``MaxRate``/``MaxRateUnit`` and ``DryRun`` are refused with
-``NOT_IMPLEMENTED`` instead of being honoured; ``MaxDebit`` with ``PerformRounding`` is refused
-likewise. The CallCost of a debit is the re-rating of the charged usage with ``Cost`` = the amount
+zero time, year 1); ``DryRun`` is refused with ``NOT_IMPLEMENTED`` instead of being honoured.
+``MaxRate``/``MaxRateUnit`` (GetMaxSessionTime, MaxDebit) stop the usage at the first span whose
+rate is above MaxRate per MaxRateUnit (a Go duration; without it MaxRate is ignored, as in v0.10); ``PerformRounding``
+(Debit, MaxDebit) charges the DestinationRate rounding too, so Cost is the rounded amount. The CallCost of a debit is the re-rating of the charged usage with ``Cost`` = the amount
 charged (see RALs ``CostResponse.call_cost_json``). ``RALsV1.GetRatingPlansCost`` answers
 ``UNAUTHORIZED_DESTINATION`` (or ``RATING_PLAN_NOT_FOUND`` when no named plan exists) when none of
 the plans rates the call, and adds ``Cost`` (= EventCost.Cost) next to ``RatingPlanID`` and
@@ -63,8 +64,10 @@ def call_descriptor(ctx: Context, a: Args) -> rals_pb2.CallDescriptor:
     usage = to_unix_nano(end) - to_unix_nano(start) if end is not None else 0
     if usage < 0:
         raise bad("TimeEnd", "before TimeStart")
-    if a.decimal("MaxRate") or a.get("MaxRateUnit") not in (None, "", 0):
-        raise CGRError("NOT_IMPLEMENTED", "MaxRate")
+    max_rate = a.decimal("MaxRate") or Decimal(0)
+    max_rate_unit = a.duration("MaxRateUnit")
+    if max_rate < 0 or max_rate_unit < 0:
+        raise bad("MaxRate" if max_rate < 0 else "MaxRateUnit", "must not be negative")
     if a.bool("DryRun"):
         raise CGRError("NOT_IMPLEMENTED", "DryRun")
     so_far = a.decimal("MaxCostSoFar")
@@ -78,6 +81,9 @@ def call_descriptor(ctx: Context, a: Args) -> rals_pb2.CallDescriptor:
         max_cost_so_far=format(so_far, "f") if so_far is not None else "",
         deny_negative_account=bool(a.bool("DenyNegativeAccount")),
         force_duration=bool(a.bool("ForceDuration")),
+        # v0.10 applies MaxRate only with a MaxRateUnit (rate per unit compared per nanosecond)
+        max_rate=format(max_rate, "f") if max_rate and max_rate_unit else "", max_rate_unit_ns=max_rate_unit,
+        perform_rounding=bool(a.bool("PerformRounding")),
     )
 
 
@@ -114,13 +120,12 @@ async def responder_get_cost(ctx: Context, a: Args) -> Any:
 
 async def _debit(ctx: Context, a: Args, *, max_debit: bool) -> Any:
     cd = call_descriptor(ctx, a)
-    rounding = bool(a.bool("PerformRounding"))
-    if max_debit and rounding:
-        raise CGRError("NOT_IMPLEMENTED", "PerformRounding with MaxDebit")
-    # RALs: *postpaid = PerformRounding (CDR debit), *prepaid = unrounded session piece; both may
-    # go negative unless DenyNegativeAccount, as CallDescriptor.Debit does.
+    # RALs: *prepaid = a session piece (MaxDebit may shorten it), charged DestinationRate-rounded
+    # when the descriptor says PerformRounding; *postpaid = a CDR debit (always rounded). Both
+    # may go negative unless DenyNegativeAccount, as CallDescriptor.Debit does.
+    postpaid = cd.perform_rounding and not max_debit
     req = rals_pb2.DebitRequest(
-        call=cd, request_id=request_id(a, cd), request_type="*postpaid" if rounding else "*prepaid",
+        call=cd, request_id=request_id(a, cd), request_type="*postpaid" if postpaid else "*prepaid",
         allow_partial=max_debit, want_call_cost=True,
     )
     return _call_cost(await _rals(ctx, "Debit", req))

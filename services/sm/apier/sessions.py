@@ -14,7 +14,7 @@ from services.sm.apier import shapes
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method
 from services.sm.opensips import messages as m
-from services.sm.sessions.core import SessionManager
+from services.sm.sessions.core import SessionManager, counts_units
 
 
 def _sm(ctx: Context) -> SessionManager:
@@ -39,8 +39,20 @@ async def sessions_authorize(ctx: Context, a: Args) -> Any:
     return m.authorize_reply(res)
 
 
-@method("SessionSv1.InitiateSession")
+@method("SessionSv1.AuthorizeEventWithDigest")
+async def sessions_authorize_digest(ctx: Context, a: Args) -> Any:
+    """The reply ``cgrates_auth`` gets on :2014 (MaxUsage in seconds, or the count for a unit
+    ToR such as *sms; digests as strings)."""
+    sr = _session_request("SessionSv1.AuthorizeEventWithDigest", a)
+    res = await _sm(ctx).authorize(sr.event, sr.flags)
+    if res.error:
+        raise CGRError.from_message(res.error)
+    return m.authorize_digest_reply(res, units=counts_units(sr.event))
+
+
+@method("SessionSv1.InitiateSession", "SessionSv1.InitiateSessionWithDigest")
 async def sessions_initiate(ctx: Context, a: Args) -> Any:
+    """InitiateSessionWithDigest answers as on :2014 (the InitiateSession reply)."""
     sr = _session_request("SessionSv1.InitiateSession", a)
     res = await _sm(ctx).initiate(sr.event, sr.flags)
     if res.error:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
-from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, parse_time
+from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, check_event_fields, parse_time
 from services.sm.sessions.types import (
     AttributesReply,
     AuthorizeResult,
@@ -121,6 +121,10 @@ def parse_request(method: str, arg: Any) -> SessionRequest:
     if not isinstance(arg, dict):
         raise RequestError("MANDATORY_IE_MISSING: [Event]")
     options, fields = _split(arg, compat)
+    try:
+        check_event_fields(fields)  # sizes first: nothing below may convert a hostile number
+    except UnitError as exc:
+        raise RequestError(f"SERVER_ERROR: {exc}") from None
     flags = _flags(options, kind, compat)
     tenant = str(options.get("tenant") or fields.pop("Tenant", None) or DEFAULT_TENANT)
     origin = fields.get("OriginID")

@@ -69,6 +69,15 @@ CHANNEL_MODULE = "cgrates"  # OpenSIPS's cgrates module on :2014 (DisconnectSess
 CHANNEL_EVENTS = "events"  # the event interface (datagrams); reached through MI only
 # v0.10 sessions.default_usage besides *voice/*any: data in bytes, SMS in messages
 UNIT_DEFAULT_USAGE = {"*data": 1048576, "*sms": 1}
+CDR_DUE = "due"
+CDR_POSTED = "posted"
+SETTLE_BACKOFF_MAX_S = 5.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure to reach a backend (restarting, unreachable, timed out), as opposed to an answer:
+    the same request (same id) may be sent again later."""
+    return bool(getattr(exc, "transient", False)) or isinstance(exc, (TimeoutError, ConnectionError))
 
 
 def tor_of(event: CGREvent) -> str:
@@ -89,6 +98,10 @@ class SMConfig:
     default_request_type: str = RATED
     reply_deadline_s: float = 2.0  # every answer to OpenSIPS within this
     debit_retries: int = 2  # same request_id, so RALs charges once
+    # a debit failing for want of RALs (restarting) is retried this long before the policy
+    backend_retry_s: float = 10.0
+    # after Terminate, post the CDRs from the session if no ProcessCDR came for this long (0 = never)
+    cdr_wait_s: float = 60.0
     failed_backend_policy: str = "deny"  # "deny" | "allow"
     failed_backend_allow_usage_ns: int = 60 * SECOND  # granted under "allow"
     zero_max_usage_as_error: bool = True  # refuse with RALS_ERROR:INSUFFICIENT_CREDIT, not 0
@@ -169,6 +182,9 @@ class Session:
     persisted: bool = False  # the store holds a snapshot: later writes are progress records
     snapshot_stale: bool = False  # the events changed since the snapshot: write a new one
     awaiting_switch: bool = False  # restored, not charged until the switch reports it again
+    # CDRs: "" none expected (refused call), CDR_DUE (terminated, waiting for ProcessCDR), CDR_POSTED
+    cdr_state: str = ""
+    unsettled: bool = False  # closing, its final debit/refund not done yet (retried until done)
     resource_usage_id: str = ""  # the UsageID ResourceS holds for this call, released on close
     resources_asked: bool = False  # initiate allocated (or matched nothing): terminate knows
 
@@ -546,9 +562,12 @@ class SessionManager:
 
     async def _rals_debit(self, run: SRun, usage: int, request_id: str, *, go_negative: bool = False) -> Any:
         """Retry transport failures with the SAME request_id: RALs answers a repeat from its
-        journal, so a debit lost on the way back is never charged twice."""
-        attempts = self.cfg.debit_retries + 1
-        for attempt in range(attempts):
+        journal, so a debit lost on the way back is never charged twice.
+        A RALs that cannot be reached (restarting) is asked again for ``backend_retry_s``:
+        a restart is not "no credit"."""
+        give_up_at = time.monotonic() + self.cfg.backend_retry_s
+        attempt = 0
+        while True:
             try:
                 return await self.backends.rals_debit(
                     run.event, usage, request_id, offset_ns=run.duration_index,
@@ -558,10 +577,12 @@ class SessionManager:
                 raise BackendError(f"RALS_ERROR:{e.word}") from e
             except Exception as exc:
                 self._backend_failed("rals_debit", exc)
-                if attempt == attempts - 1:
+                attempt += 1
+                if attempt > self.cfg.debit_retries and (
+                    not is_transient(exc) or time.monotonic() >= give_up_at
+                ):
                     raise
-                await asyncio.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
+                await asyncio.sleep(min(0.01 * 2 ** attempt, 0.5))
 
     async def _debit_loop(
         self, s: Session, run: SRun, granted: int, *, first_sleep_ns: int | None = None,
@@ -659,6 +680,8 @@ class SessionManager:
                 s.event.event[k] = event.get(k)
                 for run in s.runs:
                     run.event.event[k] = event.get(k)
+        if s.cdr_state == "" and not s.terminating:
+            s.cdr_state = CDR_DUE  # its ProcessCDR follows; if not, the session's CDRs are posted
         try:
             await self._close(s, final_usage_ns=usage, last_used_ns=last_used, post_cdrs=False)
         except BackendError as e:
@@ -681,9 +704,55 @@ class SessionManager:
         except BackendError as e:
             return e.word
         s.ready.set()
+        s.cdr_state = CDR_DUE
         self._table.add_active(s)
         await self._close(s, final_usage_ns=_opt_duration(event.get("Usage")), post_cdrs=False)
         return None
+
+    # ------------------------------------------------------------------ one-shot charge
+
+    async def charge(self, event: CGREvent) -> InitiateResult:
+        """Charge one event at once (an SMS: ProcessMessage ``Debit``, ProcessEvent
+        ``*accounts``): every *prepaid run is debited its Usage once, as much as the balances
+        allow, and the session is closed at what was granted (MaxUsage = the smallest grant).
+        It stays among the closed sessions for a following ProcessCDR, which posts its CDRs.
+        The same event again (same CGRID) answers the first result and debits nothing more."""
+        cgrid = cgrid_of(event)
+        if cgrid in self._active:
+            return InitiateResult(max_usage_ns=0, error="EXISTS")
+        done = self._closed.get(cgrid)
+        if done is not None and done.init_result is not None:
+            return done.init_result
+        s = Session(cgrid=cgrid, event=event.copy(), start_event=event.copy())
+        self._table.add_active(s)
+        return await self._bounded(self._charge(s), "charge",
+                                   lambda _t: InitiateResult(max_usage_ns=0, error="SERVER_ERROR"))
+
+    async def _charge(self, s: Session) -> InitiateResult:
+        res = InitiateResult(max_usage_ns=None)
+        usage = self._usage(s.event)
+        try:
+            runs = await self._fork(s.event, s.cgrid)
+            s.runs = [SRun(r.run_id, r.event.copy(), self._request_type(r.event)) for r in runs]
+            grants = [await self._debit(s, run, usage) if run.prepaid else usage for run in s.runs]
+            res.max_usage_ns = min(grants) if grants else usage
+            if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
+                res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
+        except BackendError as e:
+            res.error = e.word
+        except Exception as exc:  # RALs unreachable: nothing granted, whatever the policy
+            self._backend_failed("charge", exc)
+            res.error = "SERVER_ERROR"
+        finally:
+            s.init_result = res
+            s.ready.set()
+        self.metrics.inc("charges", "refused" if res.error else "ok")
+        try:
+            await self._close(s, final_usage_ns=0 if res.error else res.max_usage_ns, post_cdrs=False)
+        except Exception as exc:  # the refund of a refused charge failed: RALs keeps the debit ids
+            self._backend_failed("charge_close", exc)
+            res.error = res.error or "SERVER_ERROR"
+        return res
 
     async def _close(
         self,
@@ -693,12 +762,16 @@ class SessionManager:
         last_used_ns: int | None = None,
         post_cdrs: bool,
     ) -> None:
-        """Stop loops, settle every run (extra debit or refund), keep the session for ProcessCDR."""
+        """Stop loops, settle every run (extra debit or refund), keep the session for ProcessCDR.
+        A settlement RALs cannot take now (restarting) is persisted and retried until done: the
+        caller's reply is bounded anyway, and the CDRs wait for the final costs."""
         if s.terminating:
             await s.done.wait()
             return
         s.terminating = True
         s.stop.set()
+        if post_cdrs and s.cdr_state == "":
+            s.cdr_state = CDR_DUE  # persisted: a restart that finishes this close posts them
         current = asyncio.current_task()
         await asyncio.gather(*(t for t in s.loops if t is not current), return_exceptions=True)
         try:
@@ -707,11 +780,7 @@ class SessionManager:
                     run.total_usage_ns = final_usage_ns
                 elif last_used_ns is not None and last_used_ns != run.last_usage_ns:
                     run.total_usage_ns += last_used_ns - run.last_usage_ns
-                await self._settle(s, run)
-                run.event.event["Usage"] = run.total_usage_ns
-                if run.prepaid:
-                    run.event.event["Cost"] = run.cost
-                    run.event.event["CostSource"] = "*sessions"
+            await self._settle_all(s)
             if post_cdrs:
                 await self._post_cdrs(s, from_session=True)
         finally:
@@ -726,6 +795,42 @@ class SessionManager:
             self._table.close(s, s.closed_at)
             self._gc_closed()
             s.done.set()
+        self._expect_cdrs(s, self.cfg.cdr_wait_s)
+
+    async def _settle_all(self, s: Session) -> None:
+        """Settle every run; retry what failed for want of RALs (same request ids: applied once)
+        with backoff, for as long as it takes. ``unsettled`` is persisted with the closed
+        session at the first such failure, so an SM restart resumes it."""
+        s.unsettled = True  # a cancelled settlement (SM stopping) is persisted as unfinished
+        delay = 0.1
+        for run in s.runs:
+            while True:
+                try:
+                    await self._settle(s, run)
+                    break
+                except BackendError:
+                    raise
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    self._settle_pending(s, run, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SETTLE_BACKOFF_MAX_S)
+            run.event.event["Usage"] = run.total_usage_ns
+            if run.prepaid:
+                run.event.event["Cost"] = run.cost
+                run.event.event["CostSource"] = "*sessions"
+        s.unsettled = False
+
+    def _settle_pending(self, s: Session, run: SRun, exc: BaseException, delay: float) -> None:
+        self.metrics.inc("settlements_retried", run.run_id)
+        log.warning("settling %s run %s failed (%s): retrying in %.1fs", s.origin_id, run.run_id, exc, delay)
+        if self.store is not None and self._active.get(s.cgrid) is s:
+            try:
+                self._store_write(s, closed=True)
+            except Exception:
+                self.metrics.inc("persist_failures")
+                log.exception("persisting unsettled session %s failed", s.cgrid)
 
     async def _settle(self, s: Session, run: SRun) -> None:
         if not run.prepaid or (not run.debit_ids and run.total_usage_ns == 0):
@@ -808,6 +913,8 @@ class SessionManager:
             for s in sessions:
                 if self._active.get(s.cgrid) is s:
                     await self._await_close(s, event)
+                if s.cdr_state == CDR_POSTED:
+                    continue  # posted from the session (ProcessCDR late, or a duplicate)
                 for run in s.runs:
                     for k, v in event.event.items():
                         if k not in run.event.event and k != "OriginID":
@@ -834,11 +941,47 @@ class SessionManager:
         await s.done.wait()
 
     async def _post_cdrs(self, s: Session, *, from_session: bool) -> None:
-        for run in s.runs:
-            await self.backends.cdrs_process_cdr(
-                run.event, chargers=False, attributes=False,
-                rals=run.request_type in _CDR_RATED_TYPES,
-            )
+        """Hand the session's CDRs to the spool, once (cdre also stores a (CGRID, RunID) once)."""
+        if s.cdr_state == CDR_POSTED:
+            return
+        before, s.cdr_state = s.cdr_state, CDR_POSTED  # a concurrent caller sees it posted
+        try:
+            for run in s.runs:
+                await self.backends.cdrs_process_cdr(
+                    run.event, chargers=False, attributes=False,
+                    rals=run.request_type in _CDR_RATED_TYPES,
+                )
+        except BaseException:
+            s.cdr_state = before
+            raise
+        if self.store is not None and s.done.is_set():
+            try:  # a closed session: remember it, so a restart does not post them again
+                self.store.save_progress(s, closed=True)
+            except Exception:
+                self.metrics.inc("persist_failures")
+                log.exception("persisting posted CDRs of %s failed", s.cgrid)
+
+    def _expect_cdrs(self, s: Session, wait_s: float) -> None:
+        """A terminated call's ProcessCDR may never come (lost by the switch, or sent to an SM that
+        died): after ``wait_s`` post the CDRs from the session instead."""
+        if s.cdr_state != CDR_DUE or self.cfg.cdr_wait_s <= 0:
+            return
+        asyncio.get_running_loop().call_later(max(0.0, wait_s), self._cdr_wait_over, s)
+
+    def _cdr_wait_over(self, s: Session) -> None:
+        if s.cdr_state == CDR_DUE and not s.unsettled:
+            self._spawn(self._post_from_session(s))
+
+    async def _post_from_session(self, s: Session) -> None:
+        if s.cdr_state != CDR_DUE:
+            return
+        log.warning("no ProcessCDR for %s: posting its CDRs from the session", s.origin_id)
+        self.metrics.inc("cdrs_from_session")
+        try:
+            await self._post_cdrs(s, from_session=True)
+        except Exception:
+            log.exception("posting the CDRs of %s failed: retrying later", s.origin_id)
+            self._expect_cdrs(s, SETTLE_BACKOFF_MAX_S)
 
     # ------------------------------------------------------------------ disconnect, sync, ttl
 
@@ -917,8 +1060,12 @@ class SessionManager:
         active = []
         for s in sessions:
             s.restored = True
+            if s.done.is_set() and s.unsettled:
+                self._resettle(s)  # closed while RALs was away: finish its settlement
+                continue
             if s.done.is_set():
                 self._table.add_closed(s, s.closed_at)
+                self._expect_cdrs(s, self.cfg.cdr_wait_s)  # its ProcessCDR went to the dead SM
                 continue
             if s.cgrid in self._active:
                 continue
@@ -929,6 +1076,19 @@ class SessionManager:
             self.metrics.inc("sessions_restored")
             log.warning("restored %d active session(s) after restart, awaiting the switch", len(active))
         return active
+
+    def _resettle(self, s: Session) -> None:
+        """A session persisted closed but not settled: settle it again at the usage it had (the
+        same request ids, so what RALs already applied is not applied twice)."""
+        if s.cgrid in self._active:
+            return
+        s.terminating = False
+        s.done.clear()
+        s.stop.clear()
+        self._table.add_active(s)
+        self.metrics.inc("settlements_resumed")
+        log.warning("resuming the settlement of %s after restart", s.origin_id)
+        self._spawn(self._close(s, final_usage_ns=None, post_cdrs=False))
 
     def _resume(self, s: Session) -> None:
         """Restart the loops of a confirmed session: what SM was down is confirmed usage now."""
@@ -1026,6 +1186,18 @@ class SessionManager:
             left = -1 if more == UNLIMITED_NS else run.extra_ns + max(0, more)
             out.append(dataclasses.replace(info, max_usage_left_ns=left))
         return out
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stopping: let the closes in flight (settlements, CDR hand-offs) finish, for at most
+        ``timeout_s``. Returns how many were still running; their state is persisted, a restart
+        resumes them. Active calls stay persisted as they are and are resumed after a restart."""
+        closing = [s.done.wait() for s in self._active.values() if s.terminating]
+        if not closing:
+            return 0
+        _done, pending = await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=timeout_s)
+        for t in pending:
+            t.cancel()
+        return len(pending)
 
     async def shutdown(self) -> None:
         for t in list(self._background):

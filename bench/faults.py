@@ -1,0 +1,458 @@
+"""`python -m bench faults`: calls through SM while a fault hits the suite, then the invariants.
+
+The driver behaves like OpenSIPS's `cgrates` module (``bench/osips.py``: a connection pool that
+reconnects after an SM restart, answers GetActiveSessionIDs with the calls it has up and
+DisconnectSession by ending the call). Each call: Authorize, Initiate, hold, Terminate, ProcessCDR;
+a request SM does not answer is lost, as with the module (no retry). In the middle of the calls
+one fault is injected; after the last call the invariants must hold:
+
+* every answered call has its CDRs, one per charging run, exactly once;
+* no charged CDR is left unrated (Cost -1);
+* money debited from the accounts == the sum of the CDRs' costs;
+* ``cgr account verify`` holds (balances == their journal);
+* SM holds no session any more, and every service is SERVING again.
+
+Faults (``FAULTS``): kill -9 of each service, SM and RALs together, SM killed between a call's
+Terminate and its ProcessCDR, SIGTERM of ``cgr up`` and a restart, the run's own Postgres
+connections terminated, a connect/disconnect storm on SM's OpenSIPS port. The test tier
+(tests/faults) runs each with a few dozen calls; this mode runs them longer and prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from bench.osips import Pool, RequestFailed
+from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc, sm_pb2, sm_pb2_grpc
+from cgrpy.config import SERVICES
+from cgrpy.runtime.healthcheck import check
+
+TENANT = "cgrates.org"
+ACCOUNTS = ("1001", "1002")
+DESTINATION = {"1001": "1002", "1002": "1001"}
+START_BALANCE = Decimal(1000)
+CHARGED = {"*prepaid", "*postpaid", "*pseudoprepaid", "*rated"}
+
+
+@dataclass
+class Call:
+    origin: str
+    account: str
+    hold_s: float
+    answered: bool = False
+    terminated: bool = False
+    cdr_sent: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class Driver:
+    """Calls like OpenSIPS: ``active`` is what the switch reports to GetActiveSessionIDs."""
+
+    def __init__(self, host: str, port: int, *, connections: int = 4, tag: str = "f") -> None:
+        self.pool = Pool(host, port, connections, 1, self._engine_request)
+        self.active: dict[str, asyncio.Event] = {}  # origin -> set when SM disconnects the call
+        self.calls: list[Call] = []
+        self.tag = tag
+        self.disconnects = 0
+        # called once, for the call whose index it names, between its Terminate and ProcessCDR
+        self.between: tuple[int, Callable[[], Awaitable[None]]] | None = None
+
+    def _engine_request(self, method: str, arg: Any) -> Any:
+        if method.endswith("GetActiveSessionIDs"):
+            return [{"OriginID": o, "OriginHost": "127.0.0.1"} for o in self.active]
+        if method.endswith("DisconnectSession"):
+            origin = str(((arg or {}).get("EventStart") or {}).get("OriginID") or "")
+            ev = self.active.get(origin)
+            if ev is not None:
+                self.disconnects += 1
+                ev.set()
+            return "OK"
+        raise ValueError(f"unknown method {method}")
+
+    async def _req(self, call: Call, method: str, event: dict[str, Any], **top: Any) -> dict[str, Any] | None:
+        try:
+            reply = await self.pool.call(method, event, 10.0, **top)
+        except RequestFailed as exc:
+            call.errors.append(f"{method}:{exc.kind}")
+            return None
+        if reply.get("error"):
+            call.errors.append(f"{method}:{reply['error']}")
+        return reply
+
+    async def one(self, i: int, call: Call) -> None:
+        now = str(int(time.time()))
+        ev = {"Source": "OpenSIPS", "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
+              "OriginID": call.origin, "Account": call.account,
+              "Destination": DESTINATION[call.account], "SetupTime": now}
+        await self._req(call, "SessionSv1.AuthorizeEventWithDigest", ev)
+        init = await self._req(call, "SessionSv1.InitiateSession",
+                               {**ev, "AnswerTime": now, "DialogID": 1000 + i, "DialogEntry": i},
+                               InitSession=True)
+        if init is None or init.get("error") or not (init.get("result") or {}).get("MaxUsage"):
+            return  # refused or no answer: the switch drops the call, nothing more is sent
+        call.answered = True
+        hung_up = self.active[call.origin] = asyncio.Event()
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(hung_up.wait(), call.hold_s)
+        except TimeoutError:
+            pass
+        del self.active[call.origin]
+        usage = f"{max(1, round(time.monotonic() - started))}s"
+        term = await self._req(call, "SessionSv1.TerminateSession",
+                               {**ev, "AnswerTime": now, "Usage": usage}, TerminateSession=True)
+        call.terminated = term is not None and not term.get("error")
+        if self.between is not None and self.between[0] == i:
+            hook, self.between = self.between[1], None
+            await hook()
+        cdr = await self._req(call, "SessionSv1.ProcessCDR",
+                              {**ev, "AnswerTime": now, "Usage": usage, "DisconnectCause": "16"})
+        call.cdr_sent = cdr is not None and not cdr.get("error")
+
+    async def run(self, n: int, cps: float, hold: tuple[float, float], rng: random.Random) -> None:
+        tasks = []
+        for i in range(n):
+            call = Call(f"{self.tag}-{i}-{rng.randrange(10**9)}@bench", ACCOUNTS[i % len(ACCOUNTS)],
+                        rng.uniform(*hold))
+            self.calls.append(call)
+            tasks.append(asyncio.create_task(self.one(i, call)))
+            await asyncio.sleep(1 / cps)
+        await asyncio.gather(*tasks)
+
+
+# ----------------------------------------------------------------------------- the suite side
+
+
+@dataclass
+class Target:
+    """How to reach and hurt a running suite: addresses, the process of `cgr up`, the database."""
+
+    env: dict[str, str]
+    supervisor_pid: Callable[[], int]
+    restart: Callable[[], None] | None = None  # SIGTERM `cgr up`, wait, start it again
+    db_url: str = ""
+
+    def addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.env[f'CGRPY_{service.upper()}_GRPC_PORT']}"
+
+    def opensips(self) -> tuple[str, int]:
+        host, port = self.env["CGRPY_OPENSIPS_LISTEN"].split(":")
+        return host, int(port)
+
+
+def children(ppid: int) -> dict[str, int]:
+    """service name -> pid of the `services.<name>` children of ``ppid`` (from /proc)."""
+    out: dict[str, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) != ppid:
+            continue
+        for i, part in enumerate(cmd):
+            if part == b"-m" and i + 1 < len(cmd) and cmd[i + 1].startswith(b"services."):
+                out[cmd[i + 1].decode().split(".", 1)[1]] = int(entry)
+    return out
+
+
+def kill9(target: Target, *names: str) -> Callable[[], Awaitable[None]]:
+    async def fault() -> None:
+        pids = children(target.supervisor_pid())
+        for n in names:
+            os.kill(pids[n], signal.SIGKILL)
+    return fault
+
+
+def _kill_one(target: Target, name: str) -> Callable[[], Awaitable[None]]:
+    return kill9(target, name)
+
+
+def pg_terminate(target: Target) -> Callable[[], Awaitable[None]]:
+    """Terminate every connection to the run's own database (never another database's)."""
+    async def fault() -> None:
+        import psycopg
+
+        url = target.db_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    return fault
+
+
+def storm(target: Target, cycles: int = 300) -> Callable[[], Awaitable[None]]:
+    """Connect to SM's OpenSIPS port and close at once, ``cycles`` times, while calls run."""
+    async def fault() -> None:
+        host, port = target.opensips()
+        for _ in range(cycles):
+            try:
+                _r, w = await asyncio.open_connection(host, port)
+                w.close()
+            except OSError:
+                pass
+    return fault
+
+
+def restart(target: Target) -> Callable[[], Awaitable[None]]:
+    async def fault() -> None:
+        assert target.restart is not None
+        await asyncio.to_thread(target.restart)
+    return fault
+
+
+FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
+    **{f"kill_{n}": functools.partial(_kill_one, name=n) for n in SERVICES},
+    "kill_sm_and_rals": lambda t: kill9(t, "sm", "rals"),
+    "pg_terminate": pg_terminate,
+    "storm": storm,
+    "sigterm_restart": restart,
+}
+# "kill_sm_between_terminate_and_cdr" is a hook on one call, not a fault in time: see run_fault.
+
+
+# ----------------------------------------------------------------------------- invariants
+
+
+async def reset_balances(target: Target) -> None:
+    async with grpc.aio.insecure_channel(target.addr("rals")) as ch:
+        stub = rals_pb2_grpc.RalsServiceStub(ch)
+        for acc in ACCOUNTS:
+            await stub.SetBalance(rals_pb2.SetBalanceRequest(
+                tenant=TENANT, account=acc, balance_type="*monetary", value=str(START_BALANCE),
+                balance=rals_pb2.Balance(id="faults")), timeout=30)
+
+
+async def balances(target: Target) -> dict[str, Decimal]:
+    out = {}
+    async with grpc.aio.insecure_channel(target.addr("rals")) as ch:
+        stub = rals_pb2_grpc.RalsServiceStub(ch)
+        for acc in ACCOUNTS:
+            a = await stub.GetAccount(rals_pb2.AccountRequest(tenant=TENANT, account=acc), timeout=30)
+            out[acc] = sum((Decimal(b.value) for b in a.balances if b.type == "*monetary"), Decimal(0))
+    return out
+
+
+async def cdrs_of(target: Target, origins: list[str]) -> list[cdre_pb2.CDR]:
+    async with grpc.aio.insecure_channel(target.addr("cdre")) as ch:
+        stub = cdre_pb2_grpc.CdrServiceStub(ch)
+        resp = await stub.GetCDRs(cdre_pb2.CDRFilter(origin_ids=origins), timeout=30)
+        return list(resp.cdrs)
+
+
+async def sm_sessions(target: Target) -> int:
+    async with grpc.aio.insecure_channel(target.addr("sm")) as ch:
+        resp = await sm_pb2_grpc.SessionServiceStub(ch).GetActiveSessions(
+            sm_pb2.ActiveSessionsRequest(), timeout=10)
+        return len(resp.sessions)
+
+
+def all_serving(target: Target, services: tuple[str, ...]) -> list[str]:
+    return [n for n in services if check(target.addr(n), "", 2.0) != "SERVING"]
+
+
+def account_verify(target: Target) -> tuple[int, str]:
+    env = {**target.env}
+    proc = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "account", "verify", *ACCOUNTS,
+                           "--addr", target.addr("rals")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def problems(calls: list[Call], cdrs: list[cdre_pb2.CDR], debited: Decimal) -> list[str]:
+    """The invariants over what the driver saw and what was stored; [] when they hold."""
+    out = []
+    by_origin: dict[str, list[cdre_pb2.CDR]] = {}
+    for c in cdrs:
+        by_origin.setdefault(c.origin_id, []).append(c)
+    for call in calls:
+        got = by_origin.get(call.origin, [])
+        runs = [c.run_id for c in got]
+        if len(runs) != len(set(runs)):
+            out.append(f"{call.origin}: duplicate CDRs {sorted(runs)}")
+        if call.answered and not {"*default", "*raw"} <= set(runs):
+            out.append(f"{call.origin}: answered, CDRs {sorted(runs)} ({call.errors})")
+    unrated = [f"{c.origin_id} {c.run_id} {c.request_type} {c.cost_source} usage={c.usage_ns} {c.extra_info}" for c in cdrs
+               if c.request_type in CHARGED and Decimal(c.cost) == -1]
+    if unrated:
+        out.append(f"{len(unrated)} charged CDR(s) unrated (Cost -1): {unrated[:5]}")
+    total = sum((Decimal(c.cost) for c in cdrs if Decimal(c.cost) > 0), Decimal(0))
+    if total != debited:
+        out.append(f"money debited {debited} != sum of CDR costs {total}")
+    return out
+
+
+@dataclass
+class Outcome:
+    fault: str
+    calls: int
+    answered: int
+    errors: int
+    recovery_s: float
+    settle_s: float
+    debited: Decimal
+    problems: list[str]
+
+    def row(self) -> str:
+        ok = "all hold" if not self.problems else "; ".join(self.problems[:3])
+        return (f"| {self.fault} | {self.calls} | {self.answered} | {self.errors} | "
+                f"{self.recovery_s:.1f} | {self.settle_s:.1f} | {self.debited} | {ok} |")
+
+
+async def wait_recovered(target: Target, services: tuple[str, ...], timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not await asyncio.to_thread(all_serving, target, services):
+            return time.monotonic() - started
+        await asyncio.sleep(0.2)
+    return float("inf")
+
+
+async def run_fault(
+    target: Target, fault: str, *, calls: int = 30, cps: float = 5.0,
+    hold: tuple[float, float] = (1.0, 4.0), services: tuple[str, ...] = (), settle_timeout: float = 90.0,
+    seed: int = 1,
+) -> Outcome:
+    """Drive ``calls`` calls, inject ``fault`` in the middle, wait for the suite to settle and
+    check the invariants."""
+    await reset_balances(target)
+    before = await balances(target)
+    host, port = target.opensips()
+    driver = Driver(host, port, tag=fault)
+    await driver.pool.open()
+    rng = random.Random(seed)
+    if fault == "kill_sm_between_terminate_and_cdr":
+        driver.between = (calls // 2, kill9(target, "sm"))
+        injected: Callable[[], Awaitable[None]] | None = None
+    else:
+        injected = FAULTS[fault](target)
+
+    async def inject() -> None:
+        await asyncio.sleep(calls / cps / 2)
+        if injected is not None:
+            await injected()
+
+    await asyncio.gather(driver.run(calls, cps, hold, rng), inject())
+    await driver.pool.close()
+    recovery = await wait_recovered(target, services, 60)
+    started = time.monotonic()
+    origins = [c.origin for c in driver.calls]
+    found: list[str] = ["not checked"]
+    debited = Decimal(0)
+    while time.monotonic() - started < settle_timeout:
+        try:
+            after = await balances(target)
+            cdrs = await cdrs_of(target, origins)
+            debited = sum((before[a] - after[a] for a in ACCOUNTS), Decimal(0))
+            found = problems(driver.calls, cdrs, debited)
+            if not found and await sm_sessions(target) == 0:
+                break
+            if not found:
+                found = ["SM still holds sessions"]
+        except grpc.aio.AioRpcError as exc:
+            found = [f"{exc.code().name}: {exc.details()}"]
+        await asyncio.sleep(0.5)
+    settle = time.monotonic() - started
+    if not found:
+        rc, out = await asyncio.to_thread(account_verify, target)
+        if rc != 0:
+            found = [f"cgr account verify exit {rc}: {out[-500:]}"]
+        not_serving = await asyncio.to_thread(all_serving, target, services)
+        if not_serving:
+            found = [f"not SERVING: {not_serving}"]
+    return Outcome(fault, len(driver.calls), sum(c.answered for c in driver.calls),
+                   sum(bool(c.errors) for c in driver.calls), recovery, settle, debited, found)
+
+
+# ----------------------------------------------------------------------------- the bench mode
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("faults", help="calls while a fault hits the suite, then the invariants")
+    p.add_argument("--calls", type=int, default=150, help="calls per fault")
+    p.add_argument("--cps", type=float, default=5.0, help="calls started per second")
+    p.add_argument("--faults", default="all", help="comma-separated names (see bench/faults.py), or all")
+    p.add_argument("--db-url", default="", help="a Postgres database of its own (default: one is created)")
+    p.add_argument("--out", default="", help="write the outcomes as JSON here")
+    p.set_defaults(func=run)
+
+
+class FaultSuite:
+    """`cgr up` on the tutorial plan, on free loopback ports and a Postgres database of its own,
+    tuned so faults show quickly: debit every second, a lost ProcessCDR replaced after 3 s."""
+
+    def __init__(self, db_url: str = "", **extra: str) -> None:
+        self.db_url = db_url
+        self.extra = extra
+        self.suite: Any = None
+        self._db: Any = None
+        self.services = SERVICES
+
+    def __enter__(self) -> FaultSuite:
+        from bench.target import PG_ADMIN, REPO, FreshDatabase
+        from tests.suite import Suite, suite_env
+
+        if not self.db_url:
+            self._db = FreshDatabase(PG_ADMIN)
+            self.db_url = self._db.__enter__()
+        self.env = suite_env(self.db_url, **{**SUITE_ENV, **self.extra})
+        self._suite_cls = Suite
+        self.suite = Suite(self.env, "--tariffplan", str(REPO / "tariffplans" / "tutorial"), timeout=180)
+        self.suite.__enter__()
+        self.target = Target(self.env, lambda: self.suite.proc.pid, self.restart, self.db_url)
+        return self
+
+    def restart(self) -> None:
+        """SIGTERM to `cgr up` (it drains), wait for it to end, start it again on the same state."""
+        proc = self.suite.proc
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        self.stopped_output = self.suite.read_output()
+        self.suite = self._suite_cls(self.env, timeout=180)
+        self.suite.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.suite is not None:
+            self.suite.__exit__(*exc)
+        if self._db is not None:
+            self._db.__exit__(*exc)
+
+
+SUITE_ENV = {"CGRPY_DEBIT_INTERVAL": "1s", "CGRPY_SM_CDR_WAIT": "3s",
+             "CGRPY_SM_RESTORE_CONFIRM_TIMEOUT": "30s"}
+
+
+def run(args: argparse.Namespace) -> int:
+    names = list(FAULTS) + ["kill_sm_between_terminate_and_cdr"] if args.faults == "all" else args.faults.split(",")
+    rows = []
+    with FaultSuite(args.db_url) as suite:
+        for name in names:
+            out = asyncio.run(run_fault(suite.target, name, calls=args.calls, cps=args.cps,
+                                        services=suite.services, settle_timeout=180))
+            print(out.row(), flush=True)
+            rows.append(out)
+    print(f"load average: {os.getloadavg()}")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump([{**vars(o), "debited": str(o.debited)} for o in rows], f, indent=1)
+    return 0 if all(not o.problems for o in rows) else 1
+
