@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cgrpy.config import load_settings
+from cgrpy.netaddr import split_host_port
 
 UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="cgr smoke caller">
@@ -164,7 +165,7 @@ class Target:
 
     @classmethod
     def resolve(cls, hostport: str) -> Target:
-        host, _, port = hostport.rpartition(":")
+        host, port = split_host_port(hostport)
         try:
             ip = socket.gethostbyname(host)
         except OSError as exc:
@@ -363,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _default_jsonrpc() -> str:
-    host, _, port = load_settings().http_listen.rpartition(":")
+    host, port = split_host_port(load_settings().http_listen)
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     return f"http://{host}:{port}/jsonrpc"

@@ -1,9 +1,9 @@
-"""The CDR: built from a CGREvent (rating-and-accounts §6.1), rendered for APIs and events.
+"""The CDR: built from a CGREvent (docs/rating.md), rendered for APIs and events.
 
 Normalisation choices (beyond CGRateS):
 
 * ``OriginID`` loses a leading ``Call-ID:`` / ``i:`` header name: OpenSIPS sends the raw header
-  line for missed calls (opensips-protocol §A.4.4), which would give the call a different CGRID.
+  line for missed calls, which would give the call a different CGRID.
 * Legacy request types ``prepaid``/``postpaid``/``pseudoprepaid``/``rated``/``none`` are stored
   with their star, so queries by request type find them.
 * Times without a zone are UTC (CGRateS: the configured default timezone, ``Local``).
@@ -45,7 +45,7 @@ ACCOUNTED = (PREPAID, POSTPAID, PSEUDOPREPAID)
 COST_SOURCE_CDRS = "*cdrs"
 COST_SOURCE_SESSIONS = "*sessions"
 
-# §6.1: everything else in the event is an extra field. "Rated" and "OrderID" are main fields
+# Everything else in the event is an extra field. "Rated" and "OrderID" are main fields
 # that the CDR does not keep from the event (OrderID is the StorDB id).
 MAIN_FIELDS = frozenset({
     "CGRID", "Source", "OriginHost", "OriginID", "ToR", "RequestType", "Tenant", "Category",

@@ -1,5 +1,5 @@
 """gRPC face of cdre (CdrService): thin handlers around the pipeline, the store, rerating and
-export, with :class:`~services.cdre.grpc_backends.GrpcBackends` as the other services.
+export, with :class:`~services.cdre.clients.GrpcBackends` as the other services.
 
 Choices worth knowing (beyond the logic modules' own docstrings):
 
@@ -10,7 +10,7 @@ Choices worth knowing (beyond the logic modules' own docstrings):
   idempotent on (CGRID, RunID), so the caller may simply retry.
 * GetCDRs answers an empty list when nothing matches (CGRateS APIerSv2.GetCDRs: NOT_FOUND).
 * Start-up (``load``) finishes every CDR row left ``pending`` by a crash between reserving the
-  row and writing its cost: one cdre process owns the CDR tables (DESIGN.md §3), so any pending
+  row and writing its cost: one cdre process owns the CDR tables, so any pending
   row at start-up is a crash leftover. The debit reuses the row's idempotency key, so a charge
   that did reach RALs before the crash is not taken twice. If RALs is not SERVING yet (``cgr up``
   starts all services together) it waits for it, bounded, before resuming.
@@ -58,6 +58,7 @@ from services.cdre.cdr import (
     CdrError,
     cdr_from_event,
 )
+from services.cdre.clients import GrpcBackends
 from services.cdre.export import (
     BUILTIN_PROFILES,
     DEFAULT_PROFILE,
@@ -70,7 +71,6 @@ from services.cdre.export import (
     export_cdrs,
     profile_from_dict,
 )
-from services.cdre.grpc_backends import GrpcBackends
 from services.cdre.metrics import CDRS_PROCESSED
 from services.cdre.outbox import OutboxDeliverer
 from services.cdre.pipeline import (
@@ -508,7 +508,7 @@ class CdreServer(BaseService):
         """A pending row is abandoned when no other ProcessCDR of its CGRID is running here (the
         call asking is counted itself): its processing failed before the cost was written, e.g.
         the store went down, and this is the caller's retry. Only this process writes the CDR
-        tables (DESIGN.md §3), so nothing else can be working on it; resuming reuses the row's
+        tables, so nothing else can be working on it; resuming reuses the row's
         debit idempotency key, so it never charges twice."""
         return self.in_flight.get(stored.cdr.cgrid, 0) <= 1
 

@@ -160,7 +160,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             if request.rating_plan_id:  # SupplierS pricing a supplier's own rating plan
                 data = forced_plan_view(data, cd.tenant, cd.category, cd.subject, request.rating_plan_id)
             cc = get_cost(data, cd, rounding_decimals=decimals)
-            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost: §2.6)
+            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost)
             return rals_pb2.CostResponse(
                 cost=money_str(cc.event_cost_amount()),
                 usage_ns=cc.usage_ns,

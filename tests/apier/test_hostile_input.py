@@ -87,7 +87,14 @@ API_CORPUS: list[tuple[str, bytes, tuple[str, ...]]] = [
 ]
 
 
-def _timed(fn: Callable[[], Any], attempts: int = 3) -> tuple[Any, float]:
+def _floor(fn: Callable[[], Any]) -> float:
+    """The best of three round trips of a trivial request on the same connection: what the
+    loaded machine costs by itself, allowed on top of the 50 ms (a frame that costs SM seconds
+    still fails by far)."""
+    return _timed(fn, attempts=3, stop_early=False)[1]
+
+
+def _timed(fn: Callable[[], Any], attempts: int = 3, stop_early: bool = True) -> tuple[Any, float]:
     """``fn()`` and the shortest time it took over up to ``attempts`` tries (stopping at the
     first under the limit). The machine running the tests is shared and the time includes the
     client sending up to 200 KB: a frame that really costs SM seconds (as the quadratic
@@ -98,7 +105,7 @@ def _timed(fn: Callable[[], Any], attempts: int = 3) -> tuple[Any, float]:
         started = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - started)
-        if best < LIMIT_S:
+        if stop_early and best < LIMIT_S:
             break
     return out, best
 
@@ -125,8 +132,8 @@ def osips(suite):
     conn.c.close()
 
 
-def _assert_error(reply: Any, words: tuple[str, ...] | None, took: float, name: str) -> None:
-    assert took < LIMIT_S, f"{name}: reply took {took * 1000:.1f} ms"
+def _assert_error(reply: Any, words: tuple[str, ...] | None, took: float, name: str, floor: float = 0.0) -> None:
+    assert took < LIMIT_S + floor, f"{name}: reply took {took * 1000:.1f} ms (trivial request: {floor * 1000:.1f} ms)"
     if words is None:
         return
     assert isinstance(reply, dict) and reply.get("result") is None and reply.get("error"), (name, reply)
@@ -136,15 +143,17 @@ def _assert_error(reply: Any, words: tuple[str, ...] | None, took: float, name: 
 
 @pytest.mark.parametrize("name,frame,words", OPENSIPS_CORPUS, ids=[c[0] for c in OPENSIPS_CORPUS])
 def test_opensips_hostile_frame_gets_an_error_fast_and_the_connection_stays(osips, name, frame, words):
+    floor = _floor(osips.ping)
     reply, took = _timed(lambda: osips.exchange(frame))
-    _assert_error(reply, words, took, name)
+    _assert_error(reply, words, took, name, floor)
     osips.ping()
 
 
 @pytest.mark.parametrize("name,frame,words", API_CORPUS, ids=[c[0] for c in API_CORPUS])
 def test_api_tcp_hostile_frame(tcp, name, frame, words):
+    floor = _floor(lambda: tcp.call("CoreSv1.Ping"))
     reply, took = _timed(lambda: (tcp.send_raw(frame), tcp.read_reply())[1])
-    _assert_error(reply, words, took, name)
+    _assert_error(reply, words, took, name, floor)
     assert ok(tcp.call("CoreSv1.Ping")) == "Pong"
 
 
@@ -184,9 +193,10 @@ def raw_http(suite):
 
 @pytest.mark.parametrize("name,frame,words", API_CORPUS, ids=[c[0] for c in API_CORPUS])
 def test_api_http_hostile_frame(raw_http, name, frame, words):
+    floor = _floor(lambda: raw_http.post(_api("CoreSv1.Ping", "{}")))
     (status, body), took = _timed(lambda: raw_http.post(frame))
     assert status == 200, (name, status, body[:200])
-    _assert_error(loads_exact(body), words, took, name)
+    _assert_error(loads_exact(body), words, took, name, floor)
     status, body = raw_http.post(_api("CoreSv1.Ping", "{}"))  # the same connection goes on
     assert loads_exact(body)["result"] == "Pong"
 

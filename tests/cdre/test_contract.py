@@ -213,7 +213,7 @@ async def test_export_cdrs_writes_the_default_csv(db_url, tmp_path: Path):
         assert path.parent == out
         assert path.name.startswith("cdre_") and path.suffix == ".csv"
         rows = list(csv.reader(io.StringIO(path.read_text())))
-        # *default template (§7.2): CGRID,RunID,ToR,OriginID,RequestType,Tenant,Category,
+        # *default template: CGRID,RunID,ToR,OriginID,RequestType,Tenant,Category,
         # Account,Subject,Destination,SetupTime,AnswerTime,Usage (Go duration),Cost (4 decimals)
         assert rows == [
             [cgrid("q1", "127.0.0.1"), "*default", "*voice", "q1", "*rated", "cgrates.org",

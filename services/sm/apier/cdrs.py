@@ -21,7 +21,7 @@ async def _process_cdr(ctx: Context, event: CGREvent, flags: list[str]) -> Any:
     req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=flags)
     res = await ctx.backends.call("cdre", "ProcessCDR", req, timeout=max(ctx.backends.timeout, 30.0))
     if res.duplicate:
-        raise CGRError("EXISTS")  # rating-and-accounts §6.2 step 3
+        raise CGRError("EXISTS")  # this CGRID:RunID was processed before
     return "OK"
 
 

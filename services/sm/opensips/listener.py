@@ -253,6 +253,8 @@ class CgratesListener:
                 return encode_error(req.id, init.error)
             if sr.compat:
                 return encode_result(req.id, m.compat_seconds(init.max_usage_ns, units=units))
+            if req.method.endswith("WithDigest"):
+                return encode_result(req.id, m.initiate_digest_reply(init, units=units))
             return encode_result(req.id, m.initiate_reply(init))
         if sr.kind is m.Kind.UPDATE:
             upd = await sm.update(sr.event, sr.flags)

@@ -248,6 +248,21 @@ def initiate_reply(res: InitiateResult) -> dict[str, Any]:
     }
 
 
+def initiate_digest_reply(res: InitiateResult, *, units: bool = False) -> dict[str, Any]:
+    """CGRateS ``V1InitReplyWithDigest`` (InitiateSessionWithDigest): MaxUsage in seconds (the
+    count for a unit ToR, -1 unlimited), attributes as their digest, IDs as text."""
+    max_usage: int | Decimal = -1
+    if res.max_usage_ns is not None:
+        max_usage = res.max_usage_ns if units else seconds(res.max_usage_ns)
+    return {
+        "AttributesDigest": res.attributes.digest() if res.attributes else None,
+        "ResourceAllocation": res.resource_allocation,
+        "MaxUsage": max_usage,
+        "Thresholds": ",".join(res.threshold_ids) if res.threshold_ids is not None else None,
+        "StatQueues": ",".join(res.stat_queue_ids) if res.stat_queue_ids is not None else None,
+    }
+
+
 def update_reply(res: UpdateResult) -> dict[str, Any]:
     return {
         "Attributes": attributes_json(res.attributes),
