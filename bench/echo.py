@@ -43,12 +43,15 @@ from cgrates.v1 import (
     common_pb2,
     rals_pb2,
     rals_pb2_grpc,
+    resources_pb2,
+    resources_pb2_grpc,
     stats_pb2_grpc,
     suppliers_pb2,
     suppliers_pb2_grpc,
     thresholds_pb2_grpc,
 )
 from cgrpy.config import SERVICES
+from cgrpy.errors import CGRError
 from cgrpy.runtime.server import BaseService, run_service
 from cgrpy.wire import value_to_pb
 
@@ -112,6 +115,22 @@ class EchoThresholds(thresholds_pb2_grpc.ThresholdsServiceServicer):
         return _NO_IDS
 
 
+class EchoResources(resources_pb2_grpc.ResourcesServiceServicer):
+    """No resource matches the bench's accounts (as with the real ResourceS on the bench plan)."""
+
+    async def AuthorizeResources(self, request: Any, context: Any) -> Any:  # noqa: N802
+        raise CGRError("NOT_FOUND")
+
+    async def AllocateResources(self, request: Any, context: Any) -> Any:  # noqa: N802
+        raise CGRError("NOT_FOUND")
+
+    async def ReleaseResources(self, request: Any, context: Any) -> Any:  # noqa: N802
+        raise CGRError("NOT_FOUND")
+
+    async def ReleaseUsage(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return resources_pb2.ReleaseUsageResponse()
+
+
 class EchoCdre(cdre_pb2_grpc.CdrServiceServicer):
     def __init__(self) -> None:
         self.stored = 0  # CDR rows a real cdre would have stored (one per charger run)
@@ -144,6 +163,7 @@ _SERVICERS: dict[str, tuple[Any, Any, Any]] = {
     "stats": (EchoStats, stats_pb2_grpc.add_StatsServiceServicer_to_server, None),
     "thresholds": (EchoThresholds, thresholds_pb2_grpc.add_ThresholdsServiceServicer_to_server, None),
     "cdre": (EchoCdre, cdre_pb2_grpc.add_CdrServiceServicer_to_server, cdre_pb2),
+    "resources": (EchoResources, resources_pb2_grpc.add_ResourcesServiceServicer_to_server, resources_pb2),
 }
 
 
@@ -165,7 +185,7 @@ def echo_service(name: str) -> type[BaseService]:
 
 
 class EchoSuite:
-    """Seven echo processes + the real SM on free loopback ports, children of this process."""
+    """Eight echo processes + the real SM on free loopback ports, children of this process."""
 
     def __init__(self, debit_interval: str, log_level: str) -> None:
         from tests.suite import suite_env

@@ -1,4 +1,4 @@
-"""Candidate selection time per event with 100,000 profiles (issue #5: must stay under 1 ms).
+"""Candidate selection time per event with 100,000 profiles (it must stay under 1 ms).
 
 Run: ``.venv/bin/python -m bench.filters_bench``. Not a unit test: it prints the numbers.
 Each profile has an inline ``*string:~*req.Account:<n>`` filter (the AttributeS number

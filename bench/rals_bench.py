@@ -1,4 +1,4 @@
-"""RALs benchmark (issue #4): GetCost in process and over gRPC, Debit on Postgres.
+"""RALs benchmark : GetCost in process and over gRPC, Debit on Postgres.
 
 Run: ``.venv/bin/python -m bench.rals_bench [--runs 20000] [--seconds 5] [--debits 2000]
 [--pg ADMIN_URL]``. Prints one JSON object. Not a unit test.

@@ -1,5 +1,5 @@
 """Build RALs's CallDescriptor from a (run) event: the one place that knows which CGRateS event
-fields feed rating (rating-and-accounts.md §2.1), shared by SM and the CDR pipeline."""
+fields feed rating, shared by SM and the CDR pipeline."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cgrpy.security import check_allow_list
 from cgrpy.units import UnitError, format_duration, parse_duration
 
 SERVICES: tuple[str, ...] = (
@@ -112,6 +113,30 @@ _BASE_KEYS: list[Key] = [
     _k("cdre_profiles_file", "str", "",
        "JSON file of named CDRe export profiles {name: {fields...}} besides the built-in *default.",
        "cdre"),
+    _k("opensips_allowed_sources", "str", "127.0.0.0/8,::1",
+       "Source addresses allowed on the OpenSIPS listeners (TCP cgrates module, UDP events): "
+       "comma-separated addresses or networks (10.0.0.0/8), * = any. Others are refused."),
+    _k("api_token", "str", "",
+       "Secret every caller of the JSON-RPC API (:2012/:2080) and of the gRPC services must present "
+       "(see Security). Empty: `cgr up` uses api_token_file; a service run alone then accepts anyone."),
+    _k("api_token_file", "str", "var/api_token",
+       "Where `cgr up` keeps the API token when api_token is empty (created mode 0600 with a random "
+       "token if missing) and where the CLI reads it. Empty = no token (any local caller)."),
+    _k("api_tariffplan_roots", "str", "tariffplans",
+       "Comma-separated directories APIerSv1.LoadTariffPlanFromFolder may read under (symlinks and "
+       ".. resolved first); anything else is refused."),
+    _k("api_export_roots", "str", "",
+       "Comma-separated directories ExportCDRs may write under (empty = cdre_export_path only)."),
+    _k("http_tls_cert", "str", "", "PEM certificate (chain) for TLS on the HTTP API (:2080); empty = plain HTTP."),
+    _k("http_tls_key", "str", "", "PEM private key of http_tls_cert (empty: in the certificate file)."),
+    _k("grpc_tls_cert", "str", "",
+       "PEM certificate of the gRPC servers (TLS on when set); clients present it too when asked."),
+    _k("grpc_tls_key", "str", "", "PEM private key of grpc_tls_cert."),
+    _k("grpc_tls_ca", "str", "", "PEM CA that clients verify the gRPC servers with (TLS on for clients when set)."),
+    _k("grpc_tls_client_ca", "str", "",
+       "PEM CA the gRPC servers verify client certificates with (mutual TLS when set)."),
+    _k("grpc_tls_server_name", "str", "",
+       "Name clients expect in the servers' certificate when it differs from the address they dial."),
     _k("startup_timeout", "duration", 120_000_000_000,
        "`cgr up` waits this long for every service to be SERVING (a big plan takes a while)."),
     _k("grace_period", "duration", 5_000_000_000,
@@ -214,7 +239,10 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},
+    "opensips_allowed_sources": check_allow_list,
 }
+# Settings never shown in clear (`cgr config show`, logs).
+SECRET_KEYS = frozenset({"api_token"})
 
 
 class Settings:

@@ -8,3 +8,8 @@ def split_host_port(addr: str, default_host: str = "") -> tuple[str, int]:
     ``default_host``; IPv6 brackets are removed. A port that is not a number raises ValueError."""
     host, _, port = addr.rpartition(":")
     return host.strip("[]") or default_host, int(port)
+
+
+def join_host_port(host: str, port: int) -> str:
+    """Inverse of :func:`split_host_port`: an IPv6 host goes in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

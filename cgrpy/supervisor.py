@@ -140,7 +140,7 @@ class Supervisor:
                 child = self.children[name]
                 if child.status == "FAILED":
                     raise StartupError(f"{name} failed to start (exit code {child.last_exit}); see its log line above")
-                status = await asyncio.to_thread(check, child.addr, "", 0.5)
+                status = await asyncio.to_thread(check, child.addr, "", 0.5, self.settings)
                 if status == "SERVING":
                     child.status = "SERVING"
                     pending.discard(name)

@@ -36,6 +36,10 @@ def suite_env(db_url: str, **extra: str) -> dict[str, str]:
     env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{free_port()}"
     env["CGRPY_GRACE_PERIOD"] = "2s"
     env["CGRPY_SM_SPOOL_PATH"] = str(Path(tempfile.mkdtemp(prefix="cgrpy-spool-")) / "spool.sqlite")
+    # No API token unless a test sets one (CGRPY_API_TOKEN): most tests drive the services with
+    # plain gRPC stubs and JSON-RPC clients; tests/apier/test_security.py runs suites with one,
+    # and with the default token file.
+    env["CGRPY_API_TOKEN_FILE"] = ""
     env.update(extra)
     return env
 

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from cgrpy.config import KEYS, ConfigError, load_settings
+from cgrpy.config import KEYS, SECRET_KEYS, ConfigError, load_settings
 from cgrpy.units import format_duration
 
 
@@ -36,7 +36,10 @@ def show(args: argparse.Namespace) -> int:
         source = settings.sources[name]
         if args.changed and source == "default":
             continue
-        rows.append({"key": name, "env": f"CGRPY_{name.upper()}", "value": _text(key.kind, settings.get(name)),
+        value = _text(key.kind, settings.get(name))
+        if name in SECRET_KEYS and value:
+            value = "***"  # set, but never shown
+        rows.append({"key": name, "env": f"CGRPY_{name.upper()}", "value": value,
                      "source": source, "cgrates": key.cgrates})
     if args.json:
         print(json.dumps(rows, indent=2))

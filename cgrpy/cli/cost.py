@@ -29,6 +29,7 @@ from cgrates.v1 import rals_pb2, rals_pb2_grpc
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.gotime import go_time
+from cgrpy.runtime import auth
 from cgrpy.units import UnitError, format_duration, parse_duration, parse_time, to_unix_nano
 
 T = TypeVar("T")
@@ -74,7 +75,7 @@ def service_call(args: argparse.Namespace, service: str, label: str, stub_cls: A
     settings = _settings_or_fail()
     addr = args.addr or settings.addr(service)
     timeout = timeout or max(settings.rpc_timeout / 1e9, 5.0)
-    with grpc.insecure_channel(addr) as channel:
+    with auth.channel(settings, addr) as channel:
         stub = stub_cls(channel)
         try:
             return getattr(stub, method)(request, timeout=timeout)

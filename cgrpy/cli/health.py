@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    addr = args.addr or load_settings().addr(args.service)
-    status = check(addr, "", args.timeout)
+    settings = load_settings()
+    addr = args.addr or settings.addr(args.service)
+    status = check(addr, "", args.timeout, settings)
     print(f"{args.service} {addr} {status}")
     return 0 if status == "SERVING" else 1

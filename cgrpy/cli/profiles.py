@@ -31,6 +31,7 @@ from cgrates.v1 import (
 )
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.runtime import auth
 from cgrpy.wire import event_from_pb, event_to_pb
 
 
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     addr = args.addr or settings.addr(args.service)
     timeout = settings.rpc_timeout / 1e9
-    with grpc.insecure_channel(addr) as channel:
+    with auth.channel(settings, addr) as channel:
         try:
             if args.service == "attributes":
                 _attributes(attributes_pb2_grpc.AttributesServiceStub(channel), args, timeout, sys.stdout)

@@ -28,6 +28,7 @@ import grpc
 from cgrates.v1 import common_pb2, tariffplan_pb2, tariffplan_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.runtime import auth
 from cgrpy.tariffplan import profiles as tp
 from cgrpy.tariffplan.csvread import CsvShapeError, iter_file
 
@@ -74,7 +75,7 @@ def objects_from_csv(k: tp.Kind, text: str, default_tenant: str) -> list[Any]:
 
 
 def _stub(settings: Settings) -> tuple[grpc.Channel, tariffplan_pb2_grpc.TariffPlanServiceStub]:
-    channel = grpc.insecure_channel(settings.addr("rals"))
+    channel = auth.channel(settings, settings.addr("rals"))
     return channel, tariffplan_pb2_grpc.TariffPlanServiceStub(channel)
 
 

@@ -20,6 +20,7 @@ import grpc
 from cgrates.v1 import common_pb2, resources_pb2, resources_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.runtime import auth
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
     addr = args.addr or settings.addr("resources")
     tenant = args.tenant or settings.default_tenant
-    with grpc.insecure_channel(addr) as channel:
+    with auth.channel(settings, addr) as channel:
         stub = resources_pb2_grpc.ResourcesServiceStub(channel)
         try:
             (show if args.action == "show" else release)(stub, args, tenant, settings.rpc_timeout / 1e9, out)

@@ -23,6 +23,7 @@ import grpc
 
 from cgrates.v1 import sm_pb2, sm_pb2_grpc
 from cgrpy.config import ConfigError, load_settings
+from cgrpy.runtime import auth
 from cgrpy.units import format_duration
 
 
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _channel() -> tuple[grpc.Channel, float]:
     settings = load_settings()
-    return grpc.insecure_channel(settings.addr("sm")), settings.rpc_timeout / 1e9
+    return auth.channel(settings, settings.addr("sm")), settings.rpc_timeout / 1e9
 
 
 def _fail(exc: grpc.RpcError) -> int:

@@ -14,6 +14,7 @@ must have no other calls while it runs (the debit is compared with the cost of t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import shutil
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cgrpy.config import load_settings
+from cgrpy.netaddr import split_host_port
 
 UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="cgr smoke caller">
@@ -163,7 +165,7 @@ class Target:
 
     @classmethod
     def resolve(cls, hostport: str) -> Target:
-        host, _, port = hostport.rpartition(":")
+        host, port = split_host_port(hostport)
         try:
             ip = socket.gethostbyname(host)
         except OSError as exc:
@@ -177,9 +179,20 @@ class Target:
         return f"smoke-{self.run_id}-{n}@{self.local_ip}"
 
 
+@functools.cache
+def _token() -> str:
+    from cgrpy.security import resolve_token
+
+    return resolve_token(load_settings())
+
+
 def jsonrpc(url: str, method: str, params: dict[str, Any]) -> Any:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": [params]}).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    token = _token()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"  # the API token (README "Security")
+    req = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             reply = json.loads(resp.read(), parse_float=Decimal)
@@ -351,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _default_jsonrpc() -> str:
-    host, _, port = load_settings().http_listen.rpartition(":")
+    host, port = split_host_port(load_settings().http_listen)
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     return f"http://{host}:{port}/jsonrpc"

@@ -32,6 +32,7 @@ from cgrates.v1 import (
 from cgrpy.cli.profiles import UsageError, parse_fields
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.runtime import auth
 from cgrpy.wire import event_to_pb
 
 
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     addr = args.addr or settings.addr(args.service)
     tenant = args.tenant or settings.default_tenant
     timeout = settings.rpc_timeout / 1e9
-    with grpc.insecure_channel(addr) as channel:
+    with auth.channel(settings, addr) as channel:
         try:
             COMMANDS[args.service](channel, args, tenant, timeout, out)
         except grpc.RpcError as exc:

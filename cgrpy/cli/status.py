@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from typing import Any
 
 from cgrpy.config import SERVICES, Settings, load_settings, split_targets
+from cgrpy.runtime.balance import resolve
 from cgrpy.runtime.healthcheck import check
 
 
@@ -22,7 +24,7 @@ def replicas(settings: Settings, name: str) -> list[dict[str, Any]]:
     (``opensips`` for OpenSIPS's cgrates module, ``opensips_events``, ``jsonrpc``, ``http``)."""
     explicit = split_targets(settings.get(f"{name}_addr"))
     out: list[dict[str, Any]] = []
-    for k, addr in enumerate(settings.addrs(name)):
+    for k, addr in enumerate(_expand(settings.addrs(name))):
         metrics = None if explicit else f"{settings.listen_host}:{settings.replica_ports(name, k)[1]}"
         out.append({"replica": k, "grpc": addr, "metrics": metrics})
     if name == "sm":
@@ -31,12 +33,27 @@ def replicas(settings: Settings, name: str) -> list[dict[str, Any]]:
     return out
 
 
+def _expand(targets: tuple[str, ...]) -> list[str]:
+    """A ``dns:///`` target as every address it resolves to now (each replica behind a
+    Kubernetes headless Service); kept as it is when the name does not resolve."""
+    out: list[str] = []
+    for target in targets:
+        if target.startswith("dns:///"):
+            try:
+                out += asyncio.run(resolve(target))
+                continue
+            except OSError:
+                pass
+        out.append(target)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     table = {name: replicas(settings, name) for name in SERVICES}
     for reps in table.values():
         for rep in reps:
-            rep["status"] = check(rep["grpc"], "", 1.0)
+            rep["status"] = check(rep["grpc"], "", 1.0, settings)
     ok = all(rep["status"] == "SERVING" for reps in table.values() for rep in reps)
     if args.json:
         # addr/status: the first replica's, as before replicas existed

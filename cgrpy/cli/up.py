@@ -31,6 +31,16 @@ def run(args: argparse.Namespace) -> int:
         if args.replicas is not None:
             overrides["replicas"] = args.replicas
         settings = load_settings(overrides=overrides)
+        if not settings.api_token and settings.api_token_file:
+            # secure with no setup: a random token in a 0600 file, handed to every service;
+            # the CLI reads the same file
+            from cgrpy.security import ensure_token_file
+
+            try:
+                token = ensure_token_file(settings.api_token_file)
+            except OSError as exc:
+                raise ConfigError(f"api_token_file {settings.api_token_file}: {exc.strerror}") from None
+            settings = load_settings(overrides={**overrides, "api_token": token})
         setup_logging("supervisor", settings.log_level)
         busy = ports_in_use(settings)
         if busy:

@@ -1,9 +1,9 @@
-"""FilterS: the filter language every profile subsystem shares (spec profile-subsystems §1–§3).
+"""FilterS: the filter language every profile subsystem shares (docs/profiles.md).
 
 Public API: :class:`FilterS` (``from_rows``/``from_tariffplan``, ``passes``), :class:`FilterError`,
 and in :mod:`cgrpy.filters.selection` the generic :class:`ProfileIndex` for profile selection.
 
-v0.10 quirks (spec §11) and what cgrpy does:
+v0.10 quirks and what cgrpy does:
 
 1. Profile ActivationInterval ignored when the event has no Time -- kept (CGRateS tests rely on it).
 2. An element without a known ``~*root`` (``Account``) is an error -- kept.

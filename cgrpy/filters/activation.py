@@ -1,4 +1,4 @@
-"""ActivationInterval (§1.4): both bounds exclusive, a missing bound is open."""
+"""ActivationInterval (docs/profiles.md): both bounds exclusive, a missing bound is open."""
 
 from __future__ import annotations
 

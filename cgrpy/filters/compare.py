@@ -1,4 +1,4 @@
-"""Value typing and coercions of CGRateS v0.10 (spec profile-subsystems §1.3, §2.6).
+"""Value typing and coercions of CGRateS v0.10 (docs/profiles.md).
 
 Events carry JSON-typed values (``str``, ``int``, ``Decimal``, ``bool``, ``None``, lists, maps)
 plus, from Python callers, ``datetime`` and :class:`Duration`. Filters and attributes need the
@@ -203,7 +203,7 @@ COMPARISON_TYPES = ("*gt", "*gte", "*lt", "*lte", "*eq")
 
 
 def kind_of(v: Any) -> str:
-    """The Go kind after normalisation (§2.6 step 3): durations are int64 nanoseconds."""
+    """The Go kind after normalisation: durations are int64 nanoseconds."""
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
@@ -265,5 +265,5 @@ def _aware(t: datetime) -> datetime:
 
 
 def comparable_field(v: Any, now: datetime | None = None) -> Any:
-    """§2.6 step 1: a string field is smart-parsed, anything else used as it is."""
+    """A string field is smart-parsed, anything else used as it is."""
     return smart_parse(v, now) if isinstance(v, str) else v

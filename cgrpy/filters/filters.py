@@ -1,4 +1,4 @@
-"""Filter objects, inline filters and FilterS ``Pass`` (§2.1–§2.3, §2.8)."""
+"""Filter objects, inline filters and FilterS ``Pass`` (docs/profiles.md)."""
 
 from __future__ import annotations
 

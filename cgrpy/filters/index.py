@@ -1,4 +1,4 @@
-"""String/prefix filter indexes: find candidate profiles without scanning them all (§3.1).
+"""String/prefix filter indexes: find candidate profiles without scanning them all (docs/profiles.md).
 
 Keys are ``(type, element, value)``, e.g. ``("*string", "~*req.Account", "1001")``; a profile
 without any FilterIDs sits under ``("*none", "*any", "*any")``. Only rules of type exactly

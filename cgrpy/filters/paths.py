@@ -1,4 +1,4 @@
-"""Field paths (``~*req.Account``, ``~*req.A.B``, ``~*req.L[2]``) against a data provider (§1.2, §2.4).
+"""Field paths (``~*req.Account``, ``~*req.A.B``, ``~*req.L[2]``) against a data provider (docs/profiles.md).
 
 A data provider is a map of roots (``{"*req": event_fields, "*vars": ...}``). Remote roots
 (``~*accounts``, ``~*resources``, ``~*stats``) are answered by optional lookup callables.
@@ -13,7 +13,7 @@ from typing import Any
 
 from cgrpy.filters.errors import WRONG_PATH, FilterError
 
-# Roots served by the provider handed to FilterS (§2.4 table, first row).
+# Roots served by the provider handed to FilterS.
 LOCAL_ROOTS = ("~*req", "~*vars", "~*cgreq", "~*cgrep", "~*rep", "~*cgrareq", "~*act", "~*ec",
                "~*cmedreq")
 REMOTE_ROOTS = ("~*accounts", "~*resources", "~*stats")

@@ -1,4 +1,4 @@
-"""The RSR mini language (§2.7): ``~<path>[:s/re/tpl/…][{*conv&…}][(filter&…)]`` or a constant.
+"""The RSR mini language (docs/profiles.md): ``~<path>[:s/re/tpl/…][{*conv&…}][(filter&…)]`` or a constant.
 
 Used by ``*rsr`` filter rules (all parsers of a rule must pass) and by attribute values (the
 parsers' texts are concatenated).

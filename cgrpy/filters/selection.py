@@ -1,4 +1,4 @@
-"""Profile selection shared by every profile subsystem (§3.2–§3.4).
+"""Profile selection shared by every profile subsystem (docs/profiles.md).
 
 Candidates come from the filter indexes (per tenant, or per ``tenant:context`` for AttributeS),
 then each candidate is checked: ActivationInterval against the event Time (only when the event
@@ -104,7 +104,7 @@ class ProfileIndex(Generic[T]):
         return self._entries.get((tenant, profile_id))
 
     def candidate_ids(self, tenant: str, event: CGREvent, context: str | None = None) -> set[str]:
-        """Index lookup (§3.1); with a context, fall back to ``*any`` only if it found nothing."""
+        """Index lookup; with a context, fall back to ``*any`` only if it found nothing."""
         if not self.indexed_selects:
             return set(self._by_tenant.get(tenant, ()))
         fields = event.event
@@ -135,7 +135,7 @@ class ProfileIndex(Generic[T]):
         now: datetime | None = None,
         extra_roots: dict | None = None,
     ) -> list[ProfileEntry[T]]:
-        """Candidates that pass activation and filters, Weight desc then ID asc (§3.2, §3.3).
+        """Candidates that pass activation and filters, Weight desc then ID asc.
 
         ``ids`` replaces the index lookup by an explicit ID list (unknown IDs are skipped).
         FilterError aborts (the caller maps it to SERVER_ERROR).

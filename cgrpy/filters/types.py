@@ -1,4 +1,4 @@
-"""The v0.10 filter rule types and their ``*not`` negations (§2.5, §2.6).
+"""The v0.10 filter rule types and their ``*not`` negations (docs/profiles.md).
 
 A rule is compiled once (``compile_rule``) and evaluated with :func:`rule_passes` against a
 data provider. Positive result first, then negation; errors are never negated.
@@ -29,7 +29,7 @@ BASE_TYPES = frozenset({
     "*string", "*prefix", "*suffix", "*empty", "*exists", "*timings", "*destinations", "*rsr",
     "*gt", "*gte", "*lt", "*lte", "*eq", "*nistring", "*niprefix", "*nisuffix", "*niexists",
 })
-# Only these exact types feed the string/prefix indexes (§3.1).
+# Only these exact types feed the string/prefix indexes.
 INDEXED_TYPES = ("*string", "*prefix")
 _NI_ALIASES = {"*nistring": "*string", "*niprefix": "*prefix", "*nisuffix": "*suffix",
                "*niexists": "*exists"}

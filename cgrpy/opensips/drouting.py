@@ -1,4 +1,4 @@
-"""OpenSIPS DRouting data from SupplierS profiles (issue #12).
+"""OpenSIPS DRouting data from SupplierS profiles.
 
 SupplierS sorts suppliers per call and SM hands OpenSIPS the order as ``SuppliersDigest``; the
 OpenSIPS script then routes to each supplier as a DRouting *carrier*. This module derives the

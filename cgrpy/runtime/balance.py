@@ -7,9 +7,10 @@ long-lived Mux stream), taken in turn for each call. Why not gRPC's ``round_robi
 channel: the Mux stream is one call, so it would stay on one replica for its whole life; one
 stream per replica keeps the cheap transport and still spreads the load.
 
-A replica whose call failed as UNAVAILABLE, or whose channel is in TRANSIENT_FAILURE, is skipped
-for a moment (``DOWN_FOR_S``); an idempotent call that failed that way is retried at once on the
-next live replica, so killing one replica costs no call that the caller marked idempotent. A
+A replica whose call failed as UNAVAILABLE or DEADLINE_EXCEEDED (dead, or hung: a stopped process
+keeps its connection open), or whose channel is in TRANSIENT_FAILURE, is skipped for a moment
+(``DOWN_FOR_S``); an idempotent call that failed that way is retried at once on the next live
+replica, so killing one replica costs no call that the caller marked idempotent. A
 non-idempotent call is never sent twice (as with one address). A ``dns:///`` name is resolved
 with the system resolver every ``rpc_resolve_interval`` and, at most once a second, after a
 failure; a replica that left the answer is closed once its calls had time to finish.
@@ -25,6 +26,7 @@ from typing import Any
 
 import grpc
 
+from cgrpy.netaddr import join_host_port, split_host_port
 from cgrpy.runtime.logs import get_logger
 
 log = get_logger("balance")
@@ -49,20 +51,11 @@ class Replica:
         return state != grpc.ChannelConnectivity.TRANSIENT_FAILURE
 
 
-def _hostport(target: str) -> tuple[str, int]:
-    host, _, port = target.removeprefix("dns:///").rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _join(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def resolve(target: str) -> list[str]:
     """Every address ``dns:///host:port`` resolves to, as sorted ``ip:port`` targets."""
-    host, port = _hostport(target)
+    host, port = split_host_port(target.removeprefix("dns:///"))
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({_join(info[4][0], port) for info in infos})
+    return sorted({join_host_port(info[4][0], port) for info in infos})
 
 
 class Balancer:
@@ -127,7 +120,7 @@ class Balancer:
         return any(r is not replica and r.live(now) for r in self.replicas)
 
     def _failed(self, replica: Replica, exc: Exception) -> None:
-        if getattr(exc, "code", None) == grpc.StatusCode.UNAVAILABLE:
+        if getattr(exc, "code", None) in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             replica.down_until = time.monotonic() + DOWN_FOR_S
             if self.dns and time.monotonic() - self._resolved_at > RESOLVE_AFTER_FAILURE_S:
                 self._resolved_at = -1e9  # the next call re-resolves
@@ -135,7 +128,10 @@ class Balancer:
     # -- keeping the dns:/// answer current ------------------------------------------------------
 
     async def _refresh(self) -> None:
-        if not self.dns or time.monotonic() - self._resolved_at < self._interval:
+        # with no replica yet (the name had no ready address) look again each second, not
+        # each interval: the first replica to become ready is used within a second
+        interval = self._interval if self.replicas else RESOLVE_AFTER_FAILURE_S
+        if not self.dns or time.monotonic() - self._resolved_at < interval:
             return
         if self._resolving is None or self._resolving.done():
             self._resolved_at = time.monotonic()

@@ -21,6 +21,7 @@ from google.protobuf import descriptor_pool, message_factory
 from cgrates.v1 import mux_pb2
 from cgrpy.config import Settings, split_targets
 from cgrpy.errors import CGRError
+from cgrpy.runtime import auth
 from cgrpy.runtime.balance import Balancer
 from cgrpy.runtime.mux import DRAINING, MUX_METHOD, Outbox
 
@@ -86,12 +87,13 @@ class MuxStream:
     """The channel's current ``Mux/Call`` stream, opened on first use, shared by concurrent
     calls; a broken or draining one is retired and a fresh one opened after a pause."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
-        self._open = channel.stream_stream(
+    def __init__(self, channel: grpc.aio.Channel, metadata: Any = None) -> None:
+        self._open_call = channel.stream_stream(
             MUX_METHOD,
             request_serializer=mux_pb2.MuxRequests.SerializeToString,
             response_deserializer=mux_pb2.MuxReplies.FromString,
         )
+        self._metadata = metadata  # checked once, when the stream opens
         self._ids = itertools.count(1)
         self._stream: _Stream | None = None
         self._streams: set[_Stream] = set()  # every stream whose reader still runs
@@ -110,7 +112,7 @@ class MuxStream:
     async def request(self, method: str, payload: bytes, timeout: float) -> mux_pb2.MuxReply:
         stream = self._stream
         if stream is None:
-            stream = self._stream = _Stream(self._open(), self)
+            stream = self._stream = _Stream(self._open_call(metadata=self._metadata), self)
             self._streams.add(stream)
             stream.reader.add_done_callback(lambda _t, s=stream: self._streams.discard(s))
         rid = next(self._ids)
@@ -174,12 +176,14 @@ class ServiceClient:
             self.channel = self.stub = self._proto = self._mux = None  # type: ignore[assignment]
             self.calls_by_transport = {"mux": 0, "unary": 0}
             return
-        self.channel = grpc.aio.insecure_channel(self.addr)
+        # the token goes as explicit call metadata (no client interceptor on the hot path)
+        self.channel = auth.aio_channel(settings, self.addr, with_token=False)
+        self._md = auth.call_metadata(settings)
         self.stub = stub_cls(self.channel)
         if mux is None:
             mux = settings.get("rpc_transport") == "mux"
         self._proto = _service_descriptor(stub_cls) if mux else None
-        self._mux = MuxStream(self.channel) if self._proto is not None else None
+        self._mux = MuxStream(self.channel, self._md) if self._proto is not None else None
         self._replies: dict[str, Any] = {}
         self.calls_by_transport = {"mux": 0, "unary": 0}  # what carried each attempt (tests, metrics)
 
@@ -211,7 +215,7 @@ class ServiceClient:
     async def _unary(self, method: str, request: Any, timeout: float) -> Any:
         self.calls_by_transport["unary"] += 1
         try:
-            return await getattr(self.stub, method)(request, timeout=timeout)
+            return await getattr(self.stub, method)(request, timeout=timeout, metadata=self._md)
         except grpc.aio.AioRpcError as exc:
             raise _error(self.service, method, exc.code(), exc.details() or "") from None
 

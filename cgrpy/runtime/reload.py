@@ -15,6 +15,7 @@ from cgrates.v1 import (
     thresholds_pb2_grpc,
 )
 from cgrpy.config import Settings
+from cgrpy.runtime import auth
 
 # The services that compile the tariff plan into memory.
 RELOADABLE = {
@@ -32,7 +33,7 @@ def reload_all(settings: Settings, tpid: str, timeout: float = 30.0) -> dict[str
     """ReloadCache on every reloadable service; service -> "reloaded", "not running" or error."""
     out: dict[str, str] = {}
     for name, stub_cls in RELOADABLE.items():
-        with grpc.insecure_channel(settings.addr(name)) as channel:
+        with auth.channel(settings, settings.addr(name)) as channel:
             try:
                 grpc.channel_ready_future(channel).result(timeout=0.3)
             except grpc.FutureTimeoutError:

@@ -8,6 +8,7 @@ reflection, readiness (SERVING only after ``load()``), graceful shutdown on SIGT
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,14 +19,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
-from cgrates.v1 import cache_pb2, cache_pb2_grpc, mux_pb2_grpc
+from cgrates.v1 import cache_pb2, cache_pb2_grpc, common_pb2, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime.auth import server_interceptors
 from cgrpy.runtime.cache import CacheServicer
+from cgrpy.runtime.cache import cache_counts as count_cache_items
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
+from cgrpy.security import grpc_server_credentials
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -85,6 +89,66 @@ class BaseService:
 
         tpid = tpid or self.settings.tpid
         return await asyncio.to_thread(read_tariffplan, self.engine, tpid)
+
+    # --- ReloadCache: build the new compiled data once, off the loop, then swap it in ----------
+
+    # Changes with every reload; the random part tells this process's reloads from a restart's.
+    profile_version: str = ""
+    # the tariff-plan files whose items CacheSv1.GetCacheStats reports (with "Filters")
+    cache_files: ClassVar[tuple[str, ...]] = ()
+    _boot: ClassVar[str] = secrets.token_hex(4)
+    _generation: int = 0
+
+    async def reload_cache(self, request: common_pb2.ReloadCacheRequest) -> common_pb2.ReloadCacheResponse:
+        """The ReloadCache RPC: :meth:`reload` of the requested TPID (default: configured)."""
+        tpid, loaded = await self.reload(request.tpid or None)
+        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
+
+    async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
+        """Compile tariff plan ``tpid`` (default: the configured one) and swap it in; returns the
+        TPID and the counts ReloadCache reports. If building fails the old data stays in place.
+
+        The build runs once, in a worker (:meth:`run_build`), so the loop keeps answering; the
+        swap (:meth:`swap`) is synchronous, so no request sees half of it; what the old data held
+        (clients, pools) is released afterwards (:meth:`retire`)."""
+        tpid = tpid or self.settings.tpid
+        rows = await self.fetch_tariffplan(tpid)
+        new = await self.run_build(self.build, rows)
+        old = self.swap(new, rows)
+        # no await since the swap: a reply never pairs new data with the old version
+        self._generation += 1
+        self.profile_version = f"{self.name}:{self._boot}.{self._generation}"
+        self.cache_tpid, self.cache_counts = tpid, count_cache_items(rows, self.cache_files)
+        counts = self.counts(new, rows)
+        self.log.info(f"{self.name}.loaded", tpid=tpid, **counts)
+        await self.retire(old)
+        return tpid, counts
+
+    async def run_build(self, build: Callable[[TariffPlanRows], Any], rows: TariffPlanRows) -> Any:
+        """Where :meth:`build` runs: a thread by default (a service with its own engine pool
+        overrides this)."""
+        return await asyncio.to_thread(build, rows)
+
+    def build(self, rows: TariffPlanRows) -> Any:
+        """The compiled data of ``rows`` (runs in a worker: no awaiting, no loop objects)."""
+        raise NotImplementedError
+
+    def swap(self, new: Any, rows: TariffPlanRows) -> Any:
+        """Install ``new`` (plain assignments, no await) and return what it replaced."""
+        raise NotImplementedError
+
+    def counts(self, new: Any, rows: TariffPlanRows) -> dict[str, int]:
+        """What ReloadCache reports as loaded, e.g. ``{"Stats": 3, "Filters": 5}``."""
+        return {"Filters": len(rows.get("Filters", []))}
+
+    async def retire(self, old: Any) -> None:
+        """Release what the replaced data held: its ``close()`` (sync or async), if it has one."""
+        close = getattr(old, "close", None)
+        if close is None:
+            return
+        result = close()
+        if asyncio.iscoroutine(result):
+            await result
 
 
 def error_guard(log: EventLogger, method: str, inner: Behaviour) -> Behaviour:
@@ -204,7 +268,9 @@ class ServiceRunner:
         except OSError as exc:
             raise ConfigError(f"{name}: metrics port {self.host}:{self.metrics_port} unavailable: {exc.strerror}") from None
         guard = make_guard(name, lambda: self.loaded)
-        self.server = grpc.aio.server(interceptors=[GuardInterceptor(guard)], options=[("grpc.so_reuseport", 0)])
+        # the token check first: a refused call never reaches the guard, metrics or handler
+        interceptors = [*server_interceptors(self.service.settings), GuardInterceptor(guard)]
+        self.server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         # The Mux stream runs the very handlers the service registers, under the same guard.
         table = HandlerTable(guard)
         self.service_names = self.service.register(RecordingServer(self.server, table))  # type: ignore[arg-type]
@@ -219,7 +285,10 @@ class ServiceRunner:
         reflection.enable_server_reflection(names, self.server)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
         try:
-            port = self.server.add_insecure_port(f"{self.host}:{self.grpc_port}")
+            creds = grpc_server_credentials(self.service.settings)
+            address = f"{self.host}:{self.grpc_port}"
+            port = (self.server.add_secure_port(address, creds) if creds is not None
+                    else self.server.add_insecure_port(address))
         except RuntimeError as exc:
             raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable ({exc})") from None
         if port == 0:

@@ -1,4 +1,4 @@
 """StorDB: SQLAlchemy 2 models, engines and migrations shared by every service.
 
-Each table has one owning service (DESIGN.md §3); its model module is named after that owner.
+Each table has one owning service; its model module is named after that owner.
 """

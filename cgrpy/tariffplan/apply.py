@@ -4,6 +4,8 @@ with its own progress display and exit codes)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
@@ -15,7 +17,8 @@ class TariffPlanRefused(Exception):
     """The folder was not loaded, or a service did not reload it; the message says why."""
 
 
-def load_and_reload(settings: Settings, engine: Engine, folder: str, *, dry_run: bool) -> None:
+def load_and_reload(settings: Settings, engine: Engine, folder: str, *, dry_run: bool,
+                    echo_values: bool = True) -> None:
     """Validate and store ``folder`` as ``settings.tpid``, then ReloadCache on every service.
 
     Nothing is written when a row is refused (all problems counted, the first five named);
@@ -27,7 +30,10 @@ def load_and_reload(settings: Settings, engine: Engine, folder: str, *, dry_run:
     except LoadAbortedError as exc:
         raise TariffPlanRefused(str(exc)) from None
     if not result.ok:
-        problems = "; ".join(str(p) for p in result.problems[:5])
+        # echo_values=False: where and what, never a cell's text (an API caller must not be
+        # handed a file's content through an error)
+        shown = result.problems[:5] if echo_values else [replace(p, value=None) for p in result.problems[:5]]
+        problems = "; ".join(str(p) for p in shown)
         raise TariffPlanRefused(f"{len(result.problems)} problem(s), nothing loaded: {problems}")
     if dry_run:
         return

@@ -1,5 +1,5 @@
-"""Validate a tariff-plan folder before anything is written (rating-and-accounts §1,
-profile-subsystems for the profile files).
+"""Validate a tariff-plan folder before anything is written (docs/rating.md,
+docs/profiles.md for the profile files).
 
 Every problem becomes a :class:`Problem` rendered ``FILE:LINE: column NAME: what is wrong (got
 "VALUE")``; all problems of a folder are collected (up to ``limit``) rather than stopping at the
@@ -161,7 +161,7 @@ def check_time(cell: str) -> str | None:
 
 
 def check_activation_interval(cell: str) -> str | None:
-    """``start[;end]``, each a time (profile-subsystems §1.4 / §2.1)."""
+    """``start[;end]``, each a time."""
     if cell == "":
         return None
     parts = cell.split(";")
@@ -219,7 +219,7 @@ def check_time_of_day(cell: str) -> str | None:
 
 def check_filter_list(cell: str) -> str | None:
     """``;``-separated filter IDs; entries starting with ``*`` are inline filters
-    ``type:element:values`` (at least three ``:``-parts, profile-subsystems §2.2)."""
+    ``type:element:values`` (at least three ``:``-parts)."""
     if cell == "":
         return None
     for item in cell.split(";"):
@@ -534,7 +534,7 @@ class TariffPlanValidator:
         self.ids["Rates"].add(rid)
 
     def _done_Rates(self) -> None:  # noqa: N802
-        """Rate sanity (§1.2): strictly increasing GIS, each GIS a multiple of the previous
+        """Rate sanity: strictly increasing GIS, each GIS a multiple of the previous
         slot's increment."""
         for rid, flat in self._rate_slots.items():
             if len(flat) == 3:

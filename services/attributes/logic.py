@@ -1,4 +1,4 @@
-"""AttributeS: select the heaviest matching attribute profile and apply it, per process run (§4).
+"""AttributeS: select the heaviest matching attribute profile and apply it, per process run (docs/profiles.md).
 
 Pure logic; the gRPC server wraps :class:`AttributeEngine`. An engine is immutable once built:
 reloading builds a new one and swaps the reference, so in-flight requests finish on the old one.
@@ -300,7 +300,7 @@ class AttributeEngine:
         attribute_ids: Sequence[str] | None = None,
         process_runs: int | None = None,
     ) -> AttrReply:
-        """AttributeSv1.ProcessEvent with v0.10's process-run stop rules (§4.4).
+        """AttributeSv1.ProcessEvent with v0.10's process-run stop rules.
 
         Raises CGRError: ``NOT_FOUND`` (nothing matched in run 1), ``SERVER_ERROR`` (filter or
         substitution error), ``MANDATORY_IE_MISSING: [<field>]`` (``*attributes`` marker left).

@@ -7,8 +7,6 @@ started with and no request ever sees a half-built one.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from typing import Any
 
 import grpc
@@ -18,7 +16,6 @@ from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.deps import EventInputs, event_inputs
-from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -105,19 +102,15 @@ class AttributesServiceServicer(attributes_pb2_grpc.AttributesServiceServicer):
     async def ReloadCache(
         self, request: common_pb2.ReloadCacheRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ReloadCacheResponse:
-        tpid, counts = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=counts)
+        return await self.owner.reload_cache(request)
 
 
 class AttributesServer(BaseService):
     name = "attributes"
+    cache_files = ("Attributes", "Filters")
 
     attributes: AttributeEngine
-    # Changes with every reload; the random part tells this process's reloads from a restart's.
-    profile_version: str = ""
     inputs: EventInputs
-    _boot = secrets.token_hex(4)
-    _generation = 0
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         attributes_pb2_grpc.add_AttributesServiceServicer_to_server(AttributesServiceServicer(self), server)
@@ -126,18 +119,15 @@ class AttributesServer(BaseService):
     async def load(self) -> None:
         await self.reload()
 
-    async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
-        """Rebuild from tariff plan ``tpid`` (default: configured) and swap; the old engine
-        stays in place if the plan cannot be compiled."""
-        tpid = tpid or self.settings.tpid
-        rows = await self.fetch_tariffplan(tpid)
-        engine = await asyncio.to_thread(build_engine, rows, self.settings)
+    def build(self, rows: TariffPlanRows) -> AttributeEngine:
+        return build_engine(rows, self.settings)
+
+    def swap(self, new: AttributeEngine, rows: TariffPlanRows) -> AttributeEngine | None:
+        old = getattr(self, "attributes", None)
         inputs = event_inputs(rows, ["Attributes"])
-        self._generation += 1
         # one reference swap each, no await between them: a reply never mixes two reloads
-        self.attributes, self.inputs = engine, inputs
-        self.profile_version = f"attributes:{self._boot}.{self._generation}"
-        counts = engine_counts(engine)
-        self.log.info("attributes.loaded", tpid=tpid, **counts)
-        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Attributes", "Filters"))
-        return tpid, counts
+        self.attributes, self.inputs = new, inputs
+        return old
+
+    def counts(self, new: AttributeEngine, rows: TariffPlanRows) -> dict[str, int]:
+        return engine_counts(new)

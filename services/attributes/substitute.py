@@ -1,4 +1,4 @@
-"""AttributeS substitution types of v0.10 (spec profile-subsystems §4.2).
+"""AttributeS substitution types of v0.10 (docs/profiles.md).
 
 Each function turns an attribute's value parsers into the substitute *string* (AttributeS always
 writes strings). Errors are FilterError: a dynamic read of a missing field is ``NOT_FOUND``.

@@ -1,9 +1,9 @@
-"""The CDR: built from a CGREvent (rating-and-accounts §6.1), rendered for APIs and events.
+"""The CDR: built from a CGREvent (docs/rating.md), rendered for APIs and events.
 
 Normalisation choices (beyond CGRateS):
 
 * ``OriginID`` loses a leading ``Call-ID:`` / ``i:`` header name: OpenSIPS sends the raw header
-  line for missed calls (opensips-protocol §A.4.4), which would give the call a different CGRID.
+  line for missed calls, which would give the call a different CGRID.
 * Legacy request types ``prepaid``/``postpaid``/``pseudoprepaid``/``rated``/``none`` are stored
   with their star, so queries by request type find them.
 * Times without a zone are UTC (CGRateS: the configured default timezone, ``Local``).
@@ -22,6 +22,7 @@ from cgrpy.gotime import go_rfc3339
 from cgrpy.iface import iface_as_string
 from cgrpy.units import (
     UnitError,
+    check_decimal,
     format_duration,
     parse_decimal,
     parse_duration,
@@ -44,7 +45,7 @@ ACCOUNTED = (PREPAID, POSTPAID, PSEUDOPREPAID)
 COST_SOURCE_CDRS = "*cdrs"
 COST_SOURCE_SESSIONS = "*sessions"
 
-# §6.1: everything else in the event is an extra field. "Rated" and "OrderID" are main fields
+# Everything else in the event is an extra field. "Rated" and "OrderID" are main fields
 # that the CDR does not keep from the event (OrderID is the StorDB id).
 MAIN_FIELDS = frozenset({
     "CGRID", "Source", "OriginHost", "OriginID", "ToR", "RequestType", "Tenant", "Category",
@@ -171,9 +172,7 @@ def _text(f: dict[str, Any], name: str) -> str:
 def _usage(f: dict[str, Any]) -> int:
     v = f.get("Usage")
     try:
-        if isinstance(v, Decimal):
-            return int(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
-        return parse_duration(v)
+        return parse_duration(v)  # a fractional JSON number of ns truncates, as Go's Duration(float)
     except (UnitError, TypeError) as exc:
         raise CdrError(f"Usage: {exc}") from None
 
@@ -183,6 +182,10 @@ def _time(f: dict[str, Any], name: str) -> datetime | None:
     if isinstance(v, datetime):
         return v.astimezone(UTC)
     if isinstance(v, Decimal):
+        try:
+            v = check_decimal(v, original=v)
+        except UnitError as exc:
+            raise CdrError(f"{name}: {exc}") from None
         if v != v.to_integral_value():
             raise CdrError(f"{name}: not a time: {v}")
         v = int(v)

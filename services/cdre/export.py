@@ -1,4 +1,4 @@
-"""CDRe: export stored CDRs to CSV or fixed-width files (rating-and-accounts §7).
+"""CDRe: export stored CDRs to CSV or fixed-width files (docs/rating.md).
 
 Default export directory: ``$CGRPY_CDRE_PATH``, else ``./var/cdre`` (next to the embedded
 StorDB; CGRateS uses ``/var/spool/cgrates/cdre``, which needs root, and the tutorial passes
@@ -11,7 +11,7 @@ Differences from CGRateS v0.10, on purpose:
   at 4 decimals); CGRateS prints the float with ``%.Nf``, so an exact tie comes out by the
   accident of its binary value (``0.64175`` → ``0.6417``).
 * ``*sms_usage``/``*mms_usage``/``*data_usage``/``*generic_usage`` header/trailer handlers sum
-  the usage of that ToR (CGRateS prints the *voice total, §7.2).
+  the usage of that ToR (CGRateS prints the *voice total).
 * An export log (``cdrs_exported``): a CDR is exported once per profile unless
   ``include_exported``. Files are written to a temporary name and renamed, so a reader never
   sees half a file. If the process dies between the rename and the log write, the next export
@@ -57,7 +57,7 @@ class ExportError(ValueError):
 
 @dataclass(frozen=True)
 class FieldTemplate:
-    """One output field (§7.2). ``value`` is ``;``-separated parts: ``~*req.<Field>`` (with an
+    """One output field. ``value`` is ``;``-separated parts: ``~*req.<Field>`` (with an
     optional ``{*duration_seconds}``/``{*duration_nanoseconds}`` converter) or constant text;
     for ``*handler`` fields the handler name."""
 
@@ -198,7 +198,7 @@ def format_cost(cost: Decimal, decimals: int, shift: int = 0) -> str:
 
 
 def fit_width(value: str, t: FieldTemplate) -> str:
-    """§7.2 width handling: strip when longer, pad when shorter, error when neither is set."""
+    """Width handling: strip when longer, pad when shorter, error when neither is set."""
     w = t.width
     if w <= 0 or len(value) == w:
         return value
@@ -374,7 +374,7 @@ def export_cdrs(
     include_exported: bool = False,
     now: datetime | None = None,
 ) -> ExportResult:
-    """Export the CDRs selected by ``flt`` to ``<dir>/cdre_<ExportID>.<csv|fwv>`` (§7.3).
+    """Export the CDRs selected by ``flt`` to ``<dir>/cdre_<ExportID>.<csv|fwv>``.
 
     ExportID defaults to the unix time in seconds; ``file_name`` overrides the whole name.
     Nothing is written (``path`` None) when no CDR was exported or the format is ``dry_run``.

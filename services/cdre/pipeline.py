@@ -1,5 +1,5 @@
 """ProcessCDR: AttributeS → ChargerS → per run: reserve → rate → store → StatS/ThresholdS
-(rating-and-accounts §6.2, §4).
+(docs/rating.md, CDRs).
 
 How a run is written: a run whose outcome needs no debit (session cost given, pre-rated,
 ``*none``, GetCost...) is rated first and stored final in one insert; a run that must be
@@ -348,7 +348,7 @@ async def _rate(
     cfg: PipelineConfig,
     session_cost: SessionCost | None = None,
 ) -> _Outcome:
-    """Price one run by its request type (§4); errors become Cost −1 + ExtraInfo."""
+    """Price one run by its request type; errors become Cost −1 + ExtraInfo."""
     outcome = await _rate_without_debit(cdr, True, backends, store, cfg, session_cost)
     return outcome if outcome is not None else await _debit(cdr, backends)
 

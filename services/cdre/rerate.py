@@ -1,4 +1,4 @@
-"""RateCDRs: price stored CDRs again after a tariff change (rating-and-accounts §6.2, *rerate).
+"""RateCDRs: price stored CDRs again after a tariff change (the ``*rerate`` flag, docs/rating.md).
 
 For every selected, already final CDR (``*none`` and PreRated ones are left alone):
 
@@ -7,7 +7,7 @@ For every selected, already final CDR (``*none`` and PreRated ones are left alon
   by exactly the difference; *rated and other types: GetCost, no money moves.
 * ``dry_run``: only GetCost, nothing refunded, debited or written; the report gives old, new and
   the difference per CDR. GetCost is the tariff price without the DestinationRate rounding a
-  debit applies (§2.6) and without unit balances, so a dry run can differ from the real run by
+  debit applies and without unit balances, so a dry run can differ from the real run by
   that rounding (< 10^-RoundingDecimals per CDR) and for calls paid from free units.
 
 Each re-rating n of a row uses the idempotency keys ``<CGRID>:<RunID>:rerate<n>`` (debit) and

@@ -1,5 +1,5 @@
 """gRPC face of cdre (CdrService): thin handlers around the pipeline, the store, rerating and
-export, with :class:`~services.cdre.grpc_backends.GrpcBackends` as the other services.
+export, with :class:`~services.cdre.clients.GrpcBackends` as the other services.
 
 Choices worth knowing (beyond the logic modules' own docstrings):
 
@@ -10,7 +10,7 @@ Choices worth knowing (beyond the logic modules' own docstrings):
   idempotent on (CGRID, RunID), so the caller may simply retry.
 * GetCDRs answers an empty list when nothing matches (CGRateS APIerSv2.GetCDRs: NOT_FOUND).
 * Start-up (``load``) finishes every CDR row left ``pending`` by a crash between reserving the
-  row and writing its cost: one cdre process owns the CDR tables (DESIGN.md §3), so any pending
+  row and writing its cost: one cdre process owns the CDR tables, so any pending
   row at start-up is a crash leftover. The debit reuses the row's idempotency key, so a charge
   that did reach RALs before the crash is not taken twice. If RALs is not SERVING yet (``cgr up``
   starts all services together) it waits for it, bounded, before resuming.
@@ -43,8 +43,10 @@ from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, common_pb2, rals_pb2
 from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.runtime import auth
 from cgrpy.runtime.server import BaseService
 from cgrpy.runtime.status import status_code
+from cgrpy.security import PathRefused, export_roots, path_under_roots
 from cgrpy.units import UnitError, from_unix_nano, money_str, parse_decimal, to_unix_nano
 from cgrpy.wire import event_from_pb
 from services.cdre.cdr import (
@@ -56,6 +58,7 @@ from services.cdre.cdr import (
     CdrError,
     cdr_from_event,
 )
+from services.cdre.clients import GrpcBackends
 from services.cdre.export import (
     BUILTIN_PROFILES,
     DEFAULT_PROFILE,
@@ -68,7 +71,6 @@ from services.cdre.export import (
     export_cdrs,
     profile_from_dict,
 )
-from services.cdre.grpc_backends import GrpcBackends
 from services.cdre.metrics import CDRS_PROCESSED
 from services.cdre.outbox import OutboxDeliverer
 from services.cdre.pipeline import (
@@ -259,11 +261,16 @@ def export_profile_from_request(
         raise invalid(f"export_profile: {exc}") from None
 
 
-def export_dir(requested: str, profile: ExportProfile, default: str) -> Path:
+def export_dir(requested: str, profile: ExportProfile, default: str, roots: list[Path] | None = None) -> Path:
     raw = requested or profile.export_path or default
     path = Path(raw)
     if not path.is_absolute():
         raise invalid(f"export_path: {raw!r} must be an absolute directory")
+    if requested and roots is not None:
+        try:  # a caller-named directory only under the configured roots (symlinks, .. resolved)
+            path = path_under_roots(raw, roots, "export_path")
+        except PathRefused as exc:
+            raise invalid(str(exc)) from None
     if path.exists() and not path.is_dir():
         raise invalid(f"export_path: {raw!r} is not a directory")
     return path
@@ -366,7 +373,8 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
         o = self.owner
         flt = filter_from_pb(request.filter)
         profile = export_profile_from_request(request, self.owner.export_profiles)
-        directory = export_dir(request.export_path, profile, o.settings.cdre_export_path)
+        directory = export_dir(request.export_path, profile, o.settings.cdre_export_path,
+                               export_roots(o.settings))
         try:
             async with o.export_lock:
                 res = await asyncio.to_thread(
@@ -500,7 +508,7 @@ class CdreServer(BaseService):
         """A pending row is abandoned when no other ProcessCDR of its CGRID is running here (the
         call asking is counted itself): its processing failed before the cost was written, e.g.
         the store went down, and this is the caller's retry. Only this process writes the CDR
-        tables (DESIGN.md §3), so nothing else can be working on it; resuming reuses the row's
+        tables, so nothing else can be working on it; resuming reuses the row's
         debit idempotency key, so it never charges twice."""
         return self.in_flight.get(stored.cdr.cgrid, 0) <= 1
 
@@ -532,7 +540,7 @@ class CdreServer(BaseService):
     async def _rals_serving(self, wait_s: float) -> bool:
         name = rals_pb2.DESCRIPTOR.services_by_name["RalsService"].full_name
         deadline = time.monotonic() + wait_s
-        async with grpc.aio.insecure_channel(self.settings.addr("rals")) as ch:
+        async with auth.aio_channel(self.settings, self.settings.addr("rals")) as ch:
             stub = health_pb2_grpc.HealthStub(ch)
             while True:
                 try:

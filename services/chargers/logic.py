@@ -1,4 +1,4 @@
-"""ChargerS: one derived event per matching charger profile, RunID set, attributes per run (§5).
+"""ChargerS: one derived event per matching charger profile, RunID set, attributes per run (docs/profiles.md).
 
 AttributeS is reached only through an injected callable so the gRPC server can route it to the
 AttributeS service; tests pass :meth:`AttributeEngine.process_event` directly. The callable is
@@ -7,7 +7,7 @@ called as ``attributes(event, context=..., attribute_ids=...)`` and returns an o
 
 Deviations from v0.10 (documented choices):
 * ``NOT_FOUND`` from AttributeS means "no attributes" for that run instead of failing the whole
-  call (§5.2 quirk 10; later CGRateS versions do the same);
+  call (later CGRateS versions do the same);
 * weight ties are ordered by profile ID (v0.10: unstable sort).
 """
 

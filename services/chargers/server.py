@@ -6,8 +6,6 @@ loop and then swaps that reference, so in-flight requests finish on the engine t
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,11 +15,10 @@ from cgrates.v1 import chargers_pb2, chargers_pb2_grpc, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters.deps import NOT_REUSABLE, EventInputs, event_inputs
-from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.chargers.attributes_client import AttributeSClient, RemoteAttrReply
+from services.chargers.clients import AttributeSClient, RemoteAttrReply
 from services.chargers.logic import ChargerEngine, ChargerRun, ProfileDataError
 
 
@@ -127,20 +124,16 @@ class ChargersServiceServicer(chargers_pb2_grpc.ChargersServiceServicer):
     async def ReloadCache(
         self, request: common_pb2.ReloadCacheRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.ReloadCacheResponse:
-        tpid, counts = await self.owner.reload(request.tpid or None)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=counts)
+        return await self.owner.reload_cache(request)
 
 
 class ChargersServer(BaseService):
     name = "chargers"
+    cache_files = ("Chargers", "Filters")
 
     chargers: ChargerEngine
     attributes: AttributeSClient
-    # Changes with every reload; the random part tells this process's reloads from a restart's.
-    profile_version: str = ""
     inputs: EventInputs
-    _boot = secrets.token_hex(4)
-    _generation = 0
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         chargers_pb2_grpc.add_ChargersServiceServicer_to_server(ChargersServiceServicer(self), server)
@@ -157,18 +150,15 @@ class ChargersServer(BaseService):
             await client.close()
         await super().close()
 
-    async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
-        """Rebuild from tariff plan ``tpid`` (default: configured) and swap; the old engine
-        stays in place if the plan cannot be compiled."""
-        tpid = tpid or self.settings.tpid
-        rows = await self.fetch_tariffplan(tpid)
-        engine = await asyncio.to_thread(build_engine, rows, self.settings)
+    def build(self, rows: TariffPlanRows) -> ChargerEngine:
+        return build_engine(rows, self.settings)
+
+    def swap(self, new: ChargerEngine, rows: TariffPlanRows) -> ChargerEngine | None:
+        old = getattr(self, "chargers", None)
         # the engine reads Context itself (the runs' AttributeS context)
         inputs = event_inputs(rows, ["Chargers"], extra=["Context"])
-        self._generation += 1
-        self.chargers, self.inputs = engine, inputs
-        self.profile_version = f"chargers:{self._boot}.{self._generation}"
-        counts = {"Chargers": len(engine.profiles()), "Filters": len(engine.filters.stored())}
-        self.log.info("chargers.loaded", tpid=tpid, **counts)
-        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Chargers", "Filters"))
-        return tpid, counts
+        self.chargers, self.inputs = new, inputs
+        return old
+
+    def counts(self, new: ChargerEngine, rows: TariffPlanRows) -> dict[str, int]:
+        return {"Chargers": len(new.profiles()), "Filters": len(new.filters.stored())}

@@ -10,7 +10,7 @@ ActionPlanId), in descending Weight, in one account transaction whose idempotenc
 restart or a reload that reaches the same instant replays the stored result and changes nothing.
 
 The queue is ordered by next start time; at the same instant the plan with the higher Weight runs
-first (rating-and-accounts.md §1.3, §3.7).
+first.
 
 ::
 

@@ -20,6 +20,7 @@ from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.gotime import go_time
+from cgrpy.runtime import auth
 from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
@@ -159,7 +160,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             if request.rating_plan_id:  # SupplierS pricing a supplier's own rating plan
                 data = forced_plan_view(data, cd.tenant, cd.category, cd.subject, request.rating_plan_id)
             cc = get_cost(data, cd, rounding_decimals=decimals)
-            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost: §2.6)
+            # APIerSv1.GetCost answers with the EventCost (its Cost, not CallCost.Cost)
             return rals_pb2.CostResponse(
                 cost=money_str(cc.event_cost_amount()),
                 usage_ns=cc.usage_ns,
@@ -515,7 +516,7 @@ class RalsServer(BaseService):
         if not addr or addr == self.bound_address:
             return None
         if addr not in self._peers:
-            channel = grpc.aio.insecure_channel(addr)
+            channel = auth.aio_channel(self.settings, addr)
             self._peers[addr] = (channel, rals_pb2_grpc.RalsServiceStub(channel))
         stub = self._peers[addr][1]
         remaining = context.time_remaining()

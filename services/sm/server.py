@@ -13,16 +13,16 @@ from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.netaddr import split_host_port
 from cgrpy.runtime.server import BaseService
+from cgrpy.security import AllowList
 from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm import metrics
 from services.sm.apier.server import ApiServer
-from services.sm.grpc_backends import GrpcBackends
+from services.sm.clients import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
 from services.sm.opensips.mi import MIClient, advertised_event_socket, subscribe_forever
-from services.sm.persist import SessionStore, default_path
 from services.sm.sessions.core import (
     CHANNEL_EVENTS,
     CHANNEL_MODULE,
@@ -32,6 +32,7 @@ from services.sm.sessions.core import (
 )
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
+from services.sm.store import SessionStore, default_path
 
 
 class InstrumentedListener(CgratesListener):
@@ -199,11 +200,11 @@ class SmServer(BaseService):
         host, port = split_host_port(s.opensips_listen)
         self.listener = InstrumentedListener(
             self.sm, host, port, engine_request_timeout_s=s.sm_reply_timeout / 1e9,
-            sync_interval_s=s.sm_channel_sync_interval / 1e9)
+            sync_interval_s=s.sm_channel_sync_interval / 1e9, allowed=AllowList(s.opensips_allowed_sources))
         self.sm.disconnector = self._disconnect
         await self.listener.start()
         ehost, eport = split_host_port(s.opensips_event_listen)
-        self.datagrams = EventDatagramListener(self.sm)
+        self.datagrams = EventDatagramListener(self.sm, allowed=AllowList(s.opensips_allowed_sources))
         event_port = await self.datagrams.start(ehost, eport)
         advertised = advertised_event_socket(s.opensips_event_advertise, event_port)
         if mi is not None and advertised is not None:
@@ -246,7 +247,7 @@ class SmServer(BaseService):
         return await self.mi.disconnect_session(session, reason)
 
     def _restore_sessions(self) -> None:
-        """Sessions survive a restart (services/sm/persist.py): adopt them uncharged until the
+        """Sessions survive a restart (services/sm/store.py): adopt them uncharged until the
         switch confirms each (see ``_reconcile_restored``)."""
         assert self.sm is not None
         self.session_store = SessionStore(default_path(self.settings.sm_spool_path))

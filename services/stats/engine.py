@@ -1,5 +1,5 @@
 """StatS engine: matches events to stat queues, feeds their metrics, reads metrics back and
-prepares the StatUpdate event for ThresholdS (profile-subsystems §7).
+prepares the StatUpdate event for ThresholdS.
 
 Pure of I/O except the optional :class:`StatQueueStore`; the gRPC service sends the returned
 threshold events and maps errors to status codes.
@@ -19,14 +19,14 @@ from cgrpy.event import CGREvent, validate_event
 from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.tariffplan.rows import group_rows
-from services.stats.metrics import DEFAULT_ROUNDING_DECIMALS, MetricError
+from services.stats.metric_types import DEFAULT_ROUNDING_DECIMALS, MetricError
 from services.stats.queue import StatQueue, StatQueueProfile
 from services.stats.store import StatQueueStore
 
 
 @dataclass
 class ThresholdEventArgs:
-    """What StatS sends to ThresholdS.ProcessEvent after updating a queue (spec §7.5)."""
+    """What StatS sends to ThresholdS.ProcessEvent after updating a queue."""
 
     threshold_ids: list[str]
     event: CGREvent

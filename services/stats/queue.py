@@ -1,6 +1,6 @@
 """StatQueueProfile (from Stats.csv rows) and the StatQueue that feeds events into its metrics.
 
-Differences from CGRateS v0.10, on purpose (profile-subsystems §11.12):
+Differences from CGRateS v0.10, on purpose:
 
 * TTL 0 (including an empty CSV cell) means "items never expire", as later CGRateS versions do;
   v0.10 expires such items at the next operation so metrics almost always read N/A.
@@ -28,7 +28,7 @@ from cgrpy.tariffplan.rows import (
     split_list,
 )
 from cgrpy.units import UnitError, parse_duration
-from services.stats.metrics import (
+from services.stats.metric_types import (
     DEFAULT_ROUNDING_DECIMALS,
     Metric,
     MetricError,

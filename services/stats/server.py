@@ -25,7 +25,6 @@ from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
-from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
@@ -33,7 +32,7 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.stats.engine import StatEngine, StatProcessResult
-from services.stats.metrics_export import STAT_METRIC
+from services.stats.metrics import STAT_METRIC
 from services.stats.queue import StatQueueProfile
 from services.stats.store import StatQueueStore
 
@@ -117,14 +116,12 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         return common_pb2.Empty()
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        o = self.owner
-        tpid = request.tpid or o.settings.tpid
-        loaded = await o.reload(tpid)
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
+        return await self.owner.reload_cache(request)
 
 
 class StatsServer(BaseService):
     name = "stats"
+    cache_files = ("Stats", "Filters")
     stats: StatEngine
     inline = False
 
@@ -136,7 +133,7 @@ class StatsServer(BaseService):
         self.runner = EngineRunner(self.name)
         self.recent_ids = RecentIds()
         self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
-        await self.reload(self.settings.tpid)
+        await self.reload()
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """Engine work inline on the loop while no queue is Stored (memory only, microseconds);
@@ -154,28 +151,30 @@ class StatsServer(BaseService):
 
     # --- engine lifecycle ---------------------------------------------------------------------
 
-    def _build(self, rows: TariffPlanRows) -> StatEngine:
+    async def run_build(self, build: Any, rows: TariffPlanRows) -> StatEngine:
+        return await self.runner.run(build, rows)
+
+    def build(self, rows: TariffPlanRows) -> StatEngine:
+        """The engine for ``rows`` with the live state of the current one carried over."""
         filters = FilterS.from_tariffplan(rows)
-        probe = StatEngine.from_rows(rows, filters.passes)  # profiles only, to build the index
-        profiles = [q.profile for q in probe.queues.values()]
-        return StatEngine.from_rows(
+        new = StatEngine.from_rows(
             rows,
             filters.passes,
             store=StatQueueStore(self.engine),
             rounding_decimals=self.settings.rounding_decimals,
-            candidate_ids=candidate_index(filters, profiles, self.settings, "stats"),
         )
+        profiles = [q.profile for q in new.queues.values()]
+        new.candidate_ids = candidate_index(filters, profiles, self.settings, "stats")
+        self._carry_over(getattr(self, "stats", None), new)
+        return new
 
-    async def reload(self, tpid: str) -> dict[str, int]:
-        """Build the engine for ``tpid`` and swap it in; the old one stays on any error."""
-        rows = await self.fetch_tariffplan(tpid)
-        new = await self.runner.run(self._build, rows)
+    def swap(self, new: StatEngine, rows: TariffPlanRows) -> StatEngine | None:
         old: StatEngine | None = getattr(self, "stats", None)
-        await self.runner.run(self._carry_over, old, new)
         self.stats = new
         self.inline = not any(q.profile.stored for q in new.queues.values())
-        self.log.info("stats.loaded", tpid=tpid, queues=len(new.queues))
-        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Stats", "Filters"))
+        return old
+
+    def counts(self, new: StatEngine, rows: TariffPlanRows) -> dict[str, int]:
         return {"Stats": len(new.queues), "Filters": len(rows.get("Filters", []))}
 
     def _carry_over(self, old: StatEngine | None, new: StatEngine) -> None:

@@ -1,5 +1,5 @@
-"""The ``SuppliersDigest`` string OpenSIPS's cgrates module receives on authorize (spec §6.5,
-opensips-protocol: ``supplier1,supplier2`` / ``supplier2:param2,supplier1:param1``)."""
+"""The ``SuppliersDigest`` string OpenSIPS's cgrates module receives on authorize (docs/opensips-protocol.md:
+``supplier1,supplier2`` / ``supplier2:param2,supplier1:param1``)."""
 
 from __future__ import annotations
 

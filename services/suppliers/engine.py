@@ -1,5 +1,5 @@
 """SupplierS engine: picks the best SupplierProfile for an event, collects each supplier's
-sorting data (cost from RALs, metrics from StatS, resource usage) and sorts (spec §6).
+sorting data (cost from RALs, metrics from StatS, resource usage) and sorts.
 
 External data comes through injected callables, so this module does no I/O:
 
@@ -11,7 +11,7 @@ External data comes through injected callables, so this module does no I/O:
 * ``resource_usage_of(tenant, resource_ids) -> Decimal`` (optional; 0 when not given).
 * ``event_cost_of(event) -> Decimal`` for ``MaxCost *event_cost`` (optional).
 
-Differences from CGRateS v0.10, on purpose (profile-subsystems §11.11):
+Differences from CGRateS v0.10, on purpose:
 
 * A supplier whose cost lookup returns no data is dropped (v0.10 keeps it without Cost and the
   cost sorters then crash).
@@ -322,7 +322,7 @@ class SupplierEngine:
             cands.append(Candidate(s.id, s.parameters, data))
         return SORTERS[profile.sorting](cands, profile.sorting_parameters)
 
-    # --- per-supplier data (§6.3) ------------------------------------------------------------
+    # --- per-supplier data ------------------------------------------------------------
 
     def _collect(
         self,
@@ -382,7 +382,7 @@ class SupplierEngine:
             raise _Dropped()
 
     def _add_metrics(self, s: Supplier, tenant: str, data: SortingData) -> None:
-        """Mean of each metric over the supplier's queues (§6.3; -1 of an N/A queue counts)."""
+        """Mean of each metric over the supplier's queues (-1 of an N/A queue counts)."""
         collected: dict[str, list[Decimal]] = {}
         for sid in s.stat_ids:
             try:

@@ -3,7 +3,7 @@
 The engine is synchronous and asks for sorting data while it sorts; it runs in a worker thread
 and its callables wait for gRPC calls on the service loop (:class:`EngineRunner`):
 
-* ``cost_of`` (``*lc``/``*hc`` and any supplier with RatingPlanIDs; spec §6.3): RALs
+* ``cost_of`` (``*lc``/``*hc`` and any supplier with RatingPlanIDs): RALs
   ``GetCost`` with the event's descriptor (Subject = Account as v0.10 does, start = SetupTime,
   Usage defaulted to 1m by the engine) and ``rating_plan_id`` set to each of the supplier's
   RatingPlanIDs in order; the first plan that yields a cost wins (CGRateS
@@ -14,7 +14,7 @@ and its callables wait for gRPC calls on the service loop (:class:`EngineRunner`
 * ``metrics_of``: StatS ``GetQueueFloatMetrics`` per StatID.
 * ``event_cost_of`` (``MaxCost *event_cost``): RALs ``GetCost`` of the event itself.
 
-SupplierAccountIDs do not influence the cost (v0.10 behaviour, spec §6.3).
+SupplierAccountIDs do not influence the cost (v0.10 behaviour).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
-from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
@@ -162,13 +161,12 @@ class SuppliersServiceServicer(suppliers_pb2_grpc.SuppliersServiceServicer):
         return common_pb2.IDsResponse(ids=ids)
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        o = self.owner
-        tpid = request.tpid or o.settings.tpid
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=await o.reload(tpid))
+        return await self.owner.reload_cache(request)
 
 
 class SuppliersServer(BaseService):
     name = "suppliers"
+    cache_files = ("Suppliers", "Filters")
     suppliers: SupplierEngine
 
     def register(self, server: grpc.aio.Server) -> list[str]:
@@ -179,7 +177,7 @@ class SuppliersServer(BaseService):
         self.runner = EngineRunner(self.name)
         self.rals = ServiceClient(self.settings, "rals", rals_pb2_grpc.RalsServiceStub)
         self.stats = ServiceClient(self.settings, "stats", stats_pb2_grpc.StatsServiceStub)
-        await self.reload(self.settings.tpid)
+        await self.reload()
 
     async def close(self) -> None:
         for client in (getattr(self, "rals", None), getattr(self, "stats", None)):
@@ -189,25 +187,27 @@ class SuppliersServer(BaseService):
             self.runner.close()
         await super().close()
 
-    def _build(self, rows: TariffPlanRows) -> SupplierEngine:
+    async def run_build(self, build: Any, rows: TariffPlanRows) -> SupplierEngine:
+        return await self.runner.run(build, rows)
+
+    def build(self, rows: TariffPlanRows) -> SupplierEngine:
         filters = FilterS.from_tariffplan(rows)
-        probe = SupplierEngine.from_rows(rows, filters.passes, self.cost_of, self.metrics_of)
-        return SupplierEngine.from_rows(
+        new = SupplierEngine.from_rows(
             rows,
             filters.passes,
             self.cost_of,
             self.metrics_of,
             event_cost_of=self.event_cost_of,
-            candidate_ids=candidate_index(filters, probe.profiles.values(), self.settings, "suppliers"),
         )
+        new.candidate_ids = candidate_index(filters, new.profiles.values(), self.settings, "suppliers")
+        return new
 
-    async def reload(self, tpid: str) -> dict[str, int]:
-        """Build the engine for ``tpid`` and swap it in; the old one stays on any error."""
-        rows = await self.fetch_tariffplan(tpid)
-        new = await self.runner.run(self._build, rows)
+    def swap(self, new: SupplierEngine, rows: TariffPlanRows) -> SupplierEngine | None:
+        old: SupplierEngine | None = getattr(self, "suppliers", None)
         self.suppliers = new
-        self.log.info("suppliers.loaded", tpid=tpid, profiles=len(new.profiles))
-        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Suppliers", "Filters"))
+        return old
+
+    def counts(self, new: SupplierEngine, rows: TariffPlanRows) -> dict[str, int]:
         return {"Suppliers": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- the engine's data sources (called from its worker thread) -----------------------------
@@ -227,7 +227,7 @@ class SuppliersServer(BaseService):
 
     def cost_of(self, s: Supplier, ev: CGREvent) -> tuple[Decimal, str] | None:
         if not s.rating_plan_ids:
-            return None  # AccountIDs alone give no cost in v0.10 (§6.3)
+            return None  # AccountIDs alone give no cost in v0.10
         cd = self._descriptor(ev)
         account = cd.account
         cd.subject = account  # v0.10 rates suppliers with Subject = Account

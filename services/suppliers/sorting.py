@@ -1,8 +1,8 @@
-"""SupplierS sorting strategies (profile-subsystems §6.4): pure functions over collected data.
+"""SupplierS sorting strategies (docs/profiles.md): pure functions over collected data.
 
 Each strategy takes the surviving suppliers in profile order with their SortingData and returns
 them sorted. Python's sort is stable, so suppliers that tie on every key keep configuration
-order (v0.10's unstable sort leaves that to chance, §11.15).
+order (v0.10's unstable sort leaves that to chance).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ WEIGHT, LC, HC, QOS, REAS, REDS, LOAD = "*weight", "*lc", "*hc", "*qos", "*reas"
 STRATEGIES = (WEIGHT, LC, HC, QOS, REAS, REDS, LOAD)
 
 PDD = "*pdd"
-# Defaults for a *qos metric a supplier has no value for: it sorts last (§6.3).
+# Defaults for a *qos metric a supplier has no value for: it sorts last.
 QOS_MISSING_PDD = Decimal(10_000_000)
 QOS_MISSING = Decimal(-1)
 

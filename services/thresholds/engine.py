@@ -1,6 +1,6 @@
-"""ThresholdS engine: counts hits of matching thresholds and fires their actions (spec §8).
+"""ThresholdS engine: counts hits of matching thresholds and fires their actions (docs/profiles.md).
 
-Differences from CGRateS v0.10, on purpose (profile-subsystems §11.13):
+Differences from CGRateS v0.10, on purpose:
 
 * A threshold whose state was removed at MaxHits is skipped; v0.10 aborts the whole request
   with NOT_FOUND for every later event that matches its profile (so other thresholds matching the
@@ -192,7 +192,7 @@ class ThresholdEngine:
             def run_logged() -> None:
                 try:
                     run()
-                except Exception:  # noqa: BLE001 - async action errors are only logged (§8.3)
+                except Exception:  # noqa: BLE001 - async action errors are only logged
                     log.exception("threshold %s:%s: actions %s failed", p.tenant, p.id, ids)
 
             self.spawn(run_logged)

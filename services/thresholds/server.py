@@ -1,7 +1,7 @@
 """gRPC face of ThresholdS: thin handlers around :class:`services.thresholds.engine.ThresholdEngine`.
 
 Actions run through RALs ``ExecuteActions`` (one call per ActionID, in order) with the tenant,
-the event's ``Account`` (empty = account-less, spec §8.3), and the triggering event. The engine
+the event's ``Account`` (empty = account-less), and the triggering event. The engine
 is synchronous and calls ``execute_actions`` from its worker thread, which waits for the gRPC
 call on the service loop (:class:`EngineRunner`); Async thresholds do the same from a background
 worker. The engine's callable does not receive the event, so the event travels in a context
@@ -26,7 +26,6 @@ from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.gotime import go_time
 from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
-from cgrpy.runtime.cache import cache_counts
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner, NeedsWorker, on_loop
 from cgrpy.runtime.server import BaseService
@@ -123,13 +122,12 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
         return common_pb2.Empty()
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        o = self.owner
-        tpid = request.tpid or o.settings.tpid
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=await o.reload(tpid))
+        return await self.owner.reload_cache(request)
 
 
 class ThresholdsServer(BaseService):
     name = "thresholds"
+    cache_files = ("Thresholds", "Filters")
     thresholds: ThresholdEngine
 
     def register(self, server: grpc.aio.Server) -> list[str]:
@@ -140,7 +138,7 @@ class ThresholdsServer(BaseService):
         self.runner = EngineRunner(self.name)
         self.recent_ids = RecentIds()
         self.rals = ServiceClient(self.settings, "rals", rals_pb2_grpc.RalsServiceStub)
-        await self.reload(self.settings.tpid)
+        await self.reload()
 
     async def close(self) -> None:
         if getattr(self, "rals", None) is not None:
@@ -149,25 +147,28 @@ class ThresholdsServer(BaseService):
             self.runner.close()
         await super().close()
 
-    def _build(self, rows: TariffPlanRows) -> ThresholdEngine:
+    async def run_build(self, build: Any, rows: TariffPlanRows) -> ThresholdEngine:
+        return await self.runner.run(build, rows)
+
+    def build(self, rows: TariffPlanRows) -> ThresholdEngine:
+        """The engine for ``rows``, hit state from the StorDB."""
         filters = FilterS.from_tariffplan(rows)
-        probe = ThresholdEngine.from_rows(rows, filters.passes, self.execute_actions)
-        return ThresholdEngine.from_rows(
+        new = ThresholdEngine.from_rows(
             rows,
             filters.passes,
             self.execute_actions,
             store=ThresholdStore(self.engine),
             spawn=self.runner.submit_background,
-            candidate_ids=candidate_index(filters, probe.profiles.values(), self.settings, "thresholds"),
         )
+        new.candidate_ids = candidate_index(filters, new.profiles.values(), self.settings, "thresholds")
+        return new
 
-    async def reload(self, tpid: str) -> dict[str, int]:
-        """Build the engine for ``tpid`` (state from StorDB) and swap it in; old one kept on error."""
-        rows = await self.fetch_tariffplan(tpid)
-        new = await self.runner.run(self._build, rows)
+    def swap(self, new: ThresholdEngine, rows: TariffPlanRows) -> ThresholdEngine | None:
+        old: ThresholdEngine | None = getattr(self, "thresholds", None)
         self.thresholds = new
-        self.log.info("thresholds.loaded", tpid=tpid, profiles=len(new.profiles))
-        self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Thresholds", "Filters"))
+        return old
+
+    def counts(self, new: ThresholdEngine, rows: TariffPlanRows) -> dict[str, int]:
         return {"Thresholds": len(new.profiles), "Filters": len(rows.get("Filters", []))}
 
     # --- engine thread ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ThresholdProfile (from Thresholds.csv rows) and the Threshold hit state (spec §8.1)."""
+"""ThresholdProfile (from Thresholds.csv rows) and the Threshold hit state (docs/profiles.md)."""
 
 from __future__ import annotations
 

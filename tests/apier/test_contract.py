@@ -18,7 +18,7 @@ def monetary(acc: dict, bid: str = "test") -> Decimal:
     return next(b["Value"] for b in acc["BalanceMap"]["*monetary"] if b["ID"] == bid)
 
 
-# --- APIerSv1.GetCost (rating-and-accounts §2.9) -------------------------------------------------
+# --- APIerSv1.GetCost -------------------------------------------------
 
 
 @pytest.mark.parametrize(("usage", "cost", "rated_ns"), [

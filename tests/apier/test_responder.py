@@ -1,6 +1,6 @@
 """Responder.*, APIerSv1.GetEventCost, RALsV1.GetRatingPlansCost and the account action-trigger
 methods over JSON-RPC, against one real suite (`cgr up`, tutorial plan, Postgres) for this module.
-Numbers from rating-and-accounts §2.6/§2.9. Each test owns its accounts (balances are shared
+Numbers from the tutorial examples of docs/rating.md. Each test owns its accounts (balances are shared
 state within the module's suite)."""
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def test_debit_without_cgrid_is_a_new_debit_each_time(api):
 def test_get_event_cost(api):
     ec = ok(api.call("APIerSv1.GetEventCost", {"Tenant": "cgrates.org", "Account": "1001", "Destination": "1002",
                                                "AnswerTime": T0, "Usage": "85s"}))
-    assert (ec["Cost"], ec["Usage"]) == (D("0.64175"), 85 * S)  # EventCost, §2.6
+    assert (ec["Cost"], ec["Usage"]) == (D("0.64175"), 85 * S)  # EventCost
     assert err(api.call("APIerSv1.GetEventCost", {"Account": "1001", "Destination": "99999", "AnswerTime": T0,
                                                   "Usage": "10s"})) == "SERVER_ERROR: UNAUTHORIZED_DESTINATION"
     assert err(api.call("APIerSv1.GetEventCost", {"Destination": "1002", "Usage": "10s"})) == "MANDATORY_IE_MISSING: [Subject]"

@@ -168,3 +168,21 @@ def test_sms_through_opensips_cgrates_cmd(api, suite):
     finally:
         osips.close()
     assert _money(api, acc) == Decimal("1.98")
+
+
+def test_initiate_session_with_digest_shape(api, suite):
+    """V1InitReplyWithDigest on the API and on :2014: MaxUsage in seconds, digests as text."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    osips = TcpClient(suite.env["CGRPY_OPENSIPS_LISTEN"])
+    try:
+        for client, oid in ((api, f"dig-init-{type(api).__name__}"), (osips, f"dig-init-osips-{type(api).__name__}")):
+            ev = {"Account": "1001", "Destination": "1002", "OriginID": oid, "OriginHost": "127.0.0.1",
+                  "RequestType": "*prepaid", "SetupTime": now, "AnswerTime": now}
+            r = ok(client.call("SessionSv1.InitiateSessionWithDigest",
+                               {"InitSession": True, "Tenant": "cgrates.org", "Event": ev}))
+            assert set(r) == {"AttributesDigest", "ResourceAllocation", "MaxUsage", "Thresholds", "StatQueues"}
+            assert isinstance(r["MaxUsage"], int) and 0 < r["MaxUsage"] <= 3 * 3600  # seconds, not ns
+            assert ok(client.call("SessionSv1.TerminateSession", {"TerminateSession": True, "Tenant": "cgrates.org",
+                                                                 "Event": {**ev, "Usage": "1s"}})) == "OK"
+    finally:
+        osips.close()

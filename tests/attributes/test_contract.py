@@ -1,4 +1,4 @@
-"""AttributeS over gRPC: the real server on the tutorial plan in a real StorDB (§4.5 examples,
+"""AttributeS over gRPC: the real server on the tutorial plan in a real StorDB (the tutorial examples,
 getters, errors with their gRPC code and CGRateS word, ReloadCache, exact values on the wire)."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ async def rpc_error(call) -> grpc.aio.AioRpcError:
     return info.value
 
 
-# --- ProcessEvent: spec §4.5 --------------------------------------------------------------
+# --- ProcessEvent: the tutorial examples --------------------------------------------------------------
 
 
 async def test_process_event_1001_sessions(db_url):
@@ -165,7 +165,7 @@ async def test_string_indexed_fields_setting(sqlite_url):
                      env={"CGRPY_ATTRIBUTES_STRING_INDEXED_FIELDS": '["Destination"]'}) as svc:
         stub = attributes_pb2_grpc.AttributesServiceStub(svc.channel)
         # Account not indexed: every *sessions profile is a candidate, all fail their filters,
-        # and (v0.10 rule §3.4) *any is then not tried
+        # and *any is then not tried
         err = await rpc_error(stub.ProcessEvent(request(ev, context="*sessions")))
         assert err.code() == grpc.StatusCode.NOT_FOUND and err.details() == "NOT_FOUND"
 

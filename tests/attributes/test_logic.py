@@ -1,4 +1,4 @@
-"""AttributeS logic: the worked examples of spec §4.5 on the tutorial plan, types, runs, errors."""
+"""AttributeS logic: the worked examples on the tutorial plan, types, runs, errors."""
 
 from datetime import UTC, datetime
 
@@ -34,7 +34,7 @@ def ev(tenant=ORG, time=None, **fields) -> CGREvent:
     return CGREvent(tenant=tenant, id="ev1", time=time, event=dict(fields))
 
 
-# --- §4.5 worked examples -------------------------------------------------------------------------
+# --- worked examples -----------------------------------------------------------------------------
 
 
 def test_account_1001_sessions(tutorial):
@@ -222,7 +222,7 @@ def test_chained_runs_and_blocker():
 
 
 def test_repeated_composed_profile_is_reapplied_before_stopping():
-    # v0.10 quirk kept (§4.4): P matched again in run 2 is applied before the loop stops
+    # v0.10 quirk kept: P matched again in run 2 is applied before the loop stops
     eng = AttributeEngine.from_rows(rows(f"{ORG},P,*any,,,,*req.F,*composed,_x,false,0"))
     r = eng.process_event(ev(F="a"), context="*any", process_runs=2)
     assert r.matched_profiles == ["P"]

@@ -62,7 +62,7 @@ def test_low_rate_run_completes_every_call_and_balances_the_money(pg_url: str, t
     # fee, so money moved and it matches the CDR costs to the last digit
     assert Decimal(check["money_debited"]) == Decimal(check["cdr_costs"]) > 0
     assert set(result["processes"]) == {"postgres", "attributes", "chargers", "rals", "suppliers", "stats",
-                                        "thresholds", "cdre", "sm"}
+                                        "thresholds", "cdre", "resources", "sm"}
     assert all(p["peak_rss_mb"] > 10 for p in result["processes"].values())
     per_call = result["cpu_per_call_ms"]  # first-class: every service, their sum, Postgres, all
     assert set(per_call) == set(result["processes"]) | {"services", "total"}

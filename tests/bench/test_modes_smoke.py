@@ -151,7 +151,7 @@ def test_echo_runs_the_real_sm_on_do_nothing_backends(tmp_path: Path) -> None:
     assert rc == 0, r["consistency"]
     assert r["calls"]["completed"] == 8 and r["consistency"]["cdrs_stored"] == 16
     assert set(r["processes"]) == {"attributes", "chargers", "rals", "suppliers", "stats", "thresholds",
-                                   "cdre", "sm"}
+                                   "cdre", "resources", "sm"}
     assert r["ramp"]["knee_cps"] == 4 and r["echo"]["echo_cpu_per_call_ms"] > 0
 
 

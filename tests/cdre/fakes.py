@@ -2,7 +2,7 @@
 with one monetary balance, idempotent debits/refunds, recording what StatS/ThresholdS got.
 
 The real rating engine (services/rals/rating) has no GetCost entry point yet, so this prices
-with the §2.5 increment rules for the few tutorial destinations the tests use.
+with the increment rules of docs/rating.md for the few tutorial destinations the tests use.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from services.cdre.backends import BackendError, CallDescriptor, RatingResult
 from tests.conftest import TARIFFPLANS
 
 G = 5
-# Tutorial RatingProfiles → RatingPlans → DestinationRates (rating-and-accounts §2.9).
+# Tutorial RatingProfiles → RatingPlans → DestinationRates.
 TUTORIAL_DR = {
     ("1001", "1002"): "RT_20CNT",
     ("1001", "1003"): "RT_1CNT_PER_SEC",

@@ -1,4 +1,4 @@
-"""CGRID and CDR normalisation (rating-and-accounts §5.1, §6.1; opensips-protocol §A.4.4)."""
+"""CGRID and CDR normalisation (docs/opensips-protocol.md)."""
 
 from __future__ import annotations
 

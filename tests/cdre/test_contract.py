@@ -213,7 +213,7 @@ async def test_export_cdrs_writes_the_default_csv(db_url, tmp_path: Path):
         assert path.parent == out
         assert path.name.startswith("cdre_") and path.suffix == ".csv"
         rows = list(csv.reader(io.StringIO(path.read_text())))
-        # *default template (§7.2): CGRID,RunID,ToR,OriginID,RequestType,Tenant,Category,
+        # *default template: CGRID,RunID,ToR,OriginID,RequestType,Tenant,Category,
         # Account,Subject,Destination,SetupTime,AnswerTime,Usage (Go duration),Cost (4 decimals)
         assert rows == [
             [cgrid("q1", "127.0.0.1"), "*default", "*voice", "q1", "*rated", "cgrates.org",
@@ -278,13 +278,16 @@ async def test_export_fwv_and_profile_as_json(sqlite_url, tmp_path: Path):
 
 
 async def test_export_bad_profile_or_path_is_invalid_argument(sqlite_url, tmp_path: Path):
-    async with serve(CdreServer, sqlite_url, env=NOWHERE) as svc:
+    # /proc is an allowed root here only to reach the "cannot write" case
+    env = {**NOWHERE, "CGRPY_API_EXPORT_ROOTS": f"{tmp_path},/proc"}
+    async with serve(CdreServer, sqlite_url, env=env) as svc:
         stub = cdre_pb2_grpc.CdrServiceStub(svc.channel)
         await _seed(stub)
         out = tmp_path / "exports"  # the SQLite StorDB lives in tmp_path itself
         out.mkdir()
         afile = out / "a-file"
         afile.write_text("x")
+        (out / "link").symlink_to("/etc")
         cases = [
             ({"export_profile": "*nope"}, "export_profile: unknown CDRe profile '*nope'"),
             ({"export_profile": "{not json"}, "export_profile: not a JSON object"),
@@ -293,6 +296,9 @@ async def test_export_bad_profile_or_path_is_invalid_argument(sqlite_url, tmp_pa
             ({"export_path": "relative/dir"}, "export_path: 'relative/dir' must be an absolute directory"),
             ({"export_path": str(afile)}, "is not a directory"),
             ({"export_path": "/proc/cgrpy-cannot-exist"}, "export_path: cannot write to"),
+            ({"export_path": "/etc"}, "outside the allowed directories"),
+            ({"export_path": str(out / ".." / ".." / "..")}, "outside the allowed directories"),
+            ({"export_path": str(out / "link")}, "outside the allowed directories"),
         ]
         for kw, text in cases:
             kw.setdefault("export_path", str(out))
@@ -300,7 +306,7 @@ async def test_export_bad_profile_or_path_is_invalid_argument(sqlite_url, tmp_pa
             assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, kw
             assert e.details().startswith("INVALID_ARGUMENT:") and text in e.details(), (
                 kw, e.details())
-        assert sorted(p.name for p in out.iterdir()) == ["a-file"]
+        assert sorted(p.name for p in out.iterdir()) == ["a-file", "link"]
         # nothing was logged as exported: a good export still takes all four
         ok = await stub.ExportCDRs(cdre_pb2.ExportCDRsRequest(export_path=str(out)))
         assert ok.exported == 4

@@ -72,7 +72,6 @@ async def test_postpaid_cdr_through_every_service(stack: Stack):
     await eventually(stats_counted)
 
     # ThresholdS: THD_ACNT_1001 is one-shot (MaxHits 1): it fired and its state is gone
-    # (profile-subsystems §ThresholdS, tutorial example)
     async def threshold_gone() -> None:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stack.thresholds.GetThreshold(THD_1001)
@@ -86,7 +85,7 @@ async def test_threshold_counts_every_run_of_a_1002_cdr(stack: Stack):
     assert before["Hits"] == 0
     resp = await stack.cdrs.ProcessCDR(req(cdr_event(
         "full-2", rt="*postpaid", account="1002", destination="1001", usage="1m25s"), []))
-    # RP_1002 → DST_1001 → RT_20CNT, 85 s: §2.9 Ex.2 numbers, CDR cost PerformRounding'd
+    # RP_1002 → DST_1001 → RT_20CNT, 85 s: the tutorial's numbers, CDR cost PerformRounding'd
     assert {c.run_id: c.cost for c in resp.cdrs} == {"*default": "0.6418", "*raw": "-1"}
     # THD_ACNT_1002 (MaxHits -1) counts both runs of account 1002
     async def two_hits() -> None:

@@ -1,5 +1,5 @@
 """CdrService with the REAL RALs server (tutorial plan): CDR debits, exactly once, spec numbers
-(rating-and-accounts.md §2.9), rerating over gRPC."""
+, rerating over gRPC."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ async def services(db_url):
 async def test_postpaid_cdr_debits_once_with_the_spec_cost(services):
     cdrs, rals = services
     assert await balance(rals, "1001") == Decimal(10)
-    # §2.9 Ex.1 (60 s is one 60 s increment): 0.4 connect + 0.2 = 0.6
+    # 60 s is one 60 s increment: 0.4 connect + 0.2 = 0.6
     first = await cdrs.ProcessCDR(req(cdr_event("pp-1", rt="*postpaid", usage="60s"), FLAGS))
     run, = first.cdrs
     assert not first.duplicate
@@ -52,7 +52,7 @@ async def test_postpaid_cdr_debits_once_with_the_spec_cost(services):
     assert await balance(rals, "1001") == Decimal("9.4")
     assert (await cdrs.CountCDRs(cdre_pb2.CDRFilter(accounts=["1001"]))).count == 1
 
-    # §2.9 Ex.2: 85 s → EventCost 0.64175, a CDR debit is PerformRounding'd: 0.6418
+    # 85 s → EventCost 0.64175, a CDR debit is PerformRounding'd: 0.6418
     r85 = await cdrs.ProcessCDR(req(cdr_event("pp-2", rt="*postpaid", usage="1m25s"), FLAGS))
     assert [c.cost for c in r85.cdrs] == ["0.6418"]
 
@@ -61,13 +61,13 @@ async def test_postpaid_rounding_difference_is_charged_on_the_balance(services):
     cdrs, rals = services
     resp = await cdrs.ProcessCDR(req(cdr_event("pp-3", rt="*postpaid", usage="1m25s"), FLAGS))
     assert [c.cost for c in resp.cdrs] == ["0.6418"]
-    # §2.6/§3.4: the rounding difference is an extra debit on the span's monetary balance
+    # The rounding difference is an extra debit on the span's monetary balance
     assert await balance(rals, "1001") == Decimal(10) - Decimal("0.6418")
 
 
 async def test_rated_cdr_without_cost_is_priced_and_moves_no_money(services):
     cdrs, rals = services
-    # §2.9 Ex.6: 1003 → 1001, 1 s: 0.2 connect + first 60 s increment 0.1 = 0.3
+    # 1003 → 1001, 1 s: 0.2 connect + first 60 s increment 0.1 = 0.3
     resp = await cdrs.ProcessCDR(req(
         cdr_event("rt-1", rt="*rated", account="1003", destination="1001", usage="1s"), FLAGS))
     assert [c.cost for c in resp.cdrs] == ["0.3"]

@@ -1,5 +1,5 @@
 """CDRe file contents, byte for byte: CSV with the *default template, one fixed-width profile,
-file naming, atomic write, export log (rating-and-accounts §7)."""
+file naming, atomic write, export log."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ProcessCDR per request type, idempotence, crash recovery (rating-and-accounts §4, §6.2)."""
+"""ProcessCDR per request type, idempotence, crash recovery (docs/rating.md)."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ async def test_rated_uses_get_cost_or_the_given_cost(store: CdrStore):
     await process_cdr(_event("*rated", origin="b", Cost=Decimal("1.23")), ProcessFlags(), be,
                       store, NO_WAIT)
     a, b = store.get_cdrs()
-    assert a.cost == Decimal("0.64175")  # EventCost, no DestinationRate rounding (§2.6)
+    assert a.cost == Decimal("0.64175")  # EventCost, no DestinationRate rounding
     assert b.cost == Decimal("1.23")
     assert be.get_cost_calls == 1 and be.debit_calls == 0
     assert be.balances["1001"] == Decimal(10)

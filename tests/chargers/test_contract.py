@@ -1,5 +1,5 @@
 """ChargerS over gRPC: the real server on the tutorial plan, calling a real AttributeS server
-(§5.2, §5.3 examples, getters, errors with gRPC code and CGRateS word, ReloadCache, exact values
+(the tutorial's examples, getters, errors with gRPC code and CGRateS word, ReloadCache, exact values
 through both hops)."""
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ async def test_empty_attribute_ids_and_context_field(sqlite_url):
             "Plain,*string:~*req.Account:1003,*plain,,0"))
         await stub.ReloadCache(common_pb2.ReloadCacheRequest())
         # context *chargers: no partition, *any fallback finds nothing -> NOT_FOUND from
-        # AttributeS means "no attributes" for that run (later-CGRateS behaviour, §5.2 quirk)
+        # AttributeS means "no attributes" for that run (later-CGRateS behaviour)
         resp = await stub.ProcessEvent(request({"Account": "1003"}))
         assert [r.charger_profile for r in resp.runs] == ["DEFAULT", "Plain", "Raw"]
         plain = summary(resp)[1]

@@ -1,4 +1,4 @@
-"""ChargerS logic: tutorial DEFAULT/Raw runs, the CGRateS Charger1 example, errors (§5)."""
+"""ChargerS logic: tutorial DEFAULT/Raw runs, the CGRateS Charger1 example, errors (docs/profiles.md)."""
 
 import pytest
 

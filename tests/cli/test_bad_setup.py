@@ -1,6 +1,6 @@
 """Every `cgr` command answers a bad setup — a StorDB never migrated, a StorDB that does not
 answer, a service that is not running — with one line on stderr and a non-zero exit, never a
-traceback (issue 17, point 11; the shared answer is in ``cgrpy.cli.main``)."""
+traceback (the shared answer is in ``cgrpy.cli.main``)."""
 
 from __future__ import annotations
 

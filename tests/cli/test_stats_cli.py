@@ -33,7 +33,7 @@ def test_table_aligns_columns():
 async def test_stats_show(db_url, capsys):
     async with serve(StatsServer, db_url) as svc:
         stub = stats_pb2_grpc.StatsServiceStub(svc.channel)
-        # §7.6: Stats2 gets 60s/0.6 and 30s/0.4 -> *tcc 1, *tcd 1m30s
+        # Stats2 gets 60s/0.6 and 30s/0.4 -> *tcc 1, *tcd 1m30s
         await stub.ProcessEvent(cdr("c1", "1001", "1002", "60s", "0.6"))
         await stub.ProcessEvent(cdr("c2", "1001", "1002", "30s", "0.4"))
 
@@ -82,7 +82,7 @@ async def test_thresholds_show(sqlite_url, capsys):
 
 async def test_suppliers(db_url, capsys):
     async with serve(SuppliersServer, db_url) as svc:
-        # §6.6: SPL_ACNT_1001 (*weight) -> supplier2 (20), supplier1 (10)
+        # SPL_ACNT_1001 (*weight) -> supplier2 (20), supplier1 (10)
         assert await cli("suppliers", "--account", "1001", "--destination", "1002", "--addr", svc.addr) == 0
         assert capsys.readouterr().out.splitlines() == [
             "profile: SPL_ACNT_1001  sorting: *weight",

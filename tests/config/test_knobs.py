@@ -1,5 +1,5 @@
 """The knobs operators tune change behaviour as CGRateS's do: general.rounding_decimals (the
-§8.2 / §2.9 numbers at 5 and 6 decimals), <subsystem>.prefix_indexed_fields /
+tutorial's numbers at 5 and 6 decimals), <subsystem>.prefix_indexed_fields /
 string_indexed_fields (unset vs [] vs a list), through the real servers."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def cd(usage_s: int, **kw: object) -> rals_pb2.CallDescriptor:
 
 @pytest.mark.parametrize(("decimals", "cost"), [("5", "0.9006"), ("6", "0.90006")])
 async def test_rounding_decimals_changes_increment_cost(sqlite_url, decimals, cost):
-    """§8.2: 180 s at 0.1/min in 1 s increments is 180 x 0.00167 = 0.3006 at G=5 but
+    """180 s at 0.1/min in 1 s increments is 180 x 0.00167 = 0.3006 at G=5 but
     180 x 0.001667 = 0.30006 at G=6; plus connect 0.4 and the first minute 0.2 (RT_20CNT)."""
     env = {**addrs(), "CGRPY_ROUNDING_DECIMALS": decimals}
     async with serve(RalsServer, sqlite_url, env=env) as rals:
@@ -46,7 +46,7 @@ async def test_rounding_decimals_changes_increment_cost(sqlite_url, decimals, co
 
 
 async def test_engine_libtest_example_at_g6(sqlite_url):
-    """§2.9 Ex.7 (engine_libtest, G=6): 17:30-18:30 over two intervals = 2701; 23:50-00:30 = 2100."""
+    """CGRateS engine test (G=6): 17:30-18:30 over two intervals = 2701; 23:50-00:30 = 2100."""
     env = {**addrs(), "CGRPY_ROUNDING_DECIMALS": "6"}
     async with serve(RalsServer, sqlite_url, tariffplan="engine_libtest", env=env) as rals:
         stub = rals_pb2_grpc.RalsServiceStub(rals.channel)

@@ -143,7 +143,9 @@ def test_env_names_only_real_settings_and_the_secret_url(name):
     obj = workload(EXAMPLE, name)
     containers = obj["spec"]["template"]["spec"]["initContainers"] + [main_container(obj)]
     for c in containers:
-        assert c["envFrom"] == [{"configMapRef": {"name": "cgrpy-env"}}]
+        # the shared settings, and the API token from its Secret (README "Security")
+        assert c["envFrom"] == [{"configMapRef": {"name": "cgrpy-env"}},
+                                {"secretRef": {"name": "cgrpy-api-token"}}]
         env = {e["name"]: e for e in c["env"]}
         assert env["CGRPY_STORDB_URL"]["valueFrom"] == {
             "secretKeyRef": {"name": "cgrpy-stordb", "key": "uri"}}
@@ -155,6 +157,11 @@ def test_env_names_only_real_settings_and_the_secret_url(name):
 def test_waits_for_the_tariff_plan_before_starting(name):
     init = workload(EXAMPLE, name)["spec"]["template"]["spec"]["initContainers"]
     assert [i["command"][:3] for i in init] == [["cgr", "migrate", "--wait-loaded"]]
+
+
+def test_api_token_secret_holds_only_the_token_setting():
+    data = EXAMPLE[("Secret", "cgrpy-api-token")]["stringData"]
+    assert list(data) == ["CGRPY_API_TOKEN"] and len(data["CGRPY_API_TOKEN"]) >= 32
 
 
 def _config_env() -> dict[str, str]:

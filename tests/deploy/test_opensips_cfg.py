@@ -42,7 +42,7 @@ def test_tutorial_script_logic():
     assert re.search(r"if \(\$rc < 0\)", CODE)  # every refusal blocks the call
     for flag in ("GetMaxUsage", "GetAttributes", "GetSuppliers", "ProcessThresholds", "ProcessStats"):
         assert f"$cgr_opt({flag}) = 1;" in CODE
-    assert "ProcessStatQueues" not in CODE  # ignored by v0.10 (opensips-protocol §A.10)
+    assert "ProcessStatQueues" not in CODE  # ignored by v0.10
     assert 'create_dialog("B")' in CODE
     assert re.search(r"\$cgr\(Supplier\) = \$avp\(dr_carrier\)", CODE)
     assert modparam("drouting", "carrier_id_avp") == "$avp(dr_carrier)"

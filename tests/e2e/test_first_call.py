@@ -68,7 +68,7 @@ async def test_prepaid_call_is_charged_and_its_cdrs_stored_once(suite):
         cdr_event = {**call, "Usage": "2s", "AnswerTime": str(now), "DisconnectCause": "Downstream BYE"}
         assert (await osips.call("SessionSv1.ProcessCDR", cdr_event))["result"] == "OK"
 
-        # RT_20CNT: 0.4 connect fee + one 60 s increment at 0.2/min = 0.6 (§2.9 Ex.1)
+        # RT_20CNT: 0.4 connect fee + one 60 s increment at 0.2/min = 0.6
         after = monetary(await rals.GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org", account="1001")))
         assert after == Decimal("9.4")
 

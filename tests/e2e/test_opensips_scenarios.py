@@ -1,4 +1,4 @@
-"""OpenSIPS-emulator scenarios (issue #6 "Tests") against the real suite: `cgr up` on Postgres with
+"""OpenSIPS-emulator scenarios against the real suite: `cgr up` on Postgres with
 the tutorial plan, SM's debit interval 1 s, driven through SM's TCP port (and its UDP event port)
 with the frames the captured traces show. Balances and CDRs are checked over gRPC (RALs, cdre).
 
@@ -116,9 +116,9 @@ async def _call_65s(suite, origin: str) -> None:
 
 async def test_prepaid_1001_to_1002_for_65s(suite, rals, cdrs):
     await _call_65s(suite, "sc-65s@127.0.0.1")
-    # RT_20CNT (rating-and-accounts §2.9): 0.4 connect + 0.2 for the first 60 s increment +
+    # RT_20CNT: 0.4 connect + 0.2 for the first 60 s increment +
     # 5 s at Round(0.1/60, 5) = 0.00167 per 1 s increment = 0.60835 (the EventCost); at session
-    # end the DestinationRate rounding (*up, 4 decimals) is charged too (§2.6): 0.6084.
+    # end the DestinationRate rounding (*up, 4 decimals) is charged too: 0.6084.
     got = await wait_cdrs(cdrs, "sc-65s@127.0.0.1", 2)
     assert set(got) == {"*default", "*raw"}
     assert got["*default"].cost == "0.6084" and got["*default"].usage_ns == 65 * SECOND
@@ -140,7 +140,7 @@ async def test_1001_to_1003_cut_at_12s_by_max_cost(suite, rals, cdrs):
         assert arg["Reason"] == "INSUFFICIENT_CREDIT"
         assert arg["EventStart"]["DialogID"] == 1122334455 and arg["EventStart"]["DialogEntry"] == 4242
         assert arg["EventStart"]["OriginID"] == ev["OriginID"]
-        # RT_1CNT_PER_SEC 0.01/s, MaxCost 0.12 *disconnect: the 13th second is refused (§2.9 Ex.4)
+        # RT_1CNT_PER_SEC 0.01/s, MaxCost 0.12 *disconnect: the 13th second is refused
         assert 11.5 <= cut_after <= 14.5, cut_after
         # OpenSIPS ends the dialog and reports the usage
         await end_call(osips, ev, now, "12s")
@@ -189,7 +189,7 @@ async def test_postpaid_1002_is_debited_at_cdr(suite, rals, cdrs):
         assert await balance(rals, "1002") == Decimal(10)  # nothing while the call runs
         await end_call(osips, ev, now, "20s")
     got = await wait_cdrs(cdrs, ev["OriginID"], 2)
-    # RP_1002, DST_1001 -> RT_20CNT: 0.4 + one 60 s increment 0.2 (§2.9 Ex.1)
+    # RP_1002, DST_1001 -> RT_20CNT: 0.4 + one 60 s increment 0.2
     assert got["*default"].cost == "0.6" and got["*default"].usage_ns == 20 * SECOND
     deadline = time.monotonic() + 10
     while await balance(rals, "1002") != Decimal("9.4") and time.monotonic() < deadline:
@@ -211,7 +211,7 @@ async def test_event_datagram_call_gives_a_cdr(suite, rals, cdrs):
         sock.sendto(json.dumps(datagram, separators=(",", ":")).encode(), (host, int(port)))
     got = await wait_cdrs(cdrs, "sc-datagram@127.0.0.1", 2)
     assert set(got) == {"*default", "*raw"}
-    # usage from ms_duration (exact), RP_1003 DST_1001 -> RT_10CNT: 0.2 + 0.1 (§2.9 Ex.6)
+    # usage from ms_duration (exact), RP_1003 DST_1001 -> RT_10CNT: 0.2 + 0.1
     assert got["*default"].usage_ns == 2_006_000_000 and got["*default"].cost == "0.3"
     deadline = time.monotonic() + 10
     while await balance(rals, "1003") != Decimal("9.7") and time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""Issue #7 "Failures": Postgres stopped during CDR ingestion → SM's spool keeps the CDRs →
+"""Postgres stopped during CDR ingestion → SM's spool keeps the CDRs →
 Postgres back → every CDR stored exactly once per run, charged exactly once.
 
 The whole suite runs as processes (`cgr up`, tutorial plan) on a *private* Postgres cluster

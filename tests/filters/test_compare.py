@@ -1,4 +1,4 @@
-"""Value typing and coercions (§1.3) and comparison semantics (§2.6)."""
+"""Value typing and coercions and comparison semantics (docs/profiles.md)."""
 
 from datetime import UTC, datetime
 from decimal import Decimal

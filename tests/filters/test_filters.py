@@ -1,4 +1,4 @@
-"""FilterS: every v0.10 filter type and its negation, inline filters, Pass, errors (§2)."""
+"""FilterS: every v0.10 filter type and its negation, inline filters, Pass, errors (docs/profiles.md)."""
 
 from datetime import UTC, datetime
 from decimal import Decimal

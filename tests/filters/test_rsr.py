@@ -1,4 +1,4 @@
-"""RSR mini language (§2.7)."""
+"""RSR mini language (docs/profiles.md)."""
 
 import pytest
 

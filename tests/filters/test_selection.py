@@ -1,4 +1,4 @@
-"""Filter indexes and profile selection (§3)."""
+"""Filter indexes and profile selection (docs/profiles.md)."""
 
 from datetime import UTC, datetime
 from decimal import Decimal

@@ -76,7 +76,7 @@ def _cells(text: str) -> list[dict[str, str]]:
 
 
 async def test_profiles_cli_csv_triggers_store_the_rows_and_match(sqlite_url, tmp_path, monkeypatch, capsys):
-    """Issue 17 point 6: empty balance cells of ActionTriggers stay "no filter" (they were
+    """Empty balance cells of ActionTriggers stay "no filter" (they were
     stored as BalanceWeight 0 / BalanceBlocker false / BalanceDisabled false, so the trigger
     never matched a balance); Actions with a duration in Units no longer crash the CLI."""
     async with serve(RalsServer, sqlite_url, tariffplan="tutorial", env=addrs()) as rals:

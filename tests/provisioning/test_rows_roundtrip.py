@@ -1,5 +1,5 @@
 """Actions and ActionTriggers rows -> their provisioning JSON -> rows is the identity, over every
-set of the four shared tariff plans (issue 17 point 6: `cgr profiles set --csv` goes through that
+set of the four shared tariff plans (`cgr profiles set --csv` goes through that
 JSON, so a lossy step changed what was stored: an empty balance cell became a 0/false filter)."""
 
 from __future__ import annotations

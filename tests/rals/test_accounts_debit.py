@@ -1,4 +1,4 @@
-"""Balance selection, debit, refund and max usage on the tutorial plan (spec §3.3-§3.6, §2.9)."""
+"""Balance selection, debit, refund and max usage on the tutorial plan (docs/rating.md)."""
 
 from __future__ import annotations
 

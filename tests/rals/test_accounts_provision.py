@@ -79,7 +79,7 @@ def test_testtp_and_engine_libtest_provision(store: AccountStore) -> None:
     assert [b.value for b in acc.balances] == [Decimal(13)]
     assert store.get_account("cgrates.org", "1010").allow_negative
     voice = store.get_account("cgrates.org", "1011").balances[0]
-    assert voice.value == Decimal(50000)  # bare number = ns (§9.1)
+    assert voice.value == Decimal(50000)  # bare number = ns
     assert ("cgrates.org:1009", "TEST_EXE", "ALWAYS") in report.scheduled
     provision(store, read_folder(TARIFFPLANS / "engine_libtest"), "lib", now=NOW)
     alodis = store.get_account("cgrates.org", "alodis")

@@ -128,7 +128,7 @@ def test_admin_balance_ops_and_actions(svc: AccountService) -> None:
 
 
 def test_prepaid_session_end_charges_the_destination_rate_rounding(svc: AccountService) -> None:
-    """What the README states (issue 17 point 13): a prepaid run is debited unrounded piece by
+    """What the README states: a prepaid run is debited unrounded piece by
     piece; at its end the refund of the unused time also charges the DestinationRate rounding of
     what was used (CGRateS's RefundRounding): 65 s of RT_20CNT cost 0.60835 -> 0.6084."""
     d = svc.debit(cd(seconds=90), "p0", max_debit=True)  # one 90 s piece, unrounded

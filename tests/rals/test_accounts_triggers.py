@@ -1,4 +1,4 @@
-"""Action triggers around balance changes (issue 17: points 5 and 7), on SQLite and Postgres.
+"""Action triggers around balance changes, on SQLite and Postgres.
 
 The tutorial plan plus one trigger group: ``*min_balance`` 9.5 on the monetary balances, whose
 action set tops up 0.1 — not enough to lift the balance over the threshold, so a trigger that

@@ -1,5 +1,5 @@
 """CallCost JSON (CGRateS v0.10 ``engine.CallCost``, what Responder.GetCost answers) on the
-spec's worked examples (rating-and-accounts §2.6, §2.9)."""
+spec's worked examples."""
 
 from __future__ import annotations
 

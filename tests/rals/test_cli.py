@@ -31,7 +31,7 @@ async def test_cost_table_and_json(pg_url: str, capsys: pytest.CaptureFixture[st
         rc, out, _ = await cli(capsys, *base, "--json")
         assert rc == 0
         got = json.loads(out, parse_float=Decimal)
-        # rating-and-accounts.md §2.9: 1001 -> 1002, 85 s = 0.4 connect + 0.2 + 25 x 0.00167
+        # 1001 -> 1002, 85 s = 0.4 connect + 0.2 + 25 x 0.00167
         assert got["Cost"] == Decimal("0.64175") and got["Usage"] == 85 * 10**9
         assert got["ConnectFee"] == Decimal("0.4")
         spans = got["Timespans"]

@@ -1,5 +1,5 @@
 """AddBalance/DebitBalance racing Debits on one account, through a real RALs gRPC server on
-Postgres (issue 17, point 8): every top-up and every debit lands, exactly once.
+Postgres: every top-up and every debit lands, exactly once.
 
 AddBalance used to read the balance in one transaction and write ``current + value`` in another:
 a debit committed in between was overwritten (lost). Now the read-add-write is one journaled

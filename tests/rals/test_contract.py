@@ -30,7 +30,7 @@ def monetary(acc: rals_pb2.Account) -> Decimal:
 async def test_getcost_tutorial_worked_example(db_url):
     async with serve(RalsServer, db_url) as svc:
         stub = rals_pb2_grpc.RalsServiceStub(svc.channel)
-        # rating-and-accounts.md §2.9: 1001 -> 1002, 85 s: EventCost 0.64175
+        # 1001 -> 1002, 85 s: EventCost 0.64175
         resp = await stub.GetCost(cd(usage_s=85))
         assert resp.cost == "0.64175"
         assert resp.usage_ns == 85 * SECOND
@@ -49,7 +49,7 @@ async def test_provisioned_accounts_debit_refund_idempotent(db_url):
         assert monetary(acc) == Decimal(10)
         assert json.loads(acc.json)["BalanceMap"]["*monetary"][0]["Value"] == 10
 
-        # a 60 s prepaid piece 1001 -> 1002 costs 0.6 (§2.9 Ex.1); a retry charges nothing more
+        # a 60 s prepaid piece 1001 -> 1002 costs 0.6; a retry charges nothing more
         req = rals_pb2.DebitRequest(call=cd(usage_s=60), request_id="cgrid1:*default:0",
                                     request_type="*prepaid", allow_partial=True)
         first = await stub.Debit(req)
@@ -72,7 +72,7 @@ async def test_provisioned_accounts_debit_refund_idempotent(db_url):
 async def test_max_usage_and_errors(pg_url):
     async with serve(RalsServer, pg_url) as svc:
         stub = rals_pb2_grpc.RalsServiceStub(svc.channel)
-        # §2.9: 1001 -> 1003 is capped by MaxCost *disconnect at 12 s... of a 3 h request
+        # 1001 -> 1003 is capped by MaxCost *disconnect at 12 s... of a 3 h request
         mu = await stub.GetMaxUsage(cd(destination="1003", usage_s=3 * 3600))
         assert mu.max_usage_ns == 12 * SECOND
         with pytest.raises(grpc.aio.AioRpcError) as err:

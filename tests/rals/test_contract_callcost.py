@@ -1,6 +1,5 @@
 """RALs gRPC contract for CostResponse.call_cost_json, CallDescriptor.force_duration and the
-account action-trigger RPCs: the real server on loopback, real StorDB (rating-and-accounts
-§2.6, §2.9, §3.7)."""
+account action-trigger RPCs: the real server on loopback, real StorDB (the two costs: docs/rating.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +34,7 @@ async def test_getcost_carries_callcost_json(sqlite_url):
         resp = await stub.GetCost(cd(usage_s=85))
         assert resp.cost == "0.64175"  # EventCost (cost) ...
         cc = loads_exact(resp.call_cost_json)
-        assert cc["Cost"] == D("0.6418")  # ... and CallCost.Cost, §2.6 / §2.9 Ex.2
+        assert cc["Cost"] == D("0.6418")  # ... and CallCost.Cost
         assert [ts["Cost"] for ts in cc["Timespans"]] == [D("0.2"), D("0.04175")]
         assert [ts["DurationIndex"] for ts in cc["Timespans"]] == [60 * SECOND, 85 * SECOND]
         assert cc["RatedUsage"] == 85 * SECOND and cc["AccountSummary"] is None
@@ -73,7 +72,7 @@ async def test_debit_callcost_json_postpaid_prepaid_and_replay(db_url):
 async def test_max_debit_partial_and_force_duration(sqlite_url):
     async with serve(RalsServer, sqlite_url) as svc:
         stub = rals_pb2_grpc.RalsServiceStub(svc.channel)
-        # 1001 -> 1003: MaxCost 0.12 *disconnect caps a prepaid call at 12 s (§2.9 Ex.4)
+        # 1001 -> 1003: MaxCost 0.12 *disconnect caps a prepaid call at 12 s
         part = await stub.Debit(rals_pb2.DebitRequest(
             call=cd(destination="1003", usage_s=20), request_id="md-1", request_type="*prepaid",
             allow_partial=True, want_call_cost=True))

@@ -1,4 +1,4 @@
-"""Spec §2.9 worked examples, one test each, with the exact numbers (tutorial plan, G = 5)."""
+"""The worked examples of rating on the tutorial plan, one test each, with the exact numbers (tutorial plan, G = 5)."""
 
 from __future__ import annotations
 

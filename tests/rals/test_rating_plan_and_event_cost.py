@@ -1,4 +1,4 @@
-"""Compiling tariff plans (spec §1.2) and the EventCost cost-details shape (spec §2.8)."""
+"""Compiling tariff plans and the EventCost cost-details shape (docs/rating.md)."""
 
 from __future__ import annotations
 

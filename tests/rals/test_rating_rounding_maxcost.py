@@ -1,5 +1,5 @@
 """Final rounding methods (incl. negative amounts), per-increment rounding and MaxCost strategies
-(spec §0 Round, §2.5-§2.7)."""
+(docs/rating.md)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_final_rounding_methods(rounding, subject, increment, raw, final):
 
 
 def test_per_increment_rounding_depends_on_global_decimals(rounding):
-    # spec §8.2: 0.1/min charged per second, 180 s: 180 x 0.00167 at G=5, 180 x 0.001667 at G=6
+    # 0.1/min charged per second, 180 s: 180 x 0.00167 at G=5, 180 x 0.001667 at G=6
     cd = CallDescriptor(tenant="t", subject="POS_middle", destination="49", time_start=T0, usage_ns=180 * S)
     assert get_cost(rounding, cd).raw_cost == D("0.3006")
     assert get_cost(rounding, cd, rounding_decimals=6).raw_cost == D("0.30006")

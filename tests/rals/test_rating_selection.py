@@ -1,4 +1,4 @@
-"""Profile / plan / destination selection (spec §2.2, §2.3) on small synthetic tariff plans."""
+"""Profile / plan / destination selection (docs/rating.md) on small synthetic tariff plans."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Timespan splitting: timings (peak/off-peak), rate slots by call offset, midnights, increments,
-session pieces (DurationIndex / LoopIndex), zero usage and non-voice ToRs (spec §2.4-§2.6)."""
+session pieces (DurationIndex / LoopIndex), zero usage and non-voice ToRs."""
 
 from __future__ import annotations
 

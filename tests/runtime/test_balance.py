@@ -209,3 +209,51 @@ async def test_two_real_replicas_one_killed_mid_run_every_call_answered(tmp_path
                 proc.terminate()
         for proc in procs:
             proc.wait(timeout=15)
+
+
+async def test_a_name_without_addresses_yet_is_looked_up_again_each_second(two, monkeypatch):
+    """A headless Service has no address until its first pod is ready: calls meanwhile fail
+    with a clear transient error, and the first ready replica is used within about a second."""
+    answers: dict[str, list[str] | None] = {"now": None}
+
+    async def fake_resolve(target: str) -> list[str]:
+        if answers["now"] is None:
+            raise OSError("Name or service not known")
+        return list(answers["now"])
+
+    monkeypatch.setattr(balance, "resolve", fake_resolve)
+    client = _stats_client("dns:///stats.test:20055")  # default interval: 5 s
+    try:
+        with pytest.raises(CGRError) as err:
+            await client.call("GetQueueIDs", common_pb2.TenantRequest(), idempotent=True)
+        assert err.value.transient and "no address" in str(err.value)
+        answers["now"] = [f"127.0.0.1:{two[1].grpc_port}"]
+        await asyncio.sleep(balance.RESOLVE_AFTER_FAILURE_S + 0.1)
+        reply = await client.call("GetQueueIDs", common_pb2.TenantRequest(tenant="up"), idempotent=True)
+        assert list(reply.ids) == ["q1", "up"]
+    finally:
+        await client.close()
+
+
+async def test_a_hung_replica_is_skipped_after_one_timeout(two):
+    """A hung process keeps its connection open (no TRANSIENT_FAILURE): its first timeout marks
+    it down, the idempotent call is retried on the other replica, and the calls after it do not
+    wait for the hung one again while it is down."""
+    two[0].service.delay = 5.0  # replica 0 answers nothing within the deadline
+    client = _stats_client(",".join(f"127.0.0.1:{r.grpc_port}" for r in two))
+    try:
+        t0 = time.monotonic()
+        for i in range(10):
+            reply = await client.call("GetQueueIDs", common_pb2.TenantRequest(tenant=f"t{i}"),
+                                      idempotent=True, timeout=0.3)
+            assert list(reply.ids) == ["q1", f"t{i}"]
+        # one 0.3 s timeout; taking turns without skipping would wait 5 of them (1.5 s)
+        assert time.monotonic() - t0 < 1.2, time.monotonic() - t0
+        hung, live = client.balancer.replicas
+        # tried once (the timeout), not every other call; each answer came from the live one
+        assert hung.client.calls_by_transport["mux"] == 0  # counted only when answered
+        assert live.client.calls_by_transport["mux"] == 10
+        assert hung.down_until > 0
+    finally:
+        two[0].service.delay = 0.0
+        await client.close()

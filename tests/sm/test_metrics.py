@@ -1,4 +1,4 @@
-"""SM's Prometheus collector exports the metrics issue #6 names (values read at scrape time)."""
+"""SM's Prometheus collector exports the metrics the operators' dashboards use (values read at scrape time)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from cgrpy.event import CGREvent
-from services.sm.persist import SessionStore, default_path, session_from_record, session_record
 from services.sm.sessions.core import SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
+from services.sm.store import SessionStore, default_path, session_from_record, session_record
 from tests.sm.fakes import FakeBackends
 
 MS = 1_000_000

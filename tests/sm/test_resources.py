@@ -10,9 +10,9 @@ from pathlib import Path
 
 from cgrpy.event import CGREvent
 from services.sm.opensips import messages as m
-from services.sm.persist import SessionStore
 from services.sm.sessions.core import SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
+from services.sm.store import SessionStore
 from tests.sm.fakes import FakeBackends
 
 MS = 1_000_000

@@ -1,5 +1,5 @@
 """StatS over gRPC: the real server on an ephemeral port, a real StorDB (SQLite and Postgres)
-holding the tutorial plan (spec profile-subsystems §7)."""
+holding the tutorial plan."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def gauge(queue: str, metric: str) -> float | None:
 
 
 async def test_process_event_and_metrics_tutorial(db_url: str) -> None:
-    """Spec §7.6 (tutorial): Stats2 gets 60s/0.6 and 30s/0.4 -> *tcc 1, *tcd 1m30s."""
+    """Stats2 gets 60s/0.6 and 30s/0.4 -> *tcc 1, *tcd 1m30s."""
     async with serve(StatsServer, db_url, tariffplan="tutorial") as svc:
         stub = stats_pb2_grpc.StatsServiceStub(svc.channel)
         empty = await stub.GetQueueFloatMetrics(tid("Stats2"))

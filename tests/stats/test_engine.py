@@ -1,4 +1,4 @@
-"""StatEngine on the spec's worked examples (§7.6), expiry, merging and ThresholdS events."""
+"""StatEngine on the spec's worked examples (docs/profiles.md), expiry, merging and ThresholdS events."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from cgrpy.event import CGREvent
-from services.stats.metrics import MetricError, new_metric
+from services.stats.metric_types import MetricError, new_metric
 
 
 def ev(eid: str, **fields: object) -> CGREvent:

@@ -1,5 +1,5 @@
 """SupplierS over gRPC: the real server with a real StorDB (SQLite and Postgres) holding the
-tutorial plan (spec profile-subsystems §6.6): *weight, *qos fed by a real StatS, *lc through
+tutorial plan: *weight, *qos fed by a real StatS, *lc through
 RALs GetCost on the supplier's rating plan."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def order(reply: suppliers_pb2.GetSuppliersResponse) -> list[str]:
 
 
 async def test_weight_tutorial(db_url: str) -> None:
-    """§6.6: SPL_ACNT_1001 (*weight) -> supplier2 (20), supplier1 (10)."""
+    """SPL_ACNT_1001 (*weight) -> supplier2 (20), supplier1 (10)."""
     async with serve(SuppliersServer, db_url) as svc:
         stub = suppliers_pb2_grpc.SuppliersServiceStub(svc.channel)
         r = await stub.GetSuppliers(req("s1", Account="1001"))
@@ -106,7 +106,7 @@ async def test_profiles_ids_and_errors(sqlite_url: str) -> None:
 
 
 async def test_qos_with_real_stats(db_url: str) -> None:
-    """§6.6: SPL_ACNT_1003 (*qos, *tcc;*tcd): supplier1 reads Stats2, supplier2 Stats2_1."""
+    """SPL_ACNT_1003 (*qos, *tcc;*tcd): supplier1 reads Stats2, supplier2 Stats2_1."""
     async with serve(StatsServer, db_url) as st, serve(
         SuppliersServer, db_url, tariffplan=None, env={"CGRPY_STATS_ADDR": st.addr}
     ) as svc:
@@ -130,7 +130,7 @@ async def test_qos_with_real_stats(db_url: str) -> None:
 
 
 class _RatingPlanRals(rals_pb2_grpc.RalsServiceServicer):
-    """Stand-in RALs answering GetCost per rating plan (the §6.6 tutorial prices)."""
+    """Stand-in RALs answering GetCost per rating plan (the tutorial prices)."""
 
     PRICES = {"RP_1002_LOW": "0.3", "RP_1002": "0.6"}
 
@@ -183,7 +183,7 @@ async def test_lc_request_to_rals(sqlite_url: str) -> None:
 
 
 async def test_lc_with_real_rals(db_url: str) -> None:
-    """§6.6: SPL_ACNT_1002 (*lc): supplier1 RP_1002_LOW 0.3, supplier2 RP_1002 0.6."""
+    """SPL_ACNT_1002 (*lc): supplier1 RP_1002_LOW 0.3, supplier2 RP_1002 0.6."""
     async with serve(RalsServer, db_url) as rals, serve(
         SuppliersServer, db_url, tariffplan=None, env={"CGRPY_RALS_ADDR": rals.addr}
     ) as svc:
@@ -213,7 +213,7 @@ async def test_lc_real_rals_refuses_a_wrong_plan(sqlite_url: str) -> None:
 
 async def test_indexed_fields_settings(sqlite_url: str) -> None:
     """suppliers_string_indexed_fields limits the index: with only Destination indexed, the
-    Account-filtered tutorial profiles are never candidates (v0.10 index semantics §3.1)."""
+    Account-filtered tutorial profiles are never candidates (v0.10 index semantics)."""
     env = {"CGRPY_SUPPLIERS_STRING_INDEXED_FIELDS": '["Destination"]'}
     async with serve(SuppliersServer, sqlite_url, env=env) as svc:
         stub = suppliers_pb2_grpc.SuppliersServiceStub(svc.channel)

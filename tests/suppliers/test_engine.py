@@ -1,4 +1,4 @@
-"""SupplierEngine on the tutorial examples of spec §6.6 plus every strategy and request option."""
+"""SupplierEngine on the tutorial examples plus every strategy and request option."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def test_supplier_vars_filter_with_real_filters() -> None:
 
 
 def test_candidate_ids_from_filters_profile_index() -> None:
-    """With FilterS's index as candidate lookup the v0.10 §3.1 semantics apply: a queue whose
+    """With FilterS's index as candidate lookup the v0.10 index semantics apply: a queue whose
     filters have no *string/*prefix rule is never a candidate."""
     from cgrpy.filters.selection import ProfileEntry, ProfileIndex
 

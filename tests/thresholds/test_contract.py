@@ -1,5 +1,5 @@
 """ThresholdS over gRPC: the real server with a real StorDB (SQLite and Postgres), actions run by
-the real RALs server (spec profile-subsystems §8), and StatS notifying ThresholdS (§7.5)."""
+the real RALs server, and StatS notifying ThresholdS."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ async def test_getters_and_profile(sqlite_url: str) -> None:
 
 
 async def test_process_event_tutorial_hits_removal_reset_restart(db_url: str) -> None:
-    """§8.4: THD_ACNT_1001 (MaxHits 1) fires once and disappears; THD_ACNT_1002 counts every
+    """THD_ACNT_1001 (MaxHits 1) fires once and disappears; THD_ACNT_1002 counts every
     event and fires at most once per MinSleep (1s). State survives a restart."""
     async with serve(RalsServer, db_url) as rals, serve(
         ThresholdsServer, db_url, tariffplan=None, env={"CGRPY_RALS_ADDR": rals.addr}
@@ -155,7 +155,7 @@ def _stat_threshold(rows: TariffPlanRows) -> None:
 
 
 async def test_stats_notify_thresholds(db_url: str) -> None:
-    """§7.5: after each update StatS sends {EventType: StatUpdate, StatID, metrics} to ThresholdS."""
+    """After each update StatS sends {EventType: StatUpdate, StatID, metrics} to ThresholdS."""
     await asyncio.to_thread(store_rows, db_url, tutorial_rows(_stat_threshold))
     async with serve(ThresholdsServer, db_url, tariffplan=None) as th, serve(
         StatsServer, db_url, tariffplan=None, env={"CGRPY_THRESHOLDS_ADDR": th.addr}

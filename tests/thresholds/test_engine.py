@@ -1,4 +1,4 @@
-"""ThresholdEngine: spec §8.4 examples, MinHits/MaxHits/MinSleep, actions, persistence."""
+"""ThresholdEngine: the tutorial examples, MinHits/MaxHits/MinSleep, actions, persistence."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Tables owned by cdre: CDRs (one row per CGRID and run), session costs, the export log.
 
-Differences from CGRateS's ``create_cdrs_tables.sql`` (rating-and-accounts §6.3), on purpose:
+Differences from CGRateS's ``create_cdrs_tables.sql``, on purpose:
 
 * ``cost`` keeps every digit (CGRateS: ``NUMERIC(20,4)``, which silently turns an EventCost of
-  0.64175 into 0.6418, §8.15). On SQLite, which has no exact decimal type, money is stored as a
+  0.64175 into 0.6418). On SQLite, which has no exact decimal type, money is stored as a
   BIGINT count of 10^-9 units (:class:`ExactMoney`): exact, and ``cost >= :x`` / ``ORDER BY
   cost`` still compare numbers, which the decimal text of ``tp_*`` tables would not.
 * ``extra_fields`` / ``cost_details`` are JSON text written with exact numbers

@@ -9,8 +9,8 @@ Column types:
 
 * money and weights are ``NUMERIC`` without precision/scale. CGRateS declares ``tp_rates.rate``
   as ``NUMERIC(10,4)`` and ``connect_fee`` as ``NUMERIC(7,4)``, so a rate of ``0.00167`` is
-  silently stored as ``0.0017``; we keep every digit (deliberate difference, rating-and-accounts
-  §1.5/§8.15). SQLite has no exact decimal type (its NUMERIC affinity turns ``0.1`` into a
+  silently stored as ``0.0017``; we keep every digit (deliberate
+  difference). SQLite has no exact decimal type (its NUMERIC affinity turns ``0.1`` into a
   float), so there the same columns are ``TEXT`` holding the decimal text unchanged.
 * durations and times are stored as the original text, as CGRateS does (``60s``, ``1``, ``*asap``).
 * integers ``INTEGER``, booleans ``BOOLEAN``, everything else ``TEXT``; an empty cell is NULL.

@@ -1,4 +1,4 @@
-"""Actions (rating-and-accounts §1.3, §3.7): parsed from Actions.csv rows, applied to an Account.
+"""Actions (docs/rating.md): parsed from Actions.csv rows, applied to an Account.
 
 :func:`execute_actions` is pure: it mutates the given :class:`Account` in memory and returns the
 side events (``*log`` lines, ``*cdrlog`` CDRs) for the caller to publish; persisting is the
@@ -412,7 +412,7 @@ def _cdrlog(
     for act, value, bal in values:
         origin_id = uuid.uuid4().hex
         cdr: dict[str, Any] = {
-            # CGRateS computes the CGRID before OriginHost is filled in (§3.7): Sha1(OriginID).
+            # CGRateS computes the CGRID before OriginHost is filled in: Sha1(OriginID).
             "CGRID": hashlib.sha1(origin_id.encode()).hexdigest(),
             "RunID": act.action_type, "Source": "*cdrlog", "RequestType": "*none",
             "ToR": bal.type, "Tenant": acc.tenant, "Account": acc.account,
@@ -543,7 +543,7 @@ def _topup_zero_negative(run: _Run, action: Action) -> None:
         if b.type == btype and b.value < 0 and (
             action.balance.id is None or b.id == action.balance.id
         ):
-            # As CGRateS v0.10 codes it (§3.7, §8.4): zero, then *subtract* Units.
+            # As CGRateS v0.10 codes it: zero, then *subtract* Units.
             b.value = round_value(-amount)
 
 

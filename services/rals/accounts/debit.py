@@ -1,12 +1,12 @@
-"""The debit algorithm (rating-and-accounts §3.4), pure: an Account and a call descriptor in,
+"""The debit algorithm (docs/rating.md), pure: an Account and a call descriptor in,
 the account's balances changed in memory and the per-increment accounting out.
 
 ``debit_account(account, cd, rate, ...)``:
 
-1. unit balances of the CD's ToR (§3.3 order): ``*zero<dur>`` subjects consume free units in
+1. unit balances of the CD's ToR: ``*zero<dur>`` subjects consume free units in
    ``<dur>`` increments; a real rating subject consumes units *and* pays the increment's cost
    from the first money balance able to (default balance when going negative is allowed);
-2. money balances (§3.3 order): the remaining part is rated (with the balance's RatingSubject
+2. money balances: the remaining part is rated (with the balance's RatingSubject
    or the CD subject) and increments are paid while the balance can; at the first one it cannot,
    the next balance re-rates the rest; a blocker that cannot continue stops everything
    (``INSUFFICIENT_CREDIT_BALANCE_BLOCKER`` outside dry runs);
@@ -14,7 +14,7 @@ the account's balances changed in memory and the per-increment accounting out.
    ``*default`` balance pays (and may go below zero), else it stays uncovered.
 
 The connect fee is charged once, on the first rated piece when ``cd.loop_index == 0``, from the
-first money balance whose value covers it (§3.4.4), else from ``*default`` (flagged
+first money balance whose value covers it, else from ``*default`` (flagged
 ``negative_connect_fee``). [I] When free units covered the start of the call, the fee is still
 charged on the first money-rated piece.
 

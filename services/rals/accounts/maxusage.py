@@ -1,4 +1,4 @@
-"""How long an account can talk (GetMaxSessionDuration, rating-and-accounts §3.6).
+"""How long an account can talk (GetMaxSessionDuration, docs/rating.md).
 
 A dry-run debit (no debt) on a copy of the account, then a walk of the resulting increments in
 time order that stops at: a rate above ``cd.max_rate / cd.max_rate_unit_ns``; MaxCost

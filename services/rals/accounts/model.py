@@ -1,4 +1,4 @@
-"""Accounts and balances as plain data (rating-and-accounts §3.1, §3.2). No I/O here.
+"""Accounts and balances as plain data (docs/rating.md). No I/O here.
 
 Every balance value is a ``Decimal``: money for ``*monetary``, nanoseconds for ``*voice``, plain
 units for ``*data``/``*sms``/``*mms``/``*generic`` (1 unit = 1 ns in the duration fields).
@@ -37,7 +37,7 @@ def new_uuid() -> str:
 
 
 def round_value(value: Decimal, decimals: int = GLOBAL_ROUNDING_DECIMALS) -> Decimal:
-    """Every balance value change is rounded with global rounding ``*middle`` (§0)."""
+    """Every balance value change is rounded with global rounding ``*middle``."""
     return round_money(value, decimals, "*middle")
 
 
@@ -76,7 +76,7 @@ class Balance:
 
 @dataclass
 class ActionTrigger:
-    """An action trigger attached to an account, with its execution state (§3.7)."""
+    """An action trigger attached to an account, with its execution state."""
 
     id: str  # the Tag (trigger set id)
     unique_id: str

@@ -1,4 +1,4 @@
-"""Refunds (rating-and-accounts §3.5) and trimming charges at whole increments (§2.8, §5.6).
+"""Refunds and trimming charges at whole increments (docs/rating.md).
 
 A refund gives back, per charge, ``units × count`` to its unit balance and ``cost × count`` to
 its monetary balance (the connect-fee charge included when it is in the refunded set). Charges
@@ -35,7 +35,7 @@ def refund_charges(account: Account, charges: Sequence[Charge], *, decimals: int
 def trim_charges(charges: Sequence[Charge], keep_ns: int) -> tuple[list[Charge], list[Charge]]:
     """Split at usage ``keep_ns``: (kept, surplus). Only whole increments move: the increment
     spanning ``keep_ns`` is kept. ``keep_ns == 0`` gives everything back, connect fee included
-    (TerminateSession with Usage 0 refunds it, §3.5)."""
+    (TerminateSession with Usage 0 refunds it)."""
     kept: list[Charge] = []
     surplus: list[Charge] = []
     used = 0

@@ -1,4 +1,4 @@
-"""Which balances may pay for a call, and in which order (rating-and-accounts §3.3).
+"""Which balances may pay for a call, and in which order (docs/rating.md).
 
 For a ToR ``T`` the candidates are the account's balances of type ``T`` (plus ``*generic`` ones
 when ``T`` is a unit type). Excluded: disabled, expired at the call start, value ≤ 0 unless a
@@ -7,7 +7,7 @@ blocker or in a shared group, category not listed. Destination filter: no destin
 ids intersect the balance's list decides (all includes → precision = prefix length; any ``!``
 exclusion → unusable); a list of only exclusions matches any number known to some destination,
 with that prefix's length as precision. Order: precision desc, then weight desc; ties keep the
-account's order (CGRateS leaves them unstable, §8.8 — we choose the stable order).
+account's order (CGRateS leaves them unstable; we choose the stable order).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def usable_balances(
     destination: str,
     prefix_index: PrefixIndex,
 ) -> list[Balance]:
-    """The balances able to pay for ``tor`` (a balance type), in debit order (§3.3)."""
+    """The balances able to pay for ``tor`` (a balance type), in debit order."""
     types = {tor}
     if tor not in (MONETARY, GENERIC):
         types.add(GENERIC)

@@ -31,7 +31,7 @@ unknown account or balance), ``ACCOUNT_DISABLED``, ``INSUFFICIENT_CREDIT``,
 ``INSUFFICIENT_CREDIT_BALANCE_BLOCKER``, ``RATING_PLAN_NOT_FOUND``, ``UNAUTHORIZED_DESTINATION``,
 ``MAX_USAGE_EXCEEDED``, ``INVALID_ARGUMENT``, ``UNSUPPORTED_ACTION``. On any error nothing changed.
 
-What callers must know (request types, rating-and-accounts §4):
+What callers must know (request types):
 
 * ``*prepaid``: Authorize → :meth:`get_max_usage`; during the session → :meth:`debit` with
   ``max_debit=True`` (MaxDebit: shortened to what the account can pay; ``cd.force_duration``
@@ -150,7 +150,7 @@ class BalanceChange:
 
 
 def rounded_cost(charges: list[Charge]) -> Decimal:
-    """DestinationRate rounding applied per rating run of consecutive charges (§2.6)."""
+    """DestinationRate rounding applied per rating run of consecutive charges."""
     total = Decimal(0)
     group: list[Charge] = []
 
@@ -271,7 +271,7 @@ class AccountService:
     ) -> DebitResult:
         """Debit the call from its account atomically (see module doc for the flags).
 
-        ``perform_rounding`` (CDR rating, §2.6): the DestinationRate rounding difference is
+        ``perform_rounding`` (CDR rating): the DestinationRate rounding difference is
         charged too (a positive difference debited, a negative one refunded) on the monetary
         balance that paid last, so the balance moves by exactly the CDR's Cost.
         """
@@ -379,7 +379,7 @@ class AccountService:
             before = {b.uuid: b.value for b in acc.balances}
             money = refund_charges(acc, to_refund, decimals=self.decimals)
             if round_kept:
-                # RefundRounding at session end (§2.6): the kept charges cost their rounded sum
+                # RefundRounding at session end: the kept charges cost their rounded sum
                 diff = rounded_cost(kept) - sum((c.total_cost for c in kept), Decimal(0))
                 _charge_rounding(acc, kept, diff, self.decimals)
                 money -= diff

@@ -1,4 +1,4 @@
-"""Action triggers (rating-and-accounts §3.7): parsed from ActionTriggers.csv, checked after
+"""Action triggers (docs/rating.md): parsed from ActionTriggers.csv, checked after
 debits and actions; a firing trigger runs its action set on the account.
 
 Kinds: ``*min_balance``/``*max_balance`` (balances of the trigger's type that changed and match
@@ -131,7 +131,7 @@ def check_triggers(
 ) -> list[ActionEvent]:
     """Fire the account's due triggers; ``changed`` = uuids of balances modified just now."""
     if account.disabled:
-        return []  # triggers refuse to run on a disabled account (§3.1)
+        return []  # triggers refuse to run on a disabled account
     events: list[ActionEvent] = []
     for t in sorted(account.triggers, key=lambda x: -x.weight):
         if t.executed or (t.expiry is not None and t.expiry <= now):

@@ -1,4 +1,4 @@
-"""The result of rating (:class:`CallCost`) and its CGRateS EventCost view (spec §2.6, §2.8).
+"""The result of rating (:class:`CallCost`) and its CGRateS EventCost view (docs/rating.md).
 
 Two cost surfaces exist, as in CGRateS: ``CallCost.cost`` is connect fee + span costs rounded once
 with the DestinationRate rule; :meth:`CallCost.event_cost_amount` / ``to_event_cost()["Cost"]`` is
@@ -127,7 +127,7 @@ class CallCost:
     def to_call_cost_json(self, *, account_summary: dict[str, Any] | None = None) -> dict[str, Any]:
         """CGRateS v0.10's ``engine.CallCost`` JSON (what ``Responder.GetCost`` answers).
 
-        ``Cost`` is CallCost.Cost (DestinationRate-rounded, §2.6). Timespans carry their own
+        ``Cost`` is CallCost.Cost (DestinationRate-rounded). Timespans carry their own
         increments only: the connect fee lives in ``RateInterval.Rating.ConnectFee`` and is
         inside ``Cost``, not in any increment (the EventCost view adds it as an increment).
         ``BalanceInfo`` is the empty DebitInfo of a rating without an account. Durations are

@@ -1,4 +1,4 @@
-"""The call descriptor: what is being rated (spec §2.1).
+"""The call descriptor: what is being rated (docs/rating.md).
 
 Times are aware datetimes; because units of non-voice ToRs are nanoseconds (one SMS = 1 ns) and a
 datetime only holds microseconds, the usage can be given exactly with ``usage_ns`` (it then wins
@@ -20,7 +20,7 @@ DEFAULT_TENANT = "cgrates.org"
 DEFAULT_CATEGORY = "call"
 VOICE = "*voice"
 
-# rals.max_computed_usage defaults (spec §2.1); units of non-voice ToRs are plain counts.
+# rals.max_computed_usage defaults; units of non-voice ToRs are plain counts.
 DEFAULT_MAX_COMPUTED_USAGE: dict[str, int] = {
     "*any": 189 * HOUR,
     VOICE: 72 * HOUR,

@@ -1,4 +1,4 @@
-"""``get_cost``: rate a call descriptor against a compiled tariff plan (spec §2.2-§2.7).
+"""``get_cost``: rate a call descriptor against a compiled tariff plan (docs/rating.md).
 
 Also ``rating_max_usage``: the usage a call may last before MaxCost ``*disconnect`` (or MaxRate)
 cuts it, from rating alone (no balances; the accounts engine adds those limits).
@@ -32,7 +32,7 @@ def get_cost(
     max_computed_usage: dict[str, int] | None = None,
 ) -> CallCost:
     """Rate ``cd``; raises :class:`RatingError` (RATING_PLAN_NOT_FOUND, UNAUTHORIZED_DESTINATION,
-    MAX_USAGE_EXCEEDED). Defaults of §2.1 are applied to the descriptor first."""
+    MAX_USAGE_EXCEEDED). Its defaults (tenant, category, subject, ToR) are applied first."""
     cd = cd.with_defaults()
     cd.check_max_usage(max_computed_usage)
     tz = cd.time_start.tzinfo
@@ -49,7 +49,7 @@ def get_cost(
     usage = end - start
     connect_fee = Decimal(0)
     if cd.loop_index == 0 and usage > 0 and spans:
-        # Only the first span's rating counts: a later span's fee is never charged (spec §2.5).
+        # Only the first span's rating counts: a later span's fee is never charged.
         connect_fee = spans[0].rate_interval.rating.connect_fee
     raw = connect_fee + sum((ts.cost for ts in spans), Decimal(0))
     return CallCost(
@@ -105,7 +105,7 @@ def _cost_span(ts: TimeSpan, g: int, max_increments: int) -> None:
 def _apply_free_max_cost(spans: list[TimeSpan], so_far: Decimal) -> Decimal:
     """MaxCost ``*free``: once the increments' running cost reaches MaxCost the rest is free.
 
-    Deviation from v0.10 (spec §2.7/§8.3): CGRateS's GetCost adds *cumulative* costs per span to
+    Deviation from v0.10: CGRateS's GetCost adds *cumulative* costs per span to
     its accumulator (so it trips early when a call has several spans). Here the accumulator sums
     each increment once, and the increment crossing MaxCost is charged only up to MaxCost, so the
     call costs exactly min(full cost, MaxCost). The connect fee does not count towards MaxCost.
@@ -156,7 +156,7 @@ def rating_max_usage(
 ) -> int:
     """Usage (ns) the call may last by rating alone, at most the requested usage.
 
-    Walks the increments in time order (the max-usage dry run of spec §3.6 without balances):
+    Walks the increments in time order (the max-usage dry run without balances):
     stops before the first increment of a span whose rate/unit exceeds ``cd.max_rate /
     cd.max_rate_unit_ns`` (when a max rate is set), and, for MaxCost ``*disconnect``, before the
     first increment met with MaxCostSoFar >= MaxCost (so 1001->1003 on the tutorial stops at 12 s).

@@ -1,7 +1,8 @@
 """A tariff plan compiled for rating: :class:`RatingData` built from raw ``TariffPlanRows``.
 
-Compilation follows spec §1.2: rates are slots sorted by GroupIntervalStart whose connect fee is
-the one of the first *loaded* row; rating plans map destination id -> rate intervals
+Compilation follows the tariff-plan rules of docs/rating.md: rates are slots sorted by
+GroupIntervalStart whose connect fee is the one of the first *loaded* row; rating plans map
+destination id -> rate intervals
 ``{timing, rating, weight}``; rating profiles keep their activation history sorted by time and
 their RatesFallbackSubject keys sorted and de-duplicated (as the CGRateS loader stores them).
 A reference to something missing (rate, destination rate, destination, timing, rating plan) is an
@@ -38,7 +39,7 @@ class RatingDataError(ValueError):
 @dataclass(frozen=True)
 class RateSlot:
     """One Rates.csv row: ``value`` money per ``unit_ns``, charged by ``increment_ns``, applying
-    from call offset ``group_interval_start_ns``. Zero unit/increment mean 1 s (spec §1.2)."""
+    from call offset ``group_interval_start_ns``. Zero unit/increment mean 1 s."""
 
     group_interval_start_ns: int
     value: Decimal
@@ -154,7 +155,7 @@ class RatingData:
         return data
 
     def unsane_rates(self) -> list[tuple[str, str]]:
-        """CGRateS's "unsane rating" loader check (spec §1.2): (rate id, problem) pairs for slots
+        """CGRateS's "unsane rating" loader check: (rate id, problem) pairs for slots
         whose GIS do not strictly increase, whose GIS is not a multiple of the previous slot's
         increment, or whose unit/increment is zero. Rating still works (zero means 1 s)."""
         problems: list[tuple[str, str]] = []
@@ -208,7 +209,7 @@ class RatingData:
                     increment_ns=parse_duration(_cell(row, "RateIncrement")),
                 ),
             )
-            # Only the first loaded row's connect fee counts (spec §1.2).
+            # Only the first loaded row's connect fee counts.
             if ident not in fees:
                 fees[ident] = _parse(
                     "Rates.csv", ident, lambda row=row: parse_decimal(_cell(row, "ConnectFee"))

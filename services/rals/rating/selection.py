@@ -1,4 +1,4 @@
-"""Which rating profile, rating plan and destination rate a call uses (spec §2.2, §2.3).
+"""Which rating profile, rating plan and destination rate a call uses (docs/rating.md).
 
 The result is a list of :class:`RatingInfo`, one per time range of the call (a call can cross an
 activation change), each carrying what matched: profile key, plan, prefix, destination id and the

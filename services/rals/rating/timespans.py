@@ -1,4 +1,4 @@
-"""Splitting a call into timespans and rounding them to rate increments (spec §2.4).
+"""Splitting a call into timespans and rounding them to rate increments (docs/rating.md).
 
 Order: activation instants and midnights (voice only), then the rate interval choice per span
 (which may split at a later interval's start time, voice only), then rate-slot boundaries by call
@@ -150,7 +150,7 @@ def split(
 
 def round_to_increments(spans: list[TimeSpan]) -> None:
     """Extend each span to a multiple of its increment; spans now covered are dropped, a partly
-    covered one is shortened (so rated usage can exceed the requested one, spec §2.4.5)."""
+    covered one is shortened (so rated usage can exceed the requested one)."""
     i = 0
     while i < len(spans):
         sp = spans[i]

@@ -17,7 +17,7 @@ from services.sm.apier.core import Context, method
 
 @method("APIerSv1.GetCost")
 async def get_cost(ctx: Context, a: Args) -> Any:
-    """AttrGetCost -> EventCost (its Cost is the EventCost one, rating-and-accounts §2.6).
+    """AttrGetCost -> EventCost (its Cost is the EventCost one).
     Difference: an empty AnswerTime means now (CGRateS rates at Go's zero time, year 1)."""
     usage = a.duration("Usage")
     start = a.time("AnswerTime") or datetime.now(UTC)

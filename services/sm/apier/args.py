@@ -9,7 +9,7 @@ from typing import Any
 
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
-from cgrpy.units import UnitError, parse_decimal, parse_duration, parse_time
+from cgrpy.units import UnitError, check_event_fields, parse_decimal, parse_duration, parse_time
 
 
 def bad(field: str, detail: str) -> CGRError:
@@ -89,8 +89,6 @@ class Args:
     def duration(self, name: str) -> int:
         """A Go duration: a JSON number is nanoseconds, text is ``ParseDurationWithNanosecs``."""
         v = self.get(name)
-        if isinstance(v, Decimal):
-            v = int(v)
         try:
             return parse_duration(v)
         except UnitError as exc:
@@ -123,6 +121,10 @@ def cgr_event(a: Args, default_tenant: str) -> CGREvent:
         raise CGRError("MANDATORY_IE_MISSING", "[Event]")
     if not isinstance(event, dict):
         raise bad("Event", "expected a JSON object")
+    try:
+        check_event_fields(event)
+    except UnitError as exc:
+        raise CGRError("SERVER_ERROR", str(exc)) from None
     ev = CGREvent(tenant=a.str("Tenant") or default_tenant, event=dict(event))
     if a.str("ID"):
         ev.id = a.str("ID")

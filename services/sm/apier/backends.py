@@ -21,6 +21,7 @@ from cgrates.v1 import (
 )
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
+from cgrpy.runtime import auth
 from cgrpy.runtime.client import to_cgr_error
 
 STUBS: dict[str, type] = {
@@ -47,7 +48,7 @@ class Backends:
     def _channel(self, service: str) -> grpc.aio.Channel:
         ch = self._channels.get(service)
         if ch is None:
-            ch = self._channels[service] = grpc.aio.insecure_channel(self.settings.addr(service))
+            ch = self._channels[service] = auth.aio_channel(self.settings, self.settings.addr(service))
         return ch
 
     def _stub(self, service: str) -> Any:

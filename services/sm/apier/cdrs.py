@@ -9,6 +9,7 @@ from typing import Any
 from cgrates.v1 import cdre_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
+from cgrpy.security import PathRefused, export_roots, path_under_roots
 from cgrpy.units import round_money
 from cgrpy.wire import event_to_pb
 from services.sm.apier import shapes
@@ -20,7 +21,7 @@ async def _process_cdr(ctx: Context, event: CGREvent, flags: list[str]) -> Any:
     req = cdre_pb2.ProcessCDRRequest(event=event_to_pb(event), flags=flags)
     res = await ctx.backends.call("cdre", "ProcessCDR", req, timeout=max(ctx.backends.timeout, 30.0))
     if res.duplicate:
-        raise CGRError("EXISTS")  # rating-and-accounts §6.2 step 3
+        raise CGRError("EXISTS")  # this CGRID:RunID was processed before
     return "OK"
 
 
@@ -98,8 +99,14 @@ async def export_cdrs(ctx: Context, a: Args) -> Any:
         if exc.word != "NOT_FOUND":
             raise
         selected = []
+    export_path = opts.str("ExportPath")
+    if export_path:
+        try:  # refused here, before any CDR is read; cdre checks again (its gRPC API is an entry too)
+            export_path = str(path_under_roots(export_path, export_roots(ctx.settings), "ExportPath"))
+        except PathRefused as exc:
+            raise CGRError("SERVER_ERROR", str(exc)) from None
     req = cdre_pb2.ExportCDRsRequest(
-        filter=flt, export_profile=opts.str("ExportTemplate"), export_path=opts.str("ExportPath"),
+        filter=flt, export_profile=opts.str("ExportTemplate"), export_path=export_path,
         format=_EXPORT_FORMATS[fmt], export_id=opts.str("ExportID"), file_name=file_name,
         field_separator=opts.str("FieldSeparator"),
     )

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from cgrpy.errors import CGRError
+from cgrpy.security import token_matches
 from services.sm.apier import (  # noqa: F401 - each registers its methods in METHODS on import
     accounts,
     accounts_v2,
@@ -42,12 +43,28 @@ from services.sm.opensips.jsonrpc import (
 log = logging.getLogger(__name__)
 
 
+def _api_key(arg: Any) -> str | None:
+    """The key a CGRateS client sends in the arguments, removed from them: ``APIKey`` at the top
+    (v0.10's embedded ArgDispatcher) or ``APIOpts: {"*apiKey": ...}`` (later versions)."""
+    if not isinstance(arg, dict):
+        return None
+    key = None
+    for k in [k for k in arg if k.lower() == "apikey"]:
+        key = arg.pop(k)
+    opts = arg.get("APIOpts")
+    if key is None and isinstance(opts, dict) and "*apiKey" in opts:
+        key = opts.pop("*apiKey")
+    return key if isinstance(key, str) else None
+
+
 class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.token = str(ctx.settings.api_token or "").encode()
 
-    async def handle(self, msg: Any) -> bytes | None:
-        """The reply bytes for a decoded message (None: nothing to answer, e.g. a stray reply)."""
+    async def handle(self, msg: Any, bearer: str | None = None) -> bytes | None:
+        """The reply bytes for a decoded message (None: nothing to answer, e.g. a stray reply).
+        ``bearer``: the token of the HTTP ``Authorization`` header, if any."""
         if isinstance(msg, BadFrame):
             return encode_error(None, f"SERVER_ERROR: {msg.reason}")
         item = classify(msg)
@@ -56,6 +73,12 @@ class Dispatcher:
         if isinstance(item, Invalid):
             req_id = msg.get("id") if isinstance(msg, dict) else None
             return encode_error(req_id, f"SERVER_ERROR: {item.reason}")
+        if self.token:
+            key = _api_key(item.arg)
+            if not token_matches(bearer if bearer is not None else key, self.token):
+                # checked before the method is even looked up: an anonymous caller learns nothing
+                return encode_error(item.id, "UNAUTHORIZED_API" if (bearer or key) else
+                                    "MANDATORY_IE_MISSING: [APIKey]")
         return await self.call(item)
 
     async def call(self, req: Request) -> bytes:

@@ -2,7 +2,7 @@
 ``Responder.Debit``, ``Responder.MaxDebit``, ``Responder.GetMaxSessionTime`` (engine.CallDescriptor
 in, engine.CallCost / a duration out), ``APIerSv1.GetEventCost`` and
 ``RALsV1.GetRatingPlansCost`` (EventCost out). All go to RALs over gRPC; this module only maps
-shapes (rating-and-accounts §2.1, §2.6, §2.8). Registered into
+shapes. Registered into
 :data:`services.sm.apier.core.METHODS` on import.
 
 Idempotency of ``Responder.Debit``/``MaxDebit``: RALs debits once per request id. The id is the
@@ -114,7 +114,7 @@ def _call_cost(res: rals_pb2.CostResponse) -> Any:
 
 @method("Responder.GetCost")
 async def responder_get_cost(ctx: Context, a: Args) -> Any:
-    """CallDescriptor -> CallCost (its Cost is CallCost.Cost, DestinationRate-rounded: §2.6)."""
+    """CallDescriptor -> CallCost (its Cost is CallCost.Cost, DestinationRate-rounded)."""
     return _call_cost(await _rals(ctx, "GetCost", call_descriptor(ctx, a)))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +17,13 @@ from sqlalchemy.engine import Engine
 
 from cgrpy.config import Settings
 from cgrpy.netaddr import split_host_port
+from cgrpy.security import bearer, server_ssl_context
 from services.sm.apier.backends import Backends
 from services.sm.apier.core import Context
 from services.sm.apier.dispatch import Dispatcher
 from services.sm.opensips.codec import MAX_FRAME_BYTES, StreamDecoder
 from services.sm.opensips.jsonrpc import encode_error
+from services.sm.opensips.listener import INCOMPLETE
 from services.sm.sessions.core import SessionManager
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,8 @@ class ApiServer:
         self._servers.append(tcp)
         self.tcp_port = tcp.sockets[0].getsockname()[1]
         host, port = split_host_port(self.http_listen, "127.0.0.1")
-        http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES)
+        tls = server_ssl_context(self.settings.http_tls_cert, self.settings.http_tls_key)
+        http = await asyncio.start_server(self._on_http, host, port, limit=MAX_HEADER_BYTES, ssl=tls)
         self._servers.append(http)
         self.http_port = http.sockets[0].getsockname()[1]
         log.info("CGRateS JSON-RPC API on tcp %s:%d, http %s:%d%s",
@@ -126,6 +130,8 @@ class ApiServer:
                     t = asyncio.create_task(answer(msg))
                     pending.add(t)
                     t.add_done_callback(pending.discard)
+            if decoder.pending and not writer.is_closing():
+                writer.write(encode_error(None, INCOMPLETE))
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -143,7 +149,7 @@ class ApiServer:
             while await self._http_exchange(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ValueError, asyncio.CancelledError):
+                ValueError, asyncio.CancelledError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -188,7 +194,8 @@ class ApiServer:
         if len(msgs) != 1 or decoder.pending:
             reply = encode_error(None, "SERVER_ERROR: expected exactly one JSON-RPC object")
         else:
-            reply = await self.dispatcher.handle(msgs[0]) or encode_error(None, "SERVER_ERROR: not a request")
+            reply = (await self.dispatcher.handle(msgs[0], bearer(headers.get("authorization")))
+                     or encode_error(None, "SERVER_ERROR: not a request"))
         await _respond(writer, 200, reply, close=not keep, content_type=b"application/json")
         return keep
 

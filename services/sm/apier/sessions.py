@@ -50,14 +50,23 @@ async def sessions_authorize_digest(ctx: Context, a: Args) -> Any:
     return m.authorize_digest_reply(res, units=counts_units(sr.event))
 
 
-@method("SessionSv1.InitiateSession", "SessionSv1.InitiateSessionWithDigest")
+@method("SessionSv1.InitiateSession")
 async def sessions_initiate(ctx: Context, a: Args) -> Any:
-    """InitiateSessionWithDigest answers as on :2014 (the InitiateSession reply)."""
     sr = _session_request("SessionSv1.InitiateSession", a)
     res = await _sm(ctx).initiate(sr.event, sr.flags)
     if res.error:
         raise CGRError.from_message(res.error)
     return m.initiate_reply(res)
+
+
+@method("SessionSv1.InitiateSessionWithDigest")
+async def sessions_initiate_digest(ctx: Context, a: Args) -> Any:
+    """V1InitReplyWithDigest, as on :2014 (MaxUsage in seconds, digests as text)."""
+    sr = _session_request("SessionSv1.InitiateSessionWithDigest", a)
+    res = await _sm(ctx).initiate(sr.event, sr.flags)
+    if res.error:
+        raise CGRError.from_message(res.error)
+    return m.initiate_digest_reply(res, units=counts_units(sr.event))
 
 
 @method("SessionSv1.UpdateSession")

@@ -15,13 +15,14 @@ Each datagram is one JSON-RPC 2.0 notification (``E_ACC_CDR``, ``E_ACC_MISSED_EV
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
+from cgrpy import jsonlimits
 from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
-from cgrpy.units import parse_time
+from cgrpy.security import LOOPBACK, AllowList
+from cgrpy.units import UnitError, check_field, parse_time
 from services.sm.sessions.core import CHANNEL_EVENTS, SessionManager
 from services.sm.sessions.types import SessionFlags
 
@@ -52,8 +53,9 @@ def event_from_acc(params: dict[str, Any], origin_host: str = "") -> CGREvent:
 
 
 class EventDatagramListener(asyncio.DatagramProtocol):
-    def __init__(self, sm: SessionManager, *, origin_host: str = "") -> None:
+    def __init__(self, sm: SessionManager, *, origin_host: str = "", allowed: AllowList | None = None) -> None:
         self.sm = sm
+        self.allowed = allowed or AllowList(LOOPBACK)
         self.origin_host = origin_host
         self.transport: asyncio.DatagramTransport | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -73,12 +75,16 @@ class EventDatagramListener(asyncio.DatagramProtocol):
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        if not self.allowed.allows(addr[0] if addr else None):
+            self.sm.metrics.inc("event_refused_datagrams")
+            log.warning("event datagram from %s refused: not in opensips_allowed_sources", addr)
+            return
         try:
-            msg = json.loads(data)
+            msg = jsonlimits.loads(data)
             name, params = msg["method"], msg["params"]
             if not isinstance(params, dict):
                 raise ValueError("params must be an object")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # JSONLimitError is a ValueError
             self.sm.metrics.inc("event_bad_datagrams")
             log.warning("bad event datagram from %s: %s", addr, exc)
             return
@@ -87,7 +93,15 @@ class EventDatagramListener(asyncio.DatagramProtocol):
         task.add_done_callback(self.tasks.discard)
 
     async def handle(self, name: str, params: dict[str, Any]) -> None:
-        ev = event_from_acc(params, self.origin_host)
+        try:
+            for key in ("time", "created", "ms_duration", "duration"):
+                if params.get(key) is not None:
+                    check_field(key, params[key])
+            ev = event_from_acc(params, self.origin_host)
+        except UnitError as exc:
+            self.sm.metrics.inc("event_bad_datagrams")
+            log.warning("%s refused: %s", name, exc)
+            return
         if not ev.get("OriginID"):
             log.warning("%s without callid ignored", name)
             return

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cgrpy.security import LOOPBACK, AllowList
 from services.sm.opensips import messages as m
 from services.sm.opensips.codec import BadFrame, StreamDecoder
 from services.sm.opensips.jsonrpc import (
@@ -32,6 +33,7 @@ from services.sm.sessions.core import CHANNEL_MODULE, Session, SessionManager, c
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
+INCOMPLETE = "SERVER_ERROR: incomplete JSON frame at end of input"
 
 
 class EngineRequestError(Exception):
@@ -48,7 +50,8 @@ class OpenSIPSConnection:
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.decoder = StreamDecoder()
         self.pending: dict[Any, asyncio.Future[Reply]] = {}
-        self.requests: asyncio.Queue[Request | None] = asyncio.Queue()
+        # requests, and ready error replies to frames that are not requests, in arrival order
+        self.requests: asyncio.Queue[Request | bytes | None] = asyncio.Queue()
         self.closed = False
         self.bad_frames = 0
 
@@ -82,25 +85,39 @@ class OpenSIPSConnection:
                 data = await self.reader.read(READ_CHUNK)
                 if not data:
                     break
-                for item in self.decoder.feed(data):
-                    self._dispatch(item)
+                self._feed(data)
+            if self.decoder.pending:  # answered after every earlier request, see below
+                self.requests.put_nowait(encode_error(None, INCOMPLETE))
         except (ConnectionError, OSError) as exc:
             log.info("OpenSIPS connection %s lost: %s", self.peer, exc)
         finally:
-            self.closed = True
             for fut in self.pending.values():
                 if not fut.done():
                     fut.set_exception(ConnectionError("connection closed"))
             self.requests.put_nowait(None)
+            # the peer may only have half-closed: what it asked before is still answered
             await asyncio.gather(worker, return_exceptions=True)
+            self.closed = True
             self.writer.close()
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            items = self.decoder.feed(data)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not cost the connection
+            log.exception("decoding input from %s failed", self.peer)
+            self.decoder.reset()
+            items = [BadFrame(b"", f"undecodable input ({type(exc).__name__})")]
+        for item in items:
+            self._dispatch(item)
 
     def _dispatch(self, item: Any) -> None:
         if isinstance(item, BadFrame):
             self.bad_frames += 1
             self.listener.sm.metrics.inc("opensips_bad_frames")
             log.warning("bad frame from %s: %s", self.peer, item.reason)
-            self.write(encode_error(None, f"SERVER_ERROR: {item.reason}"))
+            # queued behind the requests before it: OpenSIPS pairs replies with its requests
+            # by order, so an error must not overtake the answer to an earlier request
+            self.requests.put_nowait(encode_error(None, f"SERVER_ERROR: {item.reason}"))
             return
         msg = classify(item)
         if isinstance(msg, Request):
@@ -114,17 +131,23 @@ class OpenSIPSConnection:
             else:
                 log.warning("unexpected reply from %s: %r", self.peer, item)
         elif isinstance(msg, Invalid):
-            log.warning("invalid message from %s (%s): %r", self.peer, msg.reason, item)
-            if isinstance(item, dict) and "method" in item:
-                self.write(encode_error(item.get("id"), f"SERVER_ERROR: {msg.reason}"))
+            log.warning("invalid message from %s (%s): %.200r", self.peer, msg.reason, item)
+            # answer all but a malformed reply (OpenSIPS would take an answer to that for the
+            # answer to its next request)
+            if not isinstance(item, dict) or "method" in item:
+                req_id = item.get("id") if isinstance(item, dict) else None
+                self.requests.put_nowait(encode_error(req_id, f"SERVER_ERROR: {msg.reason}"))
 
     async def _answer_requests(self) -> None:
         while (req := await self.requests.get()) is not None:
-            try:
-                out = await self.listener.handle(req, self)
-            except Exception as exc:  # never let one bad request take the connection down
-                log.exception("handling %s failed", req.method)
-                out = encode_error(req.id, f"SERVER_ERROR: {exc}")
+            if isinstance(req, bytes):
+                out = req
+            else:
+                try:
+                    out = await self.listener.handle(req, self)
+                except Exception as exc:  # never let one bad request take the connection down
+                    log.exception("handling %s failed", req.method)
+                    out = encode_error(req.id, f"SERVER_ERROR: {exc}")
             self.write(out)
             try:
                 await self.writer.drain()
@@ -142,8 +165,10 @@ class CgratesListener:
         client_protocol: str = "SessionSv1",  # "SMGClientV1" for CGRateS client_protocol 0
         engine_request_timeout_s: float = 2.0,
         sync_interval_s: float = 0.0,  # GetActiveSessionIDs poll; 0 = off
+        allowed: AllowList | None = None,  # source addresses; None = loopback only
     ) -> None:
         self.sm = sm
+        self.allowed = allowed or AllowList(LOOPBACK)
         self.host = host
         self.port = port
         self.client_protocol = client_protocol
@@ -178,6 +203,13 @@ class CgratesListener:
             await self._server.wait_closed()
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        if not self.allowed.allows(peer[0] if peer else None):
+            # not on the allow-list: it may not start, update or end calls; close before reading
+            log.warning("OpenSIPS connection from %s refused: not in opensips_allowed_sources", peer)
+            self.sm.metrics.inc("opensips_refused_connections")
+            writer.close()
+            return
         conn = OpenSIPSConnection(self, reader, writer)
         self.connections.append(conn)
         self.sm.metrics.inc("opensips_connections_total")
@@ -221,6 +253,8 @@ class CgratesListener:
                 return encode_error(req.id, init.error)
             if sr.compat:
                 return encode_result(req.id, m.compat_seconds(init.max_usage_ns, units=units))
+            if req.method.endswith("WithDigest"):
+                return encode_result(req.id, m.initiate_digest_reply(init, units=units))
             return encode_result(req.id, m.initiate_reply(init))
         if sr.kind is m.Kind.UPDATE:
             upd = await sm.update(sr.event, sr.flags)

@@ -16,7 +16,7 @@ from typing import Any
 
 from cgrpy.cgrid import cgrid_of
 from cgrpy.event import DEFAULT_TENANT, CGREvent
-from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, parse_time
+from cgrpy.units import SECOND, UNLIMITED_NS, UnitError, check_event_fields, parse_time
 from services.sm.sessions.types import (
     AttributesReply,
     AuthorizeResult,
@@ -121,6 +121,10 @@ def parse_request(method: str, arg: Any) -> SessionRequest:
     if not isinstance(arg, dict):
         raise RequestError("MANDATORY_IE_MISSING: [Event]")
     options, fields = _split(arg, compat)
+    try:
+        check_event_fields(fields)  # sizes first: nothing below may convert a hostile number
+    except UnitError as exc:
+        raise RequestError(f"SERVER_ERROR: {exc}") from None
     flags = _flags(options, kind, compat)
     tenant = str(options.get("tenant") or fields.pop("Tenant", None) or DEFAULT_TENANT)
     origin = fields.get("OriginID")
@@ -241,6 +245,21 @@ def initiate_reply(res: InitiateResult) -> dict[str, Any]:
         "MaxUsage": res.max_usage_ns if res.max_usage_ns is not None else UNLIMITED_NS,
         "ThresholdIDs": res.threshold_ids,
         "StatQueueIDs": res.stat_queue_ids,
+    }
+
+
+def initiate_digest_reply(res: InitiateResult, *, units: bool = False) -> dict[str, Any]:
+    """CGRateS ``V1InitReplyWithDigest`` (InitiateSessionWithDigest): MaxUsage in seconds (the
+    count for a unit ToR, -1 unlimited), attributes as their digest, IDs as text."""
+    max_usage: int | Decimal = -1
+    if res.max_usage_ns is not None:
+        max_usage = res.max_usage_ns if units else seconds(res.max_usage_ns)
+    return {
+        "AttributesDigest": res.attributes.digest() if res.attributes else None,
+        "ResourceAllocation": res.resource_allocation,
+        "MaxUsage": max_usage,
+        "Thresholds": ",".join(res.threshold_ids) if res.threshold_ids is not None else None,
+        "StatQueues": ",".join(res.stat_queue_ids) if res.stat_queue_ids is not None else None,
     }
 
 

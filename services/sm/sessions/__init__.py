@@ -1,1 +1,1 @@
-"""The session core of SM: authorization, debit loops, refunds, CDR hand-off (spec §4-§5)."""
+"""The session core of SM: authorization, debit loops, refunds, CDR hand-off (docs/rating.md)."""

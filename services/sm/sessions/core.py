@@ -1,4 +1,4 @@
-"""SessionManager: authorize, initiate, debit loop, update, terminate, CDR hand-off (spec §4, §5).
+"""SessionManager: authorize, initiate, debit loop, update, terminate, CDR hand-off (docs/rating.md).
 
 Protocol-agnostic: the OpenSIPS adapters turn wire messages into calls here and give SM a
 ``disconnector`` callback (DisconnectSession on the right TCP connection, or MI ``dlg_end_dlg``).
@@ -15,7 +15,7 @@ Departures from CGRateS v0.10 (deliberate, each because v0.10 misbehaves with Op
 * Every reply to OpenSIPS is bounded by ``reply_deadline_s``; the work continues in the
   background and a late failure is handled by the failed-backend policy (OpenSIPS has no reply
   timeout, a hung reply wedges a SIP worker).
-* Sessions survive an SM restart (``store``, see ``services/sm/persist.py``); v0.10 loses every
+* Sessions survive an SM restart (``store``, see ``services/sm/store.py``); v0.10 loses every
   active session with the process, so running calls go uncharged. A restored session is charged
   again only once the switch confirms it (GetActiveSessionIDs): its debit loop then catches up on
   the time SM was down. A session OpenSIPS no longer reports (the Terminate was lost while SM was
@@ -201,7 +201,7 @@ Disconnector = Callable[[Session, str], Awaitable[bool]]
 
 
 class SessionStoreLike(Protocol):
-    """Where sessions are persisted (``services.sm.persist.SessionStore``)."""
+    """Where sessions are persisted (``services.sm.store.SessionStore``)."""
 
     def save(self, s: Session) -> None: ...
 
@@ -527,7 +527,7 @@ class SessionManager:
     # ------------------------------------------------------------------ debit mechanics
 
     async def _debit(self, s: Session, run: SRun, dur: int, last_used: int | None = None) -> int:
-        """Spec §5.4 ``debitSession``; returns the granted duration (ns)."""
+        """CGRateS ``debitSession`` (docs/rating.md, Sessions); returns the granted duration (ns)."""
         if last_used is not None and last_used != run.last_usage_ns:
             run.extra_ns += run.last_usage_ns - last_used
             run.total_usage_ns += last_used - run.last_usage_ns
@@ -843,7 +843,7 @@ class SessionManager:
             run.debit_ids.append(f"{s.cgrid}:{run.run_id}:final")
         if run.debit_ids:
             # One settlement per run: unused whole increments back, and the session's final
-            # rounding charged (RefundRounding, §2.6), even when nothing is left to give back.
+            # rounding charged (RefundRounding), even when nothing is left to give back.
             rid = f"{s.cgrid}:{run.run_id}:refund"
             try:
                 ref = await self.backends.rals_refund(run.event, list(run.debit_ids), run.total_usage_ns, rid)

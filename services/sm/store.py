@@ -1,4 +1,4 @@
-"""SM's session store: every active session survives an SM restart (issue #6 item 6).
+"""SM's session store: every active session survives an SM restart.
 
 One row per CGRID in a local SQLite file (next to the CDR spool) holding what is needed to keep
 charging a running call: the session and run events, per run the charged usage, cost, debit
