@@ -1,11 +1,11 @@
 """`python -m bench echo`: the transport ceiling — the same OpenSIPS fan-out with do-nothing backends.
 
-The real SM process (``python -m services.sm``, unchanged) runs in front of eight *echo* servers,
+The real SM process (``python -m services.sm``, unchanged) runs in front of seven *echo* servers,
 one process each like the suite (``python -m bench.echo <service>``, the same
 ``cgrpy.runtime.server`` runner: gRPC server, health, metrics and error interceptors), whose
 handlers return canned valid replies at once: AttributeS echoes the event, ChargerS forks it into
 ``*default`` and ``*raw`` (RequestType ``*none``) as the bench plan does, RALs grants what is
-asked at cost 0, SupplierS answers two suppliers, StatS/ThresholdS and ResourceS match nothing, cdre accepts
+asked at cost 0, SupplierS answers two suppliers, StatS/ThresholdS match nothing, cdre accepts
 every CDR (and counts them, so the CDR half of the consistency check still runs). Every gRPC hop,
 every (de)serialisation and SM's own work are there; rating, storage and profile matching are not.
 
@@ -43,6 +43,7 @@ from cgrates.v1 import (
     common_pb2,
     rals_pb2,
     rals_pb2_grpc,
+    resources_pb2,
     resources_pb2_grpc,
     stats_pb2_grpc,
     suppliers_pb2,
@@ -115,7 +116,7 @@ class EchoThresholds(thresholds_pb2_grpc.ThresholdsServiceServicer):
 
 
 class EchoResources(resources_pb2_grpc.ResourcesServiceServicer):
-    """No resource matches (the bench plan has none): NOT_FOUND, as the real ResourceS answers."""
+    """No resource matches the bench's accounts (as with the real ResourceS on the bench plan)."""
 
     async def AuthorizeResources(self, request: Any, context: Any) -> Any:  # noqa: N802
         raise CGRError("NOT_FOUND")
@@ -125,6 +126,9 @@ class EchoResources(resources_pb2_grpc.ResourcesServiceServicer):
 
     async def ReleaseResources(self, request: Any, context: Any) -> Any:  # noqa: N802
         raise CGRError("NOT_FOUND")
+
+    async def ReleaseUsage(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return resources_pb2.ReleaseUsageResponse()
 
 
 class EchoCdre(cdre_pb2_grpc.CdrServiceServicer):
@@ -159,7 +163,7 @@ _SERVICERS: dict[str, tuple[Any, Any, Any]] = {
     "stats": (EchoStats, stats_pb2_grpc.add_StatsServiceServicer_to_server, None),
     "thresholds": (EchoThresholds, thresholds_pb2_grpc.add_ThresholdsServiceServicer_to_server, None),
     "cdre": (EchoCdre, cdre_pb2_grpc.add_CdrServiceServicer_to_server, cdre_pb2),
-    "resources": (EchoResources, resources_pb2_grpc.add_ResourcesServiceServicer_to_server, None),
+    "resources": (EchoResources, resources_pb2_grpc.add_ResourcesServiceServicer_to_server, resources_pb2),
 }
 
 
@@ -181,7 +185,7 @@ def echo_service(name: str) -> type[BaseService]:
 
 
 class EchoSuite:
-    """Seven echo processes + the real SM on free loopback ports, children of this process."""
+    """Eight echo processes + the real SM on free loopback ports, children of this process."""
 
     def __init__(self, debit_interval: str, log_level: str) -> None:
         from tests.suite import suite_env
@@ -306,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     real = json.loads(args.compare.read_text()) if args.compare else None
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="cgrpy-bench-plan-") as tmp:
         plan = write_plan(Path(tmp), args.accounts, balance=Decimal(0))
-        print("starting the echo suite (real SM + 8 echo servers) ...", file=sys.stderr)
+        print("starting the echo suite (real SM + 7 echo servers) ...", file=sys.stderr)
         try:
             suite = stack.enter_context(EchoSuite(args.debit_interval, args.log_level))
         except RuntimeError as exc:

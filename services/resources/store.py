@@ -6,7 +6,7 @@ answers: a reply means the allocation is committed and a restart keeps it.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from cgrpy.storage.models.resources import ResourceUsageRow
@@ -18,17 +18,18 @@ class ResourceStore:
         self.engine = engine
 
     def write(self, changes: list[tuple[UsageKey, Usage | None]]) -> None:
+        """Each changed row deleted, the current ones inserted again: plain statements in one
+        transaction (an ORM merge would first SELECT every row; this runs once per call)."""
         if not changes:
             return
-        with Session(self.engine) as s, s.begin():
-            for (tenant, rid, uid), usage in changes:
-                if usage is None:
-                    s.execute(delete(ResourceUsageRow).where(
-                        ResourceUsageRow.tenant == tenant, ResourceUsageRow.resource_id == rid,
-                        ResourceUsageRow.usage_id == uid))
-                else:
-                    s.merge(ResourceUsageRow(tenant=tenant, resource_id=rid, usage_id=uid,
-                                             units=usage.units, expiry_ns=usage.expiry_ns))
+        t = ResourceUsageRow.__table__
+        rows = [{"tenant": tenant, "resource_id": rid, "usage_id": uid, "units": u.units, "expiry_ns": u.expiry_ns}
+                for (tenant, rid, uid), u in changes if u is not None]
+        with self.engine.begin() as conn:
+            for tenant, rid, uid in (key for key, _u in changes):
+                conn.execute(delete(t).where(t.c.tenant == tenant, t.c.resource_id == rid, t.c.usage_id == uid))
+            if rows:
+                conn.execute(insert(t), rows)
 
     def load_all(self) -> dict[tuple[str, str], dict[str, Usage]]:
         out: dict[tuple[str, str], dict[str, Usage]] = {}

@@ -15,7 +15,7 @@ from cgrpy.storage.tariffplans import read_tariffplan
 from cgrpy.tariffplan.columns import TariffPlanRows
 
 CLOSED = "127.0.0.1:1"
-SERVICES = ("attributes", "chargers", "suppliers", "stats", "thresholds", "cdre", "rals", "sm")
+SERVICES = ("attributes", "chargers", "suppliers", "stats", "thresholds", "cdre", "rals", "sm", "resources")
 
 
 def addrs(**running: str) -> dict[str, str]:
