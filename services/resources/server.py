@@ -22,24 +22,18 @@ from typing import Any
 
 import grpc
 
-from cgrates.v1 import (
-    common_pb2,
-    resources_pb2,
-    resources_pb2_grpc,
-    thresholds_pb2,
-    thresholds_pb2_grpc,
-)
+from cgrates.v1 import common_pb2, resources_pb2, resources_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.errors import FilterError
 from cgrpy.gotime import go_time_ns
 from cgrpy.runtime.cache import cache_counts
-from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
-from cgrpy.wire import event_from_pb, event_to_pb
+from cgrpy.wire import event_from_pb
 from services.resources import metrics
+from services.resources.clients import ThresholdSClient
 from services.resources.logic import (
     Change,
     Resource,
@@ -125,7 +119,7 @@ class ResourcesServer(BaseService):
     async def load(self) -> None:
         self._lock = asyncio.Lock()
         self.store = ResourceStore(self.engine)
-        self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+        self.thresholds = ThresholdSClient(self.settings)
         self._pending: set[asyncio.Task[None]] = set()
         await self.reload(self.settings.tpid)
         metrics.COLLECTOR.engines[id(self)] = lambda: getattr(self, "resources", None)
@@ -212,9 +206,8 @@ class ResourcesServer(BaseService):
         exact = int(total) if total == int(total) else Decimal(repr(total))  # events carry no floats
         ev = CGREvent(tenant=tenant, id=f"{rid}-{time.time_ns()}", time=datetime.now(UTC),
                       event={"EventType": "ResourceUpdate", "ResourceID": rid, "Usage": exact})
-        req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(ev), threshold_ids=list(ids))
         try:
-            await self.thresholds.call("ProcessEvent", req)
+            await self.thresholds.process_event(ev, ids)
         except CGRError as exc:  # also ThresholdS not running (UNAVAILABLE)
             if exc.word != "NOT_FOUND":
                 self.log.warning("resources.thresholds_failed", resource=rid, error=exc.message)

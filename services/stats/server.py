@@ -18,19 +18,19 @@ from typing import Any
 
 import grpc
 
-from cgrates.v1 import common_pb2, stats_pb2, stats_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
+from cgrates.v1 import common_pb2, stats_pb2, stats_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.runtime.batch import BatchItem, RecentIds, ids_or_none, process_each
-from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import money_str
-from cgrpy.wire import event_from_pb, event_to_pb
+from cgrpy.wire import event_from_pb
+from services.stats.clients import ThresholdSClient
 from services.stats.engine import StatEngine, StatProcessResult
 from services.stats.metrics import STAT_METRIC
 from services.stats.queue import StatQueueProfile
@@ -132,7 +132,7 @@ class StatsServer(BaseService):
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
         self.recent_ids = RecentIds()
-        self.thresholds = ServiceClient(self.settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+        self.thresholds = ThresholdSClient(self.settings)
         await self.reload()
 
     async def run(self, fn: Any, *args: Any) -> Any:
@@ -240,25 +240,19 @@ class StatsServer(BaseService):
         fresh uuids, so ThresholdS's dedup never skips one)."""
         if not events:
             return
-        req = thresholds_pb2.ThresholdsProcessEventsRequest(events=[
-            thresholds_pb2.ThresholdsProcessEventRequest(
-                event=event_to_pb(te.event), threshold_ids=te.threshold_ids)
-            for te in events])
         try:
-            await self.thresholds.call("ProcessEvents", req)
+            await self.thresholds.process_events([(te.event, te.threshold_ids) for te in events])
         except CGRError as exc:
             self.log.warning("stats.thresholds_failed", events=len(events), error=exc.message)
 
     async def notify_thresholds(self, result: StatProcessResult) -> None:
         for te in result.threshold_events:
-            req = thresholds_pb2.ThresholdsProcessEventRequest(
-                event=event_to_pb(te.event), threshold_ids=te.threshold_ids)
             try:
-                reply = await self.thresholds.call("ProcessEvent", req)
+                hit = await self.thresholds.process_event(te.event, te.threshold_ids)
             except CGRError as exc:
                 if exc.word != "NOT_FOUND":
                     self.log.warning("stats.thresholds_failed", stat_id=te.event.event.get("StatID"),
                                      error=exc.message)
                 continue
             self.log.debug("stats.thresholds_hit", stat_id=te.event.event.get("StatID"),
-                           thresholds=list(reply.ids))
+                           thresholds=hit)

@@ -19,6 +19,7 @@ SupplierAccountIDs do not influence the cost (v0.10 behaviour).
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +28,6 @@ import grpc
 from cgrates.v1 import (
     common_pb2,
     rals_pb2,
-    rals_pb2_grpc,
-    stats_pb2_grpc,
     suppliers_pb2,
     suppliers_pb2_grpc,
 )
@@ -38,12 +37,12 @@ from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
-from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import UnitError, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb
+from services.suppliers.clients import RalsClient, StatsClient
 from services.suppliers.engine import (
     SortedSuppliers,
     Supplier,
@@ -175,8 +174,8 @@ class SuppliersServer(BaseService):
 
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
-        self.rals = ServiceClient(self.settings, "rals", rals_pb2_grpc.RalsServiceStub)
-        self.stats = ServiceClient(self.settings, "stats", stats_pb2_grpc.StatsServiceStub)
+        self.rals = RalsClient(self.settings)
+        self.stats = StatsClient(self.settings)
         await self.reload()
 
     async def close(self) -> None:
@@ -212,9 +211,9 @@ class SuppliersServer(BaseService):
 
     # --- the engine's data sources (called from its worker thread) -----------------------------
 
-    def _remote(self, client: ServiceClient, method: str, req: Any) -> Any:
+    def _remote(self, call: Coroutine[Any, Any, Any], timeout: float) -> Any:
         try:
-            return self.runner.call_remote(client.call(method, req, idempotent=True), client.timeout * 4)
+            return self.runner.call_remote(call, timeout * 4)
         except CGRError as exc:
             if exc.word == "SERVER_ERROR":  # the engine answers SERVER_ERROR:<text> itself
                 raise RuntimeError(exc.detail or exc.word) from None
@@ -240,7 +239,7 @@ class SuppliersServer(BaseService):
         for plan in s.rating_plan_ids:
             cd.rating_plan_id = plan
             try:
-                reply = self._remote(self.rals, "GetCost", cd)
+                reply = self._remote(self.rals.get_cost(cd), self.rals.timeout)
             except CGRError as exc:
                 if exc.word in _PLAN_CANNOT_RATE:
                     continue
@@ -253,8 +252,8 @@ class SuppliersServer(BaseService):
         return None
 
     def metrics_of(self, tenant: str, stat_ids: list[str]) -> dict[str, Decimal]:
-        reply = self._remote(self.stats, "GetQueueFloatMetrics", common_pb2.TenantID(tenant=tenant, id=stat_ids[0]))
-        return {k: Decimal(v) for k, v in reply.metrics.items()}
+        metrics = self._remote(self.stats.float_metrics(tenant, stat_ids[0]), self.stats.timeout)
+        return {k: Decimal(v) for k, v in metrics.items()}
 
     def event_cost_of(self, ev: CGREvent) -> Decimal:
-        return Decimal(self._remote(self.rals, "GetCost", self._descriptor(ev)).cost)
+        return Decimal(self._remote(self.rals.get_cost(self._descriptor(ev)), self.rals.timeout).cost)

@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, thresholds_pb2, thresholds_pb2_grpc
+from cgrates.v1 import common_pb2, thresholds_pb2, thresholds_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
@@ -26,11 +26,11 @@ from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.gotime import go_time
 from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
-from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.engine_runner import EngineRunner, NeedsWorker, on_loop
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
-from cgrpy.wire import event_from_pb, event_to_pb
+from cgrpy.wire import event_from_pb
+from services.thresholds.clients import RalsClient
 from services.thresholds.engine import ThresholdEngine, ThresholdProcessResult
 from services.thresholds.state import Threshold, ThresholdProfile
 from services.thresholds.store import ThresholdStore
@@ -137,7 +137,7 @@ class ThresholdsServer(BaseService):
     async def load(self) -> None:
         self.runner = EngineRunner(self.name)
         self.recent_ids = RecentIds()
-        self.rals = ServiceClient(self.settings, "rals", rals_pb2_grpc.RalsServiceStub)
+        self.rals = RalsClient(self.settings)
         await self.reload()
 
     async def close(self) -> None:
@@ -191,11 +191,8 @@ class ThresholdsServer(BaseService):
     def execute_actions(self, tenant: str, account: str | None, action_ids: list[str]) -> None:
         """The engine's ``execute_actions``: RALs ExecuteActions per action set; raises on failure."""
         ev = _EVENT.get()
-        pb_event = event_to_pb(ev) if ev is not None else None
         for aid in action_ids:
-            req = rals_pb2.ExecuteActionsRequest(tenant=tenant, account=account or "", actions_id=aid,
-                                                 event=pb_event)
-            # not idempotent: a retried *topup would top up twice
-            self.runner.call_remote(self.rals.call("ExecuteActions", req), self.rals.timeout + 1)
+            self.runner.call_remote(self.rals.execute_actions(tenant, account or "", aid, ev),
+                                    self.rals.timeout + 1)
             self.log.info("thresholds.actions_executed", tenant=tenant, account=account or "",
                           actions_id=aid)
