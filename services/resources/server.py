@@ -104,8 +104,8 @@ class ResourcesServiceServicer(resources_pb2_grpc.ResourcesServiceServicer):
         return common_pb2.IDsResponse(ids=self.owner.resources.ids(request.tenant or self.owner.settings.default_tenant))
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
-        tpid = request.tpid or self.owner.settings.tpid
-        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=await self.owner.reload(tpid))
+        tpid, loaded = await self.owner.reload(request.tpid or None)
+        return common_pb2.ReloadCacheResponse(tpid=tpid, loaded=loaded)
 
 
 class ResourcesServer(BaseService):
@@ -121,7 +121,7 @@ class ResourcesServer(BaseService):
         self.store = ResourceStore(self.engine)
         self.thresholds = ThresholdSClient(self.settings)
         self._pending: set[asyncio.Task[None]] = set()
-        await self.reload(self.settings.tpid)
+        await self.reload()
         metrics.COLLECTOR.engines[id(self)] = lambda: getattr(self, "resources", None)
 
     async def close(self) -> None:
@@ -140,8 +140,13 @@ class ResourcesServer(BaseService):
             raise CGRError("SERVER_ERROR", f"resources tariff plan: {exc}") from None
         return ResourceEngine(profiles, index, saved)
 
-    async def reload(self, tpid: str) -> dict[str, int]:
-        """Build the engine for ``tpid`` and swap it in, usages carried over; old one kept on error."""
+    async def reload(self, tpid: str | None = None) -> tuple[str, dict[str, int]]:
+        """Build the engine for ``tpid`` (default: the configured one) and swap it in, usages
+        carried over; the old one is kept on error. Same contract as ``BaseService.reload``, but
+        not its build-in-a-worker-then-swap: the usages are live state, so the snapshot, the
+        build and the swap happen under the lock every allocate/release takes, and no usage
+        taken meanwhile can be lost between the snapshot and the swap."""
+        tpid = tpid or self.settings.tpid
         rows = await self.fetch_tariffplan(tpid)
         async with self._lock:
             current = getattr(self, "resources", None)
@@ -152,7 +157,7 @@ class ResourcesServer(BaseService):
             self.resources = self._build(rows, saved)
         self.log.info("resources.loaded", tpid=tpid, profiles=len(self.resources.profiles))
         self.cache_tpid, self.cache_counts = tpid, cache_counts(rows, ("Resources", "Filters"))
-        return {"Resources": len(self.resources.profiles), "Filters": len(rows.get("Filters", []))}
+        return tpid, {"Resources": len(self.resources.profiles), "Filters": len(rows.get("Filters", []))}
 
     async def change(self, op: Any, name: str) -> Any:
         """Run ``op(engine, change)`` under the lock, commit what it changed, then notify ThresholdS."""
