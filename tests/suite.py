@@ -23,17 +23,33 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports. All are bound at once: picked one by one, a port just
+    closed can be handed out again, and two services of one suite then ask for the same port."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def suite_env(db_url: str, **extra: str) -> dict[str, str]:
     """Environment for a suite on its own free ports (so tests never collide with `make run`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CGRPY_")}
     env["CGRPY_STORDB_URL"] = db_url
+    ports = iter(free_ports(2 * len(SERVICES) + 3))
     for name in SERVICES:
-        env[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(free_port())
-        env[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(free_port())
-    env["CGRPY_OPENSIPS_LISTEN"] = f"127.0.0.1:{free_port()}"
+        env[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
+        env[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
+    env["CGRPY_OPENSIPS_LISTEN"] = f"127.0.0.1:{next(ports)}"
     env["CGRPY_OPENSIPS_EVENT_LISTEN"] = f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
-    env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{free_port()}"
-    env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{free_port()}"
+    env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{next(ports)}"
+    env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{next(ports)}"
     env["CGRPY_GRACE_PERIOD"] = "2s"
     env["CGRPY_SM_SPOOL_PATH"] = str(Path(tempfile.mkdtemp(prefix="cgrpy-spool-")) / "spool.sqlite")
     # No API token unless a test sets one (CGRPY_API_TOKEN): most tests drive the services with
