@@ -76,3 +76,39 @@ class TPRowsResponse(_message.Message):
     ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.JsonObject]
     def __init__(self, rows: _Optional[_Iterable[_Union[_common_pb2.JsonObject, _Mapping]]] = ...) -> None: ...
+
+class LoadTariffPlanRequest(_message.Message):
+    __slots__ = ("tpid", "flush", "dry_run", "kind", "id")
+    TPID_FIELD_NUMBER: _ClassVar[int]
+    FLUSH_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    tpid: str
+    flush: bool
+    dry_run: bool
+    kind: str
+    id: str
+    def __init__(self, tpid: _Optional[str] = ..., flush: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., kind: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class LoadTariffPlanResponse(_message.Message):
+    __slots__ = ("rows", "reloaded")
+    class RowsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ReloadedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    RELOADED_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.ScalarMap[str, int]
+    reloaded: _containers.ScalarMap[str, str]
+    def __init__(self, rows: _Optional[_Mapping[str, int]] = ..., reloaded: _Optional[_Mapping[str, str]] = ...) -> None: ...

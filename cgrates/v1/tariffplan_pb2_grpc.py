@@ -65,6 +65,11 @@ class TariffPlanServiceStub:
                 request_serializer=cgrates_dot_v1_dot_tariffplan__pb2.TPRowsRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_tariffplan__pb2.TPRowsResponse.FromString,
                 _registered_method=True)
+        self.LoadTariffPlan = channel.unary_unary(
+                '/cgrates.v1.TariffPlanService/LoadTariffPlan',
+                request_serializer=cgrates_dot_v1_dot_tariffplan__pb2.LoadTariffPlanRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_tariffplan__pb2.LoadTariffPlanResponse.FromString,
+                _registered_method=True)
 
 
 class TariffPlanServiceServicer:
@@ -106,6 +111,12 @@ class TariffPlanServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadTariffPlan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TariffPlanServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +149,11 @@ def add_TariffPlanServiceServicer_to_server(servicer, server):
                     servicer.GetTPRows,
                     request_deserializer=cgrates_dot_v1_dot_tariffplan__pb2.TPRowsRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_tariffplan__pb2.TPRowsResponse.SerializeToString,
+            ),
+            'LoadTariffPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadTariffPlan,
+                    request_deserializer=cgrates_dot_v1_dot_tariffplan__pb2.LoadTariffPlanRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_tariffplan__pb2.LoadTariffPlanResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -302,6 +318,33 @@ class TariffPlanService:
             '/cgrates.v1.TariffPlanService/GetTPRows',
             cgrates_dot_v1_dot_tariffplan__pb2.TPRowsRequest.SerializeToString,
             cgrates_dot_v1_dot_tariffplan__pb2.TPRowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadTariffPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.TariffPlanService/LoadTariffPlan',
+            cgrates_dot_v1_dot_tariffplan__pb2.LoadTariffPlanRequest.SerializeToString,
+            cgrates_dot_v1_dot_tariffplan__pb2.LoadTariffPlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,8 @@ the message is the one a CSV file would get.
 Kinds and their files: Filter (Filters), Attribute (Attributes), Charger (Chargers), Supplier
 (Suppliers), StatQueue (Stats), Threshold (Thresholds), Resource (Resources), Actions (Actions), ActionPlan
 (ActionPlans, plus one Timings row per non-builtin timing) and ActionTriggers (ActionTriggers).
+The rating kinds of the TP API (TPTiming, TPDestination, TPRate, TPDestinationRate,
+TPRatingPlan, TPRatingProfile) are in :mod:`cgrpy.tariffplan.rating_kinds`; :func:`kind` finds both.
 """
 
 from __future__ import annotations
@@ -228,23 +230,39 @@ class Kind:
     to_rows: Callable[[_Obj, str, str], list[Row]]  # (profile, tenant, id) -> rows
     from_rows: Callable[[list[Row], str, str], dict[str, Any]]  # (rows, tenant, id) -> JSON
     services: tuple[str, ...]  # whose compiled data it changes (ReloadCache)
+    # A composite ID (a rating profile is Category and Subject within its tenant): the ID is
+    # these columns' cells joined by ':', each read from the same-named JSON field.
+    id_cols: tuple[str, ...] = ()
 
     def key(self, obj: Any, default_tenant: str) -> tuple[str, str]:
         """(tenant, id) named by a profile or a TenantID argument."""
         o = _Obj(obj)
-        ident = o.text(self.id_col, "ID", "ActionsId", "GroupID")
+        if self.id_cols:
+            parts = [o.text(c) for c in self.id_cols]
+            for col, part in zip(self.id_cols, parts, strict=True):
+                if not part:
+                    raise ProfileError(col, "missing")
+            ident = ":".join(parts)
+        else:
+            ident = o.text(self.id_col, "ID", "ActionsId", "GroupID")
         if not ident:
             raise ProfileError(self.id_col if self.tenant_col is None else "ID", "missing")
         tenant = (o.text("Tenant") or default_tenant) if self.tenant_col else ""
         return tenant, ident
 
+    def row_ident(self, row: Mapping[str, str]) -> str:
+        return ":".join(row[c] for c in self.id_cols) if self.id_cols else row[self.id_col]
+
     def matches(self, row: Mapping[str, str], tenant: str, ident: str) -> bool:
-        if row[self.id_col] != ident:
+        if self.row_ident(row) != ident:
             return False
         return self.tenant_col is None or row[self.tenant_col] == tenant
 
     def match_cells(self, tenant: str, ident: str) -> dict[str, str]:
-        cells = {self.id_col: ident}
+        if self.id_cols:
+            cells = dict(zip(self.id_cols, ident.split(":", len(self.id_cols) - 1), strict=False))
+        else:
+            cells = {self.id_col: ident}
         if self.tenant_col:
             cells[self.tenant_col] = tenant
         return cells
@@ -639,10 +657,17 @@ _ALIASES = {
 
 
 def kind(name: str) -> Kind:
+    # imported here: the rating kinds build on this module's helpers (an import cycle otherwise)
+    from cgrpy.tariffplan.rating_kinds import RATING_KINDS
+
     found = _ALIASES.get(name.lower())
-    if found is None:
-        raise ProfileError("kind", f"unknown kind {name!r} (use one of {', '.join(KINDS)})")
-    return KINDS[found]
+    if found is not None:
+        return KINDS[found]
+    rating = {n.lower(): k for n, k in RATING_KINDS.items()}.get(name.lower())
+    if rating is None:
+        known = ", ".join([*KINDS, *RATING_KINDS])
+        raise ProfileError("kind", f"unknown kind {name!r} (use one of {known})")
+    return rating
 
 
 # ----------------------------------------------------------------------------- public API
@@ -701,7 +726,7 @@ def ids_of(k: Kind, plan: TariffPlanRows, tenant: str | None) -> list[str]:
     for r in plan.get(k.file, []):
         if k.tenant_col and tenant is not None and r[k.tenant_col] != tenant:
             continue
-        out[r[k.id_col]] = None
+        out[k.row_ident(r)] = None
     return list(out)
 
 

@@ -5,6 +5,10 @@ tables of the TPID, after validating the whole resulting plan with the loader's 
 (cross-references included), in one transaction; then the services compiling that kind reload.
 So a provisioned profile behaves exactly like the same profile loaded from CSV and survives a
 restart. Only a change to the configured TPID triggers reloads (another TPID is just stored).
+
+LoadTariffPlan writes a stored TPid (or one object of it and what that needs) into the
+configured TPID, merged by object key as CGRateS writes a TPid into its DataDB, validated as a
+whole like `cgr load` (nothing written on a problem), then reloads.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.reload import RELOADABLE
-from cgrpy.storage.tariffplans import list_tpids, read_tariffplan, replace_rows
+from cgrpy.storage.tariffplans import list_tpids, read_tariffplan, replace_rows, replace_tariffplan
+from cgrpy.tariffplan import merge
 from cgrpy.tariffplan import profiles as tp
 from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
+from cgrpy.tariffplan.validate import validate_rows
 
 SERVICE_NAME = tariffplan_pb2.DESCRIPTOR.services_by_name["TariffPlanService"].full_name
 
@@ -189,3 +195,50 @@ class TariffPlanServicer(tariffplan_pb2_grpc.TariffPlanServiceServicer):
         if not rows:
             raise CGRError("NOT_FOUND")
         return tariffplan_pb2.TPRowsResponse(rows=[common_pb2.JsonObject(json=dumps_exact(r)) for r in rows])
+
+    async def LoadTariffPlan(
+        self, request: tariffplan_pb2.LoadTariffPlanRequest, context: Any,
+    ) -> tariffplan_pb2.LoadTariffPlanResponse:
+        if not request.tpid:
+            raise CGRError("MANDATORY_IE_MISSING", "[TPid]")
+        live_id = self.settings.tpid
+        async with self._lock:
+            src = await self._plan(request.tpid)
+            if not any(src.values()):
+                raise CGRError("NOT_FOUND")
+            part = self._selected(src, request.kind, request.id)
+            if request.tpid == live_id:
+                result = src  # the live plan itself: validate and reload
+            elif request.flush and not request.kind:
+                result = part
+            else:
+                result = merge.merge(await self._plan(live_id), part)
+            problems = (await asyncio.to_thread(validate_rows, result)).problems
+            if problems:
+                shown = "; ".join(merge.describe(p, result) for p in problems[:5])
+                raise CGRError("SERVER_ERROR", f"{len(problems)} problem(s), nothing loaded: {shown}")
+            rows = {f: len(r) for f, r in result.items() if r}
+            if request.dry_run:
+                return tariffplan_pb2.LoadTariffPlanResponse(rows=rows)
+            if request.tpid != live_id:
+                await asyncio.to_thread(replace_tariffplan, self.owner.engine, live_id, result,
+                                        source=f"stordb:{request.tpid}")
+            services = ("rals",) if request.kind else tp.ALL_RELOADABLE
+            reloaded = await self._reload(services, live_id)
+        failed = {k: v for k, v in reloaded.items() if v not in ("reloaded", "not running")}
+        if failed:
+            raise CGRError("SERVER_ERROR", "reload failed: " + ", ".join(f"{k}: {v}" for k, v in failed.items()))
+        return tariffplan_pb2.LoadTariffPlanResponse(rows=rows, reloaded=reloaded)
+
+    @staticmethod
+    def _selected(src: TariffPlanRows, kind: str, ident: str) -> TariffPlanRows:
+        if not kind:
+            return src
+        if not ident:
+            raise CGRError("MANDATORY_IE_MISSING", "[ID]")
+        try:
+            return merge.select(src, kind, ident)
+        except ValueError as exc:
+            raise CGRError("INVALID_ARGUMENT", str(exc)) from None
+        except LookupError:
+            raise CGRError("NOT_FOUND") from None

@@ -27,6 +27,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     suppliers,
     tariffplans,
     thresholds,
+    tp_rating,
 )
 from services.sm.apier.args import Args
 from services.sm.apier.core import METHODS, Context

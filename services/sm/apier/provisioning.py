@@ -1,5 +1,5 @@
 """CGRateS JSON-RPC provisioning and tariff-plan read-back: APIerSv1.Set*/Get*/Remove* of
-filters and profiles, actions and action plans, the GetTP* reads. Every call goes to the
+filters and profiles, actions and action plans, GetTPIds (the rating TP API is tp_rating.py). Every call goes to the
 TariffPlanService of the RALs process (services/rals/tariffplan_service.py), which validates like
 a CSV load, stores the rows and reloads the owning services; this module only maps argument and
 reply shapes. Registered into :data:`services.sm.apier.core.METHODS` on import.
@@ -12,7 +12,6 @@ live at once: the owners reload); APIerSv2.GetActions answers the TP action shap
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -199,63 +198,8 @@ async def get_account_action_triggers(ctx: Context, a: Args) -> Any:
 # --- tariff-plan read-back --------------------------------------------------------------------
 
 
-async def _tp_rows(ctx: Context, tpid: str, file: str, ident: str = "") -> list[dict[str, str]]:
-    req = tariffplan_pb2.TPRowsRequest(tpid=tpid, file=file, id=ident)
-    return [loads_exact(r.json) for r in (await _call(ctx, "GetTPRows", req)).rows]
-
-
-def _num(cell: str) -> Decimal | int:
-    if not cell:
-        return 0
-    d = Decimal(cell)
-    return int(d) if d == d.to_integral_value() and "." not in cell else d
-
-
 async def get_tpids(ctx: Context, a: Args) -> Any:
     return list((await _call(ctx, "GetTPIds", common_pb2.Empty())).tpids)
-
-
-async def get_tp_rate(ctx: Context, a: Args) -> Any:
-    a.require("TPid", "ID")
-    rows = await _tp_rows(ctx, a.str("TPid"), "Rates", a.str("ID"))
-    return {"TPid": a.str("TPid"), "ID": a.str("ID"), "RateSlots": [
-        {"ConnectFee": _num(r["ConnectFee"]), "Rate": _num(r["Rate"]), "RateUnit": r["RateUnit"],
-         "RateIncrement": r["RateIncrement"], "GroupIntervalStart": r["GroupIntervalStart"]} for r in rows]}
-
-
-async def get_tp_rate_ids(ctx: Context, a: Args) -> Any:
-    a.require("TPid")
-    ids = list(dict.fromkeys(r["Id"] for r in await _tp_rows(ctx, a.str("TPid"), "Rates")))
-    offset, limit = a.int("Offset") or 0, a.int("Limit") or 0
-    return ids[offset:offset + limit] if limit else ids[offset:]
-
-
-async def get_tp_destination(ctx: Context, a: Args) -> Any:
-    a.require("TPid", "ID")
-    rows = await _tp_rows(ctx, a.str("TPid"), "Destinations", a.str("ID"))
-    return {"TPid": a.str("TPid"), "ID": a.str("ID"), "Prefixes": [r["Prefix"] for r in rows]}
-
-
-async def get_tp_rating_plan(ctx: Context, a: Args) -> Any:
-    a.require("TPid", "ID")
-    rows = await _tp_rows(ctx, a.str("TPid"), "RatingPlans", a.str("ID"))
-    return {"TPid": a.str("TPid"), "ID": a.str("ID"), "RatingPlanBindings": [
-        {"DestinationRatesId": r["DestinationRatesId"], "TimingId": r["TimingTag"], "Weight": _num(r["Weight"])}
-        for r in rows]}
-
-
-async def get_tp_rating_profile(ctx: Context, a: Args) -> Any:
-    """AttrGetTPRatingProfile {TPid, RatingProfileId = [LoadId:]Tenant:Category:Subject}."""
-    a.require("TPid", "RatingProfileId")
-    parts = a.str("RatingProfileId").split(":")
-    if len(parts) not in (3, 4):
-        raise CGRError("SERVER_ERROR", "RatingProfileId: expected [LoadId:]Tenant:Category:Subject")
-    load_id, (tenant, category, subject) = (parts[0] if len(parts) == 4 else ""), parts[-3:]
-    rows = await _tp_rows(ctx, a.str("TPid"), "RatingProfiles", f"{tenant}:{category}:{subject}")
-    return {"TPid": a.str("TPid"), "LoadId": load_id, "Tenant": tenant, "Category": category, "Subject": subject,
-            "RatingPlanActivations": [
-                {"ActivationTime": r["ActivationTime"], "RatingPlanId": r["RatingPlanId"],
-                 "FallbackSubjects": r["RatesFallbackSubject"]} for r in rows]}
 
 
 for _name, _fn in {
@@ -267,8 +211,6 @@ for _name, _fn in {
     "APIerSv1.AddAccountActionTriggers": add_account_action_triggers,
     "APIerSv1.RemoveAccountActionTriggers": remove_account_action_triggers,
     "APIerSv1.GetAccountActionTriggers": get_account_action_triggers,
-    "APIerSv1.GetTPIds": get_tpids, "APIerSv1.GetTPRate": get_tp_rate, "APIerSv1.GetTPRateIds": get_tp_rate_ids,
-    "APIerSv1.GetTPDestination": get_tp_destination, "APIerSv1.GetTPRatingPlan": get_tp_rating_plan,
-    "APIerSv1.GetTPRatingProfile": get_tp_rating_profile,
+    "APIerSv1.GetTPIds": get_tpids,
 }.items():
     METHODS[_name] = _fn
