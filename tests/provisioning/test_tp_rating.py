@@ -166,3 +166,70 @@ def test_bad_input_is_refused_naming_the_field_and_changes_nothing(api, suite):
     assert err(api.call("APIerSv1.LoadTariffPlanFromStorDb", {})) == "MANDATORY_IE_MISSING: [TPid]"
     assert dump(url) == live
     assert cost(api, "1001") == before
+
+
+def test_live_rating_profiles(api, suite):
+    assert "RATING_PLAN_NOT_FOUND" in err(api.call("APIerSv1.GetCost", {
+        "Subject": "1099", "AnswerTime": T0, "Destination": "1002", "Usage": "85s"}))
+    assert err(api.call("APIerSv1.GetRatingProfile", {"Category": "call", "Subject": "1099"})) == "NOT_FOUND"
+    assert err(api.call("APIerSv1.SetRatingProfile", {"Category": "call", "Subject": "1099", "RatingPlanActivations": [
+        {"ActivationTime": ACTIVE, "RatingPlanId": "RP_NOPE"}]})) == "NOT_FOUND:RatingPlanId:RP_NOPE"
+    assert err(api.call("APIerSv1.SetRatingProfile", {"Category": "call", "Subject": "1099", "RatingPlanActivations": [
+        {"RatingPlanId": "RP_1001"}]})) == "MANDATORY_IE_MISSING: [ActivationTime]"
+    assert err(api.call("APIerSv1.SetRatingProfile", {"Subject": "1099", "RatingPlanActivations": []})) == \
+        "MANDATORY_IE_MISSING: [Category]"
+    assert ok(api.call("APIerSv1.SetRatingProfile", {
+        "Tenant": "cgrates.org", "Category": "call", "Subject": "1099", "Overwrite": True,
+        "RatingPlanActivations": [{"ActivationTime": ACTIVE, "RatingPlanId": "RP_1001", "FallbackSubjects": ""}]})) == "OK"
+    assert cost(api, "1099") == Decimal("0.64175")  # RP_1001, live at once
+    # without Overwrite an activation is added: from 2014-08-01 1099 pays RP_1002's prices to 1001
+    assert ok(api.call("APIerSv1.SetRatingProfile", {"Category": "call", "Subject": "1099", "RatingPlanActivations": [
+        {"ActivationTime": "2014-08-01T00:00:00Z", "RatingPlanId": "RP_1002", "FallbackSubjects": "1001;1002"}]})) == "OK"
+    assert ok(api.call("APIerSv1.GetRatingProfile", {"Tenant": "cgrates.org", "Category": "call", "Subject": "1099"})) == {
+        "Id": "*out:cgrates.org:call:1099", "RatingPlanActivations": [
+            {"ActivationTime": "2014-01-14T00:00:00Z", "RatingPlanId": "RP_1001", "FallbackKeys": None},
+            {"ActivationTime": "2014-08-01T00:00:00Z", "RatingPlanId": "RP_1002",
+             "FallbackKeys": ["*out:cgrates.org:call:1001", "*out:cgrates.org:call:1002"]}]}
+    assert cost(api, "1099", "1001") == Decimal("0.64175")  # RP_1002 rates 1001 as RP_1001 rates 1002
+    assert ok(api.call("APIerSv1.RemoveRatingProfile", {"Category": "call", "Subject": "1099"})) == "OK"
+    assert err(api.call("APIerSv1.GetRatingProfile", {"Category": "call", "Subject": "1099"})) == "NOT_FOUND"
+    assert err(api.call("APIerSv1.RemoveRatingProfile", {"Category": "call", "Subject": "1099"})) == "NOT_FOUND"
+    assert "RATING_PLAN_NOT_FOUND" in err(api.call("APIerSv1.GetCost", {
+        "Subject": "1099", "AnswerTime": T0, "Destination": "1002", "Usage": "85s"}))
+
+
+def test_load_one_rating_profile_or_destination(api, suite):
+    build_portal_plan(api, "one", "0.9")
+    assert ok(api.call("APIerSv1.SetTPDestination", {"TPid": "one", "ID": "DST_ONE", "Prefixes": ["4420", "4421"]}))
+    assert ok(api.call("APIerSv1.SetTPRatingProfile", {"TPid": "one", "Category": "call", "Subject": "1098",
+                                                       "RatingPlanActivations": [
+                                                           {"ActivationTime": ACTIVE, "RatingPlanId": "RP_PORTAL"}]}))
+    url = suite.env["CGRPY_STORDB_URL"]
+    assert err(api.call("APIerSv1.LoadRatingProfile", {"TPid": "one", "RatingProfileID": "cgrates.org:call:1097"})) \
+        == "NOT_FOUND"
+    assert ok(api.call("APIerSv1.LoadRatingProfile", {"TPid": "one", "RatingProfileID": "cgrates.org:call:1098"})) \
+        == "OK"
+    assert cost(api, "1098") == Decimal("1.9")  # 0.1 + 2 minutes at 0.9: the plan came with its profile
+    live = dump(url)
+    assert [r["Rate"] for r in live["Rates"] if r["Id"] == "RT_PORTAL"] == ["0.9"]  # its rate came too
+    assert not any(r["Id"] == "DST_ONE" for r in live["Destinations"])  # not needed by the profile
+    assert ok(api.call("APIerSv1.LoadDestination", {"TPid": "one", "ID": "DST_ONE"})) == "OK"
+    assert ok(api.call("APIerSv1.GetTPDestination", {"TPid": "cgrpy", "ID": "DST_ONE"}))["Prefixes"] == ["4420", "4421"]
+    assert err(api.call("APIerSv1.LoadDestination", {"TPid": "one", "ID": "DST_NONE"})) == "NOT_FOUND"
+    assert ok(api.call("APIerSv1.LoadRatingPlan", {"TPid": "one", "RatingPlanId": "RP_PORTAL"})) == "OK"
+
+
+def test_set_in_the_live_tpid_is_live_and_flush_replaces(api, suite):
+    """A TP object set in the configured TPID takes effect at once; FlushDb makes the live plan
+    the TPid (what CGRateS's flush of its DataDB does)."""
+    before = cost(api, "1002", "1001")
+    assert ok(api.call("APIerSv1.SetTPRate", {"TPid": "cgrpy", "ID": "RT_20CNT", "RateSlots": [
+        {"ConnectFee": Decimal("0.4"), "Rate": Decimal("0.4"), "RateUnit": "60s", "RateIncrement": "60s",
+         "GroupIntervalStart": "0s"}]})) == "OK"
+    assert cost(api, "1002", "1001") == Decimal("1.2") != before  # 0.4 + 2 minutes at 0.4
+    build_portal_plan(api, "flush", "0.6")
+    assert ok(api.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "flush", "FlushDb": True})) == "OK"
+    assert cost(api, "1001") == Decimal("1.3")
+    assert "RATING_PLAN_NOT_FOUND" in err(api.call("APIerSv1.GetCost", {
+        "Subject": "1002", "AnswerTime": T0, "Destination": "1001", "Usage": "85s"}))
+    assert dump(suite.env["CGRPY_STORDB_URL"])["Rates"] == dump(suite.env["CGRPY_STORDB_URL"], "flush")["Rates"]
