@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cgrpy.netaddr import advertise_problem
 from cgrpy.security import check_allow_list
 from cgrpy.units import UnitError, format_duration, parse_duration
 
@@ -32,6 +33,9 @@ SERVICES: tuple[str, ...] = (
 )
 # Stateless over the StorDB: `cgr up` can start several processes of each (setting `replicas`).
 STATELESS_SERVICES: tuple[str, ...] = ("attributes", "chargers", "suppliers", "cdre")
+# One owner per account partition through Postgres advisory locks (services/rals/partitions.py):
+# several processes only on a Postgres StorDB (on SQLite one process owns every account).
+PARTITIONED_SERVICES: tuple[str, ...] = ("rals",)
 # Replica k (0, 1, ...) of a service listens on the service's gRPC and metrics ports + k * this:
 # attributes 20051, 20151, 20251...; metrics 9151, 9251...; all below 32768 up to MAX_REPLICAS.
 REPLICA_PORT_STEP = 100
@@ -154,8 +158,9 @@ _BASE_KEYS: list[Key] = [
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     _k("replicas", "int", 1,
        "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
-       "suppliers, cdre); replica k listens on the service's ports + 100*k, and clients spread "
-       "calls over all of them (1..10)."),
+       "suppliers, cdre) and, on a Postgres StorDB, of rals (accounts partitioned between them); "
+       "replica k listens on the service's ports + 100*k, and clients spread calls over all of "
+       "them (1..10)."),
 ]
 for _svc in SERVICES:
     _BASE_KEYS += [
@@ -174,6 +179,14 @@ for _svc in ("attributes", "chargers", "suppliers", "stats", "thresholds", "reso
         _k(f"{_svc}_prefix_indexed_fields", "json_list", [],
            f"Fields {_svc} indexes by prefix ([] = none; null = all).", f"{_svc}.prefix_indexed_fields"),
     ]
+
+_BASE_KEYS.append(_k(
+    "rals_advertise", "str", "",
+    "Where other RALs replicas reach this one (they forward an account's requests to its owner): "
+    "a host (the gRPC port it listens on is added) or host:port; *hostname = the IP this "
+    "machine's name resolves to (a container's own). Empty: the listen address, if it is not a "
+    "wildcard (0.0.0.0, ::); with a wildcard and nothing here, replicas serve each other's "
+    "accounts on the slow locked path and RALs logs an error. Kubernetes: the pod IP."))
 
 KEYS: dict[str, Key] = {k.name: k for k in _BASE_KEYS}
 
@@ -244,6 +257,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},
     "opensips_allowed_sources": check_allow_list,
+    "rals_advertise": advertise_problem,
 }
 # Settings never shown in clear (`cgr config show`, logs).
 SECRET_KEYS = frozenset({"api_token"})
@@ -288,7 +302,14 @@ class Settings:
 
     def replicas_of(self, service: str) -> int:
         """How many processes of ``service`` `cgr up` starts."""
-        return int(self._values["replicas"]) if service in STATELESS_SERVICES else 1
+        if service in STATELESS_SERVICES or (service in PARTITIONED_SERVICES and self.partitioned):
+            return int(self._values["replicas"])
+        return 1
+
+    @property
+    def partitioned(self) -> bool:
+        """The StorDB can share the account space between processes (Postgres)."""
+        return str(self._values["stordb_url"]).startswith("postgresql")
 
     def replica_ports(self, service: str, k: int) -> tuple[int, int]:
         """(gRPC, metrics) port of replica ``k`` of ``service`` on this machine."""

@@ -270,3 +270,15 @@ class VerifyAccountsResponse(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     accounts: _containers.RepeatedCompositeFieldContainer[AccountCheck]
     def __init__(self, accounts: _Optional[_Iterable[_Union[AccountCheck, _Mapping]]] = ...) -> None: ...
+
+class Ownership(_message.Message):
+    __slots__ = ("advertised", "partitions", "partitions_total", "mode")
+    ADVERTISED_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    advertised: str
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    partitions_total: int
+    mode: str
+    def __init__(self, advertised: _Optional[str] = ..., partitions: _Optional[_Iterable[int]] = ..., partitions_total: _Optional[int] = ..., mode: _Optional[str] = ...) -> None: ...

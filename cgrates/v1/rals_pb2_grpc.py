@@ -115,6 +115,11 @@ class RalsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsResponse.FromString,
                 _registered_method=True)
+        self.GetOwnership = channel.unary_unary(
+                '/cgrates.v1.RalsService/GetOwnership',
+                request_serializer=cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_rals__pb2.Ownership.FromString,
+                _registered_method=True)
 
 
 class RalsServiceServicer:
@@ -229,6 +234,14 @@ class RalsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOwnership(self, request, context):
+        """Which account partitions this process owns now and the address it publishes with them
+        (`cgr status`). Memory only: answers at once, even with the StorDB down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RalsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -311,6 +324,11 @@ def add_RalsServiceServicer_to_server(servicer, server):
                     servicer.VerifyAccounts,
                     request_deserializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_rals__pb2.VerifyAccountsResponse.SerializeToString,
+            ),
+            'GetOwnership': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOwnership,
+                    request_deserializer=cgrates_dot_v1_dot_common__pb2.Empty.FromString,
+                    response_serializer=cgrates_dot_v1_dot_rals__pb2.Ownership.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -745,6 +763,33 @@ class RalsService:
             '/cgrates.v1.RalsService/VerifyAccounts',
             cgrates_dot_v1_dot_rals__pb2.VerifyAccountsRequest.SerializeToString,
             cgrates_dot_v1_dot_rals__pb2.VerifyAccountsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOwnership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.RalsService/GetOwnership',
+            cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            cgrates_dot_v1_dot_rals__pb2.Ownership.FromString,
             options,
             channel_credentials,
             insecure,

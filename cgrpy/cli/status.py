@@ -7,7 +7,11 @@ import asyncio
 import json
 from typing import Any
 
+import grpc
+
+from cgrates.v1 import common_pb2, rals_pb2_grpc
 from cgrpy.config import SERVICES, Settings, load_settings, split_targets
+from cgrpy.runtime import auth
 from cgrpy.runtime.balance import resolve
 from cgrpy.runtime.healthcheck import check
 
@@ -48,12 +52,49 @@ def _expand(targets: tuple[str, ...]) -> list[str]:
     return out
 
 
+def ownership(settings: Settings, addr: str) -> dict[str, Any] | None:
+    """What one RALs process owns: ``partitions`` (the account partitions it holds now, of
+    ``partitions_total``), ``advertised`` (where the other replicas forward to), ``mode``.
+    None when it does not answer."""
+    with auth.channel(settings, addr) as ch:
+        try:
+            own = rals_pb2_grpc.RalsServiceStub(ch).GetOwnership(common_pb2.Empty(), timeout=2.0)
+        except grpc.RpcError:
+            return None
+    return {"advertised": own.advertised, "partitions": list(own.partitions),
+            "partitions_total": own.partitions_total, "mode": own.mode}
+
+
+def _ranges(parts: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> "0-2,5,7-8" (the text table's short form)."""
+    out: list[str] = []
+    for p in parts:
+        if out and int(out[-1].rsplit("-", 1)[-1]) == p - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{p}"
+        else:
+            out.append(str(p))
+    return ",".join(out)
+
+
+def _owns(rep: dict[str, Any]) -> str:
+    own = rep.get("ownership")
+    if not own:
+        return ""
+    if own["mode"] == "owns-all":
+        return "  owns all accounts"
+    n = len(own["partitions"])
+    where = own["advertised"] or "no advertised address (CGRPY_RALS_ADVERTISE)"
+    return f"  {n}/{own['partitions_total']} partitions {_ranges(own['partitions']) or '-'} as {where}"
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     table = {name: replicas(settings, name) for name in SERVICES}
-    for reps in table.values():
+    for name, reps in table.items():
         for rep in reps:
             rep["status"] = check(rep["grpc"], "", 1.0, settings)
+            if name == "rals" and rep["status"] == "SERVING":
+                rep["ownership"] = ownership(settings, rep["grpc"])
     ok = all(rep["status"] == "SERVING" for reps in table.values() for rep in reps)
     if args.json:
         # addr/status: the first replica's, as before replicas existed
@@ -63,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [(n if len(reps) == 1 else f"{n}-{r['replica']}", r["grpc"], r["status"])
             for n, reps in table.items() for r in reps]
     w = max(len(a) for _, a, _ in rows)
-    for label, a, s in rows:
-        print(f"{label:<13} {a:<{w}}  {s}")
+    owns = [_owns(r) for reps in table.values() for r in reps]
+    for (label, a, s), o in zip(rows, owns, strict=True):
+        print(f"{label:<13} {a:<{w}}  {s}{o}")
     return 0 if ok else 1

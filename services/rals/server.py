@@ -17,9 +17,11 @@ from typing import Any, TypeVar
 import grpc
 
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
+from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.gotime import go_time
+from cgrpy.netaddr import advertised_address, join_host_port, split_host_port
 from cgrpy.runtime import auth
 from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.server import BaseService
@@ -28,7 +30,13 @@ from services.rals.accounts.actions import ActionEvent
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError, ActionTrigger
 from services.rals.accounts.service import AccountService, BalanceChange
-from services.rals.partitions import AdvisoryPartitions, Ownership, OwnsAll, partition_of
+from services.rals.partitions import (
+    PARTITIONS,
+    AdvisoryPartitions,
+    Ownership,
+    OwnsAll,
+    partition_of,
+)
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
 from services.rals.rating.plan import forced_plan_view
 from services.rals.scheduler import ActionScheduler, ScheduledRun, timed_plans
@@ -432,6 +440,14 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             for ch in checks
         ])
 
+    async def GetOwnership(self, request: common_pb2.Empty, context: Any) -> rals_pb2.Ownership:
+        own = self.owner.ownership
+        if isinstance(own, AdvisoryPartitions):
+            return rals_pb2.Ownership(advertised=self.owner.advertised, partitions=sorted(own.held()),
+                                      partitions_total=PARTITIONS, mode="advisory-locks")
+        return rals_pb2.Ownership(advertised=self.owner.advertised, partitions=range(PARTITIONS),
+                                  partitions_total=PARTITIONS, mode="owns-all")
+
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)
         return common_pb2.ReloadCacheResponse(tpid=compiled.tpid, loaded=self.owner.counts)
@@ -450,6 +466,7 @@ class RalsServer(BaseService):
         # one store for the process: a tariff-plan reload keeps the accounts it has in memory
         self.store: LiveStore | None = None
         self.ownership: Ownership = OwnsAll()
+        self.advertised = ""  # host:port published as this process's (Postgres only)
         self._peers: dict[str, tuple[grpc.aio.Channel, rals_pb2_grpc.RalsServiceStub]] = {}
         # A debit's worker thread waits for its group commit: enough threads to fill a batch
         # (RALs's own pool, not the event loop's default one).
@@ -466,9 +483,8 @@ class RalsServer(BaseService):
         engine = self.engine
         self.store = LiveStore(engine, owns=lambda t, a: self.ownership.owns(t, a))
         if engine.dialect.name == "postgresql":
-            address = self.bound_address or \
-                f"{self.settings.listen_host}:{self.settings.grpc_port(self.name)}"
-            self.ownership = AdvisoryPartitions(engine, address, on_gained=self._gained,
+            self.advertised = self._advertised()
+            self.ownership = AdvisoryPartitions(engine, self.advertised, on_gained=self._gained,
                                                 on_lost=self._lost)
         await self.compile(None)
         self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="rals-scheduler")
@@ -492,6 +508,25 @@ class RalsServer(BaseService):
         self.executor.shutdown(wait=False, cancel_futures=True)
         await super().close()
 
+    def _advertised(self) -> str:
+        """The address published with this process's partitions (peers forward there). A
+        wildcard listen address is dialable by nobody else: then nothing is published, peers
+        serve this process's accounts on the locked path (exact, slower), and the log says why."""
+        s = self.settings
+        host, port = split_host_port(
+            self.bound_address or join_host_port(s.listen_host, s.grpc_port(self.name)))
+        try:
+            address = advertised_address(s.rals_advertise, host, port)
+        except OSError as exc:  # *hostname that does not resolve
+            raise ConfigError(f"rals_advertise {s.rals_advertise!r}: {exc}") from None
+        if not address:
+            self.log.error("rals.no_advertise_address", listen=join_host_port(host, port),
+                           fix="set CGRPY_RALS_ADVERTISE to an address the other RALs replicas "
+                               "can reach (Kubernetes: the pod IP, status.podIP)")
+        else:
+            self.log.info("rals.advertise", address=address)
+        return address
+
     def _gained(self, partition: int) -> None:
         # Another process may have changed these accounts while it owned the partition.
         if self.store is not None:
@@ -513,7 +548,7 @@ class RalsServer(BaseService):
         addr = own.known_owner(tenant, account)
         if addr is None:
             addr = await asyncio.to_thread(own.claim, tenant, account)
-        if not addr or addr == self.bound_address:
+        if not addr or addr == self.advertised:
             return None
         if addr not in self._peers:
             channel = auth.aio_channel(self.settings, addr)

@@ -22,6 +22,7 @@ KUBERNETES_VERSION = "1.30.0"
 K8S = DEPLOY / "kubernetes"
 OVERLAYS = ("example", "replicas")
 STATELESS = ("attributes", "chargers", "suppliers", "cdre")
+SCALED = (*STATELESS, "rals")  # several replicas in the replicas overlay, reached by dns:///
 STACK = compose()["services"]
 
 
@@ -180,13 +181,24 @@ def test_configmap_is_valid_settings_consistent_with_compose():
         assert len(targets) == 1
         assert targets[0].removeprefix("dns:///") == compose_env[f"CGRPY_{name.upper()}_ADDR"]
         # the stateless ones are reached through DNS: every ready replica of the headless Service
-        assert targets[0].startswith("dns:///") == (name in STATELESS), name
+        assert targets[0].startswith("dns:///") == (name in SCALED), name
 
 
-def test_replicas_overlay_scales_only_the_stateless_services():
+def test_replicas_overlay_scales_the_stateless_services_and_rals():
     for name in SERVICES:
         assert workload(EXAMPLE, name)["spec"]["replicas"] == 1
-        assert workload(REPLICAS, name)["spec"]["replicas"] == (2 if name in STATELESS else 1), name
+        assert workload(REPLICAS, name)["spec"]["replicas"] == (2 if name in SCALED else 1), name
+
+
+def test_rals_advertises_its_pod_ip():
+    """A rals pod listens on 0.0.0.0; the others forward an account's requests to its owner at
+    the address it publishes: the pod IP from the downward API, a valid rals_advertise value."""
+    env = {e["name"]: e for e in main_container(workload(EXAMPLE, "rals"))["env"]}
+    ref = env["CGRPY_RALS_ADVERTISE"]["valueFrom"]["fieldRef"]
+    assert ref["fieldPath"] == "status.podIP"
+    settings = load_settings(env={**_config_env(), "CGRPY_RALS_ADVERTISE": "10.244.1.7"})
+    assert settings.rals_advertise == "10.244.1.7"
+    assert env_of(STACK["rals"])["CGRPY_RALS_ADVERTISE"] == "*hostname"  # compose: the container's IP
 
 
 def test_identity_only_where_it_matters():
