@@ -38,7 +38,15 @@ from typing import Any
 import grpc
 
 from bench.osips import Pool, RequestFailed
-from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc, sm_pb2, sm_pb2_grpc
+from cgrates.v1 import (
+    cdre_pb2,
+    cdre_pb2_grpc,
+    common_pb2,
+    rals_pb2,
+    rals_pb2_grpc,
+    sm_pb2,
+    sm_pb2_grpc,
+)
 from cgrpy.config import SERVICES
 from cgrpy.runtime.healthcheck import check
 
@@ -146,9 +154,18 @@ class Target:
     supervisor_pid: Callable[[], int]
     restart: Callable[[], None] | None = None  # SIGTERM `cgr up`, wait, start it again
     db_url: str = ""
+    # what a fault measured (kill_rals_owner: the takeover), for the Outcome
+    measured: dict[str, Any] = field(default_factory=dict)
 
     def addr(self, service: str) -> str:
         return f"127.0.0.1:{self.env[f'CGRPY_{service.upper()}_GRPC_PORT']}"
+
+    def addrs(self, service: str) -> list[str]:
+        """Every replica's address, on `cgr up`'s port rule (``Settings.addrs``)."""
+        from cgrpy.config import load_settings
+
+        settings = load_settings(env={k: v for k, v in self.env.items() if k.startswith("CGRPY_")})
+        return list(settings.addrs(service))
 
     def opensips(self) -> tuple[str, int]:
         host, port = self.env["CGRPY_OPENSIPS_LISTEN"].split(":")
@@ -220,12 +237,91 @@ def restart(target: Target) -> Callable[[], Awaitable[None]]:
     return fault
 
 
+async def ownership(addr: str) -> set[int] | None:
+    """The account partitions the RALs process at ``addr`` holds now; None: it does not answer."""
+    async with grpc.aio.insecure_channel(addr) as ch:
+        try:
+            own = await rals_pb2_grpc.RalsServiceStub(ch).GetOwnership(common_pb2.Empty(), timeout=1)
+        except grpc.aio.AioRpcError:
+            return None
+    return set(own.partitions)
+
+
+def listener_pid(port: int, pids: list[int]) -> int:
+    """Which of ``pids`` listens on TCP ``port`` (from /proc/net/tcp* and the processes' fds)."""
+    lines = [line.split() for table in ("tcp", "tcp6")
+             for line in open(f"/proc/net/{table}").read().splitlines()[1:]]
+    inodes = {f[9] for f in lines if f[1].endswith(f":{port:04X}") and f[3] == "0A"}  # LISTEN
+    for pid in pids:
+        try:
+            fds = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if any(f"socket:[{inode}]" in fds for inode in inodes):
+            return pid
+    raise LookupError(f"no process listens on {port}")
+
+
+def rals_pids(ppid: int) -> list[int]:
+    """The pids of every `services.rals` child of ``ppid`` (several with replicas)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == ppid and b"services.rals" in cmd:
+            out.append(int(entry))
+    return out
+
+
+def kill_rals_owner(target: Target) -> Callable[[], Awaitable[None]]:
+    """kill -9 the RALs replica owning the calling accounts' partitions, then measure the
+    takeover: from the kill until other replicas answer GetOwnership with all of those
+    partitions (taken on the first request about them after the kill)."""
+    from services.rals.partitions import partition_of
+
+    async def fault() -> None:
+        wanted = {partition_of(TENANT, a) for a in ACCOUNTS}
+        addrs = target.addrs("rals")
+        held = {a: (await ownership(a)) or set() for a in addrs}
+        victim = max(addrs, key=lambda a: len(held[a] & wanted))
+        pid = listener_pid(int(victim.rpartition(":")[2]), rals_pids(target.supervisor_pid()))
+        target.measured.update(victim=victim, victim_partitions=sorted(held[victim] & wanted),
+                               wanted=sorted(wanted))
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        task = asyncio.create_task(_watch_takeover(target, addrs, victim, wanted, killed))
+        target.measured["task"] = task
+
+    return fault
+
+
+async def _watch_takeover(target: Target, addrs: list[str], victim: str, wanted: set[int],
+                          killed: float, timeout: float = 30.0) -> None:
+    """Poll the other replicas until they hold every wanted partition (the restarted victim,
+    same address, is another process but not the survivor this measures)."""
+    others = [a for a in addrs if a != victim]
+    while time.monotonic() - killed < timeout:
+        held: dict[str, set[int]] = {a: (await ownership(a)) or set() for a in others}
+        if wanted <= set().union(*held.values()):
+            target.measured.update(takeover_s=round(time.monotonic() - killed, 3),
+                                   taken_by={a: sorted(p & wanted) for a, p in held.items() if p & wanted})
+            return
+        await asyncio.sleep(0.02)
+    target.measured["takeover_s"] = None  # not within the timeout
+
+
 FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
     **{f"kill_{n}": functools.partial(_kill_one, name=n) for n in SERVICES},
     "kill_sm_and_rals": lambda t: kill9(t, "sm", "rals"),
     "pg_terminate": pg_terminate,
     "storm": storm,
     "sigterm_restart": restart,
+    "kill_rals_owner": kill_rals_owner,  # needs two RALs replicas (`cgr up --replicas 2`, Postgres)
 }
 # "kill_sm_between_terminate_and_cdr" is a hook on one call, not a fault in time: see run_fault.
 
@@ -267,7 +363,8 @@ async def sm_sessions(target: Target) -> int:
 
 
 def all_serving(target: Target, services: tuple[str, ...]) -> list[str]:
-    return [n for n in services if check(target.addr(n), "", 2.0) != "SERVING"]
+    """The replicas (address of each, every replica of each service) not SERVING."""
+    return [a for n in services for a in target.addrs(n) if check(a, "", 2.0) != "SERVING"]
 
 
 def account_verify(target: Target) -> tuple[int, str]:
@@ -311,6 +408,7 @@ class Outcome:
     settle_s: float
     debited: Decimal
     problems: list[str]
+    measured: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> str:
         ok = "all hold" if not self.problems else "; ".join(self.problems[:3])
@@ -334,6 +432,7 @@ async def run_fault(
 ) -> Outcome:
     """Drive ``calls`` calls, inject ``fault`` in the middle, wait for the suite to settle and
     check the invariants."""
+    target.measured.clear()
     await reset_balances(target)
     before = await balances(target)
     host, port = target.opensips()
@@ -353,6 +452,9 @@ async def run_fault(
 
     await asyncio.gather(driver.run(calls, cps, hold, rng), inject())
     await driver.pool.close()
+    watcher = target.measured.pop("task", None)
+    if watcher is not None:
+        await watcher
     recovery = await wait_recovered(target, services, 60)
     started = time.monotonic()
     origins = [c.origin for c in driver.calls]
@@ -380,7 +482,18 @@ async def run_fault(
         if not_serving:
             found = [f"not SERVING: {not_serving}"]
     return Outcome(fault, len(driver.calls), sum(c.answered for c in driver.calls),
-                   sum(bool(c.errors) for c in driver.calls), recovery, settle, debited, found)
+                   sum(bool(c.errors) for c in driver.calls), recovery, settle, debited, found,
+                   {**target.measured, "errors_seen": _error_kinds(driver.calls)})
+
+
+def _error_kinds(calls: list[Call]) -> dict[str, int]:
+    """How often each request failed how (a refusal at authorize is not a fault's doing)."""
+    out: dict[str, int] = {}
+    for call in calls:
+        for e in call.errors:
+            kind = e[:80]
+            out[kind] = out.get(kind, 0) + 1
+    return out
 
 
 # ----------------------------------------------------------------------------- the bench mode
