@@ -1,8 +1,8 @@
 """`cgr up`: run the services as separate OS processes and keep them running.
 
 Starts each ``python -m services.<name>`` with the resolved settings in its environment (several
-processes of a stateless service with the ``replicas`` setting, replica k on the service's ports
-+ 100*k, every client told all of their addresses): the backends first and SM (the front, which
+processes of a stateless service, and of rals on Postgres, with the ``replicas`` setting,
+replica k on the service's ports + 100*k, every client told all of their addresses): the backends first and SM (the front, which
 calls them all) once they report SERVING over gRPC health; prints the address table and
 restarts a crashed service with exponential backoff.
 

@@ -1,4 +1,5 @@
-"""`cgr status`: health of every service, every replica (CGRateS's `cgr-console status`)."""
+"""`cgr status`: health of every service, every replica (CGRateS's `cgr-console status`), and
+for each RALs replica the account partitions it owns."""
 
 from __future__ import annotations
 

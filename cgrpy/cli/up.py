@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db-url", help="StorDB URL (default CGRPY_STORDB_URL or ./var/stordb.sqlite)")
     p.add_argument("--replicas", type=int, metavar="N",
                    help="processes of each stateless service (attributes, chargers, suppliers, "
-                        "cdre), replica k on the service's ports + 100*k (default CGRPY_REPLICAS, 1)")
+                        "cdre) and, on Postgres, of rals; replica k on the service's ports + 100*k "
+                        "(default CGRPY_REPLICAS, 1)")
     p.set_defaults(func=run)
 
 
