@@ -37,7 +37,7 @@ from cgrpy.gotime import RFC3339, go_format, go_rfc3339
 from cgrpy.iface import iface_as_string
 from cgrpy.units import format_duration, money_str, round_money
 from services.cdre.cdr import CDR, DEFAULT_TOR, NOT_RATED
-from services.cdre.store import CdrFilter, CdrStore, ExportRecord
+from services.cdre.store import RATED_STATE, CdrFilter, CdrStore, ExportRecord
 
 DEFAULT_PROFILE = "*default"
 FILE_CSV = "*file_csv"
@@ -384,6 +384,9 @@ def export_cdrs(
     sel = CdrFilter(**{
         **(flt or CdrFilter()).__dict__,
         "not_exported_by": None if include_exported else profile.id,
+        # a pending run (debit in flight) would be written at Cost -1 and logged as exported,
+        # so its rated row would never be exported: it waits for the next export
+        "rating_state": RATED_STATE,
     })
     cdrs = store.get_cdrs(sel)
     text, stats, done, failed = render(profile, cdrs, export_id, now)

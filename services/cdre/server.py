@@ -9,6 +9,8 @@ Choices worth knowing (beyond the logic modules' own docstrings):
   (``ATTRIBUTES_ERROR:...``/``CHARGERS_ERROR:...``): nothing was stored, and ProcessCDR is
   idempotent on (CGRID, RunID), so the caller may simply retry.
 * GetCDRs answers an empty list when nothing matches (CGRateS APIerSv2.GetCDRs: NOT_FOUND).
+  GetCDRs, CountCDRs, RateCDRs and ExportCDRs see a run only once its cost is written, never
+  while it is ``pending`` (reserved, its debit in flight or waiting for RALs).
 * Start-up (``load``) finishes every CDR row left ``pending`` by a crash between reserving the
   row and writing its cost: one cdre process owns the CDR tables, so any pending
   row at start-up is a crash leftover. The debit reuses the row's idempotency key, so a charge
@@ -83,7 +85,7 @@ from services.cdre.pipeline import (
     resume_pending,
 )
 from services.cdre.rerate import rerate_cdrs
-from services.cdre.store import CdrFilter, CdrStore, SessionCost, StoredCdr, StoreError
+from services.cdre.store import RATED_STATE, CdrFilter, CdrStore, SessionCost, StoredCdr, StoreError
 
 FORMATS = {
     "": None,
@@ -153,7 +155,12 @@ def _cost_bound(text: str, name: str) -> Decimal | None:
 
 
 def filter_from_pb(pb: cdre_pb2.CDRFilter) -> CdrFilter:
-    """The proto filter as a :class:`CdrFilter` (0 times and empty costs = unset, limit 0 = all)."""
+    """The proto filter as a :class:`CdrFilter` (0 times and empty costs = unset, limit 0 = all).
+
+    Only runs whose rating is finished are selected: a run reserved before its RALs debit is
+    ``pending`` (Cost -1) until the debit's answer is written, and a reader seeing it would take
+    an in-flight charge for an unratable call (and an export would write it at -1 and never
+    again). It shows up once rated, by the request itself, the sender's retry or the sweep."""
     if pb.limit < 0 or pb.offset < 0:
         raise invalid("limit and offset must not be negative")
     return CdrFilter(
@@ -174,6 +181,7 @@ def filter_from_pb(pb: cdre_pb2.CDRFilter) -> CdrFilter:
         order_by=pb.order_by or "order_id",
         limit=pb.limit or None,
         offset=pb.offset,
+        rating_state=RATED_STATE,
     )
 
 

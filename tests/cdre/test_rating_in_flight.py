@@ -1,0 +1,76 @@
+"""A run whose RALs charge is still in flight: readers never see it half-done, and its
+ProcessCDR answers with the rated CDR. Real RALs and cdre on loopback; the link between them is
+a real TCP relay that can stall (tests/relay.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc
+from cgrpy.event import CGREvent
+from cgrpy.storage.db import make_engine
+from cgrpy.wire import event_to_pb
+from services.cdre.server import CdreServer
+from services.cdre.store import CdrFilter, CdrStore
+from services.rals.server import RalsServer
+from tests.harness import serve
+from tests.relay import Relay
+
+FLAGS = ["*attributes:false", "*chargers:false", "*stats:false", "*thresholds:false"]
+
+
+def _cdr(origin: str, account: str, request_type: str = "*postpaid") -> cdre_pb2.ProcessCDRRequest:
+    ev = CGREvent("cgrates.org", origin, None, {
+        "OriginID": origin, "OriginHost": "127.0.0.1", "RequestType": request_type,
+        "Account": account, "Destination": "1002", "AnswerTime": "2024-01-15T10:00:00Z", "Usage": "60s",
+    })
+    return cdre_pb2.ProcessCDRRequest(event=event_to_pb(ev), flags=FLAGS)
+
+
+async def _wait_pending(db_url: str, origin: str, timeout: float = 10.0) -> None:
+    """Until the run's row is reserved (pending), i.e. its debit has been sent to RALs."""
+    engine = make_engine(db_url)
+    store = CdrStore(engine)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await asyncio.to_thread(store.get_stored, CdrFilter(origin_ids=[origin]))
+            if rows:
+                assert [r.rating_state for r in rows] == ["pending"]
+                return
+            assert time.monotonic() < deadline, f"{origin} never reserved"
+            await asyncio.sleep(0.02)
+    finally:
+        store.close()
+        engine.dispose()
+
+
+async def _balance(rals: rals_pb2_grpc.RalsServiceStub, account: str) -> Decimal:
+    acc = await rals.GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org", account=account))
+    return sum((Decimal(b.value) for b in acc.balances), Decimal(0))
+
+
+async def test_a_run_being_charged_is_not_read_as_unrated(db_url, tmp_path):
+    async with serve(RalsServer, db_url) as rals, Relay(rals.addr) as relay, serve(
+            CdreServer, db_url, tariffplan=None,
+            env={"CGRPY_RALS_ADDR": relay.addr, "CGRPY_RPC_TIMEOUT": "10s",
+                 "CGRPY_CDRE_EXPORT_PATH": str(tmp_path)}) as cdre:
+        stub = cdre_pb2_grpc.CdrServiceStub(cdre.channel)
+        await stub.ProcessCDR(_cdr("warm-1", "1002"))  # cdre's channel to RALs is up
+        relay.hold()  # RALs slow to answer (a loaded machine): the debit stays in flight
+        charging = asyncio.ensure_future(stub.ProcessCDR(_cdr("held-1", "1001")))
+        await _wait_pending(db_url, "held-1")
+        flt = cdre_pb2.CDRFilter(origin_ids=["held-1"])
+        assert list((await stub.GetCDRs(flt)).cdrs) == []
+        assert (await stub.CountCDRs(flt)).count == 0
+        export = await stub.ExportCDRs(cdre_pb2.ExportCDRsRequest(filter=flt, format="*dry_run"))
+        assert export.total_records == 0
+        assert not charging.done()
+        relay.release()
+        resp = await charging
+        assert [(c.run_id, c.cost) for c in resp.cdrs] == [("*default", "0.6")]
+        assert [c.cost for c in (await stub.GetCDRs(flt)).cdrs] == ["0.6"]
+        assert (await stub.CountCDRs(flt)).count == 1
+        assert await _balance(rals_pb2_grpc.RalsServiceStub(rals.channel), "1001") == Decimal("9.4")
