@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63grates/v1/tariffplan.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"j\n\x0eProfileRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04tpid\x18\x02 \x01(\t\x12&\n\x06object\x18\x03 \x01(\x0b\x32\x16.cgrates.v1.JsonObject\x12\x14\n\x0cno_overwrite\x18\x04 \x01(\x08\"\x86\x02\n\x12SetProfileResponse\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x36\n\x04rows\x18\x03 \x03(\x0b\x32(.cgrates.v1.SetProfileResponse.RowsEntry\x12>\n\x08reloaded\x18\x04 \x03(\x0b\x32,.cgrates.v1.SetProfileResponse.ReloadedEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rReloadedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x11ProfileIDsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04tpid\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\"\x1e\n\rTPIdsResponse\x12\r\n\x05tpids\x18\x01 \x03(\t\"7\n\rTPRowsRequest\x12\x0c\n\x04tpid\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\"6\n\x0eTPRowsResponse\x12$\n\x04rows\x18\x01 \x03(\x0b\x32\x16.cgrates.v1.JsonObject\"_\n\x15LoadTariffPlanRequest\x12\x0c\n\x04tpid\x18\x01 \x01(\t\x12\r\n\x05\x66lush\x18\x02 \x01(\x08\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\"\xf6\x01\n\x16LoadTariffPlanResponse\x12:\n\x04rows\x18\x01 \x03(\x0b\x32,.cgrates.v1.LoadTariffPlanResponse.RowsEntry\x12\x42\n\x08reloaded\x18\x02 \x03(\x0b\x32\x30.cgrates.v1.LoadTariffPlanResponse.ReloadedEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rReloadedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x8c\x04\n\x11TariffPlanService\x12H\n\nSetProfile\x12\x1a.cgrates.v1.ProfileRequest\x1a\x1e.cgrates.v1.SetProfileResponse\x12@\n\nGetProfile\x12\x1a.cgrates.v1.ProfileRequest\x1a\x16.cgrates.v1.JsonObject\x12K\n\rRemoveProfile\x12\x1a.cgrates.v1.ProfileRequest\x1a\x1e.cgrates.v1.SetProfileResponse\x12G\n\rGetProfileIDs\x12\x1d.cgrates.v1.ProfileIDsRequest\x1a\x17.cgrates.v1.IDsResponse\x12\x38\n\x08GetTPIds\x12\x11.cgrates.v1.Empty\x1a\x19.cgrates.v1.TPIdsResponse\x12\x42\n\tGetTPRows\x12\x19.cgrates.v1.TPRowsRequest\x1a\x1a.cgrates.v1.TPRowsResponse\x12W\n\x0eLoadTariffPlan\x12!.cgrates.v1.LoadTariffPlanRequest\x1a\".cgrates.v1.LoadTariffPlanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63grates/v1/tariffplan.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"z\n\x0eProfileRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04tpid\x18\x02 \x01(\t\x12&\n\x06object\x18\x03 \x01(\x0b\x32\x16.cgrates.v1.JsonObject\x12\x14\n\x0cno_overwrite\x18\x04 \x01(\x08\x12\x0e\n\x06\x61ppend\x18\x05 \x01(\x08\"\x86\x02\n\x12SetProfileResponse\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x36\n\x04rows\x18\x03 \x03(\x0b\x32(.cgrates.v1.SetProfileResponse.RowsEntry\x12>\n\x08reloaded\x18\x04 \x03(\x0b\x32,.cgrates.v1.SetProfileResponse.ReloadedEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rReloadedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x11ProfileIDsRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04tpid\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\"\x1e\n\rTPIdsResponse\x12\r\n\x05tpids\x18\x01 \x03(\t\"7\n\rTPRowsRequest\x12\x0c\n\x04tpid\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\"6\n\x0eTPRowsResponse\x12$\n\x04rows\x18\x01 \x03(\x0b\x32\x16.cgrates.v1.JsonObject\"_\n\x15LoadTariffPlanRequest\x12\x0c\n\x04tpid\x18\x01 \x01(\t\x12\r\n\x05\x66lush\x18\x02 \x01(\x08\x12\x0f\n\x07\x64ry_run\x18\x03 \x01(\x08\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\"\xf6\x01\n\x16LoadTariffPlanResponse\x12:\n\x04rows\x18\x01 \x03(\x0b\x32,.cgrates.v1.LoadTariffPlanResponse.RowsEntry\x12\x42\n\x08reloaded\x18\x02 \x03(\x0b\x32\x30.cgrates.v1.LoadTariffPlanResponse.ReloadedEntry\x1a+\n\tRowsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a/\n\rReloadedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x8c\x04\n\x11TariffPlanService\x12H\n\nSetProfile\x12\x1a.cgrates.v1.ProfileRequest\x1a\x1e.cgrates.v1.SetProfileResponse\x12@\n\nGetProfile\x12\x1a.cgrates.v1.ProfileRequest\x1a\x16.cgrates.v1.JsonObject\x12K\n\rRemoveProfile\x12\x1a.cgrates.v1.ProfileRequest\x1a\x1e.cgrates.v1.SetProfileResponse\x12G\n\rGetProfileIDs\x12\x1d.cgrates.v1.ProfileIDsRequest\x1a\x17.cgrates.v1.IDsResponse\x12\x38\n\x08GetTPIds\x12\x11.cgrates.v1.Empty\x1a\x19.cgrates.v1.TPIdsResponse\x12\x42\n\tGetTPRows\x12\x19.cgrates.v1.TPRowsRequest\x1a\x1a.cgrates.v1.TPRowsResponse\x12W\n\x0eLoadTariffPlan\x12!.cgrates.v1.LoadTariffPlanRequest\x1a\".cgrates.v1.LoadTariffPlanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,29 +41,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOADTARIFFPLANRESPONSE_RELOADEDENTRY']._loaded_options = None
   _globals['_LOADTARIFFPLANRESPONSE_RELOADEDENTRY']._serialized_options = b'8\001'
   _globals['_PROFILEREQUEST']._serialized_start=68
-  _globals['_PROFILEREQUEST']._serialized_end=174
-  _globals['_SETPROFILERESPONSE']._serialized_start=177
-  _globals['_SETPROFILERESPONSE']._serialized_end=439
-  _globals['_SETPROFILERESPONSE_ROWSENTRY']._serialized_start=347
-  _globals['_SETPROFILERESPONSE_ROWSENTRY']._serialized_end=390
-  _globals['_SETPROFILERESPONSE_RELOADEDENTRY']._serialized_start=392
-  _globals['_SETPROFILERESPONSE_RELOADEDENTRY']._serialized_end=439
-  _globals['_PROFILEIDSREQUEST']._serialized_start=441
-  _globals['_PROFILEIDSREQUEST']._serialized_end=504
-  _globals['_TPIDSRESPONSE']._serialized_start=506
-  _globals['_TPIDSRESPONSE']._serialized_end=536
-  _globals['_TPROWSREQUEST']._serialized_start=538
-  _globals['_TPROWSREQUEST']._serialized_end=593
-  _globals['_TPROWSRESPONSE']._serialized_start=595
-  _globals['_TPROWSRESPONSE']._serialized_end=649
-  _globals['_LOADTARIFFPLANREQUEST']._serialized_start=651
-  _globals['_LOADTARIFFPLANREQUEST']._serialized_end=746
-  _globals['_LOADTARIFFPLANRESPONSE']._serialized_start=749
-  _globals['_LOADTARIFFPLANRESPONSE']._serialized_end=995
-  _globals['_LOADTARIFFPLANRESPONSE_ROWSENTRY']._serialized_start=347
-  _globals['_LOADTARIFFPLANRESPONSE_ROWSENTRY']._serialized_end=390
-  _globals['_LOADTARIFFPLANRESPONSE_RELOADEDENTRY']._serialized_start=392
-  _globals['_LOADTARIFFPLANRESPONSE_RELOADEDENTRY']._serialized_end=439
-  _globals['_TARIFFPLANSERVICE']._serialized_start=998
-  _globals['_TARIFFPLANSERVICE']._serialized_end=1522
+  _globals['_PROFILEREQUEST']._serialized_end=190
+  _globals['_SETPROFILERESPONSE']._serialized_start=193
+  _globals['_SETPROFILERESPONSE']._serialized_end=455
+  _globals['_SETPROFILERESPONSE_ROWSENTRY']._serialized_start=363
+  _globals['_SETPROFILERESPONSE_ROWSENTRY']._serialized_end=406
+  _globals['_SETPROFILERESPONSE_RELOADEDENTRY']._serialized_start=408
+  _globals['_SETPROFILERESPONSE_RELOADEDENTRY']._serialized_end=455
+  _globals['_PROFILEIDSREQUEST']._serialized_start=457
+  _globals['_PROFILEIDSREQUEST']._serialized_end=520
+  _globals['_TPIDSRESPONSE']._serialized_start=522
+  _globals['_TPIDSRESPONSE']._serialized_end=552
+  _globals['_TPROWSREQUEST']._serialized_start=554
+  _globals['_TPROWSREQUEST']._serialized_end=609
+  _globals['_TPROWSRESPONSE']._serialized_start=611
+  _globals['_TPROWSRESPONSE']._serialized_end=665
+  _globals['_LOADTARIFFPLANREQUEST']._serialized_start=667
+  _globals['_LOADTARIFFPLANREQUEST']._serialized_end=762
+  _globals['_LOADTARIFFPLANRESPONSE']._serialized_start=765
+  _globals['_LOADTARIFFPLANRESPONSE']._serialized_end=1011
+  _globals['_LOADTARIFFPLANRESPONSE_ROWSENTRY']._serialized_start=363
+  _globals['_LOADTARIFFPLANRESPONSE_ROWSENTRY']._serialized_end=406
+  _globals['_LOADTARIFFPLANRESPONSE_RELOADEDENTRY']._serialized_start=408
+  _globals['_LOADTARIFFPLANRESPONSE_RELOADEDENTRY']._serialized_end=455
+  _globals['_TARIFFPLANSERVICE']._serialized_start=1014
+  _globals['_TARIFFPLANSERVICE']._serialized_end=1538
 # @@protoc_insertion_point(module_scope)

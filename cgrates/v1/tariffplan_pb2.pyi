@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProfileRequest(_message.Message):
-    __slots__ = ("kind", "tpid", "object", "no_overwrite")
+    __slots__ = ("kind", "tpid", "object", "no_overwrite", "append")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TPID_FIELD_NUMBER: _ClassVar[int]
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     NO_OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    APPEND_FIELD_NUMBER: _ClassVar[int]
     kind: str
     tpid: str
     object: _common_pb2.JsonObject
     no_overwrite: bool
-    def __init__(self, kind: _Optional[str] = ..., tpid: _Optional[str] = ..., object: _Optional[_Union[_common_pb2.JsonObject, _Mapping]] = ..., no_overwrite: _Optional[bool] = ...) -> None: ...
+    append: bool
+    def __init__(self, kind: _Optional[str] = ..., tpid: _Optional[str] = ..., object: _Optional[_Union[_common_pb2.JsonObject, _Mapping]] = ..., no_overwrite: _Optional[bool] = ..., append: _Optional[bool] = ...) -> None: ...
 
 class SetProfileResponse(_message.Message):
     __slots__ = ("tenant", "id", "rows", "reloaded")

@@ -233,6 +233,9 @@ class Kind:
     # A composite ID (a rating profile is Category and Subject within its tenant): the ID is
     # these columns' cells joined by ':', each read from the same-named JSON field.
     id_cols: tuple[str, ...] = ()
+    # The column telling apart the rows of one object when rows are added to it instead of
+    # replacing it (a rating profile's ActivationTime); None: the kind cannot be added to.
+    append_col: str | None = None
 
     def key(self, obj: Any, default_tenant: str) -> tuple[str, str]:
         """(tenant, id) named by a profile or a TenantID argument."""
@@ -690,6 +693,17 @@ def to_changes(k: Kind, profile: Any, default_tenant: str) -> tuple[str, str, li
         timings = [{c: v for c, v in r.items() if c != "__file__"} for r in rows if "__file__" in r]
         changes += [RowChange("Timings", {"Tag": t["Tag"]}, [t]) for t in timings]
     return tenant, ident, changes
+
+
+def appended(k: Kind, plan: TariffPlanRows, tenant: str, ident: str, changes: list[RowChange]) -> list[RowChange]:
+    """``changes`` (storing an object) turned into adding its rows to the stored object's: a
+    stored row goes only when a new one has the same ``append_col`` cell."""
+    if k.append_col is None:
+        raise ProfileError("append", f"{k.name} rows cannot be added to, only replaced")
+    own = changes[0]
+    new = {r[k.append_col] for r in own.rows}
+    kept = [r for r in rows_of(k, plan, tenant, ident) if r[k.append_col] not in new]
+    return [RowChange(own.file, own.match, kept + own.rows), *changes[1:]]
 
 
 def removal_changes(k: Kind, plan: TariffPlanRows, tenant: str, ident: str) -> list[RowChange]:

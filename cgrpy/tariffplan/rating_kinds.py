@@ -117,5 +117,5 @@ RATING_KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("TPDestinationRate", "DestinationRates", None, "Id", _destination_rate_rows, _destination_rate_json, RALS),
     Kind("TPRatingPlan", "RatingPlans", None, "Id", _rating_plan_rows, _rating_plan_json, RALS),
     Kind("TPRatingProfile", "RatingProfiles", "Tenant", "Subject", _rating_profile_rows, _rating_profile_json,
-         RALS, id_cols=("Category", "Subject")),
+         RALS, id_cols=("Category", "Subject"), append_col="ActivationTime"),
 )}

@@ -139,6 +139,11 @@ class TariffPlanServicer(tariffplan_pb2_grpc.TariffPlanServiceServicer):
         async with self._lock:
             if request.no_overwrite and tp.rows_of(k, await self._plan(tpid), tenant, ident):
                 raise CGRError("EXISTS")
+            if request.append:  # read and written under the lock: concurrent adds are all kept
+                try:
+                    changes = tp.appended(k, await self._plan(tpid), tenant, ident, changes)
+                except tp.ProfileError as exc:
+                    raise CGRError("INVALID_ARGUMENT", str(exc)) from None
             if k.name == "ActionPlan":  # timings of the previous version of the plan go too
                 old = tp.removal_changes(k, await self._plan(tpid), tenant, ident)
                 keep = {c.match["Tag"] for c in changes if c.file == "Timings"}

@@ -6,6 +6,7 @@ naming the field and changes nothing; the live rating-profile methods act on the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -219,14 +220,41 @@ def test_load_one_rating_profile_or_destination(api, suite):
     assert ok(api.call("APIerSv1.LoadRatingPlan", {"TPid": "one", "RatingPlanId": "RP_PORTAL"})) == "OK"
 
 
+def test_concurrent_rating_profile_adds_are_all_kept(suite):
+    """SetRatingProfile without Overwrite adds under the TariffPlanService's lock: five portals
+    adding an activation each at the same moment leave five activations, none lost."""
+
+    def add(day: int) -> object:
+        c = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+        try:
+            return c.call("APIerSv1.SetRatingProfile", {"Category": "call", "Subject": "1096", "RatingPlanActivations": [
+                {"ActivationTime": f"2014-02-0{day}T00:00:00Z", "RatingPlanId": "RP_1001"}]})
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(5) as pool:
+        replies = list(pool.map(add, range(1, 6)))
+    assert [ok(r) for r in replies] == ["OK"] * 5
+    c = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+    try:
+        prof = ok(c.call("APIerSv1.GetRatingProfile", {"Category": "call", "Subject": "1096"}))
+    finally:
+        c.close()
+    assert sorted(a["ActivationTime"] for a in prof["RatingPlanActivations"]) == [
+        f"2014-02-0{d}T00:00:00Z" for d in range(1, 6)]
+
+
 def test_set_in_the_live_tpid_is_live_and_flush_replaces(api, suite):
     """A TP object set in the configured TPID takes effect at once; FlushDb makes the live plan
-    the TPid (what CGRateS's flush of its DataDB does)."""
+    the TPid (what CGRateS's flush of its DataDB does). Last: it leaves the tutorial behind."""
     before = cost(api, "1002", "1001")
     assert ok(api.call("APIerSv1.SetTPRate", {"TPid": "cgrpy", "ID": "RT_20CNT", "RateSlots": [
         {"ConnectFee": Decimal("0.4"), "Rate": Decimal("0.4"), "RateUnit": "60s", "RateIncrement": "60s",
          "GroupIntervalStart": "0s"}]})) == "OK"
     assert cost(api, "1002", "1001") == Decimal("1.2") != before  # 0.4 + 2 minutes at 0.4
+    # the live TPID itself: validated and reloaded, nothing else changes
+    assert ok(api.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "cgrpy"})) == "OK"
+    assert cost(api, "1002", "1001") == Decimal("1.2")
     build_portal_plan(api, "flush", "0.6")
     assert ok(api.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "flush", "FlushDb": True})) == "OK"
     assert cost(api, "1001") == Decimal("1.3")

@@ -223,17 +223,8 @@ async def set_rating_profile(ctx: Context, a: Args) -> Any:
     replaced: two activations at one time are refused by the loader)."""
     key = _live_key(ctx, a)
     a.require("RatingPlanActivations")
-    new = await _activations(ctx, a)
-    if not a.bool("Overwrite"):
-        try:
-            old = (await _get(ctx, _PROFILE, ctx.settings.tpid, key))["RatingPlanActivations"]
-        except CGRError as exc:
-            if exc.word != "NOT_FOUND":
-                raise
-            old = []
-        times = {n["ActivationTime"] for n in new}
-        new = [o for o in old if o["ActivationTime"] not in times] + new
-    await _call(ctx, "SetProfile", _request(_PROFILE, ctx.settings.tpid, {**key, "RatingPlanActivations": new}))
+    obj = {**key, "RatingPlanActivations": await _activations(ctx, a)}
+    await _call(ctx, "SetProfile", _request(_PROFILE, ctx.settings.tpid, obj, append=not a.bool("Overwrite")))
     return "OK"
 
 
