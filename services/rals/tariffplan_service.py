@@ -81,6 +81,8 @@ class TariffPlanServicer(tariffplan_pb2_grpc.TariffPlanServiceServicer):
         return self.owner.settings
 
     def _tpid(self, tpid: str) -> str:
+        if len(tpid) > 64:  # the StorDB's tpid column; refused before it becomes a database error
+            raise CGRError("INVALID_ARGUMENT", f"TPid: at most 64 characters (got {len(tpid)})")
         return tpid or self.settings.tpid
 
     async def _plan(self, tpid: str) -> TariffPlanRows:

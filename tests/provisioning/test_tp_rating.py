@@ -244,6 +244,28 @@ def test_concurrent_rating_profile_adds_are_all_kept(suite):
         f"2014-02-0{d}T00:00:00Z" for d in range(1, 6)]
 
 
+def test_import_a_folder_as_a_tpid_then_change_and_load_it(api, suite):
+    live = dump(suite.env["CGRPY_STORDB_URL"])
+    assert ok(api.call("APIerSv1.ImportTariffPlanFromFolder", {"TPid": "imported", "FolderPath": str(TUTORIAL)})) \
+        == "OK"
+    assert dump(suite.env["CGRPY_STORDB_URL"]) == live  # stored as its TPid only
+    assert ok(api.call("APIerSv1.GetTPRate", {"TPid": "imported", "ID": "RT_20CNT"}))["RateSlots"][0]["Rate"] == \
+        Decimal("0.2")
+    assert err(api.call("APIerSv1.ImportTariffPlanFromFolder", {"FolderPath": str(TUTORIAL)})) == \
+        "MANDATORY_IE_MISSING: [TPid]"
+    assert err(api.call("APIerSv1.ImportTariffPlanFromFolder", {"TPid": "x", "FolderPath": "/etc"})).startswith(
+        "SERVER_ERROR: FolderPath")
+    assert err(api.call("APIerSv1.ImportTariffPlanFromFolder", {
+        "TPid": "x", "FolderPath": str(TUTORIAL), "CsvSeparator": ";"})) == "NOT_IMPLEMENTED:CsvSeparator"
+    assert "at most 64 characters" in err(api.call("APIerSv1.SetTPDestination", {
+        "TPid": "t" * 65, "ID": "DST_X", "Prefixes": ["1"]}))
+    assert ok(api.call("APIerSv1.SetTPRate", {"TPid": "imported", "ID": "RT_20CNT", "RateSlots": [
+        {"ConnectFee": Decimal("0.4"), "Rate": Decimal("0.3"), "RateUnit": "60s", "RateIncrement": "60s",
+         "GroupIntervalStart": "0s"}]})) == "OK"
+    assert ok(api.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "imported"})) == "OK"
+    assert cost(api, "1001") == Decimal("1")  # RP_1001 again (the folder's profile), 0.4 + 2 minutes at 0.3
+
+
 def test_set_in_the_live_tpid_is_live_and_flush_replaces(api, suite):
     """A TP object set in the configured TPID takes effect at once; FlushDb makes the live plan
     the TPid (what CGRateS's flush of its DataDB does). Last: it leaves the tutorial behind."""
