@@ -101,6 +101,9 @@ _BASE_KEYS: list[Key] = [
        "On a failed backend during authorize: deny (refuse the call) or allow (let it through)."),
     _k("sm_spool_path", "str", "var/sm_cdr_spool.sqlite",
        "SM's durable CDR spool (CDRs accepted from OpenSIPS, not yet stored by cdre)."),
+    _k("sm_cdr_batch_window", "duration", 20_000_000,
+       "How long SM's spool gathers CDRs (already durable, already answered) before handing them "
+       "to cdre in one message; 0s = at once. Longer = fewer, larger messages; later CDRs in cdre."),
     _k("opensips_listen", "str", "127.0.0.1:2014", "SM listener for OpenSIPS's cgrates module."),
     _k("opensips_event_listen", "str", "127.0.0.1:2020",
        "SM UDP listener for OpenSIPS event_datagram events."),
@@ -112,6 +115,10 @@ _BASE_KEYS: list[Key] = [
        "listen.rpc_json"),
     _k("http_listen", "str", "127.0.0.1:2080", "CGRateS-compatible JSON-RPC over HTTP (/jsonrpc).",
        "listen.http"),
+    _k("cdrs_events_interval", "duration", 250_000_000,
+       "How long cdre gathers the events of stored CDRs before sending them to StatS and "
+       "ThresholdS in one ProcessEvents each (durable meanwhile, off the CDR's reply). Longer = "
+       "fewer messages; counts that lag that much more."),
     _k("cdre_export_path", "str", "/tmp", "Directory CDR exports are written to (tutorial: /tmp).",
        "cdre.*default.export_path"),
     _k("cdre_profiles_file", "str", "",

@@ -453,7 +453,8 @@ class CdreServer(BaseService):
         # One export at a time: the export log is read then written, and file names are free.
         self.export_lock = asyncio.Lock()
         self.in_flight = Counter()
-        self.outbox = OutboxDeliverer(self.store, self.backends)
+        self.outbox = OutboxDeliverer(self.store, self.backends,
+                                      interval_s=self.settings.cdrs_events_interval / 1e9)
         self.pipeline_config = PipelineConfig(
             defaults=CdrDefaults(
                 tenant=self.settings.default_tenant,

@@ -179,7 +179,7 @@ class SmServer(BaseService):
 
     async def load(self) -> None:
         s = self.settings
-        self.spool = CdrSpool(s.sm_spool_path)
+        self.spool = CdrSpool(s.sm_spool_path, window_s=s.sm_cdr_batch_window / 1e9)
         self.backends = GrpcBackends(s, self.spool)
         self.spool.start(self.backends.deliver_cdrs)
         cfg = SMConfig(

@@ -11,7 +11,10 @@ Group commit: one writer thread owns every write. It takes all the inserts (and 
 while its previous commit was being fsync'd and commits them together, so a busy SM pays one
 fsync per batch instead of one per CDR, and each caller is answered only once its own row is
 committed. The forwarder sends up to ``batch_size`` CDRs in one delivery (cdre's ProcessCDRs)
-and deletes those cdre stored; the others stay for the next try.
+and deletes those cdre stored; the others stay for the next try. Woken by a new CDR, it first
+waits ``window_s`` so that the CDRs of calls ending together travel in one message (each message
+between services costs far more than its size), and it keeps the CDRs it was handed in memory
+until they are delivered, so only a restart reads them back from the file.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ _INSERT = "INSERT INTO cdr_spool (tenant, event_id, time_ns, fields, flags) VALU
 
 
 class CdrSpool:
-    def __init__(self, path: str | Path, *, batch_size: int = 100) -> None:
+    def __init__(self, path: str | Path, *, batch_size: int = 100, window_s: float = 0.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.batch_size = batch_size
+        self.window_s = window_s
+        # row id -> the CDR as handed to submit(): spares the forwarder decoding what it was given
+        self._kept: dict[int, tuple[CGREvent, Flags]] = {}
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -67,7 +73,15 @@ class CdrSpool:
         """Queue the CDR; the future holds its row id once it is committed (durable)."""
         row = (event.tenant, event.id, to_unix_nano(event.time), dumps_exact(event.event),
                dumps_exact(flags))
-        fut = self._write(lambda db: int(db.execute(_INSERT, row).lastrowid or 0))
+        # a shallow copy: the fields' values are not changed in place once a CDR is handed over
+        kept = (CGREvent(event.tenant, event.id, event.time, dict(event.event)), dict(flags))
+
+        def insert(db: sqlite3.Connection) -> int:
+            rid = int(db.execute(_INSERT, row).lastrowid or 0)
+            self._kept[rid] = kept  # before the commit: the forwarder reads only committed ids
+            return rid
+
+        fut = self._write(insert)
         fut.add_done_callback(lambda _f: self._wake_soon())
         return fut
 
@@ -128,10 +142,19 @@ class CdrSpool:
 
     def _batch(self, limit: int) -> list[tuple[int, CGREvent, Flags]]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, tenant, event_id, time_ns, fields, flags FROM cdr_spool ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
-        return [(r[0], CGREvent(r[1], r[2], from_unix_nano(r[3]), loads_exact(r[4])), loads_exact(r[5])) for r in rows]
+            ids = [r[0] for r in self._db.execute("SELECT id FROM cdr_spool ORDER BY id LIMIT ?", (limit,))]
+            cold = [i for i in ids if i not in self._kept]
+            rows = {r[0]: r for r in self._db.execute(
+                "SELECT id, tenant, event_id, time_ns, fields, flags FROM cdr_spool WHERE id IN "
+                f"({','.join('?' * len(cold))})", cold)} if cold else {}
+        out: list[tuple[int, CGREvent, Flags]] = []
+        for i in ids:
+            kept = self._kept.get(i)
+            if kept is None:  # spooled before a restart
+                r = rows[i]
+                kept = (CGREvent(r[1], r[2], from_unix_nano(r[3]), loads_exact(r[4])), loads_exact(r[5]))
+            out.append((i, *kept))
+        return out
 
     # --- forwarding -----------------------------------------------------------------------------
 
@@ -140,17 +163,22 @@ class CdrSpool:
         self._task = asyncio.create_task(self._forward(deliver, max_backoff_s))
 
     async def _forward(self, deliver: DeliverBatch, max_backoff_s: float) -> None:
-        backoff = 0.2
+        backoff, gathered = 0.2, False
         while True:
             self._wake.clear()  # before reading: a put committed after this wakes us again
             batch = await asyncio.to_thread(self._batch, self.batch_size)
             if not batch:
                 await self._wake.wait()
                 continue
+            if self.window_s > 0 and len(batch) < self.batch_size and not gathered:
+                gathered = True  # let the CDRs of calls ending together gather, then read again
+                await asyncio.sleep(self.window_s)
+                continue
+            gathered = False
             outcomes = await _deliver_all(deliver, [(ev, flags) for _, ev, flags in batch])
             done = [b[0] for b, o in zip(batch, outcomes, strict=True) if o is None]
             failed = [(b, o) for b, o in zip(batch, outcomes, strict=True) if o is not None]
-            await asyncio.wrap_future(self._write(functools.partial(_settle_rows, done=done, failed=failed)))
+            await asyncio.wrap_future(self._write(functools.partial(_settle_rows, done=done, failed=failed, kept=self._kept)))
             if not failed:
                 backoff = 0.2
                 continue
@@ -185,7 +213,9 @@ async def _deliver_all(
     return outcomes
 
 
-def _settle_rows(db: sqlite3.Connection, done: list[int], failed: list[Any]) -> None:
+def _settle_rows(db: sqlite3.Connection, done: list[int], failed: list[Any], kept: dict[int, Any]) -> None:
     db.executemany("DELETE FROM cdr_spool WHERE id = ?", [(i,) for i in done])
+    for i in done:
+        kept.pop(i, None)
     db.executemany("UPDATE cdr_spool SET attempts = attempts + 1 WHERE id = ?",
                    [(b[0],) for b, _ in failed])

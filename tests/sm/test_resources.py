@@ -6,6 +6,7 @@ without the flags ResourceS is never asked."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 from cgrpy.event import CGREvent
@@ -147,3 +148,31 @@ async def test_restored_session_the_switch_no_longer_has_releases(tmp_path: Path
     assert fb.resource_usages == set()
     await sm2.shutdown()
     store2.close()
+
+
+async def test_lookups_asked_together_keep_the_order_of_their_errors() -> None:
+    """MaxUsage, resources and suppliers are asked at once; the answer is still the one the
+    sequential order gives: no credit wins over a resource refusal, and a refused resource hides
+    the suppliers (as if they had not been asked)."""
+    flags = SessionFlags(get_max_usage=True, authorize_resources=True, get_suppliers=True)
+    poor = FakeBackends(balances={"1001": Decimal(0)}, resource_limit=0)
+    sm = _sm(poor, zero_max_usage_as_error=True)
+    auth = await sm.authorize(_event("p1"), flags)
+    assert auth.error == "RALS_ERROR:INSUFFICIENT_CREDIT"
+    assert auth.resource_allocation is None and auth.suppliers is None
+    await sm.shutdown()
+
+    full = FakeBackends(resource_limit=0)
+    sm = _sm(full)
+    auth = await sm.authorize(_event("f1"), flags)
+    assert auth.error == "RESOURCES_ERROR:RESOURCE_UNAUTHORIZED"
+    assert auth.suppliers is None and auth.max_usage_ns is not None
+    await sm.shutdown()
+
+    ok = FakeBackends()
+    sm = _sm(ok)
+    auth = await sm.authorize(_event("o1"), flags)
+    assert auth.error is None and auth.resource_allocation == "RES_ACC"
+    assert auth.suppliers is not None and auth.suppliers.profile_id == "SPP_1"
+    assert {"max_usage", "resources_authorize", "suppliers"} <= set(ok.calls)
+    await sm.shutdown()

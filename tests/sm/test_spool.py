@@ -114,3 +114,40 @@ async def test_a_wrong_answer_keeps_the_whole_batch(tmp_path):
         await asyncio.sleep(0.02)
     assert seen["n"] >= 2 and spool.depth() == 3
     await spool.close()
+
+
+async def test_cdrs_arriving_within_the_window_travel_together_and_a_restart_still_delivers(tmp_path):
+    """The forwarder, woken by a CDR, waits the window so that CDRs of calls ending together go
+    in one delivery; it hands over the CDRs it was given (no decoding), and after a restart the
+    ones left in the file are read back whole."""
+    path = tmp_path / "spool.sqlite"
+    spool = CdrSpool(path, window_s=0.2)
+    batches: list[list[str]] = []
+
+    async def deliver(items):
+        batches.append([ev.get("OriginID") for ev, _ in items])
+        return [None] * len(items)
+
+    spool.start(deliver)
+    await spool.aput(_ev(0), {"rals": True})
+    await asyncio.sleep(0.05)
+    await asyncio.gather(*(spool.aput(_ev(i), {"rals": True}) for i in (1, 2)))
+    await _drain(spool)
+    assert batches == [["call-0", "call-1", "call-2"]]
+    assert spool._kept == {}  # delivered: nothing kept in memory
+    await spool.close()
+
+    spool = CdrSpool(path)
+    spool.put(_ev(3), {"rals": False})
+    await spool.close()
+    spool = CdrSpool(path)  # restarted: nothing in memory, read from the file
+    got: list[tuple[str, Decimal, dict]] = []
+
+    async def deliver2(items):
+        got.extend((ev.get("OriginID"), ev.get("Cost"), fl) for ev, fl in items)
+        return [None] * len(items)
+
+    spool.start(deliver2)
+    await _drain(spool)
+    assert got == [("call-3", Decimal("0.6"), {"rals": False})]
+    await spool.close()

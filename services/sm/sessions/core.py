@@ -400,21 +400,7 @@ class SessionManager:
                 res.attributes = await self._attributes(event, cgrid, keep=True)
                 if res.attributes is not None:
                     event = res.attributes.event
-            if flags.get_max_usage:
-                usage = self._usage(event)
-                runs = await self._fork(event, cgrid, keep=True)
-                grants = await asyncio.gather(*(self._run_max_usage(r, usage) for r in runs))
-                res.max_usage_ns = min(grants)
-                if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
-                    res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
-            if flags.authorize_resources and res.error is None:
-                res.resource_allocation = await self._resources(self.backends.resources_authorize, event)
-            if flags.get_suppliers and res.error is None:
-                try:
-                    res.suppliers = await self.backends.suppliers_get_suppliers(event)
-                except BackendError as e:
-                    if e.word != "NOT_FOUND":
-                        raise BackendError(f"SUPPLIERS_ERROR:{e.word}") from e
+            await self._authorize_lookups(event, cgrid, flags, res)
             if res.error is None:
                 res.threshold_ids, res.stat_queue_ids = await self._stats_thresholds(event, flags)
         except BackendError as e:
@@ -424,6 +410,45 @@ class SessionManager:
             return self._policy_auth()
         self.metrics.inc("authorizations", "denied" if res.error else "authorized")
         return res
+
+    async def _authorize_lookups(self, event: CGREvent, cgrid: str, flags: SessionFlags,
+                                 res: AuthorizeResult) -> None:
+        """MaxUsage, resources and suppliers of an authorization. None of them changes anything,
+        so they are asked together (one round of waiting, not three); their errors still count
+        in that order, and the others' answers are dropped when one fails, as if not asked."""
+        async def max_usage() -> None:
+            usage = self._usage(event)
+            runs = await self._fork(event, cgrid, keep=True)
+            grants = await asyncio.gather(*(self._run_max_usage(r, usage) for r in runs))
+            res.max_usage_ns = min(grants)
+            if res.max_usage_ns == 0 and self.cfg.zero_max_usage_as_error:
+                res.error = "RALS_ERROR:INSUFFICIENT_CREDIT"
+
+        async def resources() -> None:
+            res.resource_allocation = await self._resources(self.backends.resources_authorize, event)
+
+        async def suppliers() -> None:
+            try:
+                res.suppliers = await self.backends.suppliers_get_suppliers(event)
+            except BackendError as e:
+                if e.word != "NOT_FOUND":
+                    raise BackendError(f"SUPPLIERS_ERROR:{e.word}") from e
+
+        steps = [fn for fn, wanted in ((max_usage, flags.get_max_usage),
+                                       (resources, flags.authorize_resources),
+                                       (suppliers, flags.get_suppliers)) if wanted]
+        outcomes = await asyncio.gather(*(fn() for fn in steps), return_exceptions=True)
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException) or res.error is not None:
+                # a failed step (or no credit, from the first): the steps after it count as not asked
+                later = steps[i + 1:]
+                if resources in later:
+                    res.resource_allocation = None
+                if suppliers in later:
+                    res.suppliers = None
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return
 
     async def _run_max_usage(self, run: ChargerRun, usage: int) -> int:
         if self._request_type(run.event) not in _MAX_USAGE_TYPES:
@@ -945,12 +970,11 @@ class SessionManager:
         if s.cdr_state == CDR_POSTED:
             return
         before, s.cdr_state = s.cdr_state, CDR_POSTED  # a concurrent caller sees it posted
-        try:
-            for run in s.runs:
-                await self.backends.cdrs_process_cdr(
-                    run.event, chargers=False, attributes=False,
-                    rals=run.request_type in _CDR_RATED_TYPES,
-                )
+        try:  # all runs at once: one group commit of the spool for the whole call
+            await asyncio.gather(*(self.backends.cdrs_process_cdr(
+                run.event, chargers=False, attributes=False,
+                rals=run.request_type in _CDR_RATED_TYPES,
+            ) for run in s.runs))
         except BaseException:
             s.cdr_state = before
             raise
