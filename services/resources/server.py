@@ -110,6 +110,7 @@ class ResourcesServiceServicer(resources_pb2_grpc.ResourcesServiceServicer):
 
 class ResourcesServer(BaseService):
     name = "resources"
+    single_active = True  # state in memory: one serving process per StorDB (lease)
     resources: ResourceEngine
 
     def register(self, server: grpc.aio.Server) -> list[str]:

@@ -121,6 +121,7 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
 
 class StatsServer(BaseService):
     name = "stats"
+    single_active = True  # state in memory: one serving process per StorDB (lease)
     cache_files = ("Stats", "Filters")
     stats: StatEngine
     inline = False

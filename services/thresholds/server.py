@@ -127,6 +127,7 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
 
 class ThresholdsServer(BaseService):
     name = "thresholds"
+    single_active = True  # state in memory: one serving process per StorDB (lease)
     cache_files = ("Thresholds", "Filters")
     thresholds: ThresholdEngine
 
