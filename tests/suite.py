@@ -38,6 +38,32 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def free_port_pairs(n: int, step: int) -> list[int]:
+    """``n`` distinct free ports p, each with p + ``step`` free too (a second replica's port)."""
+    out: list[int] = []
+    held: list[socket.socket] = []
+    try:
+        while len(out) < n:
+            a = socket.socket()
+            a.bind(("127.0.0.1", 0))
+            held.append(a)
+            port = a.getsockname()[1]
+            if port + step > 65535 or port + step in out or port in [p + step for p in out]:
+                continue
+            b = socket.socket()
+            try:
+                b.bind(("127.0.0.1", port + step))
+            except OSError:
+                b.close()
+                continue
+            held.append(b)
+            out.append(port)
+    finally:
+        for s in held:
+            s.close()
+    return out
+
+
 def suite_env(db_url: str, **extra: str) -> dict[str, str]:
     """Environment for a suite on its own free ports (so tests never collide with `make run`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CGRPY_")}

@@ -29,19 +29,34 @@ RELOADABLE = {
 }
 
 
+def combine(results: dict[str, str]) -> str:
+    """One service's outcome over its replicas (target -> outcome): an error wins, named with
+    the replica's address when there are several; else "reloaded" if any replica reloaded (one
+    not running compiles the plan when it starts); else "not running"."""
+    errors = {t: r for t, r in results.items() if r not in ("reloaded", "not running")}
+    if errors:
+        if len(results) == 1:
+            return next(iter(errors.values()))
+        return "; ".join(f"{t}: {r}" for t, r in errors.items())
+    return "reloaded" if "reloaded" in results.values() else "not running"
+
+
+def _reload_one(settings: Settings, target: str, stub_cls: type, tpid: str, timeout: float) -> str:
+    with auth.channel(settings, target) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=0.3)
+        except grpc.FutureTimeoutError:
+            return "not running"
+        try:
+            stub_cls(channel).ReloadCache(common_pb2.ReloadCacheRequest(tpid=tpid), timeout=timeout)
+            return "reloaded"
+        except grpc.RpcError as exc:
+            return f"{exc.code().name}: {exc.details()}"
+
+
 def reload_all(settings: Settings, tpid: str, timeout: float = 30.0) -> dict[str, str]:
-    """ReloadCache on every reloadable service; service -> "reloaded", "not running" or error."""
-    out: dict[str, str] = {}
-    for name, stub_cls in RELOADABLE.items():
-        with auth.channel(settings, settings.addr(name)) as channel:
-            try:
-                grpc.channel_ready_future(channel).result(timeout=0.3)
-            except grpc.FutureTimeoutError:
-                out[name] = "not running"
-                continue
-            try:
-                stub_cls(channel).ReloadCache(common_pb2.ReloadCacheRequest(tpid=tpid), timeout=timeout)
-                out[name] = "reloaded"
-            except grpc.RpcError as exc:
-                out[name] = f"{exc.code().name}: {exc.details()}"
-    return out
+    """ReloadCache on every replica of every reloadable service (each process compiles its own
+    copy of the plan: one left out would go on serving the old one); service -> "reloaded",
+    "not running" or error (:func:`combine`)."""
+    return {name: combine({t: _reload_one(settings, t, stub_cls, tpid, timeout) for t in settings.addrs(name)})
+            for name, stub_cls in RELOADABLE.items()}

@@ -20,8 +20,9 @@ from cgrates.v1 import common_pb2, tariffplan_pb2, tariffplan_pb2_grpc
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.netaddr import join_host_port
 from cgrpy.runtime.client import ServiceClient
-from cgrpy.runtime.reload import RELOADABLE
+from cgrpy.runtime.reload import RELOADABLE, combine
 from cgrpy.storage.tariffplans import list_tpids, read_tariffplan, replace_rows, replace_tariffplan
 from cgrpy.tariffplan import merge
 from cgrpy.tariffplan import profiles as tp
@@ -109,25 +110,34 @@ class TariffPlanServicer(tariffplan_pb2_grpc.TariffPlanServiceServicer):
         return await self._reload(k.services, tpid)
 
     async def _reload(self, services: tuple[str, ...], tpid: str) -> dict[str, str]:
-        """ReloadCache on the services compiling this kind; RALs (this process) directly."""
+        """ReloadCache on every replica of the services compiling this kind (each holds its own
+        compiled copy); RALs: this process directly, then the other RALs replicas."""
         out: dict[str, str] = {}
         for name in services:
+            targets = list(self.settings.addrs(name))
+            results: dict[str, str] = {}
             if name == "rals":
+                own = join_host_port(self.settings.listen_host, self.settings.grpc_port("rals"))
                 try:
                     await self.owner.compile(tpid)
-                    out[name] = "reloaded"
+                    results[own] = "reloaded"
                 except CGRError as exc:
-                    out[name] = exc.message
-                continue
-            client = ServiceClient(self.settings, name, RELOADABLE[name])
-            try:
-                await client.call("ReloadCache", common_pb2.ReloadCacheRequest(tpid=tpid), timeout=30.0)
-                out[name] = "reloaded"
-            except CGRError as exc:
-                out[name] = "not running" if "UNAVAILABLE" in exc.detail else exc.message
-            finally:
-                await client.close()
+                    results[own] = exc.message
+                targets = [t for t in targets if t != own]
+            for target in targets:
+                results[target] = await self._reload_target(name, target, tpid)
+            out[name] = combine(results)
         return out
+
+    async def _reload_target(self, name: str, target: str, tpid: str) -> str:
+        client = ServiceClient(self.settings, name, RELOADABLE[name], addr=target)
+        try:
+            await client.call("ReloadCache", common_pb2.ReloadCacheRequest(tpid=tpid), timeout=30.0)
+            return "reloaded"
+        except CGRError as exc:
+            return "not running" if "UNAVAILABLE" in exc.detail else exc.message
+        finally:
+            await client.close()
 
     async def SetProfile(self, request: tariffplan_pb2.ProfileRequest, context: Any) -> tariffplan_pb2.SetProfileResponse:
         k = _kind(request.kind)

@@ -1,0 +1,81 @@
+"""A price change reaches every RALs replica: a suite with two of each replicated service on
+its own Postgres database (`cgr up` with CGRPY_REPLICAS=2), a TP rate changed and loaded over
+JSON-RPC, then GetCost asked of each RALs replica over gRPC (SM's sessions spread their RALs
+calls over both): every answer has the new price. Reloading only the RALs process that served
+the load left the other one rating at the old price."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import grpc
+import pytest
+
+from cgrates.v1 import rals_pb2, rals_pb2_grpc
+from cgrpy.config import REPLICA_PORT_STEP
+from tests.apier.conftest import TUTORIAL
+from tests.apier.jsonrpc_client import TcpClient, ok
+from tests.suite import Suite, free_port_pairs, suite_env
+
+REPLICATED = ("attributes", "chargers", "suppliers", "cdre", "rals")
+T0_NS = 1407157200 * 10**9  # 2014-08-04T13:00:00Z
+
+
+@pytest.fixture(scope="module")
+def suite(pg_databases) -> Iterator[Suite]:
+    url = pg_databases.create()
+    for attempt in range(3):
+        ports = iter(free_port_pairs(2 * len(REPLICATED), REPLICA_PORT_STEP))
+        extra = {"CGRPY_REPLICAS": "2"}
+        for name in REPLICATED:
+            extra[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
+            extra[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
+        s = Suite(suite_env(url, **extra), "--tariffplan", str(TUTORIAL), timeout=180)
+        try:
+            s.__enter__()
+        except RuntimeError as exc:
+            s.__exit__(None, None, None)
+            if "in use" not in str(exc) or attempt == 2:  # another run took a port
+                raise
+            continue
+        try:
+            yield s
+        finally:
+            s.__exit__(None, None, None)
+        return
+
+
+def costs(suite: Suite, destination: str = "1002") -> list[Decimal]:
+    """The CallCost of 1001 -> ``destination``, 85 s, from each RALs replica."""
+    base = suite.port("rals")
+    out = []
+    for port in (base, base + REPLICA_PORT_STEP):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            resp = rals_pb2_grpc.RalsServiceStub(ch).GetCost(rals_pb2.CallDescriptor(
+                tenant="cgrates.org", category="call", account="1001", subject="1001", destination=destination,
+                tor="*voice", time_start_unix_ns=T0_NS, usage_ns=85 * 10**9), timeout=10)
+        out.append(Decimal(resp.cost))
+    return out
+
+
+def test_a_loaded_price_reaches_every_rals_replica(suite):
+    api = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+    try:
+        assert costs(suite) == [Decimal("0.64175")] * 2  # the tutorial's price
+        assert ok(api.call("APIerSv1.SetTPRate", {"TPid": "portal", "ID": "RT_20CNT", "RateSlots": [
+            {"ConnectFee": 0, "Rate": Decimal("0.5"), "RateUnit": "60s", "RateIncrement": "60s",
+             "GroupIntervalStart": "0s"}]})) == "OK"
+        assert ok(api.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "portal"})) == "OK"
+        assert costs(suite) == [Decimal("1")] * 2  # 2 minutes at 0.5, on both replicas
+        # a live rating profile too: 1001 rated by RP_1002 (calls to 1001 only)
+        assert ok(api.call("APIerSv1.SetRatingProfile", {"Category": "call", "Subject": "1001", "Overwrite": True,
+                                                         "RatingPlanActivations": [
+                                                             {"ActivationTime": "2014-01-14T00:00:00Z",
+                                                              "RatingPlanId": "RP_1002"}]})) == "OK"
+        assert costs(suite, "1001") == [Decimal("1")] * 2  # RP_1002 rates 1001 with RT_20CNT
+        # a folder load (what `cgr load` does) reaches both as well
+        assert ok(api.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(TUTORIAL)})) == "OK"
+        assert costs(suite) == [Decimal("0.64175")] * 2
+    finally:
+        api.close()
