@@ -124,6 +124,13 @@ _BASE_KEYS: list[Key] = [
     _k("cdre_profiles_file", "str", "",
        "JSON file of named CDRe export profiles {name: {fields...}} besides the built-in *default.",
        "cdre"),
+    _k("cdrs_online_cdr_exports", "json_list", [],
+       "CDRe profile ids (in cdre_profiles_file, export_format *http_post, *http_json_cdr or "
+       "*amqp_json_cdr) every stored CDR is exported to, from cdre's durable outbox "
+       "(README \"Online CDR export\").", "cdrs.online_cdr_exports"),
+    _k("cdre_export_failed_retry", "duration", 300_000_000_000,
+       "An online export that used up its profile's attempts is kept, marked failed, and "
+       "retried after this long (0 = only on demand: `cgr cdrs retry-exports`)."),
     _k("opensips_allowed_sources", "str", "127.0.0.0/8,::1",
        "Source addresses allowed on the OpenSIPS listeners (TCP cgrates module, UDP events): "
        "comma-separated addresses or networks (10.0.0.0/8), * = any. Others are refused."),

@@ -240,3 +240,37 @@ class ExportCDRsResponse(_message.Message):
     last_order_id: int
     failed: _containers.ScalarMap[str, str]
     def __init__(self, file: _Optional[str] = ..., exported: _Optional[int] = ..., failed_cgrids: _Optional[_Iterable[str]] = ..., export_id: _Optional[str] = ..., total_records: _Optional[int] = ..., total_cost: _Optional[str] = ..., first_order_id: _Optional[int] = ..., last_order_id: _Optional[int] = ..., failed: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class FailedExportsRequest(_message.Message):
+    __slots__ = ("exporter", "limit")
+    EXPORTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    exporter: str
+    limit: int
+    def __init__(self, exporter: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class FailedExport(_message.Message):
+    __slots__ = ("exporter", "cdr", "attempts", "last_error", "next_retry_unix_ns")
+    EXPORTER_FIELD_NUMBER: _ClassVar[int]
+    CDR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RETRY_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    exporter: str
+    cdr: CDR
+    attempts: int
+    last_error: str
+    next_retry_unix_ns: int
+    def __init__(self, exporter: _Optional[str] = ..., cdr: _Optional[_Union[CDR, _Mapping]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_retry_unix_ns: _Optional[int] = ...) -> None: ...
+
+class FailedExportsResponse(_message.Message):
+    __slots__ = ("exports",)
+    EXPORTS_FIELD_NUMBER: _ClassVar[int]
+    exports: _containers.RepeatedCompositeFieldContainer[FailedExport]
+    def __init__(self, exports: _Optional[_Iterable[_Union[FailedExport, _Mapping]]] = ...) -> None: ...
+
+class RetryFailedExportsResponse(_message.Message):
+    __slots__ = ("retried",)
+    RETRIED_FIELD_NUMBER: _ClassVar[int]
+    retried: int
+    def __init__(self, retried: _Optional[int] = ...) -> None: ...

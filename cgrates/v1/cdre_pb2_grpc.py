@@ -70,6 +70,16 @@ class CdrServiceStub:
                 request_serializer=cgrates_dot_v1_dot_cdre__pb2.ExportCDRsRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_cdre__pb2.ExportCDRsResponse.FromString,
                 _registered_method=True)
+        self.GetFailedExports = channel.unary_unary(
+                '/cgrates.v1.CdrService/GetFailedExports',
+                request_serializer=cgrates_dot_v1_dot_cdre__pb2.FailedExportsRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_cdre__pb2.FailedExportsResponse.FromString,
+                _registered_method=True)
+        self.RetryFailedExports = channel.unary_unary(
+                '/cgrates.v1.CdrService/RetryFailedExports',
+                request_serializer=cgrates_dot_v1_dot_cdre__pb2.FailedExportsRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_cdre__pb2.RetryFailedExportsResponse.FromString,
+                _registered_method=True)
 
 
 class CdrServiceServicer:
@@ -124,6 +134,21 @@ class CdrServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetFailedExports(self, request, context):
+        """Online exports (online_cdr_exports) that used up their attempts: kept in the outbox and
+        retried later; oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryFailedExports(self, request, context):
+        """Make failed online exports due now (the deliverer posts them at once); answers how many.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CdrServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +186,16 @@ def add_CdrServiceServicer_to_server(servicer, server):
                     servicer.ExportCDRs,
                     request_deserializer=cgrates_dot_v1_dot_cdre__pb2.ExportCDRsRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_cdre__pb2.ExportCDRsResponse.SerializeToString,
+            ),
+            'GetFailedExports': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFailedExports,
+                    request_deserializer=cgrates_dot_v1_dot_cdre__pb2.FailedExportsRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_cdre__pb2.FailedExportsResponse.SerializeToString,
+            ),
+            'RetryFailedExports': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryFailedExports,
+                    request_deserializer=cgrates_dot_v1_dot_cdre__pb2.FailedExportsRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_cdre__pb2.RetryFailedExportsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +387,60 @@ class CdrService:
             '/cgrates.v1.CdrService/ExportCDRs',
             cgrates_dot_v1_dot_cdre__pb2.ExportCDRsRequest.SerializeToString,
             cgrates_dot_v1_dot_cdre__pb2.ExportCDRsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFailedExports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.CdrService/GetFailedExports',
+            cgrates_dot_v1_dot_cdre__pb2.FailedExportsRequest.SerializeToString,
+            cgrates_dot_v1_dot_cdre__pb2.FailedExportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryFailedExports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.CdrService/RetryFailedExports',
+            cgrates_dot_v1_dot_cdre__pb2.FailedExportsRequest.SerializeToString,
+            cgrates_dot_v1_dot_cdre__pb2.RetryFailedExportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,7 +1,10 @@
-"""`cgr cdrs list|count|export`: query and export the stored CDRs through the cdre service
-(its GetCDRs, CountCDRs and ExportCDRs RPCs; ``--addr``, default the ``cdre_addr`` setting).
+"""`cgr cdrs list|count|export|retry-exports`: query and export the stored CDRs through the
+cdre service (its GetCDRs, CountCDRs, ExportCDRs, GetFailedExports and RetryFailedExports RPCs;
+``--addr``, default the ``cdre_addr`` setting).
 
     cgr cdrs list --account 1001 --answer-from 2014-08-04T00:00:00Z --limit 20 [--json]
+    cgr cdrs list --export-failed [--exporter ID] [--limit N] [--json]
+    cgr cdrs retry-exports [--exporter ID]
     cgr cdrs count --request-type *postpaid
     cgr cdrs export --format csv --path /tmp [--export-id ID] [--profile-file p.json] [filters]
 
@@ -22,6 +25,7 @@ from typing import Any
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc
 from cgrpy.cli.cost import CliError, service_call
 from cgrpy.event import dumps_exact
+from cgrpy.gotime import go_time_ns
 from cgrpy.units import (
     UnitError,
     format_duration,
@@ -46,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sp.add_argument("--addr", default="",
                         help="cdre gRPC address host:port (default: the cdre_addr setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "list":
+            sp.add_argument("--export-failed", action="store_true",
+                            help="list the online exports that used up their attempts (kept "
+                                 "and retried) instead of CDRs; only --exporter and --limit apply")
+            sp.add_argument("--exporter", default="", help="with --export-failed: one exporter id")
         if name == "export":
             sp.add_argument("--format", choices=("csv", "fwv"), default=None,
                             help="file format (default: the profile's, csv for *default)")
@@ -59,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             sp.add_argument("--include-exported", action="store_true",
                             help="export again CDRs this profile already exported")
         sp.set_defaults(func=run)
+    rp = sub.add_parser("retry-exports", help="post failed online exports again now")
+    rp.add_argument("--exporter", default="", help="one exporter id (default: all)")
+    rp.add_argument("--addr", default="",
+                    help="cdre gRPC address host:port (default: the cdre_addr setting)")
+    rp.add_argument("--json", action="store_true", help="machine-readable output")
+    rp.set_defaults(func=run)
 
 
 def _filter_args(p: argparse.ArgumentParser) -> None:
@@ -97,6 +112,10 @@ def build_filter(args: argparse.Namespace) -> cdre_pb2.CDRFilter:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.cdrs_command == "retry-exports":
+            return _retry_exports(args)
+        if args.cdrs_command == "list" and args.export_failed:
+            return _export_failed(args)
         flt = build_filter(args)
         if args.cdrs_command == "count":
             return _count(args, flt)
@@ -125,6 +144,41 @@ def _list(args: argparse.Namespace, flt: cdre_pb2.CDRFilter) -> int:
         print(dumps_exact([external_cdr(c) for c in cdrs]))
     else:
         _table(cdrs)
+    return 0
+
+
+def _export_failed(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise CliError("--limit must not be negative")
+    req = cdre_pb2.FailedExportsRequest(exporter=args.exporter, limit=args.limit or 0)
+    rows = list(_call(args, "GetFailedExports", req).exports)
+    if args.json:
+        print(dumps_exact([{"Exporter": r.exporter, "Attempts": r.attempts,
+                            "LastError": r.last_error,
+                            "NextRetry": go_time_ns(r.next_retry_unix_ns)
+                            if r.next_retry_unix_ns else "",
+                            "CDR": external_cdr(r.cdr)} for r in rows]))
+        return 0
+    head = ("OrderID", "CGRID", "RunID", "Exporter", "Attempts", "NextRetry", "LastError")
+    lines = [(str(r.cdr.order_id), r.cdr.cgrid[:10], r.cdr.run_id, r.exporter, str(r.attempts),
+              _when(r.next_retry_unix_ns), r.last_error) for r in rows]
+    _print_table(head, lines)
+    print(f"({len(lines)} failed exports)")
+    return 0
+
+
+def _when(unix_ns: int) -> str:
+    if not unix_ns:
+        return "now"
+    if unix_ns >= 1 << 62:
+        return "on demand"
+    return go_time_ns(unix_ns - unix_ns % 10**9)
+
+
+def _retry_exports(args: argparse.Namespace) -> int:
+    res = _call(args, "RetryFailedExports", cdre_pb2.FailedExportsRequest(exporter=args.exporter))
+    print(json.dumps({"retried": res.retried}) if args.json
+          else f"{res.retried} failed exports due now")
     return 0
 
 
@@ -175,8 +229,12 @@ def _table(cdrs: list[cdre_pb2.CDR]) -> None:
         rows.append((str(c.order_id), c.cgrid[:10], c.run_id, c.request_type, c.account,
                      c.destination, ext["AnswerTime"] if c.answer_time_unix_ns else "-",
                      format_duration(c.usage_ns), str(ext["Cost"])))
+    _print_table(head, rows)
+    print(f"({len(rows)} CDRs)")
+
+
+def _print_table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(head)]
     for line in (head, *rows):
         print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-    print(f"({len(rows)} CDRs)")

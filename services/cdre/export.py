@@ -17,7 +17,10 @@ Differences from CGRateS v0.10, on purpose:
   sees half a file. If the process dies between the rename and the log write, the next export
   repeats those CDRs (at least once, never lost).
 * Field and profile ``filters`` are not evaluated here (select with :class:`CdrFilter`);
-  AttributeS on export and the ``*http_*``/``*amqp_*``/... formats are not implemented.
+  AttributeS on export is not implemented. The online formats (``*http_post``,
+  ``*http_json_cdr``, ``*amqp_json_cdr``) are exported CDR by CDR from the outbox
+  (:mod:`services.cdre.online`), not by this module; the other ``*http_*``/``*amqp_*``/...
+  formats are not implemented.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ FILE_CSV = "*file_csv"
 FILE_FWV = "*file_fwv"
 DRY_RUN = "dry_run"
 EXTENSIONS = {FILE_CSV: "csv", FILE_FWV: "fwv"}
+# Online formats (cdrs online_cdr_exports): each CDR is posted once stored, from the outbox
+# (services/cdre/online.py); a profile in one of these formats is not a file export.
+HTTP_POST = "*http_post"
+HTTP_JSON_CDR = "*http_json_cdr"
+AMQP_JSON_CDR = "*amqp_json_cdr"
+ONLINE_FORMATS = (HTTP_POST, HTTP_JSON_CDR, AMQP_JSON_CDR)
 GLOBAL_ROUNDING = 5
 
 
@@ -102,13 +111,23 @@ class ExportProfile:
     export_path: str = ""  # "" = default_export_path()
     field_separator: str = ","
     fields: tuple[FieldTemplate, ...] = DEFAULT_FIELDS
+    # Online formats only: posts per CDR before its export is marked failed (CGRateS
+    # ``attempts``), and whether one exporter's CDRs are posted one at a time in order
+    # (CGRateS ``synchronous``) rather than several at once.
+    attempts: int = 1
+    synchronous: bool = False
 
     def __post_init__(self) -> None:
-        if self.export_format not in (*EXTENSIONS, DRY_RUN):
+        if self.export_format not in (*EXTENSIONS, DRY_RUN, *ONLINE_FORMATS):
             raise ExportError(
                 f"profile {self.id}: export_format {self.export_format!r} not supported "
-                f"(use {FILE_CSV}, {FILE_FWV} or {DRY_RUN})"
+                f"(use {FILE_CSV}, {FILE_FWV}, {DRY_RUN} or online {', '.join(ONLINE_FORMATS)})"
             )
+        if self.attempts < 1:
+            raise ExportError(f"profile {self.id}: attempts must be at least 1")
+        if self.export_format in ONLINE_FORMATS and not self.export_path:
+            raise ExportError(f"profile {self.id}: {self.export_format} needs an export_path "
+                              "(the URL to post to)")
         if len(self.field_separator) != 1:
             raise ExportError(f"profile {self.id}: field_separator must be one character")
         for f in self.fields:
@@ -431,7 +450,8 @@ def profile_from_dict(data: dict[str, object]) -> ExportProfile:
     """A CDRe profile from config (JSON): ``{"id", "export_format", "export_path",
     "field_separator", "fields": [{"tag", "path", "type", "value", "width", ...}]}``; CGRateS's
     JSON names (``rounding_decimals``...) are the field names. Unknown keys are an error."""
-    known = {"id", "export_format", "export_path", "field_separator", "fields"}
+    known = {"id", "export_format", "export_path", "field_separator", "fields", "attempts",
+             "synchronous"}
     unknown = set(data) - known
     if unknown:
         raise ExportError(f"CDRe profile: unknown keys {sorted(unknown)}")
@@ -455,4 +475,18 @@ def profile_from_dict(data: dict[str, object]) -> ExportProfile:
         export_path=str(data.get("export_path", "")),
         field_separator=str(data.get("field_separator", ",")),
         fields=fields,
+        attempts=_int(data.get("attempts", 1), "attempts"),
+        synchronous=_flag(data.get("synchronous", False), "synchronous"),
     )
+
+
+def _int(v: object, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ExportError(f"CDRe profile: {name} must be an integer (got {v!r})")
+    return v
+
+
+def _flag(v: object, name: str) -> bool:
+    if not isinstance(v, bool):
+        raise ExportError(f"CDRe profile: {name} must be true or false (got {v!r})")
+    return v

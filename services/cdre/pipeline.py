@@ -22,7 +22,11 @@ Differences from CGRateS v0.10, on purpose:
   and says so in ExtraInfo: the session's own debits (done by SM under its own request ids) are
   the money that moved; re-debiting here would charge the call twice.
 * ``*rated`` with a Cost already on the event keeps it (nothing to price); otherwise GetCost.
-* Online exports (``*export`` flag) are not done here: export is the offline CDRe run.
+* Online exports (``*export``, on by default when ``online_cdr_exports`` names exporters, as
+  in v0.10) are one outbox row per exporter written with the run, posted after the reply by
+  :mod:`services.cdre.online`: a receiver that is down never fails the ProcessCDR (v0.10
+  answers PARTIALLY_EXECUTED) and the export is retried until delivered. A run with
+  ``*store:false`` is not exported (no row to ride on).
 """
 
 from __future__ import annotations
@@ -93,7 +97,8 @@ class ProcessFlags:
     store: bool = True
     stats: bool = True
     thresholds: bool = True
-    export: bool = False
+    # None = the configuration decides (export when online_cdr_exports names exporters)
+    export: bool | None = None
     # A run already stored is refunded (and, with *rals, rated anew from the event and its row
     # updated) instead of answered as a duplicate; *rerate = *refund + *rals (services/cdre/redo.py)
     rerate: bool = False
@@ -152,6 +157,9 @@ class PipelineConfig:
     other_rating_wait_s: float = 10.0
     # Called after a ProcessCDR wrote outbox events (wakes the outbox deliverer).
     outbox_written: Callable[[], None] | None = None
+    # Outbox targets of the online exporters (``export:<id>``), and what wakes their deliverer.
+    export_targets: tuple[str, ...] = ()
+    exports_written: Callable[[], None] | None = None
 
 
 _Outcome = RunOutcome
@@ -205,15 +213,21 @@ async def process_cdr(
             result.partially_executed = True
     if flags.store and cfg.outbox_written is not None and _targets(flags):
         cfg.outbox_written()
+    if flags.store and cfg.exports_written is not None and _export_targets(flags, cfg):
+        cfg.exports_written()
     return result
 
 
 async def resume_pending(
-    backends: CdrBackends, store: CdrStore, older_than: timedelta = timedelta(seconds=60)
+    backends: CdrBackends,
+    store: CdrStore,
+    older_than: timedelta = timedelta(seconds=60),
+    export_targets: tuple[str, ...] = (),
 ) -> int:
     """Finish rows left ``pending`` by a crash (start-up sweep). Safe to run any time: the debit
     reuses the row's idempotency key. Returns how many rows were finished. Their StatS/ThresholdS
-    events go to the outbox with the default flags (the original flags are not stored)."""
+    events and online exports go to the outbox with the default flags (the original flags are
+    not stored)."""
     stale = await asyncio.to_thread(store.pending_older_than, older_than)
     done = 0
     for st in stale:
@@ -223,7 +237,7 @@ async def resume_pending(
             log.warning("pending CDR %s:%s left for later: %s", st.cdr.cgrid, st.cdr.run_id, exc)
             continue
         _apply(st.cdr, outcome)
-        await store.afinish(st.cdr, outcome, notify=OUTBOX_TARGETS)
+        await store.afinish(st.cdr, outcome, notify=OUTBOX_TARGETS + export_targets)
         done += 1
     return done
 
@@ -249,6 +263,10 @@ def _targets(flags: ProcessFlags) -> tuple[str, ...]:
     return tuple(t for t in OUTBOX_TARGETS if want[t])
 
 
+def _export_targets(flags: ProcessFlags, cfg: PipelineConfig) -> tuple[str, ...]:
+    return cfg.export_targets if flags.export is not False else ()
+
+
 async def _process_run(
     cdr: CDR,
     flags: ProcessFlags,
@@ -272,7 +290,7 @@ async def _process_run(
             _apply(cdr, await _rate(cdr, backends, store, cfg, session_cost))
         return RunResult(cdr)
 
-    notify = _targets(flags)
+    notify = _targets(flags) + _export_targets(flags, cfg)
     # Nothing to debit (no RALs money moves): rate first, then one insert of the final row.
     # A debit keeps reserve -> debit -> finish, so a crash never leaves money taken and no row.
     outcome = await _rate_without_debit(cdr, rate, backends, store, cfg, session_cost)

@@ -68,12 +68,19 @@ from services.cdre.export import (
     EXTENSIONS,
     FILE_CSV,
     FILE_FWV,
+    ONLINE_FORMATS,
     ExportError,
     ExportProfile,
     export_cdrs,
     profile_from_dict,
 )
 from services.cdre.metrics import CDRS_PROCESSED
+from services.cdre.online import (
+    ExportDeliverer,
+    cdr_from_outbox,
+    check_exporters,
+    exporter_target,
+)
 from services.cdre.outbox import OutboxDeliverer
 from services.cdre.pipeline import (
     PipelineConfig,
@@ -259,6 +266,10 @@ def export_profile_from_request(
         if fmt is not None and fmt != profile.export_format:
             profile = ExportProfile(profile.id, fmt, profile.export_path,
                                     profile.field_separator, profile.fields)
+        if profile.export_format in ONLINE_FORMATS:
+            raise invalid(f"export_profile: {profile.id!r} is an online exporter "
+                          f"({profile.export_format}); ExportCDRs writes files: give format "
+                          "csv or fwv")
         if req.field_separator:
             if len(req.field_separator) != 1:
                 raise invalid(f"field_separator: {req.field_separator!r} must be one character")
@@ -410,6 +421,28 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
             failed=res.failed,
         )
 
+    async def GetFailedExports(
+        self, request: cdre_pb2.FailedExportsRequest, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.FailedExportsResponse:
+        if request.limit < 0:
+            raise invalid("limit must not be negative")
+        rows = await asyncio.to_thread(self.owner.store.failed_exports, request.exporter,
+                                       request.limit or None)
+        return cdre_pb2.FailedExportsResponse(exports=[
+            cdre_pb2.FailedExport(exporter=r.exporter, cdr=cdr_to_pb(cdr_from_outbox(r.event)),
+                                  attempts=r.attempts, last_error=r.last_error,
+                                  next_retry_unix_ns=r.retry_at_ns)
+            for r in rows
+        ])
+
+    async def RetryFailedExports(
+        self, request: cdre_pb2.FailedExportsRequest, context: grpc.aio.ServicerContext
+    ) -> cdre_pb2.RetryFailedExportsResponse:
+        n = await asyncio.to_thread(self.owner.store.retry_failed_exports, request.exporter)
+        self.owner.exports.wake()
+        self.owner.log.info("cdrs.export_retry", exporter=request.exporter, retried=n)
+        return cdre_pb2.RetryFailedExportsResponse(retried=n)
+
 
 def _count(result: ProcessResult, flags: ProcessFlags) -> None:
     for run in result.runs:
@@ -440,6 +473,7 @@ class CdreServer(BaseService):
     # CGRIDs being processed by ProcessCDR calls right now (count per CGRID)
     in_flight: Counter[str]
     outbox: OutboxDeliverer
+    exports: ExportDeliverer
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         cdre_pb2_grpc.add_CdrServiceServicer_to_server(CdrServiceServicer(self), server)
@@ -447,6 +481,11 @@ class CdreServer(BaseService):
 
     async def load(self) -> None:
         self.export_profiles = load_profiles_file(self.settings.cdre_profiles_file)
+        try:
+            exporters = check_exporters(self.settings.cdrs_online_cdr_exports or [],
+                                        self.export_profiles)
+        except ExportError as exc:
+            raise ConfigError(str(exc)) from None
         engine = await asyncio.to_thread(lambda: self.engine)  # migrates the StorDB
         self.store = CdrStore(engine)
         self.backends = GrpcBackends(self.settings)
@@ -455,6 +494,8 @@ class CdreServer(BaseService):
         self.in_flight = Counter()
         self.outbox = OutboxDeliverer(self.store, self.backends,
                                       interval_s=self.settings.cdrs_events_interval / 1e9)
+        self.exports = ExportDeliverer(
+            self.store, exporters, failed_retry_s=self.settings.cdre_export_failed_retry / 1e9)
         self.pipeline_config = PipelineConfig(
             defaults=CdrDefaults(
                 tenant=self.settings.default_tenant,
@@ -462,10 +503,13 @@ class CdreServer(BaseService):
             ),
             is_abandoned=self._abandoned,
             outbox_written=self.outbox.wake,
+            export_targets=tuple(exporter_target(e) for e in exporters),
+            exports_written=self.exports.wake,
         )
         await self._resume_crash_leftovers()
-        # events of CDRs stored before a crash or restart are delivered now
+        # events and exports of CDRs stored before a crash or restart are delivered now
         self.outbox.start()
+        self.exports.start()
         self._sweeper = asyncio.create_task(self._sweep_pending())
 
     async def process_one(
@@ -529,7 +573,8 @@ class CdreServer(BaseService):
             RALS_WAIT_S
         ):
             self.log.warning("cdr.resume.rals_not_serving", pending=len(pending))
-        n = await resume_pending(self.backends, self.store, older_than=timedelta(0))
+        n = await resume_pending(self.backends, self.store, older_than=timedelta(0),
+                                 export_targets=self.pipeline_config.export_targets)
         self.log.info("cdr.resumed", finished=n)
 
     async def _sweep_pending(self) -> None:
@@ -539,7 +584,8 @@ class CdreServer(BaseService):
         while True:
             await asyncio.sleep(min(30.0, age.total_seconds()))
             try:
-                n = await resume_pending(self.backends, self.store, older_than=age)
+                n = await resume_pending(self.backends, self.store, older_than=age,
+                                         export_targets=self.pipeline_config.export_targets)
             except Exception as exc:  # noqa: BLE001 - the StorDB may be away: next round
                 self.log.warning("cdr.sweep_failed", error=repr(exc))
                 continue
@@ -570,6 +616,9 @@ class CdreServer(BaseService):
         outbox = getattr(self, "outbox", None)
         if outbox is not None:
             await outbox.close()
+        exports = getattr(self, "exports", None)
+        if exports is not None:
+            await exports.close()
         store = getattr(self, "store", None)
         if store is not None:
             await asyncio.to_thread(store.close)

@@ -164,9 +164,31 @@ class RunOutcome:
     debit_request_id: str = ""
 
 
+@dataclass(frozen=True)
+class ExportOutcome:
+    """An export row not delivered this round: when to try again, and whether it is failed."""
+
+    id: int
+    retry_at_ns: int
+    failed: bool
+    error: str
+
+
+@dataclass(frozen=True)
+class FailedExport:
+    id: int
+    exporter: str
+    event: CGREvent
+    attempts: int
+    last_error: str
+    retry_at_ns: int  # unix ns of the next automatic retry (0 = due now)
+
+
 # The receivers of a stored CDR's event, in the order they are fed (ThresholdS first, as
 # CGRateS's CDRs do).
 OUTBOX_TARGETS = ("thresholds", "stats")
+# Outbox target of an online CDR exporter: this prefix + the exporter's id.
+EXPORT_PREFIX = "export:"
 
 _CDRS = CdrRow.__table__
 _SESSION_COSTS = SessionCostRow.__table__
@@ -198,19 +220,16 @@ class CdrStore:
             index_elements=["cgrid", "run_id"]
         ).returning(_SESSION_COSTS.c.id)
         self._ins_outbox = insert(_OUTBOX)
-        # built once: the deliverer runs it every poll, mostly finding nothing
-        free = (
-            select(_OUTBOX.c.id)
-            .where(_OUTBOX.c.lease_until_ns <= bindparam("b_now"))
-            .order_by(_OUTBOX.c.id)
-            .limit(bindparam("b_limit"))
-            .with_for_update(skip_locked=True)
-        )
-        self._claim = (
+        # built once: the deliverers run them every poll, mostly finding nothing. StatS/
+        # ThresholdS events and online exports are claimed apart, so an export receiver that
+        # is down never holds up the events (nor the other way round).
+        self._claim = _claim_stmt(_OUTBOX.c.target.in_(OUTBOX_TARGETS))
+        self._claim_exports = _claim_stmt(_OUTBOX.c.target.startswith(EXPORT_PREFIX))
+        self._settle_export = (
             update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(free.scalar_subquery()))
-            .values(lease_until_ns=bindparam("b_until"), attempts=_OUTBOX.c.attempts + 1)
-            .returning(_OUTBOX.c.id, _OUTBOX.c.target, _OUTBOX.c.event, _OUTBOX.c.attempts)
+            .where(_OUTBOX.c.id == bindparam("b_id"))
+            .values(lease_until_ns=bindparam("b_until"), failed=bindparam("b_failed"),
+                    last_error=bindparam("b_error"))
         )
 
     def close(self) -> None:
@@ -350,7 +369,9 @@ class CdrStore:
                 raise StoreError(f"NOT_FOUND: no CDR with OrderID {order_id}")
 
     def add_outbox_in(self, conn: Connection, cdr: CDR, targets: Sequence[str]) -> None:
-        """Queue the CDR's event for StatS/ThresholdS (``targets``) in ``conn``'s transaction."""
+        """Queue the CDR's event for StatS/ThresholdS and the online exporters (``targets``,
+        ``export:<id>`` for an exporter) in ``conn``'s transaction: one statement, one body
+        serialised once for every target."""
         if not targets:
             return
         ev = to_event(cdr, EventType="CDR")
@@ -362,15 +383,63 @@ class CdrStore:
         ])
 
     def claim_outbox(self, limit: int, lease_ns: int) -> list[OutboxItem]:
-        """Take up to ``limit`` free outbox rows (oldest first) for ``lease_ns``: other
-        deliverers (other cdre replicas) skip them meanwhile; a deliverer that dies lets the
-        lease run out and the rows are delivered again (hence the receivers dedup by id)."""
+        """Take up to ``limit`` free StatS/ThresholdS outbox rows (oldest first) for
+        ``lease_ns``: other deliverers (other cdre replicas) skip them meanwhile (``FOR UPDATE
+        SKIP LOCKED`` on Postgres); a deliverer that dies lets the lease run out and the rows
+        are delivered again (hence the receivers dedup by id)."""
+        return self._claim_with(self._claim, limit, lease_ns)
+
+    def claim_exports(self, limit: int, lease_ns: int) -> list[OutboxItem]:
+        """:meth:`claim_outbox` for the online-export rows (``export:<exporter>`` targets)."""
+        return self._claim_with(self._claim_exports, limit, lease_ns)
+
+    def _claim_with(self, stmt: Any, limit: int, lease_ns: int) -> list[OutboxItem]:
         now = time.time_ns()
         params = {"b_now": now, "b_limit": limit, "b_until": now + lease_ns}
         with self.engine.begin() as conn:
-            rows = conn.execute(self._claim, params).all()
+            rows = conn.execute(stmt, params).all()
         return sorted((OutboxItem(r.id, r.target, _outbox_event(r.event), r.attempts)
                        for r in rows), key=lambda i: i.id)
+
+    def settle_exports(self, outcomes: Sequence[ExportOutcome]) -> None:
+        """Exports that were not delivered: each row waits until its ``retry_at_ns``, keeps
+        its error, and is marked failed once its exporter's attempts are used up (kept, never
+        deleted: only a delivery deletes a row)."""
+        if not outcomes:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._settle_export, [
+                {"b_id": o.id, "b_until": o.retry_at_ns, "b_failed": o.failed,
+                 "b_error": o.error[:2000]} for o in outcomes
+            ])
+
+    def failed_exports(self, exporter: str = "", limit: int | None = None) -> list[FailedExport]:
+        """Exports marked failed (oldest first), of one exporter or all."""
+        q = select(_OUTBOX).where(_OUTBOX.c.failed.is_(True), *_export_target(exporter))
+        q = q.order_by(_OUTBOX.c.id)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [FailedExport(r.id, r.target.removeprefix(EXPORT_PREFIX), _outbox_event(r.event),
+                             r.attempts, r.last_error, r.lease_until_ns) for r in rows]
+
+    def retry_failed_exports(self, exporter: str = "") -> int:
+        """Make failed exports (of one exporter or all) due now; returns how many. They stay
+        marked failed until delivered (a delivery deletes the row)."""
+        stmt = (update(_OUTBOX)
+                .where(_OUTBOX.c.failed.is_(True), *_export_target(exporter))
+                .values(lease_until_ns=0))
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount)
+
+    def count_failed_exports(self) -> dict[str, int]:
+        """Failed exports per exporter id (for the metrics gauge)."""
+        q = (select(_OUTBOX.c.target, func.count())
+             .where(_OUTBOX.c.failed.is_(True), _OUTBOX.c.target.startswith(EXPORT_PREFIX))
+             .group_by(_OUTBOX.c.target))
+        with self.engine.connect() as conn:
+            return {t.removeprefix(EXPORT_PREFIX): int(n) for t, n in conn.execute(q).all()}
 
     def ack_outbox(self, ids: Sequence[int]) -> None:
         """Delivered: forget these rows."""
@@ -505,6 +574,28 @@ class CdrStore:
         if self._dialect == "sqlite":
             return sqlite.insert(table)
         raise StoreError(f"unsupported StorDB dialect {self._dialect!r}")
+
+
+def _claim_stmt(which: Any) -> Any:
+    free = (
+        select(_OUTBOX.c.id)
+        .where(_OUTBOX.c.lease_until_ns <= bindparam("b_now"), which)
+        .order_by(_OUTBOX.c.id)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(free.scalar_subquery()))
+        .values(lease_until_ns=bindparam("b_until"), attempts=_OUTBOX.c.attempts + 1)
+        .returning(_OUTBOX.c.id, _OUTBOX.c.target, _OUTBOX.c.event, _OUTBOX.c.attempts)
+    )
+
+
+def _export_target(exporter: str) -> list[Any]:
+    if exporter:
+        return [_OUTBOX.c.target == EXPORT_PREFIX + exporter]
+    return [_OUTBOX.c.target.startswith(EXPORT_PREFIX)]
 
 
 def _row_values(cdr: CDR) -> dict[str, Any]:

@@ -207,14 +207,16 @@ class CdrExportedRow(Base):
 
 
 class CdrOutboxRow(Base):
-    """A CDR event still to be delivered to StatS or ThresholdS (``target``), written in the
-    transaction that stores the CDR, deleted once the target answered (cdre's outbox)."""
+    """A CDR event still to be delivered to StatS or ThresholdS, or a CDR still to be exported
+    online (``target`` ``export:<exporter id>``), written in the transaction that stores the
+    CDR, deleted once the target answered (cdre's outbox)."""
 
     __tablename__ = "cdr_outbox"
     __table_args__ = (Index("ix_cdr_outbox_lease", "lease_until_ns", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    target: Mapped[str] = mapped_column(String(16), nullable=False)
+    # "thresholds", "stats" or "export:<exporter id>" (an online CDR exporter)
+    target: Mapped[str] = mapped_column(String(80), nullable=False)
     # The event's id: the receivers skip an id they already counted (at-least-once delivery).
     event_id: Mapped[str] = mapped_column(String(160), nullable=False)
     # {"Tenant", "ID", "Time" (unix ns), "Event"} as JSON with exact numbers.
@@ -223,3 +225,7 @@ class CdrOutboxRow(Base):
     # deliverer (crash) simply expires and the row is delivered again.
     lease_until_ns: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # An export that used up its exporter's attempts: kept (never dropped), retried every
+    # cdre_export_failed_retry or on demand, and listed by `cgr cdrs list --export-failed`.
+    failed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -77,11 +77,13 @@ def upgrade() -> None:
     )
     op.create_table('cdr_outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('target', sa.String(length=16), nullable=False),
+    sa.Column('target', sa.String(length=80), nullable=False),
     sa.Column('event_id', sa.String(length=160), nullable=False),
     sa.Column('event', sa.Text(), nullable=False),
     sa.Column('lease_until_ns', sa.BigInteger(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('failed', sa.Boolean(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cdr_outbox'))
     )
     with op.batch_alter_table('cdr_outbox', schema=None) as batch_op:
