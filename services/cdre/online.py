@@ -223,7 +223,7 @@ class AmqpPublisher:
 
     async def publish(self, target: AmqpTarget, body: bytes) -> None:
         try:
-            exchange = await asyncio.wait_for(self._exchange(target), self.timeout_s)
+            exchange = await self._exchange(target)
             msg = aio_pika.Message(body, content_type=JSON_CONTENT_TYPE,
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             key = target.routing_key if target.exchange else target.queue_id
@@ -243,10 +243,14 @@ class AmqpPublisher:
                 conn = await aio_pika.connect(target.url, timeout=self.timeout_s)
                 self._conns[target.url] = conn
                 ch = self._channels[target.url] = await conn.channel(publisher_confirms=True)
-            queue = await ch.declare_queue(target.queue_id, durable=True)
+            # each step with its own timeout rather than one wait_for around them all: a
+            # cancelled connect would leave a connection object nobody closes
+            t = self.timeout_s
+            queue = await ch.declare_queue(target.queue_id, durable=True, timeout=t)
             if target.exchange:
-                ex = await ch.declare_exchange(target.exchange, target.exchange_type, durable=True)
-                await queue.bind(ex, target.routing_key)
+                ex = await ch.declare_exchange(target.exchange, target.exchange_type,
+                                               durable=True, timeout=t)
+                await queue.bind(ex, target.routing_key, timeout=t)
             else:
                 ex = ch.default_exchange
             self._exchanges[target] = ex
@@ -371,8 +375,9 @@ class ExportDeliverer:
         await asyncio.to_thread(self.store.settle_exports, settled)
         self._claimed = []
         self.delivered += len(done)
+        exporter_of = {i.id: i.target.removeprefix(EXPORT_PREFIX) for i in items}
         for o in settled:
-            eid = next(i.target for i in items if i.id == o.id).removeprefix(EXPORT_PREFIX)
+            eid = exporter_of[o.id]
             CDR_EXPORTS.labels(exporter=eid, result="failed" if o.failed else "retry").inc()
             if o.failed:
                 log.warning("cdr export to %s failed, kept for retry: %s", eid, o.error)

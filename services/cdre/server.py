@@ -22,6 +22,10 @@ Choices worth knowing (beyond the logic modules' own docstrings):
   overrides the profile's. The directory is the request's, else the profile's, else the
   ``cdre_export_path`` setting; it must be absolute. CDRs already exported with the same
   profile are skipped (export log), as the CLI does without ``--include-exported``.
+* Online exports (``cdrs_online_cdr_exports``: profiles of ``cdre_profiles_file`` in an online
+  format) are checked at start-up (an unknown id or a file format stops it with one line) and
+  posted by :class:`~services.cdre.online.ExportDeliverer`; GetFailedExports/RetryFailedExports
+  list the ones that used up their attempts and make them due now.
 * Metric ``cgrpy_cdrs_processed_total{result}``: per run, ``duplicate`` for a repeat, ``error``
   for a run stored unrated because rating failed (Cost -1 with the reason in ExtraInfo),
   ``stored`` otherwise; a ProcessCDR refused as a whole (bad input, AttributeS/ChargerS down)

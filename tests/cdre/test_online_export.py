@@ -222,3 +222,27 @@ def test_exporter_configuration_is_checked():
     assert (t.url, t.queue_id, t.exchange, t.exchange_type, t.routing_key) == (
         "amqp://u:p@mq:5672/vh?heartbeat=30", "q1", "ex", "fanout", "rk")
     assert parse_amqp_url("amqp://mq/").queue_id == "cgrates_cdrs"
+
+
+async def test_amqp_exchange_and_routing_key_from_the_url(store: CdrStore):
+    u = uuid.uuid4().hex[:10]
+    queue, exchange = f"cgrpy_test_{u}", f"cgrpy_test_ex_{u}"
+    amqp = profile("mq", "*amqp_json_cdr",
+                   f"{AMQP}?queue_id={queue}&exchange={exchange}&exchange_type=direct"
+                   "&routing_key=cdr")
+    dlv = ExportDeliverer(store, {"mq": amqp})
+    cdr = await store_cdr(store, a_cdr(9), ("export:mq",))
+    await until(lambda: store.outbox_depth() == 0, dlv.deliver_once)
+    await dlv.close()
+    conn = await aio_pika.connect(AMQP)
+    try:
+        ch = await conn.channel()
+        q = await ch.declare_queue(queue, durable=True)
+        msg = await q.get(timeout=5)
+        await msg.ack()
+        assert (msg.exchange, msg.routing_key) == (exchange, "cdr")
+        assert json.loads(msg.body)["CGRID"] == cdr.cgrid
+        await q.delete(if_unused=False, if_empty=False)
+        await ch.exchange_delete(exchange)
+    finally:
+        await conn.close()
