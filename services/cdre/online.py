@@ -39,6 +39,7 @@ round at the first failure (the rest wait for the next round); otherwise up to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import urllib.error
@@ -51,6 +52,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.connection import make_url
 
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.gotime import go_time
@@ -210,6 +212,19 @@ def http_post(url: str, body: bytes, content_type: str, timeout_s: float) -> Non
         raise DeliveryError(f"{url}: {reason}") from None
 
 
+async def _connect(url: str, timeout_s: float) -> AbstractConnection:
+    """``aio_pika.connect`` that closes its connection object when the connect fails (the
+    library's leaves it to the garbage collector, which warns)."""
+    conn = aio_pika.Connection(make_url(url))
+    try:
+        await conn.connect(timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.close()
+        raise
+    return conn
+
+
 class AmqpPublisher:
     """One connection and confirming channel per broker URL, opened on first use and dropped
     after any error (the next publish dials again)."""
@@ -240,7 +255,7 @@ class AmqpPublisher:
                 return ex
             ch = self._channels.get(target.url)
             if ch is None or ch.is_closed:
-                conn = await aio_pika.connect(target.url, timeout=self.timeout_s)
+                conn = await _connect(target.url, self.timeout_s)
                 self._conns[target.url] = conn
                 ch = self._channels[target.url] = await conn.channel(publisher_confirms=True)
             # each step with its own timeout rather than one wait_for around them all: a
