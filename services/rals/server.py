@@ -8,6 +8,7 @@ event loop keeps answering. Compiled data is swapped whole on ReloadCache (build
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -49,6 +50,12 @@ NO_CHARGE = {"*none", "none"}
 # Metadata on a request one RALs passes to the account's owner: the owner serves it, whatever
 # happened to ownership meanwhile, so a request hops at most once.
 FORWARDED = "cgrpy-rals-forwarded"
+# Requests that may run both at a hung owner (once it resumes) and here: reads, and changes
+# applied once per request id (a second run replays the first's result). Only these are served
+# here when the owner does not answer in time; anything else fails with the owner's error.
+RETRY_SAFE = frozenset({"GetMaxUsage", "Debit", "Refund", "GetAccount", "GetAccountActionTriggers"})
+FORWARD_SHARE = 0.5  # of a retry-safe request's deadline given to the owner
+HUNG_FOR_S = 2.0  # an owner that timed out is not asked again for this long
 
 
 @dataclass(frozen=True)
@@ -468,6 +475,7 @@ class RalsServer(BaseService):
         self.ownership: Ownership = OwnsAll()
         self.advertised = ""  # host:port published as this process's (Postgres only)
         self._peers: dict[str, tuple[grpc.aio.Channel, rals_pb2_grpc.RalsServiceStub]] = {}
+        self._hung: dict[str, float] = {}  # owner address -> monotonic time to ask it again
         # A debit's worker thread waits for its group commit: enough threads to fill a batch
         # (RALs's own pool, not the event loop's default one).
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals")
@@ -539,7 +547,8 @@ class RalsServer(BaseService):
     async def forward(self, method: str, request: Any, context: Any, tenant: str,
                       account: str) -> Any | None:
         """Pass an account's request to the process that owns it; None: serve it here (ours, a
-        forwarded request, or the owner unreachable — then the locked path keeps it exact)."""
+        forwarded request, the owner unreachable, or hung for a retry-safe request — then the
+        locked path keeps it exact)."""
         own = self.ownership
         if not account or own.owns(tenant, account):
             return None
@@ -550,16 +559,26 @@ class RalsServer(BaseService):
             addr = await asyncio.to_thread(own.claim, tenant, account)
         if not addr or addr == self.advertised:
             return None
+        retryable = method in RETRY_SAFE
+        if retryable and self._hung.get(addr, 0.0) > time.monotonic():
+            return None  # the owner did not answer a moment ago: the locked path, here
         if addr not in self._peers:
             channel = auth.aio_channel(self.settings, addr)
             self._peers[addr] = (channel, rals_pb2_grpc.RalsServiceStub(channel))
         stub = self._peers[addr][1]
         remaining = context.time_remaining()
+        # A request that is safe to serve twice keeps part of its deadline for serving it here
+        # should the owner hang (stopped, overloaded: its lease lives on, nobody can take over).
+        budget = remaining if remaining is not None else self.settings.rpc_timeout / 1e9
         try:
             return await getattr(stub, method)(
-                request, timeout=remaining if remaining is not None else 30.0,
+                request, timeout=budget * FORWARD_SHARE if retryable else budget,
                 metadata=((FORWARDED, "1"),))
         except grpc.aio.AioRpcError as err:
+            if retryable and err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                self.log.info("rals.owner_hung", owner=addr, account=f"{tenant}:{account}")
+                self._hung[addr] = time.monotonic() + HUNG_FOR_S
+                return None
             if err.code() != grpc.StatusCode.UNAVAILABLE:
                 await context.abort(err.code(), err.details() or "")
             # The owner is gone: take its partition if the lock went with it, else serve here.

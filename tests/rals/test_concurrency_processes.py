@@ -248,3 +248,47 @@ async def test_owner_killed_mid_run_the_other_takes_over_exactly(
         assert _owners(engine, ACCOUNT) == 1  # the survivor
     finally:
         engine.dispose()
+
+
+async def test_owner_hung_the_other_serves_retry_safe_requests_once(
+    two_rals_procs: tuple[list[subprocess.Popen[bytes]], list[str]], pg_url: str,
+) -> None:
+    """SIGSTOP the owner: its lease lives on, nobody can take the partition. The other process
+    gives it half of a debit's deadline, then serves the debit itself on the locked path; once
+    the owner resumes, the same request id there is a replay, charged once."""
+    procs, addrs = two_rals_procs
+    channels = [grpc.aio.insecure_channel(a) for a in addrs]
+    stubs = [rals_pb2_grpc.RalsServiceStub(c) for c in channels]
+    req = rals_pb2.DebitRequest(call=call(60), request_id="hung:1", request_type="*postpaid")
+    try:
+        await stubs[0].SetBalance(rals_pb2.SetBalanceRequest(  # process 0 becomes the owner
+            tenant="cgrates.org", account=ACCOUNT, balance_type="*monetary", value=str(START),
+            balance=rals_pb2.Balance(id="big")))
+        os.kill(procs[0].pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            first = await stubs[1].Debit(req, timeout=4)
+            took = time.monotonic() - t0
+            assert Decimal(first.cost) > 0 and not first.duplicate
+            assert 1.5 <= took < 4  # half of the deadline went to the hung owner
+            t0 = time.monotonic()  # the next request does not wait for the hung owner again
+            acc = await stubs[1].GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org",
+                                                                    account=ACCOUNT), timeout=4)
+            assert time.monotonic() - t0 < 1
+            (big,) = [b for b in acc.balances if b.id == "big"]
+            assert Decimal(big.value) == START - Decimal(first.cost)
+        finally:
+            os.kill(procs[0].pid, signal.SIGCONT)
+        again = await stubs[0].Debit(req, timeout=10)  # the owner, resumed: a replay
+        assert again.duplicate and again.cost == first.cost
+    finally:
+        for c in channels:
+            await c.close()
+    engine = make_engine(pg_url)
+    try:
+        store = AccountStore(engine)
+        debits = [j for j in store.journal("cgrates.org", ACCOUNT) if j["request_id"] == "hung:1"]
+        assert len(debits) == 1
+        assert store.verify("cgrates.org", ACCOUNT) == {}
+    finally:
+        engine.dispose()
