@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -160,6 +161,16 @@ class PipelineConfig:
     # Outbox targets of the online exporters (``export:<id>``), and what wakes their deliverer.
     export_targets: tuple[str, ...] = ()
     exports_written: Callable[[], None] | None = None
+    # When (time.monotonic()) this request must have answered. Until then a RALs call that
+    # fails transiently (RALs restarting or not loaded yet, a deadline missed under load) is
+    # tried again, so the reply carries the rated CDR instead of "retry later" with the run
+    # left pending. None: one try (the sweep, which comes back to a row anyway).
+    deadline: float | None = None
+    # First pause between those tries (doubled each time, at most 0.5 s).
+    transient_pause_s: float = 0.05
+    # The retry budget of a request that has no deadline of its own, and the most any request
+    # retries (see cdre's server): a RALs restart (~2 s) plus gRPC's reconnect backoff.
+    transient_wait_s: float = 5.0
 
 
 _Outcome = RunOutcome
@@ -368,7 +379,7 @@ async def _rate(
 ) -> _Outcome:
     """Price one run by its request type; errors become Cost −1 + ExtraInfo."""
     outcome = await _rate_without_debit(cdr, True, backends, store, cfg, session_cost)
-    return outcome if outcome is not None else await _debit(cdr, backends)
+    return outcome if outcome is not None else await _debit(cdr, backends, cfg)
 
 
 async def _rate_without_debit(
@@ -406,17 +417,19 @@ async def _rate_without_debit(
     if rt == RATED and cdr.cost != NOT_RATED:
         return _Outcome(cdr.cost, cdr.cost_source or COST_SOURCE_CDRS, None, cdr.extra_info)
     try:
-        return _from_rating(await backends.rals_get_cost(cd), "")
+        return _from_rating(await _rals(cfg, lambda: backends.rals_get_cost(cd)), "")
     except BackendError as exc:
         if exc.transient:  # RALs restarting: pending and retried, as for a debit (below)
             raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
 
 
-async def _debit(cdr: CDR, backends: CdrBackends) -> _Outcome:
+async def _debit(cdr: CDR, backends: CdrBackends, cfg: PipelineConfig) -> _Outcome:
     rid = debit_request_id(cdr)
+    cd = CallDescriptor.from_cdr(cdr)
     try:
-        res = await backends.rals_debit(CallDescriptor.from_cdr(cdr), rid, cdr.request_type)
+        # every try carries the same idempotency key: RALs charges the run once however many
+        res = await _rals(cfg, lambda: backends.rals_debit(cd, rid, cdr.request_type))
     except BackendError as exc:
         if exc.transient:
             # RALs unreachable: leave the row pending and fail the request, so the sender's
@@ -425,6 +438,33 @@ async def _debit(cdr: CDR, backends: CdrBackends) -> _Outcome:
             raise RatingUnavailable(f"RALS_ERROR:{exc}") from exc
         return _Outcome(NOT_RATED, COST_SOURCE_CDRS, None, str(exc))
     return _from_rating(res, rid)
+
+
+async def _rals(cfg: PipelineConfig, call: Callable[[], Awaitable[RatingResult]]) -> RatingResult:
+    """``call`` (a RALs GetCost or Debit), tried again after a transient failure while
+    ``cfg.deadline`` leaves time; a try still running at the deadline is given up as a transient
+    failure, so the request answers "retry later" in time instead of being cut off by its
+    caller's deadline. Only safe for calls that may be repeated (GetCost; Debit by its key)."""
+    pause = cfg.transient_pause_s
+    while True:
+        try:
+            if cfg.deadline is None:
+                return await call()
+            async with asyncio.timeout_at(_loop_time(cfg.deadline)):
+                return await call()
+        except TimeoutError:
+            raise BackendError("SERVER_ERROR", "RALs did not answer within the request's deadline",
+                               transient=True) from None
+        except BackendError as exc:
+            if not exc.transient or cfg.deadline is None or time.monotonic() + pause >= cfg.deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def _loop_time(monotonic_deadline: float) -> float:
+    """A ``time.monotonic()`` instant on the running loop's clock (``asyncio.timeout_at``)."""
+    return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
 
 
 def _from_rating(res: RatingResult, rid: str) -> _Outcome:

@@ -8,6 +8,8 @@ Choices worth knowing (beyond the logic modules' own docstrings):
 * AttributeS/ChargerS failing (other than NOT_FOUND) answers UNAVAILABLE with the CGRateS text
   (``ATTRIBUTES_ERROR:...``/``CHARGERS_ERROR:...``): nothing was stored, and ProcessCDR is
   idempotent on (CGRID, RunID), so the caller may simply retry.
+* ProcessCDR retries a transient RALs failure until shortly before the caller's deadline
+  (:meth:`CdreServer._request_config`), then answers UNAVAILABLE with the run left pending.
 * GetCDRs answers an empty list when nothing matches (CGRateS APIerSv2.GetCDRs: NOT_FOUND).
   GetCDRs, CountCDRs, RateCDRs and ExportCDRs see a run only once its cost is written, never
   while it is ``pending`` (reserved, its debit in flight or waiting for RALs).
@@ -38,6 +40,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -109,6 +112,8 @@ FORMATS = {
 }
 # How long start-up waits for RALs before finishing crash leftovers anyway.
 RALS_WAIT_S = 30.0
+# Of a ProcessCDR's deadline, what is kept (at most) to write the cost and answer after RALs.
+REPLY_MARGIN_S = 0.25
 
 
 class Unavailable(CGRError):
@@ -321,18 +326,19 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
     async def ProcessCDR(
         self, request: cdre_pb2.ProcessCDRRequest, context: grpc.aio.ServicerContext
     ) -> cdre_pb2.ProcessCDRResponse:
-        return await self.owner.process_one(request)
+        return await self.owner.process_one(request, context)
 
     async def ProcessCDRs(
         self, request: cdre_pb2.ProcessCDRsRequest, context: grpc.aio.ServicerContext
     ) -> cdre_pb2.ProcessCDRsResponse:
         # concurrently: their writes share group commits, their RALs calls overlap
-        outs = await asyncio.gather(*(self._one(r) for r in request.cdrs))
+        outs = await asyncio.gather(*(self._one(r, context) for r in request.cdrs))
         return cdre_pb2.ProcessCDRsResponse(results=outs)
 
-    async def _one(self, request: cdre_pb2.ProcessCDRRequest) -> cdre_pb2.ProcessCDRResult:
+    async def _one(self, request: cdre_pb2.ProcessCDRRequest,
+                   context: grpc.aio.ServicerContext) -> cdre_pb2.ProcessCDRResult:
         try:
-            return cdre_pb2.ProcessCDRResult(response=await self.owner.process_one(request))
+            return cdre_pb2.ProcessCDRResult(response=await self.owner.process_one(request, context))
         except CGRError as exc:
             return cdre_pb2.ProcessCDRResult(code=status_code(exc).value[0], message=exc.message)
         except Exception as exc:  # noqa: BLE001 - one item's failure (StorDB down...) is its own
@@ -517,9 +523,10 @@ class CdreServer(BaseService):
         self._sweeper = asyncio.create_task(self._sweep_pending())
 
     async def process_one(
-        self, request: cdre_pb2.ProcessCDRRequest
+        self, request: cdre_pb2.ProcessCDRRequest, context: grpc.aio.ServicerContext | None = None
     ) -> cdre_pb2.ProcessCDRResponse:
-        """One ProcessCDR (unary or an item of ProcessCDRs); errors are CGRError."""
+        """One ProcessCDR (unary or an item of ProcessCDRs); errors are CGRError. ``context``
+        gives the caller's deadline, within which RALs is retried (:meth:`_request_config`)."""
         try:
             if not request.HasField("event") or not request.event.fields:
                 raise CGRError("MANDATORY_IE_MISSING", "[Event]")
@@ -531,7 +538,7 @@ class CdreServer(BaseService):
                 key = cdr_from_event(ev, self.pipeline_config.defaults).cgrid
             except (ProcessError, CdrError) as exc:
                 raise invalid(str(exc)) from None
-            result = await self._process_tracked(key, ev, flags, sc)
+            result = await self._process_tracked(key, ev, flags, sc, self._request_config(context))
         except CGRError:
             CDRS_PROCESSED.labels(result="error").inc()
             raise
@@ -542,13 +549,24 @@ class CdreServer(BaseService):
             cdrs=[cdr_to_pb(r.cdr) for r in result.runs], duplicate=result.duplicate
         )
 
+    def _request_config(self, context: grpc.aio.ServicerContext | None) -> PipelineConfig:
+        """The pipeline settings of one request: a transient RALs failure is retried until
+        shortly before the caller's deadline (time left to write the cost and answer), so a
+        RALs restart or a slow answer under load still ends in a rated CDR; without a deadline,
+        for ``transient_wait_s``."""
+        cfg = self.pipeline_config
+        left = context.time_remaining() if context is not None else None
+        budget = cfg.transient_wait_s if left is None else min(
+            left - min(REPLY_MARGIN_S, left / 4), cfg.transient_wait_s)
+        return replace(cfg, deadline=time.monotonic() + max(0.0, budget))
+
     async def _process_tracked(
-        self, key: str, ev: CGREvent, flags: ProcessFlags, sc: SessionCost | None
+        self, key: str, ev: CGREvent, flags: ProcessFlags, sc: SessionCost | None,
+        cfg: PipelineConfig,
     ) -> ProcessResult:
         self.in_flight[key] += 1
         try:
-            return await process_cdr(ev, flags, self.backends, self.store, self.pipeline_config,
-                                     session_cost=sc)
+            return await process_cdr(ev, flags, self.backends, self.store, cfg, session_cost=sc)
         except RatingUnavailable as exc:
             raise Unavailable("SERVER_ERROR", str(exc)) from None
         except ProcessError as exc:

@@ -32,7 +32,8 @@ async def test_postpaid_cdr_waits_for_rals(sqlite_url):
     async with serve(CdreServer, sqlite_url, env={"CGRPY_RALS_ADDR": dead, "CGRPY_RPC_TIMEOUT": "300ms"}) as cdre:
         stub = cdre_pb2_grpc.CdrServiceStub(cdre.channel)
         with pytest.raises(grpc.aio.AioRpcError) as err:
-            await stub.ProcessCDR(_cdr())
+            # cdre retries RALs until shortly before this deadline, then answers "retry later"
+            await stub.ProcessCDR(_cdr(), timeout=2)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "RALS_ERROR" in err.value.details()
     async with serve(RalsServer, sqlite_url, tariffplan=None) as rals, \
