@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import aio_pika
 import pytest
+from prometheus_client import REGISTRY
 
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.models import Base
@@ -44,6 +45,11 @@ async def store_cdr(store: CdrStore, cdr: CDR, targets: tuple[str, ...],
     return stored.cdr
 
 
+def exported(result: str, exporter: str = "web") -> float:
+    return REGISTRY.get_sample_value(
+        "cgrpy_cdr_exports_total", {"exporter": exporter, "result": result}) or 0.0
+
+
 def profile(eid: str, fmt: str, path: str, **kw: object):
     return profile_from_dict({"id": eid, "export_format": fmt, "export_path": path, **kw})
 
@@ -58,6 +64,7 @@ async def until(cond: Callable[[], bool], step: Callable[[], Awaitable[object]],
 
 
 async def test_http_json_cdr_retried_with_backoff_and_delivered_once(store: CdrStore):
+    before = {r: exported(r) for r in ("delivered", "retry", "failed")}
     with Receiver(fail_first=2) as rx:
         web = profile("web", "*http_json_cdr", rx.url, attempts=5)
         dlv = ExportDeliverer(store, {"web": web}, backoff_s=0.2)
@@ -83,6 +90,31 @@ async def test_http_json_cdr_retried_with_backoff_and_delivered_once(store: CdrS
     assert list(body)[:3] == ["CGRID", "RunID", "OrderID"]
     assert store.outbox_depth() == 0
     assert store.failed_exports() == []
+    assert {r: exported(r) - before[r] for r in before} == {"delivered": 1, "retry": 2, "failed": 0}
+
+
+async def test_receiver_down_is_knocked_once_per_round_not_once_per_cdr(store: CdrStore):
+    with Receiver(fail_first=1) as rx:
+        web = profile("web", "*http_json_cdr", rx.url, attempts=3)
+        dlv = ExportDeliverer(store, {"web": web}, backoff_s=0.05)
+        for n in range(1, 6):
+            await store_cdr(store, a_cdr(n), ("export:web",))
+        assert await dlv.deliver_once() == 5
+        assert [p.status for p in rx.posts] == [500]  # one probe, the other four not tried
+        await until(lambda: store.outbox_depth() == 0, dlv.deliver_once)
+        await dlv.close()
+    assert [p.status for p in rx.posts] == [500] + [200] * 5
+
+
+async def test_synchronous_posts_in_order_and_stops_at_a_failure(store: CdrStore):
+    with Receiver(fail_first=1) as rx:
+        web = profile("web", "*http_json_cdr", rx.url, attempts=3, synchronous=True)
+        dlv = ExportDeliverer(store, {"web": web}, backoff_s=0.05)
+        cdrs = [await store_cdr(store, a_cdr(n), ("export:web",)) for n in range(1, 5)]
+        await until(lambda: store.outbox_depth() == 0, dlv.deliver_once)
+        await dlv.close()
+    assert [p.status for p in rx.posts] == [500, 200, 200, 200, 200]
+    assert [json.loads(p.body)["OrderID"] for p in rx.accepted()] == [c.order_id for c in cdrs]
 
 
 async def test_http_post_is_the_template_form_encoded(store: CdrStore):
@@ -110,6 +142,7 @@ async def test_failed_after_attempts_kept_listed_and_delivered_when_back(store: 
     await until(lambda: bool(store.failed_exports()), dlv.deliver_once)
     failed, = store.failed_exports("web")
     assert failed.exporter == "web" and failed.attempts == 2
+    assert REGISTRY.get_sample_value("cgrpy_cdr_exports_failed", {"exporter": "web"}) == 1
     assert "Connection refused" in failed.last_error or "refused" in failed.last_error.lower()
     assert failed.retry_at_ns > time.time_ns() + 3000 * 10**9  # waits failed_retry_s
     assert failed.event.event["CGRID"] == cdr.cgrid
