@@ -40,7 +40,16 @@ class CGREvent:
 
 def loads_exact(text: str | bytes) -> Any:
     """JSON -> Python with exact numbers: fractions become Decimal, integers stay int."""
-    return json.loads(text, parse_float=Decimal)
+    if isinstance(text, bytes | bytearray):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _DECODER.decode(text)
+
+
+# Built once: json.loads with parse_float builds a new decoder on every call, which costs more
+# than decoding a small event.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 def dumps_exact(value: Any) -> str:
