@@ -394,7 +394,21 @@ def load_settings(
         problem = check(values[name])
         if problem:
             raise ConfigError(f"config {name}: {problem} (got {values[name]!r})")
+    _check_grpc_tls(values)
     return Settings(values, sources)
+
+
+def _check_grpc_tls(values: Mapping[str, Any]) -> None:
+    """TLS settings that only make sense together. A client CA without a server certificate
+    would leave every gRPC server plaintext, so the mutual TLS the operator asked for would
+    silently be off and any local process could call; a certificate without its key cannot
+    serve at all."""
+    if values["grpc_tls_client_ca"] and not values["grpc_tls_cert"]:
+        raise ConfigError("config grpc_tls_client_ca: mutual TLS needs grpc_tls_cert and grpc_tls_key "
+                          "(without them the gRPC servers would be plaintext, open to any client)")
+    if bool(values["grpc_tls_cert"]) != bool(values["grpc_tls_key"]):
+        raise ConfigError("config grpc_tls_cert, grpc_tls_key: set both or neither "
+                          f"(got cert {values['grpc_tls_cert']!r}, key {values['grpc_tls_key']!r})")
 
 
 def markdown_table() -> str:
