@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,44 +21,18 @@ import pytest
 from bench.faults import ACCOUNTS, TENANT, FaultSuite, run_fault
 from cgrpy.config import REPLICA_PORT_STEP, SERVICES
 from services.rals.partitions import partition_of
-from tests.suite import REPO
+from tests.suite import REPO, free_port_pairs
 
 pytestmark = pytest.mark.faults
 
 REPLICATED = ("attributes", "chargers", "suppliers", "cdre", "rals")  # CGRPY_REPLICAS=2 on Postgres
 
 
-def _port_pairs(n: int) -> list[int]:
-    """``n`` ports p, each with p + REPLICA_PORT_STEP free too (replica 1's port), all distinct."""
-    out: list[int] = []
-    held: list[socket.socket] = []
-    try:
-        while len(out) < n:
-            a = socket.socket()
-            a.bind(("127.0.0.1", 0))
-            held.append(a)
-            port = a.getsockname()[1]
-            if port + REPLICA_PORT_STEP > 65535 or port + REPLICA_PORT_STEP in out:
-                continue
-            b = socket.socket()
-            try:
-                b.bind(("127.0.0.1", port + REPLICA_PORT_STEP))
-            except OSError:
-                b.close()
-                continue
-            held.append(b)
-            out.append(port)
-    finally:
-        for s in held:
-            s.close()
-    return out
-
-
 @pytest.fixture(scope="module")
 def suite(pg_databases) -> Iterator[FaultSuite]:
     db = pg_databases.create()
     for attempt in range(3):
-        ports = iter(_port_pairs(2 * len(REPLICATED)))
+        ports = iter(free_port_pairs(2 * len(REPLICATED), REPLICA_PORT_STEP))
         extra = {"CGRPY_REPLICAS": "2"}
         for name in REPLICATED:
             extra[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
@@ -68,7 +41,9 @@ def suite(pg_databases) -> Iterator[FaultSuite]:
         try:
             s.__enter__()
         except RuntimeError as exc:
-            if "port in use" not in str(exc) or attempt == 2:  # another run took a port
+            # another run on this machine took a port between the pick and the bind: `cgr up`
+            # refuses it ("port in use"), or the service does when it binds (exit code 78)
+            if not any(w in str(exc) for w in ("port in use", "exit code 78")) or attempt == 2:
                 raise
             s.__exit__(None, None, None)
             continue
@@ -79,11 +54,11 @@ def suite(pg_databases) -> Iterator[FaultSuite]:
         return
 
 
-def _status(suite: FaultSuite) -> dict:
-    out = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "status", "--json"], cwd=REPO,
+def _status(suite: FaultSuite, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "status", *args], cwd=REPO,
                          env=suite.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(out.stdout)
+    return out.stdout
 
 
 def test_kill_the_rals_owner_mid_call_loses_and_doubles_nothing(suite: FaultSuite) -> None:
@@ -108,10 +83,13 @@ def test_kill_the_rals_owner_mid_call_loses_and_doubles_nothing(suite: FaultSuit
 
     # `cgr status --json`: each RALs replica with the partitions it owns; the calling accounts'
     # partitions have exactly one owner
-    reps = _status(suite)["rals"]["replicas"]
+    reps = json.loads(_status(suite, "--json"))["rals"]["replicas"]
     assert len(reps) == 2 and all(r["status"] == "SERVING" for r in reps), reps
     owners = [r["grpc"] for r in reps for p in r["ownership"]["partitions"]
               if p in {partition_of(TENANT, a) for a in ACCOUNTS}]
     assert sorted(set(owners)) == sorted(set(m["taken_by"]))
     for r in reps:
         assert r["ownership"]["advertised"] == r["grpc"] and r["ownership"]["mode"] == "advisory-locks"
+    text = _status(suite)  # e.g. "rals-1  127.0.0.1:20153  SERVING  2/64 partitions 6,60 as ..."
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("rals-") and next(iter(m["taken_by"])) in ln]
+    assert "partitions" in line and ",".join(map(str, m["wanted"])) in line, text
