@@ -169,6 +169,10 @@ _BASE_KEYS: list[Key] = [
     _k("event_loop", "str", "uvloop",
        "Event loop of every service process: uvloop (libuv, less CPU per message) or asyncio "
        "(the standard library's)."),
+    _k("gc_young_threshold", "int", 50_000,
+       "Python's garbage collector runs its young-generation pass after this many new container "
+       "objects (Python's default: 700); what a service loaded before it serves is frozen out of "
+       "the collector's scans. 0 = Python's defaults."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     _k("replicas", "int", 1,
        "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
@@ -268,6 +272,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
     "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
     "event_loop": lambda v: None if v in ("uvloop", "asyncio") else "must be uvloop or asyncio",
+    "gc_young_threshold": lambda v: None if v >= 0 else "must be 0 or more",
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},
     "opensips_allowed_sources": check_allow_list,

@@ -11,6 +11,7 @@ standard library's pure-Python loop. grpc.aio drives its completion queue from a
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -32,3 +33,22 @@ def run(main: Coroutine[Any, Any, T], event_loop: str = "uvloop") -> T:
     """``asyncio.run(main)`` on the named loop."""
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         return runner.run(main)
+
+
+def tune_gc(young_threshold: int) -> None:
+    """Fewer, cheaper garbage collections; called once a service has loaded its data.
+
+    A service allocates many short-lived containers per message (events, protobufs, futures), so
+    with Python's default (a young pass every 700 allocations, a full pass every 100 young ones
+    on average) the collector took ~14% of SM's CPU under load, and its full passes, which scan
+    every tariff-plan object, profile and session, stall the loop. Reference counting frees
+    nearly all of those objects anyway; the collector is only for cycles. ``gc.freeze()`` moves
+    what was loaded before serving out of the scans for good; the higher young threshold makes
+    each pass rarer. Reloaded data is scanned as usual until it dies.
+    """
+    if young_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(young_threshold, middle, old)

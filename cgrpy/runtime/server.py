@@ -30,6 +30,7 @@ from cgrpy.runtime.cache import cache_counts as count_cache_items
 from cgrpy.runtime.lease import ActiveLease, Cancelled
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.loop import run as run_loop
+from cgrpy.runtime.loop import tune_gc
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
@@ -269,6 +270,7 @@ class ServiceRunner:
         self._metrics_server: Any = None
         self.log = service.log
         self.loaded = False  # load() finished: until then the service's RPCs answer UNAVAILABLE
+        self.tune_gc = False  # run_service sets it: only a process of its own tunes its collector
         self.lease: ActiveLease | None = None
         self._cancel = threading.Event()  # a stop asked for while waiting for the lease
 
@@ -318,6 +320,8 @@ class ServiceRunner:
             await self._abort_start()
             raise
         self.loaded = True
+        if self.tune_gc:
+            tune_gc(self.service.settings.gc_young_threshold)
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
 
@@ -410,6 +414,7 @@ def run_service(service_cls: type[BaseService]) -> None:
         sys.exit(EXIT_CONFIG)
     setup_logging(service_cls.name, settings.log_level)
     runner = ServiceRunner(service_cls(settings))
+    runner.tune_gc = True  # a process of its own: its collector is the service's to tune
     try:
         run_loop(runner.run_until_signal(), settings.event_loop)
     except ConfigError as exc:
