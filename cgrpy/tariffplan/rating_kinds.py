@@ -14,9 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from cgrpy.tariffplan.profiles import Kind, ProfileError, Row, _json_number, _Obj, _row
+from cgrpy.tariffplan.profiles import (
+    ALL_RELOADABLE,
+    Kind,
+    ProfileError,
+    Row,
+    _json_number,
+    _Obj,
+    _row,
+)
 
 RALS = ("rals",)
+# Destinations are read by RALs and by every service's FilterS (``*destinations`` rules).
+DESTINATION_SERVICES = ALL_RELOADABLE
 
 
 def _timing_rows(p: _Obj, _tenant: str, ident: str) -> list[Row]:
@@ -112,7 +122,7 @@ def _rating_profile_json(rows: list[Row], tenant: str, ident: str) -> dict[str, 
 
 RATING_KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("TPTiming", "Timings", None, "Tag", _timing_rows, _timing_json, RALS),
-    Kind("TPDestination", "Destinations", None, "Id", _destination_rows, _destination_json, RALS),
+    Kind("TPDestination", "Destinations", None, "Id", _destination_rows, _destination_json, DESTINATION_SERVICES),
     Kind("TPRate", "Rates", None, "Id", _rate_rows, _rate_json, RALS),
     Kind("TPDestinationRate", "DestinationRates", None, "Id", _destination_rate_rows, _destination_rate_json, RALS),
     Kind("TPRatingPlan", "RatingPlans", None, "Id", _rating_plan_rows, _rating_plan_json, RALS),

@@ -240,7 +240,8 @@ class TariffPlanServicer(tariffplan_pb2_grpc.TariffPlanServiceServicer):
             if request.tpid != live_id:
                 await asyncio.to_thread(replace_tariffplan, self.owner.engine, live_id, result,
                                         source=f"stordb:{request.tpid}")
-            services = ("rals",) if request.kind else tp.ALL_RELOADABLE
+            # one rating object: RALs, and every FilterS when destinations came with it
+            services = ("rals",) if request.kind and not part["Destinations"] else tp.ALL_RELOADABLE
             reloaded = await self._reload(services, live_id)
         failed = {k: v for k, v in reloaded.items() if v not in ("reloaded", "not running")}
         if failed:

@@ -266,6 +266,28 @@ def test_import_a_folder_as_a_tpid_then_change_and_load_it(api, suite):
     assert cost(api, "1001") == Decimal("1")  # RP_1001 again (the folder's profile), 0.4 + 2 minutes at 0.3
 
 
+def test_a_live_destination_change_reaches_the_filters_of_every_service(api):
+    """Destinations feed every FilterS (``*destinations`` rules), not only RALs: a prefix added to
+    a live destination over the TP API changes what an attribute profile matches at once."""
+
+    def matched(number: str) -> bool:
+        rep = api.call("AttributeSv1.ProcessEvent", {"Tenant": "cgrates.org", "ID": "ev", "Context": "*sessions",
+                                                     "Event": {"Account": "1030", "Destination": number}})
+        return rep.get("error") is None and "ATTR_TP_DST" in rep["result"]["MatchedProfiles"]
+
+    assert ok(api.call("APIerSv1.SetTPDestination", {"TPid": "cgrpy", "ID": "DST_TP_API", "Prefixes": ["555"]}))
+    assert ok(api.call("APIerSv1.SetAttributeProfile", {
+        "Tenant": "cgrates.org", "ID": "ATTR_TP_DST", "Contexts": ["*sessions"],
+        # the *string rule makes it a candidate (only *string/*prefix rules are indexed, as in v0.10)
+        "FilterIDs": ["*string:~*req.Account:1030", "*destinations:~*req.Destination:DST_TP_API"],
+        "Attributes": [{"Path": "*req.Category", "Type": "*constant", "Value": "tp_api"}], "Weight": 90})) == "OK"
+    assert matched("5551") and not matched("5561")
+    assert ok(api.call("APIerSv1.SetTPDestination", {"TPid": "cgrpy", "ID": "DST_TP_API", "Prefixes": ["556"]}))
+    assert matched("5561") and not matched("5551")
+    assert ok(api.call("APIerSv1.RemoveAttributeProfile", {"Tenant": "cgrates.org", "ID": "ATTR_TP_DST"})) == "OK"
+    assert ok(api.call("APIerSv1.RemoveTPDestination", {"TPid": "cgrpy", "ID": "DST_TP_API"})) == "OK"
+
+
 def test_set_in_the_live_tpid_is_live_and_flush_replaces(api, suite):
     """A TP object set in the configured TPID takes effect at once; FlushDb makes the live plan
     the TPid (what CGRateS's flush of its DataDB does). Last: it leaves the tutorial behind."""
