@@ -34,7 +34,7 @@ class OutboxDeliverer:
         store: CdrStore,
         backends: CdrBackends,
         *,
-        interval_s: float = 0.05,
+        interval_s: float = 0.25,
         batch: int = 500,
         lease_s: float = 30.0,
         poll_s: float = 1.0,
