@@ -11,7 +11,8 @@ the message is the one a CSV file would get.
 
 Kinds and their files: Filter (Filters), Attribute (Attributes), Charger (Chargers), Supplier
 (Suppliers), StatQueue (Stats), Threshold (Thresholds), Resource (Resources), Actions (Actions), ActionPlan
-(ActionPlans, plus one Timings row per non-builtin timing) and ActionTriggers (ActionTriggers).
+(ActionPlans, plus one Timings row per non-builtin timing), ActionTriggers (ActionTriggers) and
+AccountActions (AccountActions: an account's plans, trigger groups and flags).
 The rating kinds of the TP API (TPTiming, TPDestination, TPRate, TPDestinationRate,
 TPRatingPlan, TPRatingProfile) are in :mod:`cgrpy.tariffplan.rating_kinds`; :func:`kind` finds both.
 """
@@ -634,6 +635,23 @@ def _triggers_json(rows: list[Row], _tenant: str, ident: str) -> dict[str, Any]:
     return {"GroupID": ident, "ActionTriggers": out}
 
 
+def _account_actions_rows(p: _Obj, tenant: str, ident: str) -> list[Row]:
+    """An AccountActions row; ``ActionPlanIds``/``ActionTriggerIds`` may name several ids
+    (``;``-joined in the cell: an account in several action plans, APIerSv2.SetAccount)."""
+    return [_row("AccountActions", {
+        "Tenant": tenant, "Account": ident, "ActionPlanId": p.ids("ActionPlanIds"),
+        "ActionTriggersId": p.ids("ActionTriggerIds"), "AllowNegative": p.flag("AllowNegative"),
+        "Disabled": p.flag("Disabled"),
+    })]
+
+
+def _account_actions_json(rows: list[Row], tenant: str, ident: str) -> dict[str, Any]:
+    r = rows[-1]
+    return {"Tenant": tenant, "Account": ident, "ActionPlanIds": _split(r["ActionPlanId"]),
+            "ActionTriggerIds": _split(r["ActionTriggersId"]), "AllowNegative": _json_bool(r["AllowNegative"]),
+            "Disabled": _json_bool(r["Disabled"])}
+
+
 ALL_RELOADABLE = ("rals", *PROFILE_SERVICES)
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
@@ -647,6 +665,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("Actions", "Actions", None, "ActionsId", _actions_rows, _actions_json, ("rals",)),
     Kind("ActionPlan", "ActionPlans", None, "Id", _plan_rows, _plan_json, ("rals",)),
     Kind("ActionTriggers", "ActionTriggers", None, "Tag", _triggers_rows, _triggers_json, ("rals",)),
+    Kind("AccountActions", "AccountActions", "Tenant", "Account", _account_actions_rows, _account_actions_json,
+         ("rals",)),
 )}
 
 # Accepted spellings of a kind (API names, file names, CLI words), lower case.
@@ -655,7 +675,7 @@ _ALIASES = {
     "stat": "StatQueue", "statqueueprofile": "StatQueue", "attributeprofile": "Attribute",
     "chargerprofile": "Charger", "supplierprofile": "Supplier", "thresholdprofile": "Threshold",
     "resourceprofile": "Resource",
-    "action": "Actions", "actiontrigger": "ActionTriggers",
+    "action": "Actions", "actiontrigger": "ActionTriggers", "accountaction": "AccountActions",
 }
 
 

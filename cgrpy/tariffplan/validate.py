@@ -612,10 +612,11 @@ class TariffPlanValidator:
         c = row.cells
         self._dup(self._account_lines, f"{c['Tenant']}:{c['Account']}", row, "Account",
                   f"account {c['Tenant']}:{c['Account']}")
-        if c["ActionPlanId"]:
-            self._ref(row, "ActionPlanId", "ActionPlans", c["ActionPlanId"])
-        if c["ActionTriggersId"]:
-            self._ref(row, "ActionTriggersId", "ActionTriggers", c["ActionTriggersId"])
+        # ';' lists: an account in several plans / trigger groups (APIerSv2.SetAccount)
+        for plan_id in filter(None, c["ActionPlanId"].split(";")):
+            self._ref(row, "ActionPlanId", "ActionPlans", plan_id)
+        for group_id in filter(None, c["ActionTriggersId"].split(";")):
+            self._ref(row, "ActionTriggersId", "ActionTriggers", group_id)
 
     def _row_Chargers(self, row: CsvRow) -> None:  # noqa: N802
         c = row.cells

@@ -53,6 +53,7 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import SECOND, from_unix_nano
 from services.rals.accounts.actions import ActionEvent
 from services.rals.accounts.model import Account, AccountError
+from services.rals.accounts.provision import split_ids
 from services.rals.accounts.service import AccountService
 from services.rals.rating.timings import ANY, ASAP, LocalDay, Timing, local_day, timing_from_row
 
@@ -176,9 +177,9 @@ def timed_plans(rows: TariffPlanRows) -> dict[str, TimedPlan]:
             TimedEntry(plan_id, r["ActionsId"].strip(), timing, weight))
     attached: dict[str, list[tuple[str, str]]] = {}
     for r in rows.get("AccountActions", []):
-        plan_id = r.get("ActionPlanId", "").strip()
-        if plan_id in entries:
-            attached.setdefault(plan_id, []).append((r["Tenant"].strip(), r["Account"].strip()))
+        for plan_id in split_ids(r.get("ActionPlanId", "")):  # several plans: ';'-joined
+            if plan_id in entries:
+                attached.setdefault(plan_id, []).append((r["Tenant"].strip(), r["Account"].strip()))
     return {
         pid: TimedPlan(pid, tuple(sorted(es, key=lambda e: -e.weight)),
                        tuple(attached.get(pid, ())))

@@ -97,7 +97,7 @@ class ProvisionReport:
 
 
 def _merge_triggers(
-    old: list[ActionTrigger], new: list[ActionTrigger], group_id: str = ""
+    old: list[ActionTrigger], new: list[ActionTrigger], group_ids: frozenset[str] = frozenset()
 ) -> list[ActionTrigger]:
     """The row's trigger group as the plan now defines it (keeping executed state), plus the
     triggers of *other* groups already on the account: those were attached at runtime over the
@@ -111,7 +111,7 @@ def _merge_triggers(
             t.executed, t.last_execution = prev.executed, prev.last_execution
         out.append(t)
     fresh = {t.unique_id for t in new}
-    out += [t for t in old if t.unique_id not in fresh and t.id != group_id]
+    out += [t for t in old if t.unique_id not in fresh and t.id not in group_ids]
     return out
 
 
@@ -129,53 +129,61 @@ def provision(
         if (tenant, name) in seen:
             raise AccountError("INVALID_ARGUMENT", f"AccountActions.csv: duplicate {tenant}:{name}")
         seen.add((tenant, name))
-        plan_id = r.get("ActionPlanId", "").strip()
-        trig_id = r.get("ActionTriggersId", "").strip()
-        if plan_id and plan_id not in compiled.plans:
-            raise AccountError("INVALID_ARGUMENT", f"AccountActions.csv {tenant}:{name}: "
-                                                   f"unknown ActionPlanId {plan_id!r}")
-        if trig_id and trig_id not in compiled.triggers:
-            raise AccountError("INVALID_ARGUMENT", f"AccountActions.csv {tenant}:{name}: "
-                                                   f"unknown ActionTriggersId {trig_id!r}")
+        plan_ids = split_ids(r.get("ActionPlanId", ""))
+        trig_ids = split_ids(r.get("ActionTriggersId", ""))
+        for col, ids, known in (("ActionPlanId", plan_ids, compiled.plans),
+                                ("ActionTriggersId", trig_ids, compiled.triggers)):
+            for i in ids:
+                if i not in known:
+                    raise AccountError("INVALID_ARGUMENT", f"AccountActions.csv {tenant}:{name}: unknown {col} {i!r}")
         allow_negative = r.get("AllowNegative", "").strip().lower() == "true"
         disabled = r.get("Disabled", "").strip().lower() == "true"
         triggers = [replace(t, balance_filter=dict(t.balance_filter))
-                    for t in compiled.triggers.get(trig_id, [])]
+                    for gid in trig_ids for t in compiled.triggers[gid]]
 
         def setup(acc: Account, an: bool = allow_negative, dis: bool = disabled,
-                  trs: list[ActionTrigger] = triggers, gid: str = trig_id) -> dict:
+                  trs: list[ActionTrigger] = triggers, gids: frozenset[str] = frozenset(trig_ids)) -> dict:
             acc.allow_negative, acc.disabled = an, dis
-            acc.triggers = _merge_triggers(acc.triggers, trs, gid)
+            acc.triggers = _merge_triggers(acc.triggers, trs, gids)
             return {}
 
         store.apply(tenant, name, setup, request_id=f"provision:{uuid.uuid4()}",
                     reason="provision", create=True)
         report.accounts.append(f"{tenant}:{name}")
-        if not plan_id:
-            continue
-        entries = compiled.plans[plan_id]
-        asap = [e for e in entries if e[1] in compiled.asap_timings]
-        for _aid, timing, _w in entries:
-            if timing not in compiled.asap_timings:
-                report.scheduled.append((f"{tenant}:{name}", plan_id, timing))
-        if not asap:
-            continue
-        run_events: list[ActionEvent] = []
-
-        def run_plan(acc: Account, asap: list = asap, out: list = run_events) -> dict:
-            for aid, _timing, _w in asap:
-                out.extend(compiled.run(acc, aid, now))
-            return {"events": [{"kind": e.kind, "data": e.data} for e in out]}
-
-        def mark(conn: Connection, t: str = tenant, a: str = name, p: str = plan_id) -> None:
-            store.mark_plan_applied(conn, tpid, t, a, p)
-
-        done = store.apply(tenant, name, run_plan, request_id=f"asap:{tpid}:{tenant}:{name}:{plan_id}",
-                           reason=f"asap:{plan_id}", also=mark)
-        if done.replayed:
-            report.skipped.append((f"{tenant}:{name}", plan_id))
-        else:
-            report.applied.append((f"{tenant}:{name}", plan_id))
-            report.events.extend(run_events)
+        for plan_id in plan_ids:
+            _run_asap(store, compiled, report, tpid, tenant, name, plan_id, now)
     return report
 
+
+def split_ids(cell: str) -> list[str]:
+    """The ids of an AccountActions cell: one id, or several ``;``-joined (APIerSv2.SetAccount)."""
+    return [x.strip() for x in cell.split(";") if x.strip()]
+
+
+def _run_asap(store: AccountStore, compiled: CompiledActions, report: ProvisionReport, tpid: str,
+              tenant: str, name: str, plan_id: str, now: datetime) -> None:
+    """Run the ``*asap`` entries of one plan on one account, once per (tpid, account, plan)."""
+    entries = compiled.plans[plan_id]
+    asap = [e for e in entries if e[1] in compiled.asap_timings]
+    for _aid, timing, _w in entries:
+        if timing not in compiled.asap_timings:
+            report.scheduled.append((f"{tenant}:{name}", plan_id, timing))
+    if not asap:
+        return
+    run_events: list[ActionEvent] = []
+
+    def run_plan(acc: Account) -> dict:
+        for aid, _timing, _w in asap:
+            run_events.extend(compiled.run(acc, aid, now))
+        return {"events": [{"kind": e.kind, "data": e.data} for e in run_events]}
+
+    def mark(conn: Connection) -> None:
+        store.mark_plan_applied(conn, tpid, tenant, name, plan_id)
+
+    done = store.apply(tenant, name, run_plan, request_id=f"asap:{tpid}:{tenant}:{name}:{plan_id}",
+                       reason=f"asap:{plan_id}", also=mark)
+    if done.replayed:
+        report.skipped.append((f"{tenant}:{name}", plan_id))
+    else:
+        report.applied.append((f"{tenant}:{name}", plan_id))
+        report.events.extend(run_events)

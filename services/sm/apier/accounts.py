@@ -55,46 +55,6 @@ async def get_account(ctx: Context, a: Args) -> Any:
     return await _account(ctx, a.str("Tenant") or ctx.tenant, a.str("Account"))
 
 
-def _set_account_request(a: Args, tenant: str, allow_negative: bool | None, disabled: bool | None) -> rals_pb2.SetAccountRequest:
-    req = rals_pb2.SetAccountRequest(tenant=tenant, account=a.str("Account"))
-    if allow_negative is not None:
-        req.allow_negative = allow_negative
-    if disabled is not None:
-        req.disabled = disabled
-    return req
-
-
-@method("APIerSv1.SetAccount")
-async def set_account_v1(ctx: Context, a: Args) -> Any:
-    a.require("Account")
-    for name in ("ActionPlanId", "ActionPlanID", "ActionTriggersId", "ActionTriggersID"):
-        if a.str(name):  # RALs attaches plans/triggers only from AccountActions.csv
-            raise CGRError("NOT_IMPLEMENTED", name)
-    req = _set_account_request(a, a.str("Tenant") or ctx.tenant, a.bool("AllowNegative"), a.bool("Disabled"))
-    await ctx.backends.call("rals", "SetAccount", req)
-    return "OK"
-
-
-@method("APIerSv2.SetAccount")
-async def set_account_v2(ctx: Context, a: Args) -> Any:
-    a.require("Account")
-    for name in ("ActionPlanIDs", "ActionTriggerIDs"):
-        if a.strs(name):
-            raise CGRError("NOT_IMPLEMENTED", name)
-    opts = a.sub("ExtraOptions")
-    req = _set_account_request(a, a.str("Tenant") or ctx.tenant, opts.bool("AllowNegative"), opts.bool("Disabled"))
-    await ctx.backends.call("rals", "SetAccount", req)
-    return "OK"
-
-
-@method("APIerSv1.RemoveAccount")
-async def remove_account(ctx: Context, a: Args) -> Any:
-    a.require("Account")
-    req = rals_pb2.AccountRequest(tenant=a.str("Tenant") or ctx.tenant, account=a.str("Account"))
-    await ctx.backends.call("rals", "RemoveAccount", req)
-    return "OK"
-
-
 class _Balance:
     """A balance description: fields of ``Balance`` (map form) or flat on the args (v0.10's
     older AttrSetBalance: BalanceID, BalanceUUID, Weight, ...)."""

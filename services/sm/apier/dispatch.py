@@ -10,6 +10,7 @@ from typing import Any
 from cgrpy.errors import CGRError
 from cgrpy.security import token_matches
 from services.sm.apier import (  # noqa: F401 - each registers its methods in METHODS on import
+    account_plans,
     accounts,
     accounts_v2,
     attributes,

@@ -37,6 +37,11 @@ async def _call(ctx: Context, method: str, request: Any) -> Any:
         raise to_cgr_error("rals", method, exc) from None
 
 
+async def tariffplan_call(ctx: Context, method: str, request: Any) -> Any:
+    """A call to RALs's TariffPlanService (for the other apier modules)."""
+    return await _call(ctx, method, request)
+
+
 def _obj(value: Any) -> common_pb2.JsonObject:
     return common_pb2.JsonObject(json=dumps_exact(value))
 
