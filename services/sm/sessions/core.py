@@ -642,8 +642,9 @@ class SessionManager:
 
     async def _sleep(self, s: Session, ns: int) -> bool:
         """Sleep ``ns``; False if the session was stopped meanwhile."""
-        try:
-            await asyncio.wait_for(s.stop.wait(), max(0, ns) / SECOND)
+        try:  # asyncio.timeout, not wait_for: no task per sleep (every live session sleeps)
+            async with asyncio.timeout(max(0, ns) / SECOND):
+                await s.stop.wait()
             return False
         except TimeoutError:
             return not s.stop.is_set()
