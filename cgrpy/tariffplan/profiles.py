@@ -732,7 +732,19 @@ def removal_changes(k: Kind, plan: TariffPlanRows, tenant: str, ident: str) -> l
     if k.name == "ActionPlan":
         own = {r["TimingId"] for r in plan.get("ActionPlans", []) if r["Id"] == ident}
         changes += [RowChange("Timings", {"Tag": t}, []) for t in sorted(own) if t.startswith(f"{ident}#")]
+        changes += _leave_plan(plan, ident)
     return changes
+
+
+def _leave_plan(plan: TariffPlanRows, ident: str) -> list[RowChange]:
+    """Every account attached to a removed plan leaves it (APIerSv1.RemoveActionPlan)."""
+    out = []
+    for r in plan.get("AccountActions", []):
+        ids = _split(r["ActionPlanId"])
+        if ident in ids:
+            kept = {**r, "ActionPlanId": ";".join(i for i in ids if i != ident)}
+            out.append(RowChange("AccountActions", {"Tenant": r["Tenant"], "Account": r["Account"]}, [kept]))
+    return out
 
 
 def apply_changes(plan: TariffPlanRows, changes: Iterable[RowChange]) -> TariffPlanRows:

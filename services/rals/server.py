@@ -356,16 +356,16 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         return account_pb(out.account)
 
     async def RemoveBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
+        """*remove_balance: every balance of the type matching the ID and UUID given (all of
+        the type when neither is; NOT_FOUND when none matches)."""
         tenant, account, btype, _ = self._balance_args(request)
-        bid = request.balance.id
-        if not bid:
-            raise CGRError("MANDATORY_IE_MISSING", "[BalanceID]")
+        bid, buuid = request.balance.id, request.balance.uuid
         fwd = await self._forward("RemoveBalance", request, context, tenant, account)
         if fwd is not None:
             return fwd
 
         def work(c: Compiled) -> rals_pb2.Account:
-            c.accounts.remove_balance(tenant, account, btype, bid)
+            c.accounts.remove_balance(tenant, account, btype, bid, balance_uuid=buuid)
             return account_pb(c.accounts.get_account(tenant, account))
 
         return await self._run(work)

@@ -114,3 +114,73 @@ def test_set_account_v1_replaces_plan_and_remove_account_detaches(tcp):
     # a reload of RALs (any action-plan change) does not bring the account back
     _setup_plans(tcp)
     assert err(tcp.call("APIerSv2.GetAccount", {"Account": "sa_v1"})) == "NOT_FOUND"
+
+
+def test_action_plan_get_remove_and_accounts_leave(tcp, http):
+    _setup_plans(tcp)
+    assert ok(tcp.call("APIerSv1.SetActionPlan", {"Id": "AP_SA_MONTHLY", "Overwrite": True, "ActionPlan": [
+        {"ActionsId": "ACT_SA_EXTRA5", "MonthDays": "1", "Time": "00:00:00", "Weight": 20},
+        {"ActionsId": "ACT_LOG_WARNING", "Time": "*asap", "Weight": 10}]})) == "OK"
+    assert ok(http.call("APIerSv2.SetAccount", {"Account": "ap_1", "ActionPlanIDs": ["AP_SA_MONTHLY", "AP_SA_EXTRA"]})) == "OK"
+
+    plans = ok(tcp.call("APIerSv1.GetActionPlan", {"ID": "AP_SA_MONTHLY"}))
+    assert len(plans) == 1 and plans[0]["Id"] == "AP_SA_MONTHLY"
+    assert plans[0]["AccountIDs"] == {"cgrates.org:ap_1": True}
+    monthly, asap = plans[0]["ActionTimings"]
+    assert (monthly["ActionsID"], monthly["Weight"]) == ("ACT_SA_EXTRA5", 20)
+    assert (monthly["Timing"]["Timing"]["MonthDays"], monthly["Timing"]["Timing"]["StartTime"]) == ([1], "00:00:00")
+    assert (asap["ActionsID"], asap["Timing"]["Timing"]["StartTime"]) == ("ACT_LOG_WARNING", "*asap")
+    assert monthly["Uuid"] != asap["Uuid"]
+    assert plans == ok(http.call("APIerSv1.GetActionPlan", {"ID": "AP_SA_MONTHLY"}))  # stable UUIDs
+    every = {p["Id"] for p in ok(http.call("APIerSv1.GetActionPlan", {}))}
+    assert {"AP_PACKAGE_10", "AP_SA_EXTRA", "AP_SA_MONTHLY"} <= every
+    assert err(tcp.call("APIerSv1.GetActionPlan", {"ID": "AP_NOPE"})) == "NOT_FOUND"
+
+    assert ok(tcp.call("APIerSv1.RemoveActionPlan", {"ID": "AP_SA_MONTHLY"})) == "OK"
+    assert err(tcp.call("APIerSv1.GetActionPlan", {"ID": "AP_SA_MONTHLY"})) == "NOT_FOUND"
+    assert err(tcp.call("APIerSv1.RemoveActionPlan", {"ID": "AP_SA_MONTHLY"})) == "NOT_FOUND"
+    # the account left the removed plan and stays in the other one
+    assert ok(tcp.call("APIerSv1.GetActionPlan", {"ID": "AP_SA_EXTRA"}))[0]["AccountIDs"]["cgrates.org:ap_1"] is True
+    assert ok(tcp.call("APIerSv2.GetAccount", {"Account": "ap_1"}))["ID"] == "cgrates.org:ap_1"
+    assert err(tcp.call("APIerSv1.RemoveActionPlan", {})) == "MANDATORY_IE_MISSING: [ID]"
+
+
+def test_get_set_remove_actions_v1(tcp, http):
+    _setup_plans(tcp)
+    acts = ok(tcp.call("APIerSv1.GetActions", "ACT_SA_EXTRA5"))
+    assert [(x["Identifier"], x["BalanceId"], x["Units"]) for x in acts] == [("*topup", "extra", "5.125")]
+    assert err(tcp.call("APIerSv1.GetActions", "ACT_NOPE")) == "SERVER_ERROR: NOT_FOUND"
+    assert err(http.call("APIerSv1.GetActions", "")).startswith("MANDATORY_IE_MISSING")
+    assert err(http.call("APIerSv1.SetActions", {"ActionsId": "ACT_SA_EXTRA5", "Actions": [
+        {"Identifier": "*log", "Weight": 10}]})) == "EXISTS"
+    assert ok(http.call("APIerSv1.SetActions", {"ActionsId": "ACT_SA_TMP", "Actions": [
+        {"Identifier": "*log", "Weight": 10}]})) == "OK"
+    # a set a plan uses is refused, naming the plan, and nothing of the call is removed
+    e = err(tcp.call("APIerSv1.RemoveActions", {"ActionIDs": ["ACT_SA_TMP", "ACT_SA_EXTRA5"]}))
+    assert e.startswith("SERVER_ERROR: actions ACT_SA_EXTRA5 used by action plan AP_SA_EXTRA")
+    assert ok(tcp.call("APIerSv1.GetActions", "ACT_SA_TMP"))[0]["Identifier"] == "*log"
+    assert err(tcp.call("APIerSv1.RemoveActions", {"ActionIDs": ["ACT_SA_TMP", "ACT_GHOST"]})) == "NOT_FOUND:ACT_GHOST"
+    assert ok(tcp.call("APIerSv1.RemoveActions", {"ActionIDs": ["ACT_SA_TMP"]})) == "OK"
+    assert err(tcp.call("APIerSv1.GetActions", "ACT_SA_TMP")) == "SERVER_ERROR: NOT_FOUND"
+
+
+def test_remove_balances(api):
+    acc = f"rb_{type(api).__name__}"
+    for bid, value in (("a", 1), ("b", 2)):
+        assert ok(api.call("APIerSv1.SetBalance", {"Account": acc, "BalanceType": "*monetary", "BalanceID": bid,
+                                                   "Value": value})) == "OK"
+    assert ok(api.call("APIerSv1.SetBalance", {"Account": acc, "BalanceType": "*sms", "BalanceID": "s",
+                                               "Value": 10})) == "OK"
+    assert ok(api.call("APIerSv1.RemoveBalances", {"Account": acc, "BalanceType": "*monetary", "BalanceID": "a"})) == "OK"
+    doc = ok(api.call("APIerSv2.GetAccount", {"Account": acc}))
+    assert [b["ID"] for b in doc["BalanceMap"]["*monetary"]] == ["b"]
+    assert err(api.call("APIerSv1.RemoveBalances", {"Account": acc, "BalanceType": "*monetary",
+                                                    "BalanceID": "a"})).startswith("NOT_FOUND")
+    assert err(api.call("APIerSv1.RemoveBalances", {"Account": acc, "BalanceType": "*monetary",
+                                                    "Weight": 10})) == "NOT_IMPLEMENTED:Weight"
+    assert err(api.call("APIerSv1.RemoveBalances", {"Account": "rb_ghost", "BalanceType": "*monetary"})) == "NOT_FOUND"
+    assert err(api.call("APIerSv1.RemoveBalances", {"Account": acc})) == "MANDATORY_IE_MISSING: [BalanceType]"
+    # no ID: every balance of the type; the other types stay
+    assert ok(api.call("APIerSv1.RemoveBalances", {"Account": acc, "BalanceType": "*monetary"})) == "OK"
+    doc = ok(api.call("APIerSv2.GetAccount", {"Account": acc}))
+    assert not doc["BalanceMap"].get("*monetary") and doc["BalanceMap"]["*sms"][0]["Value"] == 10

@@ -17,7 +17,7 @@
                                                             # -> BalanceChange
     svc.add_balance(tenant, account, balance_type, value, *, balance_id="*default",
                     overwrite=False, request_id=None) -> BalanceChange   # value < 0: a debit
-    svc.remove_balance(tenant, account, balance_type, balance_id, *, request_id=None) -> None
+    svc.remove_balance(tenant, account, balance_type, balance_id, *, balance_uuid="", request_id=None) -> None
     svc.execute_actions(tenant, account, actions_id, *, request_id=None) -> list[ActionEvent]
     svc.verify(tenant, account) -> {}                       # balances == Σ journal
     svc.set_action_triggers(tenant, account, fields, *, group_id="", unique_id="")
@@ -495,12 +495,18 @@ class AccountService:
 
     def remove_balance(
         self, tenant: str, account: str, balance_type: str, balance_id: str, *,
-        request_id: str | None = None,
+        balance_uuid: str = "", request_id: str | None = None,
     ) -> None:
+        """Remove the balances of the type whose ID and UUID match those given (an empty one
+        matches any), as v0.10's *remove_balance does."""
+        def gone(b: Any) -> bool:
+            return (b.type == balance_type and (not balance_id or b.id == balance_id)
+                    and (not balance_uuid or b.uuid == balance_uuid))
+
         def change(acc: Account) -> dict[str, Any]:
-            keep = [b for b in acc.balances if not (b.type == balance_type and b.id == balance_id)]
+            keep = [b for b in acc.balances if not gone(b)]
             if len(keep) == len(acc.balances):
-                raise AccountError("NOT_FOUND", f"balance {balance_type} {balance_id!r}")
+                raise AccountError("NOT_FOUND", f"balance {balance_type} {balance_id or balance_uuid or '*any'!r}")
             acc.balances[:] = keep
             return {}
 

@@ -39,13 +39,13 @@ class AccountChange:
     disabled: bool | None = None
 
 
-def _obj(value: Any) -> common_pb2.JsonObject:
+def json_object(value: Any) -> common_pb2.JsonObject:
     return common_pb2.JsonObject(json=dumps_exact(value))
 
 
 async def account_row(ctx: Context, tenant: str, account: str) -> dict[str, Any] | None:
     """The account's AccountActions row as JSON, None when it has none."""
-    req = tariffplan_pb2.ProfileRequest(kind="AccountActions", object=_obj({"Tenant": tenant, "Account": account}))
+    req = tariffplan_pb2.ProfileRequest(kind="AccountActions", object=json_object({"Tenant": tenant, "Account": account}))
     try:
         return loads_exact((await tariffplan_call(ctx, "GetProfile", req)).json)
     except CGRError as exc:
@@ -117,7 +117,7 @@ async def apply_account_change(ctx: Context, ch: AccountChange) -> str:
         "AllowNegative": an if ch.allow_negative is None else ch.allow_negative,
         "Disabled": dis if ch.disabled is None else ch.disabled,
     }
-    await tariffplan_call(ctx, "SetProfile", tariffplan_pb2.ProfileRequest(kind="AccountActions", object=_obj(new)))
+    await tariffplan_call(ctx, "SetProfile", tariffplan_pb2.ProfileRequest(kind="AccountActions", object=json_object(new)))
     if ch.triggers is not None and ch.triggers_overwrite:
         # the reload keeps trigger groups attached before; overwrite means exactly these
         req = rals_pb2.SetAccountActionTriggersRequest(
@@ -180,7 +180,7 @@ async def remove_account(ctx: Context, a: Args) -> Any:
     a.require("Account")
     tenant, account = a.str("Tenant") or ctx.tenant, a.str("Account")
     if await account_row(ctx, tenant, account) is not None:
-        req = tariffplan_pb2.ProfileRequest(kind="AccountActions", object=_obj({"Tenant": tenant, "Account": account}))
+        req = tariffplan_pb2.ProfileRequest(kind="AccountActions", object=json_object({"Tenant": tenant, "Account": account}))
         await tariffplan_call(ctx, "RemoveProfile", req)
     await ctx.backends.call("rals", "RemoveAccount", rals_pb2.AccountRequest(tenant=tenant, account=account))
     return "OK"

@@ -44,6 +44,9 @@ class Context:
 
 
 METHODS: dict[str, Handler] = {}
+# Methods whose v0.10 argument is a bare JSON string (``APIerSv1.GetActions("ACT_1")``): the
+# dispatcher hands it to the handler as this one field of an object.
+STRING_ARGS: dict[str, str] = {}
 
 
 def method(*names: str) -> Callable[[Handler], Handler]:

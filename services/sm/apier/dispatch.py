@@ -13,6 +13,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     account_plans,
     accounts,
     accounts_v2,
+    action_plans,
     attributes,
     caches,
     cdrs,
@@ -31,7 +32,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     tp_rating,
 )
 from services.sm.apier.args import Args
-from services.sm.apier.core import METHODS, Context
+from services.sm.apier.core import METHODS, STRING_ARGS, Context
 from services.sm.opensips.codec import BadFrame
 from services.sm.opensips.jsonrpc import (
     Invalid,
@@ -91,7 +92,10 @@ class Dispatcher:
         try:
             if isinstance(req.params, list) and len(req.params) > 1:
                 raise CGRError("SERVER_ERROR", "params must hold exactly one argument")
-            result = await handler(self.ctx, Args(req.arg))
+            arg = req.arg
+            if isinstance(arg, str) and arg and req.method in STRING_ARGS:
+                arg = {STRING_ARGS[req.method]: arg}
+            result = await handler(self.ctx, Args(arg))
         except CGRError as exc:
             log.debug("api %s -> %s", req.method, exc.message)
             return encode_error(req.id, exc.message)

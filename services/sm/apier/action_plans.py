@@ -1,0 +1,188 @@
+"""Action plans and action sets over JSON-RPC: ``APIerSv1.GetActionPlan``, ``RemoveActionPlan``,
+``GetActions``, ``RemoveActions``, and ``APIerSv1.RemoveBalances``. Plans and sets are rows of
+the live tariff plan served by RALs's TariffPlanService (``SetActionPlan``/``SetActions`` are in
+``provisioning.py``); a change is validated like a CSV load and RALs reloads.
+
+Differences from CGRateS v0.10: an ActionTiming's ``Uuid`` is derived from the plan id and the
+entry's position (v0.10 draws a random one at load), so it is the same in every RALs replica and
+after a restart; ``RemoveActions`` refuses a set an action plan or trigger still uses (naming
+it) where v0.10 removes it and leaves the plan broken; ``RemoveBalances`` matches balances by
+``BalanceID``/``BalanceUUID`` only (other filter fields answer ``NOT_IMPLEMENTED``)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from cgrates.v1 import rals_pb2, tariffplan_pb2
+from cgrpy.errors import CGRError
+from cgrpy.event import loads_exact
+from services.sm.apier.account_plans import json_object
+from services.sm.apier.args import Args
+from services.sm.apier.core import STRING_ARGS, Context, method
+from services.sm.apier.provisioning import tariffplan_call
+
+_PLAN_NS = uuid.UUID("6f1c2a4e-6d0b-4c59-9a57-2d1b0c7a9e10")  # the namespace of ActionTiming UUIDs
+_INT_LISTS = ("Years", "Months", "MonthDays", "WeekDays")
+
+
+async def _ids(ctx: Context, kind: str) -> list[str]:
+    try:
+        return list((await tariffplan_call(ctx, "GetProfileIDs", tariffplan_pb2.ProfileIDsRequest(kind=kind))).ids)
+    except CGRError as exc:
+        if exc.word == "NOT_FOUND":
+            return []
+        raise
+
+
+async def _rows(ctx: Context, file: str, ident: str = "") -> list[dict[str, str]]:
+    req = tariffplan_pb2.TPRowsRequest(tpid=ctx.settings.tpid, file=file, id=ident)
+    try:
+        return [loads_exact(r.json) for r in (await tariffplan_call(ctx, "GetTPRows", req)).rows]
+    except CGRError as exc:
+        if exc.word == "NOT_FOUND":
+            return []
+        raise
+
+
+def _int_list(cell: str) -> list[int]:
+    return [int(x) for x in cell.split(";") if x and x != "*any"]
+
+
+async def _timing(ctx: Context, timing_id: str) -> dict[str, Any]:
+    """engine.RITiming of a plan entry: a Timings row, else a built-in id (``*asap``,
+    ``*monthly``, ...) shown as its StartTime, as v0.10 shows ``*asap``."""
+    rows = [] if timing_id.startswith("*") else await _rows(ctx, "Timings", timing_id)
+    if not rows:
+        return {"ID": timing_id, "Years": [], "Months": [], "MonthDays": [], "WeekDays": [],
+                "StartTime": timing_id, "EndTime": ""}
+    r = rows[-1]
+    return {"ID": timing_id, **{f: _int_list(r.get(f, "")) for f in _INT_LISTS},
+            "StartTime": r.get("Time", ""), "EndTime": ""}
+
+
+async def _plan(ctx: Context, plan_id: str, accounts: list[dict[str, str]]) -> dict[str, Any]:
+    res = await tariffplan_call(ctx, "GetProfile", tariffplan_pb2.ProfileRequest(
+        kind="ActionPlan", object=json_object({"Id": plan_id})))
+    entries = loads_exact(res.json)["ActionPlan"]
+    timings = []
+    for i, e in enumerate(entries):
+        timings.append({
+            "Uuid": str(uuid.uuid5(_PLAN_NS, f"{plan_id}#{i}")),
+            "Timing": {"Timing": await _timing(ctx, e["TimingId"]), "Rating": None, "Weight": 0},
+            "ActionsID": e["ActionsId"], "ExtraData": None, "Weight": e["Weight"],
+        })
+    attached = {f"{r['Tenant']}:{r['Account']}": True for r in accounts
+                if plan_id in r.get("ActionPlanId", "").split(";")}
+    return {"Id": plan_id, "AccountIDs": attached or None, "ActionTimings": timings}
+
+
+@method("APIerSv1.GetActionPlan")
+async def get_action_plan(ctx: Context, a: Args) -> Any:
+    """AttrGetActionPlan {ID} -> [engine.ActionPlan] (every plan when ID is empty or ``*``)."""
+    ident = a.str("ID", "Id")
+    ids = await _ids(ctx, "ActionPlan") if ident in ("", "*") else [ident]
+    if ident not in ("", "*") and ident not in await _ids(ctx, "ActionPlan"):
+        raise CGRError("NOT_FOUND")
+    accounts = await _rows(ctx, "AccountActions")
+    return [await _plan(ctx, pid, accounts) for pid in ids]
+
+
+@method("APIerSv1.RemoveActionPlan")
+async def remove_action_plan(ctx: Context, a: Args) -> Any:
+    """AttrGetActionPlan {ID}: the plan goes, and every account leaves it (one transaction)."""
+    a.require("ID")
+    req = tariffplan_pb2.ProfileRequest(kind="ActionPlan", object=json_object({"Id": a.str("ID")}))
+    await tariffplan_call(ctx, "RemoveProfile", req)
+    return "OK"
+
+
+@method("APIerSv1.GetActions")
+async def get_actions_v1(ctx: Context, a: Args) -> Any:
+    """The argument is the bare ActionsId string -> [utils.TPAction]."""
+    ident = a.str("ActionsId")
+    if not ident:
+        raise CGRError("MANDATORY_IE_MISSING", "ActionsId")
+    req = tariffplan_pb2.ProfileRequest(kind="Actions", object=json_object({"ActionsId": ident}))
+    try:
+        res = await tariffplan_call(ctx, "GetProfile", req)
+    except CGRError as exc:
+        if exc.word == "NOT_FOUND":
+            raise CGRError("SERVER_ERROR", "NOT_FOUND") from None
+        raise
+    return [_tp_action(x) for x in loads_exact(res.json)["Actions"]]
+
+
+def _text(v: Any) -> str:
+    return format(v, "f") if isinstance(v, Decimal) else str(v)
+
+
+def _tp_action(act: dict[str, Any]) -> dict[str, Any]:
+    """utils.TPAction as v0.10's GetActions prints it: Units and BalanceWeight as text, the
+    balance flags as "true"/"false" text, Weight a number."""
+    out = dict(act)
+    out["BalanceUuid"] = ""
+    for name in ("Units", "BalanceWeight"):
+        out[name] = _text(out.get(name, ""))
+    for name in ("BalanceBlocker", "BalanceDisabled"):
+        out[name] = "true" if str(out.get(name, "")).lower() == "true" else "false"
+    return out
+
+
+STRING_ARGS["APIerSv1.GetActions"] = "ActionsId"
+
+
+async def _users(ctx: Context, action_id: str) -> list[str]:
+    """Who still runs an action set: action plans and trigger groups."""
+    out = [f"action plan {r['Id']}" for r in await _rows(ctx, "ActionPlans") if r["ActionsId"] == action_id]
+    out += [f"action trigger {r['Tag']}" for r in await _rows(ctx, "ActionTriggers") if r["ActionsId"] == action_id]
+    return sorted(set(out))
+
+
+@method("APIerSv1.RemoveActions")
+async def remove_actions(ctx: Context, a: Args) -> Any:
+    """AttrRemoveActions {ActionIDs}: each must exist and be used by no plan or trigger; all are
+    checked before any goes."""
+    ids = a.strs("ActionIDs")
+    if not ids:
+        raise CGRError("NOT_FOUND")  # v0.10: a nil ActionIDs is ErrNotFound
+    known = set(await _ids(ctx, "Actions"))
+    for aid in ids:
+        if aid not in known:
+            raise CGRError("NOT_FOUND", aid)
+        users = await _users(ctx, aid)
+        if users:
+            raise CGRError("SERVER_ERROR", f"actions {aid} used by {', '.join(users)}")
+    for aid in dict.fromkeys(ids):
+        await tariffplan_call(ctx, "RemoveProfile", tariffplan_pb2.ProfileRequest(
+            kind="Actions", object=json_object({"ActionsId": aid})))
+    return "OK"
+
+
+_REMOVE_BALANCE_KEYS = {"tenant", "account", "balancetype", "balanceid", "balanceuuid", "id", "uuid"}
+
+
+@method("APIerSv1.RemoveBalances")
+async def remove_balances(ctx: Context, a: Args) -> Any:
+    """AttrSetBalance {Tenant, Account, BalanceType, BalanceID, BalanceUUID}: *remove_balance on
+    the account: every balance of the type matching the ID/UUID given (all of the type when
+    neither is). Unknown account: NOT_FOUND."""
+    a.require("Account", "BalanceType")
+    extra = sorted(k for k, v in a.raw.items() if k.lower() not in _REMOVE_BALANCE_KEYS and v not in (None, ""))
+    if extra:
+        raise CGRError("NOT_IMPLEMENTED", ", ".join(extra))
+    tenant, account = a.str("Tenant") or ctx.tenant, a.str("Account")
+    req = rals_pb2.SetBalanceRequest(
+        tenant=tenant, account=account, balance_type=a.str("BalanceType"),
+        balance=rals_pb2.Balance(id=a.str("BalanceID", "ID"), uuid=a.str("BalanceUUID", "UUID")),
+    )
+    try:
+        await ctx.backends.call("rals", "RemoveBalance", req)
+    except CGRError as exc:
+        if exc.word == "ACCOUNT_NOT_FOUND" or (exc.word == "NOT_FOUND" and exc.detail.startswith("account ")):
+            raise CGRError("NOT_FOUND") from None  # v0.10: the bare ErrNotFound for the account
+        raise
+    return "OK"
+
+
