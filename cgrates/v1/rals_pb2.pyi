@@ -282,3 +282,23 @@ class Ownership(_message.Message):
     partitions_total: int
     mode: str
     def __init__(self, advertised: _Optional[str] = ..., partitions: _Optional[_Iterable[int]] = ..., partitions_total: _Optional[int] = ..., mode: _Optional[str] = ...) -> None: ...
+
+class ScheduledAction(_message.Message):
+    __slots__ = ("next_run_unix_ns", "action_plan_id", "actions_id", "timing_id", "accounts")
+    NEXT_RUN_UNIX_NS_FIELD_NUMBER: _ClassVar[int]
+    ACTION_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMING_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    next_run_unix_ns: int
+    action_plan_id: str
+    actions_id: str
+    timing_id: str
+    accounts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, next_run_unix_ns: _Optional[int] = ..., action_plan_id: _Optional[str] = ..., actions_id: _Optional[str] = ..., timing_id: _Optional[str] = ..., accounts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ScheduledActionsResponse(_message.Message):
+    __slots__ = ("actions",)
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    actions: _containers.RepeatedCompositeFieldContainer[ScheduledAction]
+    def __init__(self, actions: _Optional[_Iterable[_Union[ScheduledAction, _Mapping]]] = ...) -> None: ...

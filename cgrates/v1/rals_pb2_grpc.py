@@ -120,6 +120,11 @@ class RalsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_rals__pb2.Ownership.FromString,
                 _registered_method=True)
+        self.GetScheduledActions = channel.unary_unary(
+                '/cgrates.v1.RalsService/GetScheduledActions',
+                request_serializer=cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_rals__pb2.ScheduledActionsResponse.FromString,
+                _registered_method=True)
 
 
 class RalsServiceServicer:
@@ -242,6 +247,14 @@ class RalsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetScheduledActions(self, request, context):
+        """The scheduler's queue: the next run of each timed action-plan entry, soonest first
+        (APIerSv1.GetScheduledActions). Memory only; every replica computes the same queue.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RalsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -329,6 +342,11 @@ def add_RalsServiceServicer_to_server(servicer, server):
                     servicer.GetOwnership,
                     request_deserializer=cgrates_dot_v1_dot_common__pb2.Empty.FromString,
                     response_serializer=cgrates_dot_v1_dot_rals__pb2.Ownership.SerializeToString,
+            ),
+            'GetScheduledActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScheduledActions,
+                    request_deserializer=cgrates_dot_v1_dot_common__pb2.Empty.FromString,
+                    response_serializer=cgrates_dot_v1_dot_rals__pb2.ScheduledActionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -790,6 +808,33 @@ class RalsService:
             '/cgrates.v1.RalsService/GetOwnership',
             cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
             cgrates_dot_v1_dot_rals__pb2.Ownership.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScheduledActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.RalsService/GetScheduledActions',
+            cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            cgrates_dot_v1_dot_rals__pb2.ScheduledActionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -262,6 +262,17 @@ class ActionScheduler:
         with self._lock:
             return [(d.at_ns, d.plan_id, d.timing_id) for d in sorted(self._heap)]
 
+    def scheduled(self) -> list[tuple[int, TimedEntry, tuple[tuple[str, str], ...]]]:
+        """(instant ns, entry, accounts) of every queued entry, soonest first (then as they
+        will run: plan weight, plan id, entry weight)."""
+        with self._lock:
+            due, plans = sorted(self._heap), self._plans
+        out = []
+        for d in due:
+            plan = plans[d.plan_id]
+            out += [(d.at_ns, e, plan.accounts) for e in plan.entries if e.timing.id == d.timing_id]
+        return out
+
     def next_due_ns(self) -> int | None:
         with self._lock:
             return self._heap[0].at_ns if self._heap else None

@@ -455,6 +455,14 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         return rals_pb2.Ownership(advertised=self.owner.advertised, partitions=range(PARTITIONS),
                                   partitions_total=PARTITIONS, mode="owns-all")
 
+    async def GetScheduledActions(self, request: common_pb2.Empty, context: Any) -> rals_pb2.ScheduledActionsResponse:
+        return rals_pb2.ScheduledActionsResponse(actions=[
+            rals_pb2.ScheduledAction(
+                next_run_unix_ns=at, action_plan_id=e.plan_id, actions_id=e.actions_id, timing_id=e.timing.id,
+                accounts=sorted(f"{t}:{a}" for t, a in accounts),
+            ) for at, e, accounts in self.owner.scheduler.scheduled()
+        ])
+
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)
         return common_pb2.ReloadCacheResponse(tpid=compiled.tpid, loaded=self.owner.counts)

@@ -3,6 +3,7 @@ APIerSv2.GetAccounts, SetAccount with action plans and triggers, the action-plan
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -184,3 +185,27 @@ def test_remove_balances(api):
     assert ok(api.call("APIerSv1.RemoveBalances", {"Account": acc, "BalanceType": "*monetary"})) == "OK"
     doc = ok(api.call("APIerSv2.GetAccount", {"Account": acc}))
     assert not doc["BalanceMap"].get("*monetary") and doc["BalanceMap"]["*sms"][0]["Value"] == 10
+
+
+def test_get_scheduled_actions(tcp, http):
+    _setup_plans(tcp)
+    assert ok(tcp.call("APIerSv1.SetActionPlan", {"Id": "AP_SA_SCHED", "Overwrite": True, "ActionPlan": [
+        {"ActionsId": "ACT_SA_EXTRA5", "MonthDays": "1", "Time": "00:00:00", "Weight": 20},
+        {"ActionsId": "ACT_LOG_WARNING", "Time": "*asap", "Weight": 10}]})) == "OK"
+    assert ok(http.call("APIerSv2.SetAccount", {"Account": "sched_1", "ActionPlanIDs": ["AP_SA_SCHED"]})) == "OK"
+    now = datetime.now(UTC)
+    first = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+
+    mine = ok(tcp.call("APIerSv1.GetScheduledActions", {"Tenant": "cgrates.org", "Account": "sched_1"}))
+    assert [(s["ActionPlanID"], s["ActionsID"], s["Accounts"]) for s in mine] == [("AP_SA_SCHED", "ACT_SA_EXTRA5", 1)]
+    assert mine[0]["NextRunTime"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+    plan = ok(http.call("APIerSv1.GetActionPlan", {"ID": "AP_SA_SCHED"}))[0]
+    assert mine[0]["ActionTimingUUID"] == plan["ActionTimings"][0]["Uuid"]
+
+    everything = ok(http.call("APIerSv1.GetScheduledActions", {}))
+    assert mine[0] in everything
+    assert ok(tcp.call("APIerSv1.GetScheduledActions", {"Account": "sched_1",
+                                                        "TimeEnd": (first - timedelta(seconds=1)).isoformat()})) == []
+    assert ok(tcp.call("APIerSv1.GetScheduledActions", {"Account": "1001"})) == []  # only *asap plans
+    assert ok(tcp.call("APIerSv1.GetScheduledActions", {"Account": "sched_1", "Offset": 1})) == []
+    assert "TimeStart" in err(tcp.call("APIerSv1.GetScheduledActions", {"TimeStart": "soon"}))

@@ -15,9 +15,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from cgrates.v1 import rals_pb2, tariffplan_pb2
+from cgrates.v1 import common_pb2, rals_pb2, tariffplan_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import loads_exact
+from cgrpy.gotime import go_time_ns
+from cgrpy.units import from_unix_nano
 from services.sm.apier.account_plans import json_object
 from services.sm.apier.args import Args
 from services.sm.apier.core import STRING_ARGS, Context, method
@@ -69,7 +71,7 @@ async def _plan(ctx: Context, plan_id: str, accounts: list[dict[str, str]]) -> d
     timings = []
     for i, e in enumerate(entries):
         timings.append({
-            "Uuid": str(uuid.uuid5(_PLAN_NS, f"{plan_id}#{i}")),
+            "Uuid": timing_uuid(plan_id, i),
             "Timing": {"Timing": await _timing(ctx, e["TimingId"]), "Rating": None, "Weight": 0},
             "ActionsID": e["ActionsId"], "ExtraData": None, "Weight": e["Weight"],
         })
@@ -186,3 +188,44 @@ async def remove_balances(ctx: Context, a: Args) -> Any:
     return "OK"
 
 
+
+
+def timing_uuid(plan_id: str, index: int) -> str:
+    """The ``Uuid`` of a plan's entry at ``index`` (see module doc)."""
+    return str(uuid.uuid5(_PLAN_NS, f"{plan_id}#{index}"))
+
+
+async def _entry_index(ctx: Context, cache: dict[str, list[Any]], plan_id: str, actions_id: str,
+                       timing_id: str) -> int:
+    if plan_id not in cache:
+        res = await tariffplan_call(ctx, "GetProfile", tariffplan_pb2.ProfileRequest(
+            kind="ActionPlan", object=json_object({"Id": plan_id})))
+        cache[plan_id] = loads_exact(res.json)["ActionPlan"]
+    return next((i for i, e in enumerate(cache[plan_id])
+                 if e["ActionsId"] == actions_id and e["TimingId"] == timing_id), -1)
+
+
+@method("APIerSv1.GetScheduledActions")
+async def get_scheduled_actions(ctx: Context, a: Args) -> Any:
+    """ArgsGetScheduledActions {Tenant, Account, TimeStart, TimeEnd, Offset, Limit} ->
+    [scheduler.ScheduledAction] soonest first: the next run of each timed plan entry (``*asap``
+    entries are not scheduled); with Tenant and Account only the plans that account is in."""
+    start, end = a.time("TimeStart"), a.time("TimeEnd")
+    account = f"{a.str('Tenant') or ctx.tenant}:{a.str('Account')}" if a.str("Account") else ""
+    res = await ctx.backends.call("rals", "GetScheduledActions", common_pb2.Empty())
+    cache: dict[str, list[Any]] = {}
+    out = []
+    for sa in res.actions:
+        when = from_unix_nano(sa.next_run_unix_ns)
+        if when is None:
+            continue
+        if (start and when < start) or (end and when > end) or (account and account not in sa.accounts):
+            continue
+        idx = await _entry_index(ctx, cache, sa.action_plan_id, sa.actions_id, sa.timing_id)
+        out.append({"NextRunTime": go_time_ns(sa.next_run_unix_ns), "Accounts": len(sa.accounts),
+                    "ActionPlanID": sa.action_plan_id, "ActionTimingUUID": timing_uuid(sa.action_plan_id, idx),
+                    "ActionsID": sa.actions_id})
+    offset, limit = a.int("Offset") or 0, a.int("Limit") or 0
+    if offset < 0 or limit < 0:
+        raise CGRError("SERVER_ERROR", "Offset, Limit: must not be negative")
+    return out[offset:offset + limit] if limit else out[offset:]
