@@ -51,7 +51,7 @@ from typing import Any
 
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import SECOND, from_unix_nano
-from services.rals.accounts.actions import ActionEvent
+from services.rals.accounts.actions import ActionEvent, removal_asked
 from services.rals.accounts.model import Account, AccountError
 from services.rals.accounts.provision import split_ids
 from services.rals.accounts.service import AccountService
@@ -338,6 +338,8 @@ class ActionScheduler:
             # unsupported action shows up in the log, the plan goes on for the other accounts.
             return ScheduledRun(plan_id, tenant, account, at, rid, "failed", actions,
                                 error=f"{exc.word}: {exc.detail}")
+        if removal_asked(applied.result.get("events", [])):
+            accounts.store.remove_account(tenant, account, request_id=f"{rid}:remove")
         events = [ActionEvent(e["kind"], e["data"]) for e in applied.result.get("events", [])]
         status = "replayed" if applied.replayed else "ran"
         return ScheduledRun(plan_id, tenant, account, at, rid, status, actions,

@@ -209,3 +209,40 @@ def test_get_scheduled_actions(tcp, http):
     assert ok(tcp.call("APIerSv1.GetScheduledActions", {"Account": "1001"})) == []  # only *asap plans
     assert ok(tcp.call("APIerSv1.GetScheduledActions", {"Account": "sched_1", "Offset": 1})) == []
     assert "TimeStart" in err(tcp.call("APIerSv1.GetScheduledActions", {"TimeStart": "soon"}))
+
+
+def _cd(account: str, **kw) -> dict:
+    return {"Tenant": "cgrates.org", "Category": "call", "Account": account, "Subject": "1001",
+            "Destination": "1002", "TimeStart": "2014-08-04T13:00:00Z", "TimeEnd": "2014-08-04T13:01:00Z", **kw}
+
+
+def test_disable_enable_and_remove_account_actions(tcp, http):
+    for aid, act in (("ACT_SA_DIS", "*disable_account"), ("ACT_SA_EN", "*enable_account"),
+                     ("ACT_SA_RM", "*remove_account")):
+        assert ok(tcp.call("APIerSv1.SetActions", {"ActionsId": aid, "Overwrite": True, "Actions": [
+            {"Identifier": act, "Weight": 10}]})) == "OK"
+    acc = "dis_1"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Account": acc, "BalanceType": "*monetary", "BalanceID": "main",
+                                               "Value": Decimal("7.5")})) == "OK"
+    assert ok(tcp.call("Responder.GetMaxSessionTime", _cd(acc))) > 0
+    assert ok(http.call("APIerSv1.ExecuteAction", {"Account": acc, "ActionsId": "ACT_SA_DIS"})) == "OK"
+    assert ok(tcp.call("APIerSv2.GetAccount", {"Account": acc}))["Disabled"] is True
+    # a disabled account is refused, authorized or debited, with v0.10's word; nothing is taken
+    assert err(tcp.call("Responder.GetMaxSessionTime", _cd(acc))) == "ACCOUNT_DISABLED"
+    assert err(tcp.call("Responder.Debit", _cd(acc))) == "ACCOUNT_DISABLED"
+    auth = {"GetMaxUsage": True, "Tenant": "cgrates.org", "Event": {
+        "Account": acc, "Subject": "1001", "Destination": "1002", "OriginID": "dis-1", "RequestType": "*prepaid",
+        "SetupTime": "2014-08-04T13:00:00Z", "AnswerTime": "2014-08-04T13:00:00Z", "Usage": "60s"}}
+    assert err(http.call("SessionSv1.AuthorizeEvent", auth)) == "RALS_ERROR:ACCOUNT_DISABLED"
+    assert _balance(ok(tcp.call("APIerSv2.GetAccount", {"Account": acc})), "main") == Decimal("7.5")
+
+    assert ok(http.call("APIerSv1.ExecuteAction", {"Account": acc, "ActionsId": "ACT_SA_EN"})) == "OK"
+    assert ok(tcp.call("APIerSv2.GetAccount", {"Account": acc}))["Disabled"] is False
+    assert ok(tcp.call("Responder.GetMaxSessionTime", _cd(acc))) > 0
+
+    assert ok(http.call("APIerSv1.ExecuteAction", {"Account": acc, "ActionsId": "ACT_SA_RM"})) == "OK"
+    assert err(tcp.call("APIerSv2.GetAccount", {"Account": acc})) == "NOT_FOUND"
+    assert err(tcp.call("Responder.GetMaxSessionTime", _cd(acc))) == "ACCOUNT_NOT_FOUND"
+    # on no account the action fails and creates nothing
+    assert err(http.call("APIerSv1.ExecuteAction", {"Account": acc, "ActionsId": "ACT_SA_RM"})).startswith("NOT_FOUND")
+    assert err(tcp.call("APIerSv2.GetAccount", {"Account": acc})) == "NOT_FOUND"

@@ -566,6 +566,22 @@ def _cdrlog_action(run: _Run, action: Action) -> None:
     ], action.extra_parameters))
 
 
+REMOVE_ACCOUNT = "*remove_account"
+
+
+def _remove_account(run: _Run, action: Action) -> None:
+    """*remove_account: an event asking whoever committed the set to remove the account
+    afterwards (:func:`removal_asked`); an action changes one account in one transaction, the
+    removal (closing journal rows, the cache) is the store's."""
+    acc = run.need_account(action)
+    run.events.append(ActionEvent(REMOVE_ACCOUNT, {"account": acc.id, "actions_id": action.actions_id}))
+
+
+def removal_asked(events: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a committed set's events (``{"kind", "data"}`` as stored) hold *remove_account."""
+    return any(e.get("kind") == REMOVE_ACCOUNT for e in events)
+
+
 # ActionType -> the function that applies it (CGRateS keeps the same kind of table).
 ACTION_TYPES: dict[str, Callable[[_Run, Action], None]] = {
     "*topup": _add_units,
@@ -588,6 +604,7 @@ ACTION_TYPES: dict[str, Callable[[_Run, Action], None]] = {
     "*remove_expired": _remove_expired,
     "*log": _log,
     "*cdrlog": _cdrlog_action,
+    REMOVE_ACCOUNT: _remove_account,
 }
 
 

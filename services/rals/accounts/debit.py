@@ -387,7 +387,8 @@ class _Debit:
 
 def check_account(account: Account) -> None:
     if account.disabled:
-        raise AccountError(ACCOUNT_DISABLED, f"account {account.id}")
+        # the bare word, as v0.10's utils.ErrAccountDisabled (SessionS: RALS_ERROR:ACCOUNT_DISABLED)
+        raise AccountError(ACCOUNT_DISABLED)
 
 
 def debit_account(

@@ -19,7 +19,13 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from cgrpy.tariffplan.columns import TariffPlanRows
-from services.rals.accounts.actions import Action, ActionEvent, execute_actions, parse_actions
+from services.rals.accounts.actions import (
+    Action,
+    ActionEvent,
+    execute_actions,
+    parse_actions,
+    removal_asked,
+)
 from services.rals.accounts.model import Account, AccountError, ActionTrigger
 from services.rals.accounts.store import AccountStore
 from services.rals.accounts.triggers import check_triggers, parse_triggers
@@ -180,8 +186,10 @@ def _run_asap(store: AccountStore, compiled: CompiledActions, report: ProvisionR
     def mark(conn: Connection) -> None:
         store.mark_plan_applied(conn, tpid, tenant, name, plan_id)
 
-    done = store.apply(tenant, name, run_plan, request_id=f"asap:{tpid}:{tenant}:{name}:{plan_id}",
-                       reason=f"asap:{plan_id}", also=mark)
+    rid = f"asap:{tpid}:{tenant}:{name}:{plan_id}"
+    done = store.apply(tenant, name, run_plan, request_id=rid, reason=f"asap:{plan_id}", also=mark)
+    if not done.replayed and removal_asked(done.result.get("events", [])):
+        store.remove_account(tenant, name, request_id=f"{rid}:remove")
     if done.replayed:
         report.skipped.append((f"{tenant}:{name}", plan_id))
     else:

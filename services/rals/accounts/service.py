@@ -68,7 +68,7 @@ from sqlalchemy import Engine
 
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import round_money
-from services.rals.accounts.actions import ActionEvent
+from services.rals.accounts.actions import ActionEvent, removal_asked
 from services.rals.accounts.debit import (
     INSUFFICIENT_CREDIT,
     Charge,
@@ -522,12 +522,15 @@ class AccountService:
         if account is None:
             return self.compiled.run(None, actions_id, now)
         self.compiled.action_set(actions_id)  # NOT_FOUND before touching the account
+        rid = request_id or _fresh()
         out = self.store.apply(
             tenant, account,
             lambda acc: {"events": [{"kind": e.kind, "data": e.data}
                                     for e in self.compiled.run(acc, actions_id, now)]},
-            request_id=request_id or _fresh(), reason=f"actions:{actions_id}",
+            request_id=rid, reason=f"actions:{actions_id}",
         )
+        if removal_asked(out.result["events"]):
+            self.store.remove_account(tenant, account, request_id=f"{rid}:remove")
         return [ActionEvent(e["kind"], e["data"]) for e in out.result["events"]]
 
 
