@@ -335,6 +335,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 categories=";".join(b.categories) if b.categories else None,
                 blocker=b.blocker if b.blocker else None,
                 disabled=b.disabled if b.disabled else None,
+                timing_ids=list(b.timing_ids) if b.timing_ids else None,
             )
 
         return self._balance_changed(await self._run(work), "SetBalance", account)

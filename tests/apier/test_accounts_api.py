@@ -246,3 +246,32 @@ def test_disable_enable_and_remove_account_actions(tcp, http):
     # on no account the action fails and creates nothing
     assert err(http.call("APIerSv1.ExecuteAction", {"Account": acc, "ActionsId": "ACT_SA_RM"})).startswith("NOT_FOUND")
     assert err(tcp.call("APIerSv2.GetAccount", {"Account": acc})) == "NOT_FOUND"
+
+
+def test_balance_timing_ids(tcp, http):
+    for tid, years in (("TM_SA_2014", "2014"), ("TM_SA_2015", "2015")):
+        assert ok(tcp.call("APIerSv1.SetTPTiming", {"TPid": "sa_timings", "ID": tid, "Years": years, "Months": "*any",
+                                                    "MonthDays": "*any", "WeekDays": "*any", "Time": "00:00:00"})) == "OK"
+    assert ok(tcp.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "sa_timings"})) == "OK"
+    acc = "tm_1"
+    assert ok(http.call("APIerSv1.SetBalance", {"Account": acc, "BalanceType": "*monetary", "Value": 5, "Balance": {
+        "ID": "in2014", "Weight": 20, "TimingIDs": ["TM_SA_2014"]}})) == "OK"
+    assert ok(http.call("APIerSv2.SetBalance", {"Account": acc, "BalanceType": "*monetary", "Value": 5,
+                                                "BalanceID": "in2015", "Weight": 30, "TimingIDs": "TM_SA_2015"})) == "OK"
+    doc = ok(tcp.call("APIerSv2.GetAccount", {"Account": acc}))
+    assert {b["ID"]: b["TimingIDs"] for b in doc["BalanceMap"]["*monetary"]} == {
+        "in2014": {"TM_SA_2014": True}, "in2015": {"TM_SA_2015": True}}
+    # a 2014 call: the heavier 2015 balance is not active, the 2014 one pays (0.4 + 60 s at 0.2/min)
+    cc = ok(tcp.call("Responder.Debit", _cd(acc)))
+    assert cc["Cost"] == Decimal("0.6")
+    doc = ok(tcp.call("APIerSv2.GetAccount", {"Account": acc}))
+    assert (_balance(doc, "in2014"), _balance(doc, "in2015")) == (Decimal("4.4"), Decimal("5"))
+    # a 2015 call: the other way round
+    ok(tcp.call("Responder.Debit", _cd(acc, TimeStart="2015-08-05T13:00:00Z", TimeEnd="2015-08-05T13:01:00Z")))
+    doc = ok(tcp.call("APIerSv2.GetAccount", {"Account": acc}))
+    assert (_balance(doc, "in2014"), _balance(doc, "in2015")) == (Decimal("4.4"), Decimal("4.4"))
+    # an unknown timing changes nothing
+    e = err(http.call("APIerSv1.SetBalance", {"Account": acc, "BalanceType": "*monetary", "Value": 1, "Balance": {
+        "ID": "in2014", "TimingIDs": ["TM_NOPE"]}}))
+    assert e == "NOT_FOUND:TimingIDs TM_NOPE"
+    assert _balance(ok(tcp.call("APIerSv2.GetAccount", {"Account": acc})), "in2014") == Decimal("4.4")

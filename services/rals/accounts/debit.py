@@ -44,6 +44,7 @@ from services.rals.accounts.model import (
 )
 from services.rals.accounts.selection import PrefixIndex, usable_balances
 from services.rals.rating import CallCost, CallDescriptor, TimeSpan
+from services.rals.rating.timings import Timing
 
 Rater = Callable[[CallDescriptor], CallCost]
 
@@ -166,6 +167,7 @@ def _charge_from_span(ts: TimeSpan, offset: int, duration: int, cost: Decimal, c
 class _Debit:
     def __init__(
         self, account: Account, cd: CallDescriptor, rate: Rater, prefix_index: PrefixIndex,
+        timings: Mapping[str, Timing] | None,
         *, dry_run: bool, go_negative: bool, decimals: int,
     ) -> None:
         self.acc = account
@@ -182,7 +184,7 @@ class _Debit:
         self.blocked = False
         at = cd.time_start
         common = {"at": at, "category": cd.category, "destination": cd.destination,
-                  "prefix_index": prefix_index}
+                  "prefix_index": prefix_index, "timings": timings}
         self.unit_balances = (
             [] if cd.tor == MONETARY else usable_balances(account, cd.tor, **common)
         )
@@ -400,11 +402,13 @@ def debit_account(
     dry_run: bool = False,
     go_negative: bool = True,
     decimals: int = GLOBAL_ROUNDING_DECIMALS,
+    timings: Mapping[str, Timing] | None = None,
 ) -> DebitOutcome:
-    """Debit ``cd`` from ``account`` (mutated in place; pass a copy for a dry run)."""
+    """Debit ``cd`` from ``account`` (mutated in place; pass a copy for a dry run);
+    ``timings`` (the tariff plan's) decide when balances with TimingIDs may pay."""
     check_account(account)
     cd = cd.with_defaults()
-    return _Debit(account, cd, rate, prefix_index, dry_run=dry_run, go_negative=go_negative,
+    return _Debit(account, cd, rate, prefix_index, timings, dry_run=dry_run, go_negative=go_negative,
                   decimals=decimals).run()
 
 

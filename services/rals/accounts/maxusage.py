@@ -9,12 +9,14 @@ pieces); an increment paid with debt from ``*default``. An unpayable connect fee
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from services.rals.accounts.debit import Rater, check_account, debit_account
 from services.rals.accounts.model import DEFAULT_BALANCE_ID, MONETARY, Account
 from services.rals.accounts.selection import PrefixIndex
 from services.rals.rating import CallDescriptor
+from services.rals.rating.timings import Timing
 
 UNLIMITED = -1
 DISCONNECT = "*disconnect"
@@ -22,7 +24,7 @@ DISCONNECT = "*disconnect"
 
 def max_usage(
     account: Account, cd: CallDescriptor, rate: Rater, prefix_index: PrefixIndex,
-    *, decimals: int = 5,
+    *, decimals: int = 5, timings: Mapping[str, Timing] | None = None,
 ) -> int:
     """Usage in ns (≤ requested) the account can pay for; −1 for AllowNegative accounts."""
     check_account(account)
@@ -35,7 +37,7 @@ def max_usage(
     default_budget = max(default.value, Decimal(0)) if default is not None else Decimal(0)
     default_uuid = default.uuid if default is not None else None
     out = debit_account(clone, cd, rate, prefix_index, dry_run=True, go_negative=False,
-                        decimals=decimals)
+                        decimals=decimals, timings=timings)
     if out.negative_connect_fee:
         return 0
     if default_uuid is None:

@@ -7,15 +7,19 @@ blocker or in a shared group, category not listed. Destination filter: no destin
 ids intersect the balance's list decides (all includes → precision = prefix length; any ``!``
 exclusion → unusable); a list of only exclusions matches any number known to some destination,
 with that prefix's length as precision. Order: precision desc, then weight desc; ties keep the
-account's order (CGRateS leaves them unstable; we choose the stable order).
+account's order (CGRateS leaves them unstable; we choose the stable order). A balance with
+TimingIDs pays only when one of its timings is active at the call (piece) start, as v0.10's
+debits check ``Balance.IsActiveAt(cd.TimeStart)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
+from cgrpy.units import to_unix_nano
 from services.rals.accounts.model import GENERIC, MONETARY, Account, Balance
+from services.rals.rating.timings import ANY, Timing, local_day
 
 # prefix -> destination ids having that prefix (RatingData.prefix_index)
 PrefixIndex = Mapping[str, Sequence[str]]
@@ -43,6 +47,20 @@ def destination_precision(
     return None
 
 
+def timing_active(balance: Balance, at: datetime, timings: Mapping[str, Timing]) -> bool:
+    """v0.10 Balance.IsActiveAt: no TimingIDs, or one of them (a Timings.csv tag; ``*any``)
+    active at ``at`` in its zone. An id the tariff plan does not know is never active."""
+    if not balance.timing_ids or ANY in balance.timing_ids:
+        return True
+    ns = to_unix_nano(at)
+    day = local_day(ns, at.tzinfo or UTC)
+    for tid in balance.timing_ids:
+        t = timings.get(tid)
+        if t is not None and t.active_at(day, ns - day.start_ns):
+            return True
+    return False
+
+
 def usable_balances(
     account: Account,
     tor: str,
@@ -51,8 +69,10 @@ def usable_balances(
     category: str,
     destination: str,
     prefix_index: PrefixIndex,
+    timings: Mapping[str, Timing] | None = None,
 ) -> list[Balance]:
-    """The balances able to pay for ``tor`` (a balance type), in debit order."""
+    """The balances able to pay for ``tor`` (a balance type), in debit order; with
+    ``timings`` a balance with TimingIDs only while one is active at ``at``."""
     types = {tor}
     if tor not in (MONETARY, GENERIC):
         types.add(GENERIC)
@@ -63,6 +83,8 @@ def usable_balances(
         if b.value <= 0 and not (b.blocker or b.shared_groups):
             continue
         if b.categories and category not in b.categories:
+            continue
+        if b.timing_ids and not timing_active(b, at, timings or {}):
             continue
         precision = destination_precision(b, destination, prefix_index)
         if precision is None:

@@ -58,7 +58,7 @@ What callers must know (request types):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -263,7 +263,8 @@ class AccountService:
             acc = self.store.peek(tenant, name)  # read only: max_usage works on a copy
         except AccountError as exc:
             raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
-        return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals)
+        return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals,
+                         timings=self.data.timings)
 
     def debit(
         self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False,
@@ -283,7 +284,7 @@ class AccountService:
             piece = cd
             if max_debit:
                 allowed = max_usage(acc, cd, self._rate, self.data.prefix_index,
-                                    decimals=self.decimals)
+                                    decimals=self.decimals, timings=self.data.timings)
                 if allowed != UNLIMITED and allowed < cd.usage:
                     if cd.force_duration:
                         raise AccountError(INSUFFICIENT_CREDIT,
@@ -293,7 +294,8 @@ class AccountService:
                     piece = replace(cd, usage_ns=allowed, time_end=None)
             before = {b.uuid: b.value for b in acc.balances}
             out = debit_account(acc, piece, self._rate, self.data.prefix_index,
-                                go_negative=not cd.deny_negative_account, decimals=self.decimals)
+                                go_negative=not cd.deny_negative_account, decimals=self.decimals,
+                                timings=self.data.timings)
             if not out.complete:
                 raise AccountError(INSUFFICIENT_CREDIT,
                                    f"{acc.id}: cannot pay {piece.usage}ns to {cd.destination}")
@@ -419,14 +421,18 @@ class AccountService:
         expiry: datetime | None = None, destination_ids: str | None = None,
         rating_subject: str | None = None, categories: str | None = None,
         blocker: bool | None = None, disabled: bool | None = None,
-        request_id: str | None = None,
+        timing_ids: Sequence[str] | None = None, request_id: str | None = None,
     ) -> BalanceChange:
         """APIerSv1.SetBalance: find by uuid or id (creating it, and the account, if missing),
-        set its value and the fields given, then check the account's triggers."""
+        set its value and the fields given, then check the account's triggers. A TimingID the
+        tariff plan does not define (Timings.csv, ``*any``) is refused before anything changes."""
         if isinstance(value, float):
             raise AccountError("INVALID_ARGUMENT", "value: refusing float, use Decimal")
         if not balance_id and not balance_uuid:
             raise AccountError("MANDATORY_IE_MISSING", "[BalanceID or BalanceUUID]")
+        unknown = [t for t in timing_ids or () if t != "*any" and t not in self.data.timings]
+        if unknown:
+            raise AccountError("NOT_FOUND", f"TimingIDs {', '.join(unknown)}")
         now = datetime.now(UTC)
 
         def change(acc: Account) -> dict[str, Any]:
@@ -458,6 +464,8 @@ class AccountService:
                 found.blocker = blocker
             if disabled is not None:
                 found.disabled = disabled
+            if timing_ids is not None:
+                found.timing_ids = frozenset(timing_ids)
             return {"UUID": found.uuid, "Events": self._check_triggers(acc, before, now)}
 
         out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),
