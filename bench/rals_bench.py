@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -84,9 +83,9 @@ def bench_in_process(runs: int) -> dict[str, Any]:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.suite import free_port  # below the ephemeral range (see there)
+
+    return free_port()
 
 
 class RalsProcess:

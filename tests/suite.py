@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,51 +18,63 @@ from cgrpy.config import SERVICES
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free TCP ports. All are bound at once: picked one by one, a port just
-    closed can be handed out again, and two services of one suite then ask for the same port."""
-    socks: list[socket.socket] = []
+def _ephemeral_low() -> int:
     try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Test servers listen on ports below the kernel's ephemeral range. A port the kernel hands out
+# (bind to 0) is free only at that moment: until the service binds it, any outgoing connection on
+# the machine (a Postgres client, a gRPC channel) can be given the same port, and on a busy machine
+# a suite then failed to start with "address already in use". Below the range only another
+# listener can take it.
+_PORT_LOW, _PORT_HIGH = 10_000, min(_ephemeral_low(), 32_768)
+_rng = random.Random()
+
+
+def _bindable(port: int, kind: int, held: list[socket.socket]) -> bool:
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        return False
+    held.append(s)
+    return True
+
+
+def free_ports(n: int, kind: int = socket.SOCK_STREAM, *, step: int = 0) -> list[int]:
+    """``n`` distinct free ports below the ephemeral range, all held at once while picking (so two
+    services of one suite never get the same one); with ``step``, p + step is free too for each
+    (a second replica's port) and no p + step is another p."""
+    out: list[int] = []
+    taken: set[int] = set()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(100 * n + 1000):
+            if len(out) == n:
+                return out
+            port = _rng.randrange(_PORT_LOW, _PORT_HIGH - step)
+            pair = {port, port + step} if step else {port}
+            if pair & taken or not all(_bindable(p, kind, held) for p in sorted(pair)):
+                continue
+            out.append(port)
+            taken |= pair
     finally:
-        for s in socks:
+        for s in held:
             s.close()
+    raise RuntimeError(f"no {n} free ports between {_PORT_LOW} and {_PORT_HIGH}")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    return free_ports(1, kind)[0]
 
 
 def free_port_pairs(n: int, step: int) -> list[int]:
     """``n`` distinct free ports p, each with p + ``step`` free too (a second replica's port)."""
-    out: list[int] = []
-    held: list[socket.socket] = []
-    try:
-        while len(out) < n:
-            a = socket.socket()
-            a.bind(("127.0.0.1", 0))
-            held.append(a)
-            port = a.getsockname()[1]
-            if port + step > 65535 or port + step in out or port in [p + step for p in out]:
-                continue
-            b = socket.socket()
-            try:
-                b.bind(("127.0.0.1", port + step))
-            except OSError:
-                b.close()
-                continue
-            held.append(b)
-            out.append(port)
-    finally:
-        for s in held:
-            s.close()
-    return out
+    return free_ports(n, step=step)
 
 
 def suite_env(db_url: str, **extra: str) -> dict[str, str]:

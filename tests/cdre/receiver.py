@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.suite import free_port
 
 
 @dataclass(frozen=True)
@@ -16,12 +17,6 @@ class Post:
     content_type: str
     body: bytes
     status: int
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Receiver:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,26 +18,9 @@ from cgrates.v1 import attributes_pb2, attributes_pb2_grpc, common_pb2
 from cgrpy.config import REPLICA_PORT_STEP, SERVICES, STATELESS_SERVICES, load_settings
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.healthcheck import check
-from tests.suite import REPO, Suite, suite_env
+from tests.suite import REPO, Suite, free_port_pairs, suite_env
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_pair() -> int:
-    """A port p with p + REPLICA_PORT_STEP free too."""
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            if port + REPLICA_PORT_STEP > 65535:
-                continue
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + REPLICA_PORT_STEP))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port pair")
 
 
 def _children(ppid: int) -> dict[int, str]:
@@ -74,9 +56,10 @@ def _pid_listening_on(port: int, pids: dict[int, str]) -> int:
 
 async def test_up_with_two_replicas_of_each_stateless_service(sqlite_url):
     env = suite_env(sqlite_url, CGRPY_REPLICAS="2")
+    pairs = iter(free_port_pairs(2 * len(STATELESS_SERVICES), REPLICA_PORT_STEP))
     for name in STATELESS_SERVICES:
-        env[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(_free_pair())
-        env[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(_free_pair())
+        env[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(pairs))
+        env[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(pairs))
     with Suite(env, "--tariffplan", "tariffplans/tutorial") as suite:
         assert suite.proc is not None
         kids = _children(suite.proc.pid)
