@@ -208,10 +208,14 @@ def _children(settings: Settings, name: str) -> list[Child]:
     if n == 1:
         return [Child(name, label=name, addr=settings.addr(name))]
     out = []
+    # Every replica's own settings name all of them: with only its shifted ports, replica k
+    # would compute its peers' ports from its own and miss each by k steps.
+    peers = ",".join(settings.addrs(name))
     for k in range(n):
         grpc_port, metrics_port = settings.replica_ports(name, k)
         ports = {f"CGRPY_{name.upper()}_GRPC_PORT": str(grpc_port),
-                 f"CGRPY_{name.upper()}_METRICS_PORT": str(metrics_port)}
+                 f"CGRPY_{name.upper()}_METRICS_PORT": str(metrics_port),
+                 f"CGRPY_{name.upper()}_ADDR": peers}
         out.append(Child(name, replica=k, label=f"{name}-{k}", ports=ports,
                          addr=f"{settings.listen_host}:{grpc_port}"))
     return out

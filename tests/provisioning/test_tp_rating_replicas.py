@@ -12,8 +12,9 @@ from decimal import Decimal
 import grpc
 import pytest
 
-from cgrates.v1 import rals_pb2, rals_pb2_grpc
+from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2, tariffplan_pb2_grpc
 from cgrpy.config import REPLICA_PORT_STEP
+from cgrpy.event import dumps_exact
 from tests.apier.conftest import TUTORIAL
 from tests.apier.jsonrpc_client import TcpClient, ok
 from tests.suite import Suite, free_port_pairs, suite_env
@@ -79,3 +80,27 @@ def test_a_loaded_price_reaches_every_rals_replica(suite):
         assert costs(suite) == [Decimal("0.64175")] * 2
     finally:
         api.close()
+
+
+def test_a_change_made_through_the_second_replica_reaches_the_first(suite):
+    """The TariffPlanService of RALs replica 1 reloads its peers too: each replica's own settings
+    name every replica's address (computed from its own shifted port, replica 1 looked for its
+    peer one step too far and the first replica kept the old price)."""
+    second = f"127.0.0.1:{suite.port('rals') + REPLICA_PORT_STEP}"
+    activation = {"ActivationTime": "2014-01-14T00:00:00Z", "RatingPlanId": "RP_1002", "FallbackSubjects": ""}
+    obj = {"Tenant": "cgrates.org", "Category": "call", "Subject": "1001", "RatingPlanActivations": [activation]}
+    with pytest.raises(grpc.RpcError, match="UNAUTHORIZED_DESTINATION"):
+        costs(suite, "1001")  # the tutorial has no rate from 1001 to 1001
+    with grpc.insecure_channel(second) as ch:
+        tariffplan_pb2_grpc.TariffPlanServiceStub(ch).SetProfile(tariffplan_pb2.ProfileRequest(
+            kind="TPRatingProfile", tpid=suite.env.get("CGRPY_TPID", "cgrpy"),
+            object=common_pb2.JsonObject(json=dumps_exact(obj))), timeout=30)
+    try:
+        after = costs(suite, "1001")
+        assert after[0] == after[1] > 0  # RP_1002 on both (the first raised before the fix)
+    finally:
+        api = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+        try:
+            assert ok(api.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(TUTORIAL)})) == "OK"
+        finally:
+            api.close()
