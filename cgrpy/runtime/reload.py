@@ -56,9 +56,13 @@ def _reload_one(settings: Settings, target: str, stub_cls: type, tpid: str, time
             return f"{exc.code().name}: {exc.details()}"
 
 
+def reload_service(settings: Settings, name: str, tpid: str, timeout: float = 30.0) -> str:
+    """ReloadCache on every replica of ``name``; its outcome as :func:`combine` gives it."""
+    return combine({t: _reload_one(settings, t, RELOADABLE[name], tpid, timeout) for t in settings.addrs(name)})
+
+
 def reload_all(settings: Settings, tpid: str, timeout: float = 30.0) -> dict[str, str]:
     """ReloadCache on every replica of every reloadable service (each process compiles its own
     copy of the plan: one left out would go on serving the old one); service -> "reloaded",
     "not running" or error (:func:`combine`)."""
-    return {name: combine({t: _reload_one(settings, t, stub_cls, tpid, timeout) for t in settings.addrs(name)})
-            for name, stub_cls in RELOADABLE.items()}
+    return {name: reload_service(settings, name, tpid, timeout) for name in RELOADABLE}

@@ -6,6 +6,7 @@ the load left the other one rating at the old price."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -15,6 +16,9 @@ import pytest
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2, tariffplan_pb2_grpc
 from cgrpy.config import REPLICA_PORT_STEP
 from cgrpy.event import dumps_exact
+from cgrpy.storage.db import make_engine
+from cgrpy.storage.tariffplans import replace_tariffplan
+from cgrpy.tariffplan.csvread import read_folder
 from tests.apier.conftest import TUTORIAL
 from tests.apier.jsonrpc_client import TcpClient, ok
 from tests.suite import Suite, free_port_pairs, suite_env
@@ -104,3 +108,23 @@ def test_a_change_made_through_the_second_replica_reaches_the_first(suite):
             assert ok(api.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(TUTORIAL)})) == "OK"
         finally:
             api.close()
+
+
+def test_cache_reload_reaches_every_replica(suite, tmp_path):
+    """CacheSv1.ReloadCache after the StorDB changed behind the services' back (a script's own
+    load): both RALs replicas rate with the new plan (it asked only the first before)."""
+    plan = tmp_path / "plan"
+    shutil.copytree(TUTORIAL, plan)
+    rates = plan / "Rates.csv"
+    rates.write_text(rates.read_text().replace("RT_20CNT,0.4,0.2,60s,60s,0s", "RT_20CNT,0.4,0.5,60s,60s,0s"))
+    engine = make_engine(suite.env["CGRPY_STORDB_URL"])
+    api = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+    try:
+        replace_tariffplan(engine, suite.env.get("CGRPY_TPID", "cgrpy"), read_folder(plan), source="test")
+        assert costs(suite) == [Decimal("0.64175")] * 2  # nothing reloaded yet
+        assert ok(api.call("CacheSv1.ReloadCache", {"RatingPlanIDs": None})) == "OK"
+        assert costs(suite) == [Decimal("0.94175")] * 2  # 0.4 + 0.5 for the first minute + 25 s at 0.1/min
+    finally:
+        assert ok(api.call("APIerSv1.LoadTariffPlanFromFolder", {"FolderPath": str(TUTORIAL)})) == "OK"
+        api.close()
+        engine.dispose()

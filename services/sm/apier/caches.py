@@ -31,6 +31,7 @@ from typing import Any
 from cgrates.v1 import cache_pb2_grpc, common_pb2
 from cgrpy.errors import CGRError
 from cgrpy.runtime.cache import CACHE_IDS
+from cgrpy.runtime.reload import reload_service
 from services.sm.apier.args import Args, bad
 from services.sm.apier.backends import STUBS
 from services.sm.apier.core import Context, method
@@ -91,12 +92,12 @@ def _check_keys(a: Args) -> None:
 
 
 async def _reload(ctx: Context, services: list[str]) -> str:
-    req = common_pb2.ReloadCacheRequest(tpid=ctx.settings.tpid)
+    """ReloadCache on every replica of each service (each process holds its own compiled copy:
+    one left out would go on serving the old plan); "OK" once all have, else the failures."""
     timeout = max(ctx.backends.timeout, 60.0)
-    results = await asyncio.gather(
-        *(ctx.backends.call(s, "ReloadCache", req, timeout=timeout) for s in services), return_exceptions=True)
-    failed = [f"{s}: {r.message if isinstance(r, CGRError) else r}"
-              for s, r in zip(services, results, strict=True) if isinstance(r, BaseException)]
+    results = await asyncio.gather(*(asyncio.to_thread(reload_service, ctx.settings, s, ctx.settings.tpid, timeout)
+                                     for s in services))
+    failed = [f"{s}: {r}" for s, r in zip(services, results, strict=True) if r != "reloaded"]
     if failed:
         raise CGRError("SERVER_ERROR", "reload failed: " + "; ".join(failed))
     return "OK"
