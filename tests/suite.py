@@ -45,10 +45,10 @@ def _bindable(port: int, kind: int, held: list[socket.socket]) -> bool:
     return True
 
 
-def free_ports(n: int, kind: int = socket.SOCK_STREAM, *, step: int = 0) -> list[int]:
+def free_ports(n: int, kind: int = socket.SOCK_STREAM, *, step: int = 0, copies: int = 2) -> list[int]:
     """``n`` distinct free ports below the ephemeral range, all held at once while picking (so two
-    services of one suite never get the same one); with ``step``, p + step is free too for each
-    (a second replica's port) and no p + step is another p."""
+    services of one suite never get the same one); with ``step``, p + k·step is free too for each
+    k < ``copies`` (the other replicas' ports) and none of them is another pick's."""
     out: list[int] = []
     taken: set[int] = set()
     held: list[socket.socket] = []
@@ -56,8 +56,8 @@ def free_ports(n: int, kind: int = socket.SOCK_STREAM, *, step: int = 0) -> list
         for _ in range(100 * n + 1000):
             if len(out) == n:
                 return out
-            port = _rng.randrange(_PORT_LOW, _PORT_HIGH - step)
-            pair = {port, port + step} if step else {port}
+            port = _rng.randrange(_PORT_LOW, _PORT_HIGH - step * copies)
+            pair = {port + k * step for k in range(copies)} if step else {port}
             if pair & taken or not all(_bindable(p, kind, held) for p in sorted(pair)):
                 continue
             out.append(port)
@@ -72,9 +72,10 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     return free_ports(1, kind)[0]
 
 
-def free_port_pairs(n: int, step: int) -> list[int]:
-    """``n`` distinct free ports p, each with p + ``step`` free too (a second replica's port)."""
-    return free_ports(n, step=step)
+def free_port_pairs(n: int, step: int, copies: int = 2) -> list[int]:
+    """``n`` distinct free ports p, each with p + k·``step`` free too for k < ``copies`` (the other
+    replicas' ports)."""
+    return free_ports(n, step=step, copies=copies)
 
 
 def suite_env(db_url: str, **extra: str) -> dict[str, str]:
