@@ -107,23 +107,6 @@ def _dbname(url: str | None) -> str | None:
     return url.rsplit("/", 1)[-1].split("?")[0] if url and url.startswith("postgresql") else None
 
 
-def _replica_env(replicas: int) -> dict[str, str]:
-    """CGRPY_REPLICAS and, for each service `cgr up` replicates, base ports whose replicas' ports
-    (+100 each) are free too."""
-    if replicas <= 1:
-        return {}
-    from cgrpy.config import REPLICA_PORT_STEP, STATELESS_SERVICES
-    from tests.suite import free_port_pairs
-
-    names = (*STATELESS_SERVICES, "rals")  # rals too: the bench's StorDB is Postgres
-    ports = iter(free_port_pairs(2 * len(names), REPLICA_PORT_STEP, copies=replicas))
-    out = {"CGRPY_REPLICAS": str(replicas)}
-    for name in names:
-        out[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
-        out[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
-    return out
-
-
 def open_target(args: argparse.Namespace, stack: ExitStack, plan: Plan) -> Target:
     """Start the suite on ``plan`` (closed with ``stack``) or describe the ``--target`` one."""
     if args.target:
@@ -137,12 +120,12 @@ def open_target(args: argparse.Namespace, stack: ExitStack, plan: Plan) -> Targe
                 raise SystemExit(f"bench: cgr load failed ({rc})")
         return Target(host, port, args.rals, args.cdre, args.sm_metrics, args.supervisor_pid,
                       _dbname(args.db_url))
-    from tests.suite import Suite, suite_env
+    from tests.suite import Suite, replica_env, suite_env
 
     db_url = args.db_url or stack.enter_context(FreshDatabase(args.pg_admin))
     env = suite_env(db_url, CGRPY_DEBIT_INTERVAL=args.debit_interval, CGRPY_LOG_LEVEL=args.log_level.upper(),
                     CGRPY_RPC_TRANSPORT=getattr(args, "rpc_transport", "mux"))
-    env.update(_replica_env(getattr(args, "replicas", 1)))
+    env.update(replica_env(getattr(args, "replicas", 1)))
     print(f"starting the suite (cgr up) on {db_url.rsplit('@', 1)[-1]} ...", file=sys.stderr)
     try:
         suite = stack.enter_context(Suite(env, "--tariffplan", str(plan.folder), timeout=180))

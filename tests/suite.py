@@ -11,9 +11,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from cgrpy.config import SERVICES
+from cgrpy.config import REPLICA_PORT_STEP, SERVICES, STATELESS_SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,6 +79,43 @@ def free_port_pairs(n: int, step: int, copies: int = 2) -> list[int]:
     """``n`` distinct free ports p, each with p + k·``step`` free too for k < ``copies`` (the other
     replicas' ports)."""
     return free_ports(n, step=step, copies=copies)
+
+
+# What `cgr up --replicas N` runs N of on a Postgres StorDB.
+REPLICATED = (*STATELESS_SERVICES, "rals")
+
+
+def replica_env(replicas: int = 2, names: tuple[str, ...] = REPLICATED) -> dict[str, str]:
+    """CGRPY_REPLICAS and base ports for ``names`` whose replicas' ports (+100 each) are free too."""
+    if replicas <= 1:
+        return {}
+    ports = iter(free_port_pairs(2 * len(names), REPLICA_PORT_STEP, copies=replicas))
+    out = {"CGRPY_REPLICAS": str(replicas)}
+    for name in names:
+        out[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
+        out[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
+    return out
+
+
+@contextmanager
+def started(make: Callable[[], Any], attempts: int = 3) -> Iterator[Any]:
+    """Enter the suite ``make()`` builds (a :class:`Suite` or alike); a start that lost one of its
+    ports to another run on the machine (`cgr up` says "port in use", or a service exits 78 when
+    it binds) is tried again with what ``make()`` picks anew."""
+    for attempt in range(attempts):
+        suite = make()
+        try:
+            suite.__enter__()
+        except RuntimeError as exc:
+            suite.__exit__(None, None, None)
+            if not any(w in str(exc) for w in ("port in use", "exit code 78")) or attempt == attempts - 1:
+                raise
+            continue
+        try:
+            yield suite
+        finally:
+            suite.__exit__(None, None, None)
+        return
 
 
 def suite_env(db_url: str, **extra: str) -> dict[str, str]:

@@ -14,37 +14,18 @@ from cgrates.v1 import common_pb2, rals_pb2_grpc
 from cgrpy.config import REPLICA_PORT_STEP
 from tests.apier.conftest import TUTORIAL
 from tests.apier.jsonrpc_client import TcpClient, err, ok
-from tests.suite import Suite, free_port_pairs, suite_env
+from tests.suite import Suite, replica_env, started, suite_env
 
 pytestmark = pytest.mark.e2e
 
-REPLICATED = ("attributes", "chargers", "suppliers", "cdre", "rals")
 ACCOUNTS = [f"rep_{i}" for i in range(8)]  # spread over partitions, so over both owners
 
 
 @pytest.fixture(scope="module")
 def suite(pg_databases) -> Iterator[Suite]:
     db = pg_databases.create()
-    for attempt in range(3):
-        ports = iter(free_port_pairs(2 * len(REPLICATED), REPLICA_PORT_STEP))
-        extra = {"CGRPY_REPLICAS": "2"}
-        for name in REPLICATED:
-            extra[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
-            extra[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
-        s = Suite(suite_env(db, **extra), "--tariffplan", str(TUTORIAL))
-        try:
-            s.__enter__()
-        except RuntimeError as exc:
-            # another run took a port between the pick and the bind
-            s.__exit__(None, None, None)
-            if not any(w in str(exc) for w in ("port in use", "exit code 78")) or attempt == 2:
-                raise
-            continue
-        try:
-            yield s
-        finally:
-            s.__exit__(None, None, None)
-        return
+    with started(lambda: Suite(suite_env(db, **replica_env()), "--tariffplan", str(TUTORIAL))) as s:
+        yield s
 
 
 @pytest.fixture

@@ -19,39 +19,19 @@ from pathlib import Path
 import pytest
 
 from bench.faults import ACCOUNTS, TENANT, FaultSuite, run_fault
-from cgrpy.config import REPLICA_PORT_STEP, SERVICES
+from cgrpy.config import SERVICES
 from services.rals.partitions import partition_of
-from tests.suite import REPO, free_port_pairs
+from tests.suite import REPO, replica_env, started
 
 pytestmark = pytest.mark.faults
 
-REPLICATED = ("attributes", "chargers", "suppliers", "cdre", "rals")  # CGRPY_REPLICAS=2 on Postgres
 
 
 @pytest.fixture(scope="module")
 def suite(pg_databases) -> Iterator[FaultSuite]:
     db = pg_databases.create()
-    for attempt in range(3):
-        ports = iter(free_port_pairs(2 * len(REPLICATED), REPLICA_PORT_STEP))
-        extra = {"CGRPY_REPLICAS": "2"}
-        for name in REPLICATED:
-            extra[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
-            extra[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
-        s = FaultSuite(db, **extra)
-        try:
-            s.__enter__()
-        except RuntimeError as exc:
-            # another run on this machine took a port between the pick and the bind: `cgr up`
-            # refuses it ("port in use"), or the service does when it binds (exit code 78)
-            if not any(w in str(exc) for w in ("port in use", "exit code 78")) or attempt == 2:
-                raise
-            s.__exit__(None, None, None)
-            continue
-        try:
-            yield s
-        finally:
-            s.__exit__(None, None, None)
-        return
+    with started(lambda: FaultSuite(db, **replica_env())) as s:
+        yield s
 
 
 def _status(suite: FaultSuite, *args: str) -> str:

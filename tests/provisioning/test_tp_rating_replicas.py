@@ -21,34 +21,16 @@ from cgrpy.storage.tariffplans import replace_tariffplan
 from cgrpy.tariffplan.csvread import read_folder
 from tests.apier.conftest import TUTORIAL
 from tests.apier.jsonrpc_client import TcpClient, ok
-from tests.suite import Suite, free_port_pairs, suite_env
+from tests.suite import Suite, replica_env, started, suite_env
 
-REPLICATED = ("attributes", "chargers", "suppliers", "cdre", "rals")
 T0_NS = 1407157200 * 10**9  # 2014-08-04T13:00:00Z
 
 
 @pytest.fixture(scope="module")
 def suite(pg_databases) -> Iterator[Suite]:
     url = pg_databases.create()
-    for attempt in range(3):
-        ports = iter(free_port_pairs(2 * len(REPLICATED), REPLICA_PORT_STEP))
-        extra = {"CGRPY_REPLICAS": "2"}
-        for name in REPLICATED:
-            extra[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
-            extra[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
-        s = Suite(suite_env(url, **extra), "--tariffplan", str(TUTORIAL), timeout=180)
-        try:
-            s.__enter__()
-        except RuntimeError as exc:
-            s.__exit__(None, None, None)
-            if "in use" not in str(exc) or attempt == 2:  # another run took a port
-                raise
-            continue
-        try:
-            yield s
-        finally:
-            s.__exit__(None, None, None)
-        return
+    with started(lambda: Suite(suite_env(url, **replica_env()), "--tariffplan", str(TUTORIAL), timeout=180)) as s:
+        yield s
 
 
 def costs(suite: Suite, destination: str = "1002") -> list[Decimal]:
