@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -21,15 +22,14 @@ from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
-from cgrpy.gotime import go_time
 from cgrpy.netaddr import advertised_address, join_host_port, split_host_port
 from cgrpy.runtime import auth
 from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
-from services.rals.accounts.actions import ActionEvent
+from services.rals.accounts.actions import REMOVE_ACCOUNT, ActionEvent, removal_asked
 from services.rals.accounts.live import LiveStore
-from services.rals.accounts.model import AccountError, ActionTrigger
+from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService, BalanceChange
 from services.rals.partitions import (
     PARTITIONS,
@@ -41,7 +41,7 @@ from services.rals.partitions import (
 from services.rals.rating import CallDescriptor, RatingData, RatingError, get_cost
 from services.rals.rating.plan import forced_plan_view
 from services.rals.scheduler import ActionScheduler, ScheduledRun, timed_plans
-from services.rals.views import account_pb
+from services.rals.views import account_pb, action_trigger_json
 
 T = TypeVar("T")
 
@@ -65,6 +65,18 @@ class Compiled:
     tpid: str
     data: RatingData
     accounts: AccountService
+
+
+def remove_if_asked(c: Compiled, tenant: str, account: str, events: Sequence[ActionEvent | Mapping[str, Any]],
+                     request_id: str) -> bool:
+    """An action trigger fired ``*remove_account`` inside a committed change (a debit, a refund,
+    a balance change): the account goes now, once that change is committed, as v0.10 removes
+    an account from a trigger (a set run by ExecuteAction or a plan is removed the same way, by
+    its own caller). Idempotent per request id: a retried change does not remove twice."""
+    kinds = [{"kind": e.kind} if isinstance(e, ActionEvent) else e for e in events]
+    if not account or not removal_asked(kinds):
+        return False
+    return c.accounts.store.remove_account(tenant, account, request_id=f"{request_id}:remove")
 
 
 def descriptor(pb: rals_pb2.CallDescriptor) -> CallDescriptor:
@@ -109,35 +121,6 @@ def _as_cgr(exc: Exception) -> CGRError:
     word = getattr(exc, "word", "SERVER_ERROR")
     detail = getattr(exc, "detail", "") or ""
     return CGRError(word, detail)
-
-
-def _string_map(cell: Any) -> dict[str, bool] | None:
-    if not cell:
-        return None
-    return {x.lstrip("!"): not x.startswith("!") for x in str(cell).split(";") if x}
-
-
-def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
-    """CGRateS v0.10 ``engine.ActionTrigger`` JSON (Balance = the BalanceFilter, unset = null)."""
-    bf = t.balance_filter
-    return {
-        "ID": t.id, "UniqueID": t.unique_id, "ThresholdType": t.threshold_type,
-        "ThresholdValue": t.threshold_value, "Recurrent": t.recurrent, "MinSleep": t.min_sleep_ns,
-        "ExpirationDate": go_time(t.expiry), "ActivationDate": go_time(t.activation),
-        "Balance": {
-            "Uuid": None, "ID": bf.get("id"), "Type": bf.get("type"), "Value": None,
-            "ExpirationDate": None,
-            "Weight": Decimal(str(bf["weight"])) if "weight" in bf else None,
-            "DestinationIDs": _string_map(bf.get("destination_ids")),
-            "RatingSubject": bf.get("rating_subject"),
-            "Categories": _string_map(bf.get("categories")),
-            "SharedGroups": _string_map(bf.get("shared_groups")),
-            "TimingIDs": _string_map(bf.get("timing_ids")), "Timings": None,
-            "Disabled": bf.get("disabled"), "Factor": None, "Blocker": bf.get("blocker"),
-        },
-        "Weight": t.weight, "ActionsID": t.actions_id, "MinQueuedItems": 0,
-        "Executed": t.executed, "LastExecutionTime": go_time(t.last_execution),
-    }
 
 
 class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
@@ -212,6 +195,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         def work(c: Compiled) -> rals_pb2.CostResponse:
             res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
                                    perform_rounding=rounding)
+            who = res.account or {}
+            remove_if_asked(c, who.get("Tenant", ""), who.get("ID", ""), res.events, request.request_id)
             cost = res.rounded_cost if rounding else res.cost
             return rals_pb2.CostResponse(
                 cost=money_str(cost),
@@ -262,6 +247,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 request.refund_id, list(request.debit_request_ids),
                 keep_usage_ns=request.keep_usage_ns, round_kept=request.round_kept,
             )
+            owner = c.accounts.debit_owner(request.debit_request_ids[0]) if res.events else None
+            if owner is not None:
+                remove_if_asked(c, *owner, res.events, request.refund_id)
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
                 refunded_cost=money_str(res.refunded), refunded_usage_ns=refunded_usage, duplicate=res.replayed
@@ -338,7 +326,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 timing_ids=list(b.timing_ids) if b.timing_ids else None,
             )
 
-        return self._balance_changed(await self._run(work), "SetBalance", account)
+        return await self._balance_changed(await self._run(work), "SetBalance", account)
 
     async def AddBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:
         """AddBalance/DebitBalance (negative value): one journaled change under the account lock."""
@@ -349,11 +337,15 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         bid = request.balance.id or "*default"
         out = await self._run(lambda c: c.accounts.add_balance(
             tenant, account, btype, value, balance_id=bid, overwrite=request.overwrite))
-        return self._balance_changed(out, "DebitBalance" if value < 0 else "AddBalance", account)
+        return await self._balance_changed(out, "DebitBalance" if value < 0 else "AddBalance", account)
 
-    def _balance_changed(self, out: BalanceChange, action: str, account: str) -> rals_pb2.Account:
+    async def _balance_changed(self, out: BalanceChange, action: str, account: str) -> rals_pb2.Account:
         if not out.replayed:
             self.owner.publish(out.events, actions_id=f"triggers after {action}", account=account)
+            if any(e.kind == REMOVE_ACCOUNT for e in out.events):
+                acc = out.account
+                await self._run(lambda c: remove_if_asked(c, acc.tenant, acc.account, out.events,
+                                                          f"{action}:{uuid.uuid4()}"))
         return account_pb(out.account)
 
     async def RemoveBalance(self, request: rals_pb2.SetBalanceRequest, context: Any) -> rals_pb2.Account:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from cgrates.v1 import rals_pb2
 from cgrpy.event import dumps_exact
 from cgrpy.gotime import go_time
 from cgrpy.units import money_str, to_unix_nano
-from services.rals.accounts.model import Account, Balance
+from services.rals.accounts.model import Account, ActionTrigger, Balance
 
 
 def balance_json(b: Balance) -> dict[str, Any]:
@@ -40,9 +41,38 @@ def account_json(acc: Account) -> dict[str, Any]:
         "ID": acc.id,
         "BalanceMap": balance_map or None,
         "UnitCounters": None,
-        "ActionTriggers": [t.id for t in acc.triggers] or None,
+        "ActionTriggers": [action_trigger_json(t) for t in acc.triggers] or None,
         "AllowNegative": acc.allow_negative,
         "Disabled": acc.disabled,
+    }
+
+
+def _string_map(cell: Any) -> dict[str, bool] | None:
+    if not cell:
+        return None
+    return {x.lstrip("!"): not x.startswith("!") for x in str(cell).split(";") if x}
+
+
+def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
+    """CGRateS v0.10 ``engine.ActionTrigger`` JSON (Balance = the BalanceFilter, unset = null)."""
+    bf = t.balance_filter
+    return {
+        "ID": t.id, "UniqueID": t.unique_id, "ThresholdType": t.threshold_type,
+        "ThresholdValue": t.threshold_value, "Recurrent": t.recurrent, "MinSleep": t.min_sleep_ns,
+        "ExpirationDate": go_time(t.expiry), "ActivationDate": go_time(t.activation),
+        "Balance": {
+            "Uuid": None, "ID": bf.get("id"), "Type": bf.get("type"), "Value": None,
+            "ExpirationDate": None,
+            "Weight": Decimal(str(bf["weight"])) if "weight" in bf else None,
+            "DestinationIDs": _string_map(bf.get("destination_ids")),
+            "RatingSubject": bf.get("rating_subject"),
+            "Categories": _string_map(bf.get("categories")),
+            "SharedGroups": _string_map(bf.get("shared_groups")),
+            "TimingIDs": _string_map(bf.get("timing_ids")), "Timings": None,
+            "Disabled": bf.get("disabled"), "Factor": None, "Blocker": bf.get("blocker"),
+        },
+        "Weight": t.weight, "ActionsID": t.actions_id, "MinQueuedItems": 0,
+        "Executed": t.executed, "LastExecutionTime": go_time(t.last_execution),
     }
 
 

@@ -6,6 +6,8 @@ ExpirationDate, Weight, DestinationIds, RatingSubject, Category, SharedGroup, Ti
 Disabled}`` with the ID sets as ``;``-joined text (sorted here; v0.10 prints map order), the unit
 counters as ``{BalanceType, Balances}`` and the action triggers flattened (``BalanceId``,
 ``BalanceType``, ``BalanceDirection`` ``*out``, ...). ``APIerSv2.GetAccount`` keeps the current shape.
+``APIerSv1.GetAccounts`` is ``APIerSv2.GetAccounts`` (same paging and filter) with each account in
+that old shape, and ``Tenant`` mandatory as in v0.10.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.sm.apier.accounts import _account
+from services.sm.apier.accounts_v2 import get_accounts
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method
 from services.sm.apier.shapes import GO_ZERO_TIME
@@ -86,3 +89,10 @@ def as_old_structure(acc: dict[str, Any]) -> dict[str, Any]:
 async def get_account_v1(ctx: Context, a: Args) -> Any:
     a.require("Account")
     return as_old_structure(await _account(ctx, a.str("Tenant") or ctx.tenant, a.str("Account")))
+
+
+@method("APIerSv1.GetAccounts")
+async def get_accounts_v1(ctx: Context, a: Args) -> Any:
+    """AttrGetAccounts -> [AsOldStructure()] (v0.10's APIerSv1 list; APIerSv2 answers engine.Account)."""
+    a.require("Tenant")
+    return [as_old_structure(acc) for acc in await get_accounts(ctx, a)]
