@@ -330,7 +330,7 @@ def _attribute_json(rows: list[Row], tenant: str, ident: str) -> dict[str, Any]:
         "ActivationInterval": _json_interval(_first(rows, "ActivationInterval")),
         "Attributes": [
             {"FilterIDs": _split(r["AttributeFilterIDs"]), "Path": r["Path"], "Type": r["Type"],
-             "Value": [{"Rules": v} for v in r["Value"].split(";")] if r["Value"] else []}
+             "Value": [{"Rules": v, "AllFiltersMatch": False} for v in r["Value"].split(";")] if r["Value"] else []}
             for r in rows if r["Path"]
         ],
         "Blocker": _json_bool(_last(rows, "Blocker")), "Weight": _json_number(_last(rows, "Weight")),

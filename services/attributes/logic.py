@@ -49,7 +49,8 @@ class Attribute:
 
     def to_dict(self) -> dict[str, Any]:
         return {"FilterIDs": list(self.filter_ids), "Path": self.path, "Type": self.type,
-                "Value": [{"Rules": p.rule} for p in self.value]}
+                # config.RSRParser as v0.10 marshals it: Rules and its AllFiltersMatch flag
+                "Value": [{"Rules": p.rule, "AllFiltersMatch": False} for p in self.value]}
 
 
 @dataclass(frozen=True)

@@ -224,13 +224,13 @@ async def test_get_attribute_for_event(db_url):
         "ActivationInterval": None,
         "Attributes": [
             {"FilterIDs": [], "Path": "*req.Password", "Type": "*constant",
-             "Value": [{"Rules": "CGRateS.org"}]},
+             "Value": [{"Rules": "CGRateS.org", "AllFiltersMatch": False}]},
             {"FilterIDs": [], "Path": "*req.RequestType", "Type": "*constant",
-             "Value": [{"Rules": "*prepaid"}]},
+             "Value": [{"Rules": "*prepaid", "AllFiltersMatch": False}]},
             {"FilterIDs": [], "Path": "*req.PaypalAccount", "Type": "*constant",
-             "Value": [{"Rules": "cgrates@paypal.com"}]},
+             "Value": [{"Rules": "cgrates@paypal.com", "AllFiltersMatch": False}]},
             {"FilterIDs": [], "Path": "*req.LCRProfile", "Type": "*constant",
-             "Value": [{"Rules": "premium_cli"}]},
+             "Value": [{"Rules": "premium_cli", "AllFiltersMatch": False}]},
         ],
         "Blocker": False,
         "Weight": 10,
@@ -246,7 +246,7 @@ async def test_get_attribute_profile_and_ids(sqlite_url):
         assert alias["Tenant"] == COM and alias["Contexts"] == ["*any"]
         assert [a["Path"] for a in alias["Attributes"]] == ["*req.Account", "*req.RequestType",
                                                             "*tenant"]
-        assert alias["Attributes"][2]["Value"] == [{"Rules": "cgrates.org"}]
+        assert alias["Attributes"][2]["Value"] == [{"Rules": "cgrates.org", "AllFiltersMatch": False}]
         simple = json.loads((await stub.GetAttributeProfile(
             common_pb2.TenantID(id="ATTR_1001_SIMPLEAUTH"))).json)  # default tenant
         assert simple["Weight"] == 20 and simple["Contexts"] == ["simpleauth"]

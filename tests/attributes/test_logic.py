@@ -110,7 +110,7 @@ def test_get_attribute_for_event(tutorial):
     assert d["FilterIDs"] == ["*string:~*req.Account:1001"]
     assert [a["Path"] for a in d["Attributes"]] == ["*req.Password", "*req.RequestType",
                                                     "*req.PaypalAccount", "*req.LCRProfile"]
-    assert d["Attributes"][0]["Value"] == [{"Rules": "CGRateS.org"}]
+    assert d["Attributes"][0]["Value"] == [{"Rules": "CGRateS.org", "AllFiltersMatch": False}]
     assert str(d["Weight"]) == "10"
     with pytest.raises(CGRError, match="^NOT_FOUND$"):
         tutorial.get_attribute_for_event(ev(Account="9999"), context="*sessions")

@@ -66,7 +66,7 @@ async def test_provisioned_equals_csv_and_survives_restart(db_url, tmp_path):
 
             back = await get(rals.channel, "Attribute", {"Tenant": "cgrates.org", "ID": "ATTR_PROV"})
             assert back["Attributes"][1] == {"FilterIDs": [], "Path": "*req.RequestType", "Type": "*constant",
-                                             "Value": [{"Rules": "*postpaid"}]}
+                                             "Value": [{"Rules": "*postpaid", "AllFiltersMatch": False}]}
             assert (back["Weight"], back["Contexts"], back["FilterIDs"]) == (20, ["*any"], ["FLTR_PROV"])
             ids = await tps.GetProfileIDs(tariffplan_pb2.ProfileIDsRequest(kind="Attribute"))
             assert "ATTR_PROV" in ids.ids and "ATTR_1001_SIMPLEAUTH" in ids.ids

@@ -144,7 +144,8 @@ class CallCost:
                 "TimeEnd": ts.time_end,
                 "Cost": ts.cost,
                 "RateInterval": {
-                    "Timing": {"ID": ri.timing.id, **_timing_json(ri.timing), "EndTime": ""},
+                    # engine.RITiming has no ID field in v0.10
+                    "Timing": {**_timing_json(ri.timing), "EndTime": ""},
                     "Rating": {
                         "ConnectFee": r.connect_fee,
                         "RoundingMethod": r.rounding_method,
