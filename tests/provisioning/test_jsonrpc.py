@@ -43,7 +43,7 @@ def test_attribute_profile_lifecycle(api):
     assert rep["CGREvent"]["Event"]["RequestType"] == "*postpaid"
     prof = ok(api.call("APIerSv1.GetAttributeProfile", {"Tenant": "cgrates.org", "ID": "ATTR_API"}))
     assert prof["Attributes"] == [{"FilterIDs": [], "Path": "*req.RequestType", "Type": "*constant",
-                                   "Value": [{"Rules": "*postpaid"}]}]
+                                   "Value": [{"Rules": "*postpaid", "AllFiltersMatch": False}]}]
     assert prof["Weight"] == 10
     assert "ATTR_API" in ok(api.call("APIerSv1.GetAttributeProfileIDs", {"Tenant": "cgrates.org"}))
     assert ok(api.call("APIerSv1.GetFilter", {"ID": "FLTR_API"}))["Rules"][0]["Values"] == ["1020"]
@@ -70,7 +70,7 @@ def test_charger_and_threshold_profiles(api):
     assert ok(api.call("APIerSv1.SetActions", {"ActionsId": "ACT_API", "Overwrite": True, "Actions": [
         {"Identifier": "*log", "Weight": 10}]})) == "OK"
     assert err(api.call("APIerSv1.SetActions", {"ActionsId": "ACT_API", "Actions": [{"Identifier": "*log"}]})) == "EXISTS"
-    assert ok(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_API"]}))["ACT_API"][0]["Identifier"] == "*log"
+    assert ok(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_API"]}))["ACT_API"][0]["ActionType"] == "*log"
     assert ok(api.call("APIerSv1.SetThresholdProfile", {
         "Tenant": "cgrates.org", "ID": "THD_API", "FilterIDs": ["*string:~*req.Account:1020"], "MaxHits": -1,
         "MinHits": 1, "MinSleep": 0, "Weight": 10, "ActionIDs": ["ACT_API"]})) == "OK"

@@ -11,15 +11,16 @@ it) where v0.10 removes it and leaves the plan broken; ``RemoveBalances`` matche
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cgrates.v1 import common_pb2, rals_pb2, tariffplan_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import loads_exact
 from cgrpy.gotime import go_time_ns
-from cgrpy.units import from_unix_nano
+from cgrpy.units import UnitError, from_unix_nano, parse_duration
 from services.sm.apier.account_plans import json_object
 from services.sm.apier.args import Args
 from services.sm.apier.core import STRING_ARGS, Context, method
@@ -54,13 +55,14 @@ def _int_list(cell: str) -> list[int]:
 
 async def _timing(ctx: Context, timing_id: str) -> dict[str, Any]:
     """engine.RITiming of a plan entry: a Timings row, else a built-in id (``*asap``,
-    ``*monthly``, ...) shown as its StartTime, as v0.10 shows ``*asap``."""
+    ``*monthly``, ...) shown as its StartTime, as v0.10 shows ``*asap``. v0.10's RITiming has
+    no ID field: the timing id is not in the reply."""
     rows = [] if timing_id.startswith("*") else await _rows(ctx, "Timings", timing_id)
     if not rows:
-        return {"ID": timing_id, "Years": [], "Months": [], "MonthDays": [], "WeekDays": [],
+        return {"Years": [], "Months": [], "MonthDays": [], "WeekDays": [],
                 "StartTime": timing_id, "EndTime": ""}
     r = rows[-1]
-    return {"ID": timing_id, **{f: _int_list(r.get(f, "")) for f in _INT_LISTS},
+    return {**{f: _int_list(r.get(f, "")) for f in _INT_LISTS},
             "StartTime": r.get("Time", ""), "EndTime": ""}
 
 
@@ -133,6 +135,91 @@ def _tp_action(act: dict[str, Any]) -> dict[str, Any]:
 
 
 STRING_ARGS["APIerSv1.GetActions"] = "ActionsId"
+
+
+# --- APIerSv2.GetActions: engine.Action, as the loader builds it from a TPAction -------------
+
+
+def _set_cell(cell: Any) -> str:
+    """A TPAction cell that v0.10's loader leaves unset when empty or ``*any``."""
+    text = _text(cell) if cell is not None else ""
+    return "" if text in ("", "*any") else text
+
+
+def _string_map(cell: str) -> dict[str, bool]:
+    """utils.ParseStringMap: ``;``-separated ids, ``!id`` excluded (false)."""
+    return {v.strip().removeprefix("!"): not v.strip().startswith("!")
+            for v in cell.split(";") if v.strip()}
+
+
+def _value_formula(balance_type: str, units: str) -> dict[str, Any]:
+    """utils.ValueFormula {Method, Params, Static} of a Units cell: a duration for ``*voice``
+    (a bare number is nanoseconds, as ParseDurationWithNanosecs reads it), else a number."""
+    if balance_type == "*voice":
+        with contextlib.suppress(UnitError):
+            return {"Method": "", "Params": None, "Static": parse_duration(units)}
+    try:
+        return {"Method": "", "Params": None, "Static": Decimal(units)}
+    except InvalidOperation:
+        pass
+    try:  # a formula stored as its JSON text
+        vf = loads_exact(units)
+    except ValueError:
+        vf = None
+    if not isinstance(vf, dict):
+        raise CGRError("SERVER_ERROR", f"Invalid value: {units}")
+    return {"Method": vf.get("Method", ""), "Params": vf.get("Params"), "Static": vf.get("Static", 0)}
+
+
+async def _balance_filter(ctx: Context, act: dict[str, Any]) -> dict[str, Any]:
+    """engine.BalanceFilter: every field a pointer, null unless the TPAction cell sets it."""
+    cell = {k: _set_cell(act.get(k)) for k in (
+        "BalanceId", "BalanceType", "Units", "BalanceWeight", "RatingSubject", "Categories",
+        "DestinationIds", "SharedGroups", "TimingTags", "BalanceBlocker", "BalanceDisabled")}
+    maps = {"DestinationIDs": "DestinationIds", "Categories": "Categories", "SharedGroups": "SharedGroups",
+            "TimingIDs": "TimingTags"}
+    tags = [t for t in str(act.get("TimingTags") or "").split(";") if t]
+    return {
+        "Uuid": None, "ID": cell["BalanceId"] or None, "Type": cell["BalanceType"] or None,
+        "Value": _value_formula(cell["BalanceType"], cell["Units"]) if cell["Units"] else None,
+        "ExpirationDate": None,
+        "Weight": Decimal(cell["BalanceWeight"]) if cell["BalanceWeight"] else None,
+        **{k: _string_map(cell[c]) if cell[c] else None for k, c in maps.items() if k != "TimingIDs"},
+        "RatingSubject": cell["RatingSubject"] or None,
+        "TimingIDs": _string_map(cell["TimingTags"]) if cell["TimingTags"] else None,
+        "Timings": [await _timing(ctx, t) for t in tags] or None,
+        "Disabled": cell["BalanceDisabled"].lower() == "true" if cell["BalanceDisabled"] else None,
+        "Factor": None,
+        "Blocker": cell["BalanceBlocker"].lower() == "true" if cell["BalanceBlocker"] else None,
+    }
+
+
+async def engine_action(ctx: Context, set_id: str, act: dict[str, Any]) -> dict[str, Any]:
+    """engine.Action {Id, ActionType, ExtraParameters, Filter, ExpirationString, Weight, Balance}."""
+    return {
+        "Id": set_id, "ActionType": act.get("Identifier", ""), "ExtraParameters": act.get("ExtraParameters", ""),
+        "Filter": act.get("Filter", ""), "ExpirationString": act.get("ExpiryTime", ""),
+        "Weight": act.get("Weight", 0), "Balance": await _balance_filter(ctx, act),
+    }
+
+
+@method("APIerSv2.GetActions")
+async def get_actions_v2(ctx: Context, a: Args) -> Any:
+    """AttrGetActions {ActionIDs, Offset, Limit} -> {ActionsId: engine.Actions} (every set when
+    no IDs), each action as the loader holds it (APIerSv1.GetActions answers utils.TPAction)."""
+    ids = a.strs("ActionIDs") or await _ids(ctx, "Actions")
+    offset, limit = a.int("Offset") or 0, a.int("Limit") or 0
+    if offset < 0 or limit < 0:
+        raise CGRError("SERVER_ERROR", f"{'Offset' if offset < 0 else 'Limit'}: must not be negative")
+    out: dict[str, Any] = {}
+    for aid in ids[offset:offset + limit] if limit else ids[offset:]:
+        req = tariffplan_pb2.ProfileRequest(kind="Actions", object=json_object({"ActionsId": aid}))
+        try:
+            acts = loads_exact((await tariffplan_call(ctx, "GetProfile", req)).json)["Actions"]
+        except CGRError as exc:  # v0.10 wraps the DataDB's NOT_FOUND
+            raise CGRError("SERVER_ERROR", "NOT_FOUND") if exc.word == "NOT_FOUND" else exc from None
+        out[aid] = [await engine_action(ctx, aid, x) for x in acts]
+    return out
 
 
 async def _users(ctx: Context, action_id: str) -> list[str]:

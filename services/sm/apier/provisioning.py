@@ -117,21 +117,6 @@ async def set_actions(ctx: Context, a: Args) -> Any:
     return await _set(ctx, "Actions", obj, overwrite=bool(a.bool("Overwrite")))
 
 
-async def get_actions_v2(ctx: Context, a: Args) -> Any:
-    """AttrGetActions {ActionIDs, Offset, Limit} -> {ActionsId: [actions]} (all sets when no IDs)."""
-    ids = a.strs("ActionIDs")
-    if not ids:
-        req = tariffplan_pb2.ProfileIDsRequest(kind="Actions")
-        ids = list((await _call(ctx, "GetProfileIDs", req)).ids)
-    offset, limit = a.int("Offset") or 0, a.int("Limit") or 0
-    ids = ids[offset:offset + limit] if limit else ids[offset:]
-    out: dict[str, Any] = {}
-    for aid in ids:
-        res = await _call(ctx, "GetProfile", tariffplan_pb2.ProfileRequest(kind="Actions", object=_obj({"ID": aid})))
-        out[aid] = loads_exact(res.json)["Actions"]
-    return out
-
-
 async def set_action_plan(ctx: Context, a: Args) -> Any:
     """AttrSetActionPlan {Id, ActionPlan: [{ActionsId, Years, Months, MonthDays, WeekDays, Time,
     Weight}], Overwrite, ReloadScheduler}. A non-*asap timing is stored as a Timings row
@@ -209,7 +194,6 @@ async def get_tpids(ctx: Context, a: Args) -> Any:
 
 for _name, _fn in {
     "APIerSv1.SetActions": set_actions, "APIerSv2.SetActions": set_actions,
-    "APIerSv2.GetActions": get_actions_v2,
     "APIerSv1.SetActionPlan": set_action_plan,
     "APIerSv1.SetActionTriggers": set_action_triggers,
     "APIerSv1.SetAccountActionTriggers": set_account_action_triggers,
