@@ -14,7 +14,9 @@ set (a rate refusing ``Rate: abc``, a destination rate naming a rate the TPid la
 so a TPid is built in dependency order (destinations and rates before destination rates...) and
 taken apart in reverse. A TP object set in the configured TPID is live at once (RALs reloads),
 as every provisioning call is. ``TPRatingProfile.LoadId`` is not stored: Get echoes the one asked,
-GetTPRatingProfileIds answers ``:<Tenant>:<Category>:<Subject>`` (an empty LoadId).
+GetTPRatingProfileIds answers ``:<Tenant>:<Category>:<Subject>`` (an empty LoadId),
+GetTPRatingProfileLoadIds ``[""]`` and GetTPRatingProfilesByLoadID every profile of the TPid
+(narrowed by Tenant/Category/Subject) with the LoadId asked.
 """
 
 from __future__ import annotations
@@ -140,6 +142,45 @@ async def get_tp_rating_profile_ids(ctx: Context, a: Args) -> Any:
         rows = []
     ids = dict.fromkeys(f":{r['Tenant']}:{r['Category']}:{r['Subject']}" for r in rows)
     return _page(a, list(ids))
+
+
+async def _tp_profiles(ctx: Context, a: Args) -> list[dict[str, Any]]:
+    """The TPid's rating profiles, narrowed by whichever of Tenant, Category, Subject is given."""
+    req = tariffplan_pb2.TPRowsRequest(tpid=a.str("TPid"), file="RatingProfiles")
+    try:
+        rows = [loads_exact(r.json) for r in (await _call(ctx, "GetTPRows", req)).rows]
+    except CGRError as exc:
+        if exc.word != "NOT_FOUND":
+            raise
+        rows = []
+    keys = dict.fromkeys((r["Tenant"], r["Category"], r["Subject"]) for r in rows)
+    want = (a.str("Tenant"), a.str("Category"), a.str("Subject"))
+    return [{"Tenant": t, "Category": c, "Subject": s} for t, c, s in keys
+            if all(not w or w == v for w, v in zip(want, (t, c, s), strict=True))]
+
+
+@method("APIerSv1.GetTPRatingProfilesByLoadID", "APIerSv1.GetTPRatingProfilesByLoadId")
+async def get_tp_rating_profiles_by_load_id(ctx: Context, a: Args) -> Any:
+    """utils.TPRatingProfile {TPid, LoadId[, Tenant, Category, Subject]} -> [utils.TPRatingProfile].
+    v0.10 makes Tenant, Category and Subject mandatory once Subject is given. The LoadId is not
+    stored (see the module docstring): every profile of the TPid answers, LoadId echoed."""
+    a.require("TPid", "LoadId", *(("Tenant", "Category", "Subject") if a.str("Subject") else ()))
+    keys = await _tp_profiles(ctx, a)
+    if not keys:
+        raise CGRError("NOT_FOUND")
+    return [{"TPid": a.str("TPid"), "LoadId": a.str("LoadId"), **await _get(ctx, _PROFILE, a.str("TPid"), k)}
+            for k in keys]
+
+
+@method("APIerSv1.GetTPRatingProfileLoadIds", "APIerSv1.GetTPRatingProfileLoadIDs")
+async def get_tp_rating_profile_load_ids(ctx: Context, a: Args) -> Any:
+    """utils.AttrTPRatingProfileIds {TPid, Tenant, Category, Subject} -> the distinct LoadIds of
+    the matching profiles: the empty one, as no LoadId is stored (GetTPRatingProfileIds's
+    leading ``:``); NOT_FOUND when no profile matches."""
+    a.require("TPid")
+    if not await _tp_profiles(ctx, a):
+        raise CGRError("NOT_FOUND")
+    return [""]
 
 
 # --- loads from the StorDB into the live plan -------------------------------------------------
