@@ -60,6 +60,11 @@ class StatsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_common__pb2.TenantRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
                 _registered_method=True)
+        self.GetStatQueuesForEvent = channel.unary_unary(
+                '/cgrates.v1.StatsService/GetStatQueuesForEvent',
+                request_serializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
+                _registered_method=True)
         self.GetStatQueueProfile = channel.unary_unary(
                 '/cgrates.v1.StatsService/GetStatQueueProfile',
                 request_serializer=cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
@@ -114,6 +119,14 @@ class StatsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatQueuesForEvent(self, request, context):
+        """The queues an event would be added to (their filters pass), nothing processed; NOT_FOUND
+        when none matches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatQueueProfile(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -158,6 +171,11 @@ def add_StatsServiceServicer_to_server(servicer, server):
             'GetQueueIDs': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQueueIDs,
                     request_deserializer=cgrates_dot_v1_dot_common__pb2.TenantRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.SerializeToString,
+            ),
+            'GetStatQueuesForEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatQueuesForEvent,
+                    request_deserializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.SerializeToString,
             ),
             'GetStatQueueProfile': grpc.unary_unary_rpc_method_handler(
@@ -310,6 +328,33 @@ class StatsService:
             target,
             '/cgrates.v1.StatsService/GetQueueIDs',
             cgrates_dot_v1_dot_common__pb2.TenantRequest.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatQueuesForEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.StatsService/GetStatQueuesForEvent',
+            cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
             options,
             channel_credentials,

@@ -71,6 +71,12 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
             raise CGRError("PARTIALLY_EXECUTED")
         return common_pb2.IDsResponse(ids=result.queue_ids)
 
+    async def GetStatQueuesForEvent(self, request: stats_pb2.StatsProcessEventRequest,
+                                    context: Any) -> common_pb2.IDsResponse:
+        o = self.owner
+        ev = event_from_pb(request.event, o.settings.default_tenant)
+        return common_pb2.IDsResponse(ids=await o.run(o.stats.queues_for_event, ev, ids_or_none(request.stat_ids)))
+
     async def ProcessEvents(self, request: stats_pb2.StatsProcessEventsRequest, context: Any) -> common_pb2.ProcessEventsResponse:
         o = self.owner
         items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.stat_ids))

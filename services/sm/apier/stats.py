@@ -16,6 +16,14 @@ async def stats_process(ctx: Context, a: Args) -> Any:
     return list((await ctx.backends.call("stats", "ProcessEvent", req)).ids)
 
 
+@method("StatSv1.GetStatQueuesForEvent")
+async def stats_queues_for_event(ctx: Context, a: Args) -> Any:
+    """StatsArgsProcessEvent -> the IDs of the queues the event would be added to (v0.10's
+    []string), nothing counted; NOT_FOUND when none matches."""
+    req = stats_pb2.StatsProcessEventRequest(event=ctx.event(a), stat_ids=a.strs("StatIDs"))
+    return list((await ctx.backends.call("stats", "GetStatQueuesForEvent", req)).ids)
+
+
 @method("StatSv1.GetQueueStringMetrics")
 async def stats_string_metrics(ctx: Context, a: Args) -> Any:
     return dict((await ctx.backends.call("stats", "GetQueueStringMetrics", tenant_id(ctx, a))).metrics)
