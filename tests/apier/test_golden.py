@@ -1,0 +1,151 @@
+"""Golden shapes: replies whose field names, nesting and types follow CGRateS v0.10 where cgrpy
+answered differently (a real suite on Postgres, tutorial plan), and a trigger's *remove_account."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.apier.jsonrpc_client import err, ok
+
+pytestmark = pytest.mark.e2e
+
+ORG = "cgrates.org"
+# engine.RITiming: no ID field in v0.10
+RITIMING_KEYS = {"Years", "Months", "MonthDays", "WeekDays", "StartTime", "EndTime"}
+
+
+def test_get_accounts_v1_answers_the_old_structure(api):
+    accs = ok(api.call("APIerSv1.GetAccounts", {"Tenant": ORG, "AccountIDs": ["1003", "nobody"]}))
+    old = ok(api.call("APIerSv1.GetAccount", {"Tenant": ORG, "Account": "1003"}))
+    assert accs == [old]
+    assert accs[0]["Id"] == "*out:cgrates.org:1003" and list(accs[0]["BalanceMap"]) == ["*monetary*out"]
+    assert [a["Id"] for a in ok(api.call("APIerSv1.GetAccounts", {"Tenant": ORG, "AccountIDs": ["1001", "1002"],
+                                                                  "Limit": 1}))] == ["*out:cgrates.org:1001"]
+    assert err(api.call("APIerSv1.GetAccounts", {"AccountIDs": ["1003"]})) == "MANDATORY_IE_MISSING: [Tenant]"
+
+
+def test_attribute_values_are_rsr_parsers(api):
+    rsr = {"Rules": "CGRateS.org", "AllFiltersMatch": False}  # config.RSRParser's exported fields
+    prof = ok(api.call("APIerSv1.GetAttributeProfile", {"Tenant": ORG, "ID": "ATTR_1001_SESSIONAUTH"}))
+    assert prof["Attributes"][0] == {"FilterIDs": [], "Path": "*req.Password", "Type": "*constant", "Value": [rsr]}
+    ev = {"Tenant": ORG, "ID": "g1", "Context": "*sessions", "Event": {"Account": "1001", "Destination": "1002"}}
+    assert ok(api.call("AttributeSv1.GetAttributeForEvent", ev))["Attributes"][0]["Value"] == [rsr]
+
+
+def test_action_plan_timing_is_an_ritiming(api):
+    [plan] = ok(api.call("APIerSv1.GetActionPlan", {"ID": "AP_PACKAGE_10"}))
+    [at] = plan["ActionTimings"]
+    assert at["Timing"] == {"Timing": {"Years": [], "Months": [], "MonthDays": [], "WeekDays": [],
+                                       "StartTime": "*asap", "EndTime": ""}, "Rating": None, "Weight": 0}
+    assert set(at) == {"Uuid", "Timing", "ActionsID", "ExtraData", "Weight"}
+
+
+def test_call_cost_timing_is_an_ritiming(api):
+    cc = ok(api.call("Responder.GetCost", {"Tenant": ORG, "Category": "call", "Subject": "1001", "Account": "1001",
+                                           "Destination": "1002", "TimeStart": "2014-08-04T13:00:00Z",
+                                           "TimeEnd": "2014-08-04T13:01:25Z"}))
+    assert cc["Cost"] == Decimal("0.6418")
+    for ts in cc["Timespans"]:
+        assert set(ts["RateInterval"]["Timing"]) == RITIMING_KEYS
+
+
+def test_get_actions_v2_answers_engine_actions(api):
+    acts = ok(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_TOPUP_RST_10", "ACT_LOG_WARNING"]}))
+    null_filter = {k: None for k in ("Uuid", "ID", "Type", "Value", "ExpirationDate", "Weight", "DestinationIDs",
+                                     "RatingSubject", "Categories", "SharedGroups", "TimingIDs", "Timings",
+                                     "Disabled", "Factor", "Blocker")}
+    assert acts["ACT_TOPUP_RST_10"] == [{
+        "Id": "ACT_TOPUP_RST_10", "ActionType": "*topup_reset", "ExtraParameters": "", "Filter": "",
+        "ExpirationString": "*unlimited", "Weight": 10,
+        # DestinationIds *any leaves the filter's DestinationIDs unset, as v0.10's loader does
+        "Balance": {**null_filter, "ID": "test", "Type": "*monetary", "Weight": 10, "Disabled": False,
+                    "Blocker": False, "Value": {"Method": "", "Params": None, "Static": 10}},
+    }]
+    assert acts["ACT_LOG_WARNING"][0]["Balance"] == {**null_filter, "Disabled": False, "Blocker": False}
+    # a *voice Units cell is a duration in ns; an ID list a StringMap with ! as false
+    assert ok(api.call("APIerSv1.SetActions", {"ActionsId": "ACT_G_VOICE", "Overwrite": True, "Actions": [
+        {"Identifier": "*topup", "BalanceId": "free", "BalanceType": "*voice", "Units": "90s",
+         "DestinationIds": "DST_1002;!DST_1003", "Weight": 20}]})) == "OK"
+    [voice] = ok(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_G_VOICE"]}))["ACT_G_VOICE"]
+    assert voice["Balance"]["Value"] == {"Method": "", "Params": None, "Static": 90_000_000_000}
+    assert voice["Balance"]["DestinationIDs"] == {"DST_1002": True, "DST_1003": False}
+    assert err(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_NOPE"]})) == "SERVER_ERROR: NOT_FOUND"
+
+
+def test_tp_rating_profiles_by_load_id(api):
+    [tpid] = ok(api.call("APIerSv1.GetTPIds", {}))
+    key = {"TPid": tpid, "Tenant": ORG, "Category": "call"}
+    for name in ("APIerSv1.GetTPRatingProfilesByLoadID", "APIerSv1.GetTPRatingProfilesByLoadId"):
+        [one] = ok(api.call(name, {**key, "LoadId": "L1", "Subject": "1001"}))
+        assert one == {**ok(api.call("APIerSv1.GetTPRatingProfile", {"TPid": tpid,
+                                                                     "RatingProfileID": "L1:cgrates.org:call:1001"}))}
+        assert one["RatingPlanActivations"][0]["RatingPlanId"] == "RP_1001" and one["LoadId"] == "L1"
+    every = ok(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid, "LoadId": "L1"}))
+    assert sorted((p["Category"], p["Subject"]) for p in every) == [
+        ("call", "1001"), ("call", "1002"), ("call", "1003"), ("sms", "*any")]
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": tpid, "Subject": "1001"})) == [""]
+    assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid})) == "MANDATORY_IE_MISSING: [LoadId]"
+    assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid, "LoadId": "L1", "Subject": "1001"})) \
+        == "MANDATORY_IE_MISSING: [Tenant Category]"
+    assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {**key, "LoadId": "L1", "Subject": "nobody"})) \
+        == "NOT_FOUND"
+    assert err(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "no_such_tp"})) == "NOT_FOUND"
+
+
+def _trigger_removes(tcp, account: str) -> None:
+    assert ok(tcp.call("APIerSv1.SetActions", {"ActionsId": "ACT_G_RM", "Overwrite": True, "Actions": [
+        {"Identifier": "*remove_account", "Weight": 10}]})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetActionTriggers", {"GroupID": "TRG_G_RM", "ActionTriggers": [
+        {"UniqueID": "low", "ThresholdType": "*min_balance", "ThresholdValue": Decimal("0.5"),
+         "BalanceType": "*monetary", "ActionsId": "ACT_G_RM", "Weight": 10}]})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Tenant": ORG, "Account": account, "BalanceType": "*monetary",
+                                               "BalanceID": "main", "Value": 1})) == "OK"
+    assert ok(tcp.call("APIerSv1.AddAccountActionTriggers", {"Tenant": ORG, "Account": account,
+                                                             "ActionTriggerIDs": ["TRG_G_RM"]})) == "OK"
+    # the account shows its triggers as engine.ActionTrigger objects (not their group ids)
+    acc = ok(tcp.call("APIerSv2.GetAccount", {"Tenant": ORG, "Account": account}))
+    assert acc["ActionTriggers"] == ok(tcp.call("APIerSv1.GetAccountActionTriggers", {"Tenant": ORG,
+                                                                                     "Account": account}))
+    [trig] = acc["ActionTriggers"]
+    assert (trig["ID"], trig["UniqueID"], trig["ActionsID"], trig["Balance"]["Type"]) == \
+        ("TRG_G_RM", "low", "ACT_G_RM", "*monetary")
+    [old] = ok(tcp.call("APIerSv1.GetAccount", {"Tenant": ORG, "Account": account}))["ActionTriggers"]
+    assert (old["Id"], old["ActionsId"], old["BalanceType"], old["ThresholdValue"]) == \
+        ("TRG_G_RM", "ACT_G_RM", "*monetary", Decimal("0.5"))
+
+
+def test_trigger_remove_account_after_a_balance_change(tcp, http):
+    _trigger_removes(tcp, "g_rm_bal")
+    assert ok(http.call("APIerSv1.DebitBalance", {"Tenant": ORG, "Account": "g_rm_bal", "BalanceType": "*monetary",
+                                                  "Value": Decimal("0.25"), "Balance": {"ID": "main"}})) == "OK"
+    assert ok(tcp.call("APIerSv2.GetAccount", {"Account": "g_rm_bal"}))["BalanceMap"]["*monetary"][0]["Value"] == \
+        Decimal("0.75")
+    assert ok(http.call("APIerSv1.DebitBalance", {"Tenant": ORG, "Account": "g_rm_bal", "BalanceType": "*monetary",
+                                                  "Value": Decimal("0.5"), "Balance": {"ID": "main"}})) == "OK"
+    assert err(tcp.call("APIerSv2.GetAccount", {"Account": "g_rm_bal"})) == "NOT_FOUND"
+    assert ok(tcp.call("APIerSv1.GetAccounts", {"Tenant": ORG, "AccountIDs": ["g_rm_bal"]})) == []
+
+
+def test_trigger_remove_account_after_a_call_debit(tcp):
+    _trigger_removes(tcp, "g_rm_call")
+    cd = {"Tenant": ORG, "Category": "call", "Account": "g_rm_call", "Subject": "1001", "Destination": "1002",
+          "TimeStart": "2014-08-04T13:00:00Z", "TimeEnd": "2014-08-04T13:01:00Z", "RequestID": "g-rm-call-1"}
+    cc = ok(tcp.call("Responder.Debit", cd))  # 0.4 connect fee + 0.2 for the first minute: 0.4 left
+    assert cc["Cost"] == Decimal("0.6")
+    assert err(tcp.call("APIerSv2.GetAccount", {"Account": "g_rm_call"})) == "NOT_FOUND"
+    # the same debit asked again answers the first charge and does not bring the account back
+    assert ok(tcp.call("Responder.Debit", cd))["Cost"] == Decimal("0.6")
+    assert err(tcp.call("APIerSv2.GetAccount", {"Account": "g_rm_call"})) == "NOT_FOUND"
+    assert err(tcp.call("Responder.GetMaxSessionTime", cd)) == "ACCOUNT_NOT_FOUND"
+
+
+def test_stat_queues_for_event_counts_nothing(api):
+    ev = {"Tenant": ORG, "ID": "gsq", "Event": {"Account": "1001", "Destination": "1002", "RunID": "*default",
+                                                "Usage": 60_000_000_000, "Cost": Decimal("0.6")}}
+    before = ok(api.call("StatSv1.GetQueueStringMetrics", {"Tenant": ORG, "ID": "Stats2"}))
+    assert ok(api.call("StatSv1.GetStatQueuesForEvent", ev)) == ["Stats2"]
+    assert ok(api.call("StatSv1.GetQueueStringMetrics", {"Tenant": ORG, "ID": "Stats2"})) == before
+    assert err(api.call("StatSv1.GetStatQueuesForEvent", {"Tenant": ORG, "ID": "gsq2",
+                                                          "Event": {"Account": "9999"}})) == "NOT_FOUND"
