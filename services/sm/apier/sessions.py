@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import platform
-import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from cgrpy.errors import CGRError
+from cgrpy.event import dumps_exact
 from services.sm.apier import shapes
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method
@@ -115,10 +116,37 @@ def _session_filter(a: Args) -> Callable[[dict[str, Any]], bool]:
     return ok
 
 
+# utils.MainCDRFields: what ExternalSession shows as its own fields; the rest is ExtraFields.
+_MAIN_FIELDS = frozenset((
+    "CGRID", "Source", "OriginHost", "OriginID", "ToR", "RequestType", "Tenant", "Category", "Account",
+    "Subject", "Destination", "SetupTime", "AnswerTime", "Usage", "Cost", "Rated", "Partial", "RunID",
+    "PreRated", "CostSource", "CostDetails", "ExtraInfo", "OrderID",
+))
+
+
+def _as_text(v: Any) -> str:
+    """utils.IfaceAsString of an event value."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, dict | list):
+        return dumps_exact(v)
+    return str(v)
+
+
+def _extra_fields(event: dict[str, Any]) -> dict[str, str]:
+    return {k: _as_text(v) for k, v in event.items() if k not in _MAIN_FIELDS}
+
+
 def _external_sessions(ctx: Context, a: Args) -> list[dict[str, Any]]:
+    """sessions.ExternalSession of each run of each active session. ``Usage`` is the run's
+    TotalUsage (the usage charged so far: 0 for a run that is not debited), ``ExtraFields`` the
+    event's fields that are not main CDR fields, as text."""
     sm = _sm(ctx)
     keep = _session_filter(a)
-    now = time.monotonic()
     rows: list[dict[str, Any]] = []
     for s in sm.active_sessions():
         for run in s.runs:
@@ -131,8 +159,8 @@ def _external_sessions(ctx: Context, a: Args) -> list[dict[str, Any]]:
                 "Destination": ev.get("Destination") or "",
                 "SetupTime": ev.get("SetupTime") or shapes.GO_ZERO_TIME,
                 "AnswerTime": ev.get("AnswerTime") or shapes.GO_ZERO_TIME,
-                "Usage": int((now - s.started) * 1_000_000_000),
-                "ExtraFields": {}, "NodeID": platform.node(), "LoopIndex": run.loop_index,
+                "Usage": run.total_usage_ns,
+                "ExtraFields": _extra_fields(ev.event), "NodeID": platform.node(), "LoopIndex": run.loop_index,
                 "DurationIndex": run.duration_index, "MaxRate": 0, "MaxRateUnit": 0,
                 "MaxCostSoFar": run.cost, "DebitInterval": ctx.settings.debit_interval,
                 "NextAutoDebit": shapes.GO_ZERO_TIME,

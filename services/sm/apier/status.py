@@ -7,11 +7,11 @@ import os
 import platform
 import resource
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from cgrpy.errors import CGRError
-from services.sm.apier import shapes
 from services.sm.apier.args import Args
 from services.sm.apier.core import METHODS, Context, Handler, method
 
@@ -39,6 +39,13 @@ for _name, _svc in PINGS.items():
     METHODS[_name] = _ping(_svc)
 
 
+def unix_date(t: datetime) -> str:
+    """Go's ``time.UnixDate`` layout (``Mon Jan _2 15:04:05 MST 2006``, the day space-padded),
+    in UTC: how v0.10 prints RunningSince."""
+    t = t.astimezone(UTC)
+    return f"{t:%a %b} {t.day:2d} {t:%H:%M:%S} UTC {t.year}"
+
+
 def _size(nbytes: int) -> str:
     """CGRateS ``utils.SizeFmt``: 1024-based with one decimal, e.g. ``12.3MiB``."""
     value = Decimal(nbytes)
@@ -62,7 +69,7 @@ async def core_status(ctx: Context, a: Args) -> Any:
         "ActiveGoroutines": len(asyncio.all_tasks()),
         "Footprint": _size(rss),
         "Version": "cgrpy (CGRateS v0.10 API)",
-        "RunningSince": shapes.go_rfc3339(ctx.started),
+        "RunningSince": unix_date(ctx.started),
         "GoVersion": f"python{sys.version.split()[0]}",
         "PID": os.getpid(),
         "Services": dict(zip(names, states, strict=True)),

@@ -282,7 +282,9 @@ def attributes_json(a: AttributesReply | None) -> dict[str, Any] | None:
         return None
     return {
         "MatchedProfiles": list(a.matched_profiles),
-        "AlteredFields": list(a.altered_fields),
+        # v0.10 answers the paths as AttributeS gives them (``*req.Password``, ``*tenant``); SM
+        # keeps the bare field names (the digest's), so the ``*req.`` prefix is put back here
+        "AlteredFields": [f if f.startswith("*") else f"*req.{f}" for f in a.altered_fields],
         "CGREvent": {
             "Tenant": a.event.tenant,
             "ID": a.event.id,
