@@ -3,6 +3,8 @@ answered differently (a real suite on Postgres, tutorial plan), and a trigger's 
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -149,3 +151,45 @@ def test_stat_queues_for_event_counts_nothing(api):
     assert ok(api.call("StatSv1.GetQueueStringMetrics", {"Tenant": ORG, "ID": "Stats2"})) == before
     assert err(api.call("StatSv1.GetStatQueuesForEvent", {"Tenant": ORG, "ID": "gsq2",
                                                           "Event": {"Account": "9999"}})) == "NOT_FOUND"
+
+
+def test_active_sessions_usage_is_total_usage_and_extra_fields(tcp):
+    ev = {"OriginID": "g-sess-1", "ToR": "*voice", "RequestType": "*prepaid", "Tenant": ORG, "Category": "call",
+          "Account": "1001", "Subject": "1001", "Destination": "1002", "SetupTime": "2014-08-04T13:00:00Z",
+          "AnswerTime": "2014-08-04T13:00:00Z", "Usage": 60_000_000_000, "ExtraX": "y", "ExtraN": 7}
+    rep = ok(tcp.call("SessionSv1.InitiateSession", {"InitSession": True, "GetMaxUsage": True,
+                                                     "CGREvent": {"Tenant": ORG, "ID": "g-s1", "Event": ev}}))
+    assert rep["MaxUsage"] == 60_000_000_000
+    rows = ok(tcp.call("SessionSv1.GetActiveSessions", {"Filters": ["*string:~*req.OriginID:g-sess-1"]}))
+    by_run = {r["RunID"]: r for r in rows}
+    # sessions.ExternalSession: Usage is the run's TotalUsage (what the debit loop has consumed:
+    # its first interval), not the time elapsed since the answer; a run not debited shows 0
+    dflt = by_run["*default"]
+    assert dflt["Usage"] == dflt["DebitInterval"] == 10_000_000_000 and by_run["*raw"]["Usage"] == 0
+    for r in rows:
+        assert (r["ExtraFields"]["ExtraX"], r["ExtraFields"]["ExtraN"]) == ("y", "7")
+        assert not {"OriginID", "Account", "Usage", "RunID"} & set(r["ExtraFields"])
+    assert ok(tcp.call("SessionSv1.TerminateSession", {"TerminateSession": True, "CGREvent": {
+        "Tenant": ORG, "ID": "g-s2", "Event": ev}})) == "OK"
+
+
+def test_core_status_running_since_is_go_unix_date(api):
+    st = ok(api.call("CoreSv1.Status", {}))
+    since = st["RunningSince"]
+    assert re.fullmatch(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d UTC \d{4}", since), since
+    started = datetime.strptime(" ".join(since.split()), "%a %b %d %H:%M:%S UTC %Y").replace(tzinfo=UTC)
+    assert timedelta(0) <= datetime.now(UTC) - started < timedelta(hours=1)
+    assert re.fullmatch(r"\d+\.\dMiB", st["MemoryUsage"])
+
+
+def test_session_attributes_altered_fields_are_paths(tcp):
+    ev = {"Tenant": ORG, "ID": "g-auth", "Event": {
+        "Account": "1001", "Subject": "1001", "Destination": "1002", "OriginID": "g-auth-1", "ToR": "*voice",
+        "SetupTime": "2014-08-04T13:00:00Z", "AnswerTime": "2014-08-04T13:00:00Z", "Usage": 60_000_000_000}}
+    direct = ok(tcp.call("AttributeSv1.ProcessEvent", {"Context": "*sessions", **ev}))
+    paths = ["*req.Password", "*req.RequestType", "*req.PaypalAccount", "*req.LCRProfile"]
+    assert direct["AlteredFields"] == paths
+    auth = ok(tcp.call("SessionSv1.AuthorizeEvent", {"GetAttributes": True, "GetMaxUsage": True, **ev}))
+    assert auth["Attributes"]["AlteredFields"] == paths  # as AttributeS gave them, not bare names
+    digest = ok(tcp.call("SessionSv1.AuthorizeEventWithDigest", {"GetAttributes": True, "GetMaxUsage": True, **ev}))
+    assert digest["AttributesDigest"].startswith("Password:CGRateS.org,RequestType:*prepaid")
