@@ -18,8 +18,13 @@ first money balance whose value covers it, else from ``*default`` (flagged
 ``negative_connect_fee``). [I] When free units covered the start of the call, the fee is still
 charged on the first money-rated piece.
 
-Not implemented (documented deviations): shared groups (balances are used as the account's own),
-balance TimingIDs, *generic Factor on rated (non-``*zero``) unit balances.
+Shared groups: with a :class:`SharedView` each of the account's balances in a shared group is
+replaced, in the ranked lists, by the group's balances of every member in the group's strategy
+order (``shared.py``); the debit then changes the members' balances in place, and every charge
+names the balance (of whichever account) it consumed. Debt still goes to the caller's
+``*default``.
+
+Not implemented (documented deviation): *generic Factor on rated (non-``*zero``) unit balances.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from services.rals.accounts.model import (
     round_value,
 )
 from services.rals.accounts.selection import PrefixIndex, usable_balances
+from services.rals.accounts.shared import SharedView
 from services.rals.rating import CallCost, CallDescriptor, TimeSpan
 from services.rals.rating.timings import Timing
 
@@ -168,7 +174,7 @@ class _Debit:
     def __init__(
         self, account: Account, cd: CallDescriptor, rate: Rater, prefix_index: PrefixIndex,
         timings: Mapping[str, Timing] | None,
-        *, dry_run: bool, go_negative: bool, decimals: int,
+        *, dry_run: bool, go_negative: bool, decimals: int, shared: SharedView | None = None,
     ) -> None:
         self.acc = account
         self.cd = cd
@@ -189,6 +195,12 @@ class _Debit:
             [] if cd.tor == MONETARY else usable_balances(account, cd.tor, **common)
         )
         self.money_balances = usable_balances(account, MONETARY, **common)
+        if shared is not None:
+            def ranked(tor: str) -> Callable[[Account, str], list[Balance]]:
+                return lambda acc, gid: usable_balances(acc, tor, only_group=gid, **common)
+
+            self.unit_balances = shared.expand(account, self.unit_balances, ranked(cd.tor))
+            self.money_balances = shared.expand(account, self.money_balances, ranked(MONETARY))
         self.spent = Decimal(0)
 
     # --- helpers -------------------------------------------------------------------------
@@ -403,13 +415,16 @@ def debit_account(
     go_negative: bool = True,
     decimals: int = GLOBAL_ROUNDING_DECIMALS,
     timings: Mapping[str, Timing] | None = None,
+    shared: SharedView | None = None,
 ) -> DebitOutcome:
     """Debit ``cd`` from ``account`` (mutated in place; pass a copy for a dry run);
-    ``timings`` (the tariff plan's) decide when balances with TimingIDs may pay."""
+    ``timings`` (the tariff plan's) decide when balances with TimingIDs may pay; ``shared``
+    (the other members of the account's shared groups, mutated in place too) lets the
+    account's shared balances draw on theirs."""
     check_account(account)
     cd = cd.with_defaults()
     return _Debit(account, cd, rate, prefix_index, timings, dry_run=dry_run, go_negative=go_negative,
-                  decimals=decimals).run()
+                  decimals=decimals, shared=shared).run()
 
 
 def charges_json(charges: Sequence[Charge]) -> list[dict[str, Any]]:

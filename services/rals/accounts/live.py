@@ -21,6 +21,12 @@ process owns:
 
 Accounts this process does not own (``owns(tenant, account)`` is False) take the locked path
 directly and are not cached, so another process's writes are always seen.
+
+Accounts holding a balance in a shared group are never cached either, by any process: a debit of
+any member of the group changes them (``AccountStore.apply_group``, under the row locks of every
+member, run by the owner of the *calling* account), so a cached copy in their own owner would go
+stale without that owner's knowing. Uncached, every read and write of a member sees the StorDB's
+committed state; the fence still guards the moment an account becomes a member.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from cgrpy.runtime.logs import get_logger
 from cgrpy.storage.groupcommit import drain
 from cgrpy.storage.models.accounts import account_requests, accounts, balance_journal, balances
 from services.rals.accounts.model import Account, AccountError
+from services.rals.accounts.shared import groups_of
 from services.rals.accounts.store import (
     AccountStore,
     Applied,
@@ -412,7 +419,9 @@ class LiveStore(AccountStore):
             loaded = self.load_versioned(*key)
             if loaded is None:
                 return None
-            c = self._cache[key] = _Cached(*loaded)
+            c = _Cached(*loaded)
+            if not groups_of(c.account):  # shared-group members stay uncached (module doc)
+                self._cache[key] = c
         return c
 
     def evict(self, keep: Callable[[str, str], bool] | None = None) -> int:
@@ -481,7 +490,10 @@ class LiveStore(AccountStore):
                                  reason=reason, now=datetime.now(UTC))
                 self.committer.commit(p)
                 if p.error is None:
-                    self._cache[key] = _Cached(after, c.version + 1)
+                    if groups_of(after):
+                        self._cache.pop(key, None)
+                    else:
+                        self._cache[key] = _Cached(after, c.version + 1)
                     self._note_result(request_id, result)
                     return Applied(result, False, after)
             # Not cached (new account, bookkeeping with ``also``) or the group commit failed:
@@ -494,6 +506,20 @@ class LiveStore(AccountStore):
                 self._cache.pop(key, None)
             self._note_result(request_id, out.result)
             return out
+
+    def apply_group(self, tenant: str, account: str, change: Any, *, members: Any,
+                    request_id: str, reason: str) -> Applied:
+        hit = self._results.get(request_id)
+        if hit is not None:
+            return Applied(hit, True, None)
+        out = super().apply_group(tenant, account, change, members=members,
+                                  request_id=request_id, reason=reason)
+        self._note_result(request_id, out.result)
+        return out
+
+    def _forget(self, keys: set[Key]) -> None:
+        for k in keys:
+            self._cache.pop(k, None)
 
     def remove_account(self, tenant: str, account: str, *, request_id: str | None = None) -> bool:
         key = (tenant, account)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from services.rals.accounts.debit import Rater, check_account, debit_account
 from services.rals.accounts.model import DEFAULT_BALANCE_ID, MONETARY, Account
 from services.rals.accounts.selection import PrefixIndex
+from services.rals.accounts.shared import SharedView
 from services.rals.rating import CallDescriptor
 from services.rals.rating.timings import Timing
 
@@ -25,8 +26,10 @@ DISCONNECT = "*disconnect"
 def max_usage(
     account: Account, cd: CallDescriptor, rate: Rater, prefix_index: PrefixIndex,
     *, decimals: int = 5, timings: Mapping[str, Timing] | None = None,
+    shared: SharedView | None = None,
 ) -> int:
-    """Usage in ns (≤ requested) the account can pay for; −1 for AllowNegative accounts."""
+    """Usage in ns (≤ requested) the account can pay for; −1 for AllowNegative accounts.
+    ``shared``: the other members of the account's shared groups (left unchanged)."""
     check_account(account)
     if account.allow_negative:
         return UNLIMITED
@@ -36,8 +39,11 @@ def max_usage(
     default = clone.default_balance(create=False)
     default_budget = max(default.value, Decimal(0)) if default is not None else Decimal(0)
     default_uuid = default.uuid if default is not None else None
+    if shared is not None:
+        shared = SharedView(shared.groups, {k: a.copy() for k, a in shared.members.items()},
+                            shared.rng)
     out = debit_account(clone, cd, rate, prefix_index, dry_run=True, go_negative=False,
-                        decimals=decimals, timings=timings)
+                        decimals=decimals, timings=timings, shared=shared)
     if out.negative_connect_fee:
         return 0
     if default_uuid is None:

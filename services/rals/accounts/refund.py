@@ -13,19 +13,29 @@ from dataclasses import replace
 from decimal import Decimal
 
 from services.rals.accounts.debit import Charge
-from services.rals.accounts.model import Account, round_value
+from services.rals.accounts.model import Account, Balance, round_value
 
 
-def refund_charges(account: Account, charges: Sequence[Charge], *, decimals: int = 5) -> Decimal:
-    """Give the charges back to their balances (account mutated); returns the money refunded."""
+def refund_charges(account: Account, charges: Sequence[Charge], *, decimals: int = 5,
+                   others: Sequence[Account] = ()) -> Decimal:
+    """Give the charges back to their balances (account mutated; ``others``: the members of
+    its shared groups whose balances paid, mutated too); returns the money refunded."""
     money = Decimal(0)
+
+    def find(balance_uuid: str) -> Balance | None:
+        for acc in (account, *others):
+            b = acc.by_uuid(balance_uuid)
+            if b is not None:
+                return b
+        return None
+
     for ch in charges:
         if ch.unit_uuid is not None and ch.units:
-            b = account.by_uuid(ch.unit_uuid)
+            b = find(ch.unit_uuid)
             if b is not None:
                 b.value = round_value(b.value + ch.units * ch.count, decimals)
         if ch.money_uuid is not None and ch.cost:
-            b = account.by_uuid(ch.money_uuid)
+            b = find(ch.money_uuid)
             if b is not None:
                 b.value = round_value(b.value + ch.cost * ch.count, decimals)
                 money += ch.cost * ch.count

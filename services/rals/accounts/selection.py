@@ -70,15 +70,19 @@ def usable_balances(
     destination: str,
     prefix_index: PrefixIndex,
     timings: Mapping[str, Timing] | None = None,
+    only_group: str | None = None,
 ) -> list[Balance]:
     """The balances able to pay for ``tor`` (a balance type), in debit order; with
-    ``timings`` a balance with TimingIDs only while one is active at ``at``."""
+    ``timings`` a balance with TimingIDs only while one is active at ``at``; with
+    ``only_group`` only the balances of that shared group (a member's share of it)."""
     types = {tor}
     if tor not in (MONETARY, GENERIC):
         types.add(GENERIC)
     ranked: list[tuple[int, int, Balance]] = []
     for pos, b in enumerate(account.balances):
         if b.type not in types or b.disabled or b.expired(at):
+            continue
+        if only_group is not None and only_group not in b.shared_groups:
             continue
         if b.value <= 0 and not (b.blocker or b.shared_groups):
             continue

@@ -58,13 +58,13 @@ What callers must know (request types):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import round_money
@@ -86,11 +86,16 @@ from services.rals.accounts.model import (
 )
 from services.rals.accounts.provision import CompiledActions, ProvisionReport, provision
 from services.rals.accounts.refund import refund_charges, trim_charges
-from services.rals.accounts.store import AccountStore, Applied, parse_destination_ids
+from services.rals.accounts.shared import SharedGroup, SharedView, groups_of, parse_shared_groups
+from services.rals.accounts.store import AccountStore, Applied, Members, parse_destination_ids
 from services.rals.accounts.triggers import check_triggers, count_debit, parse_triggers
 from services.rals.rating import CallCost, CallDescriptor, RatingData, get_cost
 
 ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
+
+
+class _NeedsGroup(Exception):  # noqa: N818 - control flow: the change touches other accounts
+    pass
 
 
 @dataclass
@@ -200,6 +205,8 @@ class AccountService:
         self.decimals = rounding_decimals
         self.data = data or RatingData.from_rows(rows)
         self.compiled = CompiledActions.from_rows(rows)
+        self.shared_groups: dict[str, SharedGroup] = parse_shared_groups(
+            rows.get("SharedGroups", []))
 
     # --- rating glue ---------------------------------------------------------------------
 
@@ -264,7 +271,7 @@ class AccountService:
         except AccountError as exc:
             raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
         return max_usage(acc, cd, self._rate, self.data.prefix_index, decimals=self.decimals,
-                         timings=self.data.timings)
+                         timings=self.data.timings, shared=self._shared_view(acc))
 
     def debit(
         self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False,
@@ -279,12 +286,13 @@ class AccountService:
         cd, tenant, name = self._who(cd)
         now = datetime.now(UTC)
 
-        def change(acc: Account) -> dict[str, Any]:
+        def change(acc: Account, shared: SharedView | None) -> dict[str, Any]:
             check_account(acc)
             piece = cd
             if max_debit:
                 allowed = max_usage(acc, cd, self._rate, self.data.prefix_index,
-                                    decimals=self.decimals, timings=self.data.timings)
+                                    decimals=self.decimals, timings=self.data.timings,
+                                    shared=shared)
                 if allowed != UNLIMITED and allowed < cd.usage:
                     if cd.force_duration:
                         raise AccountError(INSUFFICIENT_CREDIT,
@@ -295,12 +303,13 @@ class AccountService:
             before = {b.uuid: b.value for b in acc.balances}
             out = debit_account(acc, piece, self._rate, self.data.prefix_index,
                                 go_negative=not cd.deny_negative_account, decimals=self.decimals,
-                                timings=self.data.timings)
+                                timings=self.data.timings, shared=shared)
             if not out.complete:
                 raise AccountError(INSUFFICIENT_CREDIT,
                                    f"{acc.id}: cannot pay {piece.usage}ns to {cd.destination}")
             if perform_rounding:
-                _charge_rounding(acc, out.charges, rounded_cost(out.charges) - out.cost, self.decimals)
+                _charge_rounding(acc, out.charges, rounded_cost(out.charges) - out.cost,
+                                 self.decimals, shared)
             changed = {b.uuid for b in acc.balances if before.get(b.uuid) != b.value}
             paid = [b for b in acc.balances if b.uuid in changed]
             count_debit(acc, balance_type=MONETARY, amount=out.cost, destination=cd.destination,
@@ -315,12 +324,56 @@ class AccountService:
             ).to_json()
 
         try:
-            applied = self.store.apply(tenant, name, change, request_id=request_id, reason="debit")
+            applied = self._apply_shared_aware(tenant, name, change, request_id, "debit",
+                                               self._group_members)
         except AccountError as exc:
             if exc.word == "NOT_FOUND":
                 raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
             raise
         return DebitResult.from_json(request_id, applied.result, applied.replayed)
+
+    # --- shared groups ---------------------------------------------------------------------
+
+    def _group_members(self, conn: Connection, acc: Account) -> set[tuple[str, str]]:
+        """The members of the caller's (known) shared groups, read in the debit's transaction."""
+        return self.store.shared_members(groups_of(acc) & self.shared_groups.keys(), conn)
+
+    def _shared_view(self, acc: Account) -> SharedView | None:
+        """The other members of ``acc``'s shared groups as committed (reads only: GetMaxUsage)."""
+        groups = groups_of(acc) & self.shared_groups.keys()
+        if not groups_of(acc):
+            return None
+        members: dict[tuple[str, str], Account] = {}
+        for key in sorted(self.store.shared_members(groups) - {(acc.tenant, acc.account)}):
+            try:
+                members[key] = AccountStore.get_account(self.store, *key)
+            except AccountError:
+                continue  # removed meanwhile
+        return SharedView(self.shared_groups, members)
+
+    def _apply_shared_aware(
+        self, tenant: str, name: str, change: Callable[[Account, SharedView | None], dict[str, Any]],
+        request_id: str, reason: str, members: Members,
+        needs_group: Callable[[Account], bool] = lambda acc: bool(groups_of(acc)),
+    ) -> Applied:
+        """Run ``change`` as a one-account change (memory, group commit) unless the account
+        turns out to hold a shared-group balance or ``members`` are needed: then as one
+        transaction over the caller and every member (``AccountStore.apply_group``, row locks
+        in key order). The one-account try raises before anything is written, so the request
+        id is applied exactly once either way."""
+
+        def solo(acc: Account) -> dict[str, Any]:
+            if needs_group(acc):
+                raise _NeedsGroup
+            return change(acc, None)
+
+        try:
+            return self.store.apply(tenant, name, solo, request_id=request_id, reason=reason)
+        except _NeedsGroup:
+            pass
+        return self.store.apply_group(
+            tenant, name, lambda acc, others: change(acc, SharedView(self.shared_groups, others)),
+            members=members, request_id=request_id, reason=reason)
 
     def debit_owner(self, request_id: str) -> tuple[str, str] | None:
         """(tenant, account) that the debit ``request_id`` charged; None when unknown."""
@@ -377,20 +430,29 @@ class AccountService:
 
         now = datetime.now(UTC)
 
-        def change(acc: Account) -> dict[str, Any]:
+        def change(acc: Account, shared: SharedView | None) -> dict[str, Any]:
             before = {b.uuid: b.value for b in acc.balances}
-            money = refund_charges(acc, to_refund, decimals=self.decimals)
+            others = list(shared.members.values()) if shared is not None else []
+            money = refund_charges(acc, to_refund, decimals=self.decimals, others=others)
             if round_kept:
                 # RefundRounding at session end: the kept charges cost their rounded sum
                 diff = rounded_cost(kept) - sum((c.total_cost for c in kept), Decimal(0))
-                _charge_rounding(acc, kept, diff, self.decimals)
+                _charge_rounding(acc, kept, diff, self.decimals, shared)
                 money -= diff
             return {"Refunded": money, "Charges": [c.to_json() for c in to_refund],
                     "Kept": [c.to_json() for c in kept],
                     "Events": self._check_triggers(acc, before, now)}
 
-        applied = self.store.apply(tenant, account, change, request_id=request_id,
-                                   reason="refund")
+        # Charges of a shared-group debit name balances of other members: those accounts are
+        # changed with the caller's, in one transaction under their row locks.
+        uuids = {u for c in [*to_refund, *kept] for u in (c.unit_uuid, c.money_uuid) if u}
+
+        def foreign(acc: Account) -> bool:
+            return bool(uuids - {b.uuid for b in acc.balances})
+
+        applied = self._apply_shared_aware(
+            tenant, account, change, request_id, "refund",
+            lambda conn, _acc: self.store.balance_owners(conn, uuids), needs_group=foreign)
         r = applied.result
         return RefundResult(
             request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
@@ -680,11 +742,15 @@ def trigger_row(t: ActionTrigger) -> dict[str, str]:
     return row
 
 
-def _charge_rounding(acc: Account, charges: list[Charge], diff: Decimal, decimals: int) -> None:
-    """Apply the final-rounding difference to the monetary balance that paid the last charge."""
+def _charge_rounding(acc: Account, charges: list[Charge], diff: Decimal, decimals: int,
+                     shared: SharedView | None = None) -> None:
+    """Apply the final-rounding difference to the monetary balance that paid the last charge
+    (a member's, after a shared-group debit)."""
     if diff == 0:
         return
-    payer = next((acc.by_uuid(c.money_uuid) for c in reversed(charges) if c.money_uuid), None)
+    last = next((c.money_uuid for c in reversed(charges) if c.money_uuid), None)
+    payer = None if last is None else acc.by_uuid(last) or (
+        shared.find(last) if shared is not None else None)
     if payer is None:
         return  # paid entirely from units: nothing monetary to round
     payer.value = round_value(payer.value - diff, decimals)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cgrpy.event import dumps_exact, loads_exact
@@ -33,6 +33,11 @@ from services.rals.accounts.model import Account, AccountError, ActionTrigger, B
 
 # change(account) mutates the account in place and returns a JSON-able result (Decimal allowed).
 Change = Callable[[Account], dict[str, Any]]
+Key = tuple[str, str]
+# group_change(caller, members) mutates the caller and the other accounts (by key) in place.
+GroupChange = Callable[[Account, dict[Key, Account]], dict[str, Any]]
+# members(conn, caller) -> the other accounts the change needs (read inside the transaction)
+Members = Callable[[Connection, Account], set[Key]]
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,19 @@ class _Replay(Exception):  # noqa: N818 - control flow, not an error
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__("replay")
         self.result = result
+
+
+class _MoreMembers(Exception):  # noqa: N818 - control flow: lock a larger set and start again
+    def __init__(self, keys: set[Key]) -> None:
+        super().__init__("more members")
+        self.keys = keys
+
+
+def in_groups(groups: frozenset[str]) -> Any:
+    """WHERE clause: the balance belongs to one of ``groups`` (``shared_groups`` is the sorted
+    ``;``-joined list, so ``;SG;`` inside ``;<list>;`` is an exact item match)."""
+    cell = literal(";") + balances.c.shared_groups + literal(";")
+    return or_(*(cell.contains(f";{g};", autoescape=True) for g in sorted(groups)))
 
 
 class AccountStore:
@@ -289,6 +307,97 @@ class AccountStore:
             select(account_requests.c.result).where(account_requests.c.request_id == request_id)
         ).first()
         return None if r is None else loads_exact(r.result)
+
+    # --- changes of several accounts at once (shared groups) ------------------------------
+
+    def shared_members(self, groups: frozenset[str], conn: Connection | None = None) -> set[Key]:
+        """Accounts holding a balance in one of ``groups`` (the groups' members)."""
+        if not groups:
+            return set()
+        q = select(balances.c.tenant, balances.c.account).where(in_groups(groups)).distinct()
+        if conn is not None:
+            return {(r.tenant, r.account) for r in conn.execute(q)}
+        with self.engine.connect() as c:
+            return {(r.tenant, r.account) for r in c.execute(q)}
+
+    @staticmethod
+    def balance_owners(conn: Connection, uuids: set[str]) -> set[Key]:
+        """Accounts holding the balances ``uuids`` (those still existing)."""
+        if not uuids:
+            return set()
+        q = select(balances.c.tenant, balances.c.account).where(
+            balances.c.uuid.in_(sorted(uuids))).distinct()
+        return {(r.tenant, r.account) for r in conn.execute(q)}
+
+    def apply_group(
+        self, tenant: str, account: str, change: GroupChange, *, members: Members,
+        request_id: str, reason: str,
+    ) -> Applied:
+        """:meth:`apply` for a change that also touches other accounts (a shared-group debit
+        or its refund): one transaction locks the caller's row and every member's, in key
+        order (the order every writer takes account rows in, so no deadlock), re-reads
+        ``members(conn, caller)`` under those locks (a member that appeared meanwhile: roll
+        back, lock the larger set, start again), runs ``change`` on copies and writes each
+        account's differences with its own journal rows, all under ``request_id``; the result
+        is stored under the caller. A replayed request id changes nothing."""
+        if not request_id:
+            raise AccountError("MANDATORY_IE_MISSING", "[request_id]")
+        want: set[Key] = set()
+        for _attempt in range(5):
+            try:
+                out, touched = self._apply_group_once(tenant, account, change, members, want,
+                                                      request_id, reason)
+            except _Replay as replay:
+                return Applied(replay.result, True, None)
+            except _MoreMembers as more:
+                want = more.keys
+                continue
+            except IntegrityError:
+                continue  # the same request id raced with itself: the next try replays it
+            self._forget(touched)
+            return out
+        raise AccountError("SERVER_ERROR", f"could not apply request {request_id!r}")
+
+    def _forget(self, keys: set[Key]) -> None:
+        """Hook: accounts a group change wrote (a cache drops them)."""
+
+    def _lock_rows(self, conn: Connection, keys: list[Key], now: datetime) -> set[Key]:
+        found = set()
+        for t, a in keys:
+            if conn.execute(update(accounts).where(accounts.c.tenant == t, accounts.c.account == a)
+                            .values(version=accounts.c.version + 1, updated_at=now)).rowcount:
+                found.add((t, a))
+        return found
+
+    def _apply_group_once(
+        self, tenant: str, account: str, change: GroupChange, members: Members, want: set[Key],
+        request_id: str, reason: str,
+    ) -> tuple[Applied, set[Key]]:
+        me = (tenant, account)
+        with self.engine.begin() as conn:
+            now = _now()
+            locked = self._lock_rows(conn, sorted(want | {me}), now)
+            prior = self._stored(conn, request_id)
+            if prior is not None:
+                raise _Replay(prior)
+            before = self._load(conn, tenant, account, lock=True) if me in locked else None
+            if before is None:
+                raise AccountError("NOT_FOUND", f"account {tenant}:{account}")
+            need = members(conn, before) - {me}
+            if not need <= want:
+                raise _MoreMembers(want | need)  # rolls back: nothing was written
+            others = {k: self._load(conn, *k, lock=True) for k in sorted(need & locked)}
+            befores = {k: a for k, a in others.items() if a is not None}
+            after, afters = before.copy(), {k: a.copy() for k, a in befores.items()}
+            result = change(after, afters)
+            self._write(conn, before, after, request_id, reason, now)
+            for k in sorted(afters):
+                self._write(conn, befores[k], afters[k], request_id, reason, now)
+            conn.execute(insert(account_requests).values(
+                request_id=request_id, tenant=tenant, account=account, kind=reason,
+                result=dumps_exact(result), created_at=now,
+            ))
+            return Applied(result, False, after), {me, *afters}
 
     def load_versioned(self, tenant: str, account: str) -> tuple[Account, int] | None:
         """The account and its row version (what a later write must still find), or None."""
