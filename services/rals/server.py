@@ -324,6 +324,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 blocker=b.blocker if b.blocker else None,
                 disabled=b.disabled if b.disabled else None,
                 timing_ids=list(b.timing_ids) if b.timing_ids else None,
+                shared_groups=list(b.shared_groups) if b.shared_groups else None,
             )
 
         return await self._balance_changed(await self._run(work), "SetBalance", account)

@@ -483,11 +483,13 @@ class AccountService:
         expiry: datetime | None = None, destination_ids: str | None = None,
         rating_subject: str | None = None, categories: str | None = None,
         blocker: bool | None = None, disabled: bool | None = None,
-        timing_ids: Sequence[str] | None = None, request_id: str | None = None,
+        timing_ids: Sequence[str] | None = None, shared_groups: Sequence[str] | None = None,
+        request_id: str | None = None,
     ) -> BalanceChange:
         """APIerSv1.SetBalance: find by uuid or id (creating it, and the account, if missing),
         set its value and the fields given, then check the account's triggers. A TimingID the
-        tariff plan does not define (Timings.csv, ``*any``) is refused before anything changes."""
+        tariff plan does not define (Timings.csv, ``*any``) is refused before anything changes;
+        a shared group it does not define (SharedGroups.csv) too."""
         if isinstance(value, float):
             raise AccountError("INVALID_ARGUMENT", "value: refusing float, use Decimal")
         if not balance_id and not balance_uuid:
@@ -495,6 +497,9 @@ class AccountService:
         unknown = [t for t in timing_ids or () if t != "*any" and t not in self.data.timings]
         if unknown:
             raise AccountError("NOT_FOUND", f"TimingIDs {', '.join(unknown)}")
+        groups = [g for g in shared_groups or () if g not in self.shared_groups]
+        if groups:
+            raise AccountError("NOT_FOUND", f"SharedGroups {', '.join(groups)}")
         now = datetime.now(UTC)
 
         def change(acc: Account) -> dict[str, Any]:
@@ -528,6 +533,8 @@ class AccountService:
                 found.disabled = disabled
             if timing_ids is not None:
                 found.timing_ids = frozenset(timing_ids)
+            if shared_groups is not None:
+                found.shared_groups = frozenset(shared_groups)
             return {"UUID": found.uuid, "Events": self._check_triggers(acc, before, now)}
 
         out = self.store.apply(tenant, account, change, request_id=request_id or _fresh(),

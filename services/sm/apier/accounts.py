@@ -99,8 +99,6 @@ async def set_balance(ctx: Context, a: Args) -> Any:
     bid, uuid = bal.str("ID", "BalanceID"), bal.str("Uuid", "UUID", "BalanceUUID")
     if not bid and not uuid:
         raise CGRError("MANDATORY_IE_MISSING", "[BalanceID or BalanceUUID]")
-    if bal.strs("SharedGroups"):
-        raise CGRError("NOT_IMPLEMENTED", "Balance SharedGroups")
     if a.bool("Cdrlog"):
         raise CGRError("NOT_IMPLEMENTED", "Cdrlog")
     pb = rals_pb2.Balance(id=bid, uuid=uuid, type=a.str("BalanceType"))
@@ -113,6 +111,7 @@ async def set_balance(ctx: Context, a: Args) -> Any:
     pb.destination_ids.extend(bal.strs("DestinationIDs", "DestinationIds"))
     pb.categories.extend(bal.strs("Categories"))
     pb.timing_ids.extend(bal.strs("TimingIDs", "TimingIds"))
+    pb.shared_groups.extend(bal.strs("SharedGroups", "SharedGroupIDs"))
     pb.rating_subject = bal.str("RatingSubject")
     pb.blocker = bool(bal.get("Blocker"))
     pb.disabled = bool(bal.get("Disabled"))
