@@ -125,6 +125,11 @@ class RalsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_rals__pb2.ScheduledActionsResponse.FromString,
                 _registered_method=True)
+        self.GetSharedGroup = channel.unary_unary(
+                '/cgrates.v1.RalsService/GetSharedGroup',
+                request_serializer=cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
+                _registered_method=True)
 
 
 class RalsServiceServicer:
@@ -255,6 +260,15 @@ class RalsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSharedGroup(self, request, context):
+        """One shared group of the loaded plan (APIerSv1.GetSharedGroup), CGRateS engine.SharedGroup
+        JSON: Id, AccountParameters, MemberIds (the accounts holding a balance in it, read from the
+        StorDB). NOT_FOUND when the plan has no such group. Only the id of the TenantID is used.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RalsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -347,6 +361,11 @@ def add_RalsServiceServicer_to_server(servicer, server):
                     servicer.GetScheduledActions,
                     request_deserializer=cgrates_dot_v1_dot_common__pb2.Empty.FromString,
                     response_serializer=cgrates_dot_v1_dot_rals__pb2.ScheduledActionsResponse.SerializeToString,
+            ),
+            'GetSharedGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSharedGroup,
+                    request_deserializer=cgrates_dot_v1_dot_common__pb2.TenantID.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.JsonObject.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -835,6 +854,33 @@ class RalsService:
             '/cgrates.v1.RalsService/GetScheduledActions',
             cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
             cgrates_dot_v1_dot_rals__pb2.ScheduledActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSharedGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.RalsService/GetSharedGroup',
+            cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,5 +1,6 @@
 """The rating objects of CGRateS v0.10's TP API (``APIerSv1.SetTPTiming``, ``SetTPDestination``,
-``SetTPRate``, ``SetTPDestinationRate``, ``SetTPRatingPlan``, ``SetTPRatingProfile``) as the CSV
+``SetTPRate``, ``SetTPDestinationRate``, ``SetTPRatingPlan``, ``SetTPRatingProfile``,
+``SetTPSharedGroups``) as the CSV
 rows they have in their tariff-plan files, and back: the same :class:`Kind` machinery as the
 profiles, so a TP object set over the API is validated, stored and read exactly like the same
 rows of a CSV folder.
@@ -120,6 +121,19 @@ def _rating_profile_json(rows: list[Row], tenant: str, ident: str) -> dict[str, 
          "FallbackSubjects": r["RatesFallbackSubject"]} for r in rows]}
 
 
+def _shared_group_rows(p: _Obj, _tenant: str, ident: str) -> list[Row]:
+    return [_row("SharedGroups", {
+        "Id": ident, "Account": g.text("Account"), "Strategy": g.text("Strategy"),
+        "RatingSubject": g.text("RatingSubject"),
+    }) for g in _needs(p, "SharedGroups", "a shared group")]
+
+
+def _shared_group_json(rows: list[Row], _tenant: str, ident: str) -> dict[str, Any]:
+    return {"ID": ident, "SharedGroups": [
+        {"Account": r["Account"], "Strategy": r["Strategy"], "RatingSubject": r["RatingSubject"]}
+        for r in rows]}
+
+
 RATING_KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("TPTiming", "Timings", None, "Tag", _timing_rows, _timing_json, RALS),
     Kind("TPDestination", "Destinations", None, "Id", _destination_rows, _destination_json, DESTINATION_SERVICES),
@@ -128,4 +142,5 @@ RATING_KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("TPRatingPlan", "RatingPlans", None, "Id", _rating_plan_rows, _rating_plan_json, RALS),
     Kind("TPRatingProfile", "RatingProfiles", "Tenant", "Subject", _rating_profile_rows, _rating_profile_json,
          RALS, id_cols=("Category", "Subject"), append_col="ActivationTime"),
+    Kind("TPSharedGroups", "SharedGroups", None, "Id", _shared_group_rows, _shared_group_json, RALS),
 )}

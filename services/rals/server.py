@@ -457,6 +457,12 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             ) for at, e, accounts in self.owner.scheduler.scheduled()
         ])
 
+    async def GetSharedGroup(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
+        if not request.id:
+            raise CGRError("MANDATORY_IE_MISSING", "[ID]")
+        return await self._run(lambda c: common_pb2.JsonObject(
+            json=dumps_exact(c.accounts.get_shared_group(request.id))))
+
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         compiled = await self.owner.compile(request.tpid or None)
         return common_pb2.ReloadCacheResponse(tpid=compiled.tpid, loaded=self.owner.counts)

@@ -334,6 +334,14 @@ class AccountService:
 
     # --- shared groups ---------------------------------------------------------------------
 
+    def get_shared_group(self, group_id: str) -> dict[str, Any]:
+        """APIerSv1.GetSharedGroup: the group's parameters and its members (accounts holding a
+        balance in it, from the StorDB); ``NOT_FOUND`` when the plan has no such group."""
+        sg = self.shared_groups.get(group_id)
+        if sg is None:
+            raise AccountError("NOT_FOUND", f"shared group {group_id}")
+        return sg.to_json(self.store.shared_members(frozenset({group_id})))
+
     def _group_members(self, conn: Connection, acc: Account) -> set[tuple[str, str]]:
         """The members of the caller's (known) shared groups, read in the debit's transaction."""
         return self.store.shared_members(groups_of(acc) & self.shared_groups.keys(), conn)

@@ -24,6 +24,7 @@ from services.sm.apier import (  # noqa: F401 - each registers its methods in ME
     responder,
     session_events,
     sessions,
+    shared_groups,
     stats,
     status,
     suppliers,
