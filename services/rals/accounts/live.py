@@ -393,6 +393,7 @@ class LiveStore(AccountStore):
         super().__init__(engine)
         self.owns = owns or (lambda _t, _a: True)
         self._cache: dict[Key, _Cached] = {}
+        self._members: set[Key] = set()  # accounts last seen holding a shared-group balance
         self._locks: dict[Key, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         # results of requests this process committed: a retry is answered without the StorDB
@@ -422,7 +423,14 @@ class LiveStore(AccountStore):
             c = _Cached(*loaded)
             if not groups_of(c.account):  # shared-group members stay uncached (module doc)
                 self._cache[key] = c
+            else:
+                self._members.add(key)
         return c
+
+    def known_member(self, tenant: str, account: str) -> bool:
+        """The account held a shared-group balance when last read here: a debit may go straight
+        to the group path (which is exact for any account; this only saves a read)."""
+        return (tenant, account) in self._members
 
     def evict(self, keep: Callable[[str, str], bool] | None = None) -> int:
         """Forget cached accounts (those where ``keep`` is False; all without ``keep``): they
@@ -492,6 +500,7 @@ class LiveStore(AccountStore):
                 if p.error is None:
                     if groups_of(after):
                         self._cache.pop(key, None)
+                        self._members.add(key)
                     else:
                         self._cache[key] = _Cached(after, c.version + 1)
                     self._note_result(request_id, result)

@@ -375,10 +375,11 @@ class AccountService:
                 raise _NeedsGroup
             return change(acc, None)
 
-        try:
-            return self.store.apply(tenant, name, solo, request_id=request_id, reason=reason)
-        except _NeedsGroup:
-            pass
+        if not self.store.known_member(tenant, name):
+            try:
+                return self.store.apply(tenant, name, solo, request_id=request_id, reason=reason)
+            except _NeedsGroup:
+                pass
         return self.store.apply_group(
             tenant, name, lambda acc, others: change(acc, SharedView(self.shared_groups, others)),
             members=members, request_id=request_id, reason=reason)
