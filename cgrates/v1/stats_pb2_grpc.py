@@ -65,6 +65,11 @@ class StatsServiceStub:
                 request_serializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
                 _registered_method=True)
+        self.GetStatQueue = channel.unary_unary(
+                '/cgrates.v1.StatsService/GetStatQueue',
+                request_serializer=cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
+                _registered_method=True)
         self.GetStatQueueProfile = channel.unary_unary(
                 '/cgrates.v1.StatsService/GetStatQueueProfile',
                 request_serializer=cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
@@ -127,6 +132,13 @@ class StatsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatQueue(self, request, context):
+        """The queue as CGRateS v0.10's engine.StatQueue JSON (items, each metric's totals and events).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatQueueProfile(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -177,6 +189,11 @@ def add_StatsServiceServicer_to_server(servicer, server):
                     servicer.GetStatQueuesForEvent,
                     request_deserializer=cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.IDsResponse.SerializeToString,
+            ),
+            'GetStatQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatQueue,
+                    request_deserializer=cgrates_dot_v1_dot_common__pb2.TenantID.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.JsonObject.SerializeToString,
             ),
             'GetStatQueueProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatQueueProfile,
@@ -356,6 +373,33 @@ class StatsService:
             '/cgrates.v1.StatsService/GetStatQueuesForEvent',
             cgrates_dot_v1_dot_stats__pb2.StatsProcessEventRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.IDsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.StatsService/GetStatQueue',
+            cgrates_dot_v1_dot_common__pb2.TenantID.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.JsonObject.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from cgrpy.errors import MandatoryIEMissingError, NotFoundError
 from cgrpy.event import CGREvent, validate_event
@@ -211,6 +212,11 @@ class StatEngine:
         if q is None:
             raise NotFoundError()
         return q.profile
+
+    def get_queue_json(self, tenant: str, queue_id: str) -> dict[str, Any]:
+        """``StatSv1.GetStatQueue``: the queue (expired items dropped first) as v0.10's JSON."""
+        with self._lock:
+            return self._queue(tenant, queue_id, None).v010_json()
 
     def get_queue(self, tenant: str, queue_id: str, *, now: datetime | None = None) -> StatQueue:
         with self._lock:

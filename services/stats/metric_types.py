@@ -207,6 +207,10 @@ class Metric(ABC):
     def _round(self, v: Decimal) -> Decimal:
         return round_money(v, self.rounding_decimals, "*middle")
 
+    def v010_json(self) -> dict[str, Any]:
+        """The metric as v0.10's StatQueue.SQMetrics shows it (its exported struct fields)."""
+        raise NotImplementedError(self.kind)
+
 
 class _Summing(Metric):
     """Metrics that keep a running total and a count per event ID."""
@@ -270,8 +274,27 @@ class _Summing(Metric):
     def _coerce(self, raw: Any) -> Any:
         return Decimal(raw) if not isinstance(raw, Decimal) else raw
 
+    # v0.10's field names: the running total, and each event's (average) value
+    _total_field: ClassVar[str] = "Sum"
+    _event_field: ClassVar[str] = "Stat"
+
+    def v010_json(self) -> dict[str, Any]:
+        """StatASR/ACC/TCC/ACD/TCD/PDD/Sum/Average: FilterIDs, Sum (ASR: Answered), Count,
+        Events {event id: {Stat|Duration: the event's average, CompressFactor: its count}},
+        MinItems (and FieldName for the parametrised ones)."""
+        out = {
+            "FilterIDs": list(self.filter_ids), self._total_field: self._total, "Count": self._n,
+            "Events": {eid: {self._event_field: self._avg_of(total, n), "CompressFactor": n}
+                       for eid, (total, n) in self._entries.items()},
+            "MinItems": self.min_items,
+        }
+        param = getattr(self, "param", None)
+        return out if param is None else {**out, "FieldName": param}
+
 
 class _DurationSumming(_Summing):
+    _event_field: ClassVar[str] = "Duration"
+
     @staticmethod
     def _zero() -> Any:
         return 0
@@ -315,6 +338,7 @@ class ASR(_DecimalValued, _Summing):
     """Answer-seizure ratio in percent; answered = AnswerTime present and non-zero."""
 
     kind = "*asr"
+    _total_field: ClassVar[str] = "Answered"
 
     def extract(self, event: CGREvent) -> Decimal:
         return Decimal(1) if is_answered(field_value(event, "AnswerTime")) else Decimal(0)
@@ -504,6 +528,20 @@ class _Distinct(_DecimalValued):
 
     def state(self) -> dict[str, Any]:
         return {"entries": {k: list(v) for k, v in self._entries.items()}}
+
+    def v010_json(self) -> dict[str, Any]:
+        """StatDDC/StatDistinct: FilterIDs, FieldValues {value: {event id: {}}}, Events {event id:
+        {value: count}}, MinItems, Count (and FieldName for *distinct)."""
+        values: dict[str, dict[str, Any]] = {}
+        events: dict[str, dict[str, int]] = {}
+        for eid, vals in self._entries.items():
+            for v in vals:
+                values.setdefault(v, {})[eid] = {}
+                events.setdefault(eid, {})[v] = events.get(eid, {}).get(v, 0) + 1
+        out = {"FilterIDs": list(self.filter_ids), "FieldValues": values, "Events": events,
+               "MinItems": self.min_items, "Count": self._n}
+        param = getattr(self, "param", None)
+        return out if param is None else {**out, "FieldName": param}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.reset()

@@ -19,6 +19,7 @@ from typing import Any
 from cgrpy.event import CGREvent
 from cgrpy.filters.activation import ActivationInterval
 from cgrpy.filters.selection import Passes
+from cgrpy.gotime import go_time
 from cgrpy.tariffplan.rows import (
     ProfileError,
     parse_activation,
@@ -183,6 +184,17 @@ class StatQueue:
 
     def native_metrics(self) -> dict[str, Decimal | int]:
         return {mid: m.native_value() for mid, m in self.metrics.items()}
+
+    def v010_json(self) -> dict[str, Any]:
+        """engine.StatQueue as v0.10's StatSv1.GetStatQueue answers it: SQItems {EventID,
+        ExpiryTime: null without a TTL}, SQMetrics keyed by metric ID, MinItems."""
+        return {
+            "Tenant": self.tenant, "ID": self.id,
+            "SQItems": [{"EventID": i.event_id, "ExpiryTime": go_time(i.expiry) if i.expiry else None}
+                        for i in self.items],
+            "SQMetrics": {mid: m.v010_json() for mid, m in self.metrics.items()},
+            "MinItems": self.profile.min_items,
+        }
 
     # --- persistence ------------------------------------------------------------------------
 

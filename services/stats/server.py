@@ -111,6 +111,11 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         ids = await o.run(o.stats.get_queue_ids, request.tenant or o.settings.default_tenant)
         return common_pb2.IDsResponse(ids=ids)
 
+    async def GetStatQueue(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
+        o = self.owner
+        got = await o.run(o.stats.get_queue_json, request.tenant, request.id)
+        return common_pb2.JsonObject(json=dumps_exact(got))
+
     async def GetStatQueueProfile(self, request: common_pb2.TenantID, context: Any) -> common_pb2.JsonObject:
         o = self.owner
         p = await o.runner.run(o.stats.get_profile, request.tenant, request.id)

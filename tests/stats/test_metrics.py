@@ -137,3 +137,27 @@ def test_distinct_removal_and_state_round_trip() -> None:
     n = new_metric("*ddc")
     n.load_state(m.state())
     assert n.string_value() == "1"
+
+
+def test_v010_json_shapes():
+    """StatSv1.GetStatQueue's SQMetrics: v0.10's exported fields of each metric struct."""
+    asr = new_metric("*asr")
+    asr.add(ev("e1", AnswerTime="2014-08-04T13:00:00Z"))
+    asr.add(ev("e2"))
+    assert asr.v010_json() == {"FilterIDs": [], "Answered": Decimal(1), "Count": 2, "MinItems": 0, "Events": {
+        "e1": {"Stat": Decimal(1), "CompressFactor": 1}, "e2": {"Stat": Decimal(0), "CompressFactor": 1}}}
+    acd = new_metric("*acd", min_items=2)
+    acd.add(ev("e1", Usage="10s"))
+    acd.add(ev("e1", Usage="20s"))
+    assert acd.v010_json() == {"FilterIDs": [], "Sum": 30_000_000_000, "Count": 2, "MinItems": 2,
+                               "Events": {"e1": {"Duration": 15_000_000_000, "CompressFactor": 2}}}
+    total = new_metric("*sum:~*req.Cost")
+    total.add(ev("e1", Cost="1.25"))
+    assert total.v010_json()["FieldName"] == "~*req.Cost" and total.v010_json()["Sum"] == Decimal("1.25")
+    ddc = new_metric("*ddc")
+    for eid, dst in (("e1", "1002"), ("e2", "1002"), ("e3", "1003")):
+        ddc.add(ev(eid, Destination=dst))
+    assert ddc.v010_json() == {"FilterIDs": [], "MinItems": 0, "Count": 3,
+                               "FieldValues": {"1002": {"e1": {}, "e2": {}}, "1003": {"e3": {}}},
+                               "Events": {"e1": {"1002": 1}, "e2": {"1002": 1}, "e3": {"1003": 1}}}
+    assert new_metric("*distinct:~*req.Account").v010_json()["FieldName"] == "~*req.Account"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cgrates.v1 import stats_pb2
+from cgrpy.event import loads_exact
 from services.sm.apier import shapes
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method, tenant_id, tenant_request
@@ -22,6 +23,12 @@ async def stats_queues_for_event(ctx: Context, a: Args) -> Any:
     []string), nothing counted; NOT_FOUND when none matches."""
     req = stats_pb2.StatsProcessEventRequest(event=ctx.event(a), stat_ids=a.strs("StatIDs"))
     return list((await ctx.backends.call("stats", "GetStatQueuesForEvent", req)).ids)
+
+
+@method("StatSv1.GetStatQueue")
+async def stats_get_queue(ctx: Context, a: Args) -> Any:
+    """utils.TenantID -> engine.StatQueue {Tenant, ID, SQItems, SQMetrics, MinItems}."""
+    return loads_exact((await ctx.backends.call("stats", "GetStatQueue", tenant_id(ctx, a))).json)
 
 
 @method("StatSv1.GetQueueStringMetrics")
