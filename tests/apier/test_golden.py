@@ -193,3 +193,22 @@ def test_session_attributes_altered_fields_are_paths(tcp):
     assert auth["Attributes"]["AlteredFields"] == paths  # as AttributeS gave them, not bare names
     digest = ok(tcp.call("SessionSv1.AuthorizeEventWithDigest", {"GetAttributes": True, "GetMaxUsage": True, **ev}))
     assert digest["AttributesDigest"].startswith("Password:CGRateS.org,RequestType:*prepaid")
+
+
+def test_get_stat_queue_is_an_engine_stat_queue(api):
+    ev_id = f"gq-{type(api).__name__}"
+    before = ok(api.call("StatSv1.GetStatQueue", {"Tenant": ORG, "ID": "Stats2"}))
+    assert set(before) == {"Tenant", "ID", "SQItems", "SQMetrics", "MinItems"}
+    ev = {"Tenant": ORG, "ID": ev_id, "Event": {"Account": "1001", "Destination": "1002", "RunID": "*default",
+                                                "Usage": 90_000_000_000, "Cost": Decimal("1.5")}}
+    assert ok(api.call("StatSv1.ProcessEvent", ev)) == ["Stats2"]
+    sq = ok(api.call("StatSv1.GetStatQueue", {"Tenant": ORG, "ID": "Stats2"}))
+    assert (sq["Tenant"], sq["ID"], sq["MinItems"]) == (ORG, "Stats2", 0)
+    assert sq["SQItems"][-1] == {"EventID": ev_id, "ExpiryTime": None}  # TTL -1: no expiry
+    tcc, tcd = sq["SQMetrics"]["*tcc"], sq["SQMetrics"]["*tcd"]
+    assert set(tcc) == set(tcd) == {"FilterIDs", "Sum", "Count", "Events", "MinItems"}
+    assert tcc["Events"][ev_id] == {"Stat": Decimal("1.5"), "CompressFactor": 1}
+    assert tcd["Events"][ev_id] == {"Duration": 90_000_000_000, "CompressFactor": 1}
+    assert tcc["Count"] == before["SQMetrics"]["*tcc"]["Count"] + 1
+    assert tcd["Sum"] == before["SQMetrics"]["*tcd"]["Sum"] + 90_000_000_000
+    assert err(api.call("StatSv1.GetStatQueue", {"Tenant": ORG, "ID": "nope"})) == "NOT_FOUND"
