@@ -108,6 +108,10 @@ def test_call_of_1007_paid_from_1001_across_replicas(api, suite):
     assert [b["Value"] for b in own["BalanceMap"]["*monetary"] if not b["SharedGroups"]] == [5]
     # 3.8 left: 0.80 + 0.40, then 2.60 at 0.20/min: 14 minutes
     assert ok(api.call("Responder.GetMaxSessionTime", call("1007", "sg-api-m", 3540))) == 840 * S
+    # APIerSv1.GetAccount's legacy shape: the group as SharedGroup text
+    legacy = ok(api.call("APIerSv1.GetAccount", {"Tenant": "cgrates.org", "Account": "1001"}))
+    assert [(b["Value"], b["SharedGroup"]) for b in legacy["BalanceMap"]["*monetary*out"]] == [
+        (5, ""), (D("3.8"), "SHARED_A")]
     _verified(suite, "1001", "1007")
 
 
@@ -136,6 +140,58 @@ def test_concurrent_calls_never_overspend(suite):
     finally:
         c.close()
     _verified(suite, "1001", "1007")
+
+
+def _claim(suite: Suite, replica: int, account: str) -> None:
+    """Make ``replica`` the owner of the account's partition: the first replica asked takes it
+    (a new account answers NOT_FOUND, the partition is taken all the same)."""
+    ch, stub = _stub(suite, replica)
+    with ch:
+        try:
+            stub.GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org", account=account), timeout=10)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND, exc
+
+
+def test_two_members_owned_by_two_replicas_debit_at_once(suite):
+    """sg_a (owned by replica 0) holds 0 and sg_b (replica 1) holds 10 in SHARED_A, the oldtutorial
+    members drained first; 20 one-minute calls of each at once through SM, debt refused: 8 calls
+    leave 0.40, the 9th pays its fee from its caller's *default and the minute from the last
+    0.40, every later one is refused. Exactly 9 pass whatever the order, the shared balances end
+    at exactly 0, and both replicas prove every member's journal."""
+    _claim(suite, 0, "sg_a")
+    _claim(suite, 1, "sg_b")
+    owned = _owned(suite)
+    assert 35 in owned[0] and 25 in owned[1]  # the partitions of sg_a and sg_b
+    c = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+    try:
+        for account, value in (("1001", 0), ("1007", 0), ("sg_new", 0), ("sg_a", 0), ("sg_b", 10)):
+            assert ok(c.call("APIerSv1.SetBalance", {
+                "Tenant": "cgrates.org", "Account": account, "BalanceType": "*monetary", "Value": value,
+                "Balance": {"ID": "pool" if account.startswith("sg_") else "", "SharedGroups": ["SHARED_A"],
+                            **({} if account.startswith("sg_") else {"Uuid": shared(c, account)["Uuid"]})}})) == "OK"
+    finally:
+        c.close()
+
+    def one(job: tuple[str, int]) -> dict:
+        account, i = job
+        cl = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+        try:
+            return cl.call("Responder.Debit", call(account, f"sg-two-{account}-{i}", DenyNegativeAccount=True))
+        finally:
+            cl.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(one, [(a, i) for i in range(20) for a in ("sg_a", "sg_b")]))
+    passed = [r["result"]["Cost"] for r in replies if r["error"] is None]
+    assert len(passed) == 9 and sum(passed) == D("10.8")
+    assert {r["error"] for r in replies if r["error"] is not None} == {"INSUFFICIENT_CREDIT"}
+    c = TcpClient(suite.env["CGRPY_JSONRPC_LISTEN"])
+    try:
+        assert [shared(c, a)["Value"] for a in ("sg_a", "sg_b")] == [0, 0]
+    finally:
+        c.close()
+    _verified(suite, "1001", "1007", "sg_a", "sg_b", "sg_new")
 
 
 def test_set_balance_with_shared_groups_joins_the_group(api):
