@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -214,3 +215,30 @@ def test_concurrent_debits_of_two_members_owned_by_two_stores(pg_url: str) -> No
         for st in stores.values():
             st.close()
         engine.dispose()
+
+
+def test_prepaid_session_max_debit_then_refund_by_debit_ids(svc: AccountService) -> None:
+    """What SM does for a *prepaid call of 1007: MaxDebit pieces paid from 1001's shared balance,
+    then the surplus refunded by the pieces' request ids at terminate, back to 1001."""
+    # first piece: 0.80 + 0.40 (first minute), second piece: 60 s at 0.20/min = 0.19998
+    svc.debit(call("1007", 60), "sess:0", max_debit=True)
+    second = replace(call("1007", 60), loop_index=1, duration_index_ns=120 * SECOND)
+    svc.debit(second, "sess:1", max_debit=True)
+    assert shared_value(svc, "1001") == Decimal("3.60002")
+    # the call lasted 70 s: keep 70 s (the increment spanning it included), refund the rest
+    r = svc.refund_debits("sess:refund", ["sess:0", "sess:1"], keep_usage_ns=70 * SECOND)
+    assert r.refunded == Decimal("0.16665")  # 5 of the 6 increments of 10 s
+    assert shared_value(svc, "1001") == Decimal("3.76667")
+    assert svc.refund_debits("sess:refund", ["sess:0", "sess:1"],
+                             keep_usage_ns=70 * SECOND).replayed
+    assert shared_value(svc, "1001") == Decimal("3.76667")
+    assert_verified(svc, "1001", "1007")
+
+
+def test_max_debit_is_shortened_to_what_the_group_can_pay(svc: AccountService) -> None:
+    # 5 in the group pays 20 minutes (1.20, then 114 increments of 0.03333); ask for an hour
+    out = svc.debit(call("1007", 3600), "sess-long", max_debit=True)
+    assert out.usage_ns == 1200 * SECOND and out.cost == Decimal("4.99962")
+    assert shared_value(svc, "1001") == Decimal("0.00038")
+    assert svc.get_max_usage(call("1007", 60)) == 0
+    assert_verified(svc, "1001", "1007")
