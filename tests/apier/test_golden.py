@@ -116,6 +116,10 @@ def _trigger_removes(tcp, account: str) -> None:
     [old] = ok(tcp.call("APIerSv1.GetAccount", {"Tenant": ORG, "Account": account}))["ActionTriggers"]
     assert (old["Id"], old["ActionsId"], old["BalanceType"], old["ThresholdValue"]) == \
         ("TRG_G_RM", "ACT_G_RM", "*monetary", Decimal("0.5"))
+    assert set(old) == {"Id", "ThresholdType", "ThresholdValue", "Recurrent", "MinSleep", "BalanceId", "BalanceType",
+                        "BalanceDestinationIds", "BalanceWeight", "BalanceExpirationDate", "BalanceTimingTags",
+                        "BalanceRatingSubject", "BalanceCategory", "BalanceSharedGroup", "BalanceDisabled", "Weight",
+                        "ActionsId", "MinQueuedItems", "Executed"}
 
 
 def test_trigger_remove_account_after_a_balance_change(tcp, http):

@@ -5,7 +5,7 @@ balance types keyed ``<type>*out`` (``*monetary*out``), balances as ``{Uuid, Id,
 ExpirationDate, Weight, DestinationIds, RatingSubject, Category, SharedGroup, Timings, TimingIDs,
 Disabled}`` with the ID sets as ``;``-joined text (sorted here; v0.10 prints map order), the unit
 counters as ``{BalanceType, Balances}`` and the action triggers flattened (``BalanceId``,
-``BalanceType``, ``BalanceDirection`` ``*out``, ...). ``APIerSv2.GetAccount`` keeps the current shape.
+``BalanceType``, ``BalanceDestinationIds``, ...; no direction: v0.10 dropped it there). ``APIerSv2.GetAccount`` keeps the current shape.
 ``APIerSv1.GetAccounts`` is ``APIerSv2.GetAccounts`` (same paging and filter) with each account in
 that old shape, and ``Tenant`` mandatory as in v0.10.
 """
@@ -63,7 +63,7 @@ def old_trigger(t: dict[str, Any]) -> dict[str, Any]:
         "Id": t.get("ID", ""), "ThresholdType": t.get("ThresholdType", ""),
         "ThresholdValue": t.get("ThresholdValue", 0), "Recurrent": bool(t.get("Recurrent")),
         "MinSleep": t.get("MinSleep", 0), "BalanceId": b.get("ID") or "", "BalanceType": b.get("Type") or "",
-        "BalanceDirection": OUT, "BalanceDestinationIds": _ids(b.get("DestinationIDs")),
+        "BalanceDestinationIds": _ids(b.get("DestinationIDs")),
         "BalanceWeight": b.get("Weight") or 0, "BalanceExpirationDate": b.get("ExpirationDate") or GO_ZERO_TIME,
         "BalanceTimingTags": _ids(b.get("TimingIDs")), "BalanceRatingSubject": b.get("RatingSubject") or "",
         "BalanceCategory": _ids(b.get("Categories")), "BalanceSharedGroup": _ids(b.get("SharedGroups")),
