@@ -19,8 +19,9 @@ from cgrpy.storage.models import Base
 from cgrpy.tariffplan.csvread import read_folder
 from cgrpy.units import SECOND
 from services.rals.accounts.live import LiveStore
-from services.rals.accounts.model import MONETARY, AccountError
+from services.rals.accounts.model import MONETARY, AccountError, Balance
 from services.rals.accounts.service import AccountService
+from services.rals.accounts.shared import order_by_strategy
 from services.rals.rating import CallDescriptor
 from tests.conftest import TARIFFPLANS
 
@@ -242,3 +243,36 @@ def test_max_debit_is_shortened_to_what_the_group_can_pay(svc: AccountService) -
     assert shared_value(svc, "1001") == Decimal("0.00038")
     assert svc.get_max_usage(call("1007", 60)) == 0
     assert_verified(svc, "1001", "1007")
+
+
+def test_a_row_for_an_account_gives_its_own_strategy(sqlite_url: str) -> None:
+    """SharedGroups.csv rows name an account's parameters (v0.10 AccountParameters): A debits
+    its own share first (*mine_lowest), anyone else takes the largest (*any *highest)."""
+    rows = rows_with("*highest")
+    rows["SharedGroups"].append({"Id": "SHARED_A", "Account": "cgrates.org:A",
+                                 "Strategy": "*mine_lowest", "RatingSubject": ""})
+    s = make(sqlite_url, rows, "live")
+    try:
+        for acc, v in (("A", 5), ("B", 10), ("C", 3)):
+            s.set_balance(TEN, acc, MONETARY, Decimal(v), balance_id="pool",
+                          shared_groups=["SHARED_A"])
+        s.debit(call("A", 60), "own-a")
+        s.debit(call("C", 60), "own-c")
+        assert [shared_value(s, a) for a in "ABC"] == [Decimal("3.8"), Decimal("8.8"), Decimal(3)]
+        assert s.get_shared_group("SHARED_A") == {
+            "Id": "SHARED_A",
+            "AccountParameters": {"*any": {"Strategy": "*highest", "RatingSubject": ""},
+                                  "cgrates.org:A": {"Strategy": "*mine_lowest", "RatingSubject": ""}},
+            "MemberIds": {"cgrates.org:A": True, "cgrates.org:B": True, "cgrates.org:C": True},
+        }
+        assert_verified(s, "A", "B", "C")
+    finally:
+        close(s)
+
+
+def test_order_by_strategy_unknown_word_is_mine_random() -> None:
+    mine, other = Balance(type=MONETARY, value=Decimal(1)), Balance(type=MONETARY, value=Decimal(9))
+    for _ in range(5):
+        assert order_by_strategy("*bogus", mine, [other, mine])[0] is mine
+    assert order_by_strategy("*lowest", other, [other, mine]) == [mine, other]
+    assert order_by_strategy("*mine_highest", mine, [other, mine]) == [mine, other]
