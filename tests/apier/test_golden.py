@@ -216,3 +216,23 @@ def test_get_stat_queue_is_an_engine_stat_queue(api):
     assert tcc["Count"] == before["SQMetrics"]["*tcc"]["Count"] + 1
     assert tcd["Sum"] == before["SQMetrics"]["*tcd"]["Sum"] + 90_000_000_000
     assert err(api.call("StatSv1.GetStatQueue", {"Tenant": ORG, "ID": "nope"})) == "NOT_FOUND"
+
+
+def test_balance_timings_are_ritimings(tcp):
+    assert ok(tcp.call("APIerSv1.SetTPTiming", {"TPid": "g_timings", "ID": "TM_G_WKD", "Years": "*any", "Months": "*any",
+                                                "MonthDays": "*any", "WeekDays": "1;2;3;4;5", "Time": "08:00:00"})) == "OK"
+    assert ok(tcp.call("APIerSv1.LoadTariffPlanFromStorDb", {"TPid": "g_timings"})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Account": "g_tm", "BalanceType": "*monetary", "Value": 5, "Balance": {
+        "ID": "weekdays", "TimingIDs": ["TM_G_WKD"]}})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Account": "g_tm", "BalanceType": "*monetary", "Value": 1,
+                                               "BalanceID": "plain"})) == "OK"
+    acc = ok(tcp.call("APIerSv2.GetAccount", {"Account": "g_tm"}))
+    bals = {b["ID"]: b for b in acc["BalanceMap"]["*monetary"]}
+    # engine.Balance.Timings: the RITiming of each TimingID (null without any)
+    assert bals["weekdays"]["Timings"] == [{"Years": [], "Months": [], "MonthDays": [], "WeekDays": [1, 2, 3, 4, 5],
+                                            "StartTime": "08:00:00", "EndTime": ""}]
+    assert bals["plain"]["Timings"] is None
+    assert ok(tcp.call("APIerSv2.GetAccounts", {"AccountIDs": ["g_tm"]})) == [acc]
+    [old] = [b for b in ok(tcp.call("APIerSv1.GetAccount", {"Account": "g_tm"}))["BalanceMap"]["*monetary*out"]
+             if b["Id"] == "weekdays"]
+    assert (old["Timings"], old["TimingIDs"]) == (bals["weekdays"]["Timings"], "TM_G_WKD")

@@ -11,6 +11,7 @@ from cgrates.v1 import rals_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import loads_exact
 from cgrpy.units import to_unix_nano
+from services.sm.apier.action_plans import ri_timing
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method
 
@@ -44,7 +45,21 @@ async def _account(ctx: Context, tenant: str, account: str) -> Any:
         if exc.word in ("ACCOUNT_NOT_FOUND", "NOT_FOUND"):  # CGRateS: the bare utils.ErrNotFound
             raise CGRError("NOT_FOUND") from None
         raise
-    return loads_exact(acc.json)
+    return await with_balance_timings(ctx, loads_exact(acc.json))
+
+
+async def with_balance_timings(ctx: Context, acc: dict[str, Any]) -> dict[str, Any]:
+    """Each balance's ``Timings``: the engine.RITiming of each of its TimingIDs, as v0.10 keeps
+    them on the balance (null when it has none)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for bals in (acc.get("BalanceMap") or {}).values():
+        for b in bals:
+            ids = sorted(b.get("TimingIDs") or {})
+            for tid in ids:
+                if tid not in seen:
+                    seen[tid] = await ri_timing(ctx, tid)
+            b["Timings"] = [seen[t] for t in ids] or None
+    return acc
 
 
 @method("APIerSv2.GetAccount")

@@ -10,6 +10,7 @@ from typing import Any
 from cgrates.v1 import common_pb2, rals_pb2
 from cgrpy.errors import CGRError
 from cgrpy.event import loads_exact
+from services.sm.apier.accounts import with_balance_timings
 from services.sm.apier.args import Args
 from services.sm.apier.core import METHODS, Context, method
 
@@ -75,7 +76,7 @@ async def get_accounts(ctx: Context, a: Args) -> Any:
             if exc.word in ("ACCOUNT_NOT_FOUND", "NOT_FOUND"):
                 continue
             raise
-        doc = loads_exact(acc.json)
+        doc = await with_balance_timings(ctx, loads_exact(acc.json))
         if any(doc.get(k) is not v for k, v in flt.items()):
             continue
         out.append(doc)

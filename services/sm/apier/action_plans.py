@@ -53,7 +53,7 @@ def _int_list(cell: str) -> list[int]:
     return [int(x) for x in cell.split(";") if x and x != "*any"]
 
 
-async def _timing(ctx: Context, timing_id: str) -> dict[str, Any]:
+async def ri_timing(ctx: Context, timing_id: str) -> dict[str, Any]:
     """engine.RITiming of a plan entry: a Timings row, else a built-in id (``*asap``,
     ``*monthly``, ...) shown as its StartTime, as v0.10 shows ``*asap``. v0.10's RITiming has
     no ID field: the timing id is not in the reply."""
@@ -74,7 +74,7 @@ async def _plan(ctx: Context, plan_id: str, accounts: list[dict[str, str]]) -> d
     for i, e in enumerate(entries):
         timings.append({
             "Uuid": timing_uuid(plan_id, i),
-            "Timing": {"Timing": await _timing(ctx, e["TimingId"]), "Rating": None, "Weight": 0},
+            "Timing": {"Timing": await ri_timing(ctx, e["TimingId"]), "Rating": None, "Weight": 0},
             "ActionsID": e["ActionsId"], "ExtraData": None, "Weight": e["Weight"],
         })
     attached = {f"{r['Tenant']}:{r['Account']}": True for r in accounts
@@ -187,7 +187,7 @@ async def _balance_filter(ctx: Context, act: dict[str, Any]) -> dict[str, Any]:
         **{k: _string_map(cell[c]) if cell[c] else None for k, c in maps.items() if k != "TimingIDs"},
         "RatingSubject": cell["RatingSubject"] or None,
         "TimingIDs": _string_map(cell["TimingTags"]) if cell["TimingTags"] else None,
-        "Timings": [await _timing(ctx, t) for t in tags] or None,
+        "Timings": [await ri_timing(ctx, t) for t in tags] or None,
         "Disabled": cell["BalanceDisabled"].lower() == "true" if cell["BalanceDisabled"] else None,
         "Factor": None,
         "Blocker": cell["BalanceBlocker"].lower() == "true" if cell["BalanceBlocker"] else None,
