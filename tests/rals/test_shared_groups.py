@@ -276,3 +276,40 @@ def test_order_by_strategy_unknown_word_is_mine_random() -> None:
         assert order_by_strategy("*bogus", mine, [other, mine])[0] is mine
     assert order_by_strategy("*lowest", other, [other, mine]) == [mine, other]
     assert order_by_strategy("*mine_highest", mine, [other, mine]) == [mine, other]
+
+
+def test_the_same_request_on_two_stores_at_once_debits_once(pg_url: str) -> None:
+    """A hung owner's request is served by another replica while the owner may still finish it
+    (docs/rals-accounts.md): the same shared-group debit (same request id) run by two stores at
+    the same moment is applied once, and both answer the same result."""
+    rows = rows_with("*highest")
+    engine = make_engine(pg_url)
+    Base.metadata.create_all(engine)
+    stores = [LiveStore(engine), LiveStore(engine, owns=lambda _t, _a: False)]
+    svcs = [AccountService(engine, rows, tpid="old", store=st) for st in stores]
+    try:
+        svcs[0].set_balance(TEN, "A", MONETARY, Decimal(0), balance_id="pool",
+                            shared_groups=["SHARED_A"])
+        svcs[0].set_balance(TEN, "B", MONETARY, Decimal(100), balance_id="pool",
+                            shared_groups=["SHARED_A"])
+        results: dict[str, list[Decimal]] = {}
+        lock = threading.Lock()
+
+        def run(svc: AccountService, rid: str) -> None:
+            out = svc.debit(call("A", 60), rid)
+            with lock:
+                results.setdefault(rid, []).append(out.cost)
+
+        threads = [threading.Thread(target=run, args=(svc, f"twice-{i}"))
+                   for i in range(10) for svc in svcs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert all(costs == [Decimal("1.2")] * 2 for costs in results.values()) and len(results) == 10
+        assert shared_value(svcs[0], "B") == Decimal(100) - 10 * Decimal("1.2")
+        assert_verified(svcs[0], "A", "B")
+    finally:
+        for st in stores:
+            st.close()
+        engine.dispose()
