@@ -40,7 +40,7 @@ def account_json(acc: Account) -> dict[str, Any]:
     return {
         "ID": acc.id,
         "BalanceMap": balance_map or None,
-        "UnitCounters": None,
+        "UnitCounters": unit_counters_json(acc),
         "ActionTriggers": [action_trigger_json(t) for t in acc.triggers] or None,
         "AllowNegative": acc.allow_negative,
         "Disabled": acc.disabled,
@@ -74,6 +74,30 @@ def action_trigger_json(t: ActionTrigger) -> dict[str, Any]:
         "Weight": t.weight, "ActionsID": t.actions_id, "MinQueuedItems": 0,
         "Executed": t.executed, "LastExecutionTime": go_time(t.last_execution),
     }
+
+
+def unit_counters_json(acc: Account) -> dict[str, list[dict[str, Any]]] | None:
+    """engine.UnitCounters as v0.10 builds them from the account's counter triggers: per balance
+    type, one UnitCounter per CounterType (``*event`` / ``*balance``) whose Counters are each
+    trigger's balance filter (its ID the trigger's UniqueID when the filter names no balance) with
+    the amount counted for that trigger; null without counter triggers."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    by_kind: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in acc.triggers:
+        if "counter" not in t.threshold_type:
+            continue
+        kind = "*balance" if "balance" in t.threshold_type else "*event"
+        flt = action_trigger_json(t)["Balance"]
+        if not flt["ID"] and t.unique_id:
+            flt = {**flt, "ID": t.unique_id}
+        btype = flt["Type"] or ""
+        uc = by_kind.get((btype, kind))
+        if uc is None:
+            uc = by_kind[(btype, kind)] = {"CounterType": kind, "Counters": []}
+            out.setdefault(btype, []).append(uc)
+        if all(c["Filter"] != flt for c in uc["Counters"]):
+            uc["Counters"].append({"Value": acc.counters.get(t.unique_id, Decimal(0)), "Filter": flt})
+    return out or None
 
 
 def balance_pb(b: Balance) -> rals_pb2.Balance:

@@ -236,3 +236,26 @@ def test_balance_timings_are_ritimings(tcp):
     [old] = [b for b in ok(tcp.call("APIerSv1.GetAccount", {"Account": "g_tm"}))["BalanceMap"]["*monetary*out"]
              if b["Id"] == "weekdays"]
     assert (old["Timings"], old["TimingIDs"]) == (bals["weekdays"]["Timings"], "TM_G_WKD")
+
+
+def test_unit_counters_of_counter_triggers(tcp):
+    assert ok(tcp.call("APIerSv1.SetActionTriggers", {"GroupID": "TRG_G_CNT", "ActionTriggers": [
+        {"UniqueID": "spent", "ThresholdType": "*max_event_counter", "ThresholdValue": 100,
+         "BalanceType": "*monetary", "ActionsId": "ACT_LOG_WARNING", "Weight": 10}]})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Account": "g_cnt", "BalanceType": "*monetary", "BalanceID": "main",
+                                               "Value": 5})) == "OK"
+    assert ok(tcp.call("APIerSv2.GetAccount", {"Account": "g_cnt"}))["UnitCounters"] is None  # no counter trigger
+    assert ok(tcp.call("APIerSv1.AddAccountActionTriggers", {"Account": "g_cnt",
+                                                             "ActionTriggerIDs": ["TRG_G_CNT"]})) == "OK"
+    cd = {"Tenant": ORG, "Category": "call", "Account": "g_cnt", "Subject": "1001", "Destination": "1002",
+          "TimeStart": "2014-08-04T13:00:00Z", "TimeEnd": "2014-08-04T13:01:00Z", "RequestID": "g-cnt-1"}
+    assert ok(tcp.call("Responder.Debit", cd))["Cost"] == Decimal("0.6")
+    acc = ok(tcp.call("APIerSv2.GetAccount", {"Account": "g_cnt"}))
+    # engine.UnitCounters: per balance type, a CounterType and each trigger's filter with its count
+    [uc] = acc["UnitCounters"]["*monetary"]
+    assert uc["CounterType"] == "*event"
+    [c] = uc["Counters"]
+    assert c["Value"] == Decimal("0.6") and (c["Filter"]["ID"], c["Filter"]["Type"]) == ("spent", "*monetary")
+    assert c["Filter"] == {**acc["ActionTriggers"][0]["Balance"], "ID": "spent"}
+    [old] = ok(tcp.call("APIerSv1.GetAccount", {"Account": "g_cnt"}))["UnitCounters"]
+    assert old["BalanceType"] == "*monetary" and old["Balances"][0]["Value"] == Decimal("0.6")
