@@ -204,6 +204,17 @@ def test_set_balance_with_shared_groups_joins_the_group(api):
         "Balance": {"ID": "other", "SharedGroups": ["NOPE"]}})) == "NOT_FOUND:SharedGroups NOPE"
 
 
+def test_tp_shared_groups_in_the_live_tpid_are_live(api, suite):
+    live = suite.env.get("CGRPY_TPID", "cgrpy")
+    assert ok(api.call("APIerSv1.SetTPSharedGroups", {"TPid": live, "ID": "SG_LIVE", "SharedGroups": [
+        {"Account": "*any", "Strategy": "*lowest", "RatingSubject": ""}]})) == "OK"
+    assert ok(api.call("APIerSv1.GetSharedGroup", "SG_LIVE")) == {
+        "Id": "SG_LIVE", "AccountParameters": {"*any": {"Strategy": "*lowest", "RatingSubject": ""}},
+        "MemberIds": {}}
+    assert ok(api.call("APIerSv1.RemoveTPSharedGroups", {"TPid": live, "ID": "SG_LIVE"})) == "OK"
+    assert ok(api.call("APIerSv1.GetSharedGroup", "SG_LIVE"))["Id"] == ""
+
+
 def test_tp_shared_groups(api):
     sg = {"TPid": "TP_SG", "ID": "SG_X", "SharedGroups": [
         {"Account": "*any", "Strategy": "*lowest", "RatingSubject": ""},
