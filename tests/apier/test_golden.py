@@ -159,8 +159,8 @@ def test_stat_queues_for_event_counts_nothing(api):
 
 def test_active_sessions_usage_is_total_usage_and_extra_fields(tcp):
     ev = {"OriginID": "g-sess-1", "ToR": "*voice", "RequestType": "*prepaid", "Tenant": ORG, "Category": "call",
-          "Account": "1001", "Subject": "1001", "Destination": "1002", "SetupTime": "2014-08-04T13:00:00Z",
-          "AnswerTime": "2014-08-04T13:00:00Z", "Usage": 60_000_000_000, "ExtraX": "y", "ExtraN": 7}
+          "Account": "1001", "Subject": "1001", "Destination": "1002", "SetupTime": 1407157200,
+          "AnswerTime": "2014-08-04 13:00:05", "Usage": 60_000_000_000, "ExtraX": "y", "ExtraN": 7}
     rep = ok(tcp.call("SessionSv1.InitiateSession", {"InitSession": True, "GetMaxUsage": True,
                                                      "CGREvent": {"Tenant": ORG, "ID": "g-s1", "Event": ev}}))
     assert rep["MaxUsage"] == 60_000_000_000
@@ -171,6 +171,8 @@ def test_active_sessions_usage_is_total_usage_and_extra_fields(tcp):
     dflt = by_run["*default"]
     assert dflt["Usage"] == dflt["DebitInterval"] == 10_000_000_000 and by_run["*raw"]["Usage"] == 0
     for r in rows:
+        # time.Time fields as Go marshals them, whatever form the event gave
+        assert (r["SetupTime"], r["AnswerTime"]) == ("2014-08-04T13:00:00Z", "2014-08-04T13:00:05Z")
         assert (r["ExtraFields"]["ExtraX"], r["ExtraFields"]["ExtraN"]) == ("y", "7")
         assert not {"OriginID", "Account", "Usage", "RunID"} & set(r["ExtraFields"])
     assert ok(tcp.call("SessionSv1.TerminateSession", {"TerminateSession": True, "CGREvent": {

@@ -11,6 +11,7 @@ from typing import Any
 
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact
+from cgrpy.units import UnitError, parse_time
 from services.sm.apier import shapes
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method
@@ -137,6 +138,15 @@ def _as_text(v: Any) -> str:
     return str(v)
 
 
+def _event_time(v: Any) -> str:
+    """An event time (RFC3339, SQL text, unix seconds...) as Go marshals time.Time; the zero
+    time when absent, the text itself when it is not a time (never an error in a listing)."""
+    try:
+        return shapes.go_time(parse_time(v))
+    except (UnitError, ValueError):
+        return str(v)
+
+
 def _extra_fields(event: dict[str, Any]) -> dict[str, str]:
     return {k: _as_text(v) for k, v in event.items() if k not in _MAIN_FIELDS}
 
@@ -157,8 +167,8 @@ def _external_sessions(ctx: Context, a: Args) -> list[dict[str, Any]]:
                 "RequestType": run.request_type, "Tenant": ev.tenant, "Category": ev.get("Category") or "call",
                 "Account": ev.get("Account") or "", "Subject": ev.get("Subject") or ev.get("Account") or "",
                 "Destination": ev.get("Destination") or "",
-                "SetupTime": ev.get("SetupTime") or shapes.GO_ZERO_TIME,
-                "AnswerTime": ev.get("AnswerTime") or shapes.GO_ZERO_TIME,
+                "SetupTime": _event_time(ev.get("SetupTime")),
+                "AnswerTime": _event_time(ev.get("AnswerTime")),
                 "Usage": run.total_usage_ns,
                 "ExtraFields": _extra_fields(ev.event), "NodeID": platform.node(), "LoopIndex": run.loop_index,
                 "DurationIndex": run.duration_index, "MaxRate": 0, "MaxRateUnit": 0,
