@@ -4,25 +4,31 @@ session core, the gRPC SessionService for tools, and the gRPC backends to the ot
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from typing import Any
 
 import grpc
+from sqlalchemy import make_url
 
 from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.netaddr import split_host_port
 from cgrpy.runtime.server import BaseService
 from cgrpy.security import AllowList
+from cgrpy.storage.db import make_engine
 from cgrpy.units import UnitError, money_str, parse_time, to_unix_nano
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm import metrics
+from services.sm.adoption import Adopter
 from services.sm.apier.server import ApiServer
 from services.sm.clients import GrpcBackends
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
 from services.sm.opensips.mi import MIClient, advertised_event_socket, subscribe_forever
+from services.sm.owners import OwnerLease, new_owner
 from services.sm.sessions.core import (
     CHANNEL_EVENTS,
     CHANNEL_MODULE,
@@ -32,7 +38,10 @@ from services.sm.sessions.core import (
 )
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
+from services.sm.sqlstore import SqlSessionStore
 from services.sm.store import SessionStore, default_path
+
+EXIT_OWNER_LOST = 75  # another replica adopted this one's sessions while it was cut off
 
 
 class InstrumentedListener(CgratesListener):
@@ -168,7 +177,9 @@ class SmServer(BaseService):
         self.datagrams: EventDatagramListener | None = None
         self.spool: CdrSpool | None = None
         self._collector: metrics.SessionCollector | None = None
-        self.session_store: SessionStore | None = None
+        self.session_store: SessionStore | SqlSessionStore | None = None
+        self.owner_lease: OwnerLease | None = None
+        self.adopter: Adopter | None = None
         self._reconcile: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
         self.mi: MIClient | None = None
@@ -212,7 +223,10 @@ class SmServer(BaseService):
             self._subscriber = asyncio.create_task(subscribe_forever(mi, advertised))
         self._collector = metrics.register_session_collector(
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
-        self._restore_sessions()
+        if str(s.stordb_url).startswith("postgresql"):
+            await self._shared_sessions(f"{socket.gethostname()}:{self.listener.port}")
+        else:
+            self._restore_sessions()
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
         # CGRateS-compatible JSON-RPC API (TCP + HTTP), served by this process (services/sm/apier)
         self.api = ApiServer(s, sessions=self.sm, engine=lambda: self.engine)
@@ -257,6 +271,34 @@ class SmServer(BaseService):
             self.log.info("sm.sessions_restored", count=len(restored))
             self._reconcile = asyncio.create_task(self._reconcile_restored())
 
+    async def _shared_sessions(self, name: str) -> None:
+        """Postgres StorDB: sessions live in ``sm_sessions``, owned by this replica under a new
+        owner name, and the sessions of replicas that died (or of this one's previous run) are
+        adopted now and whenever one dies later (services/sm/adoption.py)."""
+        assert self.sm is not None
+        url = make_url(self.settings.stordb_url)
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        owner = new_owner(name)
+        self.owner_lease = OwnerLease(conninfo, owner, on_lost=self._owner_lost)
+        await asyncio.to_thread(self.owner_lease.acquire)
+        store = SqlSessionStore(make_engine(self.settings.stordb_url), owner)
+        self.session_store = store
+        self.sm.store = store
+        self.adopter = Adopter(self.sm, store, self.owner_lease, on_adopted=self._adopted)
+        await self.adopter.sweep()
+        self.sm.on_unknown = self.adopter.missing
+        self.adopter.start()
+        self.log.info("sm.sessions_shared", owner=owner, adopted=self.adopter.adopted)
+
+    def _adopted(self, active: list[Session]) -> None:
+        if active and (self._reconcile is None or self._reconcile.done()):
+            self._reconcile = asyncio.create_task(self._reconcile_restored())
+
+    def _owner_lost(self) -> None:
+        # Another replica holds this one's sessions now: stop at once, writing nothing more.
+        self.log.error("sm.owner_lost_exiting", code=EXIT_OWNER_LOST)
+        os._exit(EXIT_OWNER_LOST)
+
     async def _reconcile_restored(self) -> None:
         """Ask OpenSIPS (it reconnects on its next request) which restored calls it still has:
         those resume charging, the others are closed; whatever nobody confirmed within
@@ -285,6 +327,8 @@ class SmServer(BaseService):
         for task in (self._reconcile, self._subscriber):
             if task is not None:
                 task.cancel()
+        if self.adopter is not None:
+            await self.adopter.close()
         if self.listener is not None:
             await self.listener.stop()
         if self.datagrams is not None:
@@ -295,7 +339,9 @@ class SmServer(BaseService):
         if self.spool is not None:
             await self.spool.close()
         if self.session_store is not None:
-            self.session_store.close()
+            await asyncio.to_thread(self.session_store.close)
+        if self.owner_lease is not None:  # after the last write: the adopter then sees it all
+            self.owner_lease.close()
         if self.backends is not None:
             await self.backends.close()
         if self._collector is not None:

@@ -4,6 +4,7 @@ from cgrpy.storage.models import (  # noqa: F401
     accounts,
     cdrs,
     resources,
+    sm,
     stats,
     thresholds,
     tp,

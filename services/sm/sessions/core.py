@@ -224,6 +224,9 @@ class SessionManager:
         self.cfg = config or SMConfig()
         self.disconnector = disconnector
         self.store = store
+        # A request named a session this SM does not have: another replica may have owned it and
+        # died (services/sm/adoption.py); awaited before the request is handled as unknown.
+        self.on_unknown: Callable[[], Awaitable[None]] | None = None
         self.metrics = Metrics()
         self._table = SessionTable()
         self._reuse = ReuseCache(self.cfg.reuse_ttl_s, self.cfg.reuse_max_entries)
@@ -659,6 +662,9 @@ class SessionManager:
 
     async def _update(self, event: CGREvent, flags: SessionFlags) -> UpdateResult:
         s = self._active.get(cgrid_of(event))
+        if s is None and self.on_unknown is not None:
+            await self.on_unknown()
+            s = self._active.get(cgrid_of(event))
         if s is None:
             init = await self.initiate(event, flags)
             return UpdateResult(max_usage_ns=init.max_usage_ns, attributes=init.attributes, error=init.error)
@@ -692,6 +698,9 @@ class SessionManager:
     async def _terminate(self, event: CGREvent, flags: SessionFlags | None = None) -> str | None:
         cgrid = cgrid_of(event)
         s = self._active.get(cgrid)
+        if s is None and cgrid not in self._closed and self.on_unknown is not None:
+            await self.on_unknown()
+            s = self._active.get(cgrid)
         if s is None:
             if cgrid in self._closed:
                 return None  # duplicate terminate (e.g. after our own force-terminate)
@@ -932,6 +941,9 @@ class SessionManager:
         oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
         # ProcessCDR of an answered call carries the bare Call-ID even for tagged sessions (A.7).
         sessions = self._table.by_origin(host, oid)
+        if not sessions and self.on_unknown is not None:
+            await self.on_unknown()
+            sessions = self._table.by_origin(host, oid)
         try:
             if not sessions:
                 await self.backends.cdrs_process_cdr(event, chargers=True, attributes=True, rals=True)

@@ -1,0 +1,143 @@
+"""SM replicas on one Postgres StorDB: sessions in ``sm_sessions``, one owner each, adopted when
+their owner dies (real Postgres, the owners' advisory locks; RALs is the in-memory fake that
+applies a request id once, as RALs does)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, make_url, select, text
+
+from cgrpy.event import CGREvent
+from cgrpy.storage.db import make_engine
+from cgrpy.storage.migrate import upgrade
+from cgrpy.storage.models.sm import SmSession
+from services.sm.adoption import Adopter
+from services.sm.owners import OwnerLease, new_owner
+from services.sm.sessions.core import SessionManager, SMConfig
+from services.sm.sessions.types import SessionFlags
+from services.sm.sqlstore import SqlSessionStore
+from tests.sm.fakes import FakeBackends
+
+MS = 1_000_000
+ORIGIN = ("call-1@h", "127.0.0.1")
+
+
+def _event(**extra: object) -> CGREvent:
+    fields = {"OriginID": ORIGIN[0], "OriginHost": ORIGIN[1], "RequestType": "*prepaid",
+              "Account": "1001", "Destination": "1002", "AnswerTime": "1795677153",
+              "DialogID": 515806928, "DialogEntry": 1891}
+    fields.update(extra)
+    return CGREvent(event=fields)
+
+
+@dataclass
+class Replica:
+    sm: SessionManager
+    store: SqlSessionStore
+    lease: OwnerLease
+    adopter: Adopter
+    lost: list[int]
+
+    async def die(self) -> None:
+        """What SIGKILL leaves: the rows as last written, the owner lock gone with its connection."""
+        await self.sm.shutdown()
+        await self.adopter.close()
+        self.store.close()
+        self.lease.close()
+
+
+@pytest.fixture
+def engine(pg_url: str) -> Iterator[tuple[Engine, str]]:
+    upgrade(pg_url)
+    eng = make_engine(pg_url)
+    yield eng, make_url(pg_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    eng.dispose()
+
+
+def _replica(engine: tuple[Engine, str], fb: FakeBackends, name: str) -> Replica:
+    eng, conninfo = engine
+    lost: list[int] = []
+    lease = OwnerLease(conninfo, new_owner(name), on_lost=lambda: lost.append(1), heartbeat_s=0.1)
+    lease.acquire()
+    store = SqlSessionStore(eng, lease.owner)
+    sm = SessionManager(fb, SMConfig(debit_interval_ns=100 * MS, reply_deadline_s=2.0), store=store)
+    adopter = Adopter(sm, store, lease, on_adopted=lambda _a: None)
+    sm.on_unknown = adopter.missing
+    return Replica(sm, store, lease, adopter, lost)
+
+
+def _owners(eng: Engine) -> list[str]:
+    with eng.connect() as c:
+        return [r[0] for r in c.execute(select(SmSession.__table__.c.owner))]
+
+
+async def test_a_dead_replicas_call_is_adopted_charged_on_and_terminated_once(engine) -> None:
+    fb = FakeBackends()  # 0.01 per 10 ms increment, balance 100
+    a, b = _replica(engine, fb, "a:2014"), _replica(engine, fb, "b:2114")
+    assert (await a.sm.initiate(_event(), SessionFlags())).error is None
+    await asyncio.sleep(0.25)  # debits at 0, 100, 200 ms
+    assert a.store.flush()
+    assert await b.adopter.sweep() == 0  # A lives: nothing to adopt
+    await a.die()
+    charged = fb.balances["1001"]
+    assert charged <= Decimal("99.70")
+
+    assert await b.adopter.sweep() == 1
+    assert _owners(engine[0]) == [b.lease.owner]
+    (s,) = b.sm.awaiting_switch()
+    await b.sm.confirm_restored({ORIGIN})  # the switch still has the call: charging resumes
+    await asyncio.sleep(0.25)
+    assert fb.balances["1001"] < charged  # B's debit loop goes on where A's stopped
+    assert await b.sm.terminate(_event(Usage="700ms")) is None
+    assert fb.balances["1001"] == Decimal("99.30")  # 700 ms, exactly once across both replicas
+    ids = [rid for rid, _ in fb.debit_calls]
+    assert len(ids) == len(set(ids))  # no debit key charged twice
+    assert b.store.flush()
+    with engine[0].connect() as c:
+        assert c.execute(text("SELECT closed FROM sm_sessions")).scalar_one() is True
+    await b.die()
+
+
+async def test_terminate_sent_to_the_survivor_right_after_the_kill_finds_the_session(engine) -> None:
+    """OpenSIPS fails over at once: the Terminate reaches B before any periodic sweep ran."""
+    fb = FakeBackends()
+    a, b = _replica(engine, fb, "a:2014"), _replica(engine, fb, "b:2114")
+    await a.sm.initiate(_event(), SessionFlags())
+    await asyncio.sleep(0.05)
+    a.store.flush()
+    await a.die()
+    assert await b.sm.terminate(_event(Usage="150ms")) is None  # adopted on demand, not one-shot
+    assert fb.balances["1001"] == Decimal("99.85")
+    assert b.adopter.adopted == 1
+    assert await b.sm.process_cdr(_event(Usage="150ms")) is None
+    await asyncio.sleep(0.05)
+    assert len(fb.cdrs) == 1  # the adopted session's CDR, posted once
+    await b.die()
+
+
+async def test_two_survivors_adopt_a_dead_owner_once_and_fence_it(engine) -> None:
+    fb = FakeBackends()
+    a, b, c = (_replica(engine, fb, n) for n in ("a:2014", "b:2114", "c:2214"))
+    await a.sm.initiate(_event(), SessionFlags())
+    a.store.flush()
+    a.lease._conn.close()  # A is cut off from Postgres (not dead): its lock is free meanwhile
+    got = await asyncio.gather(b.adopter.sweep(), c.adopter.sweep())
+    assert sorted(got) == [0, 1]
+    await asyncio.sleep(0.4)  # A's heartbeat reconnects, finds its lock held: it must stop
+    assert a.lost == [1]
+    # and a late write of A's changes nothing of what the adopter owns
+    (s,) = a.sm.active_sessions()
+    a.store.save(s)
+    a.store.save_progress(s, closed=True)
+    assert a.store.flush()
+    adopter = b if got[0] else c
+    assert _owners(engine[0]) == [adopter.lease.owner]
+    with engine[0].connect() as conn:
+        assert conn.execute(text("SELECT closed FROM sm_sessions")).scalar_one() is False
+    for r in (a, b, c):
+        await r.die()
