@@ -36,6 +36,11 @@ STATELESS_SERVICES: tuple[str, ...] = ("attributes", "chargers", "suppliers", "c
 # One owner per account partition through Postgres advisory locks (services/rals/partitions.py):
 # several processes only on a Postgres StorDB (on SQLite one process owns every account).
 PARTITIONED_SERVICES: tuple[str, ...] = ("rals",)
+# Sessions in the StorDB, one owner replica each, adopted when it dies (services/sm/adoption.py):
+# several processes only on a Postgres StorDB (on SQLite each SM keeps its own session file).
+SHARED_SESSION_SERVICES: tuple[str, ...] = ("sm",)
+# SM's own listeners; replica k listens on each one's port + k * REPLICA_PORT_STEP too.
+SM_LISTENERS: tuple[str, ...] = ("opensips_listen", "opensips_event_listen", "jsonrpc_listen", "http_listen")
 # Replica k (0, 1, ...) of a service listens on the service's gRPC and metrics ports + k * this:
 # attributes 20051, 20151, 20251...; metrics 9151, 9251...; all below 32768 up to MAX_REPLICAS.
 REPLICA_PORT_STEP = 100
@@ -321,7 +326,8 @@ class Settings:
 
     def replicas_of(self, service: str) -> int:
         """How many processes of ``service`` `cgr up` starts."""
-        if service in STATELESS_SERVICES or (service in PARTITIONED_SERVICES and self.partitioned):
+        shared = (*PARTITIONED_SERVICES, *SHARED_SESSION_SERVICES)
+        if service in STATELESS_SERVICES or (service in shared and self.partitioned):
             return int(self._values["replicas"])
         return 1
 
@@ -334,6 +340,14 @@ class Settings:
         """(gRPC, metrics) port of replica ``k`` of ``service`` on this machine."""
         step = REPLICA_PORT_STEP * k
         return self.grpc_port(service) + step, self.metrics_port(service) + step
+
+    def sm_listeners(self, k: int) -> dict[str, str]:
+        """SM replica ``k``'s listeners (``SM_LISTENERS``: each port + k·REPLICA_PORT_STEP)."""
+        out = {}
+        for key in SM_LISTENERS:
+            host, _, port = str(self._values[key]).rpartition(":")
+            out[key] = f"{host}:{int(port) + REPLICA_PORT_STEP * k}"
+        return out
 
     def env(self) -> dict[str, str]:
         """These settings as CGRPY_* variables, to hand to child processes."""

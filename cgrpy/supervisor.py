@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cgrpy.config import SERVICES, Settings
 from cgrpy.runtime.healthcheck import check
@@ -160,8 +161,11 @@ class Supervisor:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         out = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
         out.append("")
-        out.append(f"OpenSIPS cgrates module: {s.opensips_listen} (TCP)   events: {s.opensips_event_listen} (UDP)")
-        out.append(f"CGRateS JSON-RPC: {s.jsonrpc_listen} (TCP)   http://{s.http_listen}/jsonrpc")
+        for k in range(s.replicas_of("sm")):
+            lis, tag = s.sm_listeners(k), f"sm-{k} " if s.replicas_of("sm") > 1 else ""
+            out.append(f"{tag}OpenSIPS cgrates module: {lis['opensips_listen']} (TCP)   "
+                       f"events: {lis['opensips_event_listen']} (UDP)")
+            out.append(f"{tag}CGRateS JSON-RPC: {lis['jsonrpc_listen']} (TCP)   http://{lis['http_listen']}/jsonrpc")
         out.append(f"StorDB: {s.stordb_url}   TPID: {s.tpid}")
         return "\n".join(out)
 
@@ -216,8 +220,20 @@ def _children(settings: Settings, name: str) -> list[Child]:
         ports = {f"CGRPY_{name.upper()}_GRPC_PORT": str(grpc_port),
                  f"CGRPY_{name.upper()}_METRICS_PORT": str(metrics_port),
                  f"CGRPY_{name.upper()}_ADDR": peers}
+        if name == "sm":
+            ports.update(_sm_replica(settings, k))
         out.append(Child(name, replica=k, label=f"{name}-{k}", ports=ports,
                          addr=f"{settings.listen_host}:{grpc_port}"))
+    return out
+
+
+def _sm_replica(settings: Settings, k: int) -> dict[str, str]:
+    """SM replica ``k``: its own OpenSIPS, event, JSON-RPC and HTTP listeners, and its own local
+    CDR spool file (the sessions are shared in the StorDB)."""
+    out = {f"CGRPY_{key.upper()}": v for key, v in settings.sm_listeners(k).items()}
+    if k:
+        spool = Path(str(settings.sm_spool_path))
+        out["CGRPY_SM_SPOOL_PATH"] = str(spool.with_name(f"{spool.stem}-{k}{spool.suffix}"))
     return out
 
 

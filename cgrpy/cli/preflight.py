@@ -21,14 +21,16 @@ def ports_in_use(settings: Settings) -> list[str]:
             grpc_port, metrics_port = settings.replica_ports(name, k)
             wanted.append((f"{label} gRPC", settings.listen_host, grpc_port, socket.SOCK_STREAM))
             wanted.append((f"{label} metrics", settings.listen_host, metrics_port, socket.SOCK_STREAM))
-    for label, key, kind in (
-        ("OpenSIPS listener", "opensips_listen", socket.SOCK_STREAM),
-        ("OpenSIPS events", "opensips_event_listen", socket.SOCK_DGRAM),
-        ("JSON-RPC", "jsonrpc_listen", socket.SOCK_STREAM),
-        ("HTTP JSON-RPC", "http_listen", socket.SOCK_STREAM),
-    ):
-        host, port = split_host_port(settings.get(key))
-        wanted.append((label, host, port, kind))
+    for k in range(settings.replicas_of("sm")):
+        listeners = settings.sm_listeners(k)
+        for label, key, kind in (
+            ("OpenSIPS listener", "opensips_listen", socket.SOCK_STREAM),
+            ("OpenSIPS events", "opensips_event_listen", socket.SOCK_DGRAM),
+            ("JSON-RPC", "jsonrpc_listen", socket.SOCK_STREAM),
+            ("HTTP JSON-RPC", "http_listen", socket.SOCK_STREAM),
+        ):
+            host, port = split_host_port(listeners[key])
+            wanted.append((label if k == 0 else f"sm-{k} {label}", host, port, kind))
     busy = []
     for label, host, port, kind in wanted:
         with socket.socket(socket.AF_INET, kind) as s:

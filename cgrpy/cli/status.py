@@ -33,8 +33,10 @@ def replicas(settings: Settings, name: str) -> list[dict[str, Any]]:
         metrics = None if explicit else f"{settings.listen_host}:{settings.replica_ports(name, k)[1]}"
         out.append({"replica": k, "grpc": addr, "metrics": metrics})
     if name == "sm":
-        out[0].update(opensips=settings.opensips_listen, opensips_events=settings.opensips_event_listen,
-                      jsonrpc=settings.jsonrpc_listen, http=settings.http_listen)
+        for k, rep in enumerate(out):
+            lis = settings.sm_listeners(k)
+            rep.update(opensips=lis["opensips_listen"], opensips_events=lis["opensips_event_listen"],
+                       jsonrpc=lis["jsonrpc_listen"], http=lis["http_listen"])
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy import make_url
 
 from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
-from cgrpy.netaddr import split_host_port
+from cgrpy.netaddr import HOSTNAME, advertised_address, split_host_port
 from cgrpy.runtime.server import BaseService
 from cgrpy.security import AllowList
 from cgrpy.storage.db import make_engine
@@ -24,6 +23,7 @@ from services.sm import metrics
 from services.sm.adoption import Adopter
 from services.sm.apier.server import ApiServer
 from services.sm.clients import GrpcBackends
+from services.sm.forward import FORWARDED, OwnerForwarder, forwarded
 from services.sm.opensips.datagram import EventDatagramListener
 from services.sm.opensips.jsonrpc import Request
 from services.sm.opensips.listener import CgratesListener, OpenSIPSConnection
@@ -88,7 +88,9 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         assert self.owner.sm is not None
         return self.owner.sm
 
-    def _event(self, request: Any) -> Any:
+    def _event(self, request: Any, context: Any = None) -> Any:
+        if context is not None and any(m[0] == FORWARDED for m in (context.invocation_metadata() or ())):
+            forwarded.set(True)  # another replica passed it on: answer it here (this RPC's task)
         return event_from_pb(request.event, self.owner.settings.default_tenant)
 
     async def AuthorizeEvent(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
@@ -117,19 +119,19 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         return reply
 
     async def UpdateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
-        res = await self.sm.update(self._event(request), _flags(request.flags))
+        res = await self.sm.update(self._event(request, context), _flags(request.flags))
         if res.error:
             raise CGRError.from_message(res.error)
         return sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
 
     async def TerminateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
-        err = await self.sm.terminate(self._event(request), _flags(request.flags))
+        err = await self.sm.terminate(self._event(request, context), _flags(request.flags))
         if err:
             raise CGRError.from_message(err)
         return sm_pb2.SessionReply()
 
     async def ProcessCDR(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
-        err = await self.sm.process_cdr(self._event(request))
+        err = await self.sm.process_cdr(self._event(request, context))
         if err:
             raise CGRError.from_message(err)
         return sm_pb2.SessionReply()
@@ -180,6 +182,7 @@ class SmServer(BaseService):
         self.session_store: SessionStore | SqlSessionStore | None = None
         self.owner_lease: OwnerLease | None = None
         self.adopter: Adopter | None = None
+        self.forwarder: OwnerForwarder | None = None
         self._reconcile: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
         self.mi: MIClient | None = None
@@ -224,7 +227,7 @@ class SmServer(BaseService):
         self._collector = metrics.register_session_collector(
             self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
         if str(s.stordb_url).startswith("postgresql"):
-            await self._shared_sessions(f"{socket.gethostname()}:{self.listener.port}")
+            await self._shared_sessions(self._advertised())
         else:
             self._restore_sessions()
         self.log.info("sm.listening", opensips=f"{host}:{self.listener.port}", events=f"{ehost}:{eport}")
@@ -287,8 +290,18 @@ class SmServer(BaseService):
         self.adopter = Adopter(self.sm, store, self.owner_lease, on_adopted=self._adopted)
         await self.adopter.sweep()
         self.sm.on_unknown = self.adopter.missing
+        self.forwarder = OwnerForwarder(self.settings, store, self.settings.sm_reply_timeout / 1e9,
+                                        self.adopter.missing)
+        self.sm.forward = self.forwarder
         self.adopter.start()
         self.log.info("sm.sessions_shared", owner=owner, adopted=self.adopter.adopted)
+
+    def _advertised(self) -> str:
+        """Where the other replicas reach this one's SessionService (it starts the owner name):
+        the gRPC listen address, or this machine's address when that is a wildcard."""
+        s = self.settings
+        port = s.grpc_port(self.name)
+        return advertised_address("", s.listen_host, port) or advertised_address(HOSTNAME, s.listen_host, port)
 
     def _adopted(self, active: list[Session]) -> None:
         if active and (self._reconcile is None or self._reconcile.done()):
@@ -329,6 +342,8 @@ class SmServer(BaseService):
                 task.cancel()
         if self.adopter is not None:
             await self.adopter.close()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         if self.listener is not None:
             await self.listener.stop()
         if self.datagrams is not None:

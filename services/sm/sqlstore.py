@@ -172,6 +172,10 @@ class SqlSessionStore:
             self._known.add(cgrid)
         return out
 
+    def owner_of(self, cgrid: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(T.c.owner).where(T.c.cgrid == cgrid)).scalar_one_or_none()
+
     def count(self, *, closed: bool | None = None) -> int:
         q = select(T.c.cgrid).where(T.c.owner == self.owner)
         if closed is not None:

@@ -198,6 +198,9 @@ class Session:
 
 
 Disconnector = Callable[[Session, str], Awaitable[bool]]
+# What ``SessionManager.forward`` answers besides the owner's own answer (services/sm/forward.py).
+NOT_OURS = object()  # no other replica owns the session: handle it here as unknown
+LOCAL = object()  # its owner died meanwhile and it was adopted here: handle it here
 
 
 class SessionStoreLike(Protocol):
@@ -227,6 +230,8 @@ class SessionManager:
         # A request named a session this SM does not have: another replica may have owned it and
         # died (services/sm/adoption.py); awaited before the request is handled as unknown.
         self.on_unknown: Callable[[], Awaitable[None]] | None = None
+        # ...and, still unknown, a live replica may own it: the request goes there
+        self.forward: Callable[[str, CGREvent, SessionFlags | None], Awaitable[Any]] | None = None
         self.metrics = Metrics()
         self._table = SessionTable()
         self._reuse = ReuseCache(self.cfg.reuse_ttl_s, self.cfg.reuse_max_entries)
@@ -276,6 +281,18 @@ class SessionManager:
         else:
             self.store.save(s)
         s.persisted, s.snapshot_stale = True, False
+
+    async def _elsewhere(self, method: str, event: CGREvent, flags: SessionFlags | None) -> Any:
+        """A request for a session this SM does not hold (SM replicas): adopt it if its owner
+        died, else have its live owner answer. NOT_OURS: handle it here (now known, or unknown
+        everywhere)."""
+        if self.on_unknown is None:
+            return NOT_OURS
+        await self.on_unknown()
+        if self.get_session(cgrid_of(event)) is not None or self.forward is None:
+            return NOT_OURS
+        answer = await self.forward(method, event, flags)
+        return NOT_OURS if answer is LOCAL else answer
 
     def _backend_failed(self, what: str, exc: BaseException) -> None:
         self.metrics.inc("backend_failures", what)
@@ -662,8 +679,10 @@ class SessionManager:
 
     async def _update(self, event: CGREvent, flags: SessionFlags) -> UpdateResult:
         s = self._active.get(cgrid_of(event))
-        if s is None and self.on_unknown is not None:
-            await self.on_unknown()
+        if s is None:
+            answer = await self._elsewhere("UpdateSession", event, flags)
+            if answer is not NOT_OURS:
+                return answer  # type: ignore[no-any-return]
             s = self._active.get(cgrid_of(event))
         if s is None:
             init = await self.initiate(event, flags)
@@ -698,8 +717,10 @@ class SessionManager:
     async def _terminate(self, event: CGREvent, flags: SessionFlags | None = None) -> str | None:
         cgrid = cgrid_of(event)
         s = self._active.get(cgrid)
-        if s is None and cgrid not in self._closed and self.on_unknown is not None:
-            await self.on_unknown()
+        if s is None and cgrid not in self._closed:
+            answer = await self._elsewhere("TerminateSession", event, flags)
+            if answer is not NOT_OURS:
+                return answer  # type: ignore[no-any-return]
             s = self._active.get(cgrid)
         if s is None:
             if cgrid in self._closed:
@@ -941,8 +962,10 @@ class SessionManager:
         oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
         # ProcessCDR of an answered call carries the bare Call-ID even for tagged sessions (A.7).
         sessions = self._table.by_origin(host, oid)
-        if not sessions and self.on_unknown is not None:
-            await self.on_unknown()
+        if not sessions:
+            answer = await self._elsewhere("ProcessCDR", event, None)
+            if answer is not NOT_OURS:
+                return answer  # type: ignore[no-any-return]
             sessions = self._table.by_origin(host, oid)
         try:
             if not sessions:
