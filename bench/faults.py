@@ -71,8 +71,9 @@ class Call:
 class Driver:
     """Calls like OpenSIPS: ``active`` is what the switch reports to GetActiveSessionIDs."""
 
-    def __init__(self, host: str, port: int, *, connections: int = 4, tag: str = "f") -> None:
-        self.pool = Pool(host, port, connections, 1, self._engine_request)
+    def __init__(self, host: str, port: int, *, connections: int = 4, tag: str = "f",
+                 failover: list[tuple[str, int]] | None = None) -> None:
+        self.pool = Pool(host, port, connections, 1, self._engine_request, failover=failover)
         self.active: dict[str, asyncio.Event] = {}  # origin -> set when SM disconnects the call
         self.calls: list[Call] = []
         self.tag = tag
@@ -171,6 +172,20 @@ class Target:
         host, port = self.env["CGRPY_OPENSIPS_LISTEN"].split(":")
         return host, int(port)
 
+    def settings(self) -> Any:
+        from cgrpy.config import load_settings
+
+        return load_settings(env={k: v for k, v in self.env.items() if k.startswith("CGRPY_")})
+
+    def opensips_all(self) -> list[tuple[str, int]]:
+        """Every SM replica's OpenSIPS listener, in `cgr up`'s order (replica 0 first)."""
+        s = self.settings()
+        out = []
+        for k in range(s.replicas_of("sm")):
+            host, _, port = s.sm_listeners(k)["opensips_listen"].rpartition(":")
+            out.append((host, int(port)))
+        return out
+
 
 def children(ppid: int) -> dict[str, int]:
     """service name -> pid of the `services.<name>` children of ``ppid`` (from /proc)."""
@@ -262,8 +277,8 @@ def listener_pid(port: int, pids: list[int]) -> int:
     raise LookupError(f"no process listens on {port}")
 
 
-def rals_pids(ppid: int) -> list[int]:
-    """The pids of every `services.rals` child of ``ppid`` (several with replicas)."""
+def rals_pids(ppid: int, service: str = "rals") -> list[int]:
+    """The pids of every `services.<service>` child of ``ppid`` (several with replicas)."""
     out = []
     for entry in os.listdir("/proc"):
         try:
@@ -273,7 +288,7 @@ def rals_pids(ppid: int) -> list[int]:
                 cmd = f.read().split(b"\0")
         except OSError:
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == ppid and b"services.rals" in cmd:
+        if int(stat.rsplit(")", 1)[1].split()[1]) == ppid and f"services.{service}".encode() in cmd:
             out.append(int(entry))
     return out
 
@@ -315,6 +330,45 @@ async def _watch_takeover(target: Target, addrs: list[str], victim: str, wanted:
     target.measured["takeover_s"] = None  # not within the timeout
 
 
+def kill_sm_owner(target: Target) -> Callable[[], Awaitable[None]]:
+    """kill -9 SM replica 0 (the engine the driver talks to first, as OpenSIPS with several
+    cgrates_engine entries), then measure the takeover: from the kill until no session in the
+    StorDB is owned by the killed process any more (another replica adopted them all)."""
+    async def fault() -> None:
+        host, port = target.opensips_all()[0]
+        victim = target.addrs("sm")[0]
+        pid = listener_pid(port, rals_pids(target.supervisor_pid(), "sm"))
+        owners = await asyncio.to_thread(_sm_owners, target)
+        dead = [o for o in owners if o.rsplit("/", 1)[0] == victim]
+        target.measured.update(victim=victim, victim_owner=dead, sessions_before=sum(owners.values()))
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        target.measured["task"] = asyncio.create_task(_watch_adoption(target, set(dead), killed))
+
+    return fault
+
+
+def _sm_owners(target: Target) -> dict[str, int]:
+    """owner -> sessions it holds in the StorDB's sm_sessions."""
+    import psycopg
+
+    url = target.db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT owner, count(*) FROM sm_sessions GROUP BY owner").fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def _watch_adoption(target: Target, dead: set[str], killed: float, timeout: float = 30.0) -> None:
+    while time.monotonic() - killed < timeout:
+        owners = await asyncio.to_thread(_sm_owners, target)
+        if not dead & set(owners):
+            target.measured.update(takeover_s=round(time.monotonic() - killed, 3),
+                                   owners_after=owners)
+            return
+        await asyncio.sleep(0.01)
+    target.measured["takeover_s"] = None
+
+
 FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
     **{f"kill_{n}": functools.partial(_kill_one, name=n) for n in SERVICES},
     "kill_sm_and_rals": lambda t: kill9(t, "sm", "rals"),
@@ -322,6 +376,7 @@ FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
     "storm": storm,
     "sigterm_restart": restart,
     "kill_rals_owner": kill_rals_owner,  # needs two RALs replicas (`cgr up --replicas 2`, Postgres)
+    "kill_sm_owner": kill_sm_owner,  # needs two SM replicas (`cgr up --replicas 2`, Postgres)
 }
 # "kill_sm_between_terminate_and_cdr" is a hook on one call, not a fault in time: see run_fault.
 
@@ -356,10 +411,14 @@ async def cdrs_of(target: Target, origins: list[str]) -> list[cdre_pb2.CDR]:
 
 
 async def sm_sessions(target: Target) -> int:
-    async with grpc.aio.insecure_channel(target.addr("sm")) as ch:
-        resp = await sm_pb2_grpc.SessionServiceStub(ch).GetActiveSessions(
-            sm_pb2.ActiveSessionsRequest(), timeout=10)
-        return len(resp.sessions)
+    """Active sessions over every SM replica."""
+    total = 0
+    for addr in target.addrs("sm"):
+        async with grpc.aio.insecure_channel(addr) as ch:
+            resp = await sm_pb2_grpc.SessionServiceStub(ch).GetActiveSessions(
+                sm_pb2.ActiveSessionsRequest(), timeout=10)
+            total += len(resp.sessions)
+    return total
 
 
 def all_serving(target: Target, services: tuple[str, ...]) -> list[str]:
@@ -435,8 +494,8 @@ async def run_fault(
     target.measured.clear()
     await reset_balances(target)
     before = await balances(target)
-    host, port = target.opensips()
-    driver = Driver(host, port, tag=fault)
+    (host, port), *failover = target.opensips_all()
+    driver = Driver(host, port, tag=fault, failover=failover)
     await driver.pool.open()
     rng = random.Random(seed)
     if fault == "kill_sm_between_terminate_and_cdr":

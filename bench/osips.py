@@ -148,10 +148,15 @@ class Pool:
     """``connections`` TCP connections to SM, each lent out to ``per_conn`` requests at a time."""
 
     def __init__(self, host: str, port: int, connections: int, per_conn: int,
-                 on_engine_request: EngineHandler) -> None:
+                 on_engine_request: EngineHandler, *, failover: list[tuple[str, int]] | None = None) -> None:
         if connections < 1 or per_conn < 1:
             raise ValueError("need at least one connection and one request per connection")
         self.host, self.port = host, port
+        # Further engines, as OpenSIPS's several cgrates_engine entries: a connection that cannot
+        # be reopened to the current engine is opened to the next one (a request in flight when
+        # its engine died fails, as in OpenSIPS; the next one goes to the live engine).
+        self.engines = [(host, port), *(failover or [])]
+        self.failovers = 0
         self.n, self.per_conn = connections, per_conn
         self.on_engine_request = on_engine_request
         self.conns: list[Connection] = []
@@ -188,10 +193,18 @@ class Pool:
         current = self.conns[old.index]
         if not current.closed:
             return current  # another request already reopened it
-        try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            raise RequestFailed("connection_refused") from None
+        for _ in self.engines:
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                break
+            except OSError:
+                if len(self.engines) == 1:
+                    raise RequestFailed("connection_refused") from None
+                i = self.engines.index((self.host, self.port))
+                self.host, self.port = self.engines[(i + 1) % len(self.engines)]
+                self.failovers += 1
+        else:
+            raise RequestFailed("connection_refused")
         conn = Connection(old.index, reader, writer, self.on_engine_request)
         self.conns[old.index] = conn
         self.reconnects += 1

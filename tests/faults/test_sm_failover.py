@@ -1,0 +1,83 @@
+"""SM failover on one machine: two replicas of every service (SM included) on one Postgres
+database of the test's own; calls placed through SM replica 0 as OpenSIPS places them, with
+replica 1 configured as the second engine; kill -9 of SM replica 0 mid-call. The calls go on
+through replica 1 (the client fails over as OpenSIPS's cgrates module does: the next command goes
+to the next engine), which adopts the dead replica's sessions from the StorDB. Afterwards: every
+answered call charged once, every CDR stored once and rated, money debited == sum of CDR costs,
+`cgr account verify` holds, no session left active on any replica. The takeover time (kill -> no
+session in the StorDB owned by the killed process) is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.faults import FaultSuite, run_fault
+from cgrpy.config import REPLICA_PORT_STEP, SERVICES
+from tests.suite import REPLICATED, REPO, free_port_pairs, free_ports, replica_env, started
+
+pytestmark = pytest.mark.faults
+
+
+def _sm_env() -> dict[str, str]:
+    """Two of everything, SM included, with both SM replicas' listeners (+100) free."""
+    env = replica_env(2, (*REPLICATED, "sm"))
+    ports = iter(free_port_pairs(3, REPLICA_PORT_STEP))
+    env["CGRPY_OPENSIPS_LISTEN"] = f"127.0.0.1:{next(ports)}"
+    env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{next(ports)}"
+    env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{next(ports)}"
+    (udp,) = free_ports(1, socket.SOCK_DGRAM, step=REPLICA_PORT_STEP)
+    env["CGRPY_OPENSIPS_EVENT_LISTEN"] = f"127.0.0.1:{udp}"
+    return env
+
+
+@pytest.fixture(scope="module")
+def suite(pg_databases) -> Iterator[FaultSuite]:
+    db = pg_databases.create()
+    with started(lambda: FaultSuite(db, **_sm_env())) as s:
+        yield s
+
+
+def test_kill_the_sm_charging_the_calls_mid_call_loses_and_doubles_nothing(suite: FaultSuite) -> None:
+    engines = suite.target.opensips_all()
+    assert len(engines) == 2 and len(suite.target.addrs("sm")) == 2
+    out = asyncio.run(run_fault(suite.target, "kill_sm_owner", calls=24, cps=6.0,
+                                hold=(1.5, 4.0), services=SERVICES))
+    m = out.measured
+    print(f"\nSM takeover after kill -9 of {m.get('victim')}: {m.get('takeover_s')} s "
+          f"({m.get('sessions_before')} session(s) in the StorDB at the kill; owners after "
+          f"{m.get('owners_after')}); {out.answered}/{out.calls} calls answered, {out.errors} with "
+          f"errors, settled in {out.settle_s:.1f} s, debited {out.debited}; errors {m.get('errors_seen')}")
+    text = suite.suite.read_output()
+    for line in text.splitlines():
+        if any(k in line for k in ("sm.adopted", "sm.restored_reconciled", "sm.owner")):
+            print(line[:300])
+    if out.problems:
+        log = Path(tempfile.mkdtemp(prefix="cgrpy-fault-sm-owner-")) / "suite.log"
+        log.write_text(text)
+        pytest.fail(f"{out}\nsuite log: {log}")
+    assert out.answered >= 5, out
+    assert m["victim_owner"], m  # the killed SM held sessions when it died
+    assert m["takeover_s"] is not None, f"no adoption within 30 s: {m}"
+    assert m["takeover_s"] < 5, m
+    assert out.debited > 0
+    # the survivor adopted the sessions and the switch confirmed them there (charging resumed)
+    assert "sm.adopted" in text and "sm.restored_reconciled" in text
+
+    # `cgr status --json`: both SM replicas SERVING (the killed one restarted), each with its own
+    # OpenSIPS listener under "opensips"
+    status = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "status", "--json"], cwd=REPO,
+                            env=suite.env, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    reps = json.loads(status.stdout)["sm"]["replicas"]
+    assert [r["opensips"] for r in reps] == [f"{h}:{p}" for h, p in engines]
+    assert all(r["status"] == "SERVING" for r in reps), reps
