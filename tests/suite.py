@@ -82,18 +82,24 @@ def free_port_pairs(n: int, step: int, copies: int = 2) -> list[int]:
 
 
 # What `cgr up --replicas N` runs N of on a Postgres StorDB.
-REPLICATED = (*STATELESS_SERVICES, "rals")
+REPLICATED = (*STATELESS_SERVICES, "rals", "sm")
 
 
 def replica_env(replicas: int = 2, names: tuple[str, ...] = REPLICATED) -> dict[str, str]:
-    """CGRPY_REPLICAS and base ports for ``names`` whose replicas' ports (+100 each) are free too."""
+    """CGRPY_REPLICAS and base ports for ``names`` whose replicas' ports (+100 each) are free too;
+    with SM, its listeners' too (each SM replica has its own)."""
     if replicas <= 1:
         return {}
-    ports = iter(free_port_pairs(2 * len(names), REPLICA_PORT_STEP, copies=replicas))
+    ports = iter(free_port_pairs(2 * len(names) + 3, REPLICA_PORT_STEP, copies=replicas))
     out = {"CGRPY_REPLICAS": str(replicas)}
     for name in names:
         out[f"CGRPY_{name.upper()}_GRPC_PORT"] = str(next(ports))
         out[f"CGRPY_{name.upper()}_METRICS_PORT"] = str(next(ports))
+    if "sm" in names:
+        for key in ("OPENSIPS_LISTEN", "JSONRPC_LISTEN", "HTTP_LISTEN"):
+            out[f"CGRPY_{key}"] = f"127.0.0.1:{next(ports)}"
+        (udp,) = free_ports(1, socket.SOCK_DGRAM, step=REPLICA_PORT_STEP, copies=replicas)
+        out["CGRPY_OPENSIPS_EVENT_LISTEN"] = f"127.0.0.1:{udp}"
     return out
 
 

@@ -70,13 +70,16 @@ def _sub(text: str, pattern: str, repl: str, count: int) -> str:
     return out
 
 
-def loopback_cfg(*, mpath: Path, db: str, sip_port: int, mi_port: int, sm_addr: str) -> str:
-    """The shipped script with loopback addresses; ``db`` is OpenSIPS's URL ``postgres://u@h/db``."""
+def loopback_cfg(*, mpath: Path, db: str, sip_port: int, mi_port: int, sm_addr: str,
+                 sm_addr2: str = "") -> str:
+    """The shipped script with loopback addresses; ``db`` is OpenSIPS's URL ``postgres://u@h/db``;
+    the second engine (SM replica) at ``sm_addr2``, or ``sm_addr`` too."""
     text = OPENSIPS_CFG.read_text()
     text = _sub(text, r'^mpath="[^"]*"', f'mpath="{mpath}/"', 1)
     text = _sub(text, r"^socket=udp:eth0:5060$", f"socket=udp:127.0.0.1:{sip_port}", 1)
     text = _sub(text, r'"postgres://cgrpy:cgrpy@postgres/opensips"', f'"{db}"', 2)
     text = _sub(text, r'"cgrates_engine", "sm:2014"', f'"cgrates_engine", "{sm_addr}"', 1)
+    text = _sub(text, r'"cgrates_engine", "sm-2:2014"', f'"cgrates_engine", "{sm_addr2 or sm_addr}"', 1)
     text = _sub(text, r'^modparam\("httpd", "port", 8888\)$',
                 f'modparam("httpd", "port", {mi_port})\nmodparam("httpd", "ip", "127.0.0.1")', 1)
     return text

@@ -29,6 +29,19 @@ def test_loads_cgrates_module_pointed_at_sm():
     assert port == KEYS["opensips_listen"].default.rsplit(":", 1)[1] == "2014"
 
 
+def test_every_sm_replica_is_an_engine_for_failover():
+    """Several cgrates_engine entries, in order: the module uses the first that answers and fails
+    over to the next (each a compose SM replica listening where the entry says)."""
+    engines = re.findall(r'^\s*modparam\("cgrates",\s*"cgrates_engine",\s*"([^"]+)"\)', CODE, re.M)
+    assert engines == ["sm:2014", "sm-2:2014"]
+    for engine in engines:
+        host, port = engine.split(":")
+        assert env_of(STACK[host])["CGRPY_OPENSIPS_LISTEN"] == f"0.0.0.0:{port}"
+        assert env_of(STACK[host])["CGRPY_STORDB_URL"] == env_of(STACK["sm"])["CGRPY_STORDB_URL"]
+        assert STACK[host]["healthcheck"]["test"][:4] == ["CMD", "cgr", "health", "--service"]
+    assert 0 < int(modparam("cgrates", "retry_timeout")) <= 60  # a restarted replica is used again
+
+
 def test_mi_http_where_sm_sends_disconnects():
     assert 'loadmodule "mi_http.so"' in CODE and 'loadmodule "httpd.so"' in CODE
     port = modparam("httpd", "port")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,28 +21,16 @@ from pathlib import Path
 import pytest
 
 from bench.faults import FaultSuite, run_fault
-from cgrpy.config import REPLICA_PORT_STEP, SERVICES
-from tests.suite import REPLICATED, REPO, free_port_pairs, free_ports, replica_env, started
+from cgrpy.config import SERVICES
+from tests.suite import REPO, replica_env, started
 
 pytestmark = pytest.mark.faults
-
-
-def _sm_env() -> dict[str, str]:
-    """Two of everything, SM included, with both SM replicas' listeners (+100) free."""
-    env = replica_env(2, (*REPLICATED, "sm"))
-    ports = iter(free_port_pairs(3, REPLICA_PORT_STEP))
-    env["CGRPY_OPENSIPS_LISTEN"] = f"127.0.0.1:{next(ports)}"
-    env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{next(ports)}"
-    env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{next(ports)}"
-    (udp,) = free_ports(1, socket.SOCK_DGRAM, step=REPLICA_PORT_STEP)
-    env["CGRPY_OPENSIPS_EVENT_LISTEN"] = f"127.0.0.1:{udp}"
-    return env
 
 
 @pytest.fixture(scope="module")
 def suite(pg_databases) -> Iterator[FaultSuite]:
     db = pg_databases.create()
-    with started(lambda: FaultSuite(db, **_sm_env())) as s:
+    with started(lambda: FaultSuite(db, **replica_env())) as s:
         yield s
 
 
