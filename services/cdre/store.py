@@ -51,6 +51,7 @@ from cgrpy.storage.models.cdrs import (
     CdrRow,
     SessionCostRow,
 )
+from cgrpy.storage.outbox import claim_statement
 from cgrpy.units import from_unix_nano, to_unix_nano
 from services.cdre.cdr import CDR, to_event
 from services.cdre.writer import GroupCommitter
@@ -577,19 +578,7 @@ class CdrStore:
 
 
 def _claim_stmt(which: Any) -> Any:
-    free = (
-        select(_OUTBOX.c.id)
-        .where(_OUTBOX.c.lease_until_ns <= bindparam("b_now"), which)
-        .order_by(_OUTBOX.c.id)
-        .limit(bindparam("b_limit"))
-        .with_for_update(skip_locked=True)
-    )
-    return (
-        update(_OUTBOX)
-        .where(_OUTBOX.c.id.in_(free.scalar_subquery()))
-        .values(lease_until_ns=bindparam("b_until"), attempts=_OUTBOX.c.attempts + 1)
-        .returning(_OUTBOX.c.id, _OUTBOX.c.target, _OUTBOX.c.event, _OUTBOX.c.attempts)
-    )
+    return claim_statement(_OUTBOX, which, returning=(_OUTBOX.c.target, _OUTBOX.c.event))
 
 
 def _export_target(exporter: str) -> list[Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cgrates.v1 import (
     attributes_pb2,
@@ -44,6 +44,9 @@ from services.sm.sessions.types import (
     SuppliersReply,
 )
 from services.sm.spool import CdrSpool
+
+if TYPE_CHECKING:
+    from services.sm.sqlspool import SqlCdrSpool
 
 # Errors that are a business answer (refuse the call), not a failed backend.
 _BUSINESS_WORDS = {
@@ -93,7 +96,7 @@ def _profile_set(resp: Any) -> ProfileSet | None:
 
 
 class GrpcBackends:
-    def __init__(self, settings: Settings, spool: CdrSpool | None = None) -> None:
+    def __init__(self, settings: Settings, spool: CdrSpool | SqlCdrSpool | None = None) -> None:
         self.settings = settings
         self.spool = spool
         self.attributes = ServiceClient(settings, "attributes", attributes_pb2_grpc.AttributesServiceStub)

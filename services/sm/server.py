@@ -38,6 +38,7 @@ from services.sm.sessions.core import (
 )
 from services.sm.sessions.types import SessionFlags
 from services.sm.spool import CdrSpool
+from services.sm.sqlspool import SqlCdrSpool
 from services.sm.sqlstore import SqlSessionStore
 from services.sm.store import SessionStore, default_path
 
@@ -177,7 +178,7 @@ class SmServer(BaseService):
         self.backends: GrpcBackends | None = None
         self.listener: CgratesListener | None = None
         self.datagrams: EventDatagramListener | None = None
-        self.spool: CdrSpool | None = None
+        self.spool: CdrSpool | SqlCdrSpool | None = None
         self._collector: metrics.SessionCollector | None = None
         self.session_store: SessionStore | SqlSessionStore | None = None
         self.owner_lease: OwnerLease | None = None
@@ -193,7 +194,12 @@ class SmServer(BaseService):
 
     async def load(self) -> None:
         s = self.settings
-        self.spool = CdrSpool(s.sm_spool_path, window_s=s.sm_cdr_batch_window / 1e9)
+        local = CdrSpool(s.sm_spool_path, window_s=s.sm_cdr_batch_window / 1e9)
+        if str(s.stordb_url).startswith("postgresql"):
+            # shared by the SM replicas: a CDR outlives the replica that took it
+            self.spool = SqlCdrSpool(make_engine(s.stordb_url), local, window_s=s.sm_cdr_batch_window / 1e9)
+        else:
+            self.spool = local
         self.backends = GrpcBackends(s, self.spool)
         self.spool.start(self.backends.deliver_cdrs)
         cfg = SMConfig(
@@ -243,12 +249,15 @@ class SmServer(BaseService):
             left = await self.sm.drain(grace_s)
             self.log.info("sm.drain.sessions", still_closing=left,
                           active_persisted=len(self.sm.active_sessions()))
-        if self.spool is None or self.spool.depth() == 0:
+        # the shared spool (Postgres) needs no drain: the other replicas forward it; this
+        # replica's local file (a fallback there) does
+        spool = self.spool.fallback if isinstance(self.spool, SqlCdrSpool) else self.spool
+        if spool is None or spool.depth() == 0:
             return
-        self.log.info("sm.drain.spool", depth=self.spool.depth())
-        while self.spool.depth() > 0 and time.monotonic() < deadline:
+        self.log.info("sm.drain.spool", depth=spool.depth())
+        while spool.depth() > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        self.log.info("sm.drain.spool_done", left=self.spool.depth())
+        self.log.info("sm.drain.spool_done", left=spool.depth())
 
     async def _disconnect(self, session: Session, reason: str) -> bool:
         """End the call on the channel it came from: a cgrates-module call by DisconnectSession on
