@@ -141,3 +141,45 @@ async def test_two_survivors_adopt_a_dead_owner_once_and_fence_it(engine) -> Non
         assert conn.execute(text("SELECT closed FROM sm_sessions")).scalar_one() is False
     for r in (a, b, c):
         await r.die()
+
+
+async def test_a_terminate_sent_to_a_replica_not_charging_the_call_goes_to_its_owner(engine) -> None:
+    """OpenSIPS went back to a restarted engine: the call's Terminate and ProcessCDR reach B while
+    A, alive, charges it. B must not charge it one-shot: it passes both to A over SessionService."""
+    import grpc
+
+    from cgrates.v1 import sm_pb2_grpc
+    from cgrpy.config import load_settings
+    from services.sm.forward import OwnerForwarder
+    from services.sm.server import SessionServicer
+    from tests.suite import free_port
+
+    fb = FakeBackends()
+    port = free_port()
+    a, b = _replica(engine, fb, f"127.0.0.1:{port}"), _replica(engine, fb, "127.0.0.1:1")
+    settings = load_settings(env={"CGRPY_API_TOKEN_FILE": ""})
+    server = grpc.aio.server()
+    holder = type("Owner", (), {"sm": a.sm, "settings": settings})()
+    sm_pb2_grpc.add_SessionServiceServicer_to_server(SessionServicer(holder), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    b.sm.forward = fwd = OwnerForwarder(settings, b.store, 2.0, b.adopter.missing)
+    try:
+        await a.sm.initiate(_event(), SessionFlags())
+        assert a.store.flush()
+        assert await b.sm.terminate(_event(Usage="150ms")) is None
+        assert fwd.forwarded == 1 and b.adopter.adopted == 0 and not b.sm.get_session(s_id(a))
+        assert fb.balances["1001"] == Decimal("99.85")  # charged by A, once
+        assert await b.sm.process_cdr(_event(Usage="150ms")) is None
+        assert fwd.forwarded == 2
+        await asyncio.sleep(0.05)
+        assert len(fb.cdrs) == 1
+    finally:
+        await fwd.close()
+        await server.stop(None)
+        for r in (a, b):
+            await r.die()
+
+
+def s_id(r: Replica) -> str:
+    return next(iter(r.sm._table.closed)) if r.sm._table.closed else next(iter(r.sm._active))
