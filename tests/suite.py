@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cgrpy.config import REPLICA_PORT_STEP, SERVICES, STATELESS_SERVICES
+from cgrpy.config import PARTITIONED_SERVICES, REPLICA_PORT_STEP, SERVICES, STATELESS_SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def free_port_pairs(n: int, step: int, copies: int = 2) -> list[int]:
 
 
 # What `cgr up --replicas N` runs N of on a Postgres StorDB.
-REPLICATED = (*STATELESS_SERVICES, "rals", "sm")
+REPLICATED = (*STATELESS_SERVICES, *PARTITIONED_SERVICES, "sm")
 
 
 def replica_env(replicas: int = 2, names: tuple[str, ...] = REPLICATED) -> dict[str, str]:

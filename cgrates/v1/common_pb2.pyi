@@ -109,3 +109,15 @@ class ProcessEventsResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[EventResult]
     def __init__(self, results: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ...) -> None: ...
+
+class PartitionOwnership(_message.Message):
+    __slots__ = ("advertised", "partitions", "partitions_total", "mode")
+    ADVERTISED_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    advertised: str
+    partitions: _containers.RepeatedScalarFieldContainer[int]
+    partitions_total: int
+    mode: str
+    def __init__(self, advertised: _Optional[str] = ..., partitions: _Optional[_Iterable[int]] = ..., partitions_total: _Optional[int] = ..., mode: _Optional[str] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63grates/v1/thresholds.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"X\n\x1dThresholdsProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x15\n\rthreshold_ids\x18\x02 \x03(\t\"[\n\x1eThresholdsProcessEventsRequest\x12\x39\n\x06\x65vents\x18\x01 \x03(\x0b\x32).cgrates.v1.ThresholdsProcessEventRequest2\xf8\x04\n\x11ThresholdsService\x12R\n\x0cProcessEvent\x12).cgrates.v1.ThresholdsProcessEventRequest\x1a\x17.cgrates.v1.IDsResponse\x12^\n\rProcessEvents\x12*.cgrates.v1.ThresholdsProcessEventsRequest\x1a!.cgrates.v1.ProcessEventsResponse\x12\x45\n\x0fGetThresholdIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12<\n\x0cGetThreshold\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12\x43\n\x13GetThresholdProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12Z\n\x15GetThresholdsForEvent\x12).cgrates.v1.ThresholdsProcessEventRequest\x1a\x16.cgrates.v1.JsonObject\x12\x39\n\x0eResetThreshold\x12\x14.cgrates.v1.TenantID\x1a\x11.cgrates.v1.Empty\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63grates/v1/thresholds.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"X\n\x1dThresholdsProcessEventRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\x15\n\rthreshold_ids\x18\x02 \x03(\t\"[\n\x1eThresholdsProcessEventsRequest\x12\x39\n\x06\x65vents\x18\x01 \x03(\x0b\x32).cgrates.v1.ThresholdsProcessEventRequest2\xbb\x05\n\x11ThresholdsService\x12R\n\x0cProcessEvent\x12).cgrates.v1.ThresholdsProcessEventRequest\x1a\x17.cgrates.v1.IDsResponse\x12^\n\rProcessEvents\x12*.cgrates.v1.ThresholdsProcessEventsRequest\x1a!.cgrates.v1.ProcessEventsResponse\x12\x45\n\x0fGetThresholdIDs\x12\x19.cgrates.v1.TenantRequest\x1a\x17.cgrates.v1.IDsResponse\x12<\n\x0cGetThreshold\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12\x43\n\x13GetThresholdProfile\x12\x14.cgrates.v1.TenantID\x1a\x16.cgrates.v1.JsonObject\x12Z\n\x15GetThresholdsForEvent\x12).cgrates.v1.ThresholdsProcessEventRequest\x1a\x16.cgrates.v1.JsonObject\x12\x39\n\x0eResetThreshold\x12\x14.cgrates.v1.TenantID\x1a\x11.cgrates.v1.Empty\x12N\n\x0bReloadCache\x12\x1e.cgrates.v1.ReloadCacheRequest\x1a\x1f.cgrates.v1.ReloadCacheResponse\x12\x41\n\x0cGetOwnership\x12\x11.cgrates.v1.Empty\x1a\x1e.cgrates.v1.PartitionOwnershipb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,5 +37,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_THRESHOLDSPROCESSEVENTSREQUEST']._serialized_start=158
   _globals['_THRESHOLDSPROCESSEVENTSREQUEST']._serialized_end=249
   _globals['_THRESHOLDSSERVICE']._serialized_start=252
-  _globals['_THRESHOLDSSERVICE']._serialized_end=884
+  _globals['_THRESHOLDSSERVICE']._serialized_end=951
 # @@protoc_insertion_point(module_scope)

@@ -19,12 +19,11 @@ from typing import Any, TypeVar
 import grpc
 
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
-from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
-from cgrpy.netaddr import advertised_address, join_host_port, split_host_port
 from cgrpy.runtime import auth
 from cgrpy.runtime.cache import RALS_FILES, cache_counts
+from cgrpy.runtime.partitions import advertised
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import REMOVE_ACCOUNT, ActionEvent, removal_asked
@@ -528,20 +527,7 @@ class RalsServer(BaseService):
         """The address published with this process's partitions (peers forward there). A
         wildcard listen address is dialable by nobody else: then nothing is published, peers
         serve this process's accounts on the locked path (exact, slower), and the log says why."""
-        s = self.settings
-        host, port = split_host_port(
-            self.bound_address or join_host_port(s.listen_host, s.grpc_port(self.name)))
-        try:
-            address = advertised_address(s.rals_advertise, host, port)
-        except OSError as exc:  # *hostname that does not resolve
-            raise ConfigError(f"rals_advertise {s.rals_advertise!r}: {exc}") from None
-        if not address:
-            self.log.error("rals.no_advertise_address", listen=join_host_port(host, port),
-                           fix="set CGRPY_RALS_ADVERTISE to an address the other RALs replicas "
-                               "can reach (Kubernetes: the pod IP, status.podIP)")
-        else:
-            self.log.info("rals.advertise", address=address)
-        return address
+        return advertised(self.settings, self.name, self.bound_address, self.log)
 
     def _gained(self, partition: int) -> None:
         # Another process may have changed these accounts while it owned the partition.
