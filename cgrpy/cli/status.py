@@ -1,5 +1,6 @@
 """`cgr status`: health of every service, every replica (CGRateS's `cgr-console status`), and
-for each RALs replica the account partitions it owns."""
+for each RALs, StatS and ThresholdS replica the partitions (of accounts, stat queues,
+thresholds) it owns."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from cgrates.v1 import common_pb2, rals_pb2_grpc
+from cgrates.v1 import common_pb2, rals_pb2_grpc, stats_pb2_grpc, thresholds_pb2_grpc
 from cgrpy.config import SERVICES, Settings, load_settings, split_targets
 from cgrpy.runtime import auth
 from cgrpy.runtime.balance import resolve
@@ -55,13 +56,19 @@ def _expand(targets: tuple[str, ...]) -> list[str]:
     return out
 
 
-def ownership(settings: Settings, addr: str) -> dict[str, Any] | None:
-    """What one RALs process owns: ``partitions`` (the account partitions it holds now, of
-    ``partitions_total``), ``advertised`` (where the other replicas forward to), ``mode``.
-    None when it does not answer."""
+# service -> (its stub, what its partitions hold)
+PARTITIONED = {"rals": (rals_pb2_grpc.RalsServiceStub, "accounts"),
+               "stats": (stats_pb2_grpc.StatsServiceStub, "stat queues"),
+               "thresholds": (thresholds_pb2_grpc.ThresholdsServiceStub, "thresholds")}
+
+
+def ownership(settings: Settings, addr: str, name: str = "rals") -> dict[str, Any] | None:
+    """What one RALs, StatS or ThresholdS process owns: ``partitions`` (the partitions it holds
+    now, of ``partitions_total``), ``advertised`` (where the other replicas forward to),
+    ``mode``. None when it does not answer."""
     with auth.channel(settings, addr) as ch:
         try:
-            own = rals_pb2_grpc.RalsServiceStub(ch).GetOwnership(common_pb2.Empty(), timeout=2.0)
+            own = PARTITIONED[name][0](ch).GetOwnership(common_pb2.Empty(), timeout=2.0)
         except grpc.RpcError:
             return None
     return {"advertised": own.advertised, "partitions": list(own.partitions),
@@ -79,14 +86,14 @@ def _ranges(parts: list[int]) -> str:
     return ",".join(out)
 
 
-def _owns(rep: dict[str, Any]) -> str:
+def _owns(name: str, rep: dict[str, Any]) -> str:
     own = rep.get("ownership")
     if not own:
         return ""
     if own["mode"] == "owns-all":
-        return "  owns all accounts"
+        return f"  owns all {PARTITIONED[name][1]}"
     n = len(own["partitions"])
-    where = own["advertised"] or "no advertised address (CGRPY_RALS_ADVERTISE)"
+    where = own["advertised"] or f"no advertised address (CGRPY_{name.upper()}_ADVERTISE)"
     return f"  {n}/{own['partitions_total']} partitions {_ranges(own['partitions']) or '-'} as {where}"
 
 
@@ -96,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     for name, reps in table.items():
         for rep in reps:
             rep["status"] = check(rep["grpc"], "", 1.0, settings)
-            if name == "rals" and rep["status"] == "SERVING":
-                rep["ownership"] = ownership(settings, rep["grpc"])
+            if name in PARTITIONED and rep["status"] == "SERVING":
+                rep["ownership"] = ownership(settings, rep["grpc"], name)
     ok = all(rep["status"] == "SERVING" for reps in table.values() for rep in reps)
     if args.json:
         # addr/status: the first replica's, as before replicas existed
@@ -107,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [(n if len(reps) == 1 else f"{n}-{r['replica']}", r["grpc"], r["status"])
             for n, reps in table.items() for r in reps]
     w = max(len(a) for _, a, _ in rows)
-    owns = [_owns(r) for reps in table.values() for r in reps]
+    owns = [_owns(n, r) for n, reps in table.items() for r in reps]
     for (label, a, s), o in zip(rows, owns, strict=True):
         print(f"{label:<13} {a:<{w}}  {s}{o}")
     return 0 if ok else 1

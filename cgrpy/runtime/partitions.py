@@ -51,10 +51,6 @@ def partition_of(key: str) -> int:
     return zlib.crc32(key.encode()) % PARTITIONS
 
 
-class NotOwner(Exception):
-    """This process does not hold the partition (any more): nothing was written."""
-
-
 class OwnsAll:
     """One process (SQLite, or no StorDB to share): every partition is ours."""
 
@@ -212,14 +208,14 @@ class PartitionLeases:
             self._on_lost()
 
 
-class NotOwnerError(CGRError):
-    """A forwarded request reached a process that does not own (all) its keys: UNAVAILABLE, so
-    the sender looks the owner up again."""
+class NotOwner(CGRError):
+    """This process does not own (all) the keys (any more): nothing was written or done.
+    UNAVAILABLE on the wire, so a forwarding replica looks the owner up again."""
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
 
     def __init__(self, detail: str) -> None:
-        super().__init__("SERVER_ERROR", detail)
+        super().__init__("SERVER_ERROR", f"not the owner: {detail}")
 
 
 def request_flags(context: Any) -> tuple[bool, bool]:
@@ -267,12 +263,12 @@ class Partitioned:
 
     async def take(self, keys: list[str]) -> None:
         """A forwarded request: this process must own every key now (claiming free partitions),
-        else :class:`NotOwnerError` before anything is changed."""
+        else :class:`NotOwner` before anything is changed."""
         for key in keys:
             if self.owns(key):
                 continue
             if await asyncio.to_thread(self.leases.claim, partition_of(key)) is not None:
-                raise NotOwnerError(f"{self.advertised} does not own {key}")
+                raise NotOwner(f"{self.advertised} does not own {key}")
 
     def forget(self, keys: list[str]) -> None:
         for key in keys:
@@ -299,14 +295,14 @@ class Partitioned:
 
 
 async def call_owner(part: Partitioned, addr: str, keys: list[str], send: Callable[..., Any],
-                     *, timeout: float, attempts: int = 40) -> Any | None:
+                     *, timeout: float, retried: bool = False, attempts: int = 40) -> Any | None:
     """``send(channel, metadata, timeout)`` to the owner of ``keys``; when the owner is gone
     (UNAVAILABLE: killed, or no longer the owner) the partitions are looked up again (taken here
     when their lock went with it) and the request is sent again marked :data:`RETRIED`. Returns
-    the owner's answer, or None when this process owns the keys now (serve them here, retried)."""
+    the owner's answer, or None when this process owns the keys now (serve them here, retried).
+    ``retried``: the request is itself a repeat (the client's), so every send is marked."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    retried = False
     for _ in range(attempts):
         md: tuple[tuple[str, str], ...] = ((FORWARDED, "1"),) + (((RETRIED, "1"),) if retried else ())
         try:

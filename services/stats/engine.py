@@ -18,6 +18,7 @@ from typing import Any
 from cgrpy.errors import MandatoryIEMissingError, NotFoundError
 from cgrpy.event import CGREvent, validate_event
 from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
+from cgrpy.runtime.partitions import NotOwner
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.tariffplan.rows import group_rows
 from services.stats.metric_types import DEFAULT_ROUNDING_DECIMALS, MetricError
@@ -38,6 +39,9 @@ class StatProcessResult:
     queue_ids: list[str] = field(default_factory=list)
     threshold_events: list[ThresholdEventArgs] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # queue ID -> what failed
+    # matched queues another process owns (partitioned StatS), in match order: not processed
+    remote: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)  # every matched queue, in match order
 
     @property
     def partially_executed(self) -> bool:
@@ -123,30 +127,56 @@ class StatEngine:
         *,
         now: datetime | None = None,
         defer: dict[tuple[str, str], StatQueue] | None = None,
+        owned: Callable[[str, str], bool] | None = None,
+        retried: bool = False,
     ) -> StatProcessResult:
         """Feed ``event`` to every matching queue. NOT_FOUND when none matches; a metric that
         cannot read its field leaves that queue unchanged and is reported in ``errors``.
 
         A changed Stored queue is saved before this returns, or, with ``defer``, put there for
-        :meth:`persist` to save once for a whole batch of events."""
+        :meth:`persist` to save once for a whole batch of events. With ``owned``, a matched
+        queue it refuses is only listed in ``remote`` (its owner processes it). ``retried``: the
+        event may already be counted (its owner died mid-call): a queue holding an item of
+        this event ID is left as it is."""
         validate_event(event)
         now = now or self.clock()
         result = StatProcessResult()
         with self._lock:
             for q in self._matching(event, stat_ids, now):
-                result.queue_ids.append(q.id)
-                expired = q.expire(now)
-                try:
-                    q.process(event, self.passes, now)
-                except MetricError as exc:
-                    result.errors[q.id] = str(exc)
-                    if expired:  # the event left the queue as it was; only expiry changed it
-                        self._persist(q, defer)
+                result.matched.append(q.id)
+                if owned is not None and not owned(q.tenant, q.id):
+                    result.remote.append(q.id)
                     continue
-                self._persist(q, defer)
-                if q.profile.notifies_thresholds:
-                    result.threshold_events.append(self._threshold_event(q))
+                result.queue_ids.append(q.id)
+                if retried and any(i.event_id == event.id for i in q.items):
+                    continue
+                self._process_one(q, event, now, result, defer)
         return result
+
+    def _process_one(self, q: StatQueue, event: CGREvent, now: datetime, result: StatProcessResult,
+                     defer: dict[tuple[str, str], StatQueue] | None) -> None:
+        expired = q.expire(now)
+        try:
+            q.process(event, self.passes, now)
+        except MetricError as exc:
+            result.errors[q.id] = str(exc)
+            if expired:  # the event left the queue as it was; only expiry changed it
+                self._persist(q, defer)
+            return
+        self._persist(q, defer)
+        if q.profile.notifies_thresholds:
+            result.threshold_events.append(self._threshold_event(q))
+
+    def load_partition(self, keys: list[tuple[str, str]], states: dict[tuple[str, str], Any]) -> None:
+        """This process became the owner of ``keys``' queues: their state as the last owner
+        saved it (a queue that is not Stored starts empty, as after a restart)."""
+        with self._lock:
+            for key in keys:
+                q = self.queues[key]
+                self._unsaved.pop(key, None)
+                q.reset()
+                if key in states and q.profile.stored:
+                    q.load_state(states[key])
 
     def persist(self, queues: dict[tuple[str, str], StatQueue]) -> None:
         """Save the Stored ``queues`` (collected with ``defer``) in one transaction, together
@@ -156,7 +186,12 @@ class StatEngine:
         with self._lock:
             self._unsaved.update(queues)
             if self._unsaved:
-                self.store.save_many(list(self._unsaved.values()))
+                try:
+                    self.store.save_many(list(self._unsaved.values()))
+                except NotOwner:
+                    # another process owns them now and reloads them from its own saves
+                    self._unsaved.clear()
+                    raise
                 self._unsaved.clear()
 
     def _threshold_event(self, q: StatQueue) -> ThresholdEventArgs:

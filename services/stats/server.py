@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -26,6 +27,13 @@ from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.runtime.batch import BatchItem, RecentIds, ids_or_none, process_each
 from cgrpy.runtime.engine_runner import EngineRunner
+from cgrpy.runtime.partitions import (
+    Partitioned,
+    call_owner,
+    partition_of,
+    request_flags,
+    start_partitioned,
+)
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import money_str
@@ -34,7 +42,9 @@ from services.stats.clients import ThresholdSClient
 from services.stats.engine import StatEngine, StatProcessResult
 from services.stats.metrics import STAT_METRIC
 from services.stats.queue import StatQueueProfile
-from services.stats.store import StatQueueStore
+from services.stats.store import FencedStatQueueStore, StatQueueStore, queue_key
+
+LOCK_CLASS = 0x43475351  # first key of pg_advisory_lock(int, int) for queue partitions: "CGSQ"
 
 
 def profile_json(p: StatQueueProfile) -> dict[str, Any]:
@@ -62,7 +72,15 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
     async def ProcessEvent(self, request: stats_pb2.StatsProcessEventRequest, context: Any) -> common_pb2.IDsResponse:
         o = self.owner
         ev = event_from_pb(request.event, o.settings.default_tenant)
-        result: StatProcessResult = await o.run(o.process, ev, ids_or_none(request.stat_ids))
+        ids = ids_or_none(request.stat_ids)
+        retried = False
+        if not o.part.single:
+            forwarded, retried = request_flags(context)
+            if forwarded:  # from a replica: this process owns these queues (or says it does not)
+                await o.part.take([queue_key(ev.tenant, i) for i in ids or ()])
+        result: StatProcessResult = await o.run(o.process, ev, ids, retried)
+        if result.remote:
+            await o.process_remote(request.event, ev, result, context, retried)
         await o.notify_thresholds(result)
         if result.partially_executed:
             # ordinary: e.g. *tcc cannot read the Cost an authorize event does not carry yet
@@ -82,6 +100,9 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.stat_ids))
                  for r in request.events]
         done = await o.run(o.process_batch, items)
+        for d, r, (ev, _ids) in zip(done, request.events, items, strict=True):
+            if d.result is not None and d.result.remote:  # in order: a queue sees them as sent
+                await o.process_remote(r.event, ev, d.result, context)
         await o.notify_thresholds_many([te for d in done if d.result is not None
                                         for te in d.result.threshold_events])
         results = []
@@ -98,11 +119,17 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
 
     async def GetQueueStringMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
         o = self.owner
+        there = await o.at_owner("GetQueueStringMetrics", request, context)
+        if there is not None:
+            return there
         got = await o.run(o.stats.get_string_metrics, request.tenant, request.id)
         return stats_pb2.MetricsResponse(metrics=got)
 
     async def GetQueueFloatMetrics(self, request: common_pb2.TenantID, context: Any) -> stats_pb2.MetricsResponse:
         o = self.owner
+        there = await o.at_owner("GetQueueFloatMetrics", request, context)
+        if there is not None:
+            return there
         got = await o.run(o.stats.get_float_metrics, request.tenant, request.id)
         return stats_pb2.MetricsResponse(metrics={k: money_str(v) for k, v in got.items()})
 
@@ -123,8 +150,14 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
 
     async def ResetStatQueue(self, request: common_pb2.TenantID, context: Any) -> common_pb2.Empty:
         o = self.owner
+        there = await o.at_owner("ResetStatQueue", request, context)
+        if there is not None:
+            return there
         await o.runner.run(o.reset, request.tenant, request.id)
         return common_pb2.Empty()
+
+    async def GetOwnership(self, request: common_pb2.Empty, context: Any) -> common_pb2.PartitionOwnership:
+        return common_pb2.PartitionOwnership(**self.owner.part.ownership())
 
     async def ReloadCache(self, request: common_pb2.ReloadCacheRequest, context: Any) -> common_pb2.ReloadCacheResponse:
         return await self.owner.reload_cache(request)
@@ -132,10 +165,10 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
 
 class StatsServer(BaseService):
     name = "stats"
-    single_active = True  # state in memory: one serving process per StorDB (lease)
     cache_files = ("Stats", "Filters")
     stats: StatEngine
     inline = False
+    part: Partitioned
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         stats_pb2_grpc.add_StatsServiceServicer_to_server(StatsServiceServicer(self), server)
@@ -145,6 +178,11 @@ class StatsServer(BaseService):
         self.runner = EngineRunner(self.name)
         self.recent_ids = RecentIds()
         self.thresholds = ThresholdSClient(self.settings)
+        self.part = start_partitioned(self, lock_class=LOCK_CLASS, on_gained=self._gained,
+                                      on_lost=lambda: None)
+        # one process owns every queue: the hot path asks nothing
+        self.owned = None if self.part.single else self._owned
+        self._gains = 0
         await self.reload()
 
     async def run(self, fn: Any, *args: Any) -> Any:
@@ -155,6 +193,8 @@ class StatsServer(BaseService):
         return await self.runner.run(fn, *args)
 
     async def close(self) -> None:
+        if getattr(self, "part", None) is not None:
+            await self.part.close()  # first: the partitions go to the other replicas at once
         if getattr(self, "thresholds", None) is not None:
             await self.thresholds.close()
         if getattr(self, "runner", None) is not None:
@@ -169,20 +209,29 @@ class StatsServer(BaseService):
     def build(self, rows: TariffPlanRows) -> StatEngine:
         """The engine for ``rows`` with the live state of the current one carried over."""
         filters = FilterS.from_tariffplan(rows)
+        leases = self.part.leases
+        store = (StatQueueStore(self.engine) if self.part.single
+                 else FencedStatQueueStore(self.engine, leases))  # type: ignore[arg-type]
         new = StatEngine.from_rows(
             rows,
             filters.passes,
-            store=StatQueueStore(self.engine),
+            store=store,
             rounding_decimals=self.settings.rounding_decimals,
         )
         profiles = [q.profile for q in new.queues.values()]
         new.candidate_ids = candidate_index(filters, profiles, self.settings, "stats")
+        new.gains_seen = self._gains  # type: ignore[attr-defined]
         self._carry_over(getattr(self, "stats", None), new)
         return new
 
     def swap(self, new: StatEngine, rows: TariffPlanRows) -> StatEngine | None:
         old: StatEngine | None = getattr(self, "stats", None)
         self.stats = new
+        if getattr(new, "gains_seen", self._gains) != self._gains:
+            # a partition was taken while this engine was built from the old one's memory:
+            # its queues as saved (rare: a reload during a takeover; reads on the loop)
+            for p in self.part.leases.held():
+                self._gained(p)
         self.inline = not any(q.profile.stored for q in new.queues.values())
         return old
 
@@ -200,9 +249,9 @@ class StatsServer(BaseService):
 
     # --- work done in the engine thread -------------------------------------------------------
 
-    def process(self, ev: Any, stat_ids: list[str] | None) -> StatProcessResult:
+    def process(self, ev: Any, stat_ids: list[str] | None, retried: bool = False) -> StatProcessResult:
         engine = self.stats
-        result = engine.process_event(ev, stat_ids)
+        result = engine.process_event(ev, stat_ids, owned=self.owned, retried=retried)
         for qid in result.queue_ids:
             self._export(ev.tenant, qid, engine)
         return result
@@ -216,7 +265,7 @@ class StatsServer(BaseService):
         touched: set[tuple[str, str]] = set()
 
         def one(ev: Any, stat_ids: list[str] | None) -> StatProcessResult:
-            result = engine.process_event(ev, stat_ids, defer=dirty)
+            result = engine.process_event(ev, stat_ids, defer=dirty, owned=self.owned)
             touched.update((ev.tenant, qid) for qid in result.queue_ids)
             return result
 
@@ -231,6 +280,21 @@ class StatsServer(BaseService):
         engine.reset(tenant, queue_id)
         self._export(tenant, queue_id, engine)
 
+    def _owned(self, tenant: str, queue_id: str) -> bool:
+        return self.part.owns(queue_key(tenant, queue_id))
+
+    def _gained(self, partition: int) -> None:
+        """This replica takes ``partition`` (on the lease's thread, before serving it): its
+        queues as their last owner saved them, before the reply to its last update."""
+        engine = self.stats
+        keys = [k for k in engine.queues if partition_of(queue_key(*k)) == partition]
+        store = engine.store
+        states = store.load_keys(keys) if isinstance(store, FencedStatQueueStore) else {}
+        engine.load_partition(keys, states)
+        self._gains += 1
+        for tenant, qid in keys:
+            self._export(tenant, qid, engine)
+
     @staticmethod
     def _export(tenant: str, queue_id: str, engine: StatEngine) -> None:
         q = engine.get_queue(tenant, queue_id)
@@ -244,6 +308,81 @@ class StatsServer(BaseService):
                     STAT_METRIC.remove(*labels)
                 except KeyError:
                     pass
+
+    # --- partitions: updates and reads at each queue's owner ---------------------------------
+
+    def _budget(self, context: Any) -> float:
+        left = context.time_remaining()
+        return left if left is not None else self.settings.rpc_timeout / 1e9
+
+    async def process_remote(self, pb_event: Any, ev: Any, result: StatProcessResult,
+                             context: Any, retried: bool = False) -> None:
+        """The queues of ``result.remote`` processed at their owners: one ProcessEvent per owner
+        (concurrently), or here for partitions taken meanwhile; merged into ``result`` in match
+        order, as one process answers."""
+        id_of = {queue_key(ev.tenant, i): i for i in result.remote}
+        local, remote = await self.part.route(list(id_of))
+        timeout = self._budget(context)
+
+        async def at(addr: str, keys: list[str]) -> tuple[list[str], StatProcessResult | None]:
+            ids = [id_of[k] for k in keys]
+
+            def send(ch: Any, md: Any, t: float) -> Any:
+                return stats_pb2_grpc.StatsServiceStub(ch).ProcessEvent(
+                    stats_pb2.StatsProcessEventRequest(event=pb_event, stat_ids=ids),
+                    metadata=md, timeout=t)
+            try:
+                got = await call_owner(self.part, addr, keys, send, timeout=timeout, retried=retried)
+            except CGRError as exc:
+                if exc.word == "NOT_FOUND":
+                    return [], None
+                if exc.word == "PARTIALLY_EXECUTED":
+                    return ids, StatProcessResult(queue_ids=ids, errors={i: exc.word for i in ids})
+                raise
+            if got is None:  # the owner died and its partitions are this replica's now
+                return ids, await self.run(self.process, ev, ids, True)
+            return list(got.ids), None
+
+        jobs = [at(addr, keys) for addr, keys in remote.items()]
+        if local:
+            jobs.append(self._here(ev, [id_of[k] for k in local], retried))
+        done: set[str] = set(result.queue_ids)
+        for ids, here in await asyncio.gather(*jobs):
+            done.update(ids)
+            if here is not None:
+                result.threshold_events += here.threshold_events
+                result.errors.update(here.errors)
+        result.queue_ids = [i for i in result.matched if i in done]
+        result.remote = []
+
+    async def _here(self, ev: Any, ids: list[str],
+                    retried: bool) -> tuple[list[str], StatProcessResult | None]:
+        try:
+            got: StatProcessResult = await self.run(self.process, ev, ids, retried)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return [], None
+            raise
+        return got.queue_ids, got
+
+    async def at_owner(self, method: str, request: Any, context: Any) -> Any | None:
+        """A read or reset of one queue: the owner's answer, or None to serve it here (ours,
+        taken now, a forwarded request, or a queue that does not exist)."""
+        part = self.part
+        key = queue_key(request.tenant, request.id)
+        if part.single or part.owns(key) or (request.tenant, request.id) not in self.stats.queues:
+            return None
+        if request_flags(context)[0]:
+            await part.take([key])
+            return None
+        local, remote = await part.route([key])
+        if local:
+            return None
+        addr = next(iter(remote))
+
+        def send(ch: Any, md: Any, t: float) -> Any:
+            return getattr(stats_pb2_grpc.StatsServiceStub(ch), method)(request, metadata=md, timeout=t)
+        return await call_owner(part, addr, [key], send, timeout=self._budget(context))
 
     # --- ThresholdS ------------------------------------------------------------------------------
 
