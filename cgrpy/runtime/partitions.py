@@ -355,3 +355,54 @@ def start_partitioned(service: Any, *, lock_class: int, on_gained: Callable[[int
     leases = PartitionLeases(conninfo, address, lock_class=lock_class,
                              app_prefix=f"cgrpy-{service.name} ", on_gained=on_gained, on_lost=on_lost)
     return Partitioned(leases, address, s)
+
+
+def budget(context: Any, settings: Any) -> float:
+    """Seconds left of the request's deadline (the configured RPC timeout when it has none)."""
+    left = context.time_remaining()
+    return left if left is not None else settings.rpc_timeout / 1e9
+
+
+async def spread(part: Partitioned, keys: list[str], send: Callable[..., Any],
+                 here: Callable[[list[str], bool], Any], *, timeout: float,
+                 retried: bool = False) -> list[tuple[list[str], Any, bool]]:
+    """The update of ``keys`` done where they are owned: ``send(channel, keys, metadata,
+    timeout)`` once per other owner, concurrently, and ``await here(keys, retried)`` for this
+    process's (also for an owner's keys taken over meanwhile, then retried). Returns
+    ``(keys, answer, answered_here)`` per group; an owner's error answer is the
+    :class:`CGRError` itself, so one owner's NOT_FOUND does not hide the others' answers."""
+    local, remote = await part.route(keys)
+
+    async def there(addr: str, ks: list[str]) -> tuple[list[str], Any, bool]:
+        try:
+            got = await call_owner(part, addr, ks, lambda ch, md, t: send(ch, ks, md, t),
+                                   timeout=timeout, retried=retried)
+        except CGRError as exc:
+            return ks, exc, False
+        if got is None:
+            return ks, await here(ks, True), True
+        return ks, got, False
+
+    async def mine() -> tuple[list[str], Any, bool]:
+        return local, await here(local, retried), True
+
+    jobs = [there(addr, ks) for addr, ks in remote.items()]
+    if local:
+        jobs.append(mine())
+    return list(await asyncio.gather(*jobs))
+
+
+async def at_owner(part: Partitioned, key: str, context: Any, call: Callable[..., Any],
+                   settings: Any) -> Any | None:
+    """A request about one key (a read, a reset): the owner's answer through ``call(channel,
+    metadata, timeout)``, or None to serve it here (ours, taken now, a forwarded request)."""
+    if part.single or part.owns(key):
+        return None
+    if request_flags(context)[0]:
+        await part.take([key])
+        return None
+    local, remote = await part.route([key])
+    if local:
+        return None
+    addr = next(iter(remote))
+    return await call_owner(part, addr, [key], call, timeout=budget(context, settings))

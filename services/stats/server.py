@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import grpc
@@ -29,9 +28,11 @@ from cgrpy.runtime.batch import BatchItem, RecentIds, ids_or_none, process_each
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.partitions import (
     Partitioned,
-    call_owner,
+    at_owner,
+    budget,
     partition_of,
     request_flags,
+    spread,
     start_partitioned,
 )
 from cgrpy.runtime.server import BaseService
@@ -311,78 +312,55 @@ class StatsServer(BaseService):
 
     # --- partitions: updates and reads at each queue's owner ---------------------------------
 
-    def _budget(self, context: Any) -> float:
-        left = context.time_remaining()
-        return left if left is not None else self.settings.rpc_timeout / 1e9
-
     async def process_remote(self, pb_event: Any, ev: Any, result: StatProcessResult,
                              context: Any, retried: bool = False) -> None:
         """The queues of ``result.remote`` processed at their owners: one ProcessEvent per owner
         (concurrently), or here for partitions taken meanwhile; merged into ``result`` in match
         order, as one process answers."""
         id_of = {queue_key(ev.tenant, i): i for i in result.remote}
-        local, remote = await self.part.route(list(id_of))
-        timeout = self._budget(context)
 
-        async def at(addr: str, keys: list[str]) -> tuple[list[str], StatProcessResult | None]:
-            ids = [id_of[k] for k in keys]
+        def send(ch: Any, keys: list[str], md: Any, t: float) -> Any:
+            req = stats_pb2.StatsProcessEventRequest(event=pb_event, stat_ids=[id_of[k] for k in keys])
+            return stats_pb2_grpc.StatsServiceStub(ch).ProcessEvent(req, metadata=md, timeout=t)
 
-            def send(ch: Any, md: Any, t: float) -> Any:
-                return stats_pb2_grpc.StatsServiceStub(ch).ProcessEvent(
-                    stats_pb2.StatsProcessEventRequest(event=pb_event, stat_ids=ids),
-                    metadata=md, timeout=t)
+        async def here(keys: list[str], again: bool) -> StatProcessResult | None:
             try:
-                got = await call_owner(self.part, addr, keys, send, timeout=timeout, retried=retried)
+                got: StatProcessResult = await self.run(self.process, ev, [id_of[k] for k in keys], again)
             except CGRError as exc:
                 if exc.word == "NOT_FOUND":
-                    return [], None
-                if exc.word == "PARTIALLY_EXECUTED":
-                    return ids, StatProcessResult(queue_ids=ids, errors={i: exc.word for i in ids})
+                    return None
                 raise
-            if got is None:  # the owner died and its partitions are this replica's now
-                return ids, await self.run(self.process, ev, ids, True)
-            return list(got.ids), None
+            return got
 
-        jobs = [at(addr, keys) for addr, keys in remote.items()]
-        if local:
-            jobs.append(self._here(ev, [id_of[k] for k in local], retried))
+        answers = await spread(self.part, list(id_of), send, here,
+                               timeout=budget(context, self.settings), retried=retried)
         done: set[str] = set(result.queue_ids)
-        for ids, here in await asyncio.gather(*jobs):
-            done.update(ids)
-            if here is not None:
-                result.threshold_events += here.threshold_events
-                result.errors.update(here.errors)
+        for keys, got, local in answers:
+            if isinstance(got, CGRError):
+                if got.word == "PARTIALLY_EXECUTED":  # counted there, a metric could not read
+                    done.update(id_of[k] for k in keys)
+                    result.errors.update({id_of[k]: got.word for k in keys})
+                elif got.word != "NOT_FOUND":  # NOT_FOUND: they stopped matching meanwhile
+                    raise got
+            elif local and got is not None:
+                done.update(got.queue_ids)
+                result.threshold_events += got.threshold_events
+                result.errors.update(got.errors)
+            elif not local:
+                done.update(got.ids)
         result.queue_ids = [i for i in result.matched if i in done]
         result.remote = []
-
-    async def _here(self, ev: Any, ids: list[str],
-                    retried: bool) -> tuple[list[str], StatProcessResult | None]:
-        try:
-            got: StatProcessResult = await self.run(self.process, ev, ids, retried)
-        except CGRError as exc:
-            if exc.word == "NOT_FOUND":
-                return [], None
-            raise
-        return got.queue_ids, got
 
     async def at_owner(self, method: str, request: Any, context: Any) -> Any | None:
         """A read or reset of one queue: the owner's answer, or None to serve it here (ours,
         taken now, a forwarded request, or a queue that does not exist)."""
-        part = self.part
-        key = queue_key(request.tenant, request.id)
-        if part.single or part.owns(key) or (request.tenant, request.id) not in self.stats.queues:
+        if (request.tenant, request.id) not in self.stats.queues:
             return None
-        if request_flags(context)[0]:
-            await part.take([key])
-            return None
-        local, remote = await part.route([key])
-        if local:
-            return None
-        addr = next(iter(remote))
 
-        def send(ch: Any, md: Any, t: float) -> Any:
+        def call(ch: Any, md: Any, t: float) -> Any:
             return getattr(stats_pb2_grpc.StatsServiceStub(ch), method)(request, metadata=md, timeout=t)
-        return await call_owner(part, addr, [key], send, timeout=self._budget(context))
+        return await at_owner(self.part, queue_key(request.tenant, request.id), context, call,
+                              self.settings)
 
     # --- ThresholdS ------------------------------------------------------------------------------
 
