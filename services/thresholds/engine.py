@@ -53,6 +53,9 @@ class ThresholdProcessResult:
     threshold_ids: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # threshold ID -> action failure
     fired: list[str] = field(default_factory=list)
+    # matched thresholds another process owns (partitioned ThresholdS), in match order
+    remote: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)  # every matched threshold, in match order
 
     @property
     def partially_executed(self) -> bool:
@@ -144,30 +147,58 @@ class ThresholdEngine:
 
     def process_event(
         self, event: CGREvent, threshold_ids: list[str] | None = None, *,
-        now: datetime | None = None,
+        now: datetime | None = None, owned: Callable[[str, str], bool] | None = None,
+        retried: bool = False,
     ) -> ThresholdProcessResult:
+        """Count ``event`` on every matching threshold (firing, snoozing, removing at MaxHits).
+        With ``owned``, a matched threshold it refuses is only listed in ``remote`` (its owner
+        counts it). ``retried``: the event may be counted already (its owner died mid-call): a
+        threshold whose last counted event is this one is left as it is."""
         validate_event(event)
         now = now or self.clock()
         result = ThresholdProcessResult()
         with self._lock:
             for p in self._matching(event, threshold_ids, now):
-                key = (p.tenant, p.id)
-                t = self.states[key]
+                result.matched.append(p.id)
+                if owned is not None and not owned(p.tenant, p.id):
+                    result.remote.append(p.id)
+                    continue
                 result.threshold_ids.append(p.id)
-                t.hits += 1
-                if self._should_fire(p, t, now):
-                    result.fired.append(p.id)
-                    err = self._run_actions(p, event)
-                    if err:
-                        result.errors[p.id] = err
-                    t.snooze = now + timedelta(microseconds=p.min_sleep_ns // 1000)
-                if p.max_hits != UNLIMITED_HITS and t.hits == p.max_hits:
-                    del self.states[key]
-                    if self.store is not None:
-                        self.store.mark_removed(*key)
-                elif self.store is not None:
-                    self.store.save(t)
+                t = self.states[(p.tenant, p.id)]
+                if retried and event.id and t.last_event == event.id:
+                    continue
+                self._hit(p, t, event, now, result)
         return result
+
+    def _hit(self, p: ThresholdProfile, t: Threshold, event: CGREvent, now: datetime,
+             result: ThresholdProcessResult) -> None:
+        key = (p.tenant, p.id)
+        t.hits += 1
+        t.last_event = event.id
+        if self._should_fire(p, t, now):
+            result.fired.append(p.id)
+            err = self._run_actions(p, event)
+            if err:
+                result.errors[p.id] = err
+            t.snooze = now + timedelta(microseconds=p.min_sleep_ns // 1000)
+        if p.max_hits != UNLIMITED_HITS and t.hits == p.max_hits:
+            del self.states[key]
+            if self.store is not None:
+                self.store.mark_removed(*key, event.id)
+        elif self.store is not None:
+            self.store.save(t)
+
+    def load_partition(self, keys: list[tuple[str, str]],
+                       saved: dict[tuple[str, str], Threshold | None]) -> None:
+        """This process became the owner of ``keys``' thresholds: their state as the last
+        owner saved it (none saved: fresh; removed at MaxHits: no state)."""
+        with self._lock:
+            for key in keys:
+                st = saved[key] if key in saved else Threshold(*key)
+                if st is None:
+                    self.states.pop(key, None)
+                else:
+                    self.states[key] = st
 
     @staticmethod
     def _should_fire(p: ThresholdProfile, t: Threshold, now: datetime) -> bool:

@@ -71,3 +71,4 @@ class Threshold:
     id: str
     hits: int = 0
     snooze: datetime | None = None
+    last_event: str = ""  # ID of the last event counted (a retried one is not counted again)

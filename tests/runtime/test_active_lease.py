@@ -1,4 +1,4 @@
-"""Two processes of a service whose state is in memory (here ThresholdS) on one Postgres: one
+"""Two processes of a service whose state is in memory (ResourceS) on one Postgres: one
 serves, the other waits NOT_SERVING without loading anything; kill -9 of the active one and the
 standby takes over within seconds, continuing the counts from what the active one saved."""
 
@@ -16,7 +16,7 @@ import grpc
 import psycopg
 import pytest
 
-from cgrates.v1 import common_pb2, thresholds_pb2, thresholds_pb2_grpc
+from cgrates.v1 import common_pb2, resources_pb2, resources_pb2_grpc
 from cgrpy.event import CGREvent
 from cgrpy.runtime.healthcheck import check
 from cgrpy.wire import event_to_pb
@@ -28,9 +28,9 @@ TENANT = "cgrates.org"
 
 def _start(db_url: str, port: int, metrics: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CGRPY_")}
-    env.update({"CGRPY_STORDB_URL": db_url, "CGRPY_THRESHOLDS_GRPC_PORT": str(port),
-                "CGRPY_THRESHOLDS_METRICS_PORT": str(metrics), "CGRPY_GRACE_PERIOD": "1s"})
-    return subprocess.Popen([sys.executable, "-m", "services.thresholds"], cwd=REPO, env=env,
+    env.update({"CGRPY_STORDB_URL": db_url, "CGRPY_RESOURCES_GRPC_PORT": str(port),
+                "CGRPY_RESOURCES_METRICS_PORT": str(metrics), "CGRPY_GRACE_PERIOD": "1s"})
+    return subprocess.Popen([sys.executable, "-m", "services.resources"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -52,17 +52,18 @@ def _lease_names(pg_url: str) -> set[str]:
 
 
 def _hits(addr: str) -> int:
+    """Usages ResGroup1 holds (Stored: saved with every allocation)."""
     with grpc.insecure_channel(addr) as ch:
-        out = thresholds_pb2_grpc.ThresholdsServiceStub(ch).GetThreshold(
-            common_pb2.TenantID(tenant=TENANT, id="THD_ACNT_1002"), timeout=5)
-    return int(json.loads(out.json)["Hits"])
+        out = resources_pb2_grpc.ResourcesServiceStub(ch).GetResource(
+            common_pb2.TenantID(tenant=TENANT, id="ResGroup1"), timeout=5)
+    return len(json.loads(out.json)["Usages"])
 
 
 def _hit(addr: str, eid: str) -> None:
-    req = thresholds_pb2.ThresholdsProcessEventRequest(
-        event=event_to_pb(CGREvent(TENANT, eid, None, {"Account": "1002"})))
+    req = resources_pb2.ResourceUsageRequest(
+        event=event_to_pb(CGREvent(TENANT, eid, None, {"Account": "1002"})), usage_id=eid)
     with grpc.insecure_channel(addr) as ch:
-        thresholds_pb2_grpc.ThresholdsServiceStub(ch).ProcessEvent(req, timeout=5)
+        resources_pb2_grpc.ResourcesServiceStub(ch).AllocateResources(req, timeout=5)
 
 
 @pytest.fixture
@@ -97,10 +98,9 @@ def test_one_active_the_other_waits_then_takes_over_with_the_counts(
     killed = time.monotonic()
     _wait_serving(b_addr, procs[1], 20)
     takeover = time.monotonic() - killed
-    print(f"\nThresholdS standby took over {takeover:.2f} s after kill -9 of the active process")
+    print(f"\nResourceS standby took over {takeover:.2f} s after kill -9 of the active process")
     assert takeover < 5
     assert _hits(b_addr) == 1  # the count continues from what A saved
-    time.sleep(1.1)  # THD_ACNT_1002's MinSleep
     _hit(b_addr, "e2")
     assert _hits(b_addr) == 2
 

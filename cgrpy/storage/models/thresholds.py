@@ -22,3 +22,6 @@ class ThresholdState(Base):
     # Unix nanoseconds; 0 = not snoozed. Integers keep the instant exactly on both backends.
     snooze_ns: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     removed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # ID of the last event counted: a partitioned replica taking over does not count an event
+    # again that the dead owner counted before it could answer (a retried request).
+    last_event: Mapped[str] = mapped_column(String(255), nullable=False, default="", server_default="")

@@ -198,6 +198,7 @@ def upgrade() -> None:
     sa.Column('hits', sa.Integer(), nullable=False),
     sa.Column('snooze_ns', sa.BigInteger(), nullable=False),
     sa.Column('removed', sa.Boolean(), nullable=False),
+    sa.Column('last_event', sa.String(length=255), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('tenant', 'threshold_id', name=op.f('pk_threshold_states'))
     )
     op.create_table('tp_account_actions',
