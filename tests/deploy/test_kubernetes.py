@@ -22,7 +22,7 @@ KUBERNETES_VERSION = "1.30.0"
 K8S = DEPLOY / "kubernetes"
 OVERLAYS = ("example", "replicas")
 STATELESS = ("attributes", "chargers", "suppliers", "cdre")
-SCALED = (*STATELESS, "rals", "sm")  # several replicas in the replicas overlay
+SCALED = (*STATELESS, "rals", "stats", "thresholds", "sm")  # several replicas in the replicas overlay
 STACK = compose()["services"]
 
 
@@ -190,15 +190,18 @@ def test_replicas_overlay_scales_the_stateless_services_and_rals():
         assert workload(REPLICAS, name)["spec"]["replicas"] == (2 if name in SCALED else 1), name
 
 
-def test_rals_advertises_its_pod_ip():
-    """A rals pod listens on 0.0.0.0; the others forward an account's requests to its owner at
-    the address it publishes: the pod IP from the downward API, a valid rals_advertise value."""
-    env = {e["name"]: e for e in main_container(workload(EXAMPLE, "rals"))["env"]}
-    ref = env["CGRPY_RALS_ADVERTISE"]["valueFrom"]["fieldRef"]
+@pytest.mark.parametrize("name", ["rals", "stats", "thresholds"])
+def test_partitioned_services_advertise_their_pod_ip(name: str) -> None:
+    """A rals (stats, thresholds) pod listens on 0.0.0.0; the others forward requests to the
+    owner of an account (queue, threshold) at the address it publishes: the pod IP from the
+    downward API, a valid <name>_advertise value."""
+    var = f"CGRPY_{name.upper()}_ADVERTISE"
+    env = {e["name"]: e for e in main_container(workload(EXAMPLE, name))["env"]}
+    ref = env[var]["valueFrom"]["fieldRef"]
     assert ref["fieldPath"] == "status.podIP"
-    settings = load_settings(env={**_config_env(), "CGRPY_RALS_ADVERTISE": "10.244.1.7"})
-    assert settings.rals_advertise == "10.244.1.7"
-    assert env_of(STACK["rals"])["CGRPY_RALS_ADVERTISE"] == "*hostname"  # compose: the container's IP
+    settings = load_settings(env={**_config_env(), var: "10.244.1.7"})
+    assert settings.get(f"{name}_advertise") == "10.244.1.7"
+    assert env_of(STACK[name])[var] == "*hostname"  # compose: the container's IP
 
 
 def test_identity_only_where_it_matters():
@@ -212,9 +215,8 @@ def test_identity_only_where_it_matters():
     mounts = {m["name"]: m["mountPath"] for m in main_container(sm)["volumeMounts"]}
     assert spool.startswith(mounts["spool"] + "/")  # spool and sessions on the pod's own volume
     assert [t["metadata"]["name"] for t in sm["spec"]["volumeClaimTemplates"]] == ["spool"]
-    # in-memory counts: never two processes at once
-    for name in ("stats", "thresholds", "resources"):
-        assert workload(EXAMPLE, name)["spec"]["strategy"] == {"type": "Recreate"}, name
+    # in-memory usages: never two processes at once
+    assert workload(EXAMPLE, "resources")["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_sm_listeners_match_settings_and_compose():
