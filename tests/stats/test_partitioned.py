@@ -5,6 +5,7 @@ the owner saved before each reply. The takeover time is printed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -112,6 +113,23 @@ def _expected(sent: list[tuple[str, int]]) -> dict[str, dict[str, Decimal]]:
             "QB": of([v for a, v in sent if a == "1002"])}
 
 
+def _status_shows_ownership(a: Replica, b: Replica) -> None:
+    """`cgr status --json` and the table: each StatS replica with the partitions it owns."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CGRPY_")}
+    env["CGRPY_STATS_ADDR"] = f"{a.addr},{b.addr}"
+    out = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "status", "--json"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=60)
+    reps = {r["grpc"]: r for r in json.loads(out.stdout)["stats"]["replicas"]}
+    for r in (a, b):
+        own = reps[r.addr]["ownership"]
+        assert own["mode"] == "advisory-locks" and own["advertised"] == r.addr
+        assert set(own["partitions"]) == r.owned() and own["partitions_total"] == 64
+    text = subprocess.run([sys.executable, "-m", "cgrpy.cli.main", "status"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60).stdout
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("stats-") and b.addr in ln]
+    assert f"1/64 partitions {_part('QB')} as {b.addr}" in line, text
+
+
 def _part(qid: str) -> int:
     return partition_of(f"{TENANT}:{qid}")
 
@@ -131,6 +149,7 @@ def test_two_replicas_count_as_one_and_survive_the_owners_kill(replicas: list[Re
         sent.append((acc, i))
     for q, want in _expected(sent).items():
         assert a.metrics(q) == want and b.metrics(q) == want, q
+    _status_shows_ownership(a, b)
 
     # a stream through both replicas; kill -9 of A (owner of QALL and QA) in the middle of it.
     # A call to A that fails is sent again to B marked retried, as a client that fails over does.
