@@ -73,6 +73,13 @@ def test_get_actions_v2_answers_engine_actions(api):
     [voice] = ok(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_G_VOICE"]}))["ACT_G_VOICE"]
     assert voice["Balance"]["Value"] == {"Method": "", "Params": None, "Static": 90_000_000_000}
     assert voice["Balance"]["DestinationIDs"] == {"DST_1002": True, "DST_1003": False}
+    # a value formula (the engine test plan's *incremental debit) is a ValueFormula with its Method
+    formula = '{"Method":"*incremental","Params":{"Units":1,"Interval":"month","Increment":"day"}}'
+    assert ok(api.call("APIerSv1.SetActions", {"ActionsId": "ACT_G_DID", "Overwrite": True, "Actions": [
+        {"Identifier": "*debit", "BalanceType": "*monetary", "Units": formula, "Weight": 10}]})) == "OK"
+    [did] = ok(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_G_DID"]}))["ACT_G_DID"]
+    assert did["Balance"]["Value"] == {"Method": "*incremental", "Static": 0,
+                                       "Params": {"Units": 1, "Interval": "month", "Increment": "day"}}
     assert err(api.call("APIerSv2.GetActions", {"ActionIDs": ["ACT_NOPE"]})) == "SERVER_ERROR: NOT_FOUND"
 
 
