@@ -246,7 +246,10 @@ class StatsServer(BaseService):
                     if key in new.queues:
                         new.queues[key].load_state(q.state())
         for q in new.queues.values():
-            self._export(q.tenant, q.id, new)
+            # partitioned: only the owner's gauges are the truth (the others' memory of a queue
+            # they do not own is stale); a queue's gauges appear when its partition is taken
+            if self.owned is None or self.owned(q.tenant, q.id):
+                self._export(q.tenant, q.id, new)
 
     # --- work done in the engine thread -------------------------------------------------------
 
