@@ -1,5 +1,6 @@
-"""One active process of a service whose state lives in its memory (StatS, ThresholdS,
-ResourceS), however many are started on one Postgres StorDB.
+"""One active process of a service whose state lives in its memory (ResourceS; StatS and
+ThresholdS are partitioned instead, cgrpy/runtime/partitions.py), however many are started on
+one Postgres StorDB.
 
 Two such processes at once would each count half of the events and overwrite each other's saved
 state (last write wins): the counts would be wrong, silently. So the process holds a Postgres
