@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, literal_column, select, update
 
 
 def claim_statement(table: Table, *where: Any, returning: tuple[Any, ...] = ()) -> Any:
@@ -28,6 +28,6 @@ def claim_statement(table: Table, *where: Any, returning: tuple[Any, ...] = ()) 
     return (
         update(table)
         .where(table.c.id.in_(free.scalar_subquery()))
-        .values(lease_until_ns=bindparam("b_until"), attempts=table.c.attempts + 1)
+        .values(lease_until_ns=bindparam("b_until"), attempts=table.c.attempts + literal_column("1"))
         .returning(table.c.id, table.c.attempts, *returning)
     )

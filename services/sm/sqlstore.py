@@ -22,12 +22,13 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.logs import get_logger
 from cgrpy.storage.models.sm import SmSession
+from cgrpy.storage.pgconn import PgConnection, compiled, libpq_url
 from services.sm.sessions.core import Session
 from services.sm.store import apply_progress, progress_record, session_from_record, session_record
 
@@ -39,9 +40,13 @@ _SNAP, _PROG, _DEL = "snapshot", "progress", "delete"
 class SqlSessionStore:
     """``save`` / ``save_closed`` / ``save_progress`` / ``delete`` (queued), ``adopt``, ``owners``."""
 
-    def __init__(self, engine: Engine, owner: str) -> None:
+    def __init__(self, engine: Engine, owner: str, *, window_s: float = 0.05) -> None:
         self.engine = engine
         self.owner = owner
+        # writes queued within this long after the first travel in its transaction (the hot path
+        # does not wait for them; a longer window is fewer transactions, a later durable state)
+        self.window_s = window_s
+        self._pg = PgConnection(libpq_url(engine), "cgrpy-sm-sessions")
         self._known: set[str] = set()  # CGRIDs with a snapshot row of ours (written or adopted)
         self._pending: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         self._cond = threading.Condition()
@@ -99,9 +104,13 @@ class SqlSessionStore:
                 while not self._pending and not self._closing:
                     self._cond.wait()
                 if not self._pending:
+                    self._pg.close()
                     return
-                batch, self._pending = self._pending, {}
                 self._busy = True
+            if self.window_s > 0 and not self._closing:
+                time.sleep(self.window_s)
+            with self._cond:
+                batch, self._pending = self._pending, {}
             try:
                 self._commit(batch)
             finally:
@@ -114,15 +123,16 @@ class SqlSessionStore:
         for ops in batch.values():
             for kind, row in ops:
                 by_kind[kind].append(row)
+        def write(conn: Any) -> None:
+            with conn.cursor() as cur:
+                for sql, rows in ((_UPSERT, by_kind[_SNAP]), (_PROGRESS, by_kind[_PROG]),
+                                  (_DELETE, by_kind[_DEL])):
+                    if rows:
+                        cur.executemany(sql, rows)
+
         for attempt in range(3):
             try:
-                with self.engine.begin() as conn:
-                    if by_kind[_SNAP]:
-                        conn.execute(_upsert(), by_kind[_SNAP])
-                    if by_kind[_PROG]:
-                        conn.execute(_progress(), by_kind[_PROG])
-                    if by_kind[_DEL]:
-                        conn.execute(_delete(), by_kind[_DEL])
+                self._pg.run(write)
                 self.commits += 1
                 return
             except Exception as exc:  # noqa: BLE001 - StorDB away: retry, then drop (logged)
@@ -184,21 +194,28 @@ class SqlSessionStore:
             return len(conn.execute(q).all())
 
 
-def _upsert() -> Any:
-    ins = pg_insert(T)
+def _upsert_stmt() -> Any:
+    ins = pg_insert(T).values(
+        cgrid=bindparam("cgrid"), owner=bindparam("owner"), closed=bindparam("closed"),
+        updated_ns=bindparam("updated_ns"), data=bindparam("data"), progress=null())
     # a row another replica adopted meanwhile is left alone
     return ins.on_conflict_do_update(
         index_elements=[T.c.cgrid],
         set_={"closed": ins.excluded.closed, "updated_ns": ins.excluded.updated_ns,
-              "data": ins.excluded.data, "progress": None},
+              "data": ins.excluded.data, "progress": null()},
         where=T.c.owner == ins.excluded.owner)
 
 
-def _progress() -> Any:
+def _progress_stmt() -> Any:
     return (update(T).where(T.c.cgrid == bindparam("b_cgrid"), T.c.owner == bindparam("b_owner"))
             .values(closed=bindparam("b_closed"), updated_ns=bindparam("b_updated"),
                     progress=bindparam("b_progress")))
 
 
-def _delete() -> Any:
+def _delete_stmt() -> Any:
     return delete(T).where(T.c.cgrid == bindparam("b_cgrid"), T.c.owner == bindparam("b_owner"))
+
+
+_UPSERT = compiled(_upsert_stmt())
+_PROGRESS = compiled(_progress_stmt())
+_DELETE = compiled(_delete_stmt())

@@ -59,10 +59,10 @@ def engine(pg_url: str) -> Iterator[tuple[Engine, str]]:
     eng.dispose()
 
 
-def _replica(engine: tuple[Engine, str], fb: FakeBackends, name: str) -> Replica:
+def _replica(engine: tuple[Engine, str], fb: FakeBackends, name: str, heartbeat_s: float = 0.1) -> Replica:
     eng, conninfo = engine
     lost: list[int] = []
-    lease = OwnerLease(conninfo, new_owner(name), on_lost=lambda: lost.append(1), heartbeat_s=0.1)
+    lease = OwnerLease(conninfo, new_owner(name), on_lost=lambda: lost.append(1), heartbeat_s=heartbeat_s)
     lease.acquire()
     store = SqlSessionStore(eng, lease.owner)
     sm = SessionManager(fb, SMConfig(debit_interval_ns=100 * MS, reply_deadline_s=2.0), store=store)
@@ -122,13 +122,15 @@ async def test_terminate_sent_to_the_survivor_right_after_the_kill_finds_the_ses
 
 async def test_two_survivors_adopt_a_dead_owner_once_and_fence_it(engine) -> None:
     fb = FakeBackends()
-    a, b, c = (_replica(engine, fb, n) for n in ("a:2014", "b:2114", "c:2214"))
+    # A's heartbeat is slow: the survivors look while A is cut off, before it could reconnect
+    a = _replica(engine, fb, "a:2014", heartbeat_s=1.0)
+    b, c = (_replica(engine, fb, n) for n in ("b:2114", "c:2214"))
     await a.sm.initiate(_event(), SessionFlags())
-    a.store.flush()
+    assert a.store.flush()
     a.lease._conn.close()  # A is cut off from Postgres (not dead): its lock is free meanwhile
     got = await asyncio.gather(b.adopter.sweep(), c.adopter.sweep())
     assert sorted(got) == [0, 1]
-    await asyncio.sleep(0.4)  # A's heartbeat reconnects, finds its lock held: it must stop
+    await asyncio.sleep(1.5)  # A's heartbeat reconnects, finds its lock held: it must stop
     assert a.lost == [1]
     # and a late write of A's changes nothing of what the adopter owns
     (s,) = a.sm.active_sessions()

@@ -46,7 +46,7 @@ def _rows(eng: Engine) -> int:
 
 
 def _spool(eng: Engine, tmp: Path, name: str) -> SqlCdrSpool:
-    return SqlCdrSpool(eng, CdrSpool(tmp / f"{name}.sqlite"), poll_s=0.1)
+    return SqlCdrSpool(eng, CdrSpool(tmp / f"{name}.sqlite"), poll_s=0.1, own_lease_s=0.5)
 
 
 async def test_a_cdr_is_durable_when_put_returns_and_forwarded_once(engine, tmp_path) -> None:
@@ -65,6 +65,8 @@ async def test_a_cdr_is_durable_when_put_returns_and_forwarded_once(engine, tmp_
 
 
 async def test_the_cdrs_of_a_replica_that_died_are_forwarded_by_another(engine, tmp_path) -> None:
+    """The taker holds its own CDRs for ``own_lease_s`` (it forwards them from memory); once that
+    runs out, another replica claims and forwards them."""
     a = _spool(engine, tmp_path, "a")  # took the CDRs, died before forwarding any
     for i in range(5):
         a.put(_cdr(i), {"rals": True})
