@@ -43,8 +43,8 @@ def add_suite_args(p: argparse.ArgumentParser, *, debit_interval: str = "10s") -
     p.add_argument("--debit-interval", default=debit_interval, help="SM debit interval of the suite it starts")
     p.add_argument("--log-level", default="WARNING", help="log level of the suite it starts")
     p.add_argument("--suite-log", type=Path, help="write the started suite's output (logs) here")
-    p.add_argument("--rpc-transport", choices=("mux", "unary"), default="mux",
-                   help="calls between the started suite's services: one stream per channel, or unary RPCs")
+    p.add_argument("--rpc-transport", choices=("frame", "mux", "unary"), default="frame",
+                   help="calls between the started suite's services: the frame lane, one gRPC stream per channel, or unary RPCs")
     p.add_argument("--replicas", type=int, default=1,
                    help="processes of each replicated service in the started suite (cgr up --replicas)")
     p.add_argument("--db-url", help="start the suite on this StorDB (kept) instead of a fresh Postgres DB")
@@ -124,7 +124,7 @@ def open_target(args: argparse.Namespace, stack: ExitStack, plan: Plan) -> Targe
 
     db_url = args.db_url or stack.enter_context(FreshDatabase(args.pg_admin))
     env = suite_env(db_url, CGRPY_DEBIT_INTERVAL=args.debit_interval, CGRPY_LOG_LEVEL=args.log_level.upper(),
-                    CGRPY_RPC_TRANSPORT=getattr(args, "rpc_transport", "mux"))
+                    CGRPY_RPC_TRANSPORT=getattr(args, "rpc_transport", "frame"))
     env.update(replica_env(getattr(args, "replicas", 1)))
     print(f"starting the suite (cgr up) on {db_url.rsplit('@', 1)[-1]} ...", file=sys.stderr)
     try:

@@ -30,7 +30,7 @@ from cgrpy.runtime.loop import run as run_loop
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("transport", help="CPU per call between two services: unary vs the Mux stream")
+    p = sub.add_parser("transport", help="CPU per call between two services: unary, the Mux stream, the frame lane")
     p.add_argument("--calls", type=int, default=3000, help="calls per case")
     p.add_argument("--concurrency", type=int, default=16, help="calls in flight in the concurrent cases")
     p.add_argument("--out", type=Path, help="write the result JSON here")
@@ -61,12 +61,13 @@ def _start_server(event_loop: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("bench transport: echo RALs did not start")
 
 
-async def _case(addr: str, mux: bool, calls: int, inflight: int, server_pid: int) -> dict[str, Any]:
+async def _case(addr: str, transport: str, calls: int, inflight: int, server_pid: int) -> dict[str, Any]:
     from cgrates.v1 import rals_pb2, rals_pb2_grpc
     from cgrpy.config import load_settings
     from cgrpy.runtime.client import ServiceClient
 
-    client = ServiceClient(load_settings(), "rals", rals_pb2_grpc.RalsServiceStub, addr=addr, mux=mux)
+    client = ServiceClient(load_settings(env={"CGRPY_RPC_TRANSPORT": transport}), "rals",
+                           rals_pb2_grpc.RalsServiceStub, addr=addr)
     bad = 0
 
     async def worker(n: int, base: int) -> None:
@@ -78,7 +79,9 @@ async def _case(addr: str, mux: bool, calls: int, inflight: int, server_pid: int
             bad += reply.usage_ns != base + i + 1
 
     try:
-        await worker(50, 10**9)  # warm up: channel, stream, caches
+        await worker(50, 10**9)  # warm up: channel, stream, caches (and the lane, dialled meanwhile)
+        await asyncio.sleep(0.1)
+        await worker(10, 2 * 10**9)
         per = calls // inflight
         cpu0, srv0, t0 = time.process_time(), cpu_seconds(server_pid), time.perf_counter()
         await asyncio.gather(*(worker(per, k * per) for k in range(inflight)))
@@ -87,10 +90,13 @@ async def _case(addr: str, mux: bool, calls: int, inflight: int, server_pid: int
     finally:
         await client.close()
     n = per * inflight
-    return {"transport": "mux" if mux else "unary", "in_flight": inflight, "calls": n,
+    via = dict(client.calls_by_transport)
+    if client._mux is not None:
+        via["frame"] = client._mux.lane_calls
+    return {"transport": transport, "in_flight": inflight, "calls": n,
             "calls_per_s": round(n / wall), "client_cpu_us": round(1e6 * cpu / n),
             "server_cpu_us": round(1e6 * srv / n), "total_cpu_us": round(1e6 * (cpu + srv) / n),
-            "wrong_replies": bad, "via": dict(client.calls_by_transport)}
+            "wrong_replies": bad, "via": via}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -112,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     proc, addr = _start_server(args.event_loop)
     try:
         for inflight in (1, args.concurrency):
-            for mux in (False, True):
-                result["cases"].append(run_loop(_case(addr, mux, args.calls, inflight, proc.pid),
+            for transport in ("unary", "mux", "frame"):
+                result["cases"].append(run_loop(_case(addr, transport, args.calls, inflight, proc.pid),
                                                 args.event_loop))
     finally:
         proc.terminate()

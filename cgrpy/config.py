@@ -169,9 +169,13 @@ _BASE_KEYS: list[Key] = [
     _k("rpc_resolve_interval", "duration", 5_000_000_000,
        "How often a client re-resolves a dns:/// service address, so replicas that started or "
        "stopped join or leave its rotation (also at once, at most each second, after a failure)."),
-    _k("rpc_transport", "str", "mux",
-       "Calls between services: mux (many calls over one gRPC stream per channel, unary fallback) "
-       "or unary (one gRPC call each)."),
+    _k("rpc_transport", "str", "frame",
+       "Calls between services: frame (the Mux envelopes over a plain TCP connection, the "
+       "server's frame lane, found through its gRPC stream; falls back to mux), mux (many calls "
+       "over one gRPC stream per channel, unary fallback) or unary (one gRPC call each)."),
+    _k("frame_port_offset", "int", 1000,
+       "Each service's frame lane listens on its gRPC port + this (20051 -> 21051); 0 = any free "
+       "port (named to clients through the gRPC stream); -1 = no lane (gRPC only)."),
     _k("event_loop", "str", "uvloop",
        "Event loop of every service process: uvloop (libuv, less CPU per message) or asyncio "
        "(the standard library's)."),
@@ -285,7 +289,8 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "sm_backend_failure_policy": lambda v: None if v in ("deny", "allow") else "must be deny or allow",
     "log_level": lambda v: None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "unknown level",
     "rounding_decimals": lambda v: None if 0 <= v <= 12 else "must be 0..12",
-    "rpc_transport": lambda v: None if v in ("mux", "unary") else "must be mux or unary",
+    "rpc_transport": lambda v: None if v in ("frame", "mux", "unary") else "must be frame, mux or unary",
+    "frame_port_offset": lambda v: None if -1 <= v <= 30000 else "must be -1..30000",
     "event_loop": lambda v: None if v in ("uvloop", "asyncio") else "must be uvloop or asyncio",
     "gc_young_threshold": lambda v: None if v >= 0 else "must be 0 or more",
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",

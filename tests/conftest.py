@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 TARIFFPLANS = REPO / "tariffplans"
 TRACES = Path(__file__).resolve().parent / "fixtures" / "traces"
 
+# in-process services too: each frame lane on a kernel-picked port (see tests/suite.py suite_env)
+os.environ.setdefault("CGRPY_FRAME_PORT_OFFSET", "0")
 PG_ADMIN_URL = os.environ.get("CGRPY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -137,6 +137,9 @@ def suite_env(db_url: str, **extra: str) -> dict[str, str]:
     env["CGRPY_JSONRPC_LISTEN"] = f"127.0.0.1:{next(ports)}"
     env["CGRPY_HTTP_LISTEN"] = f"127.0.0.1:{next(ports)}"
     env["CGRPY_GRACE_PERIOD"] = "2s"
+    # each frame lane on a port the kernel picks (outside the range the ports above come from),
+    # so a lane at gRPC port + 1000 never takes a port another suite just picked
+    env["CGRPY_FRAME_PORT_OFFSET"] = "0"
     env["CGRPY_SM_SPOOL_PATH"] = str(Path(tempfile.mkdtemp(prefix="cgrpy-spool-")) / "spool.sqlite")
     # No API token unless a test sets one (CGRPY_API_TOKEN): most tests drive the services with
     # plain gRPC stubs and JSON-RPC clients; tests/apier/test_security.py runs suites with one,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -23,7 +25,11 @@ from cgrpy.config import Settings, split_targets
 from cgrpy.errors import CGRError
 from cgrpy.runtime import auth
 from cgrpy.runtime.balance import Balancer
+from cgrpy.runtime.frame import FRAME_PORT_KEY, FrameLane, LaneBroken, LaneClosed, client_ssl
 from cgrpy.runtime.mux import DRAINING, MUX_METHOD, Outbox
+from cgrpy.security import BEARER, resolve_token
+
+log = logging.getLogger("cgrpy.client")
 
 T = TypeVar("T")
 
@@ -66,6 +72,9 @@ class _Stream:
     async def _read(self, owner: MuxStream) -> None:
         code, details = grpc.StatusCode.UNAVAILABLE, "Mux stream ended"
         try:
+            for key, value in await self.call.initial_metadata() or ():
+                if key == FRAME_PORT_KEY:
+                    owner.offer_lane(int(value))
             while (frame := await self.call.read()) is not grpc.aio.EOF:
                 for reply in frame.replies:
                     if reply.id == 0 and reply.details == DRAINING:
@@ -94,7 +103,14 @@ class MuxStream:
     """The channel's current ``Mux/Call`` stream, opened on first use, shared by concurrent
     calls; a broken or draining one is retired and a fresh one opened after a pause."""
 
-    def __init__(self, channel: grpc.aio.Channel, metadata: Any = None) -> None:
+    def __init__(self, channel: grpc.aio.Channel, metadata: Any = None,
+                 dial_lane: Callable[[int], FrameLane] | None = None) -> None:
+        self._dial_lane = dial_lane  # None: the frame lane is not used (rpc_transport = mux)
+        self.lane: FrameLane | None = None
+        self._lane_port: int | None = None
+        self._lane_task: asyncio.Task[None] | None = None
+        self._lane_down_until = 0.0
+        self.lane_calls = 0  # calls answered over the frame lane (tests, metrics)
         self._open_call = channel.stream_stream(
             MUX_METHOD,
             request_serializer=mux_pb2.MuxRequests.SerializeToString,
@@ -116,7 +132,71 @@ class MuxStream:
         if stream.reader.done():
             self._streams.discard(stream)
 
+    def offer_lane(self, port: int) -> None:
+        """The server named its frame lane's port: dial it (in the background; calls go over the
+        gRPC stream until the lane is up)."""
+        if self._dial_lane is None:
+            return
+        self._lane_port = port
+        self._redial()
+
+    def _redial(self) -> None:
+        if self._lane_port is None or (self._lane_task is not None and not self._lane_task.done()):
+            return
+        if time.monotonic() < self._lane_down_until:
+            return
+        self._lane_task = asyncio.create_task(self._open_lane(self._lane_port))
+
+    async def _open_lane(self, port: int) -> None:
+        lane = self._dial_lane(port)  # type: ignore[misc]
+        try:
+            await lane.connect()
+        except Exception as exc:  # noqa: BLE001 - no lane: the gRPC stream carries the calls
+            log.info("frame lane %s:%s not usable (%s); calls use the gRPC stream", lane.host, port, exc)
+            self._lane_down_until = time.monotonic() + MUX_RETRY_AFTER_S
+            return
+        old, self.lane = self.lane, lane
+        if old is not None:
+            old.close()
+
+    def _lane_failed(self, lane: FrameLane) -> None:
+        if self.lane is lane:
+            self.lane = None
+            lane.close()
+            self._lane_down_until = time.monotonic() + MUX_RETRY_AFTER_S
+
     async def request(self, method: str, payload: bytes, timeout: float) -> mux_pb2.MuxReply:
+        lane = self.lane
+        if lane is not None:
+            if lane.up:
+                try:
+                    return await self._lane_request(lane, method, payload, timeout)
+                except LaneClosed:
+                    self._lane_failed(lane)  # not written: the gRPC stream below takes it
+            else:
+                self._lane_failed(lane)
+        elif self._lane_port is not None:
+            self._redial()
+        return await self._stream_request(method, payload, timeout)
+
+    async def _lane_request(self, lane: FrameLane, method: str, payload: bytes, timeout: float) -> mux_pb2.MuxReply:
+        rid = next(self._ids)
+        req = mux_pb2.MuxRequest(id=rid, method=method, payload=payload, timeout_ns=int(timeout * 1e9))
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await lane.request(rid, req)
+        except TimeoutError:
+            raise StreamError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+        except LaneBroken as exc:
+            self._lane_failed(lane)
+            raise StreamError(grpc.StatusCode.UNAVAILABLE, str(exc)) from None
+        if reply.code == grpc.StatusCode.UNAVAILABLE.value[0] and reply.details == DRAINING:
+            self._lane_failed(lane)
+            raise NotSent(DRAINING)
+        self.lane_calls += 1
+        return reply
+
+    async def _stream_request(self, method: str, payload: bytes, timeout: float) -> mux_pb2.MuxReply:
         stream = self._stream
         if stream is None:
             stream = self._stream = _Stream(self._open_call(metadata=self._metadata), self)
@@ -145,6 +225,12 @@ class MuxStream:
 
     async def close(self) -> None:
         self._stream = None
+        self._lane_port = None
+        if self._lane_task is not None:
+            self._lane_task.cancel()
+        if self.lane is not None:
+            self.lane.close()
+            self.lane = None
         for stream in list(self._streams):
             stream.reader.cancel()
         await asyncio.gather(*(s.reader for s in self._streams), return_exceptions=True)
@@ -187,10 +273,12 @@ class ServiceClient:
         self.channel = auth.aio_channel(settings, self.addr, CHANNEL_OPTIONS, with_token=False)
         self._md = auth.call_metadata(settings)
         self.stub = stub_cls(self.channel)
+        transport = settings.get("rpc_transport")
         if mux is None:
-            mux = settings.get("rpc_transport") == "mux"
+            mux = transport in ("mux", "frame")
         self._proto = _service_descriptor(stub_cls) if mux else None
-        self._mux = MuxStream(self.channel, self._md) if self._proto is not None else None
+        dial = _lane_dialer(settings, self.addr) if transport == "frame" else None
+        self._mux = MuxStream(self.channel, self._md, dial) if self._proto is not None else None
         self._replies: dict[str, Any] = {}
         self.calls_by_transport = {"mux": 0, "unary": 0}  # what carried each attempt (tests, metrics)
 
@@ -258,6 +346,21 @@ class ServiceClient:
         if self._mux is not None:
             await self._mux.close()
         await self.channel.close()
+
+
+def _lane_dialer(settings: Settings, addr: str) -> Callable[[int], FrameLane] | None:
+    """How to dial the frame lane of the server at ``addr`` (the host of its gRPC address),
+    or None for an address the lane cannot follow (a unix socket, several addresses)."""
+    target = addr.removeprefix("ipv4:").removeprefix("dns:///")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or "," in target or target.startswith(("unix", "ipv6:", "vsock:")):
+        return None
+    host = host.strip("[]")
+    token = resolve_token(settings)
+    hello = (BEARER + token).encode() if token else b""
+    ssl_ctx = client_ssl(settings)
+    server_name = settings.get("grpc_tls_server_name") or host
+    return lambda lane_port: FrameLane(host, lane_port, hello, ssl_ctx, server_name)
 
 
 class _TransportError(Exception):

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 
 from cgrates.v1 import mux_pb2, mux_pb2_grpc
+from cgrpy.runtime.frame import FRAME_PORT_KEY
 
 MUX_SERVICE = mux_pb2.DESCRIPTOR.services_by_name["Mux"].full_name
 MUX_METHOD = f"/{MUX_SERVICE}/Call"
@@ -151,6 +152,7 @@ class MuxServicer(mux_pb2_grpc.MuxServicer):
 
     def __init__(self, table: HandlerTable) -> None:
         self.table = table
+        self.frame_port: int | None = None  # the frame lane's port, named to every stream opened
         self._draining = False
         self._outboxes: set[Outbox] = set()
 
@@ -196,6 +198,8 @@ class MuxServicer(mux_pb2_grpc.MuxServicer):
         out = Outbox(context.write, lambda replies: mux_pb2.MuxReplies(replies=replies))
         pending: set[asyncio.Task[None]] = set()
         peer = context.peer()
+        if self.frame_port is not None:  # this stream passed the token check: offer the lane
+            await context.send_initial_metadata(((FRAME_PORT_KEY, str(self.frame_port)),))
 
         async def answer(req: mux_pb2.MuxRequest) -> None:
             await _quietly(out.send(await self.dispatch(req, peer)))

@@ -27,6 +27,7 @@ from cgrpy.errors import CGRError
 from cgrpy.runtime.auth import server_interceptors
 from cgrpy.runtime.cache import CacheServicer
 from cgrpy.runtime.cache import cache_counts as count_cache_items
+from cgrpy.runtime.frame import FrameServer, server_ssl
 from cgrpy.runtime.lease import ActiveLease, Cancelled
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.loop import run as run_loop
@@ -34,7 +35,7 @@ from cgrpy.runtime.loop import tune_gc
 from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
-from cgrpy.security import grpc_server_credentials
+from cgrpy.security import BEARER, grpc_server_credentials
 from cgrpy.storage.db import make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
@@ -266,6 +267,7 @@ class ServiceRunner:
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.mux: MuxServicer | None = None
+        self.frame: FrameServer | None = None
         self.service_names: list[str] = []
         self._metrics_server: Any = None
         self.log = service.log
@@ -311,6 +313,7 @@ class ServiceRunner:
             raise ConfigError(f"{name}: gRPC port {self.host}:{self.grpc_port} unavailable (in use?)")
         self.grpc_port = port
         self.service.bound_address = f"{self.host}:{port}"
+        await self._start_frame_lane()
         await self.server.start()
         self.log.info("service.starting", grpc=f"{self.host}:{self.grpc_port}", metrics=f"{self.host}:{self.metrics_port}")
         try:
@@ -325,11 +328,25 @@ class ServiceRunner:
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
 
+    async def _start_frame_lane(self) -> None:
+        """The frame lane beside the gRPC port (``cgrpy.runtime.frame``), under the same token
+        and TLS; named to clients through the Mux stream. Not bound: gRPC carries everything."""
+        s = self.service.settings
+        offset = s.frame_port_offset
+        if offset < 0 or self.mux is None:
+            return
+        token = s.get("api_token")
+        self.frame = FrameServer(self.mux, (BEARER + token).encode() if token else b"", server_ssl(s))
+        port = 0 if offset == 0 else self.grpc_port + offset
+        self.mux.frame_port = await self.frame.start(self.host, port)
+
     async def _abort_start(self) -> None:
         """``load()`` failed (bad configuration, StorDB down): release what ``start()`` opened.
         A started gRPC server left behind keeps gRPC's completion-queue poller alive, and closing
         the event loop then waits on it for ever: the process (or test run) hangs instead of
         exiting with the error."""
+        if self.frame is not None:
+            await self.frame.close(0)
         if self.server is not None:
             await self.server.stop(0)
         try:
@@ -380,8 +397,11 @@ class ServiceRunner:
         await self.health.enter_graceful_shutdown()
         if self.mux is not None:
             self.mux.drain()
-        if self.server is not None:
-            await self.server.stop(grace)
+        if self.frame is not None:
+            self.frame.drain()
+        await asyncio.gather(*(
+            ([self.server.stop(grace)] if self.server is not None else [])
+            + ([self.frame.close(grace)] if self.frame is not None else [])))
         await self.service.close()
         self._release_lease()  # after close: its last save is made while still the holder
         self._stop_metrics()

@@ -7,6 +7,7 @@ certificates are made here with the openssl CLI."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cgrates.v1 import rals_pb2, rals_pb2_grpc
+from cgrates.v1 import mux_pb2, rals_pb2, rals_pb2_grpc
 from cgrpy.config import ConfigError, load_settings
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.frame import FrameLane, LaneClosed
 from cgrpy.runtime.healthcheck import check
 from services.rals.server import RalsServer
 from tests.harness import serve
@@ -83,6 +85,26 @@ async def _get_cost(addr: str, creds: grpc.ChannelCredentials | None) -> str:
     return resp.cost
 
 
+async def _lane_refuses_what_grpc_refuses(port: int, pki: Pki) -> None:
+    def ctx(cert: str | None) -> ssl.SSLContext:
+        c = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=pki.path("ca"))
+        if cert:
+            c.load_cert_chain(pki.path(cert), pki.path(cert, "key"))
+        return c
+
+    good = FrameLane("127.0.0.1", port, b"", ctx("client"), "127.0.0.1")
+    await good.connect()
+    good.close()
+    for why, tls in {"plaintext": None, "no client certificate": ctx(None),
+                     "a certificate of another CA": ctx("stranger")}.items():
+        with pytest.raises((LaneClosed, ssl.SSLError, ConnectionError, OSError)):
+            lane = FrameLane("127.0.0.1", port, b"", tls, "127.0.0.1")
+            await lane.connect()
+            # TLS 1.3: a refused client certificate shows on the first exchange, not the handshake
+            await lane.request(1, mux_pb2.MuxRequest(id=1, method="/x/y"))
+        assert why
+
+
 async def test_mutual_tls_serves_a_client_certificate_of_the_ca_and_refuses_others(sqlite_url, pki):
     async with serve(RalsServer, sqlite_url, env=_server_env(pki)) as rals:
         addr = rals.addr
@@ -92,8 +114,16 @@ async def test_mutual_tls_serves_a_client_certificate_of_the_ca_and_refuses_othe
         client = ServiceClient(suite, "rals", rals_pb2_grpc.RalsServiceStub)
         try:
             assert (await client.call("GetCost", GET_COST)).cost == "0.6"
+            # the frame lane, found through the stream, is TLS with the same certificates
+            for _ in range(100):
+                if client._mux.lane is not None and client._mux.lane.up:
+                    break
+                await asyncio.sleep(0.02)
+            assert (await client.call("GetCost", GET_COST)).cost == "0.6"
+            assert client._mux.lane_calls >= 1
         finally:
             await client.close()
+        await _lane_refuses_what_grpc_refuses(rals.runner.mux.frame_port, pki)
         # health checks (cgr up, cgr status, Docker) present the certificate too; blocking
         # calls, so off this loop, which serves RALs
         assert await asyncio.to_thread(check, addr, "", 5.0, suite) == "SERVING"
