@@ -149,6 +149,9 @@ def test_two_replicas_count_as_one_and_survive_the_owners_kill(replicas: list[Re
         sent.append((acc, i))
     for q, want in _expected(sent).items():
         assert a.metrics(q) == want and b.metrics(q) == want, q
+        items_a, items_b = (json.loads(r.stub.GetStatQueue(
+            common_pb2.TenantID(tenant=TENANT, id=q), timeout=10).json)["SQItems"] for r in (a, b))
+        assert items_a == items_b and len(items_a) == want["*sum:~*req.One"], q  # the owner's
     _status_shows_ownership(a, b)
 
     # a stream through both replicas; kill -9 of A (owner of QALL and QA) in the middle of it.
