@@ -293,7 +293,7 @@ def rals_pids(ppid: int, service: str = "rals") -> list[int]:
     return out
 
 
-def kill_rals_owner(target: Target) -> Callable[[], Awaitable[None]]:
+def kill_rals_owner(target: Target, key: str = "takeover_s") -> Callable[[], Awaitable[None]]:
     """kill -9 the RALs replica owning the calling accounts' partitions, then measure the
     takeover: from the kill until other replicas answer GetOwnership with all of those
     partitions (taken on the first request about them after the kill)."""
@@ -309,25 +309,25 @@ def kill_rals_owner(target: Target) -> Callable[[], Awaitable[None]]:
                                wanted=sorted(wanted))
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        task = asyncio.create_task(_watch_takeover(target, addrs, victim, wanted, killed))
+        task = asyncio.create_task(_watch_takeover(target, addrs, victim, wanted, killed, key=key))
         target.measured["task"] = task
 
     return fault
 
 
 async def _watch_takeover(target: Target, addrs: list[str], victim: str, wanted: set[int],
-                          killed: float, timeout: float = 30.0) -> None:
+                          killed: float, timeout: float = 30.0, *, key: str = "takeover_s") -> None:
     """Poll the other replicas until they hold every wanted partition (the restarted victim,
     same address, is another process but not the survivor this measures)."""
     others = [a for a in addrs if a != victim]
     while time.monotonic() - killed < timeout:
         held: dict[str, set[int]] = {a: (await ownership(a)) or set() for a in others}
         if wanted <= set().union(*held.values()):
-            target.measured.update(takeover_s=round(time.monotonic() - killed, 3),
-                                   taken_by={a: sorted(p & wanted) for a, p in held.items() if p & wanted})
+            target.measured.update({key: round(time.monotonic() - killed, 3),
+                                    "taken_by": {a: sorted(p & wanted) for a, p in held.items() if p & wanted}})
             return
         await asyncio.sleep(0.02)
-    target.measured["takeover_s"] = None  # not within the timeout
+    target.measured[key] = None  # not within the timeout
 
 
 def kill_sm_owner(target: Target) -> Callable[[], Awaitable[None]]:
@@ -343,7 +343,21 @@ def kill_sm_owner(target: Target) -> Callable[[], Awaitable[None]]:
         target.measured.update(victim=victim, victim_owner=dead, sessions_before=sum(owners.values()))
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        target.measured["task"] = asyncio.create_task(_watch_adoption(target, set(dead), killed))
+        target.measured["sm_task"] = asyncio.create_task(_watch_adoption(target, set(dead), killed))
+
+    return fault
+
+
+def kill_sm_and_rals_owner(target: Target) -> Callable[[], Awaitable[None]]:
+    """Both at once: kill -9 the RALs replica owning the calling accounts and SM replica 0; the
+    SM takeover is ``takeover_s``, the RALs one ``rals_takeover_s``."""
+    rals, sm = kill_rals_owner(target, key="rals_takeover_s"), kill_sm_owner(target)
+
+    async def fault() -> None:
+        await rals()
+        rals_victim = target.measured["victim"]
+        await sm()
+        target.measured["rals_victim"] = rals_victim
 
     return fault
 
@@ -377,6 +391,7 @@ FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
     "sigterm_restart": restart,
     "kill_rals_owner": kill_rals_owner,  # needs two RALs replicas (`cgr up --replicas 2`, Postgres)
     "kill_sm_owner": kill_sm_owner,  # needs two SM replicas (`cgr up --replicas 2`, Postgres)
+    "kill_sm_and_rals_owner": kill_sm_and_rals_owner,  # both of the above at once
 }
 # "kill_sm_between_terminate_and_cdr" is a hook on one call, not a fault in time: see run_fault.
 
@@ -511,9 +526,10 @@ async def run_fault(
 
     await asyncio.gather(driver.run(calls, cps, hold, rng), inject())
     await driver.pool.close()
-    watcher = target.measured.pop("task", None)
-    if watcher is not None:
-        await watcher
+    for key in ("task", "sm_task", "rals_task"):  # the takeover watchers a fault started
+        watcher = target.measured.pop(key, None)
+        if watcher is not None:
+            await watcher
     recovery = await wait_recovered(target, services, 60)
     started = time.monotonic()
     origins = [c.origin for c in driver.calls]

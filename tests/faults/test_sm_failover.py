@@ -68,3 +68,24 @@ def test_kill_the_sm_charging_the_calls_mid_call_loses_and_doubles_nothing(suite
     reps = json.loads(status.stdout)["sm"]["replicas"]
     assert [r["opensips"] for r in reps] == [f"{h}:{p}" for h, p in engines]
     assert all(r["status"] == "SERVING" for r in reps), reps
+
+
+def test_kill_the_sm_and_the_rals_owner_at_once_loses_and_doubles_nothing(suite: FaultSuite) -> None:
+    """Issue 21's worst case on one machine: the SM the calls go through and the RALs replica
+    owning the calling accounts die together mid-call."""
+    out = asyncio.run(run_fault(suite.target, "kill_sm_and_rals_owner", calls=24, cps=6.0,
+                                hold=(1.5, 4.0), services=SERVICES))
+    m = out.measured
+    print(f"\nkill -9 of SM {m.get('victim')} and RALs {m.get('rals_victim')} together: SM takeover "
+          f"{m.get('takeover_s')} s, RALs takeover {m.get('rals_takeover_s')} s; {out.answered}/"
+          f"{out.calls} calls answered, {out.errors} with errors, settled in {out.settle_s:.1f} s, "
+          f"debited {out.debited}; errors {m.get('errors_seen')}")
+    if out.problems:
+        log = Path(tempfile.mkdtemp(prefix="cgrpy-fault-sm-rals-")) / "suite.log"
+        log.write_text(suite.suite.read_output())
+        pytest.fail(f"{out}\nsuite log: {log}")
+    assert out.answered >= 5, out
+    assert m["victim_owner"], m  # the killed SM (the restarted replica 0) held sessions
+    assert m["takeover_s"] is not None and m["takeover_s"] < 5, m
+    assert m["rals_takeover_s"] is not None and m["rals_takeover_s"] < 5, m
+    assert out.debited > 0
