@@ -50,7 +50,7 @@ class Acceptor:
             c.close()
 
 
-def real_opensips_or_skip(tmp_path: Path, pg_url: str, sm_addr: str) -> RealOpenSIPS:
+def real_opensips_or_skip(tmp_path: Path, pg_url: str, sm_addr: str, sm_addr2: str = "") -> RealOpenSIPS:
     binary = opensips_bin()
     if binary is None:
         pytest.skip("no OpenSIPS binary: set OPENSIPS_BIN or put opensips on PATH")
@@ -64,7 +64,7 @@ def real_opensips_or_skip(tmp_path: Path, pg_url: str, sm_addr: str) -> RealOpen
     mi_port = free_port()
     cfg = tmp_path / "opensips.cfg"
     cfg.write_text(loopback_cfg(mpath=mpath, db=db, sip_port=free_port(socket.SOCK_DGRAM),
-                                mi_port=mi_port, sm_addr=sm_addr))
+                                mi_port=mi_port, sm_addr=sm_addr, sm_addr2=sm_addr2))
     return RealOpenSIPS(binary, cfg, tmp_path / "opensips.log", mi_port)
 
 
