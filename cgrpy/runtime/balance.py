@@ -14,6 +14,15 @@ replica, so killing one replica costs no call that the caller marked idempotent.
 non-idempotent call is never sent twice (as with one address). A ``dns:///`` name is resolved
 with the system resolver every ``rpc_resolve_interval`` and, at most once a second, after a
 failure; a replica that left the answer is closed once its calls had time to finish.
+
+Owner routing (RALs): a service whose keys are partitioned between its replicas (each account
+belongs to one partition, each partition to one replica at a time) lets the client send a call
+for a key straight to the key's owner, instead of to any replica that then forwards it (a hop
+more). The client learns who owns what by asking every replica which partitions it holds
+(``owners``, e.g. RALs ``GetOwnership``) every ``OWNERS_REFRESH_S``, in the background; a call
+whose partition has no known live owner takes the rotation as before. A stale answer costs only
+that forwarding hop: the replica asked still forwards to the real owner, which alone changes
+the account.
 """
 
 from __future__ import annotations
@@ -21,18 +30,24 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import grpc
 
 from cgrpy.netaddr import join_host_port, split_host_port
 from cgrpy.runtime.logs import get_logger
+from cgrpy.runtime.partitions import partition_of
 
 log = get_logger("balance")
 
 DOWN_FOR_S = 1.0  # a failed replica is skipped this long, then tried again
 RESOLVE_AFTER_FAILURE_S = 1.0  # re-resolution after a failure, at most this often
+OWNERS_REFRESH_S = 2.0  # owner routing: how often the replicas are asked what they own
+OWNERS_ASK_TIMEOUT_S = 1.0
+
+# Asks one replica's client which partitions that replica holds now.
+OwnersLookup = Callable[[Any], Awaitable[Iterable[int]]]
 
 
 class Replica:
@@ -63,7 +78,13 @@ class Balancer:
     ``ServiceClient``; ``transport_error`` is the exception type of a retryable failure."""
 
     def __init__(self, targets: tuple[str, ...], make_client: Callable[[str], Any],
-                 transport_error: type[Exception], resolve_interval_s: float) -> None:
+                 transport_error: type[Exception], resolve_interval_s: float,
+                 owners: OwnersLookup | None = None) -> None:
+        self._owners = owners
+        self._owner_of: dict[int, Replica] = {}  # partition -> the replica that said it holds it
+        self._owners_at = -1e9
+        self._owners_task: asyncio.Task | None = None
+        self.routed = 0  # calls sent straight to their key's owner (tests, metrics)
         self.dns = [t for t in targets if t.startswith("dns:///")]
         self._static = [t for t in targets if not t.startswith("dns:///")]
         self._make = make_client
@@ -91,13 +112,25 @@ class Balancer:
             return None
         return min(replicas, key=lambda r: (r is avoid, r.down_until))
 
+    def owner(self, key: str) -> Replica | None:
+        """The live replica known to own ``key``'s partition, or None (then any replica)."""
+        self._refresh_owners()
+        replica = self._owner_of.get(partition_of(key))
+        if replica is None or replica not in self.replicas or not replica.live(time.monotonic()):
+            return None
+        return replica
+
     async def call(self, method: str, request: Any, *, idempotent: bool, timeout: float,
-                   attempts: int) -> Any:
+                   attempts: int, route: str | None = None) -> Any:
         await self._refresh()
         tries = attempts if idempotent else 1
         delay, last = 0.05, None
         for attempt in range(1, tries + 1):
-            replica = self.pick(avoid=last)
+            replica = self.owner(route) if route is not None and attempt == 1 and self._owners else None
+            if replica is not None:
+                self.routed += 1
+            else:
+                replica = self.pick(avoid=last)
             if replica is None:
                 from cgrpy.errors import CGRError
 
@@ -124,6 +157,31 @@ class Balancer:
             replica.down_until = time.monotonic() + DOWN_FOR_S
             if self.dns and time.monotonic() - self._resolved_at > RESOLVE_AFTER_FAILURE_S:
                 self._resolved_at = -1e9  # the next call re-resolves
+
+    # -- who owns which partition ------------------------------------------------------------------
+
+    def _refresh_owners(self) -> None:
+        now = time.monotonic()
+        if now - self._owners_at < OWNERS_REFRESH_S:
+            return
+        if self._owners_task is not None and not self._owners_task.done():
+            return
+        self._owners_at = now
+        self._owners_task = asyncio.create_task(self._load_owners())
+
+    async def _load_owners(self) -> None:
+        owner_of: dict[int, Replica] = {}
+
+        async def ask(replica: Replica) -> None:
+            try:
+                held = await asyncio.wait_for(self._owners(replica.client), OWNERS_ASK_TIMEOUT_S)  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - unknown: its keys take the rotation meanwhile
+                return
+            for p in held:
+                owner_of[p] = replica
+
+        await asyncio.gather(*(ask(r) for r in list(self.replicas)))
+        self._owner_of = owner_of
 
     # -- keeping the dns:/// answer current ------------------------------------------------------
 
@@ -171,7 +229,19 @@ class Balancer:
     async def close(self) -> None:
         if self._resolving is not None:
             self._resolving.cancel()
+        if self._owners_task is not None:
+            self._owners_task.cancel()
         for task in list(self._closing):
             task.cancel()
         await asyncio.gather(*(r.client.close() for r in self.replicas), return_exceptions=True)
         self.replicas = []
+
+
+async def rals_owners(client: Any) -> list[int]:
+    """An :data:`OwnersLookup` for RALs: the partitions one replica holds (``GetOwnership``);
+    none on SQLite, where one process serves everything anyway."""
+    from cgrates.v1 import common_pb2
+
+    reply = await client.call("GetOwnership", common_pb2.Empty(), idempotent=True, attempts=1,
+                              timeout=OWNERS_ASK_TIMEOUT_S)
+    return list(reply.partitions) if reply.mode == "advisory-locks" else []

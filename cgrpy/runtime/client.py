@@ -24,7 +24,7 @@ from cgrates.v1 import mux_pb2
 from cgrpy.config import Settings, split_targets
 from cgrpy.errors import CGRError
 from cgrpy.runtime import auth
-from cgrpy.runtime.balance import Balancer
+from cgrpy.runtime.balance import Balancer, OwnersLookup
 from cgrpy.runtime.frame import FRAME_PORT_KEY, FrameLane, LaneBroken, LaneClosed, client_ssl
 from cgrpy.runtime.mux import DRAINING, MUX_METHOD, Outbox
 from cgrpy.security import BEARER, resolve_token
@@ -256,7 +256,7 @@ class ServiceClient:
     """
 
     def __init__(self, settings: Settings, service: str, stub_cls: type, *, addr: str | None = None,
-                 mux: bool | None = None) -> None:
+                 mux: bool | None = None, owners: OwnersLookup | None = None) -> None:
         self.service = service
         self.timeout = settings.rpc_timeout / 1e9
         targets = split_targets(addr) if addr else settings.addrs(service)
@@ -265,7 +265,7 @@ class ServiceClient:
         if len(targets) > 1 or targets[0].startswith("dns:///"):
             self.balancer = Balancer(
                 targets, lambda a: ServiceClient(settings, service, stub_cls, addr=a, mux=mux),
-                _TransportError, settings.rpc_resolve_interval / 1e9)
+                _TransportError, settings.rpc_resolve_interval / 1e9, owners)
             self.channel = self.stub = self._proto = self._mux = None  # type: ignore[assignment]
             self.calls_by_transport = {"mux": 0, "unary": 0}
             return
@@ -322,10 +322,13 @@ class ServiceClient:
         idempotent: bool = False,
         timeout: float | None = None,
         attempts: int = 3,
+        route: str | None = None,
     ) -> Any:
+        """``route``: the call's partition key (``tenant:account`` for RALs); with several
+        replicas and an ``owners`` lookup, the call goes straight to that key's owner."""
         if self.balancer is not None:
             return await self.balancer.call(method, request, idempotent=idempotent,
-                                            timeout=timeout or self.timeout, attempts=attempts)
+                                            timeout=timeout or self.timeout, attempts=attempts, route=route)
         tries = attempts if idempotent else 1
         delay = 0.05
         for attempt in range(1, tries + 1):

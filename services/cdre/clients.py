@@ -34,6 +34,7 @@ from cgrates.v1 import (
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, loads_exact
+from cgrpy.runtime.balance import rals_owners
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.units import UnitError, parse_decimal
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -94,13 +95,16 @@ class GrpcBackends:
     def _client(self, service: str) -> ServiceClient:
         client = self._clients.get(service)
         if client is None:
-            client = ServiceClient(self.settings, service, _STUBS[service])
+            # RALs: a call goes straight to its account's owner among RALs replicas
+            client = ServiceClient(self.settings, service, _STUBS[service],
+                                   owners=rals_owners if service == "rals" else None)
             self._clients[service] = client
         return client
 
-    async def _call(self, service: str, method: str, req: Any, *, idempotent: bool) -> Any:
+    async def _call(self, service: str, method: str, req: Any, *, idempotent: bool,
+                    route: str | None = None) -> Any:
         try:
-            return await self._client(service).call(method, req, idempotent=idempotent)
+            return await self._client(service).call(method, req, idempotent=idempotent, route=route)
         except CGRError as exc:
             raise BackendError(exc.word, exc.detail, transient=exc.transient) from None
 
@@ -146,7 +150,7 @@ class GrpcBackends:
         req = rals_pb2.DebitRequest(
             call=cd_to_pb(cd), request_id=request_id, request_type=request_type
         )
-        resp = await self._call("rals", "Debit", req, idempotent=True)
+        resp = await self._call("rals", "Debit", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         return rating_from_pb(resp)
 
     async def rals_refund(self, request_id: str, refund_id: str, keep_usage_ns: int = 0) -> Decimal:

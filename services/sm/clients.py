@@ -29,6 +29,7 @@ from cgrpy.cgrid import cgrid_of
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
+from cgrpy.runtime.balance import rals_owners
 from cgrpy.runtime.client import ServiceClient
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
@@ -101,7 +102,8 @@ class GrpcBackends:
         self.spool = spool
         self.attributes = ServiceClient(settings, "attributes", attributes_pb2_grpc.AttributesServiceStub)
         self.chargers = ServiceClient(settings, "chargers", chargers_pb2_grpc.ChargersServiceStub)
-        self.rals = ServiceClient(settings, "rals", rals_pb2_grpc.RalsServiceStub)
+        # a RALs call goes straight to its account's owner among RALs replicas (no forwarding hop)
+        self.rals = ServiceClient(settings, "rals", rals_pb2_grpc.RalsServiceStub, owners=rals_owners)
         self.cdrs = ServiceClient(settings, "cdre", cdre_pb2_grpc.CdrServiceStub)
         self.suppliers = ServiceClient(settings, "suppliers", suppliers_pb2_grpc.SuppliersServiceStub)
         self.stats = ServiceClient(settings, "stats", stats_pb2_grpc.StatsServiceStub)
@@ -141,7 +143,7 @@ class GrpcBackends:
     async def rals_get_max_usage(self, run_event: CGREvent, usage_ns: int) -> int:
         try:
             cd = descriptor_from_event(run_event, usage_ns=usage_ns)
-            resp = await self.rals.call("GetMaxUsage", cd, idempotent=True)
+            resp = await self.rals.call("GetMaxUsage", cd, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         except CGRError as exc:
             raise _business(exc) from None
         return resp.max_usage_ns
@@ -167,7 +169,7 @@ class GrpcBackends:
                 allow_partial=not go_negative,
             )
             # idempotent: RALs applies a request_id once, so a retry after a timeout is safe
-            resp = await self.rals.call("Debit", req, idempotent=True)
+            resp = await self.rals.call("Debit", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         except CGRError as exc:
             raise _business(exc) from None
         return DebitResult(usage_ns=resp.usage_ns, cost=Decimal(resp.cost))
@@ -179,7 +181,8 @@ class GrpcBackends:
             debit_request_ids=debit_ids, keep_usage_ns=keep_usage_ns, refund_id=request_id, round_kept=True
         )
         try:
-            resp = await self.rals.call("Refund", req, idempotent=True)
+            cd = descriptor_from_event(run_event, usage_ns=0)
+            resp = await self.rals.call("Refund", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         except CGRError as exc:
             raise _business(exc) from None
         return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
