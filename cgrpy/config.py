@@ -106,7 +106,9 @@ _BASE_KEYS: list[Key] = [
     _k("sm_backend_failure_policy", "str", "deny",
        "On a failed backend during authorize: deny (refuse the call) or allow (let it through)."),
     _k("sm_spool_path", "str", "var/sm_cdr_spool.sqlite",
-       "SM's durable CDR spool (CDRs accepted from OpenSIPS, not yet stored by cdre)."),
+       "SM's durable CDR spool (CDRs accepted from OpenSIPS, not yet stored by cdre). On a "
+       "Postgres StorDB the spool is the StorDB's sm_cdr_spool (shared by the SM replicas) and this "
+       "file keeps only CDRs taken while the StorDB refused writes."),
     _k("sm_cdr_batch_window", "duration", 20_000_000,
        "How long SM's spool gathers CDRs (already durable, already answered) before handing them "
        "to cdre in one message; 0s = at once. Longer = fewer, larger messages; later CDRs in cdre."),
