@@ -42,9 +42,7 @@ import asyncio
 import contextlib
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +54,7 @@ from aio_pika.connection import make_url
 
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.gotime import go_time
+from cgrpy.httppost import JSON_CONTENT_TYPE, DeliveryError, http_post
 from services.cdre.cdr import CDR, cdr_from_event
 from services.cdre.export import (
     AMQP_JSON_CDR,
@@ -73,15 +72,10 @@ from services.cdre.store import EXPORT_PREFIX, CdrStore, ExportOutcome, OutboxIt
 log = logging.getLogger("cgrpy.cdre")
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-JSON_CONTENT_TYPE = "application/json"
 DEFAULT_QUEUE = "cgrates_cdrs"  # CGRateS's queue when the URL names none
 # A failed row with automatic retries off waits until asked (about 146 years).
 NEVER_NS = 1 << 62
 GAUGE_EVERY_S = 30.0
-
-
-class DeliveryError(Exception):
-    """The receiver did not take the CDR; the message says what happened."""
 
 
 def exporter_target(exporter_id: str) -> str:
@@ -196,20 +190,6 @@ def parse_amqp_url(export_path: str) -> AmqpTarget:
         exchange_type=etype,
         routing_key=ours.get("routing_key", ""),
     )
-
-
-def http_post(url: str, body: bytes, content_type: str, timeout_s: float) -> None:
-    """One POST (blocking; run in a thread). Anything but a 2xx answer is a DeliveryError."""
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - operator's URL
-            resp.read()
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"{url}: {reason}") from None
 
 
 async def _connect(url: str, timeout_s: float) -> AbstractConnection:

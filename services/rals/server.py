@@ -17,16 +17,23 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import grpc
+from prometheus_client import Counter
 
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc, tariffplan_pb2_grpc
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact, loads_exact
+from cgrpy.httppost import JSON_CONTENT_TYPE, DeliveryError, http_post
 from cgrpy.runtime import auth
 from cgrpy.runtime.cache import RALS_FILES, cache_counts
 from cgrpy.runtime.partitions import advertised
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
-from services.rals.accounts.actions import REMOVE_ACCOUNT, ActionEvent, removal_asked
+from services.rals.accounts.actions import (
+    HTTP_POST_KINDS,
+    REMOVE_ACCOUNT,
+    ActionEvent,
+    removal_asked,
+)
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService, BalanceChange
@@ -55,6 +62,11 @@ FORWARDED = "cgrpy-rals-forwarded"
 RETRY_SAFE = frozenset({"GetMaxUsage", "Debit", "Refund", "GetAccount", "GetAccountActionTriggers"})
 FORWARD_SHARE = 0.5  # of a retry-safe request's deadline given to the owner
 HUNG_FOR_S = 2.0  # an owner that timed out is not asked again for this long
+# *http_post / *http_post_async actions: tries per post (v0.10's poster tries a few times too)
+ACTION_POST_ATTEMPTS = 3
+ACTION_POST_TIMEOUT_S = 5.0
+ACTION_POSTS = Counter("cgrpy_rals_action_posts_total",
+                       "*http_post(_async) actions delivered or given up, by outcome", ["kind", "outcome"])
 
 
 @dataclass(frozen=True)
@@ -191,11 +203,15 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         # a piece asked with perform_rounding, is charged and answered DestinationRate-rounded.
         rounding = not prepaid or request.call.perform_rounding
 
+        fired: list[Any] = []  # trigger side effects of this debit (none on a replay)
+
         def work(c: Compiled) -> rals_pb2.CostResponse:
             res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
                                    perform_rounding=rounding)
             who = res.account or {}
             remove_if_asked(c, who.get("Tenant", ""), who.get("ID", ""), res.events, request.request_id)
+            if not res.replayed:
+                fired.extend(res.events)
             cost = res.rounded_cost if rounding else res.cost
             return rals_pb2.CostResponse(
                 cost=money_str(cost),
@@ -206,7 +222,10 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 if request.want_call_cost else "",
             )
 
-        return await self._run(work)
+        reply = await self._run(work)
+        if fired:
+            self.owner.publish(fired, actions_id="triggers after Debit", account=request.call.account)
+        return reply
 
     def _charged_call_cost(self, c: Compiled, pb: rals_pb2.CallDescriptor, usage_ns: int, cost: Decimal,
                            summary: dict[str, Any]) -> str:
@@ -241,6 +260,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 if fwd is not None:
                     return fwd
 
+        fired: list[Any] = []  # trigger side effects of this refund (none on a replay)
+
         def work(c: Compiled) -> rals_pb2.RefundResponse:
             res = c.accounts.refund_debits(
                 request.refund_id, list(request.debit_request_ids),
@@ -249,12 +270,17 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             owner = c.accounts.debit_owner(request.debit_request_ids[0]) if res.events else None
             if owner is not None:
                 remove_if_asked(c, *owner, res.events, request.refund_id)
+                if not res.replayed:
+                    fired.extend(res.events)
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
                 refunded_cost=money_str(res.refunded), refunded_usage_ns=refunded_usage, duplicate=res.replayed
             )
 
-        return await self._run(work)
+        reply = await self._run(work)
+        if fired:
+            self.owner.publish(fired, actions_id="triggers after Refund", account="")
+        return reply
 
     async def GetAccount(self, request: rals_pb2.AccountRequest, context: Any) -> rals_pb2.Account:
         tenant = request.tenant or self.owner.settings.default_tenant
@@ -486,6 +512,7 @@ class RalsServer(BaseService):
         # A debit's worker thread waits for its group commit: enough threads to fill a batch
         # (RALs's own pool, not the event loop's default one).
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals")
+        self._posts: set[asyncio.Task[None]] = set()  # *http_post actions being delivered
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServicer(self), server)
@@ -505,6 +532,8 @@ class RalsServer(BaseService):
         self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="rals-scheduler")
 
     async def close(self) -> None:
+        if self._posts:  # *http_post actions in flight get a moment to be delivered
+            await asyncio.wait(self._posts, timeout=ACTION_POST_TIMEOUT_S)
         self.scheduler.stop()
         if self._scheduler_task is not None:
             try:
@@ -619,8 +648,37 @@ class RalsServer(BaseService):
             self.publish(report.events, actions_id="*asap", account="")
             return compiled
 
-    def publish(self, events: list[ActionEvent], *, actions_id: str, account: str) -> None:
-        """Side effects of actions: *log lines go to the log; *cdrlog CDRs are logged too until
-        RALs posts them to cdre."""
+    def publish(self, events: Sequence[ActionEvent | Mapping[str, Any]], *, actions_id: str,
+                account: str) -> None:
+        """Side effects of committed actions: *log lines go to the log; *cdrlog CDRs are logged
+        too until RALs posts them to cdre; *http_post(_async) posts go out in the background
+        (:meth:`_post_action`). Called on the event loop."""
         for ev in events:
-            self.log.info("action." + ev.kind.lstrip("*"), actions=actions_id, account=account, data=dumps_exact(ev.data))
+            kind, data = (ev.kind, ev.data) if isinstance(ev, ActionEvent) else (ev["kind"], ev["data"])
+            if kind in HTTP_POST_KINDS:
+                task = asyncio.get_running_loop().create_task(
+                    self._post_action(kind, data["url"], data["body"], actions_id, account))
+                self._posts.add(task)
+                task.add_done_callback(self._posts.discard)
+                continue
+            self.log.info("action." + kind.lstrip("*"), actions=actions_id, account=account, data=dumps_exact(data))
+
+    async def _post_action(self, kind: str, url: str, body: Any, actions_id: str, account: str) -> None:
+        """POST the account JSON, tried ``ACTION_POST_ATTEMPTS`` times with backoff (v0.10's
+        http poster's attempts); a post that never got through is logged as an error naming the
+        URL and counted, the way v0.10 keeps it as a failed post."""
+        payload = dumps_exact(body).encode()
+        delay = 0.5
+        for attempt in range(1, ACTION_POST_ATTEMPTS + 1):
+            try:
+                await asyncio.to_thread(http_post, url, payload, JSON_CONTENT_TYPE, ACTION_POST_TIMEOUT_S)
+                ACTION_POSTS.labels(kind=kind, outcome="posted").inc()
+                return
+            except DeliveryError as exc:
+                if attempt == ACTION_POST_ATTEMPTS:
+                    ACTION_POSTS.labels(kind=kind, outcome="failed").inc()
+                    self.log.error("action.post_failed", kind=kind, url=url, actions=actions_id,
+                                   account=account, attempts=attempt, error=str(exc))
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2

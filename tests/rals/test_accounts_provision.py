@@ -100,7 +100,7 @@ def test_actions_unit() -> None:
         {"ActionsId": "A", "Action": "*cdrlog", "Weight": "5"},
         {"ActionsId": "B", "Action": "*disable_account"},
         {"ActionsId": "B", "Action": "*allow_negative"},
-        {"ActionsId": "C", "Action": "*http_post", "ExtraParameters": "http://x"},
+        {"ActionsId": "C", "Action": "*cgr_rpc", "ExtraParameters": "{}"},
         {"ActionsId": "D", "Action": "*set_balance", "BalanceType": "*monetary",
          "BalanceId": "b", "Units": "7"},
         {"ActionsId": "E", "Action": "*remove_balance", "BalanceType": "*monetary",

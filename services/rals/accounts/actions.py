@@ -9,9 +9,11 @@ Supported: ``*topup``, ``*topup_reset``, ``*debit``, ``*debit_reset``, ``*set_ba
 ``*remove_balance``, ``*reset_account``, ``*enable_account``, ``*disable_account``,
 ``*allow_negative``, ``*deny_negative``, ``*reset_triggers``, ``*set_recurrent``,
 ``*unset_recurrent``, ``*reset_counters``, ``*transfer_monetary_default``,
-``*topup_zero_negative``, ``*remove_expired``, ``*log``, ``*cdrlog``. Any other type raises
-``AccountError('UNSUPPORTED_ACTION')`` naming it (``*http_post``, ``*cgr_rpc``, ``*mail_async``,
-... need outbound connectors the service does not have).
+``*topup_zero_negative``, ``*remove_expired``, ``*log``, ``*cdrlog``, ``*http_post``,
+``*http_post_async`` (the account as v0.10's JSON, posted to the URL in ExtraParameters by the
+caller once the set is committed). Any other type raises ``AccountError('UNSUPPORTED_ACTION')``
+naming it (``*cgr_rpc``, ``*mail_async``, ... need outbound connectors the service does not
+have).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from services.rals.accounts.model import (
     round_value,
 )
 from services.rals.accounts.store import parse_destination_ids
+from services.rals.views import account_json
 
 UNSUPPORTED_ACTION = "UNSUPPORTED_ACTION"
 
@@ -327,7 +330,7 @@ def filter_matches(account: Account, filter_json: str) -> bool:
 class ActionEvent:
     """A side effect for the caller to publish: ``*log`` text or a ``*cdrlog`` CDR."""
 
-    kind: str  # "*log" | "*cdrlog"
+    kind: str  # "*log" | "*cdrlog" | "*http_post" | "*http_post_async"
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -559,6 +562,22 @@ def _log(run: _Run, action: Action) -> None:
     run.events.append(ActionEvent("*log", data))
 
 
+HTTP_POST_KINDS = ("*http_post", "*http_post_async")
+
+
+def _http_post(run: _Run, action: Action) -> None:
+    """*http_post / *http_post_async: the account as it stands at this action (v0.10's
+    engine.Account JSON; ``null`` for a set run without one, as v0.10 posts) to the URL in
+    ExtraParameters. Posting is the caller's, after the commit: a set never waits on a
+    receiver, and a post never reports a change that was rolled back."""
+    url = action.extra_parameters.strip()
+    if not url.startswith(("http://", "https://")):
+        raise AccountError("INVALID_ARGUMENT",
+                           f"{action.actions_id}: {action.action_type} needs an http(s) URL in ExtraParameters, got {url!r}")
+    body = None if run.account is None else account_json(run.account)
+    run.events.append(ActionEvent(action.action_type, {"url": url, "body": body}))
+
+
 def _cdrlog_action(run: _Run, action: Action) -> None:
     acc = run.need_account(action)
     run.events.extend(_cdrlog(acc, run.actions, [
@@ -604,6 +623,8 @@ ACTION_TYPES: dict[str, Callable[[_Run, Action], None]] = {
     "*remove_expired": _remove_expired,
     "*log": _log,
     "*cdrlog": _cdrlog_action,
+    "*http_post": _http_post,
+    "*http_post_async": _http_post,
     REMOVE_ACCOUNT: _remove_account,
 }
 
