@@ -60,7 +60,9 @@ async def _balance(rals: rals_pb2_grpc.RalsServiceStub, account: str) -> Decimal
 async def test_a_run_being_charged_is_not_read_as_unrated(db_url, tmp_path):
     async with serve(RalsServer, db_url) as rals, Relay(rals.addr) as relay, serve(
             CdreServer, db_url, tariffplan=None,
-            env={"CGRPY_RALS_ADDR": relay.addr, "CGRPY_RPC_TIMEOUT": "10s",
+            # the relay stands in front of RALs's gRPC port: calls must not take the frame lane,
+            # which a client dials at the lane port of the host it reached (around the relay)
+            env={"CGRPY_RALS_ADDR": relay.addr, "CGRPY_RPC_TIMEOUT": "10s", "CGRPY_RPC_TRANSPORT": "mux",
                  "CGRPY_CDRE_EXPORT_PATH": str(tmp_path)}) as cdre:
         stub = cdre_pb2_grpc.CdrServiceStub(cdre.channel)
         await stub.ProcessCDR(_cdr("warm-1", "1002"))  # cdre's channel to RALs is up
