@@ -147,6 +147,10 @@ def _mode_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"HELD ON SCHEDULE: {ss['held_on_schedule']} concurrent prepaid sessions (debit lag <= "
                      f"{ss['lag_bound_s']} s, auth p99 <= {ss['p99_bound_ms']} ms); max live "
                      f"{ss['max_engaged']}, max debit lag {ss['max_debit_lag_s']} s")
+        bad = ss.get("first_off_schedule")
+        if bad:
+            lines.append(f"first sample off schedule: {bad['engaged_prepaid']} live, debit lag "
+                         f"{bad['debit_lag_s']} s, auth p99 {_ms(bad['auth_p99_ms'])} ms")
     if "echo" in result:
         e = result["echo"]
         lines.append(f"echo ceiling: knee {e.get('echo_knee_cps')} cps, service CPU per call "
