@@ -1,5 +1,9 @@
 """Batch ``ProcessEvents`` of the profile services: each event's own answer, and repeats (an
-at-least-once sender such as cdre's outbox) skipped by event id."""
+at-least-once sender such as cdre's outbox) answered ``duplicate`` by event id.
+
+:class:`RecentIds` is this process's quick answer only (a repeat of a batch it completed). That
+an event is counted at most once per stat queue or threshold, across replicas and takeovers, is
+the items' own recent ids (``cgrpy.storage.applied``), saved with their state."""
 
 from __future__ import annotations
 
@@ -56,20 +60,28 @@ def process_each(
     fn: Callable[[Any, Any], T], items: Sequence[tuple[Any, Any]], recent: RecentIds
 ) -> list[BatchItem[T]]:
     """Run ``fn(event, ids)`` for every item in order (in the engine thread), skipping event
-    ids in ``recent``; an engine error is that item's answer, not the batch's. An id is
-    remembered as soon as its event was processed, so a batch that fails half way and is sent
-    again skips the half already done."""
+    ids in ``recent`` or earlier in the batch; an engine error is that item's answer, not the
+    batch's. Ids are remembered by :func:`remember` once the whole batch is done (the parts
+    owned by other replicas too): a batch that failed half way is processed again, and each
+    queue or threshold skips what it counted already."""
     out: list[BatchItem[T]] = []
+    seen: set[str] = set()
     for ev, ids in items:
         eid = str(ev.id or "")
-        if eid and eid in recent:
+        if eid and (eid in seen or eid in recent):
             out.append(BatchItem(eid, duplicate=True))
             continue
+        seen.add(eid)
         try:
             item = BatchItem(eid, result=fn(ev, ids))
         except (CGRError, ProfileError, FilterError) as exc:
             item = BatchItem(eid, error=to_cgr_error(exc).word)
-        if eid:
-            recent.add(eid)
         out.append(item)
     return out
+
+
+def remember(done: Sequence[BatchItem[Any]], recent: RecentIds) -> None:
+    """The batch's events are done everywhere: a repeat of one is answered ``duplicate``."""
+    for d in done:
+        if d.event_id and not d.duplicate:
+            recent.add(d.event_id)

@@ -11,8 +11,9 @@ crashed run left behind.
 
 Delivery is at least once: a crash after the target counted an event but before its row was
 deleted (or a lease that ran out) sends it again. The event id is ``<CGRID>:<RunID>``, and
-StatS/ThresholdS skip an id they have already counted (a bounded recent-ids window per process),
-so a repeat is not counted twice unless the receiver restarted in between.
+every stat queue and threshold skips an id it has already counted, whichever replica gets the
+repeat (its recent ids are saved with its state: ``cgrpy.storage.applied``), so a repeat within
+that window (10 minutes) is not counted twice.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.runtime.partitions import NotOwner
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.tariffplan.rows import group_rows
+from cgrpy.units import to_unix_nano
 from services.stats.metric_types import DEFAULT_ROUNDING_DECIMALS, MetricError
 from services.stats.queue import StatQueue, StatQueueProfile
 from services.stats.store import StatQueueStore
@@ -42,6 +43,8 @@ class StatProcessResult:
     # matched queues another process owns (partitioned StatS), in match order: not processed
     remote: list[str] = field(default_factory=list)
     matched: list[str] = field(default_factory=list)  # every matched queue, in match order
+    # processed queues that had counted this event already (a repeat: left as they were)
+    repeats: list[str] = field(default_factory=list)
 
     @property
     def partially_executed(self) -> bool:
@@ -75,6 +78,9 @@ class StatEngine:
                 q = self.queues.get(key)
                 if q is not None and q.profile.stored:
                     q.load_state(state)
+            for key, rows in store.load_applied().items():
+                if key in self.queues and self.queues[key].profile.stored:
+                    self.queues[key].applied.load(rows)
 
     @classmethod
     def from_rows(
@@ -136,8 +142,9 @@ class StatEngine:
         A changed Stored queue is saved before this returns, or, with ``defer``, put there for
         :meth:`persist` to save once for a whole batch of events. With ``owned``, a matched
         queue it refuses is only listed in ``remote`` (its owner processes it). ``retried``: the
-        event may already be counted (its owner died mid-call): a queue holding an item of
-        this event ID is left as it is."""
+        event may already be counted (an at-least-once sender's batch, or its owner died
+        mid-call): a queue whose recent ids (:mod:`cgrpy.storage.applied`, saved with the
+        queue) hold the event's is left as it is (listed in ``repeats``)."""
         validate_event(event)
         now = now or self.clock()
         result = StatProcessResult()
@@ -148,7 +155,8 @@ class StatEngine:
                     result.remote.append(q.id)
                     continue
                 result.queue_ids.append(q.id)
-                if retried and any(i.event_id == event.id for i in q.items):
+                if retried and event.id and event.id in q.applied:
+                    result.repeats.append(q.id)
                     continue
                 self._process_one(q, event, now, result, defer)
         return result
@@ -163,19 +171,24 @@ class StatEngine:
             if expired:  # the event left the queue as it was; only expiry changed it
                 self._persist(q, defer)
             return
+        q.applied.add(event.id, to_unix_nano(now))
         self._persist(q, defer)
         if q.profile.notifies_thresholds:
             result.threshold_events.append(self._threshold_event(q))
 
-    def load_partition(self, keys: list[tuple[str, str]], states: dict[tuple[str, str], Any]) -> None:
-        """This process became the owner of ``keys``' queues: their state as the last owner
-        saved it (a queue that is not Stored starts empty, as after a restart)."""
+    def load_partition(self, keys: list[tuple[str, str]], states: dict[tuple[str, str], Any],
+                       applied: dict[tuple[str, str], Any] | None = None) -> None:
+        """This process became the owner of ``keys``' queues: their state and the event ids
+        they counted as the last owner saved them (a queue that is not Stored starts empty, as
+        after a restart)."""
         with self._lock:
             for key in keys:
                 q = self.queues[key]
                 self._unsaved.pop(key, None)
                 q.reset()
-                if key in states and q.profile.stored:
+                stored = q.profile.stored
+                q.applied.load((applied or {}).get(key, []) if stored else [])
+                if key in states and stored:
                     q.load_state(states[key])
 
     def persist(self, queues: dict[tuple[str, str], StatQueue]) -> None:

@@ -20,6 +20,7 @@ from cgrpy.event import CGREvent
 from cgrpy.filters.activation import ActivationInterval
 from cgrpy.filters.selection import Passes
 from cgrpy.gotime import go_time
+from cgrpy.storage.applied import AppliedIds
 from cgrpy.tariffplan.rows import (
     ProfileError,
     parse_activation,
@@ -119,6 +120,8 @@ class StatQueue:
     ) -> None:
         self.profile = profile
         self.items: list[QueueItem] = []
+        # ids of the events counted lately, kept across ResetStatQueue: a repeat is not counted
+        self.applied = AppliedIds(durable=profile.stored)
         self.metrics: dict[str, Metric] = {
             m.metric_id: new_metric(
                 m.metric_id,

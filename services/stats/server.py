@@ -8,6 +8,10 @@
   request. [deviation] v0.10 turns a failed threshold call into PARTIALLY_EXECUTED; here only a
   queue that could not count the event does (the thresholds are a notification, not part of
   the stat update, which already happened).
+* ``ProcessEvents`` (cdre's outbox, at least once) counts an event at most once per queue,
+  whichever replica gets it and however often: each queue keeps the ids of the events it counted
+  (saved with its state, loaded by a new owner; :mod:`cgrpy.storage.applied`), every event of a
+  batch is processed as a possible repeat, and its forwards to other owners are marked so.
 * ``cgrpy_stats_metric_value{tenant,queue,metric}`` follows every change; a metric that has not
   enough items is removed from the export instead of exporting CGRateS's -1.
 """
@@ -24,7 +28,7 @@ from cgrpy.event import dumps_exact
 from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
-from cgrpy.runtime.batch import BatchItem, RecentIds, ids_or_none, process_each
+from cgrpy.runtime.batch import BatchItem, RecentIds, ids_or_none, process_each, remember
 from cgrpy.runtime.engine_runner import EngineRunner
 from cgrpy.runtime.partitions import (
     Partitioned,
@@ -103,7 +107,9 @@ class StatsServiceServicer(stats_pb2_grpc.StatsServiceServicer):
         done = await o.run(o.process_batch, items)
         for d, r, (ev, _ids) in zip(done, request.events, items, strict=True):
             if d.result is not None and d.result.remote:  # in order: a queue sees them as sent
-                await o.process_remote(r.event, ev, d.result, context)
+                # a possible repeat at the owner too (it skips what it counted already)
+                await o.process_remote(r.event, ev, d.result, context, retried=True)
+        remember(done, o.recent_ids)  # only now: every queue of these events has them
         await o.notify_thresholds_many([te for d in done if d.result is not None
                                         for te in d.result.threshold_events])
         results = []
@@ -248,6 +254,7 @@ class StatsServer(BaseService):
                 for key, q in old.queues.items():
                     if key in new.queues:
                         new.queues[key].load_state(q.state())
+                        new.queues[key].applied.carry(q.applied)
         for q in new.queues.values():
             # partitioned: only the owner's gauges are the truth (the others' memory of a queue
             # they do not own is stale); a queue's gauges appear when its partition is taken
@@ -272,7 +279,8 @@ class StatsServer(BaseService):
         touched: set[tuple[str, str]] = set()
 
         def one(ev: Any, stat_ids: list[str] | None) -> StatProcessResult:
-            result = engine.process_event(ev, stat_ids, defer=dirty, owned=self.owned)
+            # every event of a batch may be a repeat (at-least-once sender): skip what counted it
+            result = engine.process_event(ev, stat_ids, defer=dirty, owned=self.owned, retried=True)
             touched.update((ev.tenant, qid) for qid in result.queue_ids)
             return result
 
@@ -296,8 +304,10 @@ class StatsServer(BaseService):
         engine = self.stats
         keys = [k for k in engine.queues if partition_of(queue_key(*k)) == partition]
         store = engine.store
-        states = store.load_keys(keys) if isinstance(store, FencedStatQueueStore) else {}
-        engine.load_partition(keys, states)
+        fenced = isinstance(store, FencedStatQueueStore)
+        states = store.load_keys(keys) if fenced else {}
+        applied = store.load_applied_keys(keys) if fenced else {}
+        engine.load_partition(keys, states, applied)
         self._gains += 1
         for tenant, qid in keys:
             self._export(tenant, qid, engine)

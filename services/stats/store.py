@@ -1,6 +1,7 @@
 """Persistence of Stored stat queues in StorDB (table ``stat_queue_states``), so a restart of the
 stats service keeps its queues, and a replica taking a queue's partition over continues its
-counts. Each save replaces the queues' rows in one transaction."""
+counts. Each save replaces the queues' rows in one transaction, together with the ids of the
+events they counted since the last save (``applied_events``, :mod:`cgrpy.storage.applied`)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ from sqlalchemy.orm import Session
 
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.runtime.partitions import PartitionLeases, partition_of
+from cgrpy.storage import applied
 from cgrpy.storage.models.stats import StatQueueState
 from cgrpy.units import to_unix_nano
 from services.stats.queue import StatQueue
+
+KIND = "stats"  # applied_events.kind
 
 
 class StatQueueStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.pruner = applied.Pruner(KIND)
 
     def save(self, queue: StatQueue) -> None:
         self.save_many([queue])
@@ -31,11 +36,18 @@ class StatQueueStore:
             for queue in queues:
                 s.merge(StatQueueState(tenant=queue.tenant, queue_id=queue.id,
                                        state=dumps_exact(queue.state()), updated_ns=now))
+            applied.add_session(s, KIND, _pending(queues))
+            self.pruner.prune_session(s, now)
+        _saved(queues)
 
     def load_all(self) -> dict[tuple[str, str], dict[str, Any]]:
         with Session(self.engine) as s:
             rows = s.scalars(select(StatQueueState)).all()
             return {(r.tenant, r.queue_id): loads_exact(r.state) for r in rows}
+
+    def load_applied(self) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        with Session(self.engine) as s:
+            return applied.load_session(s, KIND, to_unix_nano(datetime.now(UTC)))
 
     def delete(self, tenant: str, queue_id: str) -> None:
         with Session(self.engine) as s, s.begin():
@@ -44,6 +56,15 @@ class StatQueueStore:
                     StatQueueState.tenant == tenant, StatQueueState.queue_id == queue_id
                 )
             )
+
+
+def _pending(queues: list[StatQueue]) -> list[tuple[str, str, str, int]]:
+    return applied.pending_rows(((q.tenant, q.id), q.applied) for q in queues)
+
+
+def _saved(queues: list[StatQueue]) -> None:
+    for q in queues:
+        q.applied.pending.clear()
 
 
 def queue_key(tenant: str, queue_id: str) -> str:
@@ -77,10 +98,20 @@ class FencedStatQueueStore(StatQueueStore):
         for q in queues:
             params += [q.tenant, q.id, dumps_exact(q.state()), now]
         rows = ", ".join(["(%s, %s, %s, %s)"] * len(queues))
-        conn.execute(_UPSERT.format(rows=rows), params)  # type: ignore[arg-type]
+        sql, params = applied.with_applied(_UPSERT.format(rows=rows), params, KIND, _pending(queues))
+        conn.execute(sql, params)  # type: ignore[arg-type]
+        _saved(queues)
+        self.pruner.prune_conn(conn, now)
 
     def load_all(self) -> dict[tuple[str, str], dict[str, Any]]:
         return {}  # each partition's queues are loaded when it is taken (load_keys)
+
+    def load_applied(self) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        return {}  # with each partition (load_applied_keys)
+
+    def load_applied_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        """The event ids ``keys`` counted within the window, read on the lease connection."""
+        return applied.load_keys(self.leases.reader(), KIND, keys, to_unix_nano(datetime.now(UTC)))
 
     def load_keys(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Saved state of ``keys``, read on the lease connection (inside ``on_gained``)."""

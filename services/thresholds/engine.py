@@ -29,6 +29,7 @@ from cgrpy.filters.selection import CandidateIDs, Passes, select_profiles
 from cgrpy.iface import iface_as_string
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.tariffplan.rows import group_rows
+from cgrpy.units import to_unix_nano
 from services.thresholds.state import UNLIMITED_HITS, Threshold, ThresholdProfile
 from services.thresholds.store import ThresholdStore
 
@@ -56,6 +57,7 @@ class ThresholdProcessResult:
     # matched thresholds another process owns (partitioned ThresholdS), in match order
     remote: list[str] = field(default_factory=list)
     matched: list[str] = field(default_factory=list)  # every matched threshold, in match order
+    repeats: list[str] = field(default_factory=list)  # had counted this event already: left
 
     @property
     def partially_executed(self) -> bool:
@@ -91,6 +93,9 @@ class ThresholdEngine:
                     self.states[key] = st
             else:
                 self.states[key] = Threshold(*key)
+        for key, rows in (store.load_applied() if store is not None else {}).items():
+            if key in self.states:
+                self.states[key].applied.load(rows)
 
     @classmethod
     def from_rows(
@@ -152,8 +157,9 @@ class ThresholdEngine:
     ) -> ThresholdProcessResult:
         """Count ``event`` on every matching threshold (firing, snoozing, removing at MaxHits).
         With ``owned``, a matched threshold it refuses is only listed in ``remote`` (its owner
-        counts it). ``retried``: the event may be counted already (its owner died mid-call): a
-        threshold whose last counted event is this one is left as it is."""
+        counts it). ``retried``: the event may be counted already (an at-least-once sender's
+        batch, or its owner died mid-call): a threshold whose recent ids
+        (:mod:`cgrpy.storage.applied`, saved with its hits) hold the event's is left as it is."""
         validate_event(event)
         now = now or self.clock()
         result = ThresholdProcessResult()
@@ -165,7 +171,8 @@ class ThresholdEngine:
                     continue
                 result.threshold_ids.append(p.id)
                 t = self.states[(p.tenant, p.id)]
-                if retried and event.id and t.last_event == event.id:
+                if retried and event.id and (event.id in t.applied or t.last_event == event.id):
+                    result.repeats.append(p.id)
                     continue
                 self._hit(p, t, event, now, result)
         return result
@@ -175,6 +182,7 @@ class ThresholdEngine:
         key = (p.tenant, p.id)
         t.hits += 1
         t.last_event = event.id
+        t.applied.add(event.id, to_unix_nano(now))
         if self._should_fire(p, t, now):
             result.fired.append(p.id)
             err = self._run_actions(p, event)
@@ -189,15 +197,18 @@ class ThresholdEngine:
             self.store.save(t)
 
     def load_partition(self, keys: list[tuple[str, str]],
-                       saved: dict[tuple[str, str], Threshold | None]) -> None:
-        """This process became the owner of ``keys``' thresholds: their state as the last
-        owner saved it (none saved: fresh; removed at MaxHits: no state)."""
+                       saved: dict[tuple[str, str], Threshold | None],
+                       applied: dict[tuple[str, str], Any] | None = None) -> None:
+        """This process became the owner of ``keys``' thresholds: their state and the event
+        ids they counted as the last owner saved them (none saved: fresh; removed at MaxHits:
+        no state)."""
         with self._lock:
             for key in keys:
                 st = saved[key] if key in saved else Threshold(*key)
                 if st is None:
                     self.states.pop(key, None)
                 else:
+                    st.applied.load((applied or {}).get(key, []))
                     self.states[key] = st
 
     @staticmethod
@@ -265,6 +276,9 @@ class ThresholdEngine:
             raise NotFoundError()
         with self._lock:
             t = Threshold(tenant, threshold_id)
+            old = self.states.get(key)
+            if old is not None:  # a reset does not make a repeat of an earlier event count
+                t.applied.carry(old.applied)
             self.states[key] = t
             if self.store is not None:
                 self.store.save(t)

@@ -9,6 +9,11 @@ variable set for the request (and copied into the background worker).
 
 Hit state is persisted on every hit (:class:`ThresholdStore`), so restarts and ReloadCache keep
 Hits, Snooze and removals at MaxHits.
+
+``ProcessEvents`` (cdre's outbox, at least once) counts an event at most once per threshold,
+whichever replica gets it and however often: each threshold keeps the ids of the events it
+counted (saved with its hits, loaded by a new owner; :mod:`cgrpy.storage.applied`), every event
+of a batch is processed as a possible repeat, and its forwards to other owners are marked so.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from cgrpy.filters import FilterS
 from cgrpy.filters.activation import activation_json
 from cgrpy.filters.selection import candidate_index
 from cgrpy.gotime import go_time
-from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each
+from cgrpy.runtime.batch import RecentIds, ids_or_none, process_each, remember
 from cgrpy.runtime.engine_runner import EngineRunner, NeedsWorker, on_loop
 from cgrpy.runtime.partitions import (
     Partitioned,
@@ -99,10 +104,12 @@ class ThresholdsServiceServicer(thresholds_pb2_grpc.ThresholdsServiceServicer):
         o = self.owner
         items = [(event_from_pb(r.event, o.settings.default_tenant), ids_or_none(r.threshold_ids))
                  for r in request.events]
-        done = await o.runner.run(process_each, o.process, items, o.recent_ids)
+        done = await o.runner.run(process_each, o.process_repeat, items, o.recent_ids)
         for d, r, (ev, _ids) in zip(done, request.events, items, strict=True):
             if d.result is not None and d.result.remote:  # in order: a threshold sees them as sent
-                await o.process_remote(r.event, ev, d.result, context)
+                # a possible repeat at the owner too (it skips what it counted already)
+                await o.process_remote(r.event, ev, d.result, context, retried=True)
+        remember(done, o.recent_ids)  # only now: every threshold of these events has them
         results = []
         for d in done:
             res = common_pb2.EventResult(event_id=d.event_id, error=d.error, duplicate=d.duplicate)
@@ -244,6 +251,10 @@ class ThresholdsServer(BaseService):
         finally:
             _EVENT.reset(token)
 
+    def process_repeat(self, ev: CGREvent, threshold_ids: list[str] | None) -> ThresholdProcessResult:
+        """A batch's event (at-least-once sender): a threshold that counted it skips it."""
+        return self.process(ev, threshold_ids, True)
+
     def _owned(self, tenant: str, threshold_id: str) -> bool:
         return self.part.owns(threshold_key(tenant, threshold_id))
 
@@ -253,8 +264,10 @@ class ThresholdsServer(BaseService):
         engine = self.thresholds
         keys = [k for k in engine.profiles if partition_of(threshold_key(*k)) == partition]
         store = engine.store
-        saved = store.load_keys(keys) if isinstance(store, FencedThresholdStore) else {}
-        engine.load_partition(keys, saved)
+        fenced = isinstance(store, FencedThresholdStore)
+        saved = store.load_keys(keys) if fenced else {}
+        applied = store.load_applied_keys(keys) if fenced else {}
+        engine.load_partition(keys, saved, applied)
         self._gains += 1
 
     def threshold_ids(self, tenant: str) -> list[str]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from cgrpy.filters.activation import ActivationInterval
+from cgrpy.storage.applied import AppliedIds
 from cgrpy.tariffplan.rows import (
     ProfileError,
     parse_activation,
@@ -71,4 +72,7 @@ class Threshold:
     id: str
     hits: int = 0
     snooze: datetime | None = None
-    last_event: str = ""  # ID of the last event counted (a retried one is not counted again)
+    last_event: str = ""  # ID of the last event counted
+    # ids of the events counted lately (saved with the hits): a repeat is not counted again
+    applied: AppliedIds = field(default_factory=lambda: AppliedIds(durable=True), compare=False,
+                                repr=False)

@@ -204,3 +204,52 @@ def test_two_replicas_count_as_one_and_survive_the_owners_kill(replicas: list[Re
     for q, want in _expected(sent + acked).items():  # nothing lost, nothing counted twice
         assert b.metrics(q) == want, q
     assert b.owned() >= {_part(q) for q in QUEUES}
+
+
+def _batch(r: Replica, events: list[tuple[str, str, int]]) -> list[list[str]]:
+    """cdre's outbox delivery: one ProcessEvents of (event id, account, value)."""
+    req = stats_pb2.StatsProcessEventsRequest(events=[stats_pb2.StatsProcessEventRequest(
+        event=event_to_pb(CGREvent(TENANT, eid, None, {"Account": acc, "Value": v, "One": 1})))
+        for eid, acc, v in events])
+    got = r.stub.ProcessEvents(req, timeout=10)
+    assert all(not x.error for x in got.results), got
+    return [list(x.ids) for x in got.results]
+
+
+def test_a_batch_resent_to_the_other_replica_or_after_a_kill_counts_once(
+        replicas: list[Replica]) -> None:
+    """An outbox batch delivered to A, then again to B (A's answer lost); another delivered to
+    A, then to B after kill -9 of A (B takes A's queues over): every event counts once in every
+    queue, and new events still count."""
+    a, b = replicas
+    assert b.send("b0", "1002", 5) == ["QALL", "QB"]  # B owns QALL and QB, A nothing yet
+    assert a.send("a0", "1001", 7) == ["QALL", "QA"]  # A takes QA; QALL is forwarded to B
+    assert a.owned() == {_part("QA")} and b.owned() == {_part("QALL"), _part("QB")}
+    sent = [("1002", 5), ("1001", 7)]
+
+    def batch(lo: int, hi: int) -> list[tuple[str, str, int]]:
+        return [(f"cgrid{i}:*default", "1001" if i % 2 else "1002", 10 + i) for i in range(lo, hi)]
+
+    def answer(events: list[tuple[str, str, int]]) -> list[list[str]]:
+        return [["QALL", "QA" if acc == "1001" else "QB"] for _, acc, _v in events]
+
+    one, two = batch(0, 12), batch(12, 24)
+    assert _batch(a, one) == answer(one)  # A counts QA's, forwards QALL's and QB's to B
+    assert _batch(b, one) == answer(one)  # the same answer, counted nowhere again
+    sent += [(acc, v) for _, acc, v in one]
+    for q, want in _expected(sent).items():
+        assert a.metrics(q) == want and b.metrics(q) == want, q
+
+    assert _batch(a, two) == answer(two)
+    sent += [(acc, v) for _, acc, v in two]
+    os.kill(a.proc.pid, signal.SIGKILL)
+    a.proc.wait()
+    assert _batch(b, two) == answer(two)  # B takes QA over with the ids A had counted
+    assert _part("QA") in b.owned()
+    for q, want in _expected(sent).items():
+        assert b.metrics(q) == want, q
+    three = batch(24, 27)
+    _batch(b, three + two[:3] + one[:3])  # new events count, old ones do not
+    sent += [(acc, v) for _, acc, v in three]
+    for q, want in _expected(sent).items():
+        assert b.metrics(q) == want, q

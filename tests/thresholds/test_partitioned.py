@@ -182,3 +182,48 @@ def test_two_replicas_hit_as_one_and_survive_the_owners_kill(replicas: list[Repl
     assert not errors
     assert before > 10 and len(acked) - before > 10 and failed_over
     assert {t: b.hits(t) for t in THRESHOLDS} == _expected(sent + acked)  # none lost or doubled
+
+
+def _batch(r: Replica, events: list[tuple[str, str]]) -> list[list[str]]:
+    """cdre's outbox delivery: one ProcessEvents of (event id, account)."""
+    req = thresholds_pb2.ThresholdsProcessEventsRequest(events=[
+        thresholds_pb2.ThresholdsProcessEventRequest(
+            event=event_to_pb(CGREvent(TENANT, eid, None, {"Account": acc})))
+        for eid, acc in events])
+    got = r.stub.ProcessEvents(req, timeout=10)
+    assert all(not x.error for x in got.results), got
+    return [list(x.ids) for x in got.results]
+
+
+def test_a_batch_resent_to_the_other_replica_or_after_a_kill_hits_once(
+        replicas: list[Replica]) -> None:
+    """An outbox batch delivered to A, then again to B (A's answer lost); another delivered to
+    A, then to B after kill -9 of A (B takes A's thresholds over): every event hits each
+    threshold once, and new events still hit."""
+    a, b = replicas
+    assert a.send("a0", "1001") == ["THALL", "THA"]  # A takes THALL and THA
+    assert b.send("b0", "1002") == ["THALL", "THB", "THMAX"]  # B takes THB (THMAX too, or A)
+    sent = ["1001", "1002"]
+
+    def batch(lo: int, hi: int) -> list[tuple[str, str]]:
+        return [(f"cgrid{i}:*default", "1001" if i % 3 else "1002") for i in range(lo, hi)]
+
+    one, two = batch(0, 12), batch(12, 24)
+    first = _batch(b, one)  # B counts THB's (and THMAX's), forwards THALL's and THA's to A
+    assert first[1] == ["THALL", "THA"] and first[3] == ["THALL", "THB", "THMAX"]
+    _batch(a, one)  # again through A: nothing counted again
+    sent += [acc for _, acc in one]
+    for r in (a, b):
+        assert {t: r.hits(t) for t in THRESHOLDS} == _expected(sent)
+
+    _batch(a, two)
+    sent += [acc for _, acc in two]
+    os.kill(a.proc.pid, signal.SIGKILL)
+    a.proc.wait()
+    _batch(b, two)  # B takes THALL and THA over with the ids A had counted
+    assert {_part("THALL"), _part("THA")} <= b.owned()
+    assert {t: b.hits(t) for t in THRESHOLDS} == _expected(sent)
+    three = batch(24, 27)
+    _batch(b, three + two[:3] + one[:3])  # new events hit, old ones do not
+    sent += [acc for _, acc in three]
+    assert {t: b.hits(t) for t in THRESHOLDS} == _expected(sent)

@@ -2,6 +2,7 @@
 
 from cgrpy.storage.models import (  # noqa: F401
     accounts,
+    applied,
     cdrs,
     resources,
     sm,
