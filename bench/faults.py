@@ -44,6 +44,7 @@ from cgrates.v1 import (
     common_pb2,
     rals_pb2,
     rals_pb2_grpc,
+    resources_pb2_grpc,
     sm_pb2,
     sm_pb2_grpc,
 )
@@ -362,6 +363,45 @@ def kill_sm_and_rals_owner(target: Target) -> Callable[[], Awaitable[None]]:
     return fault
 
 
+async def _owns_resources(addr: str) -> bool:
+    async with grpc.aio.insecure_channel(addr) as ch:
+        try:
+            own = await resources_pb2_grpc.ResourcesServiceStub(ch).GetOwnership(
+                common_pb2.Empty(), timeout=1)
+        except grpc.aio.AioRpcError:
+            return False
+    return bool(own.partitions)
+
+
+def kill_resources_owner(target: Target) -> Callable[[], Awaitable[None]]:
+    """kill -9 the ResourceS replica that owns the resources (the one deciding every call's
+    allocation), then measure the takeover: from the kill until another replica owns them
+    (taken on the first request after the kill)."""
+    async def fault() -> None:
+        addrs = target.addrs("resources")
+        owners = [a for a in addrs if await _owns_resources(a)]
+        victim = owners[0] if owners else addrs[0]
+        pid = listener_pid(int(victim.rpartition(":")[2]), rals_pids(target.supervisor_pid(), "resources"))
+        target.measured.update(victim=victim, victim_owned=bool(owners))
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        target.measured["task"] = asyncio.create_task(
+            _watch_resources(target, [a for a in addrs if a != victim], killed))
+
+    return fault
+
+
+async def _watch_resources(target: Target, others: list[str], killed: float,
+                           timeout: float = 30.0) -> None:
+    while time.monotonic() - killed < timeout:
+        for a in others:
+            if await _owns_resources(a):
+                target.measured.update(takeover_s=round(time.monotonic() - killed, 3), taken_by=a)
+                return
+        await asyncio.sleep(0.02)
+    target.measured["takeover_s"] = None
+
+
 def _sm_owners(target: Target) -> dict[str, int]:
     """owner -> sessions it holds in the StorDB's sm_sessions."""
     import psycopg
@@ -392,6 +432,7 @@ FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
     "kill_rals_owner": kill_rals_owner,  # needs two RALs replicas (`cgr up --replicas 2`, Postgres)
     "kill_sm_owner": kill_sm_owner,  # needs two SM replicas (`cgr up --replicas 2`, Postgres)
     "kill_sm_and_rals_owner": kill_sm_and_rals_owner,  # both of the above at once
+    "kill_resources_owner": kill_resources_owner,  # needs two ResourceS replicas (as above)
 }
 # "kill_sm_between_terminate_and_cdr" is a hook on one call, not a fault in time: see run_fault.
 

@@ -33,10 +33,10 @@ SERVICES: tuple[str, ...] = (
 )
 # Stateless over the StorDB: `cgr up` can start several processes of each (setting `replicas`).
 STATELESS_SERVICES: tuple[str, ...] = ("attributes", "chargers", "suppliers", "cdre")
-# One owner per partition of the keys (RALs accounts, stat queues, thresholds) through Postgres
-# advisory locks (cgrpy/runtime/partitions.py): several processes only on a Postgres StorDB (on
-# SQLite one process owns everything).
-PARTITIONED_SERVICES: tuple[str, ...] = ("rals", "stats", "thresholds")
+# One owner per partition of the keys (RALs accounts, stat queues, thresholds; ResourceS: one
+# partition for all its resources) through Postgres advisory locks (cgrpy/runtime/partitions.py):
+# several processes only on a Postgres StorDB (on SQLite one process owns everything).
+PARTITIONED_SERVICES: tuple[str, ...] = ("rals", "stats", "thresholds", "resources")
 # Sessions in the StorDB, one owner replica each, adopted when it dies (services/sm/adoption.py):
 # several processes only on a Postgres StorDB (on SQLite each SM keeps its own session file).
 SHARED_SESSION_SERVICES: tuple[str, ...] = ("sm",)
@@ -188,8 +188,9 @@ _BASE_KEYS: list[Key] = [
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     _k("replicas", "int", 1,
        "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
-       "suppliers, cdre) and, on a Postgres StorDB, of rals, stats and thresholds (accounts, "
-       "queues and thresholds partitioned between them); "
+       "suppliers, cdre) and, on a Postgres StorDB, of rals, stats, thresholds and resources "
+       "(accounts, queues and thresholds partitioned between them; one resources replica owns "
+       "every resource and the others pass their requests to it); "
        "replica k listens on the service's ports + 100*k, and clients spread calls over all of "
        "them (1..10)."),
 ]
@@ -218,7 +219,7 @@ _BASE_KEYS.append(_k(
     "machine's name resolves to (a container's own). Empty: the listen address, if it is not a "
     "wildcard (0.0.0.0, ::); with a wildcard and nothing here, replicas serve each other's "
     "accounts on the slow locked path and RALs logs an error. Kubernetes: the pod IP."))
-for _svc, _what in (("stats", "stat queue"), ("thresholds", "threshold")):
+for _svc, _what in (("stats", "stat queue"), ("thresholds", "threshold"), ("resources", "resource")):
     _BASE_KEYS.append(_k(
         f"{_svc}_advertise", "str", "",
         f"Where other {_svc} replicas reach this one (they pass a {_what}'s updates to its owner): "
@@ -301,6 +302,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "rals_advertise": advertise_problem,
     "stats_advertise": advertise_problem,
     "thresholds_advertise": advertise_problem,
+    "resources_advertise": advertise_problem,
 }
 # Settings never shown in clear (`cgr config show`, logs).
 SECRET_KEYS = frozenset({"api_token"})

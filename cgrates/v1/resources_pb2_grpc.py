@@ -80,6 +80,11 @@ class ResourcesServiceStub:
                 request_serializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheResponse.FromString,
                 _registered_method=True)
+        self.GetOwnership = channel.unary_unary(
+                '/cgrates.v1.ResourcesService/GetOwnership',
+                request_serializer=cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_common__pb2.PartitionOwnership.FromString,
+                _registered_method=True)
 
 
 class ResourcesServiceServicer:
@@ -146,6 +151,14 @@ class ResourcesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOwnership(self, request, context):
+        """Whether this replica owns the resources now (one partition holds them all, so one replica
+        counts every usage; the others pass their requests to it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResourcesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +206,11 @@ def add_ResourcesServiceServicer_to_server(servicer, server):
                     servicer.ReloadCache,
                     request_deserializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.ReloadCacheResponse.SerializeToString,
+            ),
+            'GetOwnership': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOwnership,
+                    request_deserializer=cgrates_dot_v1_dot_common__pb2.Empty.FromString,
+                    response_serializer=cgrates_dot_v1_dot_common__pb2.PartitionOwnership.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +456,33 @@ class ResourcesService:
             '/cgrates.v1.ResourcesService/ReloadCache',
             cgrates_dot_v1_dot_common__pb2.ReloadCacheRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.ReloadCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOwnership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.ResourcesService/GetOwnership',
+            cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            cgrates_dot_v1_dot_common__pb2.PartitionOwnership.FromString,
             options,
             channel_credentials,
             insecure,

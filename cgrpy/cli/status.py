@@ -1,6 +1,7 @@
 """`cgr status`: health of every service, every replica (CGRateS's `cgr-console status`), and
 for each RALs, StatS and ThresholdS replica the partitions (of accounts, stat queues,
-thresholds) it owns."""
+thresholds) it owns, and which ResourceS replica owns the resources (the others pass their
+requests to it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any
 
 import grpc
 
-from cgrates.v1 import common_pb2, rals_pb2_grpc, stats_pb2_grpc, thresholds_pb2_grpc
+from cgrates.v1 import (
+    common_pb2,
+    rals_pb2_grpc,
+    resources_pb2_grpc,
+    stats_pb2_grpc,
+    thresholds_pb2_grpc,
+)
 from cgrpy.config import SERVICES, Settings, load_settings, split_targets
 from cgrpy.runtime import auth
 from cgrpy.runtime.balance import resolve
@@ -59,7 +66,8 @@ def _expand(targets: tuple[str, ...]) -> list[str]:
 # service -> (its stub, what its partitions hold)
 PARTITIONED = {"rals": (rals_pb2_grpc.RalsServiceStub, "accounts"),
                "stats": (stats_pb2_grpc.StatsServiceStub, "stat queues"),
-               "thresholds": (thresholds_pb2_grpc.ThresholdsServiceStub, "thresholds")}
+               "thresholds": (thresholds_pb2_grpc.ThresholdsServiceStub, "thresholds"),
+               "resources": (resources_pb2_grpc.ResourcesServiceStub, "resources")}
 
 
 def ownership(settings: Settings, addr: str, name: str = "rals") -> dict[str, Any] | None:
@@ -92,6 +100,10 @@ def _owns(name: str, rep: dict[str, Any]) -> str:
         return ""
     if own["mode"] == "owns-all":
         return f"  owns all {PARTITIONED[name][1]}"
+    if name == "resources":  # one partition holds every resource
+        if own["partitions"]:
+            return f"  owner of every resource as {own['advertised'] or 'no advertised address'}"
+        return "  passes requests to the owner"
     n = len(own["partitions"])
     where = own["advertised"] or f"no advertised address (CGRPY_{name.upper()}_ADVERTISE)"
     return f"  {n}/{own['partitions_total']} partitions {_ranges(own['partitions']) or '-'} as {where}"

@@ -51,7 +51,7 @@ def _reload_one(settings: Settings, target: str, stub_cls: type, tpid: str, time
             stub_cls(channel).ReloadCache(common_pb2.ReloadCacheRequest(tpid=tpid), timeout=timeout)
             return "reloaded"
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:  # stopping, or a standby not serving yet
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:  # stopping, or not loaded yet
                 return "not running"
             return f"{exc.code().name}: {exc.details()}"
 

@@ -8,18 +8,16 @@ reflection, readiness (SERVING only after ``load()``), graceful shutdown on SIGT
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import sys
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine
 
 from cgrates.v1 import cache_pb2, cache_pb2_grpc, common_pb2, mux_pb2_grpc
 from cgrpy.config import ConfigError, Settings, load_settings
@@ -28,7 +26,6 @@ from cgrpy.runtime.auth import server_interceptors
 from cgrpy.runtime.cache import CacheServicer
 from cgrpy.runtime.cache import cache_counts as count_cache_items
 from cgrpy.runtime.frame import FrameServer, server_ssl
-from cgrpy.runtime.lease import ActiveLease, Cancelled
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.loop import run as run_loop
 from cgrpy.runtime.loop import tune_gc
@@ -43,7 +40,6 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 EXIT_OK = 0
 EXIT_CONFIG = 78  # EX_CONFIG: bad configuration, port in use, StorDB unreachable
 EXIT_CRASH = 70  # EX_SOFTWARE
-EXIT_LEASE_LOST = 75  # EX_TEMPFAIL: another process took over this one's in-memory state
 # No port sharing (a second server on a taken port must fail, not split the traffic); no BDP
 # probing (PINGs that size flow control for bulk transfers; the calls here are small and local,
 # see CHANNEL_OPTIONS in cgrpy/runtime/client.py).
@@ -79,9 +75,6 @@ class BaseService:
     cache_counts: dict[str, int] = {}  # noqa: RUF012 - replaced (never mutated) by each load
     # host:port the gRPC server listens on, set by ServiceRunner before load() (port 0 resolved)
     bound_address: str = ""
-    # State in this process's memory (counts, usages): on a Postgres StorDB only one process of
-    # the service serves at a time, the others wait NOT_SERVING (cgrpy/runtime/lease.py).
-    single_active: ClassVar[bool] = False
 
     @property
     def engine(self) -> Engine:
@@ -273,8 +266,6 @@ class ServiceRunner:
         self.log = service.log
         self.loaded = False  # load() finished: until then the service's RPCs answer UNAVAILABLE
         self.tune_gc = False  # run_service sets it: only a process of its own tunes its collector
-        self.lease: ActiveLease | None = None
-        self._cancel = threading.Event()  # a stop asked for while waiting for the lease
 
     async def start(self) -> None:
         name = self.service.name
@@ -317,7 +308,6 @@ class ServiceRunner:
         await self.server.start()
         self.log.info("service.starting", grpc=f"{self.host}:{self.grpc_port}", metrics=f"{self.host}:{self.metrics_port}")
         try:
-            await self._take_lease()
             await self.service.load()
         except BaseException:
             await self._abort_start()
@@ -353,30 +343,7 @@ class ServiceRunner:
             await self.service.close()
         except Exception:  # noqa: BLE001 - a half-loaded service; the load error is what matters
             self.log.exception("service.close_after_failed_load")
-        self._release_lease()
         self._stop_metrics()
-
-    async def _take_lease(self) -> None:
-        """A single-active service waits here, NOT_SERVING, while another process holds its
-        lease; its state is loaded only once it holds it (the holder's last save)."""
-        s = self.service.settings
-        if not self.service.single_active or not str(s.stordb_url).startswith("postgresql"):
-            return
-        url = make_url(s.stordb_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.lease = ActiveLease(url, self.service.name, self.service.bound_address,
-                                 on_lost=self._lease_lost)
-        await asyncio.to_thread(self.lease.acquire, self._cancel)
-
-    def _lease_lost(self) -> None:
-        # Another process serves now, from the state saved last: stop at once, without the
-        # graceful close, whose final save would overwrite that process's state.
-        self.log.error("service.lease_lost_exiting", code=EXIT_LEASE_LOST)
-        os._exit(EXIT_LEASE_LOST)
-
-    def _release_lease(self) -> None:
-        if self.lease is not None:
-            self.lease.close()
-            self.lease = None
 
     def _stop_metrics(self) -> None:
         if self._metrics_server is not None:
@@ -403,24 +370,15 @@ class ServiceRunner:
             ([self.server.stop(grace)] if self.server is not None else [])
             + ([self.frame.close(grace)] if self.frame is not None else [])))
         await self.service.close()
-        self._release_lease()  # after close: its last save is made while still the holder
         self._stop_metrics()
         self.log.info("service.stopped")
 
     async def run_until_signal(self) -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        def stopping() -> None:
-            stop.set()
-            self._cancel.set()
-
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping)
-        try:
-            await self.start()
-        except Cancelled:  # stopped while a standby: nothing was loaded, nothing to drain
-            self.log.info("service.stopped_in_standby")
-            return
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
         await stop.wait()
         await self.stop()
 

@@ -276,12 +276,21 @@ class ResourceEngine:
             else:
                 r.usages[uid] = old
 
-    def usages_of(self, keys: Iterable[UsageKey]) -> list[tuple[UsageKey, Usage | None]]:
-        """The current value of each changed usage row (None = deleted), stored profiles only."""
+    def adopt(self, saved: dict[tuple[str, str], dict[str, Usage]]) -> None:
+        """The usages become ``saved`` (what the last owner committed, read when this replica took
+        the resources over); what this process remembered of them is forgotten."""
+        for k, r in self.resources.items():
+            r.usages = dict(saved.get(k, {}))
+        self._matches.clear()
+
+    def usages_of(self, keys: Iterable[UsageKey],
+                  every: bool = False) -> list[tuple[UsageKey, Usage | None]]:
+        """The current value of each changed usage row (None = deleted), of Stored profiles only
+        unless ``every`` (replicas: a takeover must continue every resource's count)."""
         out = []
         for t, rid, uid in sorted(keys):
             p = self.profiles.get((t, rid))
-            if p is not None and p.stored:
+            if p is not None and (p.stored or every):
                 out.append(((t, rid, uid), self.resources[(t, rid)].usages.get(uid)))
         return out
 

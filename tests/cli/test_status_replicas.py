@@ -38,3 +38,14 @@ def test_a_name_that_does_not_resolve_stays_listed(monkeypatch):
     monkeypatch.setattr(status, "resolve", no_answer)
     s = load_settings(env={"CGRPY_ATTRIBUTES_ADDR": "dns:///attributes:20051"})
     assert [r["grpc"] for r in status.replicas(s, "attributes")] == ["dns:///attributes:20051"]
+
+
+def test_status_names_the_resources_owner():
+    """One partition holds every resource: the owner says so, the other replica passes on."""
+    own = {"mode": "advisory-locks", "partitions": [7], "partitions_total": 64,
+           "advertised": "127.0.0.1:20059"}
+    assert status._owns("resources", {"ownership": own}) == "  owner of every resource as 127.0.0.1:20059"
+    other = {**own, "partitions": [], "advertised": "127.0.0.1:20159"}
+    assert status._owns("resources", {"ownership": other}) == "  passes requests to the owner"
+    s = load_settings(env={"CGRPY_REPLICAS": "2", "CGRPY_STORDB_URL": "postgresql+psycopg://x@h/db"})
+    assert [r["grpc"] for r in status.replicas(s, "resources")] == ["127.0.0.1:20059", "127.0.0.1:20159"]

@@ -22,7 +22,7 @@ KUBERNETES_VERSION = "1.30.0"
 K8S = DEPLOY / "kubernetes"
 OVERLAYS = ("example", "replicas")
 STATELESS = ("attributes", "chargers", "suppliers", "cdre")
-SCALED = (*STATELESS, "rals", "stats", "thresholds", "sm")  # several replicas in the replicas overlay
+SCALED = (*STATELESS, "rals", "stats", "thresholds", "resources", "sm")  # several replicas in the replicas overlay
 STACK = compose()["services"]
 
 
@@ -190,7 +190,7 @@ def test_replicas_overlay_scales_the_stateless_services_and_rals():
         assert workload(REPLICAS, name)["spec"]["replicas"] == (2 if name in SCALED else 1), name
 
 
-@pytest.mark.parametrize("name", ["rals", "stats", "thresholds"])
+@pytest.mark.parametrize("name", ["rals", "stats", "thresholds", "resources"])
 def test_partitioned_services_advertise_their_pod_ip(name: str) -> None:
     """A rals (stats, thresholds) pod listens on 0.0.0.0; the others forward requests to the
     owner of an account (queue, threshold) at the address it publishes: the pod IP from the
@@ -215,8 +215,8 @@ def test_identity_only_where_it_matters():
     mounts = {m["name"]: m["mountPath"] for m in main_container(sm)["volumeMounts"]}
     assert spool.startswith(mounts["spool"] + "/")  # spool and sessions on the pod's own volume
     assert [t["metadata"]["name"] for t in sm["spec"]["volumeClaimTemplates"]] == ["spool"]
-    # in-memory usages: never two processes at once
-    assert workload(EXAMPLE, "resources")["spec"]["strategy"] == {"type": "Recreate"}
+    # the lease is in Postgres: a rolling update starts the new pod before the old one stops
+    assert workload(EXAMPLE, "resources")["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 def test_sm_listeners_match_settings_and_compose():
