@@ -163,32 +163,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_session_costs')),
     sa.UniqueConstraint('cgrid', 'run_id', name=op.f('uq_session_costs_cgrid'))
     )
-    op.create_table('sm_cdr_spool',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('tenant', sa.String(length=128), nullable=False),
-    sa.Column('event_id', sa.String(length=255), nullable=False),
-    sa.Column('time_ns', sa.BigInteger(), nullable=False),
-    sa.Column('fields', sa.Text(), nullable=False),
-    sa.Column('flags', sa.Text(), nullable=False),
-    sa.Column('lease_until_ns', sa.BigInteger(), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_sm_cdr_spool'))
-    )
-    with op.batch_alter_table('sm_cdr_spool', schema=None) as batch_op:
-        batch_op.create_index('ix_sm_cdr_spool_lease', ['lease_until_ns', 'id'], unique=False)
-
-    op.create_table('sm_sessions',
-    sa.Column('cgrid', sa.String(length=255), nullable=False),
-    sa.Column('owner', sa.String(length=128), nullable=False),
-    sa.Column('closed', sa.Boolean(), nullable=False),
-    sa.Column('updated_ns', sa.BigInteger(), nullable=False),
-    sa.Column('data', sa.Text(), nullable=False),
-    sa.Column('progress', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('cgrid', name=op.f('pk_sm_sessions'))
-    )
-    with op.batch_alter_table('sm_sessions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sm_sessions_owner'), ['owner'], unique=False)
-
     op.create_table('stat_queue_states',
     sa.Column('tenant', sa.String(length=128), nullable=False),
     sa.Column('queue_id', sa.String(length=128), nullable=False),
@@ -209,7 +183,6 @@ def upgrade() -> None:
     sa.Column('hits', sa.Integer(), nullable=False),
     sa.Column('snooze_ns', sa.BigInteger(), nullable=False),
     sa.Column('removed', sa.Boolean(), nullable=False),
-    sa.Column('last_event', sa.String(length=255), server_default='', nullable=False),
     sa.PrimaryKeyConstraint('tenant', 'threshold_id', name=op.f('pk_threshold_states'))
     )
     op.create_table('tp_account_actions',
@@ -713,14 +686,6 @@ def downgrade() -> None:
     op.drop_table('threshold_states')
     op.drop_table('tariffplans')
     op.drop_table('stat_queue_states')
-    with op.batch_alter_table('sm_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sm_sessions_owner'))
-
-    op.drop_table('sm_sessions')
-    with op.batch_alter_table('sm_cdr_spool', schema=None) as batch_op:
-        batch_op.drop_index('ix_sm_cdr_spool_lease')
-
-    op.drop_table('sm_cdr_spool')
     op.drop_table('session_costs')
     op.drop_table('resource_usages')
     with op.batch_alter_table('cdrs', schema=None) as batch_op:
