@@ -74,6 +74,9 @@ _BASE_KEYS: list[Key] = [
     _k("stordb_url", "str", "sqlite:///var/stordb.sqlite",
        "SQLAlchemy URL of the StorDB, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/cgrpy.",
        "stor_db"),
+    _k("stordb_auto_migrate", "bool", True,
+       "Upgrade the StorDB schema to this code's revision when a process starts (cgr up, each "
+       "service). Off: a process whose StorDB is behind refuses to start, naming `cgr migrate`."),
     _k("tpid", "str", "cgrpy", "Tariff plan ID the services load and `cgr load` writes by default.",
        "tpid"),
     _k("default_tenant", "str", "cgrates.org", "Tenant used when a request names none.",

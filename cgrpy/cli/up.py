@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("port in use: " + "; ".join(busy))
         check_stordb(settings.stordb_url)
         if importlib.util.find_spec("cgrpy.storage.migrate"):
-            from cgrpy.storage.migrate import upgrade
+            from cgrpy.storage.migrate import ensure_schema
 
-            upgrade(settings.stordb_url)
+            ensure_schema(settings.stordb_url, auto_migrate=settings.stordb_auto_migrate)
         if args.tariffplan:
             from cgrpy.cli.main import main as cgr
 

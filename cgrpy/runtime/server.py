@@ -33,7 +33,7 @@ from cgrpy.runtime.metrics import metered, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
 from cgrpy.security import BEARER, grpc_server_credentials
-from cgrpy.storage.db import make_engine
+from cgrpy.storage.db import MigrationError, make_engine
 from cgrpy.tariffplan.columns import TariffPlanRows
 
 # Exit codes (typed, so the supervisor can tell a bad config from a crash).
@@ -80,9 +80,9 @@ class BaseService:
     def engine(self) -> Engine:
         """The StorDB engine (created on first use, schema migrated)."""
         if self._engine is None:
-            from cgrpy.storage.migrate import upgrade
+            from cgrpy.storage.migrate import ensure_schema
 
-            upgrade(self.settings.stordb_url)
+            ensure_schema(self.settings.stordb_url, auto_migrate=self.settings.stordb_auto_migrate)
             self._engine = make_engine(self.settings.stordb_url)
         return self._engine
 
@@ -395,7 +395,9 @@ def run_service(service_cls: type[BaseService]) -> None:
     runner.tune_gc = True  # a process of its own: its collector is the service's to tune
     try:
         run_loop(runner.run_until_signal(), settings.event_loop)
-    except ConfigError as exc:
+    except (ConfigError, MigrationError) as exc:
+        # a schema this code cannot run on is the operator's to fix (cgr migrate), like a
+        # bad setting: one line, and the supervisor does not restart it in a loop
         print(f"cgrpy {service_cls.name}: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
     except KeyboardInterrupt:

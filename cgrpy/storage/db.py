@@ -20,6 +20,12 @@ IDLE_PING_S = 2.0
 DEFAULT_SQLITE_PATH = Path("var") / "stordb.sqlite"
 
 
+class MigrationError(RuntimeError):
+    """The StorDB's schema is not the one this code runs on (behind, ahead, or drifted); the
+    message names what to run. Here rather than in ``migrate`` so a process can catch it
+    without importing Alembic."""
+
+
 def default_url() -> str:
     """``CGRPY_STORDB_URL`` or the embedded SQLite file under ./var/."""
     return os.environ.get("CGRPY_STORDB_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"

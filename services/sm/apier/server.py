@@ -61,9 +61,9 @@ class ApiServer:
     def _engine(self) -> Engine:
         if self._own_engine is None:
             from cgrpy.storage.db import make_engine
-            from cgrpy.storage.migrate import upgrade
+            from cgrpy.storage.migrate import ensure_schema
 
-            upgrade(self.settings.stordb_url)
+            ensure_schema(self.settings.stordb_url, auto_migrate=self.settings.stordb_auto_migrate)
             self._own_engine = make_engine(self.settings.stordb_url)
         return self._own_engine
 
