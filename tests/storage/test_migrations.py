@@ -1,4 +1,4 @@
-"""The single Alembic history builds the schema of ALL models, on SQLite and Postgres alike."""
+"""The Alembic history builds the schema of ALL models, on SQLite and Postgres alike."""
 
 from __future__ import annotations
 
