@@ -118,7 +118,7 @@ def test_upgrade_from_0001_keeps_rows_and_ends_at_the_fresh_schema(two_dbs) -> N
 
 def _as_edited_0001_built(engine: Engine, stage: str) -> None:
     """A StorDB stamped 0001 by the 0001 that was edited in place: at the commit that added
-    sm_sessions only that table came with it; at the last edit all three of 0002's objects."""
+    sm_sessions only that table came with it; at the last edit all of 0002's objects."""
     if stage == "sm_sessions":
         migrate.upgrade_engine(engine, FIRST)
         Base.metadata.tables["sm_sessions"].create(engine)

@@ -48,17 +48,6 @@ def upgrade() -> None:
     sa.Column('applied_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('tpid', 'tenant', 'account', 'action_plan_id', name=op.f('pk_applied_action_plans'))
     )
-    op.create_table('applied_events',
-    sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('tenant', sa.String(length=128), nullable=False),
-    sa.Column('item_id', sa.String(length=128), nullable=False),
-    sa.Column('event_id', sa.String(length=255), nullable=False),
-    sa.Column('applied_ns', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('kind', 'tenant', 'item_id', 'event_id', name=op.f('pk_applied_events'))
-    )
-    with op.batch_alter_table('applied_events', schema=None) as batch_op:
-        batch_op.create_index('ix_applied_events_kind_applied_ns', ['kind', 'applied_ns'], unique=False)
-
     op.create_table('balance_journal',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('tenant', sa.String(length=128), nullable=False),
@@ -708,10 +697,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_balance_journal_balance_uuid'))
 
     op.drop_table('balance_journal')
-    with op.batch_alter_table('applied_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_applied_events_kind_applied_ns')
-
-    op.drop_table('applied_events')
     op.drop_table('applied_action_plans')
     op.drop_table('accounts')
     op.drop_table('account_requests')
