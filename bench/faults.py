@@ -67,6 +67,7 @@ class Call:
     terminated: bool = False
     cdr_sent: bool = False
     errors: list[str] = field(default_factory=list)
+    unanswered: int = 0  # requests SM never answered (timeout, connection gone)
 
 
 class Driver:
@@ -79,6 +80,7 @@ class Driver:
         self.calls: list[Call] = []
         self.tag = tag
         self.disconnects = 0
+        self.latency: dict[str, list[float]] = {}  # method -> seconds to each reply
         # called once, for the call whose index it names, between its Terminate and ProcessCDR
         self.between: tuple[int, Callable[[], Awaitable[None]]] | None = None
 
@@ -95,11 +97,14 @@ class Driver:
         raise ValueError(f"unknown method {method}")
 
     async def _req(self, call: Call, method: str, event: dict[str, Any], **top: Any) -> dict[str, Any] | None:
+        started = time.monotonic()
         try:
             reply = await self.pool.call(method, event, 10.0, **top)
         except RequestFailed as exc:
             call.errors.append(f"{method}:{exc.kind}")
+            call.unanswered += 1
             return None
+        self.latency.setdefault(method, []).append(time.monotonic() - started)
         if reply.get("error"):
             call.errors.append(f"{method}:{reply['error']}")
         return reply
@@ -331,6 +336,44 @@ async def _watch_takeover(target: Target, addrs: list[str], victim: str, wanted:
     target.measured[key] = None  # not within the timeout
 
 
+async def _partitions(target: Target, service: str, addr: str) -> set[int]:
+    """The partitions the StatS or ThresholdS replica at ``addr`` holds now (none: it does not
+    answer)."""
+    from cgrpy.cli.status import ownership as owned
+
+    got = await asyncio.to_thread(owned, target.settings(), addr, service)
+    return set(got["partitions"]) if got else set()
+
+
+def kill_partition_owner(target: Target, service: str) -> Callable[[], Awaitable[None]]:
+    """kill -9 the StatS (ThresholdS) replica holding the most partitions (those of the queues
+    or thresholds the calls touched so far), then measure the takeover: from the kill until the
+    other replicas hold every one of them (each taken by the next event about it)."""
+    async def fault() -> None:
+        addrs = target.addrs(service)
+        held = {a: await _partitions(target, service, a) for a in addrs}
+        victim = max(addrs, key=lambda a: len(held[a]))
+        pid = listener_pid(int(victim.rpartition(":")[2]), rals_pids(target.supervisor_pid(), service))
+        target.measured.update(victim=victim, victim_partitions=sorted(held[victim]))
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        target.measured["task"] = asyncio.create_task(
+            _watch_partitions(target, service, [a for a in addrs if a != victim], held[victim], killed))
+
+    return fault
+
+
+async def _watch_partitions(target: Target, service: str, others: list[str], wanted: set[int],
+                            killed: float, timeout: float = 30.0) -> None:
+    while time.monotonic() - killed < timeout:
+        held = set().union(*[await _partitions(target, service, a) for a in others])
+        if wanted <= held:
+            target.measured["takeover_s"] = round(time.monotonic() - killed, 3)
+            return
+        await asyncio.sleep(0.05)
+    target.measured["takeover_s"] = None
+
+
 def kill_sm_owner(target: Target) -> Callable[[], Awaitable[None]]:
     """kill -9 SM replica 0 (the engine the driver talks to first, as OpenSIPS with several
     cgrates_engine entries), then measure the takeover: from the kill until no session in the
@@ -433,6 +476,8 @@ FAULTS: dict[str, Callable[[Target], Callable[[], Awaitable[None]]]] = {
     "kill_sm_owner": kill_sm_owner,  # needs two SM replicas (`cgr up --replicas 2`, Postgres)
     "kill_sm_and_rals_owner": kill_sm_and_rals_owner,  # both of the above at once
     "kill_resources_owner": kill_resources_owner,  # needs two ResourceS replicas (as above)
+    "kill_stats_owner": functools.partial(kill_partition_owner, service="stats"),  # as above
+    "kill_thresholds_owner": functools.partial(kill_partition_owner, service="thresholds"),
 }
 # "kill_sm_between_terminate_and_cdr" is a hook on one call, not a fault in time: see run_fault.
 
@@ -524,6 +569,9 @@ class Outcome:
     debited: Decimal
     problems: list[str]
     measured: dict[str, Any] = field(default_factory=dict)
+    # what the driver placed, and the balances the run started from (bench/failover.py)
+    call_log: list[Call] = field(default_factory=list, repr=False)
+    balances_before: dict[str, Decimal] = field(default_factory=dict, repr=False)
 
     def row(self) -> str:
         ok = "all hold" if not self.problems else "; ".join(self.problems[:3])
@@ -543,10 +591,10 @@ async def wait_recovered(target: Target, services: tuple[str, ...], timeout: flo
 async def run_fault(
     target: Target, fault: str, *, calls: int = 30, cps: float = 5.0,
     hold: tuple[float, float] = (1.0, 4.0), services: tuple[str, ...] = (), settle_timeout: float = 90.0,
-    seed: int = 1,
+    seed: int = 1, at: float = 0.5,
 ) -> Outcome:
-    """Drive ``calls`` calls, inject ``fault`` in the middle, wait for the suite to settle and
-    check the invariants."""
+    """Drive ``calls`` calls, inject ``fault`` at fraction ``at`` of the calls' start times (the
+    middle), wait for the suite to settle and check the invariants."""
     target.measured.clear()
     await reset_balances(target)
     before = await balances(target)
@@ -561,7 +609,7 @@ async def run_fault(
         injected = FAULTS[fault](target)
 
     async def inject() -> None:
-        await asyncio.sleep(calls / cps / 2)
+        await asyncio.sleep(calls / cps * at)
         if injected is not None:
             await injected()
 
@@ -573,33 +621,70 @@ async def run_fault(
             await watcher
     recovery = await wait_recovered(target, services, 60)
     started = time.monotonic()
-    origins = [c.origin for c in driver.calls]
+    found, debited, left = await _settle(target, driver.calls, before, settle_timeout)
+    settle = time.monotonic() - started
+    if not found:
+        found = await _final_checks(target, services)
+    deadline_s = target.settings().sm_reply_timeout / 1e9
+    return Outcome(fault, len(driver.calls), sum(c.answered for c in driver.calls),
+                   sum(bool(c.errors) for c in driver.calls), recovery, settle, debited, found,
+                   {**target.measured, "errors_seen": _error_kinds(driver.calls),
+                    **latency_summary(driver.latency, deadline_s), "sessions_left": left,
+                    "unanswered_requests": sum(c.unanswered for c in driver.calls)},
+                   call_log=driver.calls, balances_before=before)
+
+
+async def _settle(target: Target, calls: list[Call], before: dict[str, Decimal],
+                  timeout: float) -> tuple[list[str], Decimal, int]:
+    """Poll until the invariants hold and SM holds no session, or ``timeout``: (problems,
+    money debited, sessions SM still holds; -1 when not asked)."""
+    started = time.monotonic()
+    origins = [c.origin for c in calls]
     found: list[str] = ["not checked"]
     debited = Decimal(0)
-    while time.monotonic() - started < settle_timeout:
+    left = -1
+    while time.monotonic() - started < timeout:
         try:
             after = await balances(target)
             cdrs = await cdrs_of(target, origins)
             debited = sum((before[a] - after[a] for a in ACCOUNTS), Decimal(0))
-            found = problems(driver.calls, cdrs, debited)
-            if not found and await sm_sessions(target) == 0:
-                break
+            found = problems(calls, cdrs, debited)
             if not found:
+                left = await sm_sessions(target)
+                if left == 0:
+                    break
                 found = ["SM still holds sessions"]
         except grpc.aio.AioRpcError as exc:
             found = [f"{exc.code().name}: {exc.details()}"]
         await asyncio.sleep(0.5)
-    settle = time.monotonic() - started
-    if not found:
-        rc, out = await asyncio.to_thread(account_verify, target)
-        if rc != 0:
-            found = [f"cgr account verify exit {rc}: {out[-500:]}"]
-        not_serving = await asyncio.to_thread(all_serving, target, services)
-        if not_serving:
-            found = [f"not SERVING: {not_serving}"]
-    return Outcome(fault, len(driver.calls), sum(c.answered for c in driver.calls),
-                   sum(bool(c.errors) for c in driver.calls), recovery, settle, debited, found,
-                   {**target.measured, "errors_seen": _error_kinds(driver.calls)})
+    return found, debited, left
+
+
+async def _final_checks(target: Target, services: tuple[str, ...]) -> list[str]:
+    """`cgr account verify`, then every replica SERVING again."""
+    rc, out = await asyncio.to_thread(account_verify, target)
+    if rc != 0:
+        return [f"cgr account verify exit {rc}: {out[-500:]}"]
+    not_serving = await asyncio.to_thread(all_serving, target, services)
+    return [f"not SERVING: {not_serving}"] if not_serving else []
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latency_summary(latency: dict[str, list[float]], deadline_s: float) -> dict[str, Any]:
+    """Authorize p50/p99 (ms) and how many replies (of any request) came after SM's deadline."""
+    auth = latency.get("SessionSv1.AuthorizeEventWithDigest", [])
+    ms = {q: _percentile(auth, q) for q in (0.5, 0.99)}
+    return {"authorize_p50_ms": None if ms[0.5] is None else round(ms[0.5] * 1000, 1),
+            "authorize_p99_ms": None if ms[0.99] is None else round(ms[0.99] * 1000, 1),
+            "replies": sum(len(v) for v in latency.values()),
+            "replies_after_deadline": sum(1 for v in latency.values() for t in v if t > deadline_s),
+            "deadline_s": deadline_s}
 
 
 def _error_kinds(calls: list[Call]) -> dict[str, int]:
@@ -682,6 +767,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"load average: {os.getloadavg()}")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump([{**vars(o), "debited": str(o.debited)} for o in rows], f, indent=1)
+            json.dump([{k: v for k, v in vars(o).items() if k not in ("call_log", "balances_before")}
+                       | {"debited": str(o.debited)} for o in rows], f, indent=1, default=str)
     return 0 if all(not o.problems for o in rows) else 1
 
