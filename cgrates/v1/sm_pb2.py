@@ -25,27 +25,31 @@ _sym_db = _symbol_database.Default()
 from cgrates.v1 import common_pb2 as cgrates_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63grates/v1/sm.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"\x96\x02\n\x0cSessionFlags\x12\x15\n\rget_max_usage\x18\x01 \x01(\x08\x12\x16\n\x0eget_attributes\x18\x02 \x01(\x08\x12\x15\n\rget_suppliers\x18\x03 \x01(\x08\x12\x1a\n\x12process_thresholds\x18\x04 \x01(\x08\x12\x1b\n\x13process_stat_queues\x18\x05 \x01(\x08\x12\x14\n\x0cinit_session\x18\x06 \x01(\x08\x12\x19\n\x11terminate_session\x18\x07 \x01(\x08\x12\x19\n\x11release_resources\x18\x08 \x01(\x08\x12\x1f\n\x17suppliers_ignore_errors\x18\t \x01(\x08\x12\x1a\n\x12suppliers_max_cost\x18\n \x01(\t\"[\n\x0eSessionRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\'\n\x05\x66lags\x18\x02 \x01(\x0b\x32\x18.cgrates.v1.SessionFlags\"\xde\x01\n\x0cSessionReply\x12\x14\n\x0cmax_usage_ns\x18\x01 \x01(\x03\x12\x1a\n\x12\x61ttribute_profiles\x18\x02 \x03(\t\x12\x16\n\x0e\x61ltered_fields\x18\x03 \x03(\t\x12\x19\n\x11\x61ttributes_digest\x18\x04 \x01(\t\x12\x18\n\x10suppliers_digest\x18\x05 \x01(\t\x12\x15\n\rthreshold_ids\x18\x06 \x03(\t\x12\x16\n\x0estat_queue_ids\x18\x07 \x03(\t\x12 \n\x05\x65vent\x18\x08 \x01(\x0b\x32\x11.cgrates.v1.Event\"Z\n\x15\x41\x63tiveSessionsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x11\n\torigin_id\x18\x03 \x01(\t\x12\r\n\x05\x63grid\x18\x04 \x01(\t\"\x94\x02\n\rActiveSession\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x11\n\torigin_id\x18\x03 \x01(\t\x12\x13\n\x0borigin_host\x18\x04 \x01(\t\x12\x0e\n\x06tenant\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x07 \x01(\t\x12\x14\n\x0crequest_type\x18\x08 \x01(\t\x12\x1b\n\x13\x61nswer_time_unix_ns\x18\t \x01(\x03\x12\x10\n\x08usage_ns\x18\n \x01(\x03\x12\x18\n\x10\x64\x65\x62ited_usage_ns\x18\x0b \x01(\x03\x12\x0c\n\x04\x63ost\x18\x0c \x01(\t\x12\x19\n\x11max_usage_left_ns\x18\r \x01(\x03\"E\n\x16\x41\x63tiveSessionsResponse\x12+\n\x08sessions\x18\x01 \x03(\x0b\x32\x19.cgrates.v1.ActiveSession\"L\n\x18\x44isconnectSessionRequest\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x11\n\torigin_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t2\xa0\x04\n\x0eSessionService\x12\x46\n\x0e\x41uthorizeEvent\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12G\n\x0fInitiateSession\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12\x45\n\rUpdateSession\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12H\n\x10TerminateSession\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12\x42\n\nProcessCDR\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12Z\n\x11GetActiveSessions\x12!.cgrates.v1.ActiveSessionsRequest\x1a\".cgrates.v1.ActiveSessionsResponse\x12L\n\x11\x44isconnectSession\x12$.cgrates.v1.DisconnectSessionRequest\x1a\x11.cgrates.v1.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63grates/v1/sm.proto\x12\ncgrates.v1\x1a\x17\x63grates/v1/common.proto\"5\n\x0e\x41piCallRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x13\n\x0bparams_json\x18\x02 \x01(\t\"#\n\x0c\x41piCallReply\x12\x13\n\x0bresult_json\x18\x01 \x01(\t\"\x96\x02\n\x0cSessionFlags\x12\x15\n\rget_max_usage\x18\x01 \x01(\x08\x12\x16\n\x0eget_attributes\x18\x02 \x01(\x08\x12\x15\n\rget_suppliers\x18\x03 \x01(\x08\x12\x1a\n\x12process_thresholds\x18\x04 \x01(\x08\x12\x1b\n\x13process_stat_queues\x18\x05 \x01(\x08\x12\x14\n\x0cinit_session\x18\x06 \x01(\x08\x12\x19\n\x11terminate_session\x18\x07 \x01(\x08\x12\x19\n\x11release_resources\x18\x08 \x01(\x08\x12\x1f\n\x17suppliers_ignore_errors\x18\t \x01(\x08\x12\x1a\n\x12suppliers_max_cost\x18\n \x01(\t\"[\n\x0eSessionRequest\x12 \n\x05\x65vent\x18\x01 \x01(\x0b\x32\x11.cgrates.v1.Event\x12\'\n\x05\x66lags\x18\x02 \x01(\x0b\x32\x18.cgrates.v1.SessionFlags\"\xde\x01\n\x0cSessionReply\x12\x14\n\x0cmax_usage_ns\x18\x01 \x01(\x03\x12\x1a\n\x12\x61ttribute_profiles\x18\x02 \x03(\t\x12\x16\n\x0e\x61ltered_fields\x18\x03 \x03(\t\x12\x19\n\x11\x61ttributes_digest\x18\x04 \x01(\t\x12\x18\n\x10suppliers_digest\x18\x05 \x01(\t\x12\x15\n\rthreshold_ids\x18\x06 \x03(\t\x12\x16\n\x0estat_queue_ids\x18\x07 \x03(\t\x12 \n\x05\x65vent\x18\x08 \x01(\x0b\x32\x11.cgrates.v1.Event\"Z\n\x15\x41\x63tiveSessionsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x02 \x01(\t\x12\x11\n\torigin_id\x18\x03 \x01(\t\x12\r\n\x05\x63grid\x18\x04 \x01(\t\"\x94\x02\n\rActiveSession\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x11\n\torigin_id\x18\x03 \x01(\t\x12\x13\n\x0borigin_host\x18\x04 \x01(\t\x12\x0e\n\x06tenant\x18\x05 \x01(\t\x12\x0f\n\x07\x61\x63\x63ount\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x07 \x01(\t\x12\x14\n\x0crequest_type\x18\x08 \x01(\t\x12\x1b\n\x13\x61nswer_time_unix_ns\x18\t \x01(\x03\x12\x10\n\x08usage_ns\x18\n \x01(\x03\x12\x18\n\x10\x64\x65\x62ited_usage_ns\x18\x0b \x01(\x03\x12\x0c\n\x04\x63ost\x18\x0c \x01(\t\x12\x19\n\x11max_usage_left_ns\x18\r \x01(\x03\"E\n\x16\x41\x63tiveSessionsResponse\x12+\n\x08sessions\x18\x01 \x03(\x0b\x32\x19.cgrates.v1.ActiveSession\"L\n\x18\x44isconnectSessionRequest\x12\r\n\x05\x63grid\x18\x01 \x01(\t\x12\x11\n\torigin_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t2\xe1\x04\n\x0eSessionService\x12\x46\n\x0e\x41uthorizeEvent\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12G\n\x0fInitiateSession\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12\x45\n\rUpdateSession\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12H\n\x10TerminateSession\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12\x42\n\nProcessCDR\x12\x1a.cgrates.v1.SessionRequest\x1a\x18.cgrates.v1.SessionReply\x12Z\n\x11GetActiveSessions\x12!.cgrates.v1.ActiveSessionsRequest\x1a\".cgrates.v1.ActiveSessionsResponse\x12L\n\x11\x44isconnectSession\x12$.cgrates.v1.DisconnectSessionRequest\x1a\x11.cgrates.v1.Empty\x12?\n\x07\x43\x61llApi\x12\x1a.cgrates.v1.ApiCallRequest\x1a\x18.cgrates.v1.ApiCallReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cgrates.v1.sm_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SESSIONFLAGS']._serialized_start=61
-  _globals['_SESSIONFLAGS']._serialized_end=339
-  _globals['_SESSIONREQUEST']._serialized_start=341
-  _globals['_SESSIONREQUEST']._serialized_end=432
-  _globals['_SESSIONREPLY']._serialized_start=435
-  _globals['_SESSIONREPLY']._serialized_end=657
-  _globals['_ACTIVESESSIONSREQUEST']._serialized_start=659
-  _globals['_ACTIVESESSIONSREQUEST']._serialized_end=749
-  _globals['_ACTIVESESSION']._serialized_start=752
-  _globals['_ACTIVESESSION']._serialized_end=1028
-  _globals['_ACTIVESESSIONSRESPONSE']._serialized_start=1030
-  _globals['_ACTIVESESSIONSRESPONSE']._serialized_end=1099
-  _globals['_DISCONNECTSESSIONREQUEST']._serialized_start=1101
-  _globals['_DISCONNECTSESSIONREQUEST']._serialized_end=1177
-  _globals['_SESSIONSERVICE']._serialized_start=1180
-  _globals['_SESSIONSERVICE']._serialized_end=1724
+  _globals['_APICALLREQUEST']._serialized_start=60
+  _globals['_APICALLREQUEST']._serialized_end=113
+  _globals['_APICALLREPLY']._serialized_start=115
+  _globals['_APICALLREPLY']._serialized_end=150
+  _globals['_SESSIONFLAGS']._serialized_start=153
+  _globals['_SESSIONFLAGS']._serialized_end=431
+  _globals['_SESSIONREQUEST']._serialized_start=433
+  _globals['_SESSIONREQUEST']._serialized_end=524
+  _globals['_SESSIONREPLY']._serialized_start=527
+  _globals['_SESSIONREPLY']._serialized_end=749
+  _globals['_ACTIVESESSIONSREQUEST']._serialized_start=751
+  _globals['_ACTIVESESSIONSREQUEST']._serialized_end=841
+  _globals['_ACTIVESESSION']._serialized_start=844
+  _globals['_ACTIVESESSION']._serialized_end=1120
+  _globals['_ACTIVESESSIONSRESPONSE']._serialized_start=1122
+  _globals['_ACTIVESESSIONSRESPONSE']._serialized_end=1191
+  _globals['_DISCONNECTSESSIONREQUEST']._serialized_start=1193
+  _globals['_DISCONNECTSESSIONREQUEST']._serialized_end=1269
+  _globals['_SESSIONSERVICE']._serialized_start=1272
+  _globals['_SESSIONSERVICE']._serialized_end=1881
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ApiCallRequest(_message.Message):
+    __slots__ = ("method", "params_json")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    params_json: str
+    def __init__(self, method: _Optional[str] = ..., params_json: _Optional[str] = ...) -> None: ...
+
+class ApiCallReply(_message.Message):
+    __slots__ = ("result_json",)
+    RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    result_json: str
+    def __init__(self, result_json: _Optional[str] = ...) -> None: ...
+
 class SessionFlags(_message.Message):
     __slots__ = ("get_max_usage", "get_attributes", "get_suppliers", "process_thresholds", "process_stat_queues", "init_session", "terminate_session", "release_resources", "suppliers_ignore_errors", "suppliers_max_cost")
     GET_MAX_USAGE_FIELD_NUMBER: _ClassVar[int]

@@ -70,6 +70,11 @@ class SessionServiceStub:
                 request_serializer=cgrates_dot_v1_dot_sm__pb2.DisconnectSessionRequest.SerializeToString,
                 response_deserializer=cgrates_dot_v1_dot_common__pb2.Empty.FromString,
                 _registered_method=True)
+        self.CallApi = channel.unary_unary(
+                '/cgrates.v1.SessionService/CallApi',
+                request_serializer=cgrates_dot_v1_dot_sm__pb2.ApiCallRequest.SerializeToString,
+                response_deserializer=cgrates_dot_v1_dot_sm__pb2.ApiCallReply.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -117,6 +122,15 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallApi(self, request, context):
+        """One method of the CGRateS-compatible JSON-RPC API SM serves on :2012/:2080, for services
+        inside the suite (RALs's *cgr_rpc actions with Address *internal). The caller's gRPC
+        credentials stand for the APIKey. Errors come back as the gRPC status of the CGRateS error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +168,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.DisconnectSession,
                     request_deserializer=cgrates_dot_v1_dot_sm__pb2.DisconnectSessionRequest.FromString,
                     response_serializer=cgrates_dot_v1_dot_common__pb2.Empty.SerializeToString,
+            ),
+            'CallApi': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallApi,
+                    request_deserializer=cgrates_dot_v1_dot_sm__pb2.ApiCallRequest.FromString,
+                    response_serializer=cgrates_dot_v1_dot_sm__pb2.ApiCallReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +364,33 @@ class SessionService:
             '/cgrates.v1.SessionService/DisconnectSession',
             cgrates_dot_v1_dot_sm__pb2.DisconnectSessionRequest.SerializeToString,
             cgrates_dot_v1_dot_common__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallApi(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cgrates.v1.SessionService/CallApi',
+            cgrates_dot_v1_dot_sm__pb2.ApiCallRequest.SerializeToString,
+            cgrates_dot_v1_dot_sm__pb2.ApiCallReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -796,13 +796,13 @@ def check_change(
     """
     from cgrpy.tariffplan.validate import validate_rows
 
-    old = {str(p) for p in validate_rows(before).problems}
+    old = {str(p) for p in validate_rows(before, strict_actions=True).problems}
     new_lines: dict[str, range] = {}
     for ch in changes:
         n = len(after.get(ch.file, []))
         new_lines[f"{ch.file}.csv"] = range(n - len(ch.rows) + 1, n + 1)
     out: list[str] = []
-    for p in validate_rows(after).problems:
+    for p in validate_rows(after, strict_actions=True).problems:
         if str(p) in old:
             continue
         lines = new_lines.get(p.file)

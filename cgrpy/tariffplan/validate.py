@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
+from cgrpy.cgrrpc import CgrRpcError, parse_cgr_rpc
 from cgrpy.tariffplan.columns import FILE_COLUMNS
 from cgrpy.tariffplan.csvread import CsvRow, CsvShapeError, iter_file
 from cgrpy.units import UnitError, format_duration, parse_duration, parse_time
@@ -401,8 +402,12 @@ _LAZY_REFERENCES = {
 class TariffPlanValidator:
     """Feed files in :data:`VALIDATION_ORDER` with :meth:`validate_file`; read ``result``."""
 
-    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, *, strict_actions: bool = False) -> None:
         self.limit = limit
+        # An action cgrpy cannot run (a *cgr_rpc over *gob, or with templates) is a problem for
+        # a set made over the API, a warning in a folder (v0.10 loads it and fails when it runs;
+        # the shared CGRateS folders hold such actions).
+        self.strict_actions = strict_actions
         self.result = ValidationResult()
         # IDs defined so far, per file (profiles: "tenant:id").
         self.ids: dict[str, set[str]] = {name: set() for name in FILE_COLUMNS}
@@ -583,7 +588,18 @@ class TariffPlanValidator:
 
     def _row_Actions(self, row: CsvRow) -> None:  # noqa: N802
         c = row.cells
-        if c["Action"] in ("*cdrlog", "*cgr_rpc") and c["ExtraParameters"]:
+        if c["Action"] == "*cgr_rpc":
+            try:
+                parse_cgr_rpc(c["ExtraParameters"])
+            except CgrRpcError as exc:
+                if exc.unsupported and not self.strict_actions:
+                    self.warn(Problem(row.file, row.line, "ExtraParameters",
+                                      f"*cgr_rpc {exc}; the action fails when it runs",
+                                      c["ExtraParameters"]))
+                else:
+                    self.problem(row.file, row.line, "ExtraParameters", f"*cgr_rpc {exc}",
+                                 c["ExtraParameters"])
+        elif c["Action"] == "*cdrlog" and c["ExtraParameters"]:
             if check_json(c["ExtraParameters"]):
                 self.problem(row.file, row.line, "ExtraParameters",
                              f"{c['Action']} parameters must be JSON", c["ExtraParameters"])
@@ -686,9 +702,11 @@ def _as_rows(name: str, rows: Iterable[CsvRow | Mapping[str, str]]) -> Iterator[
 
 def validate_rows(
     rows: Mapping[str, Iterable[CsvRow | Mapping[str, str]]], *, limit: int = DEFAULT_LIMIT,
+    strict_actions: bool = False,
 ) -> ValidationResult:
-    """Validate an in-memory tariff plan (raw-cell dicts: line = position in the list)."""
-    v = TariffPlanValidator(limit)
+    """Validate an in-memory tariff plan (raw-cell dicts: line = position in the list);
+    ``strict_actions``: see :class:`TariffPlanValidator`."""
+    v = TariffPlanValidator(limit, strict_actions=strict_actions)
     try:
         for name in VALIDATION_ORDER:
             v.validate_file(name, _as_rows(name, rows.get(name, ())))

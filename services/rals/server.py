@@ -29,6 +29,7 @@ from cgrpy.runtime.partitions import advertised
 from cgrpy.runtime.server import BaseService
 from cgrpy.units import SECOND, UnitError, from_unix_nano, money_str, parse_decimal
 from services.rals.accounts.actions import (
+    CGR_RPC,
     HTTP_POST_KINDS,
     REMOVE_ACCOUNT,
     ActionEvent,
@@ -37,6 +38,9 @@ from services.rals.accounts.actions import (
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService, BalanceChange
+from services.rals.cdrlog import CdrlogOutbox
+from services.rals.cgr_rpc import run_cgr_rpc
+from services.rals.clients import RalsClients
 from services.rals.partitions import (
     PARTITIONS,
     AdvisoryPartitions,
@@ -512,7 +516,10 @@ class RalsServer(BaseService):
         # A debit's worker thread waits for its group commit: enough threads to fill a batch
         # (RALs's own pool, not the event loop's default one).
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rals")
-        self._posts: set[asyncio.Task[None]] = set()  # *http_post actions being delivered
+        # *http_post and *cgr_rpc actions being delivered, *cdrlog CDRs being written
+        self._posts: set[asyncio.Task[Any]] = set()
+        self.clients: RalsClients | None = None
+        self.cdrlog: CdrlogOutbox | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         rals_pb2_grpc.add_RalsServiceServicer_to_server(RalsServicer(self), server)
@@ -528,6 +535,9 @@ class RalsServer(BaseService):
             self.advertised = self._advertised()
             self.ownership = AdvisoryPartitions(engine, self.advertised, on_gained=self._gained,
                                                 on_lost=self._lost)
+        self.clients = RalsClients(self.settings)
+        self.cdrlog = CdrlogOutbox(engine, self.clients.process_cdrs)
+        self.cdrlog.start()
         await self.compile(None)
         self._scheduler_task = asyncio.create_task(self.scheduler.run_forever(), name="rals-scheduler")
 
@@ -541,6 +551,12 @@ class RalsServer(BaseService):
             except (TimeoutError, asyncio.CancelledError):
                 self._scheduler_task.cancel()
             self._scheduler_task = None
+        if self.cdrlog is not None:  # undelivered rows stay in the outbox for the next start
+            await self.cdrlog.close()
+            self.cdrlog = None
+        if self.clients is not None:
+            await self.clients.close()
+            self.clients = None
         self.ownership.close()  # first: the partitions go to the other processes at once
         self.ownership = OwnsAll()
         if self.store is not None:
@@ -650,18 +666,35 @@ class RalsServer(BaseService):
 
     def publish(self, events: Sequence[ActionEvent | Mapping[str, Any]], *, actions_id: str,
                 account: str) -> None:
-        """Side effects of committed actions: *log lines go to the log; *cdrlog CDRs are logged
-        too until RALs posts them to cdre; *http_post(_async) posts go out in the background
-        (:meth:`_post_action`). Called on the event loop."""
+        """Side effects of committed actions, all in the background (called on the event loop):
+        *log lines go to the log; *cdrlog CDRs to the outbox cdre is fed from
+        (:mod:`services.rals.cdrlog`); *http_post(_async) posts (:meth:`_post_action`) and
+        *cgr_rpc calls (:mod:`services.rals.cgr_rpc`) go out."""
+        cdrs: list[dict[str, Any]] = []
         for ev in events:
             kind, data = (ev.kind, ev.data) if isinstance(ev, ActionEvent) else (ev["kind"], ev["data"])
             if kind in HTTP_POST_KINDS:
-                task = asyncio.get_running_loop().create_task(
-                    self._post_action(kind, data["url"], data["body"], actions_id, account))
-                self._posts.add(task)
-                task.add_done_callback(self._posts.discard)
+                self._background(self._post_action(kind, data["url"], data["body"], actions_id, account))
                 continue
+            if kind == CGR_RPC:
+                self._background(run_cgr_rpc(data, self._call_api, self.log, actions_id=actions_id,
+                                             account=account))
+                continue
+            if kind == "*cdrlog":
+                cdrs.append(data)
             self.log.info("action." + kind.lstrip("*"), actions=actions_id, account=account, data=dumps_exact(data))
+        if cdrs and self.cdrlog is not None:
+            self._background(self.cdrlog.add(cdrs))
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _call_api(self, method: str, params: Any, timeout_s: float) -> Any:
+        if self.clients is None:
+            raise CGRError("SERVER_ERROR", "rals is stopping")
+        return await self.clients.call_api(method, params, timeout_s)
 
     async def _post_action(self, kind: str, url: str, body: Any, actions_id: str, account: str) -> None:
         """POST the account JSON, tried ``ACTION_POST_ATTEMPTS`` times with backoff (v0.10's

@@ -13,6 +13,7 @@ from sqlalchemy import make_url
 
 from cgrates.v1 import common_pb2, sm_pb2, sm_pb2_grpc
 from cgrpy.errors import CGRError
+from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.netaddr import HOSTNAME, advertised_address, split_host_port
 from cgrpy.runtime.server import BaseService
 from cgrpy.security import AllowList
@@ -167,6 +168,23 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         if not cgrid or not await self.sm.disconnect(cgrid, request.reason or "FORCED_DISCONNECT"):
             raise CGRError("NOT_FOUND", cgrid or request.origin_id)
         return common_pb2.Empty()
+
+
+    async def CallApi(self, request: sm_pb2.ApiCallRequest, context: Any) -> sm_pb2.ApiCallReply:
+        """The JSON-RPC method as :2012 runs it; the gRPC caller is already authenticated."""
+        api = getattr(self.owner, "api", None)
+        if api is None:
+            raise CGRError("NOT_READY", "sm's API is not started")
+        if not request.method:
+            raise CGRError("MANDATORY_IE_MISSING", "[Method]")
+        try:
+            params = loads_exact(request.params_json) if request.params_json else None
+        except ValueError as exc:
+            raise CGRError("INVALID_ARGUMENT", f"params_json: {exc}") from None
+        reply = loads_exact(await api.dispatcher.call(Request(request.method, [params], id=1)))
+        if reply.get("error"):
+            raise CGRError.from_message(str(reply["error"]))
+        return sm_pb2.ApiCallReply(result_json=dumps_exact(reply.get("result")))
 
 
 class SmServer(BaseService):

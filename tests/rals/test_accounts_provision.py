@@ -100,7 +100,8 @@ def test_actions_unit() -> None:
         {"ActionsId": "A", "Action": "*cdrlog", "Weight": "5"},
         {"ActionsId": "B", "Action": "*disable_account"},
         {"ActionsId": "B", "Action": "*allow_negative"},
-        {"ActionsId": "C", "Action": "*cgr_rpc", "ExtraParameters": "{}"},
+        {"ActionsId": "C", "Action": "*cgr_rpc",
+         "ExtraParameters": '{"Address":"127.0.0.1:2013","Transport":"*gob","Method":"A.B"}'},
         {"ActionsId": "D", "Action": "*set_balance", "BalanceType": "*monetary",
          "BalanceId": "b", "Units": "7"},
         {"ActionsId": "E", "Action": "*remove_balance", "BalanceType": "*monetary",
@@ -117,8 +118,12 @@ def test_actions_unit() -> None:
     assert events[1].data["Cost"] == Decimal("1.5")
     execute_actions(acc, sets["B"], now=NOW)
     assert acc.disabled and acc.allow_negative
+    with pytest.raises(AccountError, match=r"INVALID_ARGUMENT.*ExtraParameters.Transport: \*gob"):
+        execute_actions(acc, sets["C"], now=NOW)  # v0.10-valid, not runnable here: fails when run
+    with pytest.raises(AccountError, match="INVALID_ARGUMENT.*ExtraParameters.Method"):
+        parse_actions([{"ActionsId": "X", "Action": "*cgr_rpc", "ExtraParameters": "{}"}])
     with pytest.raises(AccountError, match="UNSUPPORTED_ACTION"):
-        execute_actions(acc, sets["C"], now=NOW)
+        execute_actions(acc, parse_actions([{"ActionsId": "M", "Action": "*mail_async"}])["M"], now=NOW)
     execute_actions(acc, sets["D"], now=NOW)
     assert acc.balances[0].value == Decimal(7)
     with pytest.raises(AccountError, match="NOT_FOUND"):

@@ -12,15 +12,20 @@
   idempotency key: a retried request returns the stored result and changes nothing.
 * ``applied_action_plans`` — which ``*asap`` action plan already ran on which account for which
   tariff plan, so a reload or a restart does not top up twice.
+* ``rals_cdrlog_outbox`` — the CDRs of committed ``*cdrlog`` actions not yet stored by cdre: an
+  outbox (``cgrpy/storage/outbox.py``) any RALs process delivers; cdre is idempotent on the
+  CDR's (CGRID, RunID), so a row delivered twice is stored once.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     String,
     Table,
@@ -108,10 +113,25 @@ applied_action_plans = Table(
     Column("applied_at", DateTime(timezone=True), nullable=False),
 )
 
+rals_cdrlog_outbox = Table(
+    "rals_cdrlog_outbox",
+    Base.metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("cgrid", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    # the CDR's fields as exact JSON (Cost a decimal, never a float)
+    Column("event", Text, nullable=False),
+    # claimed by a delivering RALs process until this time (unix ns); 0 = free
+    Column("lease_until_ns", BigInteger, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Index("ix_rals_cdrlog_outbox_lease", "lease_until_ns", "id"),
+)
+
 __all__ = [
     "account_requests",
     "accounts",
     "applied_action_plans",
     "balance_journal",
     "balances",
+    "rals_cdrlog_outbox",
 ]

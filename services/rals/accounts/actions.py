@@ -11,9 +11,11 @@ Supported: ``*topup``, ``*topup_reset``, ``*debit``, ``*debit_reset``, ``*set_ba
 ``*unset_recurrent``, ``*reset_counters``, ``*transfer_monetary_default``,
 ``*topup_zero_negative``, ``*remove_expired``, ``*log``, ``*cdrlog``, ``*http_post``,
 ``*http_post_async`` (the account as v0.10's JSON, posted to the URL in ExtraParameters by the
-caller once the set is committed). Any other type raises ``AccountError('UNSUPPORTED_ACTION')``
-naming it (``*cgr_rpc``, ``*mail_async``, ... need outbound connectors the service does not
-have).
+caller once the set is committed), ``*cgr_rpc`` (a JSON-RPC call described by ExtraParameters,
+checked when the action is parsed, made by the caller once the set is committed). ``*cdrlog``
+CDRs go to cdre through RALs's outbox (``services/rals/cdrlog.py``). Any other type raises
+``AccountError('UNSUPPORTED_ACTION')`` naming it (``*mail_async``, ... need outbound connectors
+the service does not have).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cgrpy.cgrrpc import CgrRpcError, parse_cgr_rpc
 from cgrpy.event import loads_exact
 from cgrpy.units import UnitError, parse_decimal, parse_duration, parse_time
 from services.rals.accounts.model import (
@@ -45,6 +48,7 @@ from services.rals.accounts.store import parse_destination_ids
 from services.rals.views import account_json
 
 UNSUPPORTED_ACTION = "UNSUPPORTED_ACTION"
+CGR_RPC = "*cgr_rpc"
 
 
 def _is_set(cell: str) -> bool:
@@ -196,6 +200,12 @@ def parse_actions(rows: Iterable[Mapping[str, str]]) -> dict[str, list[Action]]:
             )
         except UnitError as exc:
             raise AccountError("INVALID_ARGUMENT", f"{where}: {exc}") from None
+        if action.action_type == CGR_RPC:
+            try:
+                parse_cgr_rpc(action.extra_parameters)
+            except CgrRpcError as exc:
+                if not exc.unsupported:  # *gob, templates: refused when the action runs
+                    raise AccountError("INVALID_ARGUMENT", f"{where}: *cgr_rpc {exc}") from None
         sets.setdefault(aid, []).append(action)
     for actions in sets.values():
         actions.sort(key=lambda a: -a.weight)
@@ -330,7 +340,7 @@ def filter_matches(account: Account, filter_json: str) -> bool:
 class ActionEvent:
     """A side effect for the caller to publish: ``*log`` text or a ``*cdrlog`` CDR."""
 
-    kind: str  # "*log" | "*cdrlog" | "*http_post" | "*http_post_async"
+    kind: str  # "*log" | "*cdrlog" | "*http_post" | "*http_post_async" | "*cgr_rpc" | ...
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -407,9 +417,11 @@ _CDRLOG_SOURCES = ("*debit", "*debit_reset", "*set_balance", "*topup", "*topup_r
 
 
 def _cdrlog(
-    acc: Account, actions: Sequence[Action], values: list[tuple[Action, Decimal, Balance]],
-    template: str,
+    acc: Account, values: list[tuple[Action, Decimal, Balance]], template: str, now: datetime,
 ) -> list[ActionEvent]:
+    """One CDR per balance change of the set (RunID = its action type, Cost = the amount,
+    ToR = the balance type), with the CGRID fixed here: stored in the set's result, so cdre
+    dedups any repeated delivery of it."""
     tpl = loads_exact(template) if template.strip() else {}
     out = []
     for act, value, bal in values:
@@ -421,6 +433,7 @@ def _cdrlog(
             "ToR": bal.type, "Tenant": acc.tenant, "Account": acc.account,
             "Subject": acc.account, "Cost": value, "OriginID": origin_id,
             "OriginHost": "127.0.0.1", "Usage": 1, "PreRated": True,
+            "SetupTime": now.isoformat(), "AnswerTime": now.isoformat(),
         }
         providers = {
             "AccountID": acc.id, "ActionID": act.actions_id, "ActionType": act.action_type,
@@ -580,9 +593,22 @@ def _http_post(run: _Run, action: Action) -> None:
 
 def _cdrlog_action(run: _Run, action: Action) -> None:
     acc = run.need_account(action)
-    run.events.extend(_cdrlog(acc, run.actions, [
+    run.events.extend(_cdrlog(acc, [
         x for x in run.applied if x[0].action_type in _CDRLOG_SOURCES
-    ], action.extra_parameters))
+    ], action.extra_parameters, run.now))
+
+
+def _cgr_rpc(run: _Run, action: Action) -> None:
+    """*cgr_rpc: the call for the caller to make once the set is committed (ExtraParameters were
+    checked when the action was parsed)."""
+    try:
+        rpc = parse_cgr_rpc(action.extra_parameters)
+    except CgrRpcError as exc:
+        raise AccountError("INVALID_ARGUMENT", f"{action.actions_id}: *cgr_rpc {exc}") from None
+    run.events.append(ActionEvent(CGR_RPC, {
+        "address": rpc.address, "method": rpc.method, "params": rpc.params,
+        "attempts": rpc.attempts, "async": rpc.async_,
+    }))
 
 
 REMOVE_ACCOUNT = "*remove_account"
@@ -625,6 +651,7 @@ ACTION_TYPES: dict[str, Callable[[_Run, Action], None]] = {
     "*cdrlog": _cdrlog_action,
     "*http_post": _http_post,
     "*http_post_async": _http_post,
+    CGR_RPC: _cgr_rpc,
     REMOVE_ACCOUNT: _remove_account,
 }
 
