@@ -52,7 +52,7 @@ async def get_cdrs_v1(ctx: Context, a: Args) -> Any:
     return [shapes.external_cdr(c) for c in await _get_cdrs(ctx, shapes.cdr_filter(a, v1=True))]
 
 
-@method("APIerSv2.GetCDRs")
+@method("APIerSv2.GetCDRs", "CDRsV1.GetCDRs")
 async def get_cdrs_v2(ctx: Context, a: Args) -> Any:
     return [shapes.external_cdr(c) for c in await _get_cdrs(ctx, shapes.cdr_filter(a))]
 
