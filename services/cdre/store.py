@@ -52,6 +52,7 @@ from cgrpy.storage.models.cdrs import (
     SessionCostRow,
 )
 from cgrpy.storage.outbox import claim_statement
+from cgrpy.storage.pgconn import CoreConn
 from cgrpy.units import from_unix_nano, to_unix_nano
 from services.cdre.cdr import CDR, to_event
 from services.cdre.writer import GroupCommitter
@@ -194,6 +195,8 @@ EXPORT_PREFIX = "export:"
 _CDRS = CdrRow.__table__
 _SESSION_COSTS = SessionCostRow.__table__
 _OUTBOX = CdrOutboxRow.__table__
+# the writer hands its writes a SQLAlchemy Connection, or a CoreConn on Postgres
+Conn = Connection | CoreConn
 
 
 class CdrStore:
@@ -249,13 +252,13 @@ class CdrStore:
     async def areserve(self, cdr: CDR) -> tuple[StoredCdr, bool]:
         return await self.writer.run(lambda conn: self.reserve_in(conn, cdr))
 
-    def reserve_in(self, conn: Connection, cdr: CDR) -> tuple[StoredCdr, bool]:
+    def reserve_in(self, conn: Conn, cdr: CDR) -> tuple[StoredCdr, bool]:
         values = _row_values(cdr)
         values["rating_state"] = PENDING
         return self._insert_run(conn, cdr, values)
 
     def _insert_run(
-        self, conn: Connection, cdr: CDR, values: dict[str, Any]
+        self, conn: Conn, cdr: CDR, values: dict[str, Any]
     ) -> tuple[StoredCdr, bool]:
         new_id = conn.execute(self._ins_cdr, values).scalar_one_or_none()
         if new_id is None:
@@ -270,7 +273,7 @@ class CdrStore:
 
     def insert_final_in(
         self,
-        conn: Connection,
+        conn: Conn,
         cdr: CDR,
         outcome: RunOutcome,
         *,
@@ -320,7 +323,7 @@ class CdrStore:
 
     def finish_in(
         self,
-        conn: Connection,
+        conn: Conn,
         order_id: int,
         outcome: RunOutcome,
         *,
@@ -369,7 +372,7 @@ class CdrStore:
             if conn.execute(self._upd_cdr, values).rowcount != 1:
                 raise StoreError(f"NOT_FOUND: no CDR with OrderID {order_id}")
 
-    def add_outbox_in(self, conn: Connection, cdr: CDR, targets: Sequence[str]) -> None:
+    def add_outbox_in(self, conn: Conn, cdr: CDR, targets: Sequence[str]) -> None:
         """Queue the CDR's event for StatS/ThresholdS and the online exporters (``targets``,
         ``export:<id>`` for an exporter) in ``conn``'s transaction: one statement, one body
         serialised once for every target."""
@@ -506,7 +509,7 @@ class CdrStore:
     async def astore_session_cost(self, sc: SessionCost) -> bool:
         return await self.writer.run(lambda conn: self.store_session_cost_in(conn, sc))
 
-    def store_session_cost_in(self, conn: Connection, sc: SessionCost) -> bool:
+    def store_session_cost_in(self, conn: Conn, sc: SessionCost) -> bool:
         values = {
             "cgrid": sc.cgrid,
             "run_id": sc.run_id,
