@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 
 from cgrates.v1 import attributes_pb2, attributes_pb2_grpc, common_pb2
+from cgrpy.attributes.engine import AttributeEngine, ProfileDataError
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, dumps_exact
 from cgrpy.filters import FilterS
@@ -19,7 +20,6 @@ from cgrpy.filters.deps import EventInputs, event_inputs
 from cgrpy.runtime.server import BaseService
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.wire import event_from_pb, event_to_pb
-from services.attributes.logic import AttributeEngine, ProfileDataError
 
 
 def build_engine(rows: TariffPlanRows, settings: Any) -> AttributeEngine:

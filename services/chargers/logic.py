@@ -5,6 +5,12 @@ AttributeS service; tests pass :meth:`AttributeEngine.process_event` directly. T
 called as ``attributes(event, context=..., attribute_ids=...)`` and returns an object with
 ``matched_profiles``, ``altered_fields`` and ``event`` (an ``AttrReply``), or raises CGRError.
 
+A run whose AttributeIDs are all inline ``*constant`` profiles (``*constant:*req.RequestType:
+*none``, as the tutorial's ``*raw`` charger) is given its attributes here, by AttributeS's own
+engine (``cgrpy.attributes``) with no profiles of its own: such a profile carries everything in its
+ID, matches any context and reads nothing of the event, so AttributeS would answer exactly the
+same, whatever its profiles and process runs, and the hop to it is saved.
+
 Deviations from v0.10 (documented choices):
 * ``NOT_FOUND`` from AttributeS means "no attributes" for that run instead of failing the whole
   call (later CGRateS versions do the same);
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from cgrpy.attributes.engine import AttributeEngine
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.filters import ActivationInterval, FilterError, FilterS, split_list
@@ -28,6 +35,7 @@ from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import UnitError, parse_decimal
 
 NONE_ATTRIBUTES = "*none"
+INLINE_CONSTANT = "*constant:"
 CHARGERS_CONTEXT = "*chargers"
 RUN_ID_FIELD = "RunID"
 
@@ -140,6 +148,8 @@ class ChargerEngine:
         indexed_selects: bool = True,
     ) -> None:
         self.filters = filters
+        # AttributeS's engine without profiles: it only ever applies inline *constant profiles
+        self._inline = AttributeEngine(filters, ())
         self.index: ProfileIndex[ChargerProfile] = ProfileIndex(
             filters, (_entry(p) for p in profiles), string_fields=string_fields,
             prefix_fields=prefix_fields, indexed_selects=indexed_selects)
@@ -182,6 +192,14 @@ class ChargerEngine:
             "attribute_ids": list(profile.attribute_ids) or None,
         }
 
+    def _local(self, run: ChargerRun, args: dict[str, Any]) -> AttributesReplyLike | None:
+        """The run's attributes applied here when every AttributeID is an inline ``*constant``
+        profile (see the module doc); None: ask AttributeS."""
+        ids = args["attribute_ids"]
+        if not ids or not all(i.startswith(INLINE_CONSTANT) for i in ids):
+            return None
+        return self._inline.process_event(run.event, **args)
+
     @staticmethod
     def _merge(run: ChargerRun, reply: AttributesReplyLike) -> None:
         run.attribute_profiles = list(reply.matched_profiles)
@@ -209,7 +227,7 @@ class ChargerEngine:
             args = self._attribute_args(profile, run)
             if args is not None:
                 try:
-                    reply = attributes(run.event, **args)
+                    reply = self._local(run, args) or attributes(run.event, **args)
                 except Exception as exc:  # noqa: BLE001 - mapped to CGRateS words below
                     err = self._attribute_error(exc)
                     if err is not None:
@@ -230,7 +248,7 @@ class ChargerEngine:
             args = self._attribute_args(profile, run)
             if args is not None:
                 try:
-                    reply = await attributes(run.event, **args)
+                    reply = self._local(run, args) or await attributes(run.event, **args)
                 except Exception as exc:  # noqa: BLE001 - mapped to CGRateS words below
                     err = self._attribute_error(exc)
                     if err is not None:

@@ -11,13 +11,13 @@ import grpc
 import pytest
 
 from cgrates.v1 import attributes_pb2, attributes_pb2_grpc, common_pb2
+from cgrpy.attributes.engine import attributes_digest
 from cgrpy.event import CGREvent, loads_exact
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.migrate import upgrade
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.tariffplan.csvread import read_folder
 from cgrpy.wire import event_from_pb, event_to_pb, value_to_pb
-from services.attributes.logic import attributes_digest
 from services.attributes.server import AttributesServer
 from tests.conftest import TARIFFPLANS
 from tests.harness import serve

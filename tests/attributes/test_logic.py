@@ -4,15 +4,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cgrpy.errors import CGRError
-from cgrpy.event import CGREvent
-from cgrpy.tariffplan.csvread import read_folder
-from services.attributes.logic import (
+from cgrpy.attributes.engine import (
     AttributeEngine,
     ProfileDataError,
     attributes_digest,
     profiles_from_rows,
 )
+from cgrpy.errors import CGRError
+from cgrpy.event import CGREvent
+from cgrpy.tariffplan.csvread import read_folder
 from tests.conftest import TARIFFPLANS
 
 ORG = "cgrates.org"

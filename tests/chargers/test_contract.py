@@ -77,7 +77,7 @@ async def rpc_error(call) -> grpc.aio.AioRpcError:
     return info.value
 
 
-async def test_tutorial_default_and_raw_through_attributes(db_url):
+async def test_tutorial_default_and_raw(db_url):
     money = "0.0123456789012345678901234567891"
     time_ns = 1_700_000_000_987_654_321
     async with chargers_with_attributes(db_url) as stub:
@@ -96,7 +96,7 @@ async def test_tutorial_default_and_raw_through_attributes(db_url):
     for run in resp.runs:
         assert run.event.tenant == ORG and run.event.id == "ev1"
         assert run.event.time_unix_ns == time_ns
-        assert run.event.fields["Cost"].decimal_value == money  # through AttributeS for Raw
+        assert run.event.fields["Cost"].decimal_value == money  # exact through both runs
 
 
 async def test_charger1_example_and_reload(db_url):
@@ -158,16 +158,33 @@ async def test_errors(sqlite_url):
         assert err.details() == "MANDATORY_IE_MISSING: [Event]"
 
 
-async def test_attributes_unreachable_is_server_error(sqlite_url):
-    # port 1 on loopback: nothing listens, AttributeS calls fail UNAVAILABLE
+async def test_inline_constant_attributes_need_no_attributes_service(sqlite_url):
+    # port 1 on loopback: nothing listens, so any AttributeS call would fail UNAVAILABLE
     async with serve(ChargersServer, sqlite_url, env={"CGRPY_ATTRIBUTES_ADDR": "127.0.0.1:1"}) as svc:
         stub = chargers_pb2_grpc.ChargersServiceStub(svc.channel)
+        resp = await stub.ProcessEvent(request({"Account": "1001", "RequestType": "*prepaid"}))
+    # the same answer as through AttributeS (test above): Raw's inline *constant profile is
+    # applied by ChargerS itself
+    assert summary(resp) == [
+        ("DEFAULT", "*default", [], ["*req.RunID"],
+         {"Account": "1001", "RequestType": "*prepaid", "RunID": "*default"}),
+        ("Raw", "*raw", [RAW_ATTR], ["*req.RunID", "*req.RequestType"],
+         {"Account": "1001", "RequestType": "*none", "RunID": "*raw"}),
+    ]
+
+
+async def test_attributes_unreachable_is_server_error(sqlite_url):
+    # a charger naming an AttributeS profile needs AttributeS; unreachable, it aborts the call
+    await asyncio.to_thread(store_plan, sqlite_url, with_chargers(
+        "Charger1,*string:~*req.Account:1001,*default,ATTR_1001_SIMPLEAUTH,20"))
+    async with serve(ChargersServer, sqlite_url, tariffplan=None,
+                     env={"CGRPY_ATTRIBUTES_ADDR": "127.0.0.1:1"}) as svc:
+        stub = chargers_pb2_grpc.ChargersServiceStub(svc.channel)
         err = await rpc_error(stub.ProcessEvent(request({"Account": "1001"})))
-        # the DEFAULT run (*none) needs no AttributeS; the Raw run does and aborts the call
         assert err.code() == grpc.StatusCode.INTERNAL
         assert err.details().startswith("SERVER_ERROR: attributes.ProcessEvent UNAVAILABLE")
         ids = await stub.GetChargerProfileIDs(common_pb2.TenantRequest())
-        assert list(ids.ids) == ["DEFAULT", "Raw"]
+        assert list(ids.ids) == ["Charger1", "DEFAULT", "Raw"]
 
 
 async def test_getters(pg_url):
@@ -218,19 +235,29 @@ async def test_reload_other_tpid_and_under_load(sqlite_url):
 
 
 async def test_profile_version_covers_chargers_and_the_attributes_they_used(db_url):
+    from cgrates.v1 import attributes_pb2_grpc as apg
+
     async with serve(AttributesServer, db_url) as attrs, serve(
         ChargersServer, db_url, tariffplan=None, env={"CGRPY_ATTRIBUTES_ADDR": attrs.addr}
     ) as chrg:
         stub = chargers_pb2_grpc.ChargersServiceStub(chrg.channel)
+        reload_attrs = apg.AttributesServiceStub(attrs.channel).ReloadCache
         first = await stub.ProcessEvent(request({"Account": "1001"}))
         assert first.reusable is True and "Context" in first.input_fields
         assert "*none" not in first.input_fields and "RequestType" in first.input_fields
-        # reloading AttributeS alone changes ChargerS's version: the Raw run went through it
-        from cgrates.v1 import attributes_pb2_grpc as apg
-        await apg.AttributesServiceStub(attrs.channel).ReloadCache(common_pb2.ReloadCacheRequest())
+        # the tutorial's runs need no AttributeS (Raw's profile is inline *constant): reloading
+        # AttributeS alone leaves ChargerS's version as it was
+        await reload_attrs(common_pb2.ReloadCacheRequest())
+        same = await stub.ProcessEvent(request({"Account": "1001"}))
+        assert same.profile_version == first.profile_version
+        # a charger naming an AttributeS profile: its runs go through AttributeS, whose
+        # reload then changes ChargerS's version
+        await asyncio.to_thread(store_plan, db_url, with_chargers(
+            "Charger1,*string:~*req.Account:1001,*default,ATTR_1001_SIMPLEAUTH,20"))
+        await stub.ReloadCache(common_pb2.ReloadCacheRequest())
         second = await stub.ProcessEvent(request({"Account": "1001"}))
         assert second.profile_version != first.profile_version
-        await stub.ReloadCache(common_pb2.ReloadCacheRequest())
+        await reload_attrs(common_pb2.ReloadCacheRequest())
         third = await stub.ProcessEvent(request({"Account": "1001"}))
         assert third.profile_version not in (first.profile_version, second.profile_version)
-        assert summary(third) == summary(first)
+        assert summary(third) == summary(second)

@@ -2,10 +2,10 @@
 
 import pytest
 
+from cgrpy.attributes.engine import AttributeEngine
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.tariffplan.csvread import read_folder
-from services.attributes.logic import AttributeEngine
 from services.chargers.logic import ChargerEngine, ProfileDataError, profiles_from_rows
 from tests.conftest import TARIFFPLANS
 
@@ -164,3 +164,43 @@ def test_bad_rows():
         profiles_from_rows(chargers(f"{ORG},C,,,,*none,0"))
     with pytest.raises(ProfileDataError, match=r"Chargers row 1 \(cgrates.org:C\): Weight"):
         profiles_from_rows(chargers(f"{ORG},C,,,*default,*none,x"))
+
+
+@pytest.mark.parametrize("attr_ids", [
+    "*constant:*req.RequestType:*none",
+    "*constant:*req.Extra.Deep:a:b:c",  # value with colons, nested path
+    "*constant:*req.Subject:*remove",
+    "*constant:*req.Subject:~*req.Account",  # dynamic parts: *constant ignores them
+    "*constant:*req.A:1;*constant:*req.B:2",  # two inline profiles: the lower ID is applied
+    "*constant:*cgrep.X:1",  # a root other than *req: listed as altered, no effect
+])
+def test_inline_constant_attributes_answer_as_attributes_would_without_asking(plan, attrs,
+                                                                              attr_ids):
+    rows = {**plan, "Chargers": chargers(f"{ORG},C1,,,*default,{attr_ids},0")}
+    asked = []
+
+    def attributes(event, **kw):
+        asked.append(kw)
+        return attrs.process_event(event, **kw)
+
+    event = ev(Account="1001", Subject="1001", RequestType="*prepaid")
+    [run] = ChargerEngine.from_rows(rows).process_event(event, attributes)
+    assert asked == []
+    expected = attrs.process_event(CGREvent(ORG, "e1", event.time, {**event.event, "RunID": "*default"}),
+                                   context="*chargers", attribute_ids=attr_ids.split(";"))
+    assert run.attribute_profiles == expected.matched_profiles
+    assert run.altered_fields == ["*req.RunID", *expected.altered_fields]
+    assert run.event.event == expected.event.event
+
+
+def test_a_charger_naming_an_attributes_profile_still_asks_attributes(plan, attrs):
+    rows = {**plan, "Chargers": chargers(
+        f"{ORG},C1,,,*default,*constant:*req.A:1;ATTR_1001_SIMPLEAUTH,0")}
+    asked = []
+
+    def attributes(event, **kw):
+        asked.append(kw["attribute_ids"])
+        return attrs.process_event(event, **kw)
+
+    ChargerEngine.from_rows(rows).process_event(ev(Account="1001"), attributes)
+    assert asked == [["*constant:*req.A:1", "ATTR_1001_SIMPLEAUTH"]]

@@ -1,6 +1,7 @@
 """AttributeS: select the heaviest matching attribute profile and apply it, per process run (docs/profiles.md).
 
-Pure logic; the gRPC server wraps :class:`AttributeEngine`. An engine is immutable once built:
+Pure logic; AttributeS's gRPC server wraps :class:`AttributeEngine`, and ChargerS applies
+inline profiles with it. An engine is immutable once built:
 reloading builds a new one and swaps the reference, so in-flight requests finish on the old one.
 
 Deviations from v0.10 (documented choices):
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from cgrpy.attributes.substitute import substitute
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
 from cgrpy.filters import ActivationInterval, FilterError, FilterS, split_list
@@ -25,7 +27,6 @@ from cgrpy.filters.selection import ProfileEntry, ProfileIndex, sort_key
 from cgrpy.iface import iface_as_string
 from cgrpy.tariffplan.columns import TariffPlanRows
 from cgrpy.units import UnitError, parse_decimal
-from services.attributes.substitute import substitute
 
 ANY_CONTEXT = "*any"
 DEFAULT_CONTEXT = "*default"
