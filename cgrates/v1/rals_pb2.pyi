@@ -50,20 +50,24 @@ class CallDescriptor(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., category: _Optional[str] = ..., subject: _Optional[str] = ..., account: _Optional[str] = ..., destination: _Optional[str] = ..., tor: _Optional[str] = ..., time_start_unix_ns: _Optional[int] = ..., usage_ns: _Optional[int] = ..., duration_index_ns: _Optional[int] = ..., loop_index: _Optional[int] = ..., cgrid: _Optional[str] = ..., run_id: _Optional[str] = ..., max_cost_so_far: _Optional[str] = ..., deny_negative_account: _Optional[bool] = ..., rating_plan_id: _Optional[str] = ..., force_duration: _Optional[bool] = ..., max_rate: _Optional[str] = ..., max_rate_unit_ns: _Optional[int] = ..., perform_rounding: _Optional[bool] = ...) -> None: ...
 
 class CostResponse(_message.Message):
-    __slots__ = ("cost", "usage_ns", "cost_details_json", "duplicate", "max_cost_reached", "call_cost_json")
+    __slots__ = ("cost", "usage_ns", "cost_details_json", "duplicate", "max_cost_reached", "call_cost_json", "max_rate", "max_rate_unit_ns")
     COST_FIELD_NUMBER: _ClassVar[int]
     USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     COST_DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_REACHED_FIELD_NUMBER: _ClassVar[int]
     CALL_COST_JSON_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_UNIT_NS_FIELD_NUMBER: _ClassVar[int]
     cost: str
     usage_ns: int
     cost_details_json: str
     duplicate: bool
     max_cost_reached: bool
     call_cost_json: str
-    def __init__(self, cost: _Optional[str] = ..., usage_ns: _Optional[int] = ..., cost_details_json: _Optional[str] = ..., duplicate: _Optional[bool] = ..., max_cost_reached: _Optional[bool] = ..., call_cost_json: _Optional[str] = ...) -> None: ...
+    max_rate: str
+    max_rate_unit_ns: int
+    def __init__(self, cost: _Optional[str] = ..., usage_ns: _Optional[int] = ..., cost_details_json: _Optional[str] = ..., duplicate: _Optional[bool] = ..., max_cost_reached: _Optional[bool] = ..., call_cost_json: _Optional[str] = ..., max_rate: _Optional[str] = ..., max_rate_unit_ns: _Optional[int] = ...) -> None: ...
 
 class MaxUsageResponse(_message.Message):
     __slots__ = ("max_usage_ns",)
@@ -72,20 +76,22 @@ class MaxUsageResponse(_message.Message):
     def __init__(self, max_usage_ns: _Optional[int] = ...) -> None: ...
 
 class DebitRequest(_message.Message):
-    __slots__ = ("call", "request_id", "request_type", "cost", "allow_partial", "want_call_cost")
+    __slots__ = ("call", "request_id", "request_type", "cost", "allow_partial", "want_call_cost", "want_event_cost")
     CALL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     WANT_CALL_COST_FIELD_NUMBER: _ClassVar[int]
+    WANT_EVENT_COST_FIELD_NUMBER: _ClassVar[int]
     call: CallDescriptor
     request_id: str
     request_type: str
     cost: str
     allow_partial: bool
     want_call_cost: bool
-    def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., want_call_cost: _Optional[bool] = ...) -> None: ...
+    want_event_cost: bool
+    def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., want_call_cost: _Optional[bool] = ..., want_event_cost: _Optional[bool] = ...) -> None: ...
 
 class RefundRequest(_message.Message):
     __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id", "round_kept")

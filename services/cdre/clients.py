@@ -147,8 +147,10 @@ class GrpcBackends:
     async def rals_debit(
         self, cd: CallDescriptor, request_id: str, request_type: str
     ) -> RatingResult:
+        # the CDR keeps the debit's v0.10 EventCost as its CostDetails
         req = rals_pb2.DebitRequest(
-            call=cd_to_pb(cd), request_id=request_id, request_type=request_type
+            call=cd_to_pb(cd), request_id=request_id, request_type=request_type,
+            want_event_cost=True,
         )
         resp = await self._call("rals", "Debit", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         return rating_from_pb(resp)

@@ -35,6 +35,7 @@ from services.rals.accounts.actions import (
     ActionEvent,
     removal_asked,
 )
+from services.rals.accounts.debit import max_rate
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService, BalanceChange
@@ -211,16 +212,22 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
             res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
-                                   perform_rounding=rounding)
+                                   perform_rounding=rounding, event_cost=request.want_event_cost)
             who = res.account or {}
             remove_if_asked(c, who.get("Tenant", ""), who.get("ID", ""), res.events, request.request_id)
             if not res.replayed:
                 fired.extend(res.events)
             cost = res.rounded_cost if rounding else res.cost
+            rate, rate_unit = max_rate(res.charges)
             return rals_pb2.CostResponse(
                 cost=money_str(cost),
                 usage_ns=res.usage_ns,
-                cost_details_json=dumps_exact(res.to_json()),
+                # a CDR's CostDetails: the EventCost; else the debit record (a debit journaled
+                # before EventCosts were kept answers its record even when asked)
+                cost_details_json=dumps_exact(res.event_cost if request.want_event_cost
+                                              and res.event_cost is not None else res.to_json()),
+                max_rate="" if rate is None else money_str(rate),
+                max_rate_unit_ns=rate_unit,
                 duplicate=res.replayed,
                 call_cost_json=self._charged_call_cost(c, request.call, res.usage_ns, cost, res.account)
                 if request.want_call_cost else "",

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from cgrpy.event import loads_exact
 from tests.apier.jsonrpc_client import err, ok
 
 pytestmark = pytest.mark.e2e
@@ -268,3 +269,54 @@ def test_unit_counters_of_counter_triggers(tcp):
     assert c["Filter"] == {**acc["ActionTriggers"][0]["Balance"], "ID": "spent"}
     [old] = ok(tcp.call("APIerSv1.GetAccount", {"Account": "g_cnt"}))["UnitCounters"]
     assert old["BalanceType"] == "*monetary" and old["Balances"][0]["Value"] == Decimal("0.6")
+
+
+def _postpaid_cdr(tcp, account: str, origin_id: str, usage: str) -> None:
+    assert ok(tcp.call("APIerSv1.SetAccount", {"Tenant": ORG, "Account": account})) == "OK"
+    assert ok(tcp.call("APIerSv1.SetBalance", {"Tenant": ORG, "Account": account, "BalanceType": "*monetary",
+                                               "Value": 10, "Balance": {"ID": "main", "Weight": 10}})) == "OK"
+    ev = {"Tenant": ORG, "Flags": ["*rals"], "Event": {
+        "OriginID": origin_id, "OriginHost": "10.0.0.9", "RequestType": "*postpaid", "Account": account,
+        "Subject": "1001", "Destination": "1002", "AnswerTime": "2014-08-04T13:00:00Z", "Usage": usage}}
+    assert ok(tcp.call("CDRsV1.ProcessEvent", ev)) == "OK"
+
+
+def test_cdr_cost_details_is_the_v010_event_cost(tcp):
+    _postpaid_cdr(tcp, "g_ec", "g-ec-1", "85s")
+    [v2] = ok(tcp.call("APIerSv2.GetCDRs", {"OriginIDs": ["g-ec-1"], "RunIDs": ["*default"]}))
+    [v1] = ok(tcp.call("APIerSv1.GetCDRs", {"CgrIds": [v2["CGRID"]], "MediationRunIds": ["*default"]}))
+    assert v1["CostDetails"] == v2["CostDetails"]  # both answer ExternalCDR: the EventCost as JSON text
+    ec = loads_exact(v2["CostDetails"])
+    assert set(ec) == {"CGRID", "RunID", "StartTime", "Usage", "Cost", "Charges", "AccountSummary", "Rating",
+                       "Accounting", "RatingFilters", "Rates", "Timings"}
+    assert (ec["CGRID"], ec["RunID"], ec["StartTime"]) == (v2["CGRID"], "*default", "2014-08-04T13:00:00Z")
+    # RT_20CNT: connect fee 0.4, the first 60 s one increment of 0.2, then 1 s increments of
+    # 0.1/60 (0.00167 with the 5 global decimals): 0.64175, and the CDR debit's *up 4-decimal
+    # rounding (0.00005) is a last zero-usage increment, so Cost is the CDR's 0.6418
+    assert (ec["Usage"], ec["Cost"], v2["Cost"]) == (85_000_000_000, Decimal("0.6418"), Decimal("0.6418"))
+    first, second = ec["Charges"]
+    assert first["RatingID"] == second["RatingID"] and first["CompressFactor"] == second["CompressFactor"] == 1
+    incs = [(i["Usage"], i["Cost"], i["CompressFactor"]) for ch in (first, second) for i in ch["Increments"]]
+    assert incs == [(0, Decimal("0.4"), 1), (60_000_000_000, Decimal("0.2"), 1),
+                    (1_000_000_000, Decimal("0.00167"), 25), (0, Decimal("0.00005"), 1)]
+    [main] = ec["AccountSummary"]["BalanceSummaries"]
+    assert (ec["AccountSummary"]["ID"], main["ID"], main["Value"]) == ("g_ec", "main", Decimal("9.3582"))
+    acc = [ec["Accounting"][i["AccountingID"]] for ch in (first, second) for i in ch["Increments"]]
+    assert [(a["AccountID"], a["BalanceUUID"], a["RatingID"], a["Units"], a["ExtraChargeID"]) for a in acc] == [
+        (f"{ORG}:g_ec", main["UUID"], rid, units, "")
+        for rid, units in (("", Decimal("0.4")), ("", Decimal("0.2")), ("", Decimal("0.00167")),
+                           ("*rounding", Decimal("0.00005")))]
+    rating = ec["Rating"][first["RatingID"]]
+    assert rating == {"ConnectFee": Decimal("0.4"), "RoundingMethod": "*up", "RoundingDecimals": 4,
+                      "MaxCost": 0, "MaxCostStrategy": "", "TimingID": rating["TimingID"],
+                      "RatesID": rating["RatesID"], "RatingFiltersID": rating["RatingFiltersID"]}
+    assert ec["RatingFilters"][rating["RatingFiltersID"]] == {
+        "Subject": "*out:cgrates.org:call:1001", "DestinationPrefix": "1002", "DestinationID": "DST_1002",
+        "RatingPlanID": "RP_1001"}
+    assert ec["Rates"][rating["RatesID"]] == [
+        {"GroupIntervalStart": 0, "Value": Decimal("0.2"), "RateIncrement": 60_000_000_000,
+         "RateUnit": 60_000_000_000},
+        {"GroupIntervalStart": 60_000_000_000, "Value": Decimal("0.1"), "RateIncrement": 1_000_000_000,
+         "RateUnit": 60_000_000_000}]
+    assert ec["Timings"][rating["TimingID"]] == {"Years": [], "Months": [], "MonthDays": [], "WeekDays": [],
+                                                 "StartTime": "00:00:00"}

@@ -9,9 +9,13 @@ import grpc
 import pytest
 
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, rals_pb2, rals_pb2_grpc
+from cgrpy.event import loads_exact
+from cgrpy.units import SECOND
 from services.cdre.server import CdreServer
 from services.rals.server import RalsServer
+from tests.cdre.receiver import Receiver
 from tests.cdre.test_contract import NOWHERE, cdr_event, req
+from tests.cdre.test_online_export_service import exporters_env, wait_for
 from tests.harness import serve
 
 # RALs on; everything else off (ChargerS/AttributeS runs are covered where those servers run).
@@ -106,3 +110,26 @@ async def test_rate_cdrs_dry_run_and_real_rerate(services):
         await cdrs.RateCDRs(cdre_pb2.RateCDRsRequest(filter=cdre_pb2.CDRFilter(order_by="x")))
     e = err.value
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_online_export_cost_details_is_the_debits_event_cost(db_url, tmp_path):
+    rx = Receiver()
+    env = exporters_env(tmp_path, {"web": {"export_format": "*http_json_cdr", "export_path": rx.url}},
+                        ["web"])
+    with rx:
+        async with serve(RalsServer, db_url) as rals_svc:
+            env = {**env, "CGRPY_RALS_ADDR": rals_svc.addr}
+            async with serve(CdreServer, db_url, tariffplan=None, env=env) as cdre_svc:
+                cdrs = cdre_pb2_grpc.CdrServiceStub(cdre_svc.channel)
+                flags = [f for f in FLAGS if f != "*export:false"]
+                await cdrs.ProcessCDR(req(cdr_event("pp-ec", rt="*postpaid", usage="1m25s"), flags))
+
+                async def delivered() -> bool:
+                    return bool(rx.accepted())
+
+                await wait_for(delivered)
+    body = loads_exact(rx.accepted()[0].body)
+    ec = body["CostDetails"]
+    assert (ec["RunID"], ec["Usage"], ec["Cost"]) == ("*default", 85 * SECOND, Decimal("0.6418"))
+    assert [len(ch["Increments"]) for ch in ec["Charges"]] == [2, 2]
+    assert ec["AccountSummary"]["ID"] == "1001" and len(ec["Accounting"]) == 4

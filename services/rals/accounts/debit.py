@@ -133,6 +133,19 @@ class Charge:
         )
 
 
+def max_rate(charges: Sequence[Charge]) -> tuple[Decimal | None, int]:
+    """(RateValue, RateUnit ns) of the highest rate the charges were rated at, compared per
+    nanosecond (value / unit); (None, 0) when no charge carries a rated slot (free units)."""
+    best: tuple[Decimal | None, int] = (None, 0)
+    for c in charges:
+        if c.rate_unit_ns <= 0 or c.connect_fee:
+            continue
+        value, unit = best
+        if value is None or c.rate_value * unit > value * c.rate_unit_ns:
+            best = (c.rate_value, c.rate_unit_ns)
+    return best
+
+
 @dataclass
 class DebitOutcome:
     charges: list[Charge]

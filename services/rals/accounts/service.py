@@ -75,6 +75,7 @@ from services.rals.accounts.debit import (
     check_account,
     debit_account,
 )
+from services.rals.accounts.eventcost import debit_event_cost
 from services.rals.accounts.maxusage import UNLIMITED, max_usage
 from services.rals.accounts.model import (
     MONETARY,
@@ -108,13 +109,19 @@ class DebitResult:
     rounded_cost: Decimal = Decimal(0)
     events: list[dict[str, Any]] = field(default_factory=list)  # trigger side effects
     replayed: bool = False
+    # The v0.10 EventCost of the debit, when asked (built while the charges still know their
+    # timespans, and journaled with the result so a replay answers the same document).
+    event_cost: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "Cost": self.cost, "RoundedCost": self.rounded_cost, "Usage": self.usage_ns,
             "Charges": [c.to_json() for c in self.charges], "AccountSummary": self.account,
             "Events": self.events,
         }
+        if self.event_cost is not None:
+            out["EventCost"] = self.event_cost
+        return out
 
     @classmethod
     def from_json(cls, request_id: str, d: dict[str, Any], replayed: bool) -> DebitResult:
@@ -122,7 +129,7 @@ class DebitResult:
             request_id=request_id, cost=Decimal(str(d["Cost"])), usage_ns=int(d["Usage"]),
             charges=[Charge.from_json(c) for c in d["Charges"]], account=d["AccountSummary"],
             rounded_cost=Decimal(str(d["RoundedCost"])), events=d.get("Events", []),
-            replayed=replayed,
+            replayed=replayed, event_cost=d.get("EventCost"),
         )
 
 
@@ -275,13 +282,14 @@ class AccountService:
 
     def debit(
         self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False,
-        perform_rounding: bool = False,
+        perform_rounding: bool = False, event_cost: bool = False,
     ) -> DebitResult:
         """Debit the call from its account atomically (see module doc for the flags).
 
         ``perform_rounding`` (CDR rating): the DestinationRate rounding difference is
         charged too (a positive difference debited, a negative one refunded) on the monetary
         balance that paid last, so the balance moves by exactly the CDR's Cost.
+        ``event_cost``: also build the debit's v0.10 EventCost (``DebitResult.event_cost``).
         """
         cd, tenant, name = self._who(cd)
         now = datetime.now(UTC)
@@ -298,7 +306,12 @@ class AccountService:
                         raise AccountError(INSUFFICIENT_CREDIT,
                                            f"{acc.id}: {allowed}ns of {cd.usage}ns payable")
                     if allowed == 0:
-                        return DebitResult(request_id, Decimal(0), 0, [], acc.summary()).to_json()
+                        return DebitResult(
+                            request_id, Decimal(0), 0, [], acc.summary(),
+                            event_cost=debit_event_cost([], piece, acc.summary(),
+                                                        decimals=self.decimals)
+                            if event_cost else None,
+                        ).to_json()
                     piece = replace(cd, usage_ns=allowed, time_end=None)
             before = {b.uuid: b.value for b in acc.balances}
             out = debit_account(acc, piece, self._rate, self.data.prefix_index,
@@ -307,9 +320,9 @@ class AccountService:
             if not out.complete:
                 raise AccountError(INSUFFICIENT_CREDIT,
                                    f"{acc.id}: cannot pay {piece.usage}ns to {cd.destination}")
+            diff = rounded_cost(out.charges) - out.cost if perform_rounding else Decimal(0)
             if perform_rounding:
-                _charge_rounding(acc, out.charges, rounded_cost(out.charges) - out.cost,
-                                 self.decimals, shared)
+                _charge_rounding(acc, out.charges, diff, self.decimals, shared)
             changed = {b.uuid for b in acc.balances if before.get(b.uuid) != b.value}
             paid = [b for b in acc.balances if b.uuid in changed]
             count_debit(acc, balance_type=MONETARY, amount=out.cost, destination=cd.destination,
@@ -318,9 +331,12 @@ class AccountService:
                 acc, changed=changed, now=now,
                 run_actions=lambda a, aid: self.compiled.run_triggered(a, aid, now, 1),
             )
+            summary = acc.summary()
             return DebitResult(
-                request_id, out.cost, out.usage_ns, out.charges, acc.summary(),
+                request_id, out.cost, out.usage_ns, out.charges, summary,
                 rounded_cost(out.charges), [{"kind": e.kind, "data": e.data} for e in events],
+                event_cost=debit_event_cost(out.charges, piece, summary, decimals=self.decimals,
+                                            rounding_diff=diff) if event_cost else None,
             ).to_json()
 
         try:

@@ -7,19 +7,16 @@ recomputed from the increments with the global decimals and no DestinationRate r
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cgrpy.event import dumps_exact
+from cgrpy.eventcost import MIDDLE, EventCostBuilder, increment
 from cgrpy.units import round_money
 
 from .timespans import Increment, TimeSpan
 from .timings import Timing
-
-MIDDLE = "*middle"
 
 
 @dataclass
@@ -82,45 +79,14 @@ class CallCost:
         return round_money(total, g, MIDDLE)
 
     def to_event_cost(self) -> dict[str, Any]:
-        """CGRateS's EventCost JSON shape (Decimal money, int-ns durations).
-
-        IDs are deterministic 7-char digests of the referenced object (CGRateS uses random ones;
-        equal objects still share one id), so the same rating always gives the same document.
-        """
-        tables = _EventCostTables()
-        charges: list[dict[str, Any]] = []
+        """CGRateS's EventCost JSON shape (Decimal money, int-ns durations; see
+        :mod:`cgrpy.eventcost`). A rating without an account: no AccountingID, no summary."""
+        b = EventCostBuilder()
         for ts, incs in zip(self.timespans, self.charge_rows(), strict=True):
-            interval = {
-                "RatingID": tables.rating_id(ts),
-                "Increments": [
-                    {
-                        "Usage": i.duration_ns,
-                        "Cost": i.cost,
-                        "AccountingID": "",
-                        "CompressFactor": i.compress_factor,
-                    }
-                    for i in incs
-                ],
-                "CompressFactor": 1,
-            }
-            if charges and _same_interval(charges[-1], interval):
-                charges[-1]["CompressFactor"] += 1
-            else:
-                charges.append(interval)
-        return {
-            "CGRID": self.cgrid,
-            "RunID": self.run_id,
-            "StartTime": self.time_start,
-            "Usage": _charges_usage(charges),
-            "Cost": _charges_cost(charges, self.rounding_decimals),
-            "Charges": charges,
-            "AccountSummary": None,
-            "Rating": tables.ratings,
-            "Accounting": {},
-            "RatingFilters": tables.filters,
-            "Rates": tables.rates,
-            "Timings": tables.timings,
-        }
+            b.add_interval(span_rating_id(b, ts),
+                           [increment(i.duration_ns, i.cost, i.compress_factor) for i in incs])
+        return b.document(cgrid=self.cgrid, run_id=self.run_id, start_time=self.time_start,
+                          decimals=self.rounding_decimals)
 
     # --- CallCost JSON ---------------------------------------------------------------------------
 
@@ -152,15 +118,7 @@ class CallCost:
                         "RoundingDecimals": r.rounding_decimals,
                         "MaxCost": r.max_cost,
                         "MaxCostStrategy": r.max_cost_strategy,
-                        "Rates": [
-                            {
-                                "GroupIntervalStart": s.group_interval_start_ns,
-                                "Value": s.value,
-                                "RateIncrement": s.increment_ns,
-                                "RateUnit": s.unit_ns,
-                            }
-                            for s in r.rates
-                        ],
+                        "Rates": rates_json(ts),
                     },
                     "Weight": ri.weight,
                 },
@@ -205,75 +163,36 @@ def _timing_json(t: Timing) -> dict[str, Any]:
     }
 
 
-def _put(table: dict[str, Any], obj: Any) -> str:
-    ident = hashlib.sha1(dumps_exact(obj).encode()).hexdigest()[:7]
-    table.setdefault(ident, obj)
-    return ident
+def rates_json(ts: TimeSpan) -> list[dict[str, Any]]:
+    return [
+        {
+            "GroupIntervalStart": s.group_interval_start_ns,
+            "Value": s.value,
+            "RateIncrement": s.increment_ns,
+            "RateUnit": s.unit_ns,
+        }
+        for s in ts.rate_interval.rating.rates
+    ]
 
 
-def _same_interval(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return a["RatingID"] == b["RatingID"] and a["Increments"] == b["Increments"]
-
-
-@dataclass
-class _EventCostTables:
-    """The EventCost's shared tables (Timings, Rates, RatingFilters, Rating), each object stored
-    once under its digest id."""
-
-    timings: dict[str, Any] = field(default_factory=dict)
-    rates: dict[str, Any] = field(default_factory=dict)
-    filters: dict[str, Any] = field(default_factory=dict)
-    ratings: dict[str, Any] = field(default_factory=dict)
-
-    def rating_id(self, ts: TimeSpan) -> str:
-        """The id of the timespan's Rating entry (adding it and what it references)."""
-        ri = ts.rate_interval
-        r = ri.rating
-        timing_id = _put(self.timings, _timing_json(ri.timing))
-        rates_id = _put(self.rates, [
-            {
-                "GroupIntervalStart": s.group_interval_start_ns,
-                "Value": s.value,
-                "RateIncrement": s.increment_ns,
-                "RateUnit": s.unit_ns,
-            }
-            for s in r.rates
-        ])
-        filters_id = _put(self.filters, {
-            "Subject": ts.matched_subject,
-            "DestinationPrefix": ts.matched_prefix,
-            "DestinationID": ts.matched_dest_id,
-            "RatingPlanID": ts.rating_plan_id,
-        })
-        return _put(self.ratings, {
+def span_rating_id(b: EventCostBuilder, ts: TimeSpan) -> str:
+    """The id of the timespan's Rating entry in ``b`` (adding it and what it references)."""
+    ri = ts.rate_interval
+    r = ri.rating
+    return b.rating_id(
+        {
             "ConnectFee": r.connect_fee,
             "RoundingMethod": r.rounding_method,
             "RoundingDecimals": r.rounding_decimals,
             "MaxCost": r.max_cost,
             "MaxCostStrategy": r.max_cost_strategy,
-            "TimingID": timing_id,
-            "RatesID": rates_id,
-            "RatingFiltersID": filters_id,
-        })
-
-
-def _charges_usage(charges: list[dict[str, Any]]) -> int:
-    return sum(
-        inc["Usage"] * inc["CompressFactor"] * ch["CompressFactor"]
-        for ch in charges
-        for inc in ch["Increments"]
+        },
+        _timing_json(ri.timing),
+        rates_json(ts),
+        {
+            "Subject": ts.matched_subject,
+            "DestinationPrefix": ts.matched_prefix,
+            "DestinationID": ts.matched_dest_id,
+            "RatingPlanID": ts.rating_plan_id,
+        },
     )
-
-
-def _charges_cost(charges: list[dict[str, Any]], g: int) -> Decimal:
-    """EventCost.Cost: per charge Round(Σ cost×compress, G) × its CompressFactor, rounded with G,
-    summed, rounded with G."""
-    total = Decimal(0)
-    for ch in charges:
-        per = round_money(
-            sum((inc["Cost"] * inc["CompressFactor"] for inc in ch["Increments"]), Decimal(0)),
-            g,
-            MIDDLE,
-        )
-        total += round_money(per * ch["CompressFactor"], g, MIDDLE)
-    return round_money(total, g, MIDDLE)
