@@ -172,7 +172,8 @@ class GrpcBackends:
             resp = await self.rals.call("Debit", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         except CGRError as exc:
             raise _business(exc) from None
-        return DebitResult(usage_ns=resp.usage_ns, cost=Decimal(resp.cost))
+        return DebitResult(usage_ns=resp.usage_ns, cost=Decimal(resp.cost),
+                           max_rate=Decimal(resp.max_rate or 0), max_rate_unit_ns=resp.max_rate_unit_ns)
 
     async def rals_refund(
         self, run_event: CGREvent, debit_ids: list[str], keep_usage_ns: int, request_id: str

@@ -24,9 +24,9 @@ from cgrpy.event import CGREvent
 from cgrpy.runtime import auth
 from cgrpy.runtime.client import to_cgr_error
 from cgrpy.runtime.logs import get_logger
-from cgrpy.wire import event_to_pb
+from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm.sessions.core import LOCAL, NOT_OURS
-from services.sm.sessions.types import SessionFlags, UpdateResult
+from services.sm.sessions.types import AttributesReply, SessionFlags, UpdateResult
 from services.sm.sqlstore import SqlSessionStore
 
 FORWARDED = "x-cgrpy-sm-forwarded"
@@ -96,7 +96,14 @@ class OwnerForwarder:
             return UpdateResult(max_usage_ns=0, error=word) if method == "UpdateSession" else word
         self.forwarded += 1
         if method == "UpdateSession":
-            return UpdateResult(max_usage_ns=reply.max_usage_ns if reply.max_usage_ns >= 0 else None)
+            attributes = None
+            if reply.HasField("event"):  # the owner ran AttributeS (GetAttributes)
+                attributes = AttributesReply(
+                    event=event_from_pb(reply.event, event.tenant),
+                    matched_profiles=list(reply.attribute_profiles),
+                    altered_fields=list(reply.altered_fields))
+            return UpdateResult(max_usage_ns=reply.max_usage_ns if reply.max_usage_ns >= 0 else None,
+                                attributes=attributes)
         return None
 
     async def close(self) -> None:

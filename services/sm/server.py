@@ -37,7 +37,7 @@ from services.sm.sessions.core import (
     SessionManager,
     SMConfig,
 )
-from services.sm.sessions.types import SessionFlags
+from services.sm.sessions.types import AttributesReply, SessionFlags
 from services.sm.spool import CdrSpool
 from services.sm.sqlspool import SqlCdrSpool
 from services.sm.sqlstore import SqlSessionStore
@@ -45,6 +45,16 @@ from services.sm.store import SessionStore, default_path
 
 EXIT_OWNER_LOST = 75  # another replica adopted this one's sessions while it was cut off
 
+
+
+def _put_attributes(reply: sm_pb2.SessionReply, attributes: AttributesReply | None) -> None:
+    """AttributeS's answer into a SessionReply (nothing when it was not asked or matched)."""
+    if attributes is None:
+        return
+    reply.attribute_profiles.extend(attributes.matched_profiles)
+    reply.altered_fields.extend(attributes.altered_fields)
+    reply.attributes_digest = attributes.digest() or ""
+    reply.event.CopyFrom(event_to_pb(attributes.event))
 
 class InstrumentedListener(CgratesListener):
     """The cgrates-module listener, counting and timing every answer to OpenSIPS."""
@@ -100,11 +110,7 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         if res.error:
             raise CGRError.from_message(res.error)
         reply = sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
-        if res.attributes is not None:
-            reply.attribute_profiles.extend(res.attributes.matched_profiles)
-            reply.altered_fields.extend(res.attributes.altered_fields)
-            reply.attributes_digest = res.attributes.digest() or ""
-            reply.event.CopyFrom(event_to_pb(res.attributes.event))
+        _put_attributes(reply, res.attributes)
         if res.suppliers is not None:
             reply.suppliers_digest = res.suppliers.digest() or ""
         reply.threshold_ids.extend(res.threshold_ids or [])
@@ -124,7 +130,9 @@ class SessionServicer(sm_pb2_grpc.SessionServiceServicer):
         res = await self.sm.update(self._event(request, context), _flags(request.flags))
         if res.error:
             raise CGRError.from_message(res.error)
-        return sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
+        reply = sm_pb2.SessionReply(max_usage_ns=res.max_usage_ns if res.max_usage_ns is not None else -1)
+        _put_attributes(reply, res.attributes)  # a forwarded GetAttributes gets them back
+        return reply
 
     async def TerminateSession(self, request: sm_pb2.SessionRequest, context: Any) -> sm_pb2.SessionReply:
         err = await self.sm.terminate(self._event(request, context), _flags(request.flags))

@@ -44,7 +44,7 @@ SCHEMA = (
 # Run-event fields terminate sets (Usage/Cost/CostSource at settlement; the rest from the Terminate).
 _CLOSE_FIELDS = ("Usage", "Cost", "CostSource", "AnswerTime", "DisconnectCause")
 _COUNTERS = ("extra_ns", "last_usage_ns", "total_usage_ns", "charged_ns", "duration_index",
-             "loop_index", "cost", "debit_ids", "backlog_ns")
+             "loop_index", "cost", "debit_ids", "backlog_ns", "max_rate", "max_rate_unit_ns")
 
 
 def default_path(spool_path: str | Path) -> Path:
@@ -84,7 +84,8 @@ def session_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
              "extra_ns": r.extra_ns, "last_usage_ns": r.last_usage_ns,
              "total_usage_ns": r.total_usage_ns, "charged_ns": r.charged_ns,
              "duration_index": r.duration_index, "loop_index": r.loop_index, "cost": r.cost,
-             "debit_ids": list(r.debit_ids), "backlog_ns": r.backlog_ns}
+             "debit_ids": list(r.debit_ids), "backlog_ns": r.backlog_ns,
+             "max_rate": r.max_rate, "max_rate_unit_ns": r.max_rate_unit_ns}
             for r in s.runs
         ],
     }
@@ -102,6 +103,7 @@ def progress_record(s: Session, *, closed: bool = False) -> dict[str, Any]:
              "total_usage_ns": r.total_usage_ns, "charged_ns": r.charged_ns,
              "duration_index": r.duration_index, "loop_index": r.loop_index, "cost": r.cost,
              "debit_ids": list(r.debit_ids), "backlog_ns": r.backlog_ns,
+             "max_rate": r.max_rate, "max_rate_unit_ns": r.max_rate_unit_ns,
              "fields": {k: r.event.event[k] for k in _CLOSE_FIELDS if k in r.event.event}}
             for r in s.runs
         ],
@@ -137,7 +139,8 @@ def session_from_record(rec: dict[str, Any]) -> Session:
              extra_ns=int(r["extra_ns"]), last_usage_ns=int(r["last_usage_ns"]),
              total_usage_ns=int(r["total_usage_ns"]), charged_ns=int(r["charged_ns"]),
              duration_index=int(r["duration_index"]), loop_index=int(r["loop_index"]),
-             cost=Decimal(r["cost"]), debit_ids=list(r["debit_ids"]), backlog_ns=int(r["backlog_ns"]))
+             cost=Decimal(r["cost"]), debit_ids=list(r["debit_ids"]), backlog_ns=int(r["backlog_ns"]),
+             max_rate=Decimal(r.get("max_rate", 0)), max_rate_unit_ns=int(r.get("max_rate_unit_ns", 0)))
         for r in rec["runs"]
     ]
     started = time.monotonic() - max(0, time.time_ns() - int(rec["started_wall_ns"])) / SECOND

@@ -320,3 +320,43 @@ def test_cdr_cost_details_is_the_v010_event_cost(tcp):
          "RateUnit": 60_000_000_000}]
     assert ec["Timings"][rating["TimingID"]] == {"Years": [], "Months": [], "MonthDays": [], "WeekDays": [],
                                                  "StartTime": "00:00:00"}
+
+
+def test_active_sessions_max_rate_and_next_auto_debit(tcp):
+    ev = {"OriginID": "g-sess-mr", "ToR": "*voice", "RequestType": "*prepaid", "Tenant": ORG, "Category": "call",
+          "Account": "1001", "Subject": "1001", "Destination": "1002", "AnswerTime": "2014-08-04T13:00:05Z",
+          "Usage": 60_000_000_000}
+    before = datetime.now(UTC)
+    assert ok(tcp.call("SessionSv1.InitiateSession", {"InitSession": True, "GetMaxUsage": True, "CGREvent": {
+        "Tenant": ORG, "ID": "g-mr1", "Event": ev}}))["MaxUsage"] == 60_000_000_000
+    rows = ok(tcp.call("SessionSv1.GetActiveSessions", {"Filters": ["*string:~*req.OriginID:g-sess-mr"]}))
+    by_run = {r["RunID"]: r for r in rows}
+    dflt, raw = by_run["*default"], by_run["*raw"]
+    # the first debit of the loop was rated on RT_20CNT's first slot: 0.2 per 60 s
+    assert (dflt["MaxRate"], dflt["MaxRateUnit"]) == (Decimal("0.2"), 60_000_000_000)
+    # the loop debits again one DebitInterval after its first debit
+    nxt = datetime.strptime(dflt["NextAutoDebit"][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    interval = timedelta(microseconds=dflt["DebitInterval"] // 1000)
+    assert before - timedelta(seconds=1) < nxt <= datetime.now(UTC) + interval
+    # a run the session does not debit has no rate and no next debit
+    assert (raw["MaxRate"], raw["MaxRateUnit"], raw["NextAutoDebit"]) == (0, 0, "0001-01-01T00:00:00Z")
+    assert ok(tcp.call("SessionSv1.TerminateSession", {"TerminateSession": True, "CGREvent": {
+        "Tenant": ORG, "ID": "g-mr2", "Event": ev}})) == "OK"
+
+
+def test_update_session_of_a_held_session_answers_its_attributes(tcp):
+    ev = {"OriginID": "g-upd-attr", "ToR": "*voice", "RequestType": "*prepaid", "Tenant": ORG, "Category": "call",
+          "Account": "1001", "Subject": "1001", "Destination": "1002", "AnswerTime": "2014-08-04T13:00:05Z",
+          "Usage": 30_000_000_000}
+    cge = {"Tenant": ORG, "ID": "g-ua", "Event": ev}
+    assert ok(tcp.call("SessionSv1.InitiateSession", {"InitSession": True, "GetMaxUsage": True, "CGREvent": cge}))
+    # without the flag: no AttributeS hop, no Attributes
+    plain = ok(tcp.call("SessionSv1.UpdateSession", {"UpdateSession": True, "CGREvent": cge}))
+    assert plain["Attributes"] is None and plain["MaxUsage"] == 30_000_000_000
+    # v0.10 runs AttributeS on the update event of a session it holds and answers them
+    upd = ok(tcp.call("SessionSv1.UpdateSession", {"UpdateSession": True, "GetAttributes": True, "CGREvent": cge}))
+    attrs = upd["Attributes"]
+    assert attrs["MatchedProfiles"] == ["ATTR_1001_SESSIONAUTH"]
+    assert attrs["AlteredFields"] == ["*req.Password", "*req.RequestType", "*req.PaypalAccount", "*req.LCRProfile"]
+    assert attrs["CGREvent"]["Event"]["Password"] == "CGRateS.org" and upd["MaxUsage"] == 30_000_000_000
+    assert ok(tcp.call("SessionSv1.TerminateSession", {"TerminateSession": True, "CGREvent": cge})) == "OK"

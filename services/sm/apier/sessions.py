@@ -11,7 +11,7 @@ from typing import Any
 
 from cgrpy.errors import CGRError
 from cgrpy.event import dumps_exact
-from cgrpy.units import UnitError, parse_time
+from cgrpy.units import UnitError, from_unix_nano, parse_time
 from services.sm.apier import shapes
 from services.sm.apier.args import Args
 from services.sm.apier.core import Context, method
@@ -151,10 +151,17 @@ def _extra_fields(event: dict[str, Any]) -> dict[str, str]:
     return {k: _as_text(v) for k, v in event.items() if k not in _MAIN_FIELDS}
 
 
+def _next_auto_debit(ns: int | None) -> str:
+    at = None if ns is None else from_unix_nano(ns)
+    return shapes.GO_ZERO_TIME if at is None else shapes.go_time(at)
+
+
 def _external_sessions(ctx: Context, a: Args) -> list[dict[str, Any]]:
     """sessions.ExternalSession of each run of each active session. ``Usage`` is the run's
     TotalUsage (the usage charged so far: 0 for a run that is not debited), ``ExtraFields`` the
-    event's fields that are not main CDR fields, as text."""
+    event's fields that are not main CDR fields, as text. ``MaxRate``/``MaxRateUnit``: the
+    highest rate the run's debits applied so far (0 before any rated debit);
+    ``NextAutoDebit``: when the debit loop debits next (the zero time without a loop)."""
     sm = _sm(ctx)
     keep = _session_filter(a)
     rows: list[dict[str, Any]] = []
@@ -171,9 +178,10 @@ def _external_sessions(ctx: Context, a: Args) -> list[dict[str, Any]]:
                 "AnswerTime": _event_time(ev.get("AnswerTime")),
                 "Usage": run.total_usage_ns,
                 "ExtraFields": _extra_fields(ev.event), "NodeID": platform.node(), "LoopIndex": run.loop_index,
-                "DurationIndex": run.duration_index, "MaxRate": 0, "MaxRateUnit": 0,
+                "DurationIndex": run.duration_index, "MaxRate": run.max_rate,
+                "MaxRateUnit": run.max_rate_unit_ns,
                 "MaxCostSoFar": run.cost, "DebitInterval": ctx.settings.debit_interval,
-                "NextAutoDebit": shapes.GO_ZERO_TIME,
+                "NextAutoDebit": _next_auto_debit(run.next_auto_debit_ns),
             }
             if keep(row):
                 rows.append(row)

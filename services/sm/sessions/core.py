@@ -153,6 +153,17 @@ class SRun:
     cost: Decimal = Decimal(0)
     debit_ids: list[str] = field(default_factory=list)
     backlog_ns: int = 0  # loop debits skipped while RALs was down ("allow" policy)
+    # GetActiveSessions' MaxRate/MaxRateUnit: the highest rate this run's debits applied
+    max_rate: Decimal = Decimal(0)
+    max_rate_unit_ns: int = 0
+    # unix ns of the debit loop's next debit; None without a loop (or once it stopped)
+    next_auto_debit_ns: int | None = None
+
+    def note_rate(self, value: Decimal, unit_ns: int) -> None:
+        """Keep the higher of the run's max rate and ``value`` per ``unit_ns`` (per ns)."""
+        if unit_ns > 0 and (self.max_rate_unit_ns <= 0
+                            or value * self.max_rate_unit_ns > self.max_rate * unit_ns):
+            self.max_rate, self.max_rate_unit_ns = value, unit_ns
 
     @property
     def prepaid(self) -> bool:
@@ -598,6 +609,7 @@ class SessionManager:
         run.duration_index += c
         run.charged_ns += c
         run.cost += res.cost
+        run.note_rate(res.max_rate, res.max_rate_unit_ns)
         run.debit_ids.append(request_id)
         run.loop_index += 1
         run.total_usage_ns += run.last_usage_ns
@@ -639,11 +651,14 @@ class SessionManager:
         sleep_ns = interval if first_sleep_ns is None else first_sleep_ns
         while True:
             if granted < interval:
+                run.next_auto_debit_ns = None  # no next debit: the call ends with its credit
                 if await self._sleep(s, granted):
                     self._spawn(self.disconnect(s.cgrid, "INSUFFICIENT_CREDIT"))
                 return
+            run.next_auto_debit_ns = time.time_ns() + sleep_ns
             if not await self._sleep(s, sleep_ns):
                 return
+            run.next_auto_debit_ns = None  # debiting now; set again before the next sleep
             sleep_ns = interval
             try:
                 extra = run.backlog_ns + catch_up_ns
@@ -689,6 +704,14 @@ class SessionManager:
             return UpdateResult(max_usage_ns=init.max_usage_ns, attributes=init.attributes, error=init.error)
         await s.ready.wait()
         s.last_activity = time.monotonic()
+        attributes = None
+        if flags.get_attributes:  # v0.10: AttributeS on the update event, only when asked
+            try:
+                attributes = await self._attributes(event)
+            except BackendError as e:
+                return UpdateResult(max_usage_ns=0, error=e.word)
+            if attributes is not None:
+                event = attributes.event
         for k, v in event.event.items():
             if k not in _PROTECTED and s.event.event.get(k, _MISSING) != v:
                 s.event.event[k] = v
@@ -704,7 +727,7 @@ class SessionManager:
                     grants.append(usage)
         except BackendError as e:
             return UpdateResult(max_usage_ns=0, error=e.word)
-        return UpdateResult(max_usage_ns=min(grants) if grants else usage)
+        return UpdateResult(max_usage_ns=min(grants) if grants else usage, attributes=attributes)
 
     # ------------------------------------------------------------------ terminate
 

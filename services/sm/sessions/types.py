@@ -51,6 +51,9 @@ class ChargerRun:
 class DebitResult:
     usage_ns: int  # what RALs actually charged: > requested after increment rounding, < on no credit
     cost: Decimal
+    # the highest rate the debit applied (value per unit ns); (0, 0) when none was rated
+    max_rate: Decimal = Decimal(0)
+    max_rate_unit_ns: int = 0
 
 
 @dataclass(frozen=True)
