@@ -22,7 +22,8 @@ more). The client learns who owns what by asking every replica which partitions 
 (``owners``, e.g. RALs ``GetOwnership``) every ``OWNERS_REFRESH_S``, in the background; a call
 whose partition has no known live owner takes the rotation as before. A stale answer costs only
 that forwarding hop: the replica asked still forwards to the real owner, which alone changes
-the account.
+the account. A call about several keys (StatS/ThresholdS: the items an event will touch,
+``cgrpy.runtime.owner_routes``) goes to the live replica owning the most of them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -112,21 +113,25 @@ class Balancer:
             return None
         return min(replicas, key=lambda r: (r is avoid, r.down_until))
 
-    def owner(self, key: str) -> Replica | None:
-        """The live replica known to own ``key``'s partition, or None (then any replica)."""
+    def owner(self, key: str | Sequence[str]) -> Replica | None:
+        """The live replica known to own ``key``'s partition (of several keys: the most of
+        them; the first such on a tie), or None (then any replica)."""
         self._refresh_owners()
-        replica = self._owner_of.get(partition_of(key))
-        if replica is None or replica not in self.replicas or not replica.live(time.monotonic()):
-            return None
-        return replica
+        now = time.monotonic()
+        votes: dict[Replica, int] = {}
+        for k in (key,) if isinstance(key, str) else key:
+            replica = self._owner_of.get(partition_of(k))
+            if replica is not None and replica in self.replicas and replica.live(now):
+                votes[replica] = votes.get(replica, 0) + 1
+        return max(votes, key=votes.__getitem__) if votes else None
 
     async def call(self, method: str, request: Any, *, idempotent: bool, timeout: float,
-                   attempts: int, route: str | None = None) -> Any:
+                   attempts: int, route: str | Sequence[str] | None = None) -> Any:
         await self._refresh()
         tries = attempts if idempotent else 1
         delay, last = 0.05, None
         for attempt in range(1, tries + 1):
-            replica = self.owner(route) if route is not None and attempt == 1 and self._owners else None
+            replica = self.owner(route) if route and attempt == 1 and self._owners else None
             if replica is not None:
                 self.routed += 1
             else:
@@ -238,10 +243,13 @@ class Balancer:
 
 
 async def rals_owners(client: Any) -> list[int]:
-    """An :data:`OwnersLookup` for RALs: the partitions one replica holds (``GetOwnership``);
-    none on SQLite, where one process serves everything anyway."""
+    """An :data:`OwnersLookup` for RALs, StatS and ThresholdS: the partitions one replica holds
+    (``GetOwnership``); none on SQLite, where one process serves everything anyway."""
     from cgrates.v1 import common_pb2
 
     reply = await client.call("GetOwnership", common_pb2.Empty(), idempotent=True, attempts=1,
                               timeout=OWNERS_ASK_TIMEOUT_S)
     return list(reply.partitions) if reply.mode == "advisory-locks" else []
+
+
+partition_owners = rals_owners  # the same question to any partitioned service

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -322,10 +322,11 @@ class ServiceClient:
         idempotent: bool = False,
         timeout: float | None = None,
         attempts: int = 3,
-        route: str | None = None,
+        route: str | Sequence[str] | None = None,
     ) -> Any:
-        """``route``: the call's partition key (``tenant:account`` for RALs); with several
-        replicas and an ``owners`` lookup, the call goes straight to that key's owner."""
+        """``route``: the call's partition key (``tenant:account`` for RALs), or keys (the
+        items a StatS/ThresholdS event touches); with several replicas and an ``owners``
+        lookup, the call goes straight to that key's owner (the owner of most of them)."""
         if self.balancer is not None:
             return await self.balancer.call(method, request, idempotent=idempotent,
                                             timeout=timeout or self.timeout, attempts=attempts, route=route)

@@ -24,6 +24,13 @@ GRPC_SECONDS = Histogram(
     ["grpc_type", "grpc_service", "grpc_method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+# StatS/ThresholdS replicas: a request passed on to the owner of (some of) its keys costs one
+# more hop; clients that route to owners keep this near zero (cgrpy.runtime.owner_routes).
+PARTITION_FORWARDS = Counter(
+    "cgrpy_partition_forwards_total",
+    "Requests this replica passed to another replica owning their keys (one more hop).",
+    ["service"],
+)
 
 
 def _split(full_method: str) -> tuple[str, str]:

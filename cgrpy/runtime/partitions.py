@@ -35,6 +35,7 @@ from cgrpy.errors import CGRError
 from cgrpy.netaddr import advertised_address, join_host_port, split_host_port
 from cgrpy.runtime import auth
 from cgrpy.runtime.logs import get_logger
+from cgrpy.runtime.metrics import PARTITION_FORWARDS
 
 PARTITIONS = 64
 log = get_logger("partitions")
@@ -229,7 +230,9 @@ class Partitioned:
     """A stateful service's share of the partitions and its way to the other owners (StatS,
     ThresholdS): keys are ``tenant:ID``; one process on SQLite owns everything."""
 
-    def __init__(self, leases: PartitionLeases | OwnsAll, advertised: str, settings: Any) -> None:
+    def __init__(self, leases: PartitionLeases | OwnsAll, advertised: str, settings: Any,
+                 name: str = "") -> None:
+        self.name = name  # the service's, for the forwards metric
         self.leases = leases
         self.advertised = advertised
         self.settings = settings
@@ -303,6 +306,7 @@ async def call_owner(part: Partitioned, addr: str, keys: list[str], send: Callab
     ``retried``: the request is itself a repeat (the client's), so every send is marked."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    PARTITION_FORWARDS.labels(part.name).inc()
     for _ in range(attempts):
         md: tuple[tuple[str, str], ...] = ((FORWARDED, "1"),) + (((RETRIED, "1"),) if retried else ())
         try:
@@ -349,12 +353,12 @@ def start_partitioned(service: Any, *, lock_class: int, on_gained: Callable[[int
     everything owned on SQLite."""
     s = service.settings
     if not s.partitioned:
-        return Partitioned(OwnsAll(), service.bound_address, s)
+        return Partitioned(OwnsAll(), service.bound_address, s, service.name)
     address = advertised(s, service.name, service.bound_address, service.log)
     conninfo = make_url(s.stordb_url).set(drivername="postgresql").render_as_string(hide_password=False)
     leases = PartitionLeases(conninfo, address, lock_class=lock_class,
                              app_prefix=f"cgrpy-{service.name} ", on_gained=on_gained, on_lost=on_lost)
-    return Partitioned(leases, address, s)
+    return Partitioned(leases, address, s, service.name)
 
 
 def budget(context: Any, settings: Any) -> float:

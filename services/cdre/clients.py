@@ -11,11 +11,14 @@ own idempotency keys, so a retried call never charges twice). AttributeS/Charger
 so they are retried too. StatS/ThresholdS ``ProcessEvent`` change state (queue entries, hit
 counters) and have no idempotency key, so they are tried once; their batch ``ProcessEvents``
 (the outbox's) carry event ids the receivers deduplicate, so they are retried.
+
+Routing: a RALs call goes to its account's owner; a StatS/ThresholdS event to the replica that
+owns its tenant's queues/thresholds, a batch split by tenant (``cgrpy.runtime.owner_routes``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,6 +27,7 @@ from cgrates.v1 import (
     attributes_pb2_grpc,
     chargers_pb2,
     chargers_pb2_grpc,
+    common_pb2,
     rals_pb2,
     rals_pb2_grpc,
     stats_pb2,
@@ -34,8 +38,9 @@ from cgrates.v1 import (
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent, loads_exact
-from cgrpy.runtime.balance import rals_owners
+from cgrpy.runtime.balance import partition_owners
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.owner_routes import TenantRoutes, batch_route, per_tenant
 from cgrpy.units import UnitError, parse_decimal
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.cdre.backends import BackendError, CallDescriptor, RatingResult
@@ -91,24 +96,41 @@ class GrpcBackends:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._clients: dict[str, ServiceClient] = {}
+        self.stat_routes = TenantRoutes(lambda t: self._tenant_ids("stats", "GetQueueIDs", t))
+        self.threshold_routes = TenantRoutes(
+            lambda t: self._tenant_ids("thresholds", "GetThresholdIDs", t))
 
     def _client(self, service: str) -> ServiceClient:
         client = self._clients.get(service)
         if client is None:
-            # RALs: a call goes straight to its account's owner among RALs replicas
+            # RALs, StatS, ThresholdS: a call goes straight to the owner of its keys
+            partitioned = service in ("rals", "stats", "thresholds")
             client = ServiceClient(self.settings, service, _STUBS[service],
-                                   owners=rals_owners if service == "rals" else None)
+                                   owners=partition_owners if partitioned else None)
             self._clients[service] = client
         return client
 
+    async def _tenant_ids(self, service: str, method: str, tenant: str) -> list[str]:
+        """A tenant's queue/threshold IDs ([] when it has none): where to route its events."""
+        try:
+            reply = await self._client(service).call(method, common_pb2.TenantRequest(tenant=tenant),
+                                                     idempotent=True)
+        except CGRError as exc:
+            if exc.word == "NOT_FOUND":
+                return []
+            raise
+        return list(reply.ids)
+
     async def _call(self, service: str, method: str, req: Any, *, idempotent: bool,
-                    route: str | None = None) -> Any:
+                    route: str | Sequence[str] | None = None) -> Any:
         try:
             return await self._client(service).call(method, req, idempotent=idempotent, route=route)
         except CGRError as exc:
             raise BackendError(exc.word, exc.detail, transient=exc.transient) from None
 
     async def close(self) -> None:
+        await self.stat_routes.close()
+        await self.threshold_routes.close()
         clients, self._clients = self._clients, {}
         for c in clients.values():
             await c.close()
@@ -164,24 +186,36 @@ class GrpcBackends:
 
     async def stats_process_event(self, event: CGREvent) -> None:
         req = stats_pb2.StatsProcessEventRequest(event=event_to_pb(event))
-        await _ignore_not_found(self._call("stats", "ProcessEvent", req, idempotent=False))
+        await _ignore_not_found(self._call("stats", "ProcessEvent", req, idempotent=False,
+                                           route=self.stat_routes.route(event.tenant)))
 
     async def thresholds_process_event(self, event: CGREvent) -> None:
         req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(event))
-        await _ignore_not_found(self._call("thresholds", "ProcessEvent", req, idempotent=False))
+        await _ignore_not_found(self._call("thresholds", "ProcessEvent", req, idempotent=False,
+                                           route=self.threshold_routes.route(event.tenant)))
 
     # Batches carry event ids the receivers deduplicate, so a retried batch counts nothing
-    # twice: these may be retried.
+    # twice: these may be retried. Split by tenant, each part to its tenant's owner.
     async def stats_process_events(self, events: list[CGREvent]) -> None:
-        req = stats_pb2.StatsProcessEventsRequest(
-            events=[stats_pb2.StatsProcessEventRequest(event=event_to_pb(e)) for e in events])
-        await self._call("stats", "ProcessEvents", req, idempotent=True)
+        async def send(part: list[CGREvent]) -> None:
+            req = stats_pb2.StatsProcessEventsRequest(
+                events=[stats_pb2.StatsProcessEventRequest(event=event_to_pb(e)) for e in part])
+            route = batch_route(self.stat_routes, part[0].tenant, [()] * len(part))
+            await self._call("stats", "ProcessEvents", req, idempotent=True, route=route)
+        await per_tenant(events, _tenant, send)
 
     async def thresholds_process_events(self, events: list[CGREvent]) -> None:
-        req = thresholds_pb2.ThresholdsProcessEventsRequest(
-            events=[thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(e))
-                    for e in events])
-        await self._call("thresholds", "ProcessEvents", req, idempotent=True)
+        async def send(part: list[CGREvent]) -> None:
+            req = thresholds_pb2.ThresholdsProcessEventsRequest(
+                events=[thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(e))
+                        for e in part])
+            route = batch_route(self.threshold_routes, part[0].tenant, [()] * len(part))
+            await self._call("thresholds", "ProcessEvents", req, idempotent=True, route=route)
+        await per_tenant(events, _tenant, send)
+
+
+def _tenant(event: CGREvent) -> str:
+    return event.tenant
 
 
 def _keep_identity(ev: CGREvent, original: CGREvent) -> CGREvent:

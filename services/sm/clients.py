@@ -29,8 +29,9 @@ from cgrpy.cgrid import cgrid_of
 from cgrpy.config import Settings
 from cgrpy.errors import CGRError
 from cgrpy.event import CGREvent
-from cgrpy.runtime.balance import rals_owners
+from cgrpy.runtime.balance import partition_owners, rals_owners
 from cgrpy.runtime.client import ServiceClient
+from cgrpy.runtime.owner_routes import TenantRoutes
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
 from services.sm.sessions.backends import BackendError
@@ -106,11 +107,19 @@ class GrpcBackends:
         self.rals = ServiceClient(settings, "rals", rals_pb2_grpc.RalsServiceStub, owners=rals_owners)
         self.cdrs = ServiceClient(settings, "cdre", cdre_pb2_grpc.CdrServiceStub)
         self.suppliers = ServiceClient(settings, "suppliers", suppliers_pb2_grpc.SuppliersServiceStub)
-        self.stats = ServiceClient(settings, "stats", stats_pb2_grpc.StatsServiceStub)
-        self.thresholds = ServiceClient(settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub)
+        # an event goes to the replica owning its tenant's queues/thresholds (no forwarding
+        # hop when one owns them all: cgrpy.runtime.owner_routes)
+        self.stats = ServiceClient(settings, "stats", stats_pb2_grpc.StatsServiceStub,
+                                   owners=partition_owners)
+        self.thresholds = ServiceClient(settings, "thresholds", thresholds_pb2_grpc.ThresholdsServiceStub,
+                                        owners=partition_owners)
+        self.stat_routes = TenantRoutes(self.stats_queue_ids)
+        self.threshold_routes = TenantRoutes(self.thresholds_ids)
         self.resources = ServiceClient(settings, "resources", resources_pb2_grpc.ResourcesServiceStub)
 
     async def close(self) -> None:
+        await self.stat_routes.close()
+        await self.threshold_routes.close()
         for c in (self.attributes, self.chargers, self.rals, self.cdrs, self.suppliers, self.stats, self.thresholds,
                   self.resources):
             await c.close()
@@ -225,7 +234,7 @@ class GrpcBackends:
     async def stats_process_event(self, event: CGREvent) -> list[str]:
         req = stats_pb2.StatsProcessEventRequest(event=event_to_pb(event))
         try:
-            resp = await self.stats.call("ProcessEvent", req)
+            resp = await self.stats.call("ProcessEvent", req, route=self.stat_routes.route(event.tenant))
         except CGRError as exc:
             # NOT_FOUND: no queue matched; PARTIALLY_EXECUTED: a queue's metric could not read
             # a field this event lacks (e.g. *tcc needs Cost, absent at authorize) - both are
@@ -238,7 +247,8 @@ class GrpcBackends:
     async def thresholds_process_event(self, event: CGREvent) -> list[str]:
         req = thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(event))
         try:
-            resp = await self.thresholds.call("ProcessEvent", req)
+            resp = await self.thresholds.call("ProcessEvent", req,
+                                              route=self.threshold_routes.route(event.tenant))
         except CGRError as exc:
             if exc.word in ("NOT_FOUND", "PARTIALLY_EXECUTED"):
                 return []
@@ -250,8 +260,10 @@ class GrpcBackends:
             resp = await self.stats.call("GetQueueIDs", common_pb2.TenantRequest(tenant=tenant), idempotent=True)
         except CGRError as exc:
             if exc.word == "NOT_FOUND":
+                self.stat_routes.know(tenant, [])
                 return []
             raise
+        self.stat_routes.know(tenant, resp.ids)  # also where its events go (the check asks this)
         return list(resp.ids)
 
     async def thresholds_ids(self, tenant: str) -> list[str]:
@@ -260,8 +272,10 @@ class GrpcBackends:
                                               idempotent=True)
         except CGRError as exc:
             if exc.word == "NOT_FOUND":
+                self.threshold_routes.know(tenant, [])
                 return []
             raise
+        self.threshold_routes.know(tenant, resp.ids)
         return list(resp.ids)
 
     # ResourceS: UsageID = the call's OriginID, 1 unit (v0.10 SessionS). An allocation is
