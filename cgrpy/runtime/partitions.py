@@ -130,16 +130,14 @@ class PartitionLeases:
                 return None
             try:
                 conn = self._connection()
-                got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                   (self._lock_class, p)).fetchone()
-                if got and got[0]:
-                    self._on_gained(p)  # drop or reload what is kept of it before serving it
-                    self._held.add(p)
-                    self._others.pop(p, None)
-                    log.info("partition.taken", lease=self._prefix.strip(), partition=p,
-                             owner=self.address)
-                    return None
-                row = conn.execute(_HOLDER, (self._lock_class, p)).fetchone()
+                for _ in range(2):
+                    if self._try_lock(conn, p):
+                        return None
+                    row = conn.execute(_HOLDER, (self._lock_class, p)).fetchone()
+                    if row:
+                        break
+                    # the holder ended between the two statements (an owner just killed):
+                    # the lock is free now, so try it once more rather than answer "unknown"
             except psycopg.Error as exc:
                 # StorDB unreachable: nobody can be asked; the caller decides (RALs serves on its
                 # locked path, a stateful service fails the request) and the next call tries again.
@@ -153,6 +151,16 @@ class PartitionLeases:
         if addr:
             self._others[p] = addr
         return addr
+
+    def _try_lock(self, conn: psycopg.Connection, p: int) -> bool:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (self._lock_class, p)).fetchone()
+        if not (got and got[0]):
+            return False
+        self._on_gained(p)  # drop or reload what is kept of it before serving it
+        self._held.add(p)
+        self._others.pop(p, None)
+        log.info("partition.taken", lease=self._prefix.strip(), partition=p, owner=self.address)
+        return True
 
     def fenced(self, parts: Iterable[int]) -> psycopg.Connection:
         """The lease connection, to write state of ``parts`` on: the write commits only while this
