@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from cgrpy.storage.models.tp import TP_TABLES, cell_kind, snake, tariffplans
-from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
+from cgrpy.tariffplan.columns import EXTRA_COLUMNS, FILE_COLUMNS, TariffPlanRows, stored_columns
 from cgrpy.tariffplan.csvread import CsvRow
 
 # progress(file, rows written so far in that file)
@@ -93,19 +93,32 @@ def _typed_columns(file: str) -> list[tuple[int, str, Callable[[str], tuple[obje
     ]
 
 
+def _row_cells(
+    columns: tuple[str, ...], index: int, row: CsvRow | Mapping[str, str] | tuple[int, list[str]]
+) -> tuple[int, list[str]]:
+    """(line, cells in ``columns`` order; a cell the row lacks, such as an extra, is "")."""
+    if isinstance(row, tuple):
+        line, cells = row
+        return line, [*cells, *([""] * (len(columns) - len(cells)))]
+    if isinstance(row, CsvRow):
+        return row.line, [row.cells.get(c, "") for c in columns]
+    return index, [row.get(c, "") for c in columns]
+
+
 def _db_rows(
-    file: str, tpid: str, rows: Iterable[CsvRow | Mapping[str, str] | tuple[int, list[str]]]
+    file: str, tpid: str, rows: Iterable[CsvRow | Mapping[str, str] | tuple[int, list[str]]],
+    extras: Mapping[str, str] | None = None,
 ) -> Iterator[list[object]]:
-    columns = FILE_COLUMNS[file]
+    """DB values of ``rows``: tpid, line, the CSV cells, raw, then the extra cells (an empty one
+    takes its value from ``extras``, e.g. the LoadId of a folder's load)."""
+    columns = stored_columns(file)
+    n_csv = len(FILE_COLUMNS[file])
+    defaults = [(extras or {}).get(c, "") for c in columns[n_csv:]]
     typed = _typed_columns(file)
     for index, row in enumerate(rows, start=1):
-        if isinstance(row, tuple):
-            line, cells = row
-        elif isinstance(row, CsvRow):
-            line, cells = row.line, [row.cells[c] for c in columns]
-        else:
-            line, cells = index, [row.get(c, "") for c in columns]
-        values: list[object] = [tpid, line, *cells, None]
+        line, cells = _row_cells(columns, index, row)
+        tail = [cell or default for cell, default in zip(cells[n_csv:], defaults, strict=True)]
+        values: list[object] = [tpid, line, *cells[:n_csv], None, *tail]
         raw: dict[str, str] | None = None
         for i, col, conv in typed:
             value, exact = conv(cells[i])
@@ -114,14 +127,15 @@ def _db_rows(
                 raw = raw or {}
                 raw[col] = cells[i]
         if raw:
-            values[-1] = json.dumps(raw, ensure_ascii=False)
+            values[n_csv + 2] = json.dumps(raw, ensure_ascii=False)
         yield values
 
 
 def _db_columns(conn: Connection, file: str) -> list[str]:
     """Quoted column names (``limit`` is a reserved word)."""
     quote = conn.dialect.identifier_preparer.quote
-    return [quote(c) for c in ("tpid", "line", *(snake(c) for c in FILE_COLUMNS[file]), "raw")]
+    extras = (snake(c) for c in EXTRA_COLUMNS.get(file, ()))
+    return [quote(c) for c in ("tpid", "line", *(snake(c) for c in FILE_COLUMNS[file]), "raw", *extras)]
 
 
 def _copy_pg(
@@ -175,12 +189,14 @@ def replace_tariffplan(
     *,
     source: str = "",
     progress: Progress | None = None,
+    load_id: str = "",
 ) -> dict[str, int]:
     """Store ``rows`` as tariff plan ``tpid``, replacing whatever that tpid held, atomically.
 
     ``rows`` maps file names (FILE_COLUMNS keys) to rows: raw-cell dicts (line = position) or
-    :class:`CsvRow` (line from the CSV). Files missing from ``rows`` end up empty. Returns the
-    number of rows stored per file (every file present, 0 when empty).
+    :class:`CsvRow` (line from the CSV). Files missing from ``rows`` end up empty. A rating
+    profile row without a LoadId gets ``load_id``. Returns the number of rows stored per file
+    (every file present, 0 when empty).
     """
     if not tpid:
         raise ValueError("tpid must not be empty")
@@ -193,7 +209,8 @@ def replace_tariffplan(
         write = _copy_pg if conn.dialect.name == "postgresql" else _insert_batches
         for file in FILE_COLUMNS:
             src = rows.get(file)
-            counts[file] = write(conn, file, _db_rows(file, tpid, src), progress) if src else 0
+            stored = _db_rows(file, tpid, src, {"LoadId": load_id}) if src else None
+            counts[file] = write(conn, file, stored, progress) if stored is not None else 0
             if progress is not None and counts[file]:
                 progress(file, counts[file])
         conn.execute(
@@ -217,14 +234,18 @@ def _to_text(kind: str, value: object) -> str:
     return str(value)
 
 
-def iter_tariffplan_file(conn: Connection, tpid: str, file: str) -> Iterator[CsvRow]:
-    """Rows of one file of ``tpid`` in original line order, cells as the loaded text."""
+def iter_tariffplan_file(
+    conn: Connection, tpid: str, file: str, *, extras: bool = False
+) -> Iterator[CsvRow]:
+    """Rows of one file of ``tpid`` in original line order, cells as the loaded text; with
+    ``extras`` also the cells the CSV has no column for (:data:`EXTRA_COLUMNS`)."""
     table = TP_TABLES[file]
     columns = FILE_COLUMNS[file]
     kinds = [cell_kind(file, c) for c in columns]
+    extra = EXTRA_COLUMNS.get(file, ()) if extras else ()
     db_cols = [table.c[snake(c)] for c in columns]
     stmt = (
-        select(table.c.line, table.c.raw, *db_cols)
+        select(table.c.line, table.c.raw, *db_cols, *(table.c[snake(c)] for c in extra))
         .where(table.c.tpid == tpid)
         .order_by(table.c.pk)
         .execution_options(yield_per=_BATCH)
@@ -232,18 +253,20 @@ def iter_tariffplan_file(conn: Connection, tpid: str, file: str) -> Iterator[Csv
     for rec in conn.execute(stmt):
         cells = {
             col: _to_text(kind, value)
-            for col, kind, value in zip(columns, kinds, rec[2:], strict=True)
+            for col, kind, value in zip(columns, kinds, rec[2:2 + len(columns)], strict=True)
         }
         if rec.raw:
             cells.update(json.loads(rec.raw))
+        cells.update(zip(extra, (v or "" for v in rec[2 + len(columns):]), strict=True))
         yield CsvRow(f"{file}.csv", rec.line, cells)
 
 
-def read_tariffplan(engine: Engine, tpid: str) -> TariffPlanRows:
-    """Tariff plan ``tpid`` back as raw rows (every file present; empty list when none)."""
+def read_tariffplan(engine: Engine, tpid: str, *, extras: bool = False) -> TariffPlanRows:
+    """Tariff plan ``tpid`` back as raw rows (every file present; empty list when none); with
+    ``extras`` the rows also carry the cells no CSV has (a rating profile's LoadId)."""
     with engine.connect() as conn:
         return {
-            file: [r.cells for r in iter_tariffplan_file(conn, tpid, file)]
+            file: [r.cells for r in iter_tariffplan_file(conn, tpid, file, extras=extras)]
             for file in FILE_COLUMNS
         }
 
@@ -305,11 +328,12 @@ def replace_rows(
         if unknown:
             raise ValueError(f"{file}: unknown columns {sorted(unknown)}")
     with engine.begin() as conn:
-        before = {f: [r.cells for r in iter_tariffplan_file(conn, tpid, f)] for f in FILE_COLUMNS}
+        before = {f: [r.cells for r in iter_tariffplan_file(conn, tpid, f, extras=True)]
+                  for f in FILE_COLUMNS}
         after = {f: list(rows) for f, rows in before.items()}
         for file, match, rows in changes:
             kept = [r for r in after[file] if any(r.get(c) != v for c, v in match.items())]
-            after[file] = kept + [{c: row.get(c, "") for c in FILE_COLUMNS[file]} for row in rows]
+            after[file] = kept + [{c: row.get(c, "") for c in stored_columns(file)} for row in rows]
         if check is not None:
             check(before, after)
         for file, match, rows in changes:
@@ -319,7 +343,7 @@ def replace_rows(
             if not rows:
                 continue
             last = conn.scalar(select(func.max(table.c.line)).where(table.c.tpid == tpid)) or 0
-            cells = [(last + i, [r.get(c, "") for c in FILE_COLUMNS[file]]) for i, r in enumerate(rows, 1)]
+            cells = [(last + i, [r.get(c, "") for c in stored_columns(file)]) for i, r in enumerate(rows, 1)]
             write = _copy_pg if conn.dialect.name == "postgresql" else _insert_batches
             write(conn, file, _db_rows(file, tpid, cells), None)
         if conn.scalar(select(tariffplans.c.tpid).where(tariffplans.c.tpid == tpid)) is None:

@@ -71,3 +71,17 @@ FILE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 # A tariff plan as raw rows: file name (without .csv) -> rows, each column name -> cell text.
 TariffPlanRows = dict[str, list[dict[str, str]]]
+
+# Cells a file's rows keep in the StorDB that its CSV has no column for: a rating profile's
+# LoadId (v0.10's TPRatingProfile.LoadId), set by APIerSv1.SetTPRatingProfile or, for a folder,
+# by the load that stored it (CSV_LOAD_ID). Never read from or written to a CSV file; only
+# ``read_tariffplan(..., extras=True)`` returns them, "" when a row has none.
+EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {"RatingProfiles": ("LoadId",)}
+# The LoadId v0.10 gives the rating profiles of a CSV folder stored in the StorDB (cgr-loader
+# -to_stordb, ImportTariffPlanFromFolder); "_<RunId>" is appended when the import names one.
+CSV_LOAD_ID = "CSVLOAD"
+
+
+def stored_columns(file: str) -> tuple[str, ...]:
+    """The columns a row of ``file`` has in the StorDB: its CSV columns, then its extras."""
+    return FILE_COLUMNS[file] + EXTRA_COLUMNS.get(file, ())

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from cgrpy.storage.tariffplans import replace_tariffplan
-from cgrpy.tariffplan.columns import FILE_COLUMNS
+from cgrpy.tariffplan.columns import CSV_LOAD_ID, FILE_COLUMNS
 from cgrpy.tariffplan.csvread import CsvShapeError, iter_cells
 from cgrpy.tariffplan.validate import DEFAULT_LIMIT, Problem, validate_folder
 
@@ -92,8 +92,10 @@ def load_folder(
     dry_run: bool = False,
     progress: LoadProgress | None = None,
     limit: int = DEFAULT_LIMIT,
+    load_id: str = CSV_LOAD_ID,
 ) -> LoadResult:
-    """Validate ``folder`` and, unless ``dry_run`` or invalid, store it as ``tpid``.
+    """Validate ``folder`` and, unless ``dry_run`` or invalid, store it as ``tpid``; its rating
+    profiles get ``load_id`` (their CSV has no LoadId column).
 
     The StorDB schema must be migrated already (:func:`cgrpy.storage.migrate.upgrade`).
     Returns the result; on validation problems nothing is written and ``result.ok`` is False.
@@ -121,7 +123,7 @@ def load_folder(
         return rows
 
     rows = {name: source(name) for name in checked.files if result.counts[name]}
-    written = replace_tariffplan(engine, tpid, rows, source=str(base.resolve()))
+    written = replace_tariffplan(engine, tpid, rows, source=str(base.resolve()), load_id=load_id)
     result.counts = written
     result.written = True
     result.seconds = time.perf_counter() - started

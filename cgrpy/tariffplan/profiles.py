@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from cgrpy.gotime import GO_ZERO_TIME, go_time
-from cgrpy.tariffplan.columns import FILE_COLUMNS, TariffPlanRows
+from cgrpy.tariffplan.columns import EXTRA_COLUMNS, FILE_COLUMNS, TariffPlanRows
 from cgrpy.tariffplan.validate import check_number
 from cgrpy.units import UnitError, parse_duration, parse_time
 
@@ -722,8 +722,18 @@ def appended(k: Kind, plan: TariffPlanRows, tenant: str, ident: str, changes: li
         raise ProfileError("append", f"{k.name} rows cannot be added to, only replaced")
     own = changes[0]
     new = {r[k.append_col] for r in own.rows}
-    kept = [r for r in rows_of(k, plan, tenant, ident) if r[k.append_col] not in new]
-    return [RowChange(own.file, own.match, kept + own.rows), *changes[1:]]
+    stored = rows_of(k, plan, tenant, ident)
+    kept = [r for r in stored if r[k.append_col] not in new]
+    return [RowChange(own.file, own.match, kept + _keep_extras(k.file, stored, own.rows)), *changes[1:]]
+
+
+def _keep_extras(file: str, stored: list[Row], rows: list[Row]) -> list[Row]:
+    """Added rows that bring no extra cell (SetRatingProfile has no LoadId) take the stored
+    object's, so the object keeps one LoadId."""
+    if not stored:
+        return rows
+    last = stored[-1]
+    return [{**r, **{c: last.get(c, "") for c in EXTRA_COLUMNS.get(file, ()) if not r.get(c)}} for r in rows]
 
 
 def removal_changes(k: Kind, plan: TariffPlanRows, tenant: str, ident: str) -> list[RowChange]:

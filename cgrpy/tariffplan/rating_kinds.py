@@ -8,7 +8,8 @@ rows of a CSV folder.
 JSON shapes are v0.10's ``utils.TP*`` without ``TPid`` (the caller's envelope): durations stay
 the text the row holds (``"60s"``; a JSON number is nanoseconds), money is exact. The ID field is
 ``ID``; a rating profile is keyed by ``Tenant`` plus ``Category:Subject``. v0.10's
-``TPRatingProfile.LoadId`` has no CSV column and is not stored.
+``TPRatingProfile.LoadId`` has no CSV column: it is kept in the rows' extra ``LoadId`` cell
+(:data:`cgrpy.tariffplan.columns.EXTRA_COLUMNS`), one per profile (the last set wins).
 """
 
 from __future__ import annotations
@@ -106,19 +107,29 @@ def _rating_plan_json(rows: list[Row], _tenant: str, ident: str) -> dict[str, An
          "Weight": _json_number(r["Weight"])} for r in rows]}
 
 
+def _load_id(p: _Obj) -> str:
+    """The profile's LoadId: its ID is ``LoadId:Tenant:Category:Subject``, so no ``:``."""
+    load_id = p.text("LoadId")
+    if ":" in load_id:
+        raise ProfileError("LoadId", "must not contain ':' (a rating profile ID is LoadId:Tenant:Category:Subject)")
+    return load_id
+
+
 def _rating_profile_rows(p: _Obj, tenant: str, ident: str) -> list[Row]:
     category, subject = ident.split(":", 1)
-    return [_row("RatingProfiles", {
+    load_id = _load_id(p)
+    return [{**_row("RatingProfiles", {
         "Tenant": tenant, "Category": category, "Subject": subject, "ActivationTime": a.text("ActivationTime"),
         "RatingPlanId": a.text("RatingPlanId"), "RatesFallbackSubject": a.text("FallbackSubjects"),
-    }) for a in _needs(p, "RatingPlanActivations", "a rating profile")]
+    }), "LoadId": load_id} for a in _needs(p, "RatingPlanActivations", "a rating profile")]
 
 
 def _rating_profile_json(rows: list[Row], tenant: str, ident: str) -> dict[str, Any]:
     category, subject = ident.split(":", 1)
-    return {"Tenant": tenant, "Category": category, "Subject": subject, "RatingPlanActivations": [
-        {"ActivationTime": r["ActivationTime"], "RatingPlanId": r["RatingPlanId"],
-         "FallbackSubjects": r["RatesFallbackSubject"]} for r in rows]}
+    activations = [{"ActivationTime": r["ActivationTime"], "RatingPlanId": r["RatingPlanId"],
+                    "FallbackSubjects": r["RatesFallbackSubject"]} for r in rows]
+    return {"LoadId": rows[-1].get("LoadId", ""), "Tenant": tenant, "Category": category, "Subject": subject,
+            "RatingPlanActivations": activations}
 
 
 def _shared_group_rows(p: _Obj, _tenant: str, ident: str) -> list[Row]:

@@ -87,7 +87,9 @@ class TariffPlanServicer(tariffplan_pb2_grpc.TariffPlanServiceServicer):
         return tpid or self.settings.tpid
 
     async def _plan(self, tpid: str) -> TariffPlanRows:
-        return await asyncio.to_thread(read_tariffplan, self.owner.engine, tpid)
+        """The TPid's rows with their extra cells (a rating profile's LoadId): the TP API shows
+        them and a load into the live plan keeps them."""
+        return await asyncio.to_thread(read_tariffplan, self.owner.engine, tpid, extras=True)
 
     async def _key(self, k: tp.Kind, obj: Any) -> tuple[str, str]:
         try:

@@ -85,17 +85,23 @@ def test_get_actions_v2_answers_engine_actions(api):
 
 
 def test_tp_rating_profiles_by_load_id(api):
+    """The tutorial folder was loaded by `cgr up --tariffplan`: its rating profiles carry the
+    load's LoadId, CSVLOAD, as v0.10's import to the StorDB gives them."""
     [tpid] = ok(api.call("APIerSv1.GetTPIds", {}))
     key = {"TPid": tpid, "Tenant": ORG, "Category": "call"}
     for name in ("APIerSv1.GetTPRatingProfilesByLoadID", "APIerSv1.GetTPRatingProfilesByLoadId"):
-        [one] = ok(api.call(name, {**key, "LoadId": "L1", "Subject": "1001"}))
-        assert one == {**ok(api.call("APIerSv1.GetTPRatingProfile", {"TPid": tpid,
-                                                                     "RatingProfileID": "L1:cgrates.org:call:1001"}))}
-        assert one["RatingPlanActivations"][0]["RatingPlanId"] == "RP_1001" and one["LoadId"] == "L1"
-    every = ok(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid, "LoadId": "L1"}))
+        [one] = ok(api.call(name, {**key, "LoadId": "CSVLOAD", "Subject": "1001"}))
+        assert one == {**ok(api.call("APIerSv1.GetTPRatingProfile", {
+            "TPid": tpid, "RatingProfileID": "CSVLOAD:cgrates.org:call:1001"}))}
+        assert one["RatingPlanActivations"][0]["RatingPlanId"] == "RP_1001" and one["LoadId"] == "CSVLOAD"
+    every = ok(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid, "LoadId": "CSVLOAD"}))
     assert sorted((p["Category"], p["Subject"]) for p in every) == [
         ("call", "1001"), ("call", "1002"), ("call", "1003"), ("sms", "*any")]
-    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": tpid, "Subject": "1001"})) == [""]
+    assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid, "LoadId": "L1"})) == "NOT_FOUND"
+    assert err(api.call("APIerSv1.GetTPRatingProfile", {
+        "TPid": tpid, "RatingProfileID": "L1:cgrates.org:call:1001"})) == "NOT_FOUND"
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": tpid, "Subject": "1001"})) == ["CSVLOAD"]
+    assert "CSVLOAD:cgrates.org:call:1001" in ok(api.call("APIerSv1.GetTPRatingProfileIds", {"TPid": tpid}))
     assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid})) == "MANDATORY_IE_MISSING: [LoadId]"
     assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": tpid, "LoadId": "L1", "Subject": "1001"})) \
         == "MANDATORY_IE_MISSING: [Tenant Category]"

@@ -109,7 +109,7 @@ def test_tp_objects_round_trip_in_v010_shapes(api):
     ids = {
         "GetTPTimingIds": ["TM_ALWAYS"], "GetTPDestinationIDs": ["DST_PORTAL"], "GetTPRateIds": ["RT_PORTAL"],
         "GetTPDestinationRateIds": ["DR_PORTAL"], "GetTPRatingPlanIds": ["RP_PORTAL"],
-        "GetTPRatingProfileIds": [":cgrates.org:call:1001"],
+        "GetTPRatingProfileIds": ["portal:cgrates.org:call:1001"],
     }
     for name, want in ids.items():
         assert ok(api.call(f"APIerSv1.{name}", {"TPid": "shapes"})) == want, name
@@ -123,6 +123,52 @@ def test_tp_objects_round_trip_in_v010_shapes(api):
         assert err(api.call(f"APIerSv1.GetTP{kind}", {"TPid": "shapes", "ID": ident})) == "NOT_FOUND"
         assert err(api.call(f"APIerSv1.RemoveTP{kind}", {"TPid": "shapes", "ID": ident})) == "NOT_FOUND"
     assert err(api.call("APIerSv1.GetTPRateIds", {"TPid": "shapes"})) == "NOT_FOUND"
+
+
+def _profile(api: TcpClient, tpid: str, load_id: str, subject: str) -> str:
+    return ok(api.call("APIerSv1.SetTPRatingProfile", {
+        "TPid": tpid, "LoadId": load_id, "Tenant": "cgrates.org", "Category": "call", "Subject": subject,
+        "RatingPlanActivations": [{"ActivationTime": ACTIVE, "RatingPlanId": "RP_PORTAL", "FallbackSubjects": ""}]}))
+
+
+def test_rating_profile_load_ids_are_stored_and_answered_as_v010(api, suite):
+    """TPRatingProfile.LoadId is kept with the profile: the ids are LoadId:Tenant:Category:Subject,
+    the LoadIds are the distinct ones stored, ByLoadID answers only that LoadId's profiles, a Get
+    naming another LoadId is NOT_FOUND; a load into the live plan keeps them."""
+    build_portal_plan(api, "lids", "0.5")  # 1001 under LoadId "portal"
+    assert _profile(api, "lids", "A", "lid1") == "OK" and _profile(api, "lids", "B", "lid2") == "OK"
+    assert ok(api.call("APIerSv1.GetTPRatingProfileIds", {"TPid": "lids"})) == [
+        "portal:cgrates.org:call:1001", "A:cgrates.org:call:lid1", "B:cgrates.org:call:lid2"]
+    assert ok(api.call("APIerSv1.GetTPRatingProfileIds", {"TPid": "lids", "Offset": 1, "Limit": 1})) == [
+        "A:cgrates.org:call:lid1"]
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "lids"})) == ["portal", "A", "B"]
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "lids", "Subject": "lid2"})) == ["B"]
+    [a] = ok(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": "lids", "LoadId": "A"}))
+    assert (a["TPid"], a["LoadId"], a["Subject"]) == ("lids", "A", "lid1")
+    assert a == ok(api.call("APIerSv1.GetTPRatingProfile", {"TPid": "lids", "RatingProfileID": "A:cgrates.org:call:lid1"}))
+    assert ok(api.call("APIerSv1.GetTPRatingProfile", {"TPid": "lids", "RatingProfileID": "cgrates.org:call:lid1"})) == a
+    assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {"TPid": "lids", "LoadId": "C"})) == "NOT_FOUND"
+    assert err(api.call("APIerSv1.GetTPRatingProfilesByLoadID", {
+        "TPid": "lids", "LoadId": "A", "Tenant": "cgrates.org", "Category": "call", "Subject": "lid2"})) == "NOT_FOUND"
+    assert err(api.call("APIerSv1.GetTPRatingProfile", {"TPid": "lids", "RatingProfileID": "B:cgrates.org:call:lid1"})) \
+        == "NOT_FOUND"
+    assert err(api.call("APIerSv1.RemoveTPRatingProfile", {"TPid": "lids", "RatingProfileID": "B:cgrates.org:call:lid1"})) \
+        == "NOT_FOUND"
+    # set again under another LoadId: the profile and its LoadId are replaced
+    assert _profile(api, "lids", "C", "lid1") == "OK"
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "lids", "Subject": "lid1"})) == ["C"]
+    # an ID part cannot hold the separator: refused naming the field, nothing changed
+    assert "LoadId" in err(api.call("APIerSv1.SetTPRatingProfile", {
+        "TPid": "lids", "LoadId": "x:y", "Tenant": "cgrates.org", "Category": "call", "Subject": "lid1",
+        "RatingPlanActivations": [{"ActivationTime": ACTIVE, "RatingPlanId": "RP_PORTAL"}]}))
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "lids", "Subject": "lid1"})) == ["C"]
+    # loaded into the live plan, the profile keeps its LoadId there
+    live = suite.env.get("CGRPY_TPID", "cgrpy")
+    assert ok(api.call("APIerSv1.LoadRatingProfile", {"TPid": "lids", "RatingProfileID": "C:cgrates.org:call:lid1"})) \
+        == "OK"
+    assert ok(api.call("APIerSv1.GetTPRatingProfile", {"TPid": live, "RatingProfileID": "C:cgrates.org:call:lid1"}))[
+        "LoadId"] == "C"
+    assert "CSVLOAD:cgrates.org:call:1002" in ok(api.call("APIerSv1.GetTPRatingProfileIds", {"TPid": live}))
 
 
 def test_bad_input_is_refused_naming_the_field_and_changes_nothing(api, suite):
@@ -249,6 +295,11 @@ def test_import_a_folder_as_a_tpid_then_change_and_load_it(api, suite):
     assert ok(api.call("APIerSv1.ImportTariffPlanFromFolder", {"TPid": "imported", "FolderPath": str(TUTORIAL)})) \
         == "OK"
     assert dump(suite.env["CGRPY_STORDB_URL"]) == live  # stored as its TPid only
+    # its rating profiles carry the import's LoadId, CSVLOAD[_<RunId>] as v0.10's import gives
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "imported"})) == ["CSVLOAD"]
+    assert ok(api.call("APIerSv1.ImportTariffPlanFromFolder", {
+        "TPid": "imported_run", "FolderPath": str(TUTORIAL), "RunId": "r7"})) == "OK"
+    assert ok(api.call("APIerSv1.GetTPRatingProfileLoadIds", {"TPid": "imported_run"})) == ["CSVLOAD_r7"]
     assert ok(api.call("APIerSv1.GetTPRate", {"TPid": "imported", "ID": "RT_20CNT"}))["RateSlots"][0]["Rate"] == \
         Decimal("0.2")
     assert err(api.call("APIerSv1.ImportTariffPlanFromFolder", {"FolderPath": str(TUTORIAL)})) == \

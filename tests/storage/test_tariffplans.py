@@ -83,3 +83,23 @@ def test_replace_and_failure_is_atomic(engine):
     assert delete_tariffplan(engine, "x") is True
     assert list_tpids(engine) == ["other"]
     assert delete_tariffplan(engine, "x") is False
+
+
+def test_rating_profile_load_id_is_kept_beside_the_csv_cells(engine):
+    """A rating profile's LoadId has no CSV column: stored in load_id, returned only with
+    extras, a row without one gets the load's, and replace_rows keeps what each row names."""
+    from cgrpy.storage.tariffplans import replace_rows
+
+    tut = read_folder(TARIFFPLANS / "tutorial")
+    replace_tariffplan(engine, "tut", tut, load_id="CSVLOAD")
+    assert read_tariffplan(engine, "tut") == tut  # the CSV cells, exactly
+    with_ids = read_tariffplan(engine, "tut", extras=True)["RatingProfiles"]
+    assert {r["LoadId"] for r in with_ids} == {"CSVLOAD"}
+    assert [{k: v for k, v in r.items() if k != "LoadId"} for r in with_ids] == tut["RatingProfiles"]
+    row = {**tut["RatingProfiles"][0], "Subject": "portal1", "LoadId": "portal"}
+    replace_rows(engine, "tut", [("RatingProfiles", {"Subject": "portal1"}, [row])])
+    back = read_tariffplan(engine, "tut", extras=True)["RatingProfiles"]
+    assert [r["LoadId"] for r in back if r["Subject"] == "portal1"] == ["portal"]
+    assert sum(r["LoadId"] == "CSVLOAD" for r in back) == len(tut["RatingProfiles"])
+    replace_tariffplan(engine, "copy", {"RatingProfiles": back})  # a merge keeps each row's
+    assert read_tariffplan(engine, "copy", extras=True)["RatingProfiles"] == back

@@ -18,6 +18,8 @@ Column types:
   ``.5`` vs ``0.5``, ``007``); the rare cells whose text is not the canonical rendering of their
   typed value are kept here verbatim as a JSON object ``{column: text}`` so a tariff plan read
   back from StorDB is cell-for-cell what was loaded.
+* cells a row has that its CSV file has not (:data:`cgrpy.tariffplan.columns.EXTRA_COLUMNS`,
+  ``tp_rating_profiles.load_id``) come after ``raw``, ``TEXT NOT NULL DEFAULT ''``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from cgrpy.storage.models.base import Base
-from cgrpy.tariffplan.columns import FILE_COLUMNS
+from cgrpy.tariffplan.columns import EXTRA_COLUMNS, FILE_COLUMNS
 
 CellKind = Literal["text", "numeric", "int", "bool"]
 
@@ -104,6 +106,8 @@ def _make_table(file: str) -> Table:
     for csv_col in FILE_COLUMNS[file]:
         cols.append(Column(snake(csv_col), _SQL_TYPES[cell_kind(file, csv_col)], nullable=True))
     cols.append(Column("raw", Text, nullable=True))
+    # not in the CSV (see EXTRA_COLUMNS): "" for rows stored before the column existed
+    cols += [Column(snake(c), Text, nullable=False, server_default="") for c in EXTRA_COLUMNS.get(file, ())]
     return Table(f"tp_{snake(file)}", Base.metadata, *cols)
 
 

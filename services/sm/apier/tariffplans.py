@@ -52,11 +52,13 @@ async def load_tariff_plan(ctx: Context, a: Args) -> Any:
 
 @method("APIerSv1.ImportTariffPlanFromFolder")
 async def import_tariff_plan(ctx: Context, a: Args) -> Any:
-    """AttrImportTPFromFolder {TPid, FolderPath, DryRun}: validate the folder like `cgr load` and
-    store it as TPid, replacing what that TPid held; nothing live changes until
-    LoadTariffPlanFromStorDb. The configured TPID is the live plan: importing into it is
+    """AttrImportTPFromFolder {TPid, FolderPath, RunId, DryRun}: validate the folder like `cgr load`
+    and store it as TPid, replacing what that TPid held; nothing live changes until
+    LoadTariffPlanFromStorDb. Its rating profiles get LoadId ``CSVLOAD`` (``CSVLOAD_<RunId>``
+    with a RunId), as v0.10's import gives them. The configured TPID is the live plan: importing into it is
     LoadTariffPlanFromFolder (stored and reloaded), never a live plan out of step with the
     services. ``CsvSeparator`` other than ``,`` is NOT_IMPLEMENTED."""
+    from cgrpy.tariffplan.columns import CSV_LOAD_ID
     from cgrpy.tariffplan.loader import load_folder
 
     a.require("TPid")
@@ -65,8 +67,9 @@ async def import_tariff_plan(ctx: Context, a: Args) -> Any:
     if a.str("TPid") == ctx.settings.tpid:
         return await load_tariff_plan(ctx, a)
     folder, engine = await _folder(ctx, a)
+    load_id = f"{CSV_LOAD_ID}_{a.str('RunId')}" if a.str("RunId") else CSV_LOAD_ID
     result = await asyncio.to_thread(load_folder, folder, engine=engine, tpid=a.str("TPid"),
-                                     dry_run=bool(a.bool("DryRun")))
+                                     dry_run=bool(a.bool("DryRun")), load_id=load_id)
     if not result.ok:  # where and what, never a cell's text (see load_and_reload)
         shown = "; ".join(str(replace(p, value=None)) for p in result.problems[:5])
         raise CGRError("SERVER_ERROR", f"{len(result.problems)} problem(s), nothing imported: {shown}")

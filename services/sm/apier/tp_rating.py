@@ -13,10 +13,9 @@ set (a rate refusing ``Rate: abc``, a destination rate naming a rate the TPid la
 ``INVALID_ARGUMENT:<problems>`` naming the field, where v0.10 stores anything and fails at load;
 so a TPid is built in dependency order (destinations and rates before destination rates...) and
 taken apart in reverse. A TP object set in the configured TPID is live at once (RALs reloads),
-as every provisioning call is. ``TPRatingProfile.LoadId`` is not stored: Get echoes the one asked,
-GetTPRatingProfileIds answers ``:<Tenant>:<Category>:<Subject>`` (an empty LoadId),
-GetTPRatingProfileLoadIds ``[""]`` and GetTPRatingProfilesByLoadID every profile of the TPid
-(narrowed by Tenant/Category/Subject) with the LoadId asked.
+as every provisioning call is. ``TPRatingProfile.LoadId`` is stored with the profile (one per
+Tenant:Category:Subject, where v0.10 keeps a profile per LoadId); a folder's profiles get the
+load's (``CSVLOAD``), as v0.10's import gives them.
 """
 
 from __future__ import annotations
@@ -109,78 +108,86 @@ def _profile_id(a: Args) -> tuple[str, dict[str, str]]:
 @method("APIerSv1.SetTPRatingProfile")
 async def set_tp_rating_profile(ctx: Context, a: Args) -> Any:
     """utils.TPRatingProfile {TPid, LoadId, Tenant, Category, Subject, RatingPlanActivations:
-    [{ActivationTime, RatingPlanId, FallbackSubjects}]} (LoadId not stored)."""
+    [{ActivationTime, RatingPlanId, FallbackSubjects}]}; the LoadId is stored with the profile
+    (one per Tenant:Category:Subject: setting it again replaces the profile and its LoadId)."""
     a.require("TPid", "Category", "Subject", "RatingPlanActivations")
-    obj = {k: v for k, v in a.raw.items() if k.lower() not in ("tpid", "loadid")}
+    obj = {k: v for k, v in a.raw.items() if k.lower() != "tpid"}
     obj["Tenant"] = a.str("Tenant") or ctx.tenant
     await _call(ctx, "SetProfile", _request(_PROFILE, a.str("TPid"), obj))
     return "OK"
 
 
+async def _stored_profile(ctx: Context, a: Args) -> tuple[dict[str, str], dict[str, Any]]:
+    """(key, profile) of the RatingProfileID asked; NOT_FOUND when a LoadId is named and the
+    profile's is another (v0.10 filters on every part of the ID that is not empty)."""
+    load_id, key = _profile_id(a)
+    prof = await _get(ctx, _PROFILE, a.str("TPid"), key)
+    if load_id and prof.get("LoadId", "") != load_id:
+        raise CGRError("NOT_FOUND")
+    return key, prof
+
+
 @method("APIerSv1.GetTPRatingProfile")
 async def get_tp_rating_profile(ctx: Context, a: Args) -> Any:
-    load_id, key = _profile_id(a)
-    return {"TPid": a.str("TPid"), "LoadId": load_id, **await _get(ctx, _PROFILE, a.str("TPid"), key)}
+    _, prof = await _stored_profile(ctx, a)
+    return {"TPid": a.str("TPid"), **prof}
 
 
 @method("APIerSv1.RemoveTPRatingProfile", "APIerSv1.RemTPRatingProfile")
 async def remove_tp_rating_profile(ctx: Context, a: Args) -> Any:
-    _, key = _profile_id(a)
+    key, _ = await _stored_profile(ctx, a)
     await _call(ctx, "RemoveProfile", _request(_PROFILE, a.str("TPid"), key))
     return "OK"
 
 
+async def _tp_profile_rows(ctx: Context, a: Args) -> list[dict[str, Any]]:
+    """The TPid's rating-profile rows (with their LoadId), narrowed by whichever of Tenant,
+    Category, Subject is given; none when the TPid has no rating profile."""
+    req = tariffplan_pb2.TPRowsRequest(tpid=a.str("TPid"), file="RatingProfiles")
+    try:
+        rows = [loads_exact(r.json) for r in (await _call(ctx, "GetTPRows", req)).rows]
+    except CGRError as exc:
+        if exc.word != "NOT_FOUND":
+            raise
+        return []
+    want = (a.str("Tenant"), a.str("Category"), a.str("Subject"))
+    return [r for r in rows
+            if all(not w or w == r[f] for w, f in zip(want, ("Tenant", "Category", "Subject"), strict=True))]
+
+
 @method("APIerSv1.GetTPRatingProfileIds", "APIerSv1.GetTPRatingProfileIDs")
 async def get_tp_rating_profile_ids(ctx: Context, a: Args) -> Any:
+    """AttrGetTPRatingProfileIds {TPid, Offset, Limit} -> ``LoadId:Tenant:Category:Subject`` of
+    each profile, as v0.10's distinct (loadid, tenant, category, subject)."""
     a.require("TPid")
-    req = tariffplan_pb2.TPRowsRequest(tpid=a.str("TPid"), file="RatingProfiles")
-    try:
-        rows = [loads_exact(r.json) for r in (await _call(ctx, "GetTPRows", req)).rows]
-    except CGRError as exc:
-        if exc.word != "NOT_FOUND":
-            raise
-        rows = []
-    ids = dict.fromkeys(f":{r['Tenant']}:{r['Category']}:{r['Subject']}" for r in rows)
+    rows = await _tp_profile_rows(ctx, Args({"TPid": a.str("TPid")}))
+    ids = dict.fromkeys(f"{r.get('LoadId', '')}:{r['Tenant']}:{r['Category']}:{r['Subject']}" for r in rows)
     return _page(a, list(ids))
-
-
-async def _tp_profiles(ctx: Context, a: Args) -> list[dict[str, Any]]:
-    """The TPid's rating profiles, narrowed by whichever of Tenant, Category, Subject is given."""
-    req = tariffplan_pb2.TPRowsRequest(tpid=a.str("TPid"), file="RatingProfiles")
-    try:
-        rows = [loads_exact(r.json) for r in (await _call(ctx, "GetTPRows", req)).rows]
-    except CGRError as exc:
-        if exc.word != "NOT_FOUND":
-            raise
-        rows = []
-    keys = dict.fromkeys((r["Tenant"], r["Category"], r["Subject"]) for r in rows)
-    want = (a.str("Tenant"), a.str("Category"), a.str("Subject"))
-    return [{"Tenant": t, "Category": c, "Subject": s} for t, c, s in keys
-            if all(not w or w == v for w, v in zip(want, (t, c, s), strict=True))]
 
 
 @method("APIerSv1.GetTPRatingProfilesByLoadID", "APIerSv1.GetTPRatingProfilesByLoadId")
 async def get_tp_rating_profiles_by_load_id(ctx: Context, a: Args) -> Any:
-    """utils.TPRatingProfile {TPid, LoadId[, Tenant, Category, Subject]} -> [utils.TPRatingProfile].
-    v0.10 makes Tenant, Category and Subject mandatory once Subject is given. The LoadId is not
-    stored (see the module docstring): every profile of the TPid answers, LoadId echoed."""
+    """utils.TPRatingProfile {TPid, LoadId[, Tenant, Category, Subject]} -> [utils.TPRatingProfile]
+    of that LoadId. v0.10 makes Tenant, Category and Subject mandatory once Subject is given."""
     a.require("TPid", "LoadId", *(("Tenant", "Category", "Subject") if a.str("Subject") else ()))
-    keys = await _tp_profiles(ctx, a)
+    rows = [r for r in await _tp_profile_rows(ctx, a) if r.get("LoadId", "") == a.str("LoadId")]
+    keys = dict.fromkeys((r["Tenant"], r["Category"], r["Subject"]) for r in rows)
     if not keys:
         raise CGRError("NOT_FOUND")
-    return [{"TPid": a.str("TPid"), "LoadId": a.str("LoadId"), **await _get(ctx, _PROFILE, a.str("TPid"), k)}
-            for k in keys]
+    return [{"TPid": a.str("TPid"),
+             **await _get(ctx, _PROFILE, a.str("TPid"), {"Tenant": t, "Category": c, "Subject": s})}
+            for t, c, s in keys]
 
 
 @method("APIerSv1.GetTPRatingProfileLoadIds", "APIerSv1.GetTPRatingProfileLoadIDs")
 async def get_tp_rating_profile_load_ids(ctx: Context, a: Args) -> Any:
     """utils.AttrTPRatingProfileIds {TPid, Tenant, Category, Subject} -> the distinct LoadIds of
-    the matching profiles: the empty one, as no LoadId is stored (GetTPRatingProfileIds's
-    leading ``:``); NOT_FOUND when no profile matches."""
+    the matching profiles; NOT_FOUND when no profile matches."""
     a.require("TPid")
-    if not await _tp_profiles(ctx, a):
+    load_ids = list(dict.fromkeys(r.get("LoadId", "") for r in await _tp_profile_rows(ctx, a)))
+    if not load_ids:
         raise CGRError("NOT_FOUND")
-    return [""]
+    return load_ids
 
 
 # --- loads from the StorDB into the live plan -------------------------------------------------
