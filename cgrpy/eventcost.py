@@ -120,3 +120,97 @@ def charges_cost(charges: list[dict[str, Any]], g: int) -> Decimal:
         )
         total += round_money(per * ch["CompressFactor"], g, MIDDLE)
     return round_money(total, g, MIDDLE)
+
+
+# --- a session's EventCost: the pieces of its debits merged, trimmed to what was kept ----------
+
+_TABLES = ("Rating", "Accounting", "RatingFilters", "Rates", "Timings")
+
+
+def _append(charges: list[dict[str, Any]], interval: dict[str, Any]) -> None:
+    """Append a copy of ``interval``; one equal to the last (same RatingID and increments)
+    raises the last's CompressFactor instead (v0.10 compresses consecutive equal intervals)."""
+    last = charges[-1] if charges else None
+    if last is not None and last["RatingID"] == interval["RatingID"] \
+            and last["Increments"] == interval["Increments"]:
+        last["CompressFactor"] += interval["CompressFactor"]
+    else:
+        charges.append({**interval, "Increments": [dict(i) for i in interval["Increments"]]})
+
+
+def _with_charges(ec: Mapping[str, Any], charges: list[dict[str, Any]], decimals: int) -> dict[str, Any]:
+    return {**ec, "Charges": charges, "Usage": charges_usage(charges),
+            "Cost": charges_cost(charges, decimals)}
+
+
+def merge_event_costs(pieces: Sequence[Mapping[str, Any]], decimals: int) -> dict[str, Any]:
+    """One EventCost of a session run's debits, in debit order: CGRID/RunID/StartTime of the
+    first, Charges concatenated (an interval equal to the one before it compressed into it),
+    the id tables unioned (ids are digests of their object, so an id names the same object in
+    every piece), AccountSummary of the last; Usage and Cost are the pieces' sums (recomputed
+    from the merged charges, which gives the same sums). ``decimals`` is the global rounding G."""
+    if not pieces:
+        raise ValueError("merge_event_costs: no EventCost to merge")
+    charges: list[dict[str, Any]] = []
+    tables: dict[str, dict[str, Any]] = {t: {} for t in _TABLES}
+    for ec in pieces:
+        for interval in ec["Charges"]:
+            _append(charges, interval)
+        for t in _TABLES:
+            tables[t].update(ec.get(t) or {})
+    first, last = pieces[0], pieces[-1]
+    return _with_charges({**first, **tables, "AccountSummary": last.get("AccountSummary")},
+                         charges, decimals)
+
+
+def trim_event_cost(ec: Mapping[str, Any], keep_ns: int, decimals: int) -> dict[str, Any]:
+    """The EventCost of what stays charged when a session keeps ``keep_ns`` of it (the refund
+    of the unused part): only whole increments go, the one spanning ``keep_ns`` stays; a
+    zero-usage increment (connect fee) stays while usage is left to keep or none was kept yet;
+    ``keep_ns <= 0`` keeps nothing. The same split RALs' refund makes on the debits' charges,
+    so the trimmed Cost is what the session kept."""
+    charges: list[dict[str, Any]] = []
+    used = 0
+    for interval in ec["Charges"] if keep_ns > 0 else []:
+        for _ in range(interval["CompressFactor"]):
+            kept, used = _trim_increments(interval["Increments"], keep_ns, used)
+            if kept:
+                _append(charges, {"RatingID": interval["RatingID"], "Increments": kept,
+                                  "CompressFactor": 1})
+    return _with_charges(ec, charges, decimals)
+
+
+def _trim_increments(incs: Sequence[Mapping[str, Any]], keep_ns: int,
+                     used: int) -> tuple[list[dict[str, Any]], int]:
+    """The increments of one interval kept when ``used`` of ``keep_ns`` is already kept."""
+    kept: list[dict[str, Any]] = []
+    for inc in incs:
+        if inc["Usage"] == 0:
+            if used < keep_ns or used == 0:
+                kept.append(dict(inc))
+            continue
+        room = keep_ns - used
+        if room <= 0:
+            continue
+        need = min(-(-room // inc["Usage"]), inc["CompressFactor"])  # ceil: the spanning one stays
+        kept.append({**inc, "CompressFactor": need})
+        used += need * inc["Usage"]
+    return kept, used
+
+
+def add_rounding(ec: Mapping[str, Any], diff: Decimal, entry: Mapping[str, Any],
+                 decimals: int) -> dict[str, Any]:
+    """``ec`` with the session's final rounding ``diff`` charged as a zero-usage increment
+    closing its last interval (accounting ``entry``, RatingID ``*rounding``), as a CDR debit's
+    rounding is; a compressed last interval gives up one copy to carry it."""
+    if not diff or not ec["Charges"]:
+        return dict(ec)
+    accounting = dict(ec.get("Accounting") or {})
+    acc_id = _put(accounting, dict(entry))
+    charges = [dict(ch) for ch in ec["Charges"]]
+    last = charges.pop()
+    if last["CompressFactor"] > 1:
+        charges.append({**last, "CompressFactor": last["CompressFactor"] - 1})
+    charges.append({**last, "CompressFactor": 1,
+                    "Increments": [*last["Increments"], increment(0, diff, 1, acc_id)]})
+    return _with_charges({**ec, "Accounting": accounting}, charges, decimals)

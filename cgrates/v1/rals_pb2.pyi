@@ -76,7 +76,7 @@ class MaxUsageResponse(_message.Message):
     def __init__(self, max_usage_ns: _Optional[int] = ...) -> None: ...
 
 class DebitRequest(_message.Message):
-    __slots__ = ("call", "request_id", "request_type", "cost", "allow_partial", "want_call_cost", "want_event_cost")
+    __slots__ = ("call", "request_id", "request_type", "cost", "allow_partial", "want_call_cost", "want_event_cost", "keep_event_cost")
     CALL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class DebitRequest(_message.Message):
     ALLOW_PARTIAL_FIELD_NUMBER: _ClassVar[int]
     WANT_CALL_COST_FIELD_NUMBER: _ClassVar[int]
     WANT_EVENT_COST_FIELD_NUMBER: _ClassVar[int]
+    KEEP_EVENT_COST_FIELD_NUMBER: _ClassVar[int]
     call: CallDescriptor
     request_id: str
     request_type: str
@@ -91,29 +92,34 @@ class DebitRequest(_message.Message):
     allow_partial: bool
     want_call_cost: bool
     want_event_cost: bool
-    def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., want_call_cost: _Optional[bool] = ..., want_event_cost: _Optional[bool] = ...) -> None: ...
+    keep_event_cost: bool
+    def __init__(self, call: _Optional[_Union[CallDescriptor, _Mapping]] = ..., request_id: _Optional[str] = ..., request_type: _Optional[str] = ..., cost: _Optional[str] = ..., allow_partial: _Optional[bool] = ..., want_call_cost: _Optional[bool] = ..., want_event_cost: _Optional[bool] = ..., keep_event_cost: _Optional[bool] = ...) -> None: ...
 
 class RefundRequest(_message.Message):
-    __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id", "round_kept")
+    __slots__ = ("debit_request_ids", "keep_usage_ns", "refund_id", "round_kept", "want_event_cost")
     DEBIT_REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
     KEEP_USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     ROUND_KEPT_FIELD_NUMBER: _ClassVar[int]
+    WANT_EVENT_COST_FIELD_NUMBER: _ClassVar[int]
     debit_request_ids: _containers.RepeatedScalarFieldContainer[str]
     keep_usage_ns: int
     refund_id: str
     round_kept: bool
-    def __init__(self, debit_request_ids: _Optional[_Iterable[str]] = ..., keep_usage_ns: _Optional[int] = ..., refund_id: _Optional[str] = ..., round_kept: _Optional[bool] = ...) -> None: ...
+    want_event_cost: bool
+    def __init__(self, debit_request_ids: _Optional[_Iterable[str]] = ..., keep_usage_ns: _Optional[int] = ..., refund_id: _Optional[str] = ..., round_kept: _Optional[bool] = ..., want_event_cost: _Optional[bool] = ...) -> None: ...
 
 class RefundResponse(_message.Message):
-    __slots__ = ("refunded_cost", "refunded_usage_ns", "duplicate")
+    __slots__ = ("refunded_cost", "refunded_usage_ns", "duplicate", "event_cost_json")
     REFUNDED_COST_FIELD_NUMBER: _ClassVar[int]
     REFUNDED_USAGE_NS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_COST_JSON_FIELD_NUMBER: _ClassVar[int]
     refunded_cost: str
     refunded_usage_ns: int
     duplicate: bool
-    def __init__(self, refunded_cost: _Optional[str] = ..., refunded_usage_ns: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    event_cost_json: str
+    def __init__(self, refunded_cost: _Optional[str] = ..., refunded_usage_ns: _Optional[int] = ..., duplicate: _Optional[bool] = ..., event_cost_json: _Optional[str] = ...) -> None: ...
 
 class AccountRequest(_message.Message):
     __slots__ = ("tenant", "account")

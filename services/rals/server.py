@@ -38,7 +38,7 @@ from services.rals.accounts.actions import (
 from services.rals.accounts.debit import max_rate
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError
-from services.rals.accounts.service import AccountService, BalanceChange
+from services.rals.accounts.service import AccountService, BalanceChange, DebitResult
 from services.rals.cdrlog import CdrlogOutbox
 from services.rals.cgr_rpc import run_cgr_rpc
 from services.rals.clients import RalsClients
@@ -133,6 +133,15 @@ def descriptor(pb: rals_pb2.CallDescriptor) -> CallDescriptor:
     )
 
 
+def _debit_details(request: rals_pb2.DebitRequest, res: DebitResult) -> str:
+    """A Debit's cost_details_json: a CDR's CostDetails (want_event_cost) is the EventCost (a
+    debit journaled before EventCosts were kept answers its record even then); a session debit
+    that only keeps it (keep_event_cost) answers nothing, its Refund answers the merged one."""
+    if request.want_event_cost:
+        return dumps_exact(res.event_cost if res.event_cost is not None else res.to_json())
+    return "" if request.keep_event_cost else dumps_exact(res.to_json())
+
+
 def _as_cgr(exc: Exception) -> CGRError:
     word = getattr(exc, "word", "SERVER_ERROR")
     detail = getattr(exc, "detail", "") or ""
@@ -212,7 +221,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
             res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
-                                   perform_rounding=rounding, event_cost=request.want_event_cost)
+                                   perform_rounding=rounding,
+                                   event_cost=request.want_event_cost or request.keep_event_cost)
             who = res.account or {}
             remove_if_asked(c, who.get("Tenant", ""), who.get("ID", ""), res.events, request.request_id)
             if not res.replayed:
@@ -224,8 +234,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 usage_ns=res.usage_ns,
                 # a CDR's CostDetails: the EventCost; else the debit record (a debit journaled
                 # before EventCosts were kept answers its record even when asked)
-                cost_details_json=dumps_exact(res.event_cost if request.want_event_cost
-                                              and res.event_cost is not None else res.to_json()),
+                cost_details_json=_debit_details(request, res),
                 max_rate="" if rate is None else money_str(rate),
                 max_rate_unit_ns=rate_unit,
                 duplicate=res.replayed,
@@ -277,6 +286,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             res = c.accounts.refund_debits(
                 request.refund_id, list(request.debit_request_ids),
                 keep_usage_ns=request.keep_usage_ns, round_kept=request.round_kept,
+                want_event_cost=request.want_event_cost,
             )
             owner = c.accounts.debit_owner(request.debit_request_ids[0]) if res.events else None
             if owner is not None:
@@ -285,7 +295,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                     fired.extend(res.events)
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
-                refunded_cost=money_str(res.refunded), refunded_usage_ns=refunded_usage, duplicate=res.replayed
+                refunded_cost=money_str(res.refunded), refunded_usage_ns=refunded_usage, duplicate=res.replayed,
+                event_cost_json="" if res.event_cost is None else dumps_exact(res.event_cost),
             )
 
         reply = await self._run(work)

@@ -76,6 +76,7 @@ def _cdr_request(event: CGREvent, flags: dict[str, bool]) -> cdre_pb2.ProcessCDR
             cost_source="*sessions",
             usage_ns=event_usage(event),
             cost=money_str(Decimal(event.get("Cost"))),
+            cost_details_json=details if isinstance(details := event.get("CostDetails"), str) else "",
         ))
     return req
 
@@ -176,6 +177,9 @@ class GrpcBackends:
                 request_id=request_id,
                 request_type=str(run_event.get("RequestType") or "*prepaid"),
                 allow_partial=not go_negative,
+                # RALs keeps each debit's EventCost in its journal (not answered: the reply
+                # stays small); the Refund at the end answers them merged, once
+                keep_event_cost=True,
             )
             # idempotent: RALs applies a request_id once, so a retry after a timeout is safe
             resp = await self.rals.call("Debit", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
@@ -188,14 +192,16 @@ class GrpcBackends:
         self, run_event: CGREvent, debit_ids: list[str], keep_usage_ns: int, request_id: str
     ) -> RefundResult:
         req = rals_pb2.RefundRequest(
-            debit_request_ids=debit_ids, keep_usage_ns=keep_usage_ns, refund_id=request_id, round_kept=True
+            debit_request_ids=debit_ids, keep_usage_ns=keep_usage_ns, refund_id=request_id, round_kept=True,
+            want_event_cost=True,
         )
         try:
             cd = descriptor_from_event(run_event, usage_ns=0)
             resp = await self.rals.call("Refund", req, idempotent=True, route=f"{cd.tenant}:{cd.account}")
         except CGRError as exc:
             raise _business(exc) from None
-        return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"))
+        return RefundResult(refunded_usage_ns=resp.refunded_usage_ns, refunded_cost=Decimal(resp.refunded_cost or "0"),
+                            event_cost_json=resp.event_cost_json)
 
     async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
         flags = {"chargers": chargers, "attributes": attributes, "rals": rals}

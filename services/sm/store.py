@@ -41,8 +41,9 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS sm_sessions (cgrid TEXT PRIMARY KEY, closed INTEGER NOT NULL, "
     "updated INTEGER NOT NULL, data TEXT NOT NULL, progress TEXT)"
 )
-# Run-event fields terminate sets (Usage/Cost/CostSource at settlement; the rest from the Terminate).
-_CLOSE_FIELDS = ("Usage", "Cost", "CostSource", "AnswerTime", "DisconnectCause")
+# Run-event fields terminate sets (Usage/Cost/CostSource/CostDetails at settlement; the rest
+# from the Terminate).
+_CLOSE_FIELDS = ("Usage", "Cost", "CostSource", "CostDetails", "AnswerTime", "DisconnectCause")
 _COUNTERS = ("extra_ns", "last_usage_ns", "total_usage_ns", "charged_ns", "duration_index",
              "loop_index", "cost", "debit_ids", "backlog_ns", "max_rate", "max_rate_unit_ns")
 

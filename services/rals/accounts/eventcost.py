@@ -14,6 +14,10 @@ charges and the timespans they were rated on, with the shared builder of
 * The final DestinationRate rounding of a CDR debit (``perform_rounding``) is a zero-usage
   increment closing the last interval, costing the difference, paid by the monetary balance that
   paid last (accounting RatingID ``*rounding``); so the document's Cost is the CDR's Cost.
+* A session run's EventCost (Refund ``want_event_cost``): the EventCosts its debits kept in
+  the journal, merged, trimmed to the usage the session kept (the same whole-increment split
+  as the refund of the charges), plus the rounding of what is kept as a last ``*rounding``
+  increment, so its Cost is the session's cost.
 * ``AccountID`` is the debited account's ``tenant:id`` (a member's balance used through a
   shared group is named by its uuid only).
 """
@@ -23,7 +27,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cgrpy.eventcost import NO_EXTRA_CHARGE, ROUNDING, EventCostBuilder, increment
+from cgrpy.eventcost import (
+    NO_EXTRA_CHARGE,
+    ROUNDING,
+    EventCostBuilder,
+    add_rounding,
+    increment,
+    merge_event_costs,
+    trim_event_cost,
+)
 from services.rals.accounts.debit import Charge
 from services.rals.rating import CallDescriptor
 from services.rals.rating.cost import span_rating_id
@@ -100,3 +112,26 @@ def _increment(b: EventCostBuilder, c: Charge, account_id: str, rating_id: str) 
             "ExtraChargeID": money_id or NO_EXTRA_CHARGE,
         })
     return increment(c.duration_ns, c.cost, c.count, acc_id)
+
+
+def session_event_cost(merged_trimmed: dict[str, Any], kept: list[Charge],
+                       rounding_diff: Decimal, *, decimals: int) -> dict[str, Any]:
+    """The EventCost of what a session run keeps: ``merged_trimmed`` (its debits' EventCosts
+    merged and trimmed to the kept usage, :func:`kept_event_cost`) with ``rounding_diff``
+    (RefundRounding of the ``kept`` charges) charged to the monetary balance that paid the last
+    kept charge, as the refund charges it."""
+    ec = merged_trimmed
+    payer = next((c.money_uuid for c in reversed(kept) if c.money_uuid), None)
+    if not rounding_diff or payer is None:
+        return ec
+    summary = ec.get("AccountSummary") or {}
+    entry = {"AccountID": f"{summary.get('Tenant', '')}:{summary.get('ID', '')}",
+             "BalanceUUID": payer, "RatingID": ROUNDING, "Units": rounding_diff,
+             "ExtraChargeID": ""}
+    return add_rounding(ec, rounding_diff, entry, decimals)
+
+
+def kept_event_cost(pieces: list[dict[str, Any]], keep_ns: int, *,
+                    decimals: int) -> dict[str, Any]:
+    """A session run's debits' EventCosts merged, trimmed to the ``keep_ns`` it keeps."""
+    return trim_event_cost(merge_event_costs(pieces, decimals), keep_ns, decimals)

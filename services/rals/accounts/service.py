@@ -75,7 +75,7 @@ from services.rals.accounts.debit import (
     check_account,
     debit_account,
 )
-from services.rals.accounts.eventcost import debit_event_cost
+from services.rals.accounts.eventcost import debit_event_cost, kept_event_cost, session_event_cost
 from services.rals.accounts.maxusage import UNLIMITED, max_usage
 from services.rals.accounts.model import (
     MONETARY,
@@ -141,6 +141,9 @@ class RefundResult:
     kept: list[Charge]  # what stays charged (when trimming)
     replayed: bool = False
     events: list[ActionEvent] = field(default_factory=list)  # trigger side effects
+    # refund_debits(want_event_cost): the EventCost of what stays charged (journaled with the
+    # refund, so a replay answers the same); None when a debit kept no EventCost
+    event_cost: dict[str, Any] | None = None
 
 
 @dataclass
@@ -408,16 +411,19 @@ class AccountService:
 
     def refund_debits(
         self, refund_id: str, debit_request_ids: list[str], *, keep_usage_ns: int | None = None,
-        round_kept: bool = False,
+        round_kept: bool = False, want_event_cost: bool = False,
     ) -> RefundResult:
         """Refund the charges of earlier debits (one session's, by their request ids) on the
         account the first one charged: :meth:`refund` under ``refund_id`` (a retry answers the
-        first result). An unknown debit request id is ``NOT_FOUND`` and refunds nothing."""
+        first result). An unknown debit request id is ``NOT_FOUND`` and refunds nothing.
+        ``want_event_cost``: also the EventCost of what is kept, from the EventCosts the debits
+        kept (``RefundResult.event_cost``; None if one of them has none)."""
         if not refund_id:
             raise AccountError("MANDATORY_IE_MISSING", "[RefundID]")
         if not debit_request_ids:
             raise AccountError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
         charges: list[Charge] = []
+        pieces: list[dict[str, Any]] | None = [] if want_event_cost else None
         owner: tuple[str, str] | None = None
         for debit_id in debit_request_ids:
             stored = self.store.request_result(debit_id)
@@ -426,14 +432,17 @@ class AccountService:
             summary = stored.get("AccountSummary") or {}
             owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
             charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
+            if pieces is not None:  # one debit without its EventCost: no document at all
+                pieces = pieces + [stored["EventCost"]] if stored.get("EventCost") else None
         assert owner is not None
         return self.refund(refund_id, owner[0], owner[1], charges=charges,
-                           keep_usage_ns=keep_usage_ns, round_kept=round_kept)
+                           keep_usage_ns=keep_usage_ns, round_kept=round_kept,
+                           event_cost_pieces=pieces)
 
     def refund(
         self, request_id: str, tenant: str, account: str, *, debit_request_id: str | None = None,
         charges: list[Charge] | None = None, keep_usage_ns: int | None = None,
-        round_kept: bool = False,
+        round_kept: bool = False, event_cost_pieces: list[dict[str, Any]] | None = None,
     ) -> RefundResult:
         """Give back charges: those given, or those of an earlier debit (by its request id).
 
@@ -452,6 +461,9 @@ class AccountService:
         if keep_usage_ns is not None:
             kept, charges = trim_charges(charges, keep_usage_ns)
         to_refund = charges
+        # merged and trimmed before the account is locked; only the rounding is known inside
+        base_ec = None if event_cost_pieces is None else kept_event_cost(
+            event_cost_pieces, keep_usage_ns or 0, decimals=self.decimals)
 
         now = datetime.now(UTC)
 
@@ -459,14 +471,18 @@ class AccountService:
             before = {b.uuid: b.value for b in acc.balances}
             others = list(shared.members.values()) if shared is not None else []
             money = refund_charges(acc, to_refund, decimals=self.decimals, others=others)
+            diff = Decimal(0)
             if round_kept:
                 # RefundRounding at session end: the kept charges cost their rounded sum
                 diff = rounded_cost(kept) - sum((c.total_cost for c in kept), Decimal(0))
                 _charge_rounding(acc, kept, diff, self.decimals, shared)
                 money -= diff
-            return {"Refunded": money, "Charges": [c.to_json() for c in to_refund],
-                    "Kept": [c.to_json() for c in kept],
-                    "Events": self._check_triggers(acc, before, now)}
+            out = {"Refunded": money, "Charges": [c.to_json() for c in to_refund],
+                   "Kept": [c.to_json() for c in kept],
+                   "Events": self._check_triggers(acc, before, now)}
+            if base_ec is not None:
+                out["EventCost"] = session_event_cost(base_ec, kept, diff, decimals=self.decimals)
+            return out
 
         # Charges of a shared-group debit name balances of other members: those accounts are
         # changed with the caller's, in one transaction under their row locks.
@@ -483,6 +499,7 @@ class AccountService:
             request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
             [Charge.from_json(c) for c in r["Kept"]], applied.replayed,
             [ActionEvent(e["kind"], e["data"]) for e in r.get("Events", [])],
+            r.get("EventCost"),
         )
 
     def set_account(

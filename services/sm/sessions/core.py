@@ -36,7 +36,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from cgrpy.cgrid import cgrid_of
-from cgrpy.event import CGREvent
+from cgrpy.event import CGREvent, loads_exact
 from cgrpy.units import HOUR, SECOND, UNLIMITED_NS, UnitError, parse_duration
 from services.sm.sessions.backends import BackendError, Backends
 from services.sm.sessions.reuse import ReuseCache
@@ -912,7 +912,10 @@ class SessionManager:
                 log.exception("persisting unsettled session %s failed", s.cgrid)
 
     async def _settle(self, s: Session, run: SRun) -> None:
-        if not run.prepaid or (not run.debit_ids and run.total_usage_ns == 0):
+        if not run.prepaid:
+            return
+        run.event.event["CostDetails"] = None  # until the refund answers what the run kept
+        if not run.debit_ids and run.total_usage_ns == 0:
             return
         not_charged = run.total_usage_ns - run.charged_ns
         if not_charged > 0:
@@ -930,7 +933,22 @@ class SessionManager:
                 raise BackendError(f"RALS_ERROR:{e.word}") from e
             run.charged_ns -= ref.refunded_usage_ns
             run.cost -= ref.refunded_cost
+            run.event.event["CostDetails"] = self._kept_cost_details(ref.event_cost_json, s, run)
             self.metrics.inc("refunds", run.run_id)
+
+    def _kept_cost_details(self, ec_json: str, s: Session, run: SRun) -> str | None:
+        """The prepaid CDR's CostDetails: RALs' EventCost of what the run kept (its debits'
+        EventCosts merged and trimmed), only when its Cost is the run's cost, the CDR's Cost;
+        none rather than a document that disagrees with it (or when a debit kept none)."""
+        if not ec_json:
+            return None
+        cost = loads_exact(ec_json).get("Cost")
+        if cost is not None and Decimal(cost) == run.cost:
+            return ec_json
+        self.metrics.inc("cost_details_dropped", run.run_id)
+        log.warning("%s run %s: EventCost Cost %s is not the session cost %s: CostDetails left null",
+                    s.origin_id, run.run_id, cost, run.cost)
+        return None
 
     # ------------------------------------------------------------------ ResourceS
 

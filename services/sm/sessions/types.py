@@ -60,6 +60,8 @@ class DebitResult:
 class RefundResult:
     refunded_usage_ns: int
     refunded_cost: Decimal
+    # the EventCost JSON of what the run keeps (its debits' merged and trimmed); "" = none
+    event_cost_json: str = ""
 
 
 @dataclass(frozen=True)
