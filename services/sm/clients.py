@@ -172,6 +172,7 @@ class GrpcBackends:
         try:
             cd = descriptor_from_event(run_event, usage_ns=usage_ns, offset_ns=offset_ns, loop_index=loop_index)
             cd.max_cost_so_far = money_str(max_cost_so_far)  # MaxCost *disconnect across pieces
+            cd.cgrid = cd.cgrid or cgrid_of(run_event)  # the CGRID of the EventCost RALs keeps
             req = rals_pb2.DebitRequest(
                 call=cd,
                 request_id=request_id,
