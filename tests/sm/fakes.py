@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from cgrpy.event import CGREvent
+from cgrpy.event import CGREvent, dumps_exact
 from services.sm.sessions.backends import BackendError
 from services.sm.sessions.types import (
     AttributesReply,
@@ -49,6 +49,10 @@ class FakeBackends:
     resource_limit: int = 2
     resource_accounts: tuple[str, ...] = ("1001",)
     resource_usages: set[str] = field(default_factory=set)
+    # Refund's EventCost of what a run keeps, as RALs answers it: a stand-in document whose
+    # Cost is the kept cost plus ``event_cost_skew`` (a document that disagrees); None = no
+    # document (a debit kept none)
+    event_cost_skew: Decimal | None = None
 
     async def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -137,9 +141,16 @@ class FakeBackends:
         back = max(0, charged - keep)
         cost = self.price * (back // self.increment_ns)
         self.balances[acc] += cost
-        res = RefundResult(back, cost)
+        res = RefundResult(back, cost, self._event_cost(debit_ids, cost, keep_usage_ns))
         self.journal[request_id] = res
         return res
+
+    def _event_cost(self, debit_ids: list[str], refunded: Decimal, keep_ns: int) -> str:
+        if self.event_cost_skew is None:
+            return ""
+        debits = [self.journal[i] for i in debit_ids]
+        kept = sum((d.cost for d in debits if isinstance(d, DebitResult)), Decimal(0)) - refunded
+        return dumps_exact({"Cost": kept + self.event_cost_skew, "Usage": keep_ns, "Charges": []})
 
     async def cdrs_process_cdr(
         self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool

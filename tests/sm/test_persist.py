@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from cgrpy.event import CGREvent
+from cgrpy.event import CGREvent, loads_exact
 from services.sm.sessions.core import SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
 from services.sm.store import SessionStore, default_path, session_from_record, session_record
@@ -307,3 +307,35 @@ async def test_restored_event_session_waits_for_its_accounting_event(tmp_path: P
     assert fb.balances["1001"] == Decimal("99.77")
     await sm2.shutdown()
     store2.close()
+
+
+async def test_cost_details_survive_a_restart_and_a_disagreeing_one_is_null(tmp_path: Path) -> None:
+    """A prepaid run's CostDetails (the EventCost RALs' refund answers) is kept with the closed
+    session, so a restart posting its CDR still carries it; one whose Cost is not the run's
+    cost is left null rather than stored wrong."""
+    fb = FakeBackends(event_cost_skew=Decimal(0))
+    path = tmp_path / "s.sqlite"
+    store = SessionStore(path)
+    sm = _sm(fb, store)
+    await sm.initiate(_event(), SessionFlags())
+    assert await sm.terminate(_event(Usage="30ms")) is None
+    await _crash(sm, store)
+    store2 = SessionStore(path)
+    sm2 = _sm(fb, store2)
+    sm2.restore(store2.load())
+    assert await sm2.process_cdr(_event(Usage="30ms")) is None
+    (cdr, _), = fb.cdrs
+    details = loads_exact(cdr.get("CostDetails"))
+    assert details["Cost"] == cdr.get("Cost") == Decimal("0.03") and details["Usage"] == 30 * MS
+    await sm2.shutdown()
+    store2.close()
+
+    fb = FakeBackends(event_cost_skew=Decimal("0.00001"))
+    sm3 = _sm(fb, SessionStore(tmp_path / "other.sqlite"))
+    await sm3.initiate(_event("call-2@h"), SessionFlags())
+    assert await sm3.terminate(_event("call-2@h", Usage="30ms")) is None
+    assert await sm3.process_cdr(_event("call-2@h", Usage="30ms")) is None
+    (cdr, _), = fb.cdrs
+    assert cdr.get("CostDetails") is None and cdr.get("Cost") == Decimal("0.03")
+    assert sm3.metrics.get("cost_details_dropped", "*default") == 1
+    await sm3.shutdown()

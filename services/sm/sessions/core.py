@@ -914,7 +914,7 @@ class SessionManager:
     async def _settle(self, s: Session, run: SRun) -> None:
         if not run.prepaid:
             return
-        run.event.event["CostDetails"] = None  # until the refund answers what the run kept
+        run.event.event.pop("CostDetails", None)  # until the refund answers what the run kept
         if not run.debit_ids and run.total_usage_ns == 0:
             return
         not_charged = run.total_usage_ns - run.charged_ns
@@ -933,7 +933,9 @@ class SessionManager:
                 raise BackendError(f"RALS_ERROR:{e.word}") from e
             run.charged_ns -= ref.refunded_usage_ns
             run.cost -= ref.refunded_cost
-            run.event.event["CostDetails"] = self._kept_cost_details(ref.event_cost_json, s, run)
+            details = self._kept_cost_details(ref.event_cost_json, s, run)
+            if details is not None:
+                run.event.event["CostDetails"] = details
             self.metrics.inc("refunds", run.run_id)
 
     def _kept_cost_details(self, ec_json: str, s: Session, run: SRun) -> str | None:
@@ -1019,7 +1021,9 @@ class SessionManager:
                     continue  # posted from the session (ProcessCDR late, or a duplicate)
                 for run in s.runs:
                     for k, v in event.event.items():
-                        if k not in run.event.event and k != "OriginID":
+                        # a prepaid run's CostDetails is the session's (or none), never the CDR's
+                        if k not in run.event.event and k != "OriginID" and not (
+                                k == "CostDetails" and run.prepaid):
                             run.event.event[k] = v
                 await self._post_cdrs(s, from_session=True)
         except BackendError as e:
