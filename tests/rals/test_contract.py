@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from cgrates.v1 import common_pb2, rals_pb2, rals_pb2_grpc
+from cgrpy.event import loads_exact
 from cgrpy.units import SECOND, parse_time, to_unix_nano
 from services.rals.server import RalsServer
 from tests.harness import serve
@@ -67,6 +68,27 @@ async def test_provisioned_accounts_debit_refund_idempotent(db_url):
         assert r2.duplicate and r1.refunded_cost == r2.refunded_cost
         acc = await stub.GetAccount(rals_pb2.AccountRequest(tenant="cgrates.org", account="1001"))
         assert monetary(acc) == Decimal("9.4") + Decimal(r1.refunded_cost)
+
+
+async def test_session_debits_keep_their_event_cost_and_the_refund_answers_it_merged(sqlite_url):
+    async with serve(RalsServer, sqlite_url) as svc:
+        stub = rals_pb2_grpc.RalsServiceStub(svc.channel)
+        ids = ["cg2:*default:0", "cg2:*default:1"]
+        for n, (offset_s, usage_s) in enumerate(((0, 70), (70, 30))):
+            piece = cd(usage_s=usage_s, cgrid="cg2", run_id="*default", loop_index=n,
+                       duration_index_ns=(offset_s + usage_s) * SECOND)
+            piece.time_start_unix_ns = T0 + offset_s * SECOND
+            res = await stub.Debit(rals_pb2.DebitRequest(call=piece, request_id=ids[n], request_type="*prepaid",
+                                                         allow_partial=True, keep_event_cost=True))
+            assert res.cost_details_json == ""  # kept in the journal, not answered
+        ref = rals_pb2.RefundRequest(debit_request_ids=ids, keep_usage_ns=85 * SECOND, refund_id="cg2:*default:refund",
+                                     round_kept=True, want_event_cost=True)
+        r1, r2 = await stub.Refund(ref), await stub.Refund(ref)
+        ec = loads_exact(r1.event_cost_json)
+        assert r2.duplicate and r2.event_cost_json == r1.event_cost_json
+        # 0.4 + 0.2 + 40 x 0.00167 charged, 15 x 0.00167 back, +0.00005 rounding kept
+        assert (ec["CGRID"], ec["Usage"], ec["Cost"]) == ("cg2", 85 * SECOND, Decimal("0.6418"))
+        assert Decimal("0.6668") - Decimal(r1.refunded_cost) == ec["Cost"]
 
 
 async def test_max_usage_and_errors(pg_url):

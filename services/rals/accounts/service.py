@@ -432,8 +432,10 @@ class AccountService:
             summary = stored.get("AccountSummary") or {}
             owner = owner or (summary.get("Tenant", ""), summary.get("ID", ""))
             charges += [Charge.from_json(ch) for ch in stored.get("Charges", [])]
-            if pieces is not None:  # one debit without its EventCost: no document at all
-                pieces = pieces + [stored["EventCost"]] if stored.get("EventCost") else None
+            if pieces is not None and stored.get("EventCost"):
+                pieces.append(stored["EventCost"])
+            else:  # one debit without its EventCost: no document at all
+                pieces = None
         assert owner is not None
         return self.refund(refund_id, owner[0], owner[1], charges=charges,
                            keep_usage_ns=keep_usage_ns, round_kept=round_kept,
