@@ -49,6 +49,7 @@ from cgrates.v1 import (
     sm_pb2_grpc,
 )
 from cgrpy.config import SERVICES
+from cgrpy.event import loads_exact
 from cgrpy.runtime.healthcheck import check
 
 TENANT = "cgrates.org"
@@ -555,6 +556,22 @@ def problems(calls: list[Call], cdrs: list[cdre_pb2.CDR], debited: Decimal) -> l
     total = sum((Decimal(c.cost) for c in cdrs if Decimal(c.cost) > 0), Decimal(0))
     if total != debited:
         out.append(f"money debited {debited} != sum of CDR costs {total}")
+    wrong = wrong_cost_details(cdrs)
+    if wrong:
+        out.append(f"{len(wrong)} CDR(s) whose CostDetails Cost is not their Cost: {wrong[:5]}")
+    return out
+
+
+def wrong_cost_details(cdrs: list[cdre_pb2.CDR]) -> list[str]:
+    """Session-charged CDRs carrying an EventCost that disagrees with their Cost (a session
+    adopted or resumed must give the right document or none)."""
+    out = []
+    for c in cdrs:
+        if c.cost_source != "*sessions" or c.cost_details_json in ("", "null"):
+            continue
+        ec_cost = loads_exact(c.cost_details_json).get("Cost")
+        if ec_cost is None or Decimal(ec_cost) != Decimal(c.cost):
+            out.append(f"{c.origin_id} {c.run_id} Cost {c.cost} CostDetails.Cost {ec_cost}")
     return out
 
 
@@ -649,6 +666,9 @@ async def _settle(target: Target, calls: list[Call], before: dict[str, Decimal],
             cdrs = await cdrs_of(target, origins)
             debited = sum((before[a] - after[a] for a in ACCOUNTS), Decimal(0))
             found = problems(calls, cdrs, debited)
+            sessions = [c for c in cdrs if c.cost_source == "*sessions"]
+            target.measured["session_cdrs_with_cost_details"] = (
+                f"{sum(c.cost_details_json not in ('', 'null') for c in sessions)}/{len(sessions)}")
             if not found:
                 left = await sm_sessions(target)
                 if left == 0:

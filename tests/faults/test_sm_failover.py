@@ -43,7 +43,8 @@ def test_kill_the_sm_charging_the_calls_mid_call_loses_and_doubles_nothing(suite
     print(f"\nSM takeover after kill -9 of {m.get('victim')}: {m.get('takeover_s')} s "
           f"({m.get('sessions_before')} session(s) in the StorDB at the kill; owners after "
           f"{m.get('owners_after')}); {out.answered}/{out.calls} calls answered, {out.errors} with "
-          f"errors, settled in {out.settle_s:.1f} s, debited {out.debited}; errors {m.get('errors_seen')}")
+          f"errors, settled in {out.settle_s:.1f} s, debited {out.debited}; errors {m.get('errors_seen')}; "
+          f"session CDRs with CostDetails {m.get('session_cdrs_with_cost_details')}")
     text = suite.suite.read_output()
     for line in text.splitlines():
         if any(k in line for k in ("sm.adopted", "sm.restored_reconciled", "sm.owner")):
@@ -59,6 +60,10 @@ def test_kill_the_sm_charging_the_calls_mid_call_loses_and_doubles_nothing(suite
     assert out.debited > 0
     # the survivor adopted the sessions and the switch confirmed them there (charging resumed)
     assert "sm.adopted" in text and "sm.restored_reconciled" in text
+    # adopted sessions name the same debits in RALs' journal: every prepaid CDR keeps the merged
+    # EventCost (problems() above refuses one whose Cost is not the CDR's)
+    with_details, sessions = m["session_cdrs_with_cost_details"].split("/")
+    assert int(sessions) > 0 and with_details == sessions, m
 
     # `cgr status --json`: both SM replicas SERVING (the killed one restarted), each with its own
     # OpenSIPS listener under "opensips"
