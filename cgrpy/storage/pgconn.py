@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 
 T = TypeVar("T")
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+_MAX_PLANS = 512
 
 
 def libpq_url(engine: Engine) -> str:
@@ -178,5 +179,9 @@ class CoreConn:
         key = (id(stmt), keys)
         plan = cls._plans.get(key)
         if plan is None:
+            if len(cls._plans) >= _MAX_PLANS:
+                # meant for statements built once; a caller building them per call must not
+                # make this grow (and keep its statements alive) without end
+                cls._plans.clear()
             plan = cls._plans[key] = _Compiled(stmt, keys)
         return plan
