@@ -6,10 +6,19 @@ validation, RALs's parser), so a malformed one is refused before anything change
 names the field. ``Address`` ``*internal`` is cgrpy's own JSON-RPC API (RALs reaches it through SM's
 gRPC ``CallApi``); ``host:port`` is a JSON-RPC server over TCP (v0.10's ``*json`` transport, Go's
 ``net/rpc/jsonrpc``: one JSON object per request and per reply on the connection). ``*gob``
-(Go's binary encoding) is refused: nothing here speaks it. Params holding Go templates
-(``<<...>>``, filled from the account in v0.10) are refused by name too: the Params go as written.
-Those two are well-formed v0.10 (``unsupported``): a set made over the API is refused, a folder
-with one loads with a warning and the action fails, changing nothing, when it runs.
+(Go's binary encoding) is refused: nothing here speaks it; well-formed v0.10 (``unsupported``),
+a set made over the API is refused, a folder with one loads with a warning and the action fails,
+changing nothing, when it runs.
+
+Templates: as in v0.10, ExtraParameters is a Go text/template with ``<< >>`` delimiters, filled
+when the action runs from ``.Account`` (the account as v0.10's ``engine.Account`` JSON) and
+``.Action`` (``engine.Action``: ``Id``, ``ActionType``, ``ExtraParameters``, ``Filter``,
+``ExpirationString``, ``Weight``, ``Balance``). cgrpy fills field paths (``<<.Account.ID>>``,
+``<<.Action.Balance.Value.Static>>``) to a text, a number, a boolean or ``<nil>`` (as Go prints a
+nil pointer; a field *of* a nil pointer is an error, as in Go); anything else of Go's template language (pipelines, functions, ``if``/``range``)
+and a path to a map or list are refused by name. A number is printed exactly (v0.10 prints Go's
+``%v`` of a float64: ``1e+06`` for a million). Loading checks the template's paths and that
+the text is valid ExtraParameters with every path filled.
 
 :func:`jsonrpc_call` is blocking on purpose, run in a thread by RALs (as :mod:`cgrpy.httppost`).
 """
@@ -17,8 +26,10 @@ with one loads with a warning and the action fails, changing nothing, when it ru
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from cgrpy.event import dumps_exact, loads_exact
@@ -29,8 +40,10 @@ JSON_TRANSPORT = "*json"
 GOB_TRANSPORT = "*gob"
 _KNOWN = {"Address", "Transport", "Method", "Attempts", "Async", "Params"}
 MAX_REPLY_BYTES = 16 * 1024 * 1024
-# v0.10 fills Params from the account with Go templates between << >> (or {{ }})
-TEMPLATE_MARKS = ("<<", "{{")
+# v0.10 fills ExtraParameters from the account and action with a Go template between << >>
+_TEMPLATE = re.compile(r"<<(.*?)>>", re.S)
+_FIELD_PATH = re.compile(r"\s*((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$")
+TEMPLATE_ROOTS = ("Account", "Action")
 
 
 class CgrRpcError(ValueError):
@@ -97,8 +110,58 @@ def _attempts(obj: dict[str, Any]) -> int:
     return n
 
 
+def template_paths(text: str) -> list[list[str]]:
+    """The field paths of ExtraParameters' ``<<...>>`` actions, each as its names
+    (``<<.Account.ID>>`` -> ``["Account", "ID"]``); :class:`CgrRpcError` for anything else."""
+    paths = []
+    for m in _TEMPLATE.finditer(text):
+        fm = _FIELD_PATH.fullmatch(m.group(1))
+        names = fm.group(1).split(".")[1:] if fm else []
+        if not names or names[0] not in TEMPLATE_ROOTS:
+            raise CgrRpcError("ExtraParameters", f"template <<{m.group(1)}>>: only field paths of "
+                              ".Account or .Action are supported", unsupported=True)
+        paths.append(names)
+    return paths
+
+
+def _go_text(value: Any, path: str) -> str:
+    """A value as Go's text/template prints it (exact for numbers, see the module doc)."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal):
+        return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+    raise CgrRpcError("ExtraParameters", f"template <<{path}>>: not a text, number or boolean")
+
+
+def fill_template(text: str, data: dict[str, Any]) -> str:
+    """ExtraParameters with each ``<<.Path>>`` replaced by its value in ``data`` (v0.10 field
+    names; a missing field is an error naming it, as Go's "can't evaluate field")."""
+    template_paths(text)
+
+    def one(m: re.Match[str]) -> str:
+        path = m.group(1).strip()
+        node: Any = data
+        for name in path.split(".")[1:]:
+            if node is None:  # as Go: "nil pointer evaluating ..." (an action run without account)
+                raise CgrRpcError("ExtraParameters", f"template <<{path}>>: nil pointer before {name}")
+            if not isinstance(node, dict) or name not in node:
+                raise CgrRpcError("ExtraParameters", f"template <<{path}>>: no field {name}")
+            node = node[name]
+        return _go_text(node, path)
+
+    return _TEMPLATE.sub(one, text)
+
+
 def parse_cgr_rpc(text: str) -> CgrRpc:
-    """ExtraParameters -> :class:`CgrRpc`; :class:`CgrRpcError` naming the bad field."""
+    """ExtraParameters -> :class:`CgrRpc`; :class:`CgrRpcError` naming the bad field. A
+    template is checked with every path filled with 0 (valid inside or outside a JSON string);
+    its call is built from :func:`fill_template`'s text when the action runs."""
+    if template_paths(text):
+        text = _TEMPLATE.sub("0", text)
     try:
         obj = loads_exact(text) if text.strip() else None
     except (json.JSONDecodeError, ValueError) as exc:
@@ -112,10 +175,6 @@ def parse_cgr_rpc(text: str) -> CgrRpc:
     if not isinstance(method, str) or "." not in method.strip():
         raise CgrRpcError("ExtraParameters.Method", "missing or not Service.Method")
     params = obj.get("Params")
-    if any(mark in dumps_exact(params) for mark in TEMPLATE_MARKS):
-        raise CgrRpcError("ExtraParameters.Params",
-                          "templates (<<...>>, {{...}}) are not supported; give the Params as they are",
-                          unsupported=True)
     is_async = obj.get("Async", False)
     if not isinstance(is_async, bool):
         raise CgrRpcError("ExtraParameters.Async", f"not a boolean: {is_async!r}")
@@ -160,4 +219,5 @@ def jsonrpc_call(address: str, method: str, params: Any, timeout_s: float) -> An
     return reply.get("result")
 
 
-__all__ = ["INTERNAL", "CgrRpc", "CgrRpcError", "RpcError", "jsonrpc_call", "parse_cgr_rpc"]
+__all__ = ["INTERNAL", "CgrRpc", "CgrRpcError", "RpcError", "fill_template", "jsonrpc_call",
+           "parse_cgr_rpc", "template_paths"]

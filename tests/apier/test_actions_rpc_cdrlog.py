@@ -109,6 +109,25 @@ def test_cgr_rpc_calls_a_json_rpc_server_with_attempts(tcp) -> None:
         rec.close()
 
 
+def test_cgr_rpc_template_is_filled_from_the_account_and_the_action(tcp, http) -> None:
+    rec = JsonRpcReceiver()
+    try:
+        acc = "rpc_tpl_1"
+        assert ok(tcp.call("APIerSv2.SetAccount", {"Account": acc})) == "OK"
+        extra = ('{"Address": "ADDR", "Method": "Remote.Dest", "Params": {"Id": "<<.Account.GetID>>", '
+                 '"Full": "<<.Account.ID>>", "Set": "<<.Action.Id>>", "Weight": <<.Action.Weight>>, '
+                 '"Neg": <<.Account.AllowNegative>>}}').replace("ADDR", rec.addr)
+        assert ok(tcp.call("APIerSv1.SetActions", {"ActionsId": "ACT_RPC_TPL", "Overwrite": True, "Actions": [
+            {"Identifier": "*cgr_rpc", "ExtraParameters": extra, "Weight": 10}]})) == "OK"
+        assert ok(http.call("APIerSv1.ExecuteAction", {"Account": acc, "ActionsId": "ACT_RPC_TPL"})) == "OK"
+        _wait(lambda: rec.calls)
+        assert rec.calls[0]["method"] == "Remote.Dest"
+        assert rec.calls[0]["params"] == [{"Id": acc, "Full": f"cgrates.org:{acc}", "Set": "ACT_RPC_TPL",
+                                           "Weight": 10, "Neg": False}]
+    finally:
+        rec.close()
+
+
 def test_cgr_rpc_internal_calls_cgrpy_s_own_api(tcp) -> None:
     assert ok(tcp.call("APIerSv1.SetActions", {"ActionsId": "ACT_RPC_INTERNAL", "Overwrite": True, "Actions": [
         {"Identifier": "*cgr_rpc", "ExtraParameters": json.dumps({
@@ -124,8 +143,8 @@ def test_cgr_rpc_internal_calls_cgrpy_s_own_api(tcp) -> None:
     (json.dumps({"Address": "*internal", "Params": {}}), "ExtraParameters.Method"),
     (json.dumps({"Address": "127.0.0.1:2013", "Transport": "*gob", "Method": "APIerSv2.SetAccount"}),
      "ExtraParameters.Transport: *gob"),
-    (json.dumps({"Method": "APIerSv2.SetAccount", "Params": {"Account": "<<.Account.ID>>"}}),
-     "ExtraParameters.Params: templates"),
+    (json.dumps({"Method": "APIerSv2.SetAccount", "Params": {"Account": '<<.Account.ID | printf "%s">>'}}),
+     "ExtraParameters: template <<.Account.ID | printf"),
     (json.dumps({"Address": "nowhere", "Method": "APIerSv2.SetAccount"}), "ExtraParameters.Address"),
 ])
 def test_bad_cgr_rpc_is_refused_and_changes_nothing(tcp, extra: str, named: str) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from cgrpy.cgrrpc import INTERNAL, CgrRpcError, RpcError, jsonrpc_call, parse_cgr_rpc
+from cgrpy.cgrrpc import INTERNAL, CgrRpcError, RpcError, fill_template, jsonrpc_call, parse_cgr_rpc
 from tests.apier.test_actions_rpc_cdrlog import JsonRpcReceiver
 from tests.suite import free_port
 
@@ -31,7 +31,9 @@ def test_defaults_and_exact_params() -> None:
     ('{"Method": "A.B", "Transport": "*msgpack"}', "ExtraParameters.Transport", False),
     ('{"Method": "A.B", "Adress": "x:1"}', "ExtraParameters.Adress", False),
     ('{"Method": "A.B", "Transport": "*gob"}', "ExtraParameters.Transport", True),
-    ('{"Method": "A.B", "Params": {"Id": "<<.Account.GetID>>"}}', "ExtraParameters.Params", True),
+    ('{"Method": "A.B", "Params": {"Id": "<<printf \\"%s\\" .Account.ID>>"}}', "ExtraParameters", True),
+    ('{"Method": "A.B", "Params": {"Id": "<<.Sq.ID>>"}}', "ExtraParameters", True),
+    ('{"Method": "A.B", "Params": <<.Account.ID>>x}', "ExtraParameters", False),  # not JSON once filled
 ])
 def test_bad_parameters_name_the_field(text: str, field: str, unsupported: bool) -> None:
     with pytest.raises(CgrRpcError) as exc:
@@ -51,3 +53,27 @@ def test_jsonrpc_call_over_tcp() -> None:
         rec.close()
     with pytest.raises(RpcError, match="Remote.Take"):
         jsonrpc_call(f"127.0.0.1:{free_port()}", "Remote.Take", {}, 2.0)
+
+
+def test_a_template_is_checked_at_load_and_filled_when_the_action_runs() -> None:
+    text = ('{"Method": "APIerSv2.SetDestination", "Params": {"Id": "<<.Account.GetID>>", '
+            '"Weight": <<.Action.Weight>>, "Type": "<<.Action.Balance.Type>>", '
+            '"Neg": <<.Account.AllowNegative>>, "Uuid": "<<.Action.Balance.Uuid>>"}}')
+    assert parse_cgr_rpc(text).method == "APIerSv2.SetDestination"  # paths filled with 0
+    filled = fill_template(text, {
+        "Account": {"ID": "cgrates.org:1001", "GetID": "1001", "AllowNegative": False},
+        "Action": {"Weight": Decimal("10.50"), "Balance": {"Type": "*monetary", "Uuid": None}},
+    })
+    assert parse_cgr_rpc(filled).params == {"Id": "1001", "Weight": Decimal("10.5"),
+                                           "Type": "*monetary", "Neg": False, "Uuid": "<nil>"}
+
+
+@pytest.mark.parametrize(("text", "data", "named"), [
+    ('{"Method": "A.B", "Params": "<<.Account.Nope>>"}', {"Account": {"ID": "x"}}, "no field Nope"),
+    ('{"Method": "A.B", "Params": "<<.Account.ID>>"}', {"Account": None}, "nil pointer"),
+    ('{"Method": "A.B", "Params": "<<.Account.BalanceMap>>"}', {"Account": {"BalanceMap": {}}},
+     "not a text, number or boolean"),
+])
+def test_a_template_that_cannot_be_filled_names_the_path(text: str, data: dict, named: str) -> None:
+    with pytest.raises(CgrRpcError, match=named):
+        fill_template(text, data)

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from cgrpy.cgrrpc import CgrRpcError, parse_cgr_rpc
+from cgrpy.cgrrpc import CgrRpcError, fill_template, parse_cgr_rpc, template_paths
 from cgrpy.event import loads_exact
 from cgrpy.units import UnitError, parse_decimal, parse_duration, parse_time
 from services.rals.accounts.model import (
@@ -600,15 +600,55 @@ def _cdrlog_action(run: _Run, action: Action) -> None:
 
 def _cgr_rpc(run: _Run, action: Action) -> None:
     """*cgr_rpc: the call for the caller to make once the set is committed (ExtraParameters were
-    checked when the action was parsed)."""
+    checked when the action was parsed; a template is filled here from the account as this
+    action finds it and the action itself, as v0.10 does)."""
+    text = action.extra_parameters
     try:
-        rpc = parse_cgr_rpc(action.extra_parameters)
+        if template_paths(text):
+            account = None if run.account is None else _template_account(run.account)
+            text = fill_template(text, {"Account": account, "Action": action_json(action)})
+        rpc = parse_cgr_rpc(text)
     except CgrRpcError as exc:
         raise AccountError("INVALID_ARGUMENT", f"{action.actions_id}: *cgr_rpc {exc}") from None
     run.events.append(ActionEvent(CGR_RPC, {
         "address": rpc.address, "method": rpc.method, "params": rpc.params,
         "attempts": rpc.attempts, "async": rpc.async_,
     }))
+
+
+def _template_account(acc: Account) -> dict[str, Any]:
+    """``.Account`` of a template: v0.10's engine.Account JSON, plus what its ``GetID`` method
+    answers (the account without its tenant; the engine's own test plan names it)."""
+    out = account_json(acc)
+    tenant_and_id = str(out["ID"]).split(":")
+    return {**out, "GetID": tenant_and_id[1] if len(tenant_and_id) == 2 else ""}
+
+
+def action_json(action: Action) -> dict[str, Any]:
+    """The action as v0.10's ``engine.Action`` (what a ``*cgr_rpc`` template reads as
+    ``.Action``); an unset balance field is null, as v0.10's nil pointers."""
+    bf = action.balance
+    try:
+        static = parse_decimal(action.units) if action.units.strip() else None
+    except UnitError:  # a duration or a value formula: no static number
+        static = None
+
+    def ids(v: frozenset[str] | None) -> dict[str, bool] | None:
+        return None if v is None else {x: True for x in sorted(v)}
+
+    return {
+        "Id": action.actions_id, "ActionType": action.action_type,
+        "ExtraParameters": action.extra_parameters, "Filter": action.filter,
+        "ExpirationString": bf.expiry_text or "", "Weight": action.weight,
+        "Balance": {
+            "Uuid": bf.uuid, "ID": bf.id, "Type": bf.type,
+            "Value": None if static is None else {"Method": "", "Params": None, "Static": static},
+            "ExpirationDate": None, "Weight": bf.weight, "DestinationIDs": bf.destination_ids,
+            "RatingSubject": bf.rating_subject, "Categories": ids(bf.categories),
+            "SharedGroups": ids(bf.shared_groups), "TimingIDs": ids(bf.timing_ids),
+            "Timings": None, "Disabled": bf.disabled, "Factor": None, "Blocker": bf.blocker,
+        },
+    }
 
 
 REMOVE_ACCOUNT = "*remove_account"
