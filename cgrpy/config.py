@@ -112,6 +112,10 @@ _BASE_KEYS: list[Key] = [
        "SM's durable CDR spool (CDRs accepted from OpenSIPS, not yet stored by cdre). On a "
        "Postgres StorDB the spool is the StorDB's sm_cdr_spool (shared by the SM replicas) and this "
        "file keeps only CDRs taken while the StorDB refused writes."),
+    _k("sm_cdr_direct_timeout", "duration", 500_000_000,
+       "How long SM waits for cdre to store a call's CDRs before it spools them instead (answering "
+       "OpenSIPS after the spool's commit; the spool delivers them, cdre stores a (CGRID, RunID) "
+       "once). At most half of sm_reply_timeout is used, leaving the spool time; 0s = always spool."),
     _k("sm_cdr_batch_window", "duration", 20_000_000,
        "How long SM's spool gathers CDRs (already durable, already answered) before handing them "
        "to cdre in one message; 0s = at once. Longer = fewer, larger messages; later CDRs in cdre."),

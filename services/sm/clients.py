@@ -34,6 +34,7 @@ from cgrpy.runtime.client import ServiceClient
 from cgrpy.runtime.owner_routes import TenantRoutes
 from cgrpy.units import money_str
 from cgrpy.wire import event_from_pb, event_to_pb
+from services.sm.cdrsend import CdrSender
 from services.sm.sessions.backends import BackendError
 from services.sm.sessions.types import (
     AttributesReply,
@@ -102,6 +103,11 @@ class GrpcBackends:
     def __init__(self, settings: Settings, spool: CdrSpool | SqlCdrSpool | None = None) -> None:
         self.settings = settings
         self.spool = spool
+        # CDRs straight to cdre, the spool as the fallback (services/sm/cdrsend.py); None: spool only
+        self.sender: CdrSender | None = None
+        direct_s = min(settings.sm_cdr_direct_timeout, settings.sm_reply_timeout // 2) / 1e9
+        if spool is not None and direct_s > 0:
+            self.sender = CdrSender(self.deliver_cdrs, spool, timeout_s=direct_s)
         self.attributes = ServiceClient(settings, "attributes", attributes_pb2_grpc.AttributesServiceStub)
         self.chargers = ServiceClient(settings, "chargers", chargers_pb2_grpc.ChargersServiceStub)
         # a RALs call goes straight to its account's owner among RALs replicas (no forwarding hop)
@@ -206,6 +212,10 @@ class GrpcBackends:
 
     async def cdrs_process_cdr(self, event: CGREvent, *, chargers: bool, attributes: bool, rals: bool) -> CdrResult:
         flags = {"chargers": chargers, "attributes": attributes, "rals": rals}
+        if self.sender is not None:
+            # committed by cdre (or, failing that, by the spool) before OK to OpenSIPS
+            await self.sender.put(event, flags)
+            return CdrResult(stored=0)
         if self.spool is not None:
             # durable first (group-committed), OK to OpenSIPS after: the forwarder delivers it
             await self.spool.aput(event, flags)
@@ -220,11 +230,14 @@ class GrpcBackends:
             raise _business(exc) from None
         return CdrResult(stored=len(resp.cdrs), duplicate=resp.duplicate)
 
-    async def deliver_cdrs(self, items: list[tuple[CGREvent, dict[str, bool]]]) -> list[Exception | None]:
-        """The spool's delivery: many CDRs in one ProcessCDRs; per CDR None (stored) or why not."""
+    async def deliver_cdrs(self, items: list[tuple[CGREvent, dict[str, bool]]], timeout_s: float | None = None,
+                           ) -> list[Exception | None]:
+        """Many CDRs in one ProcessCDRs; per CDR None (stored: cdre answers after its commit) or
+        why not. The spool's delivery retries; the direct hand-off (``timeout_s``) tries once."""
         req = cdre_pb2.ProcessCDRsRequest(cdrs=[_cdr_request(ev, fl) for ev, fl in items])
         # idempotent per (CGRID, RunID) in cdre, so retrying the whole batch is safe
-        resp = await self.cdrs.call("ProcessCDRs", req, idempotent=True)
+        resp = await self.cdrs.call("ProcessCDRs", req, idempotent=True, timeout=timeout_s,
+                                    attempts=1 if timeout_s else 3)
         return [None if r.code == 0 else _business(CGRError.from_message(r.message)) for r in resp.results]
 
     async def suppliers_get_suppliers(self, event: CGREvent) -> SuppliersReply:

@@ -32,10 +32,12 @@ class SessionCollector(Collector):
     """Exports the session core's counters and gauges on each scrape."""
 
     def __init__(self, sm: Any, spool_depth: Callable[[], int],
-                 connections: Callable[[], int] | None = None) -> None:
+                 connections: Callable[[], int] | None = None,
+                 cdr_paths: Callable[[], dict[str, int]] | None = None) -> None:
         self.sm = sm
         self.spool_depth = spool_depth
         self.connections = connections
+        self.cdr_paths = cdr_paths
 
     def collect(self) -> Iterator[Any]:
         counts = self.sm.metrics.counts
@@ -50,6 +52,13 @@ class SessionCollector(Collector):
                                       "Open connections from OpenSIPS's cgrates module.")
             conns.add_metric([], self.connections())
             yield conns
+        if self.cdr_paths is not None:
+            paths = CounterMetricFamily(
+                "cgrpy_sm_cdrs", "CDRs SM handed on, by the commit it answered after: direct (cdre "
+                "stored them) or spooled (cdre failed, was slow or refused them).", labels=["path"])
+            for path, n in self.cdr_paths().items():
+                paths.add_metric([path], n)
+            yield paths
         debits = CounterMetricFamily("cgrpy_sm_debits", "Session debits sent to RALs, by run.", labels=["run_id"])
         disconnects = CounterMetricFamily("cgrpy_sm_disconnects", "Calls SM cut off, by reason.", labels=["reason"])
         calls = CounterMetricFamily("cgrpy_sm_calls_started", "Sessions initiated (answered calls).", labels=["result"])
@@ -66,8 +75,9 @@ class SessionCollector(Collector):
 
 
 def register_session_collector(sm: Any, spool_depth: Callable[[], int],
-                               connections: Callable[[], int] | None = None) -> SessionCollector:
-    collector = SessionCollector(sm, spool_depth, connections)
+                               connections: Callable[[], int] | None = None,
+                               cdr_paths: Callable[[], dict[str, int]] | None = None) -> SessionCollector:
+    collector = SessionCollector(sm, spool_depth, connections, cdr_paths)
     REGISTRY.register(collector)
     return collector
 

@@ -256,8 +256,10 @@ class SmServer(BaseService):
         if mi is not None and advertised is not None:
             # event mode: keep OpenSIPS's acc events subscribed (renewed; healed after its restart)
             self._subscriber = asyncio.create_task(subscribe_forever(mi, advertised))
+        sender = self.backends.sender
         self._collector = metrics.register_session_collector(
-            self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0)
+            self.sm, self.spool.depth, lambda: len(self.listener.connections) if self.listener else 0,
+            (lambda: dict(sender.counts)) if sender is not None else None)
         if str(s.stordb_url).startswith("postgresql"):
             await self._shared_sessions(self._advertised())
         else:
@@ -386,6 +388,8 @@ class SmServer(BaseService):
         await self._drain(self.settings.grace_period / 1e9)
         if self.sm is not None:
             await self.sm.shutdown()
+        if self.backends is not None and self.backends.sender is not None:
+            await self.backends.sender.close()  # its fallback is the spool: before the spool
         if self.spool is not None:
             await self.spool.close()
         if self.session_store is not None:

@@ -1,8 +1,9 @@
 """SM's CDR spool: a CDR accepted from OpenSIPS is never lost.
 
-OpenSIPS sends each CDR once and does not retry, so SM writes it to a local SQLite file (fsync'd
-by SQLite's commit) *before* answering OK, and a forwarder hands spooled CDRs to cdre, retrying
-with backoff until cdre has stored them. cdre is idempotent on (CGRID, RunID), so a CDR delivered
+OpenSIPS sends each CDR once and does not retry. SM first hands a CDR straight to cdre
+(``services/sm/cdrsend.py``); one cdre did not store in time comes here: SM writes it to a local
+SQLite file (fsync'd by SQLite's commit) *before* answering OK, and a forwarder hands spooled
+CDRs to cdre, retrying with backoff until cdre has stored them. cdre is idempotent on (CGRID, RunID), so a CDR delivered
 twice (crash after delivery, before the spool row was deleted) is still stored and charged once.
 The spool is a plain file next to the service (``CGRPY_SM_SPOOL_PATH``), so it works even when
 the StorDB is down.

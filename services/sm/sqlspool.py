@@ -1,8 +1,9 @@
 """SM's CDR spool in the StorDB (Postgres): a CDR accepted from OpenSIPS outlives the SM replica
 that took it.
 
-The same contract as the local spool (``services/sm/spool.py``): OpenSIPS sends each CDR once, so
-SM answers OK only once the CDR is durable, and a forwarder hands spooled CDRs to cdre (idempotent
+The same contract as the local spool (``services/sm/spool.py``), and like it only for the CDRs cdre
+did not store when SM handed them over (``services/sm/cdrsend.py``): OpenSIPS sends each CDR
+once, so SM answers OK only once the CDR is durable, and a forwarder hands spooled CDRs to cdre (idempotent
 on (CGRID, RunID)) until it has stored them. Here the spool is the ``sm_cdr_spool`` table, an
 outbox every live replica forwards (``cgrpy/storage/outbox.py``: claimed for a while with
 ``FOR UPDATE SKIP LOCKED``, deleted once stored). A replica inserts its CDRs already claimed by

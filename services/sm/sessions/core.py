@@ -1047,11 +1047,12 @@ class SessionManager:
         await s.done.wait()
 
     async def _post_cdrs(self, s: Session, *, from_session: bool) -> None:
-        """Hand the session's CDRs to the spool, once (cdre also stores a (CGRID, RunID) once)."""
+        """Hand the session's CDRs on, once: committed by cdre, or by the spool when cdre did not
+        store them in time (cdre also stores a (CGRID, RunID) once)."""
         if s.cdr_state == CDR_POSTED:
             return
         before, s.cdr_state = s.cdr_state, CDR_POSTED  # a concurrent caller sees it posted
-        try:  # all runs at once: one group commit of the spool for the whole call
+        try:  # all runs at once: one ProcessCDRs (or one spool group commit) for the whole call
             await asyncio.gather(*(self.backends.cdrs_process_cdr(
                 run.event, chargers=False, attributes=False,
                 rals=run.request_type in _CDR_RATED_TYPES,
