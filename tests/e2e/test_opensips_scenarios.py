@@ -67,7 +67,7 @@ async def balance(rals, account: str) -> Decimal:
 
 
 async def wait_cdrs(cdrs, origin_id: str, n: int, timeout: float = 20.0) -> dict[str, cdre_pb2.CDR]:
-    """CDRs go through SM's spool to cdre asynchronously: poll."""
+    """A CDR cdre did not store at once reaches it through SM's spool later: poll."""
     flt = cdre_pb2.CDRFilter(origin_ids=[origin_id])
     deadline = time.monotonic() + timeout
     while True:
