@@ -150,6 +150,8 @@ async def test_cdrs_stored_by_cdre_directly_touch_no_spool(pg_url, tmp_path) -> 
         for i in range(6):  # stored when SM answered: no waiting
             assert _cdrs(st.db, f"direct-{i}") == [("*default", "0.6", "rated"), RAW]
         assert st.sender.counts == {"direct": 6, "spooled": 0}
+        assert REGISTRY.get_sample_value("cgrpy_sm_cdrs_total", {"path": "direct"}) == 6
+        assert REGISTRY.get_sample_value("cgrpy_sm_cdrs_total", {"path": "spooled"}) == 0
         assert _spool_inserts(st.db) == 0
         assert await _balance(st.rals) == before - Decimal("3.6")
 
