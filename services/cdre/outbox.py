@@ -2,15 +2,20 @@
 
 The pipeline writes a stored run's events to ``cdr_outbox`` in the transaction that stores the
 run, so an event exists exactly when its CDR does, and nothing is lost if cdre dies before
-delivering. This loop claims up to ``batch`` rows at a time (a lease, so several cdre replicas
-share one outbox without sending a row twice while its claimer lives), sends one
-``ProcessEvents`` per target and deletes the rows the target accepted. It sends when woken by a
-ProcessCDR, at most every ``interval_s`` (so events that arrive together travel together), or at
-once while a full batch is waiting; it also polls every ``poll_s`` for rows another replica or a
-crashed run left behind.
+delivering. One row holds the events of one group-committed transaction and the receivers
+still owed them (``batch:thresholds,stats``); a row left by an earlier cdre holds one event for
+one receiver and is delivered the same way. This loop claims up to ``claim_rows`` rows at a time
+(a lease, so several cdre replicas share one outbox without sending a row twice while its
+claimer lives), sends their events in ``ProcessEvents`` of at most ``batch`` events per target,
+deletes the rows every receiver took, and keeps a row that only some took for the others (a
+receiver is not sent a batch it took again). It sends when woken by a ProcessCDR, at most every
+``interval_s`` (so events that arrive together travel together), or at once while more rows are
+waiting; it also polls every ``poll_s`` for rows another replica or a crashed run left behind.
 
 Delivery is at least once: a crash after the target counted an event but before its row was
-deleted (or a lease that ran out) sends it again. The event id is ``<CGRID>:<RunID>``, and
+deleted (or a lease that ran out) sends it again, and so does a batch a receiver took only in
+part (the client splits a batch by tenant and owner; one part failing fails the batch, whose
+parts that arrived are then sent again). The event id is ``<CGRID>:<RunID>``, and
 every stat queue and threshold skips an id it has already counted, whichever replica gets the
 repeat (its recent ids are saved with its state: ``cgrpy.storage.applied``), so a repeat within
 that window (10 minutes) is not counted twice.
@@ -21,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 
+from cgrpy.event import CGREvent
 from services.cdre.backends import BackendError, CdrBackends
-from services.cdre.store import OUTBOX_TARGETS, CdrStore, OutboxItem
+from services.cdre.store import OUTBOX_TARGETS, CdrStore, OutboxBatch
 
 log = logging.getLogger("cgrpy.cdre")
 
@@ -37,6 +42,7 @@ class OutboxDeliverer:
         *,
         interval_s: float = 0.25,
         batch: int = 500,
+        claim_rows: int = 100,
         lease_s: float = 30.0,
         poll_s: float = 1.0,
         max_backoff_s: float = 10.0,
@@ -45,6 +51,8 @@ class OutboxDeliverer:
         self.backends = backends
         self.interval_s = interval_s
         self.batch = batch
+        # rows, not events: a row holds up to one writer batch (256) of events
+        self.claim_rows = claim_rows
         self.lease_ns = int(lease_s * 1e9)
         self.poll_s = poll_s
         self.max_backoff_s = max_backoff_s
@@ -52,7 +60,7 @@ class OutboxDeliverer:
         self._task: asyncio.Task[None] | None = None
         self._backoff = 0.0
         self._claimed: list[int] = []  # rows this deliverer holds right now
-        self.delivered = 0
+        self.delivered = 0  # events taken by a receiver (an event for two receivers: 2)
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,7 +90,7 @@ class OutboxDeliverer:
             except TimeoutError:
                 pass
             self._wake.clear()
-            # let events that arrive together travel together
+            # let events that arrive together travel together (a backlog goes at once)
             await asyncio.sleep(max(0.0, last + self.interval_s - time.monotonic()))
             last = time.monotonic()
             try:
@@ -92,42 +100,36 @@ class OutboxDeliverer:
             except Exception as exc:  # noqa: BLE001 - StorDB down: rows stay, try again later
                 log.warning("cdr outbox delivery failed: %s", exc)
                 claimed = 0
-            if claimed >= self.batch:
+            if claimed >= self.claim_rows:
                 self._wake.set()  # more waiting
+                last = 0.0
             if self._backoff:
                 await asyncio.sleep(self._backoff)
 
     async def deliver_once(self) -> int:
-        """Claim and deliver one batch; returns how many rows were claimed."""
-        items = await asyncio.to_thread(self.store.claim_outbox, self.batch, self.lease_ns)
-        if not items:
+        """Claim and deliver one round of rows; returns how many rows were claimed."""
+        rows = await asyncio.to_thread(self.store.claim_outbox, self.claim_rows, self.lease_ns)
+        if not rows:
             return 0
-        self._claimed = [i.id for i in items]
-        by_target: dict[str, list[OutboxItem]] = defaultdict(list)
-        for it in items:
-            by_target[it.target].append(it)
-        done: list[int] = []
-        failed: list[int] = []
+        self._claimed = [r.id for r in rows]
+        took: dict[int, set[str]] = {r.id: set() for r in rows}  # receivers that took a row
         for target in OUTBOX_TARGETS:
-            group = by_target.pop(target, [])
-            if group:
-                (done if await self._send(target, group) else failed).extend(i.id for i in group)
-        for target, group in by_target.items():  # written by a newer cdre: keep for it
-            log.warning("cdr outbox: unknown target %r, %d events kept", target, len(group))
-            failed.extend(i.id for i in group)
-        await asyncio.to_thread(self.store.ack_outbox, done)
-        self.delivered += len(done)
-        if failed:
+            for part in _parts([r for r in rows if target in r.targets], self.batch):
+                if await self._send(target, [e for r in part for e in r.events]):
+                    for r in part:
+                        took[r.id].add(target)
+        done, narrowed, failed = _settle(rows, took)
+        if narrowed or failed:
             self._backoff = min(max(self._backoff * 2, 0.2), self.max_backoff_s)
-            await asyncio.to_thread(self.store.release_outbox, failed,
-                                    int(self._backoff * 1e9))
         else:
             self._backoff = 0.0
+        await asyncio.to_thread(self.store.settle_outbox, done, narrowed, failed,
+                                int(self._backoff * 1e9))
+        self.delivered += sum(len(r.events) * len(took[r.id]) for r in rows)
         self._claimed = []
-        return len(items)
+        return len(rows)
 
-    async def _send(self, target: str, group: list[OutboxItem]) -> bool:
-        events = [i.event for i in group]
+    async def _send(self, target: str, events: list[CGREvent]) -> bool:
         try:
             if target == "stats":
                 await self.backends.stats_process_events(events)
@@ -138,6 +140,39 @@ class OutboxDeliverer:
                         target, len(events), exc)
             return False
         return True
+
+
+def _parts(rows: list[OutboxBatch], most: int) -> list[list[OutboxBatch]]:
+    """Consecutive rows grouped so a group holds at most ``most`` events (a bigger row alone)."""
+    parts: list[list[OutboxBatch]] = []
+    size = most
+    for r in rows:
+        if size + len(r.events) > most:
+            parts.append([])
+            size = 0
+        parts[-1].append(r)
+        size += len(r.events)
+    return parts
+
+
+def _settle(rows: list[OutboxBatch], took: dict[int, set[str]]
+            ) -> tuple[list[int], list[tuple[int, tuple[str, ...]]], list[int]]:
+    """Rows every receiver took (delete), rows some took (keep for the rest), rows none took."""
+    done: list[int] = []
+    narrowed: list[tuple[int, tuple[str, ...]]] = []
+    failed: list[int] = []
+    for r in rows:
+        rest = tuple(t for t in r.targets if t not in took[r.id])
+        unknown = [t for t in rest if t not in OUTBOX_TARGETS]
+        if unknown:  # written by a newer cdre: keep for it
+            log.warning("cdr outbox: unknown targets %r, %d events kept", unknown, len(r.events))
+        if not rest:
+            done.append(r.id)
+        elif len(rest) < len(r.targets):
+            narrowed.append((r.id, rest))
+        else:
+            failed.append(r.id)
+    return done, narrowed, failed
 
 
 __all__ = ["OutboxDeliverer"]

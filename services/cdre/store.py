@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -55,7 +56,7 @@ from cgrpy.storage.outbox import claim_statement
 from cgrpy.storage.pgconn import CoreConn
 from cgrpy.units import from_unix_nano, to_unix_nano
 from services.cdre.cdr import CDR, to_event
-from services.cdre.writer import GroupCommitter
+from services.cdre.writer import GroupCommitter, Tx
 
 PENDING = "pending"
 RATED_STATE = "rated"
@@ -149,9 +150,36 @@ class OutboxItem:
     attempts: int
 
 
+@dataclass(frozen=True)
+class OutboxBatch:
+    """A StatS/ThresholdS outbox row: the events of one group-committed transaction and the
+    receivers still owed them (a row left by an earlier cdre holds one event, one receiver)."""
+
+    id: int
+    targets: tuple[str, ...]
+    events: list[CGREvent]
+    attempts: int
+
+
 def _outbox_event(body: str) -> CGREvent:
-    d = loads_exact(body)
+    return _event_of(loads_exact(body))
+
+
+def _event_of(d: dict[str, Any]) -> CGREvent:
     return CGREvent(d["Tenant"], d["ID"], from_unix_nano(d["Time"]), d["Event"])
+
+
+def _outbox_batch(r: Any) -> OutboxBatch:
+    if r.target.startswith(BATCH_PREFIX):
+        targets = tuple(r.target[len(BATCH_PREFIX):].split(","))
+        return OutboxBatch(r.id, targets, [_event_of(d) for d in loads_exact(r.event)], r.attempts)
+    # one event for one receiver, as cdre wrote them before the batch rows
+    return OutboxBatch(r.id, (r.target,), [_outbox_event(r.event)], r.attempts)
+
+
+def batch_target(targets: Sequence[str]) -> str:
+    """The ``target`` of a batch row owed to ``targets``."""
+    return BATCH_PREFIX + ",".join(targets)
 
 
 @dataclass
@@ -191,12 +219,17 @@ class FailedExport:
 OUTBOX_TARGETS = ("thresholds", "stats")
 # Outbox target of an online CDR exporter: this prefix + the exporter's id.
 EXPORT_PREFIX = "export:"
+# Target of a StatS/ThresholdS row holding a batch of events: this prefix + the receivers still
+# owed them, comma-separated ("batch:thresholds,stats"). Rows an earlier cdre wrote (one event
+# each, target "thresholds" or "stats") are still claimed and delivered; an earlier cdre does
+# not claim batch rows (it would not read them).
+BATCH_PREFIX = "batch:"
 
 _CDRS = CdrRow.__table__
 _SESSION_COSTS = SessionCostRow.__table__
 _OUTBOX = CdrOutboxRow.__table__
-# the writer hands its writes a SQLAlchemy Connection, or a CoreConn on Postgres
-Conn = Connection | CoreConn
+# the writer hands its writes a Tx; the synchronous methods use a SQLAlchemy Connection
+Conn = Connection | CoreConn | Tx
 
 
 class CdrStore:
@@ -227,8 +260,20 @@ class CdrStore:
         # built once: the deliverers run them every poll, mostly finding nothing. StatS/
         # ThresholdS events and online exports are claimed apart, so an export receiver that
         # is down never holds up the events (nor the other way round).
-        self._claim = _claim_stmt(_OUTBOX.c.target.in_(OUTBOX_TARGETS))
+        self._claim = _claim_stmt(or_(_OUTBOX.c.target.in_(OUTBOX_TARGETS),
+                                      _OUTBOX.c.target.startswith(BATCH_PREFIX)))
         self._claim_exports = _claim_stmt(_OUTBOX.c.target.startswith(EXPORT_PREFIX))
+        self._narrow = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == bindparam("b_id"))
+            .values(target=bindparam("b_target"), lease_until_ns=bindparam("b_until"))
+        )
+        self._ack = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+        self._release = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+            .values(lease_until_ns=bindparam("b_until"))
+        )
         self._settle_export = (
             update(_OUTBOX)
             .where(_OUTBOX.c.id == bindparam("b_id"))
@@ -374,34 +419,75 @@ class CdrStore:
 
     def add_outbox_in(self, conn: Conn, cdr: CDR, targets: Sequence[str]) -> None:
         """Queue the CDR's event for StatS/ThresholdS and the online exporters (``targets``,
-        ``export:<id>`` for an exporter) in ``conn``'s transaction: one statement, one body
-        serialised once for every target."""
+        ``export:<id>`` for an exporter) in ``conn``'s transaction, its body serialised once.
+
+        StatS/ThresholdS events of a group-committed batch share one row (written at the end
+        of the batch, :meth:`Tx.defer`): per CDR run that saves a row and an INSERT per
+        receiver, and the deliverer claims, sends and deletes in batches anyway. Exports stay
+        one row each: each has its own attempts and failed state."""
         if not targets:
             return
         ev = to_event(cdr, EventType="CDR")
         body = dumps_exact({"Tenant": ev.tenant, "ID": ev.id, "Time": to_unix_nano(ev.time),
                             "Event": ev.event})
-        conn.execute(self._ins_outbox, [
-            {"target": t, "event_id": ev.id, "event": body, "lease_until_ns": 0, "attempts": 0}
-            for t in targets
-        ])
+        receivers = tuple(t for t in targets if t in OUTBOX_TARGETS)
+        exports = [t for t in targets if t not in OUTBOX_TARGETS]
+        if exports:
+            conn.execute(self._ins_outbox, [
+                {"target": t, "event_id": ev.id, "event": body, "lease_until_ns": 0,
+                 "attempts": 0} for t in exports
+            ])
+        if not receivers:
+            return
+        if isinstance(conn, Tx):
+            conn.defer(("cdr_outbox", receivers), partial(self._insert_batch, receivers),
+                       (ev.id, body))
+        else:
+            self._insert_batch(receivers, conn, [(ev.id, body)])
 
-    def claim_outbox(self, limit: int, lease_ns: int) -> list[OutboxItem]:
+    def _insert_batch(self, targets: tuple[str, ...], conn: Conn,
+                      events: list[tuple[str, str]]) -> None:
+        # the bodies are JSON objects already: joined, not parsed and written again. event_id
+        # names the first event (the column is for a person reading the table).
+        conn.execute(self._ins_outbox, {
+            "target": batch_target(targets), "event_id": events[0][0],
+            "event": "[" + ",".join(body for _id, body in events) + "]",
+            "lease_until_ns": 0, "attempts": 0,
+        })
+
+    def claim_outbox(self, limit: int, lease_ns: int) -> list[OutboxBatch]:
         """Take up to ``limit`` free StatS/ThresholdS outbox rows (oldest first) for
         ``lease_ns``: other deliverers (other cdre replicas) skip them meanwhile (``FOR UPDATE
         SKIP LOCKED`` on Postgres); a deliverer that dies lets the lease run out and the rows
         are delivered again (hence the receivers dedup by id)."""
-        return self._claim_with(self._claim, limit, lease_ns)
-
-    def claim_exports(self, limit: int, lease_ns: int) -> list[OutboxItem]:
-        """:meth:`claim_outbox` for the online-export rows (``export:<exporter>`` targets)."""
-        return self._claim_with(self._claim_exports, limit, lease_ns)
-
-    def _claim_with(self, stmt: Any, limit: int, lease_ns: int) -> list[OutboxItem]:
         now = time.time_ns()
         params = {"b_now": now, "b_limit": limit, "b_until": now + lease_ns}
         with self.engine.begin() as conn:
-            rows = conn.execute(stmt, params).all()
+            rows = conn.execute(self._claim, params).all()
+        return sorted((_outbox_batch(r) for r in rows), key=lambda b: b.id)
+
+    def settle_outbox(self, done: Sequence[int], narrowed: Sequence[tuple[int, tuple[str, ...]]],
+                      failed: Sequence[int], retry_in_ns: int) -> None:
+        """After a delivery round, in one transaction: forget the rows every receiver took
+        (``done``); keep a row only for the receivers that did not take it (``narrowed``: id,
+        receivers still owed) and retry it, and the rows nobody took (``failed``), after
+        ``retry_in_ns``. A receiver that took a batch is not sent it again."""
+        until = time.time_ns() + retry_in_ns
+        with self.engine.begin() as conn:
+            if done:
+                conn.execute(self._ack, {"ids": list(done)})
+            if narrowed:
+                conn.execute(self._narrow, [{"b_id": i, "b_target": batch_target(t),
+                                             "b_until": until} for i, t in narrowed])
+            if failed:
+                conn.execute(self._release, {"ids": list(failed), "b_until": until})
+
+    def claim_exports(self, limit: int, lease_ns: int) -> list[OutboxItem]:
+        """:meth:`claim_outbox` for the online-export rows (``export:<exporter>`` targets)."""
+        now = time.time_ns()
+        params = {"b_now": now, "b_limit": limit, "b_until": now + lease_ns}
+        with self.engine.begin() as conn:
+            rows = conn.execute(self._claim_exports, params).all()
         return sorted((OutboxItem(r.id, r.target, _outbox_event(r.event), r.attempts)
                        for r in rows), key=lambda i: i.id)
 
@@ -449,23 +535,18 @@ class CdrStore:
         """Delivered: forget these rows."""
         if not ids:
             return
-        stmt = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
         with self.engine.begin() as conn:
-            conn.execute(stmt, {"ids": list(ids)})
+            conn.execute(self._ack, {"ids": list(ids)})
 
     def release_outbox(self, ids: Sequence[int], retry_in_ns: int) -> None:
         """Delivery failed: try these rows again after ``retry_in_ns``."""
         if not ids:
             return
-        stmt = (
-            update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
-            .values(lease_until_ns=time.time_ns() + retry_in_ns)
-        )
         with self.engine.begin() as conn:
-            conn.execute(stmt, {"ids": list(ids)})
+            conn.execute(self._release, {"ids": list(ids), "b_until": time.time_ns() + retry_in_ns})
 
     def outbox_depth(self) -> int:
+        """Rows waiting in the outbox (a StatS/ThresholdS row may hold many events)."""
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(_OUTBOX)).scalar_one())
 

@@ -13,6 +13,11 @@ back and every write in it is run again alone, so one bad write fails only its o
 Writes must therefore be idempotent or harmless to repeat after a rollback, which the store's
 (``ON CONFLICT DO NOTHING`` inserts, updates by id) are.
 
+A write may also hand rows to the end of its transaction (:meth:`Tx.defer`): rows of the same
+kind from every write of the batch then go out as one statement (cdre's outbox: one row holding
+the batch's events instead of one row per event and receiver). They are written before the
+commit, so they commit or roll back with the writes that made them.
+
 On Postgres the writes run on the thread's own psycopg connection (:class:`CoreConn`: the same
 Core statements, compiled once, without SQLAlchemy's pool check-out and per-statement execution
 context, which cost more CPU than the few small statements of a CDR run). On SQLite they run on
@@ -25,7 +30,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,8 +43,40 @@ from cgrpy.storage.pgconn import CoreConn, PgConnection, libpq_url
 T = TypeVar("T")
 log = logging.getLogger("cgrpy.cdre")
 
-# a write gets a SQLAlchemy Connection or, on Postgres, a CoreConn (same execute() use)
-Write = Callable[[Connection | CoreConn], Any]
+
+
+class Tx:
+    """One group-committed transaction as a write sees it: ``execute`` as on a connection (a
+    SQLAlchemy Connection or, on Postgres, a CoreConn), plus :meth:`defer`."""
+
+    __slots__ = ("conn", "_tail")
+
+    def __init__(self, conn: Connection | CoreConn) -> None:
+        self.conn = conn
+        self._tail: dict[Hashable, tuple[Callable[[Any, list[Any]], None], list[Any]]] = {}
+
+    def execute(self, stmt: Any, params: Any = None) -> Any:
+        return self.conn.execute(stmt, params)
+
+    def defer(self, key: Hashable, flush: Callable[[Any, list[Any]], None], item: Any) -> None:
+        """Write ``item`` at the end of this transaction: ``flush(conn, items)`` runs once per
+        ``key`` with the items of every write of the batch (in their order) before the commit.
+        The first ``flush`` given for a key is the one run."""
+        entry = self._tail.get(key)
+        if entry is None:
+            self._tail[key] = (flush, [item])
+        else:
+            entry[1].append(item)
+
+    def finish(self) -> None:
+        """Run the deferred writes (the writer calls this once, after the batch's writes)."""
+        tail, self._tail = self._tail, {}
+        for flush, items in tail.values():
+            flush(self.conn, items)
+
+
+# a write gets the batch's transaction (execute() as on a Connection, plus defer())
+Write = Callable[[Tx], Any]
 
 
 @dataclass
@@ -74,7 +111,7 @@ class GroupCommitter:
         self._queue.put(_Op(fn, fut))
         return fut
 
-    async def run(self, fn: Callable[[Connection | CoreConn], T]) -> T:
+    async def run(self, fn: Callable[[Tx], T]) -> T:
         return await asyncio.wrap_future(self.submit(fn))
 
     def close(self) -> None:
@@ -125,9 +162,16 @@ class GroupCommitter:
 
     def _run(self, ops: list[_Op]) -> list[Any]:
         if self._pg is not None:
-            return self._pg.run(lambda conn: [op.fn(CoreConn(conn)) for op in ops])
+            # a new Tx per attempt: PgConnection.run tries once more on a new connection
+            return self._pg.run(lambda conn: _run_in(Tx(CoreConn(conn)), ops))
         with self.engine.begin() as conn:
-            return [op.fn(conn) for op in ops]
+            return _run_in(Tx(conn), ops)
 
 
-__all__ = ["GroupCommitter", "Write"]
+def _run_in(tx: Tx, ops: list[_Op]) -> list[Any]:
+    results = [op.fn(tx) for op in ops]
+    tx.finish()
+    return results
+
+
+__all__ = ["GroupCommitter", "Tx", "Write"]
