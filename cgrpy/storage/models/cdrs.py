@@ -207,19 +207,23 @@ class CdrExportedRow(Base):
 
 
 class CdrOutboxRow(Base):
-    """A CDR event still to be delivered to StatS or ThresholdS, or a CDR still to be exported
-    online (``target`` ``export:<exporter id>``), written in the transaction that stores the
-    CDR, deleted once the target answered (cdre's outbox)."""
+    """CDR events still to be delivered to StatS/ThresholdS (one row per group-committed
+    transaction of cdre, ``target`` ``batch:<receivers still owed>``), or a CDR still to be
+    exported online (``target`` ``export:<exporter id>``), written in the transaction that stores
+    the CDR, deleted once every target answered (cdre's outbox)."""
 
     __tablename__ = "cdr_outbox"
     __table_args__ = (Index("ix_cdr_outbox_lease", "lease_until_ns", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # "thresholds", "stats" or "export:<exporter id>" (an online CDR exporter)
+    # "batch:thresholds,stats" (or the one still owed), "export:<exporter id>" (an online CDR
+    # exporter); "thresholds" or "stats" in rows of one event written before batch rows
     target: Mapped[str] = mapped_column(String(80), nullable=False)
-    # The event's id: the receivers skip an id they already counted (at-least-once delivery).
+    # The event's id (a batch row's first): the receivers skip an id they already counted
+    # (at-least-once delivery).
     event_id: Mapped[str] = mapped_column(String(160), nullable=False)
-    # {"Tenant", "ID", "Time" (unix ns), "Event"} as JSON with exact numbers.
+    # {"Tenant", "ID", "Time" (unix ns), "Event"} as JSON with exact numbers; a batch row holds
+    # a JSON array of them.
     event: Mapped[str] = mapped_column(Text, nullable=False)
     # A deliverer claims a row until this time (unix ns); 0 = free. A claim that outlives its
     # deliverer (crash) simply expires and the row is delivered again.
