@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 import pytest
@@ -48,20 +49,32 @@ def _event(origin: str) -> CGREvent:
         "AnswerTime": "2014-08-04T13:00:00Z"})
 
 
-async def _in_one_commit(store: CdrStore, be: FakeBackends, n: int) -> None:
-    """Process ``n`` CDRs whose writes land in one group-committed transaction: the writer is
-    held by a gate write until all of them are queued behind it."""
-    gate = threading.Event()
-    held = store.writer.submit(lambda tx: gate.wait(10))
+async def _in_one_commit(store: CdrStore, be: FakeBackends, n: int,
+                         also: Callable[[object], None] | None = None) -> Future[None] | None:
+    """Process ``n`` CDRs whose writes land in one group-committed transaction (with ``also``,
+    queued first, if given): the writer is held by a gate write until all of them are queued
+    behind it. Returns ``also``'s future."""
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(tx: object) -> None:
+        entered.set()
+        gate.wait(30)
+
+    store.writer.submit(hold)
+    # the gate is taken alone, before anything else is queued: what follows waits behind it
+    assert await asyncio.to_thread(entered.wait, 30)
+    extra = None if also is None else store.writer.submit(also)
     tasks = [asyncio.create_task(process_cdr(_event(f"c-{i}"), ProcessFlags(), be, store, NO_WAIT))
              for i in range(n)]
-    for _ in range(500):
-        if store.writer._queue.qsize() >= n:  # noqa: SLF001 - the test holds the writer
+    queued = n + (also is not None)
+    for _ in range(3000):
+        if store.writer._queue.qsize() >= queued:  # noqa: SLF001 - the test holds the writer
             break
         await asyncio.sleep(0.01)
+    assert store.writer._queue.qsize() == queued  # noqa: SLF001
     gate.set()
     await asyncio.gather(*tasks)
-    held.result(5)
+    return extra
 
 
 def _owed(store: CdrStore) -> list[tuple[tuple[str, ...], int]]:
@@ -130,23 +143,15 @@ async def test_a_failed_group_commit_keeps_each_event_once(migrated: CdrStore):
     events of the good writes are written once each (their deferred rows went with the
     rollback), the bad write's not at all."""
     be = Counting()
-    gate = threading.Event()
 
     def bad(tx: object) -> None:
-        gate.wait(10)
         raise ValueError("a bad write")
 
-    held = migrated.writer.submit(bad)
-    tasks = [asyncio.create_task(process_cdr(_event(f"f-{i}"), ProcessFlags(), be, migrated,
-                                             NO_WAIT)) for i in range(3)]
-    for _ in range(500):
-        if migrated.writer._queue.qsize() >= 3:  # noqa: SLF001 - the test holds the writer
-            break
-        await asyncio.sleep(0.01)
-    gate.set()
-    await asyncio.gather(*tasks)
+    bad_write = await _in_one_commit(migrated, be, 3, also=bad)
+    assert bad_write is not None
     with pytest.raises(ValueError):
-        held.result(5)
+        bad_write.result(5)
+    assert migrated.count_cdrs() == 3
     assert sorted(n for _t, n in _owed(migrated)) == [1, 1, 1]
     out = OutboxDeliverer(migrated, be)
     while await out.deliver_once():
@@ -185,3 +190,21 @@ async def test_rows_of_the_previous_version_are_delivered(migrated: CdrStore):
     got = {e.id: e for e in be.stats_events}
     assert got["old-0:*default"].event == old[0].event
     assert got["old-0:*default"].time == old[0].time
+
+
+async def test_a_batch_held_by_a_dead_replica_is_delivered_by_another(migrated: CdrStore):
+    """Replica A claims the batch row and dies before settling it: replica B (its own store and
+    writer on the same StorDB) skips the row while A's lease lasts, then delivers it."""
+    be = Counting()
+    await _in_one_commit(migrated, be, N)
+    assert len(migrated.claim_outbox(10, int(0.5e9))) == 1  # A's claim, never settled
+    other = CdrStore(make_engine(str(migrated.engine.url.render_as_string(hide_password=False))))
+    try:
+        out = OutboxDeliverer(other, be)
+        assert await out.deliver_once() == 0  # held by A
+        await asyncio.sleep(0.6)
+        assert await out.deliver_once() == 1 and other.outbox_depth() == 0
+        assert len(be.stats_events) == N and len(be.threshold_events) == N
+    finally:
+        other.close()
+        other.engine.dispose()
