@@ -35,7 +35,7 @@ from tests.provisioning.common import addrs
 from tests.relay import Relay
 from tests.suite import free_port
 
-DIRECT_TIMEOUT = "300ms"
+DIRECT_TIMEOUT = "800ms"  # long enough that a loaded machine still stores the normal path directly
 RAW = ("*raw", "-1", "rated")  # the tutorial's *raw run (RequestType *none): not rated
 
 
@@ -233,7 +233,7 @@ async def test_a_stalled_link_to_cdre_past_the_deadline_spools_and_stores_once(p
         t0 = time.monotonic()
         await st.sm.ProcessCDR(_cdr("stalled-1"))
         took = time.monotonic() - t0
-        assert 0.3 <= took < 2.0, took  # SM's own deadline ended the try; answered in time
+        assert 0.7 <= took < 2.0, took  # SM's own deadline ended the try; answered in time
         assert st.sender.counts == {"direct": 0, "spooled": 1}
         assert _spool_inserts(st.db) - st.spool_base == 1 and _cdrs(st.db, "stalled-1") == []
         await asyncio.sleep(0.5)

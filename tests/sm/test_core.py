@@ -272,6 +272,19 @@ async def test_process_cdr_waits_for_a_slow_terminate_and_posts_the_cdrs() -> No
     await sm.shutdown()
 
 
+async def test_process_cdr_past_the_deadline_is_not_answered_ok_and_the_cdr_still_arrives_once() -> None:
+    # A reply means committed: a CDR still being stored at the deadline gets an error answer,
+    # and is stored all the same, once.
+    fb = FakeBackends(delay={"cdrs": 0.3})
+    sm, _ = _sm(fb, reply_deadline_s=0.1)
+    answer = await sm.process_cdr(_event(OriginID="late-cdr", Usage="30ms"))
+    assert answer is not None and answer.startswith("SERVER_ERROR") and "not confirmed" in answer
+    assert fb.cdrs == []
+    await asyncio.sleep(0.4)
+    assert len(fb.cdrs) == 1
+    await sm.shutdown()
+
+
 async def test_process_cdr_without_terminate_closes_the_session_at_the_cdr_usage() -> None:
     # The Terminate was lost: the CDR is the call's end, so it settles the session and posts.
     fb = FakeBackends()

@@ -71,6 +71,8 @@ CHANNEL_EVENTS = "events"  # the event interface (datagrams); reached through MI
 UNIT_DEFAULT_USAGE = {"*data": 1048576, "*sms": 1}
 CDR_DUE = "due"
 CDR_POSTED = "posted"
+# ProcessCDR's answer when its CDRs are not committed by the reply deadline (they still will be)
+CDR_NOT_CONFIRMED = "SERVER_ERROR: CDR not confirmed stored within the reply deadline; still storing it"
 SETTLE_BACKOFF_MAX_S = 5.0
 
 
@@ -999,7 +1001,9 @@ class SessionManager:
     # ------------------------------------------------------------------ CDRs
 
     async def process_cdr(self, event: CGREvent) -> str | None:
-        return await self._bounded(self._process_cdr(event), "process_cdr", lambda _t: None)
+        # Past the deadline the CDRs are still being stored (the task goes on), but an OK would say
+        # they are: answer that they are not confirmed yet (a reply means committed).
+        return await self._bounded(self._process_cdr(event), "process_cdr", lambda _t: CDR_NOT_CONFIRMED)
 
     async def _process_cdr(self, event: CGREvent) -> str | None:
         oid, host = str(event.get("OriginID") or ""), str(event.get("OriginHost") or "")
