@@ -146,7 +146,7 @@ async def _stack(db_url: str, tmp: Path, *, cdre_up: bool = True) -> AsyncIterat
         service = sm.runner.service
         assert isinstance(service, SmServer) and service.backends is not None
         sender = service.backends.sender
-        assert sender is not None and sender.timeout_s == 0.3
+        assert sender is not None and sender.timeout_s == 0.8
         stack = Stack(db, rals_pb2_grpc.RalsServiceStub(rals.channel),
                       sm_pb2_grpc.SessionServiceStub(sm.channel), sender, link, cdre_link)
         yield stack, sm, {"port": port, "env": cdre_env}
