@@ -43,12 +43,25 @@ def value_from_pb(pb: common_pb2.Value) -> Any:
 
 
 def event_to_pb(ev: CGREvent) -> common_pb2.Event:
-    return common_pb2.Event(
-        tenant=ev.tenant,
-        id=ev.id,
-        time_unix_ns=to_unix_nano(ev.time),
-        fields={k: value_to_pb(v) for k, v in ev.event.items()},
-    )
+    """The protobuf of an event. SM sends one per backend call (about ten per call), so the
+    common field types are set in place on the map's entries: building a ``Value`` per field and
+    copying it into the map cost ~2.5x as much. ``type(v) is`` keeps bool apart from int, and
+    anything else (subclasses, nested values, None, floats) goes through ``value_to_pb``."""
+    pb = common_pb2.Event(tenant=ev.tenant, id=ev.id, time_unix_ns=to_unix_nano(ev.time))
+    fields = pb.fields
+    for k, v in ev.event.items():
+        t = type(v)
+        if t is str:
+            fields[k].string_value = v
+        elif t is int:
+            fields[k].int_value = v
+        elif t is Decimal:
+            fields[k].decimal_value = format(v, "f")
+        elif t is bool:
+            fields[k].bool_value = v
+        else:
+            fields[k].CopyFrom(value_to_pb(v))
+    return pb
 
 
 def event_from_pb(pb: common_pb2.Event, default_tenant: str = "cgrates.org") -> CGREvent:
