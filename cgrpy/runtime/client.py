@@ -183,8 +183,7 @@ class MuxStream:
         rid = next(self._ids)
         req = mux_pb2.MuxRequest(id=rid, method=method, payload=payload, timeout_ns=int(timeout * 1e9))
         try:
-            async with asyncio.timeout(timeout):
-                reply = await lane.request(rid, req)
+            reply = await lane.request(rid, req, timeout)
         except TimeoutError:
             raise StreamError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
         except LaneBroken as exc:
@@ -280,6 +279,7 @@ class ServiceClient:
         dial = _lane_dialer(settings, self.addr) if transport == "frame" else None
         self._mux = MuxStream(self.channel, self._md, dial) if self._proto is not None else None
         self._replies: dict[str, Any] = {}
+        self._paths: dict[str, str] = {}
         self.calls_by_transport = {"mux": 0, "unary": 0}  # what carried each attempt (tests, metrics)
 
     def _reply_class(self, method: str) -> Any:
@@ -289,11 +289,18 @@ class ServiceClient:
                 self._proto.methods_by_name[method].output_type)
         return cls
 
+    def _path(self, method: str) -> str:
+        """The method's Mux path, built once per method (not per call)."""
+        path = self._paths.get(method)
+        if path is None:
+            path = self._paths[method] = f"/{self._proto.full_name}/{method}"
+        return path
+
     async def _attempt(self, method: str, request: Any, timeout: float) -> Any:
         mux = self._mux
         if mux is not None and mux.usable():
             try:
-                reply = await mux.request(f"/{self._proto.full_name}/{method}", request.SerializeToString(), timeout)
+                reply = await mux.request(self._path(method), request.SerializeToString(), timeout)
             except NotSent:
                 return await self._unary(method, request, timeout)  # the server never saw it
             except StreamError as exc:

@@ -60,11 +60,13 @@ class _Framed(asyncio.Protocol):
         self._buf = bytearray()
         self._out: list[Any] = []
         self._flush_soon = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.transport: asyncio.Transport | None = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()  # looked up once, not on every put
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             # a request or reply goes out whole at once: Nagle would only hold it back
@@ -101,7 +103,7 @@ class _Framed(asyncio.Protocol):
         self._out.append(item)
         if not self._flush_soon:
             self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            (self._loop or asyncio.get_running_loop()).call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_soon = False
@@ -309,22 +311,34 @@ class FrameLane:
                     fut.set_exception(LaneBroken("frame lane connection lost"))
             self.pending.clear()
 
-    async def request(self, rid: int, req: mux_pb2.MuxRequest) -> mux_pb2.MuxReply:
+    async def request(self, rid: int, req: mux_pb2.MuxRequest, timeout: float | None = None) -> mux_pb2.MuxReply:
+        """``timeout``: seconds before ``TimeoutError`` (the request stays written: it may run).
+        One timer on the reply's future, not an ``asyncio.timeout`` scope: that costs a
+        ``Timeout`` object, a task cancel and its undoing per call, and SM makes ~10 per call."""
         conn = self.conn
         if not self.up or conn is None or conn.closed:
             raise LaneClosed("lane down")
-        fut: asyncio.Future[mux_pb2.MuxReply] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[mux_pb2.MuxReply] = loop.create_future()
         self.pending[rid] = fut
+        timer = loop.call_later(timeout, _expire, fut) if timeout is not None else None
         try:
             conn.put(req)
             return await fut
         finally:
+            if timer is not None:
+                timer.cancel()
             self.pending.pop(rid, None)
 
     def close(self) -> None:
         self.up = False
         if self.conn is not None and self.conn.transport is not None:
             self.conn.transport.close()
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
 
 
 class LaneBroken(Exception):
