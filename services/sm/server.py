@@ -59,13 +59,21 @@ def _put_attributes(reply: sm_pb2.SessionReply, attributes: AttributesReply | No
 class InstrumentedListener(CgratesListener):
     """The cgrates-module listener, counting and timing every answer to OpenSIPS."""
 
+    # labelled children by (method, result): ``labels()`` validates and hashes its arguments
+    # under a lock on every call; the methods are a handful, so each child is looked up once
+    _children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
     async def handle(self, req: Request, conn: OpenSIPSConnection) -> bytes:
         start = time.perf_counter()
         reply = await super().handle(req, conn)
         method = req.method if req.method.startswith(("SessionSv1.", "SMGenericV1.")) else "other"
         result = "error" if b'"error":null' not in reply else "ok"
-        metrics.OPENSIPS_REQUESTS.labels(method, result).inc()
-        metrics.OPENSIPS_REPLY_SECONDS.labels(method).observe(time.perf_counter() - start)
+        children = self._children.get((method, result))
+        if children is None:
+            children = self._children[(method, result)] = (
+                metrics.OPENSIPS_REQUESTS.labels(method, result), metrics.OPENSIPS_REPLY_SECONDS.labels(method))
+        children[0].inc()
+        children[1].observe(time.perf_counter() - start)
         return reply
 
 

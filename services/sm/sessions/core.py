@@ -264,15 +264,34 @@ class SessionManager:
         return task
 
     async def _bounded(
-        self, coro: Coroutine[Any, Any, T], what: str, on_late: Callable[[asyncio.Task[T]], T]
+        self, work: Coroutine[Any, Any, T] | asyncio.Task[T], what: str,
+        on_late: Callable[[asyncio.Task[T]], T]
     ) -> T:
-        task = self._spawn(coro)
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.cfg.reply_deadline_s)
-        except TimeoutError:
-            self.metrics.inc("replies_over_deadline", what)
-            log.warning("%s not done within %.1fs: answering by policy", what, self.cfg.reply_deadline_s)
-            return on_late(task)
+        """``work``'s answer, or ``on_late``'s when it is not done by the reply deadline. The work
+        is never cancelled (it goes on, e.g. to close the session out). One waiter future and one
+        timer per request: ``wait_for(shield(task))`` built a shield future, a waiter, a timer and
+        their callbacks on every OpenSIPS request."""
+        task = work if isinstance(work, asyncio.Task) else self._spawn(work)
+        if not task.done():
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+
+            def release(_arg: object) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            timer = loop.call_later(self.cfg.reply_deadline_s, release, None)
+            task.add_done_callback(release)
+            try:
+                await waiter  # a cancelled caller cancels only this waiter, not the work
+            finally:
+                timer.cancel()
+                task.remove_done_callback(release)
+        if task.done():
+            return task.result()
+        self.metrics.inc("replies_over_deadline", what)
+        log.warning("%s not done within %.1fs: answering by policy", what, self.cfg.reply_deadline_s)
+        return on_late(task)
 
     def _persist(self, s: Session) -> None:
         """Write the session's charging state; a failing store never fails the call. The events go
@@ -416,7 +435,7 @@ class SessionManager:
             task = self._spawn(self._authorize(event.copy(), flags))
             self._auth_inflight[key] = task
             task.add_done_callback(lambda _t: self._auth_inflight.pop(key, None))
-        return await self._bounded(_await(task), "authorize", lambda _t: self._policy_auth())
+        return await self._bounded(task, "authorize", lambda _t: self._policy_auth())
 
     def _policy_auth(self) -> AuthorizeResult:
         if self.cfg.failed_backend_policy == "allow":
@@ -1313,10 +1332,6 @@ class SessionManager:
         for t in list(self._background):
             t.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-
-
-async def _await(task: asyncio.Task[T]) -> T:
-    return await asyncio.shield(task)
 
 
 def _opt_duration(v: Any) -> int | None:
