@@ -397,11 +397,26 @@ class SessionManager:
                 self._backend_failed(what, exc)
                 return []
 
-        th = call(self.backends.thresholds_process_event, "thresholds") if flags.process_thresholds else None
-        st = call(self.backends.stats_process_event, "stats") if flags.process_stats else None
-        res = await asyncio.gather(*(c for c in (th, st) if c is not None))
-        it = iter(res)
-        return (next(it) if th else None), (next(it) if st else None)
+        ask_th = flags.process_thresholds and not self._known_without("thresholds", event.tenant)
+        ask_st = flags.process_stats and not self._known_without("stats", event.tenant)
+        th = call(self.backends.thresholds_process_event, "thresholds") if ask_th else None
+        st = call(self.backends.stats_process_event, "stats") if ask_st else None
+        if th is not None and st is not None:
+            got_th, got_st = await asyncio.gather(th, st)
+        else:  # one hop or none (the usual case): awaited here, no task and gathering future
+            got_th = await th if th is not None else []
+            got_st = await st if st is not None else []
+        return (got_th if flags.process_thresholds else None), (got_st if flags.process_stats else None)
+
+    def _known_without(self, what: str, tenant: str) -> bool:
+        """A fresh, finished profile check (``_has_profiles``) found none for the tenant: the
+        answer is [] without asking, as ``call`` above would answer."""
+        ttl = self.cfg.profiles_check_s
+        entry = self._profile_checks.get((what, tenant)) if ttl > 0 else None
+        if entry is None or time.monotonic() - entry[0] >= ttl:
+            return False
+        task = entry[1]
+        return task.done() and not task.cancelled() and task.exception() is None and task.result() is False
 
     async def _has_profiles(self, what: str, tenant: str) -> bool:
         """Whether StatS/ThresholdS hold any queue/threshold for the tenant: without one an
