@@ -163,3 +163,32 @@ async def test_a_server_whose_lane_port_is_taken_serves_through_grpc():
     finally:
         await runner.stop(grace=0.5)
         blocker.close()
+
+
+async def test_a_lane_request_past_its_timeout_fails_alone_and_leaves_nothing_pending():
+    """The reply's timer (not an asyncio.timeout scope) ends a request the server never answers;
+    a later request on the same connection is answered, and nothing stays pending."""
+    answered: list[int] = []
+
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            size = int.from_bytes(await reader.readexactly(4), "big")
+            for req in mux_pb2.MuxRequests.FromString(await reader.readexactly(size)).requests:
+                if req.method == "/slow":
+                    continue  # never answered
+                answered.append(req.id)
+                out = mux_pb2.MuxReplies(replies=[mux_pb2.MuxReply(id=req.id)]).SerializeToString()
+                writer.write(len(out).to_bytes(4, "big") + out)
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    lane = FrameLane("127.0.0.1", server.sockets[0].getsockname()[1], b"", None, None)
+    try:
+        await lane.connect()
+        with pytest.raises(TimeoutError):
+            await lane.request(1, mux_pb2.MuxRequest(id=1, method="/slow"), 0.05)
+        assert lane.pending == {}
+        reply = await lane.request(2, mux_pb2.MuxRequest(id=2, method="/fast"), 1.0)
+        assert reply.id == 2 and answered == [0, 2] and lane.pending == {} and lane.up
+    finally:
+        lane.close()
+        server.close()
