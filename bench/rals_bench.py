@@ -15,6 +15,14 @@ Run: ``.venv/bin/python -m bench.rals_bench [--runs 20000] [--seconds 5] [--debi
    (``rals_cpu_ms``, ``pg_cpu_ms``, from /proc).
 The client and the server share the machine: on 2 cores the client's own CPU is part of the
 number.
+
+``--rate R [--duration S] [--call-length L] [--accounts N] [--postpaid-ratio P]`` runs only an
+open-loop *call* load shaped as the suite drives RALs, R calls/s for S seconds: a prepaid call is
+GetMaxUsage, a first MaxDebit piece (``keep_event_cost``), a second one L/2 later, and the
+session's Refund (``want_event_cost``, ``round_kept``) L/2 after that; a postpaid call is one CDR
+Debit (``want_event_cost``). It prints RALs's and Postgres's CPU per call, latencies per RPC and
+the transactions Postgres committed per call (group commits: fewer than the writes when
+batched). Compare a low and a high rate to see how the cost per call moves with load.
 """
 
 from __future__ import annotations
@@ -266,6 +274,130 @@ async def bench_debits(addr: str, n: int, accounts: list[str], meter: CpuMeter |
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2)}
 
 
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(len(xs) * q))] * 1000, 2) if xs else 0.0
+
+
+def _xact_commit(rals: RalsProcess) -> int:
+    libpq = rals.admin_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s",
+                           (rals.dbname,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+class CallLoad:
+    """Open-loop calls at a fixed rate against one RALs (see module doc, ``--rate``)."""
+
+    def __init__(self, addr: str, accounts: list[str], call_length_s: float,
+                 postpaid_ratio: float) -> None:
+        self.addr = addr
+        self.accounts = accounts
+        self.half = call_length_s / 2
+        self.postpaid_every = round(1 / postpaid_ratio) if postpaid_ratio > 0 else 0
+        self.run = uuid.uuid4().hex[:8]
+        self.lat: dict[str, list[float]] = {"GetMaxUsage": [], "Debit": [], "Refund": [],
+                                            "CdrDebit": []}
+        self.errors: list[str] = []
+        self.done = 0
+
+    async def _timed(self, name: str, coro: Any) -> Any:
+        t = time.perf_counter()
+        out = await coro
+        self.lat[name].append(time.perf_counter() - t)
+        return out
+
+    async def call(self, stub: rals_pb2_grpc.RalsServiceStub, k: int) -> None:
+        acc = self.accounts[k % len(self.accounts)]
+        cgrid = f"{self.run}{k:08d}"
+        try:
+            if self.postpaid_every and k % self.postpaid_every == 0:
+                cd = _cd(acc, 20)
+                cd.cgrid, cd.run_id = cgrid, "*default"
+                await self._timed("CdrDebit", stub.Debit(rals_pb2.DebitRequest(
+                    call=cd, request_id=f"{cgrid}:cdr", request_type="*postpaid",
+                    want_event_cost=True), timeout=60))
+                self.done += 1
+                return
+            await self._timed("GetMaxUsage", stub.GetMaxUsage(_cd(acc, 20), timeout=60))
+            ids = []
+            for loop in (0, 1):
+                cd = _cd(acc, 10)
+                cd.cgrid, cd.run_id, cd.loop_index = cgrid, "*default", loop
+                cd.time_start_unix_ns += loop * 10 * SECOND
+                cd.duration_index_ns = (loop + 1) * 10 * SECOND
+                ids.append(f"{cgrid}:*default:{loop}")
+                await self._timed("Debit", stub.Debit(rals_pb2.DebitRequest(
+                    call=cd, request_id=ids[-1], request_type="*prepaid", allow_partial=True,
+                    keep_event_cost=True), timeout=60))
+                await asyncio.sleep(self.half)
+            r = await self._timed("Refund", stub.Refund(rals_pb2.RefundRequest(
+                debit_request_ids=ids, keep_usage_ns=17 * SECOND, refund_id=f"{cgrid}:refund",
+                round_kept=True, want_event_cost=True), timeout=60))
+            assert r.event_cost_json, "the session's EventCost"
+            self.done += 1
+        except Exception as exc:  # noqa: BLE001 - counted and shown, the load goes on
+            self.errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+
+    async def drive(self, rate: float, seconds: float) -> float:
+        channels = [grpc.aio.insecure_channel(self.addr) for _ in range(CLIENTS)]
+        stubs = [rals_pb2_grpc.RalsServiceStub(c) for c in channels]
+        n = int(rate * seconds)
+        tasks = []
+        t0 = time.monotonic()
+        for k in range(n):
+            delay = t0 + k / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self.call(stubs[k % CLIENTS], k)))
+        placed = time.monotonic() - t0
+        await asyncio.gather(*tasks)
+        for c in channels:
+            await c.close()
+        return n / placed if placed > 0 else 0.0
+
+
+async def _fund(addr: str, accounts: list[str]) -> None:
+    async with grpc.aio.insecure_channel(addr) as ch:
+        stub = rals_pb2_grpc.RalsServiceStub(ch)
+        gate = asyncio.Semaphore(CLIENTS)
+
+        async def one(acc: str) -> None:
+            async with gate:
+                await stub.SetBalance(rals_pb2.SetBalanceRequest(
+                    tenant="cgrates.org", account=acc, balance_type="*monetary",
+                    value="1000000", balance=rals_pb2.Balance(id="bench")), timeout=30)
+                # warm: loaded into RALs's memory before the clock starts, as a live suite's
+                await stub.GetMaxUsage(_cd(acc), timeout=30)
+
+        await asyncio.gather(*[one(a) for a in accounts])
+
+
+def bench_rate(rals: RalsProcess, args: argparse.Namespace) -> dict[str, Any]:
+    accounts = [f"r{i:05d}" for i in range(args.accounts)]
+    asyncio.run(_fund(rals.addr, accounts))
+    load = CallLoad(rals.addr, accounts, args.call_length, args.postpaid_ratio)
+    meter = CpuMeter(rals)
+    time.sleep(1)  # let pg_stat_database catch up with the funding
+    xacts = _xact_commit(rals)
+    meter.start()
+    achieved = asyncio.run(load.drive(args.rate, args.duration))
+    calls = max(load.done, 1)
+    cpu = meter.per_op_ms(calls)
+    time.sleep(1)
+    commits = _xact_commit(rals) - xacts
+    writes = sum(len(load.lat[k]) for k in ("Debit", "Refund", "CdrDebit"))
+    return {
+        "rate": args.rate, "achieved_cps": round(achieved, 1), "calls": load.done,
+        "errors": len(load.errors), "first_errors": load.errors[:3], **cpu,
+        "pg_commits_per_write": round(commits / max(writes, 1), 3),
+        **{f"{k}_p50_ms": _pct(v, 0.5) for k, v in load.lat.items() if v},
+        **{f"{k}_p99_ms": _pct(v, 0.99) for k, v in load.lat.items() if v},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20_000)
@@ -273,8 +405,21 @@ def main() -> None:
     ap.add_argument("--debits", type=int, default=2000)
     ap.add_argument("--pg", default=os.environ.get(
         "CGRPY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="only the open-loop call load, at this many calls/s")
+    ap.add_argument("--duration", type=float, default=30.0)
+    ap.add_argument("--call-length", type=float, default=2.0, help="seconds, --rate only")
+    ap.add_argument("--accounts", type=int, default=1000)
+    ap.add_argument("--postpaid-ratio", type=float, default=0.2)
     args = ap.parse_args()
     out: dict[str, Any] = {"load_before": os.getloadavg()}
+    if args.rate > 0:
+        with RalsProcess(args.pg) as rals:
+            print(f"rals pid {rals.proc.pid if rals.proc else '?'}", file=sys.stderr, flush=True)
+            out["calls"] = bench_rate(rals, args)
+        out["load_after"] = os.getloadavg()
+        print(json.dumps(out, indent=2))
+        return
     out["getcost_in_process"] = bench_in_process(args.runs)
     with RalsProcess(args.pg) as rals:
         out["getcost_grpc"] = asyncio.run(bench_grpc_getcost(rals.addr, args.seconds))
