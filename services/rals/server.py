@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -38,7 +38,7 @@ from services.rals.accounts.actions import (
 from services.rals.accounts.debit import max_rate
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError
-from services.rals.accounts.service import AccountService, BalanceChange, DebitResult
+from services.rals.accounts.service import AccountService, BalanceChange, DebitResult, RefundResult
 from services.rals.cdrlog import CdrlogOutbox
 from services.rals.cgr_rpc import run_cgr_rpc
 from services.rals.clients import RalsClients
@@ -142,6 +142,12 @@ def _debit_details(request: rals_pb2.DebitRequest, res: DebitResult) -> str:
     return "" if request.keep_event_cost else dumps_exact(res.to_json())
 
 
+def _summary_owner(result: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(tenant, account) a debit's stored result names (as ``AccountService.debit_owner``)."""
+    summary = result.get("AccountSummary") or {}
+    return (summary.get("Tenant", ""), summary.get("ID", "")) if summary else None
+
+
 def _as_cgr(exc: Exception) -> CGRError:
     word = getattr(exc, "word", "SERVER_ERROR")
     detail = getattr(exc, "detail", "") or ""
@@ -218,11 +224,14 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         rounding = not prepaid or request.call.perform_rounding
 
         fired: list[Any] = []  # trigger side effects of this debit (none on a replay)
+        flags = {"max_debit": max_debit, "perform_rounding": rounding,
+                 "event_cost": request.want_event_cost or request.keep_event_cost}
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
-            res = c.accounts.debit(descriptor(request.call), request.request_id, max_debit=max_debit,
-                                   perform_rounding=rounding,
-                                   event_cost=request.want_event_cost or request.keep_event_cost)
+            return answer(c, c.accounts.debit(descriptor(request.call), request.request_id,
+                                              **flags))
+
+        def answer(c: Compiled, res: DebitResult) -> rals_pb2.CostResponse:
             who = res.account or {}
             remove_if_asked(c, who.get("Tenant", ""), who.get("ID", ""), res.events, request.request_id)
             if not res.replayed:
@@ -242,10 +251,32 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 if request.want_call_cost else "",
             )
 
-        reply = await self._run(work)
+        # An owned account in memory is debited on the event loop (no worker thread waits for
+        # the group commit); anything else, or a debit whose triggers fired (removing the
+        # account is I/O), finishes in a worker thread.
+        inline = await self._inline(lambda c: c.accounts.debit_inline(
+            descriptor(request.call), request.request_id, **flags))
+        if inline is None:
+            reply = await self._run(work)
+        elif inline[1].events:
+            reply = await self._run(lambda c: answer(c, inline[1]))
+        else:
+            reply = answer(*inline)
         if fired:
             self.owner.publish(fired, actions_id="triggers after Debit", account=request.call.account)
         return reply
+
+    async def _inline(self, fn: Callable[[Compiled], Awaitable[T | None]]) -> tuple[Compiled, T] | None:
+        """``fn``'s answer, run on the event loop, with the tariff plan it used; None when it
+        could not be served there (nothing changed: the caller takes the worker-thread path)."""
+        compiled = self.owner.compiled
+        if compiled is None:
+            return None
+        try:
+            out = await fn(compiled)
+        except (AccountError, RatingError) as exc:
+            raise _as_cgr(exc) from None
+        return None if out is None else (compiled, out)
 
     def _charged_call_cost(self, c: Compiled, pb: rals_pb2.CallDescriptor, usage_ns: int, cost: Decimal,
                            summary: dict[str, Any]) -> str:
@@ -273,21 +304,25 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             raise CGRError("MANDATORY_IE_MISSING", "[DebitRequestIDs]")
         compiled = self.owner.compiled
         if compiled is not None:  # the account is the one of the debits: route by it
-            owner = await asyncio.to_thread(compiled.accounts.debit_owner,
-                                            request.debit_request_ids[0])
+            store = self.owner.store
+            remembered = store.remembered(request.debit_request_ids[0]) if store else None
+            owner = (_summary_owner(remembered) if remembered is not None else
+                     await asyncio.to_thread(compiled.accounts.debit_owner,
+                                             request.debit_request_ids[0]))
             if owner is not None:
                 fwd = await self._forward("Refund", request, context, *owner)
                 if fwd is not None:
                     return fwd
 
         fired: list[Any] = []  # trigger side effects of this refund (none on a replay)
+        args = (request.refund_id, list(request.debit_request_ids))
+        flags = {"keep_usage_ns": request.keep_usage_ns, "round_kept": request.round_kept,
+                 "want_event_cost": request.want_event_cost}
 
         def work(c: Compiled) -> rals_pb2.RefundResponse:
-            res = c.accounts.refund_debits(
-                request.refund_id, list(request.debit_request_ids),
-                keep_usage_ns=request.keep_usage_ns, round_kept=request.round_kept,
-                want_event_cost=request.want_event_cost,
-            )
+            return answer(c, c.accounts.refund_debits(*args, **flags))
+
+        def answer(c: Compiled, res: RefundResult) -> rals_pb2.RefundResponse:
             owner = c.accounts.debit_owner(request.debit_request_ids[0]) if res.events else None
             if owner is not None:
                 remove_if_asked(c, *owner, res.events, request.refund_id)
@@ -299,7 +334,14 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                 event_cost_json="" if res.event_cost is None else dumps_exact(res.event_cost),
             )
 
-        reply = await self._run(work)
+        # as Debit: on the event loop when the debits and the account are in memory
+        inline = await self._inline(lambda c: c.accounts.refund_debits_inline(*args, **flags))
+        if inline is None:
+            reply = await self._run(work)
+        elif inline[1].events:
+            reply = await self._run(lambda c: answer(c, inline[1]))
+        else:
+            reply = answer(*inline)
         if fired:
             self.owner.publish(fired, actions_id="triggers after Refund", account="")
         return reply

@@ -31,6 +31,7 @@ committed state; the fence still guards the moment an account becomes a member.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections import OrderedDict
@@ -108,6 +109,8 @@ class Pending:
     request: dict[str, Any]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    # set by GroupCommitter.submit: a caller on an event loop waits on this instead of ``done``
+    future: asyncio.Future[None] | None = None
 
 
 def pending_rows(
@@ -332,6 +335,20 @@ class GroupCommitter:
             if not self._thread.is_alive():
                 self._fail_leftovers()
 
+    def submit(self, p: Pending) -> asyncio.Future[None]:
+        """Queue ``p`` for a caller on the running event loop: the future is done when its
+        transaction ended (``p.error`` None: committed). The writer wakes each loop once per
+        batch, not once per change, and no worker thread sits waiting for the commit."""
+        p.future = asyncio.get_running_loop().create_future()
+        if not self._thread.is_alive():
+            p.error = StoreClosed("RALs account store closed")
+            p.future.set_result(None)
+            return p.future
+        self._q.put(p)
+        if not self._thread.is_alive():  # stopped between the check and the put
+            self._fail_leftovers()
+        return p.future
+
     def close(self) -> None:
         self._q.put(None)
         self._thread.join(timeout=10)
@@ -347,7 +364,7 @@ class GroupCommitter:
                 return
             if p is not None and not p.done.is_set():
                 p.error = StoreClosed("RALs account store closed")
-                p.done.set()
+                _finish([p])
 
     def _loop(self) -> None:
         try:
@@ -356,9 +373,10 @@ class GroupCommitter:
                 if first is None:
                     return
                 batch, stop = drain(self._q, first)
-                self._commit(batch)
-                for p in batch:
-                    p.done.set()
+                try:
+                    self._commit(batch)
+                finally:
+                    _finish(batch)
                 if stop:
                     return
         finally:
@@ -375,6 +393,27 @@ class GroupCommitter:
             if not isinstance(exc, _Conflict):
                 log.info("rals.group_commit_failed", changes=len(batch),
                          error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def _finish(batch: list[Pending]) -> None:
+    """Tell every caller of ``batch`` its transaction ended: threads through their event, event
+    loops with one wake-up each for all of their changes in the batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for p in batch:
+        p.done.set()
+        if p.future is not None:
+            by_loop.setdefault(p.future.get_loop(), []).append(p.future)
+    for loop, futures in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, futures)
+        except RuntimeError:  # that loop is closed: nobody waits there any more
+            pass
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for f in futures:
+        if not f.done():
+            f.set_result(None)
 
 
 @dataclass
@@ -467,6 +506,10 @@ class LiveStore(AccountStore):
     def get_account(self, tenant: str, account: str) -> Account:
         return self.peek(tenant, account).copy()
 
+    def remembered(self, request_id: str) -> dict[str, Any] | None:
+        """The result of a request this process committed and still remembers (no I/O)."""
+        return self._results.get(request_id)
+
     def request_result(self, request_id: str) -> dict[str, Any] | None:
         hit = self._results.get(request_id)
         return hit if hit is not None else super().request_result(request_id)
@@ -515,6 +558,62 @@ class LiveStore(AccountStore):
                 self._cache.pop(key, None)
             self._note_result(request_id, out.result)
             return out
+
+    async def apply_inline(
+        self, tenant: str, account: str, change: Change, *, request_id: str, reason: str,
+    ) -> Applied | None:
+        """:meth:`apply` on the event loop, for an owned account already in memory whose lock is
+        free: ``change`` runs here (pure CPU) and the commit is awaited, no thread involved.
+        None when that does not hold, or when the group commit failed: nothing was committed
+        then, and the caller runs :meth:`apply` in a worker thread (which waits for the lock,
+        loads the account, or takes the locked path). Errors of ``change`` propagate, nothing
+        changed."""
+        if not request_id:
+            raise AccountError("MANDATORY_IE_MISSING", "[request_id]")
+        hit = self._results.get(request_id)
+        if hit is not None:
+            return Applied(hit, True, None)
+        key = (tenant, account)
+        if key not in self._cache or not self.owns(tenant, account):
+            return None
+        lock = self._lock(key)
+        if not lock.acquire(blocking=False):  # another change of this account is running
+            return None
+        try:
+            c = self._cache.get(key)
+            hit = self._results.get(request_id)
+            if c is None or hit is not None:
+                lock.release()
+                return None if c is None else Applied(hit, True, None)
+            after = c.account.copy()
+            result = change(after)  # an error here changed nothing
+            p = pending_rows(c.account, after, c.version, result, request_id=request_id,
+                             reason=reason, now=datetime.now(UTC))
+            done = self.committer.submit(p)
+        except BaseException:
+            lock.release()
+            raise
+
+        def settle(_f: asyncio.Future[None]) -> None:
+            # A done-callback, not code after the await: it runs even when the awaiting
+            # handler was cancelled, so the lock is never left held and the cache never lags
+            # a committed change.
+            try:
+                if p.error is not None:
+                    self._cache.pop(key, None)
+                    return
+                if groups_of(after):
+                    self._cache.pop(key, None)
+                    self._members.add(key)
+                else:
+                    self._cache[key] = _Cached(after, c.version + 1)
+                self._note_result(request_id, result)
+            finally:
+                lock.release()
+
+        done.add_done_callback(settle)
+        await asyncio.shield(done)
+        return None if p.error is not None else Applied(result, False, after)
 
     def apply_group(self, tenant: str, account: str, change: Any, *, members: Any,
                     request_id: str, reason: str) -> Applied:

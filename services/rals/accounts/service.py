@@ -76,6 +76,7 @@ from services.rals.accounts.debit import (
     debit_account,
 )
 from services.rals.accounts.eventcost import debit_event_cost, kept_event_cost, session_event_cost
+from services.rals.accounts.live import LiveStore
 from services.rals.accounts.maxusage import UNLIMITED, max_usage
 from services.rals.accounts.model import (
     MONETARY,
@@ -294,6 +295,37 @@ class AccountService:
         balance that paid last, so the balance moves by exactly the CDR's Cost.
         ``event_cost``: also build the debit's v0.10 EventCost (``DebitResult.event_cost``).
         """
+        tenant, name, change = self._debit_change(cd, request_id, max_debit=max_debit,
+                                                  perform_rounding=perform_rounding,
+                                                  event_cost=event_cost)
+        try:
+            applied = self._apply_shared_aware(tenant, name, change, request_id, "debit",
+                                               self._group_members)
+        except AccountError as exc:
+            if exc.word == "NOT_FOUND":
+                raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
+            raise
+        return DebitResult.from_json(request_id, applied.result, applied.replayed)
+
+    async def debit_inline(
+        self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False,
+        perform_rounding: bool = False, event_cost: bool = False,
+    ) -> DebitResult | None:
+        """:meth:`debit` on the event loop when the store can serve it there (an owned account
+        in memory, no shared group, its lock free: see ``LiveStore.apply_inline``); None when
+        it cannot, nothing changed: the caller runs :meth:`debit` in a worker thread."""
+        tenant, name, change = self._debit_change(cd, request_id, max_debit=max_debit,
+                                                  perform_rounding=perform_rounding,
+                                                  event_cost=event_cost)
+        applied = await self._apply_inline(tenant, name, change, request_id, "debit")
+        return None if applied is None else DebitResult.from_json(request_id, applied.result,
+                                                                  applied.replayed)
+
+    def _debit_change(
+        self, cd: CallDescriptor, request_id: str, *, max_debit: bool, perform_rounding: bool,
+        event_cost: bool,
+    ) -> tuple[str, str, Callable[[Account, SharedView | None], dict[str, Any]]]:
+        """(tenant, account, the change a debit makes to the account) — see :meth:`debit`."""
         cd, tenant, name = self._who(cd)
         now = datetime.now(UTC)
 
@@ -342,14 +374,7 @@ class AccountService:
                                             rounding_diff=diff) if event_cost else None,
             ).to_json()
 
-        try:
-            applied = self._apply_shared_aware(tenant, name, change, request_id, "debit",
-                                               self._group_members)
-        except AccountError as exc:
-            if exc.word == "NOT_FOUND":
-                raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
-            raise
-        return DebitResult.from_json(request_id, applied.result, applied.replayed)
+        return tenant, name, change
 
     # --- shared groups ---------------------------------------------------------------------
 
@@ -403,6 +428,29 @@ class AccountService:
             tenant, name, lambda acc, others: change(acc, SharedView(self.shared_groups, others)),
             members=members, request_id=request_id, reason=reason)
 
+    async def _apply_inline(
+        self, tenant: str, name: str, change: Callable[[Account, SharedView | None], dict[str, Any]],
+        request_id: str, reason: str,
+        needs_group: Callable[[Account], bool] = lambda acc: bool(groups_of(acc)),
+    ) -> Applied | None:
+        """The one-account try of :meth:`_apply_shared_aware` on the event loop; None when the
+        store cannot serve it there or the change needs the group path (raised before
+        anything is written): the caller then runs the whole operation in a worker thread."""
+        store = self.store
+        if not isinstance(store, LiveStore) or store.known_member(tenant, name):
+            return None
+
+        def solo(acc: Account) -> dict[str, Any]:
+            if needs_group(acc):
+                raise _NeedsGroup
+            return change(acc, None)
+
+        try:
+            return await store.apply_inline(tenant, name, solo, request_id=request_id,
+                                            reason=reason)
+        except _NeedsGroup:
+            return None
+
     def debit_owner(self, request_id: str) -> tuple[str, str] | None:
         """(tenant, account) that the debit ``request_id`` charged; None when unknown."""
         stored = self.store.request_result(request_id)
@@ -418,6 +466,38 @@ class AccountService:
         first result). An unknown debit request id is ``NOT_FOUND`` and refunds nothing.
         ``want_event_cost``: also the EventCost of what is kept, from the EventCosts the debits
         kept (``RefundResult.event_cost``; None if one of them has none)."""
+        owner, charges, pieces = self._collect_debits(refund_id, debit_request_ids,
+                                                      self.store.request_result, want_event_cost)
+        return self.refund(refund_id, owner[0], owner[1], charges=charges,
+                           keep_usage_ns=keep_usage_ns, round_kept=round_kept,
+                           event_cost_pieces=pieces)
+
+    async def refund_debits_inline(
+        self, refund_id: str, debit_request_ids: list[str], *, keep_usage_ns: int | None = None,
+        round_kept: bool = False, want_event_cost: bool = False,
+    ) -> RefundResult | None:
+        """:meth:`refund_debits` on the event loop when every debit's record is in memory and
+        the store can serve the account there; None, nothing changed, when not: the caller
+        runs :meth:`refund_debits` in a worker thread."""
+        store = self.store
+        if not isinstance(store, LiveStore):
+            return None
+        try:
+            owner, charges, pieces = self._collect_debits(
+                refund_id, debit_request_ids, store.remembered, want_event_cost)
+        except AccountError:
+            return None  # a debit not in memory: the thread path reads the StorDB
+        change, foreign = self._refund_change(charges, keep_usage_ns, round_kept, pieces)
+        applied = await self._apply_inline(owner[0], owner[1], change, refund_id, "refund",
+                                           needs_group=foreign)
+        return None if applied is None else _refund_result(refund_id, applied)
+
+    @staticmethod
+    def _collect_debits(
+        refund_id: str, debit_request_ids: list[str],
+        lookup: Callable[[str], dict[str, Any] | None], want_event_cost: bool,
+    ) -> tuple[tuple[str, str], list[Charge], list[dict[str, Any]] | None]:
+        """(account charged, every charge, their kept EventCosts or None) of the debits."""
         if not refund_id:
             raise AccountError("MANDATORY_IE_MISSING", "[RefundID]")
         if not debit_request_ids:
@@ -426,7 +506,7 @@ class AccountService:
         pieces: list[dict[str, Any]] | None = [] if want_event_cost else None
         owner: tuple[str, str] | None = None
         for debit_id in debit_request_ids:
-            stored = self.store.request_result(debit_id)
+            stored = lookup(debit_id)
             if stored is None:
                 raise AccountError("NOT_FOUND", f"debit request {debit_id!r}")
             summary = stored.get("AccountSummary") or {}
@@ -437,9 +517,7 @@ class AccountService:
             else:  # one debit without its EventCost: no document at all
                 pieces = None
         assert owner is not None
-        return self.refund(refund_id, owner[0], owner[1], charges=charges,
-                           keep_usage_ns=keep_usage_ns, round_kept=round_kept,
-                           event_cost_pieces=pieces)
+        return owner, charges, pieces
 
     def refund(
         self, request_id: str, tenant: str, account: str, *, debit_request_id: str | None = None,
@@ -459,6 +537,20 @@ class AccountService:
             if stored is None:
                 raise AccountError("NOT_FOUND", f"debit request {debit_request_id!r}")
             charges = [Charge.from_json(c) for c in stored["Charges"]]
+        change, foreign = self._refund_change(charges, keep_usage_ns, round_kept,
+                                              event_cost_pieces)
+        uuids = _balance_uuids(charges)
+        applied = self._apply_shared_aware(
+            tenant, account, change, request_id, "refund",
+            lambda conn, _acc: self.store.balance_owners(conn, uuids), needs_group=foreign)
+        return _refund_result(request_id, applied)
+
+    def _refund_change(
+        self, charges: list[Charge], keep_usage_ns: int | None, round_kept: bool,
+        event_cost_pieces: list[dict[str, Any]] | None,
+    ) -> tuple[Callable[[Account, SharedView | None], dict[str, Any]], Callable[[Account], bool]]:
+        """(the change a refund makes, whether an account lacks a balance it names) — see
+        :meth:`refund`."""
         kept: list[Charge] = []
         if keep_usage_ns is not None:
             kept, charges = trim_charges(charges, keep_usage_ns)
@@ -488,21 +580,12 @@ class AccountService:
 
         # Charges of a shared-group debit name balances of other members: those accounts are
         # changed with the caller's, in one transaction under their row locks.
-        uuids = {u for c in [*to_refund, *kept] for u in (c.unit_uuid, c.money_uuid) if u}
+        uuids = _balance_uuids([*to_refund, *kept])
 
         def foreign(acc: Account) -> bool:
             return bool(uuids - {b.uuid for b in acc.balances})
 
-        applied = self._apply_shared_aware(
-            tenant, account, change, request_id, "refund",
-            lambda conn, _acc: self.store.balance_owners(conn, uuids), needs_group=foreign)
-        r = applied.result
-        return RefundResult(
-            request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
-            [Charge.from_json(c) for c in r["Kept"]], applied.replayed,
-            [ActionEvent(e["kind"], e["data"]) for e in r.get("Events", [])],
-            r.get("EventCost"),
-        )
+        return change, foreign
 
     def set_account(
         self, tenant: str, account: str, *, allow_negative: bool | None = None,
@@ -805,6 +888,20 @@ def _charge_rounding(acc: Account, charges: list[Charge], diff: Decimal, decimal
     if payer is None:
         return  # paid entirely from units: nothing monetary to round
     payer.value = round_value(payer.value - diff, decimals)
+
+
+def _balance_uuids(charges: Sequence[Charge]) -> set[str]:
+    return {u for c in charges for u in (c.unit_uuid, c.money_uuid) if u}
+
+
+def _refund_result(request_id: str, applied: Applied) -> RefundResult:
+    r = applied.result
+    return RefundResult(
+        request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
+        [Charge.from_json(c) for c in r["Kept"]], applied.replayed,
+        [ActionEvent(e["kind"], e["data"]) for e in r.get("Events", [])],
+        r.get("EventCost"),
+    )
 
 
 def _fresh() -> str:
