@@ -111,6 +111,8 @@ class Pending:
     error: BaseException | None = None
     # set by GroupCommitter.submit: a caller on an event loop waits on this instead of ``done``
     future: asyncio.Future[None] | None = None
+    # run by the writer thread as soon as the transaction ended, before anyone is woken
+    on_done: Callable[[], None] | None = None
 
 
 def pending_rows(
@@ -342,7 +344,7 @@ class GroupCommitter:
         p.future = asyncio.get_running_loop().create_future()
         if not self._thread.is_alive():
             p.error = StoreClosed("RALs account store closed")
-            p.future.set_result(None)
+            _finish([p])
             return p.future
         self._q.put(p)
         if not self._thread.is_alive():  # stopped between the check and the put
@@ -400,6 +402,11 @@ def _finish(batch: list[Pending]) -> None:
     loops with one wake-up each for all of their changes in the batch."""
     by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
     for p in batch:
+        if p.on_done is not None:
+            try:
+                p.on_done()
+            except Exception:  # noqa: BLE001 - the others still must be told
+                log.exception("rals.commit_callback_failed")
         p.done.set()
         if p.future is not None:
             by_loop.setdefault(p.future.get_loop(), []).append(p.future)
@@ -589,15 +596,14 @@ class LiveStore(AccountStore):
             result = change(after)  # an error here changed nothing
             p = pending_rows(c.account, after, c.version, result, request_id=request_id,
                              reason=reason, now=datetime.now(UTC))
-            done = self.committer.submit(p)
         except BaseException:
             lock.release()
             raise
 
-        def settle(_f: asyncio.Future[None]) -> None:
-            # A done-callback, not code after the await: it runs even when the awaiting
-            # handler was cancelled, so the lock is never left held and the cache never lags
-            # a committed change.
+        def settle() -> None:
+            # Run by the writer thread when the transaction ended, not by code after the
+            # await: the lock is released at once (the loop may be busy), also when the
+            # awaiting handler was cancelled, and the cache never lags a committed change.
             try:
                 if p.error is not None:
                     self._cache.pop(key, None)
@@ -611,8 +617,8 @@ class LiveStore(AccountStore):
             finally:
                 lock.release()
 
-        done.add_done_callback(settle)
-        await asyncio.shield(done)
+        p.on_done = settle
+        await asyncio.shield(self.committer.submit(p))
         return None if p.error is not None else Applied(result, False, after)
 
     def apply_group(self, tenant: str, account: str, change: Any, *, members: Any,
