@@ -55,6 +55,7 @@ from services.rals.scheduler import ActionScheduler, ScheduledRun, timed_plans
 from services.rals.views import account_pb, action_trigger_json
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 PREPAID = "*prepaid"
 NO_CHARGE = {"*none", "none"}
@@ -254,17 +255,24 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         # An owned account in memory is debited on the event loop (no worker thread waits for
         # the group commit); anything else, or a debit whose triggers fired (removing the
         # account is I/O), finishes in a worker thread.
-        inline = await self._inline(lambda c: c.accounts.debit_inline(
-            descriptor(request.call), request.request_id, **flags))
-        if inline is None:
-            reply = await self._run(work)
-        elif inline[1].events:
-            reply = await self._run(lambda c: answer(c, inline[1]))
-        else:
-            reply = answer(*inline)
+        reply = await self._inline_or_run(lambda c: c.accounts.debit_inline(
+            descriptor(request.call), request.request_id, **flags), work, answer)
         if fired:
             self.owner.publish(fired, actions_id="triggers after Debit", account=request.call.account)
         return reply
+
+    async def _inline_or_run(self, inline_fn: Callable[[Compiled], Awaitable[T | None]],
+                             work: Callable[[Compiled], R], answer: Callable[[Compiled, T], R]) -> R:
+        """``inline_fn`` on the event loop and its ``answer``; ``work`` in a worker thread when it
+        could not run there. A result whose triggers fired is answered in a worker thread too
+        (removing an account is I/O)."""
+        inline = await self._inline(inline_fn)
+        if inline is None:
+            return await self._run(work)
+        compiled, res = inline
+        if getattr(res, "events", None):
+            return await self._run(lambda c: answer(c, res))
+        return answer(compiled, res)
 
     async def _inline(self, fn: Callable[[Compiled], Awaitable[T | None]]) -> tuple[Compiled, T] | None:
         """``fn``'s answer, run on the event loop, with the tariff plan it used; None when it
@@ -335,13 +343,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             )
 
         # as Debit: on the event loop when the debits and the account are in memory
-        inline = await self._inline(lambda c: c.accounts.refund_debits_inline(*args, **flags))
-        if inline is None:
-            reply = await self._run(work)
-        elif inline[1].events:
-            reply = await self._run(lambda c: answer(c, inline[1]))
-        else:
-            reply = answer(*inline)
+        reply = await self._inline_or_run(
+            lambda c: c.accounts.refund_debits_inline(*args, **flags), work, answer)
         if fired:
             self.owner.publish(fired, actions_id="triggers after Refund", account="")
         return reply

@@ -4,34 +4,16 @@ that keeps a stale cache (another process, an admin write) from losing or doubli
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, event
 
-from cgrpy.storage.db import make_engine
-from cgrpy.storage.models import Base
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import MONETARY, Account, AccountError, Balance
 from services.rals.accounts.store import AccountStore
 
 T = "cgrates.org"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def live(engine: Engine) -> Iterator[LiveStore]:
-    store = LiveStore(engine)
-    yield store
-    store.close()
 
 
 def _add(amount: str):  # noqa: ANN202

@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from cgrpy.storage.db import make_engine
-from cgrpy.storage.models import Base
 from services.rals.accounts.live import LiveStore
 from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService
@@ -23,21 +21,6 @@ from services.rals.accounts.store import AccountStore
 from tests.rals.test_accounts_live import T, _add, _running_balance_ok
 from tests.rals.test_accounts_service import ROWS
 from tests.rals.test_session_event_cost import piece
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def live(engine: Engine) -> Iterator[LiveStore]:
-    store = LiveStore(engine)
-    yield store
-    store.close()
 
 
 def _warm(live: LiveStore, account: str, amount: str = "100") -> None:

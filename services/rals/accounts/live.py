@@ -517,6 +517,26 @@ class LiveStore(AccountStore):
         """The result of a request this process committed and still remembers (no I/O)."""
         return self._results.get(request_id)
 
+    def _committed(self, key: tuple[str, str], after: Account, version: int, request_id: str,
+                   result: Any) -> None:
+        """Memory after a committed change: the account's new state (an account in a shared
+        group is reloaded when next used, its members' rows change together) and the request's
+        answer, for a retry."""
+        if groups_of(after):
+            self._cache.pop(key, None)
+            self._members.add(key)
+        else:
+            self._cache[key] = _Cached(after, version + 1)
+        self._note_result(request_id, result)
+
+    def _replayed(self, request_id: str) -> Applied | None:
+        """A change's answer when ``request_id`` was committed here already (a retry); refuses a
+        change without one."""
+        if not request_id:
+            raise AccountError("MANDATORY_IE_MISSING", "[request_id]")
+        hit = self._results.get(request_id)
+        return None if hit is None else Applied(hit, True, None)
+
     def request_result(self, request_id: str) -> dict[str, Any] | None:
         hit = self._results.get(request_id)
         return hit if hit is not None else super().request_result(request_id)
@@ -527,11 +547,9 @@ class LiveStore(AccountStore):
         self, tenant: str, account: str, change: Change, *, request_id: str, reason: str,
         create: bool = False, also: Callable[[Connection], None] | None = None,
     ) -> Applied:
-        if not request_id:
-            raise AccountError("MANDATORY_IE_MISSING", "[request_id]")
-        hit = self._results.get(request_id)
-        if hit is not None:
-            return Applied(hit, True, None)
+        replayed = self._replayed(request_id)
+        if replayed is not None:
+            return replayed
         key = (tenant, account)
         if not self.owns(tenant, account):
             return super().apply(tenant, account, change, request_id=request_id, reason=reason,
@@ -548,12 +566,7 @@ class LiveStore(AccountStore):
                                  reason=reason, now=datetime.now(UTC))
                 self.committer.commit(p)
                 if p.error is None:
-                    if groups_of(after):
-                        self._cache.pop(key, None)
-                        self._members.add(key)
-                    else:
-                        self._cache[key] = _Cached(after, c.version + 1)
-                    self._note_result(request_id, result)
+                    self._committed(key, after, c.version, request_id, result)
                     return Applied(result, False, after)
             # Not cached (new account, bookkeeping with ``also``) or the group commit failed:
             # the locked path decides on the current row; the cache reloads afterwards.
@@ -575,11 +588,9 @@ class LiveStore(AccountStore):
         then, and the caller runs :meth:`apply` in a worker thread (which waits for the lock,
         loads the account, or takes the locked path). Errors of ``change`` propagate, nothing
         changed."""
-        if not request_id:
-            raise AccountError("MANDATORY_IE_MISSING", "[request_id]")
-        hit = self._results.get(request_id)
-        if hit is not None:
-            return Applied(hit, True, None)
+        replayed = self._replayed(request_id)
+        if replayed is not None:
+            return replayed
         key = (tenant, account)
         if key not in self._cache or not self.owns(tenant, account):
             return None
@@ -608,12 +619,7 @@ class LiveStore(AccountStore):
                 if p.error is not None:
                     self._cache.pop(key, None)
                     return
-                if groups_of(after):
-                    self._cache.pop(key, None)
-                    self._members.add(key)
-                else:
-                    self._cache[key] = _Cached(after, c.version + 1)
-                self._note_result(request_id, result)
+                self._committed(key, after, c.version, request_id, result)
             finally:
                 lock.release()
 
