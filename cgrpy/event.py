@@ -35,7 +35,8 @@ class CGREvent:
         return self.event.get(name, default)
 
     def copy(self) -> CGREvent:
-        return CGREvent(self.tenant, self.id, self.time, json_roundtrip(self.event))
+        """A deep copy of the fields, exactly as a JSON round trip would give them back."""
+        return CGREvent(self.tenant, self.id, self.time, copy_exact(self.event))
 
 
 def loads_exact(text: str | bytes) -> Any:
@@ -78,21 +79,21 @@ _EXACT = Context(prec=MAX_PREC)
 _MARK = "\x00" + secrets.token_hex(8) + ":"
 _MARK_ESCAPED = json.dumps(_MARK)[1:-1]
 _DECIMAL_RE = re.compile('"' + re.escape(_MARK_ESCAPED) + '([-0-9.]+)"')
-# A number with a fraction or exponent right after [ : , and before , ] } (or alone): a float.
-# The cheap candidate scan runs over every output; the full pattern only where it hits.
+# A number with a fraction or exponent right after [ : , (or at the start) and before , ] } (or at
+# the end): a float, once the strings are blanked out. The cheap candidate scan runs over every
+# output; blanking and the full pattern only where it hits, which is mostly text inside strings
+# (a CostDetails JSON carried as a field, Go times with fractions, marked Decimals).
 _FLOAT_CANDIDATE = re.compile(r"[\[:,]-?\d+[.eE]")
-_FLOAT = re.compile(r"[\[:,]?-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)(?=[,\]}]|$)")
+_FLOAT = re.compile(r"(?:^|[\[:,])-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)(?=[,\]}]|$)")
+# A JSON string as the C encoder writes it (escapes are a backslash and one character, or \uXXXX
+# whose first character is enough to step over), unrolled so the engine does not backtrack per char.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 
 
 def _looks_like_float(out: str) -> bool:
-    if _FLOAT.fullmatch(out):
-        return True
-    pos = 0
-    while (m := _FLOAT_CANDIDATE.search(out, pos)) is not None:
-        if _FLOAT.match(out, m.start()):
-            return True
-        pos = m.end()
-    return False
+    if _FLOAT_CANDIDATE.search(out) is None and _FLOAT.match(out) is None:
+        return False
+    return _FLOAT.search(_STRING.sub('""', out)) is not None
 
 
 def _decimal_text(v: Decimal) -> str:
@@ -128,6 +129,39 @@ def _encode(v: Any) -> str:
 
 def json_roundtrip(value: Any) -> Any:
     return loads_exact(dumps_exact(value))
+
+
+class _Unusual(Exception):
+    """A value :func:`copy_exact` leaves to the JSON round trip (it alone defines the result)."""
+
+
+def copy_exact(value: Any) -> Any:
+    """What ``json_roundtrip(value)`` returns, without writing and parsing the text: events are
+    copied on every request, and most hold only str, int, bool, None, lists and dicts. An integral
+    Decimal comes back an int and any other Decimal normalized, as through the text; datetimes,
+    tuples, non-str keys, floats and the like take the round trip itself."""
+    try:
+        return _copy(value)
+    except _Unusual:
+        return json_roundtrip(value)
+
+
+def _copy(v: Any) -> Any:
+    t = type(v)
+    if t is str or t is int or t is bool or v is None:
+        return v
+    if t is dict:
+        out = {}
+        for k, x in v.items():
+            if type(k) is not str:
+                raise _Unusual
+            out[k] = _copy(x)
+        return out
+    if t is list:
+        return [_copy(x) for x in v]
+    if t is Decimal and v.is_finite():
+        return int(v) if v == v.to_integral_value() else Decimal(_decimal_text(v))
+    raise _Unusual
 
 
 def validate_event(event: CGREvent | None) -> CGREvent:
