@@ -192,6 +192,10 @@ _BASE_KEYS: list[Key] = [
        "Python's garbage collector runs its young-generation pass after this many new container "
        "objects (Python's default: 700); what a service loaded before it serves is frozen out of "
        "the collector's scans. 0 = Python's defaults."),
+    _k("gc_full_threshold", "int", 100,
+       "A full collector pass (over every live session, cached account and profile: 100+ ms "
+       "with a few thousand calls up, the whole process stalled) runs at most once per this "
+       "many middle passes (Python's default: 10). Only with gc_young_threshold above 0."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     _k("replicas", "int", 1,
        "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
@@ -303,6 +307,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "frame_port_offset": lambda v: None if -1 <= v <= 30000 else "must be -1..30000",
     "event_loop": lambda v: None if v in ("uvloop", "asyncio") else "must be uvloop or asyncio",
     "gc_young_threshold": lambda v: None if v >= 0 else "must be 0 or more",
+    "gc_full_threshold": lambda v: None if v >= 1 else "must be 1 or more",
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},
     "opensips_allowed_sources": check_allow_list,

@@ -1,5 +1,5 @@
-"""A service process tunes its garbage collector once loaded: the young threshold from the
-setting and what it loaded frozen out of the scans; 0 keeps Python's defaults."""
+"""A service process tunes its garbage collector once loaded: the young and full thresholds from the
+settings and what it loaded frozen out of the scans; 0 keeps Python's defaults."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import gc
 from cgrpy.runtime.loop import tune_gc
 data = [[i] for i in range(10000)]  # what a service loads
 default = gc.get_threshold()
-tune_gc({threshold})
-print(gc.get_threshold()[0], gc.get_freeze_count() >= 10000, default[0])
+tune_gc({threshold}, 100)
+print(gc.get_threshold()[0], gc.get_freeze_count() >= 10000, default[0], gc.get_threshold()[2])
 """
 
 
@@ -25,8 +25,8 @@ def _probe(threshold: int) -> list[str]:
 
 
 def test_loaded_data_is_frozen_and_the_young_threshold_raised() -> None:
-    assert _probe(50_000) == ["50000", "True", "700"]
+    assert _probe(50_000) == ["50000", "True", "700", "100"]
 
 
 def test_zero_keeps_pythons_defaults() -> None:
-    assert _probe(0) == ["700", "False", "700"]
+    assert _probe(0) == ["700", "False", "700", "10"]
