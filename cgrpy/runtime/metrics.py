@@ -1,10 +1,10 @@
 """Prometheus metrics: the standard gRPC server metrics (as go-grpc-prometheus names them) around
-every unary behaviour (:func:`metered`, applied by the runtime's guard on either transport), process metrics from prometheus_client, and the /metrics HTTP endpoint."""
+every unary behaviour (:class:`RpcMetrics`, counted by the runtime's guard on either transport),
+process metrics from prometheus_client, and the /metrics HTTP endpoint."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -45,38 +45,33 @@ def _code_name(code: Any) -> str:
     return code.name
 
 
-def metered(grpc_type: str, full_method: str, inner: Callable[[Any, Any], Awaitable[Any]]
-            ) -> Callable[[Any, Any], Awaitable[Any]]:
-    """``inner`` counted and timed under ``grpc_type`` ("unary", or "mux" over the Mux stream);
-    the label children are resolved here, once, not on every call."""
-    service, method = _split(full_method)
-    started = GRPC_STARTED.labels(grpc_type, service, method)
-    seconds = GRPC_SECONDS.labels(grpc_type, service, method)
-    handled: dict[str, Any] = {}
+class RpcMetrics:
+    """The standard server metrics of one method under ``grpc_type`` ("unary", or "mux" over the
+    Mux stream): the label children are resolved here, once, not on every call. The runtime's
+    guard (``cgrpy.runtime.server.make_guard``) calls :meth:`start` and :meth:`finish` inline
+    rather than through a wrapper coroutine of its own: one coroutine less per request."""
 
-    async def wrapped(request: Any, context: Any) -> Any:
-        started.inc()
-        start = time.perf_counter()
-        code: Any = grpc.StatusCode.OK
-        try:
-            response = await inner(request, context)
-            code = context.code() or grpc.StatusCode.OK
-            return response
-        except grpc.aio.AbortError:
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        except Exception:
-            code = grpc.StatusCode.UNKNOWN
-            raise
-        finally:
-            name = _code_name(code)
-            counter = handled.get(name)
-            if counter is None:
-                counter = handled[name] = GRPC_HANDLED.labels(grpc_type, service, method, name)
-            counter.inc()
-            seconds.observe(time.perf_counter() - start)
+    __slots__ = ("_handled", "_labels", "_seconds", "_started")
 
-    return wrapped
+    def __init__(self, grpc_type: str, full_method: str) -> None:
+        service, method = _split(full_method)
+        self._labels = (grpc_type, service, method)
+        self._started = GRPC_STARTED.labels(grpc_type, service, method)
+        self._seconds = GRPC_SECONDS.labels(grpc_type, service, method)
+        self._handled: dict[Any, Any] = {}  # status code -> its grpc_server_handled_total child
+
+    def start(self) -> float:
+        """Count the call started; returns its start time for :meth:`finish`."""
+        self._started.inc()
+        return time.perf_counter()
+
+    def finish(self, code: Any, start: float) -> None:
+        """Count the call handled with ``code`` (a StatusCode or its raw value) and time it."""
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled[code] = GRPC_HANDLED.labels(*self._labels, _code_name(code))
+        counter.inc()
+        self._seconds.observe(time.perf_counter() - start)
 
 
 def serve_metrics(host: str, port: int) -> Any:
