@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write the result JSON here")
     p.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
                    help="event loop of both sides (the echo server gets it as CGRPY_EVENT_LOOP)")
+    p.add_argument("--transports", default="unary,mux,frame",
+                   help="comma-separated cases to run (e.g. frame, to compare lane changes quickly)")
     p.set_defaults(func=run)
 
 
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     proc, addr = _start_server(args.event_loop)
     try:
         for inflight in (1, args.concurrency):
-            for transport in ("unary", "mux", "frame"):
+            for transport in args.transports.split(","):
                 result["cases"].append(run_loop(_case(addr, transport, args.calls, inflight, proc.pid),
                                                 args.event_loop))
     finally:

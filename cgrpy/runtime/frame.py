@@ -149,10 +149,11 @@ class _ServerConn(_Framed):
         if not self._authed:
             self._hello(requests)
             return
+        create_task, tasks = self._loop.create_task, self._tasks  # type: ignore[union-attr]
         for req in requests:
-            task = asyncio.ensure_future(self._answer(req))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task = create_task(self._answer(req))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     def _hello(self, requests: Any) -> None:
         first = requests[0] if requests else None

@@ -100,9 +100,10 @@ class RecordingServer:
 class MuxContext:
     """The part of ``grpc.aio.ServicerContext`` a unary handler may use, for one stream call."""
 
-    __slots__ = ("_code", "_details", "_deadline", "_peer")
+    __slots__ = ("_code", "_deadline", "_details", "_peer", "expired")
 
     def __init__(self, timeout_ns: int, peer: str) -> None:
+        self.expired = False  # the request's deadline passed and its task was cancelled
         self._code: Any = None
         self._details = ""
         self._deadline = time.monotonic() + timeout_ns / 1e9 if timeout_ns > 0 else None
@@ -164,34 +165,48 @@ class MuxServicer(mux_pb2_grpc.MuxServicer):
             asyncio.create_task(_quietly(out.send(_reply(0, grpc.StatusCode.UNAVAILABLE, DRAINING))))
 
     async def dispatch(self, req: mux_pb2.MuxRequest, peer: str) -> mux_pb2.MuxReply:
+        """The reply to one envelope. Runs in a task of its own (the caller's: the lane's or the
+        stream's per request), which the request's deadline cancels."""
+        rid = req.id
         if self._draining:
-            return _reply(req.id, grpc.StatusCode.UNAVAILABLE, DRAINING)
+            return _reply(rid, grpc.StatusCode.UNAVAILABLE, DRAINING)
         entry = self.table.lookup(req.method)
         if entry is None:
-            return _reply(req.id, grpc.StatusCode.UNIMPLEMENTED, f"NOT_IMPLEMENTED: {req.method}")
+            return _reply(rid, grpc.StatusCode.UNIMPLEMENTED, f"NOT_IMPLEMENTED: {req.method}")
         behaviour, deserialize, serialize = entry
         try:
             request = deserialize(req.payload)
         except Exception as exc:  # noqa: BLE001 - a malformed payload is the caller's error
-            return _reply(req.id, grpc.StatusCode.INVALID_ARGUMENT, f"SERVER_ERROR: bad payload: {exc}")
-        ctx = MuxContext(req.timeout_ns, peer)
+            return _reply(rid, grpc.StatusCode.INVALID_ARGUMENT, f"SERVER_ERROR: bad payload: {exc}")
+        timeout_ns = req.timeout_ns
+        ctx = MuxContext(timeout_ns, peer)
+        # The deadline: one timer cancelling this task, the context remembering that it fired;
+        # what an asyncio.timeout scope does at a third of its cost (~1.5 µs against ~5 µs under
+        # uvloop), and every request between services carries a deadline.
+        timer = task = None
+        if timeout_ns > 0 and (task := asyncio.current_task()) is not None:
+            cancelling = task.cancelling()
+            timer = asyncio.get_running_loop().call_later(timeout_ns / 1e9, _expire, task, ctx)
         try:
-            if req.timeout_ns > 0:
-                async with asyncio.timeout(req.timeout_ns / 1e9):
-                    response = await behaviour(request, ctx)
-            else:
-                response = await behaviour(request, ctx)
+            response = await behaviour(request, ctx)
         except grpc.aio.AbortError:
-            return _reply(req.id, ctx.code() or grpc.StatusCode.UNKNOWN, ctx.details())
-        except TimeoutError:
-            return _reply(req.id, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            return _reply(rid, ctx.code() or grpc.StatusCode.UNKNOWN, ctx.details())
+        except asyncio.CancelledError:
+            # this request's deadline only if the timer fired and nobody else (a lost
+            # connection, a stopping server) cancelled the task meanwhile: else the task ends
+            if ctx.expired and task is not None and task.uncancel() <= cancelling:
+                return _reply(rid, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         code = ctx.code()
         if code is not None and code != grpc.StatusCode.OK:
-            return _reply(req.id, code, ctx.details())
+            return _reply(rid, code, ctx.details())
         try:
-            return mux_pb2.MuxReply(id=req.id, payload=serialize(response))
+            return mux_pb2.MuxReply(id=rid, payload=serialize(response))
         except Exception as exc:  # noqa: BLE001 - the unary path would end INTERNAL too
-            return _reply(req.id, grpc.StatusCode.INTERNAL, f"SERVER_ERROR: {exc}")
+            return _reply(rid, grpc.StatusCode.INTERNAL, f"SERVER_ERROR: {exc}")
 
     async def Call(self, request_iterator: AsyncIterator[mux_pb2.MuxRequests],  # noqa: N802 - gRPC name
                    context: grpc.aio.ServicerContext) -> None:
@@ -219,6 +234,11 @@ class MuxServicer(mux_pb2_grpc.MuxServicer):
             self._outboxes.discard(out)
             for task in list(pending):
                 task.cancel()
+
+
+def _expire(task: asyncio.Task[Any], ctx: MuxContext) -> None:
+    ctx.expired = True
+    task.cancel()
 
 
 async def _quietly(write: Awaitable[None]) -> None:

@@ -12,7 +12,7 @@ from cgrates.v1 import common_pb2, mux_pb2, stats_pb2_grpc
 from cgrpy.config import load_settings
 from cgrpy.errors import CGRError
 from cgrpy.runtime.client import ServiceClient
-from cgrpy.runtime.frame import HELLO, FrameLane, LaneClosed
+from cgrpy.runtime.frame import HELLO, FrameLane, LaneBroken, LaneClosed
 from cgrpy.runtime.server import ServiceRunner
 from tests.runtime.test_service_runtime import _TestService
 
@@ -192,3 +192,52 @@ async def test_a_lane_request_past_its_timeout_fails_alone_and_leaves_nothing_pe
     finally:
         lane.close()
         server.close()
+
+
+async def test_the_server_ends_a_request_past_its_deadline_alone_and_the_connection_goes_on(running):
+    """The request's own deadline (timeout_ns), enforced by the server whatever the client waits:
+    DEADLINE_EXCEEDED for it, the requests beside it and after it answered on the same connection."""
+    lane = FrameLane("127.0.0.1", running.frame.port, b"", None, None)
+    method = "/cgrates.v1.StatsService/GetQueueIDs"
+    try:
+        await lane.connect()
+        running.service.delay = 0.3
+        slow = asyncio.ensure_future(lane.request(1, mux_pb2.MuxRequest(
+            id=1, method=method, payload=REQ.SerializeToString(), timeout_ns=50_000_000), 5.0))
+        patient = asyncio.ensure_future(lane.request(2, mux_pb2.MuxRequest(
+            id=2, method=method, payload=REQ.SerializeToString(), timeout_ns=5_000_000_000), 5.0))
+        reply = await slow
+        assert (reply.code, reply.details, reply.payload) == (4, "Deadline Exceeded", b"")  # 4: DEADLINE_EXCEEDED
+        assert not patient.done()
+        reply = await patient
+        assert reply.code == 0 and list(common_pb2.IDsResponse.FromString(reply.payload).ids) == ["q1", "cgrates.org"]
+        running.service.delay = 0.0
+        reply = await lane.request(3, mux_pb2.MuxRequest(id=3, method=method, payload=REQ.SerializeToString(),
+                                                         timeout_ns=1_000_000_000), 5.0)
+        assert reply.code == 0 and lane.up and lane.pending == {}
+    finally:
+        lane.close()
+
+
+async def test_a_lost_lane_connection_cancels_the_requests_it_was_running(running):
+    """Cancellation reaches the handler (its task is cancelled, not left running for nobody),
+    with or without a deadline on the request."""
+    lane = FrameLane("127.0.0.1", running.frame.port, b"", None, None)
+    method = "/cgrates.v1.StatsService/GetQueueIDs"
+    await lane.connect()
+    running.service.delay = 30.0
+    calls = [asyncio.ensure_future(lane.request(i, mux_pb2.MuxRequest(
+        id=i, method=method, payload=REQ.SerializeToString(), timeout_ns=t), 60.0))
+        for i, t in ((1, 0), (2, 20_000_000_000))]
+    for _ in range(200):
+        if sum(len(c._tasks) for c in running.frame.conns) == 2:
+            break
+        await asyncio.sleep(0.01)
+    tasks = [t for c in running.frame.conns for t in c._tasks]
+    assert len(tasks) == 2
+    lane.close()
+    done, _ = await asyncio.wait(tasks, timeout=5)
+    assert len(done) == 2 and all(t.cancelled() for t in tasks)
+    for c in calls:  # the client side: broken with the request written (it may have run)
+        with pytest.raises(LaneBroken):
+            await c
