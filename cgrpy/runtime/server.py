@@ -190,7 +190,7 @@ def guarded(log: EventLogger, service: str, method: str, ready: Callable[[], boo
     service must answer NOT_SERVING meanwhile); a call that arrives then is "try again shortly",
     never a final error: clients retry UNAVAILABLE and keep their work pending (cdre leaves the
     CDR pending, SM settles later) instead of giving up."""
-    metrics = RpcMetrics("unary", method)
+    metrics = RpcMetrics.of("unary", method)
     not_ready = f"{NOT_READY}: {service} is loading"
 
     async def behaviour(request: Any, context: Any) -> Any:
