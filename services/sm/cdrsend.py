@@ -2,8 +2,12 @@
 
 OpenSIPS sends each CDR once, so SM answers only once the CDR is committed somewhere. cdre answers
 ProcessCDRs after its own commit, so its "stored" is as good as the spool's: on the success path
-a CDR costs one RPC and no spool write. CDRs put within ``window_s`` of each other (the runs of
-one call, calls ending together) travel in one ProcessCDRs of at most ``batch_size``.
+a CDR costs one RPC and no spool write. CDRs put in the same turn of the event loop (the runs of
+one call, calls ending together), or within ``window_s`` of each other when it is above 0, travel
+in one ProcessCDRs of at most ``batch_size``. The default waits no longer than that turn: every
+ProcessCDR answer waits for the batch, and OpenSIPS sends a worker's next request only after it,
+so a wait here holds up the worker; at a few hundred calls/s a 2 ms window grouped fewer than one
+other call's CDRs.
 
 A CDR cdre did not confirm within ``timeout_s`` (down, slow, a transport error, or a per-CDR
 error, a refused CDR included) goes into the spool exactly as before this path existed, and the
@@ -36,7 +40,7 @@ class Spool(Protocol):
 
 
 class CdrSender:
-    def __init__(self, send: SendBatch, spool: Spool, *, timeout_s: float, window_s: float = 0.002,
+    def __init__(self, send: SendBatch, spool: Spool, *, timeout_s: float, window_s: float = 0.0,
                  batch_size: int = 100) -> None:
         self._send = send
         self.spool = spool
@@ -44,7 +48,7 @@ class CdrSender:
         self.window_s = window_s
         self.batch_size = batch_size
         self._queue: list[_Pending] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.counts = {DIRECT: 0, SPOOLED: 0}  # CDRs by the path that committed them (metrics)
 
@@ -58,7 +62,8 @@ class CdrSender:
         if len(self._queue) >= self.batch_size:
             self._flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self.window_s, self._flush)
+            self._timer = (loop.call_later(self.window_s, self._flush) if self.window_s > 0
+                           else loop.call_soon(self._flush))
         # shielded: a caller giving up does not stop the hand-off (it completes either way)
         return await asyncio.shield(fut)
 

@@ -91,3 +91,30 @@ async def test_close_finishes_what_is_queued(spool) -> None:
     assert cdre.batches == []  # still gathering
     await s.close()
     assert await put == DIRECT and cdre.batches == [["call-1"]]
+
+
+async def test_by_default_a_batch_waits_only_for_the_loop_turn(spool) -> None:
+    """The runs of one call are put in the same turn and share a send; a CDR put a turn later
+    does not wait for more company (every OpenSIPS worker waits for its ProcessCDR answer)."""
+    cdre = Cdre()
+    s = CdrSender(cdre.send, spool, timeout_s=0.5)
+
+    async def later() -> str:
+        await asyncio.sleep(0.01)
+        return await s.put(_cdr(9), {})
+
+    paths = await asyncio.gather(s.put(_cdr(0), {}), s.put(_cdr(1), {}), later())
+    assert paths == [DIRECT] * 3
+    assert cdre.batches == [["call-0", "call-1"], ["call-9"]]
+
+
+async def test_a_window_groups_cdrs_put_within_it(spool) -> None:
+    cdre = Cdre()
+    s = CdrSender(cdre.send, spool, timeout_s=0.5, window_s=0.2)
+
+    async def later() -> str:
+        await asyncio.sleep(0.01)
+        return await s.put(_cdr(9), {})
+
+    await asyncio.gather(s.put(_cdr(0), {}), later())
+    assert cdre.batches == [["call-0", "call-9"]]
