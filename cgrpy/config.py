@@ -192,6 +192,11 @@ _BASE_KEYS: list[Key] = [
        "Python's garbage collector runs its young-generation pass after this many new container "
        "objects (Python's default: 700); what a service loaded before it serves is frozen out of "
        "the collector's scans. 0 = Python's defaults."),
+    _k("gil_switch_interval", "duration", 5_000_000,
+       "How long a thread waiting for the interpreter lock waits before the running thread is made "
+       "to hand it over (Python's sys.setswitchinterval; its default is 5ms). A service's "
+       "group-commit writer thread takes the lock back after every database round trip, so "
+       "while the event loop is busy each of its statements can wait this long."),
     _k("gc_full_threshold", "int", 100,
        "A full collector pass (over every live session, cached account and profile: 100+ ms "
        "with a few thousand calls up, the whole process stalled) runs at most once per this "
@@ -308,6 +313,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "event_loop": lambda v: None if v in ("uvloop", "asyncio") else "must be uvloop or asyncio",
     "gc_young_threshold": lambda v: None if v >= 0 else "must be 0 or more",
     "gc_full_threshold": lambda v: None if v >= 1 else "must be 1 or more",
+    "gil_switch_interval": lambda v: None if 0 < v <= 1_000_000_000 else "must be above 0 and at most 1s",
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},
     "opensips_allowed_sources": check_allow_list,

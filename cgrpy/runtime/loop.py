@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -59,3 +60,12 @@ def tune_gc(young_threshold: int, full_threshold: int = 10) -> None:
     gc.freeze()
     _, middle, _old = gc.get_threshold()
     gc.set_threshold(young_threshold, middle, full_threshold)
+
+
+def set_switch_interval(ns: int) -> None:
+    """The interpreter lock's switch interval of this process (``gil_switch_interval``).
+
+    A service runs its event loop beside writer threads that commit group transactions: after
+    each round trip to the database such a thread needs the lock back, and while the loop is
+    busy it gets it only when the loop waits for I/O or this interval has passed."""
+    sys.setswitchinterval(ns / 1e9)

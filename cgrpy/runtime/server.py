@@ -28,7 +28,7 @@ from cgrpy.runtime.cache import cache_counts as count_cache_items
 from cgrpy.runtime.frame import FrameServer, server_ssl
 from cgrpy.runtime.logs import EventLogger, get_logger, setup_logging
 from cgrpy.runtime.loop import run as run_loop
-from cgrpy.runtime.loop import tune_gc
+from cgrpy.runtime.loop import set_switch_interval, tune_gc
 from cgrpy.runtime.metrics import RpcMetrics, serve_metrics
 from cgrpy.runtime.mux import MUX_SERVICE, Behaviour, HandlerTable, MuxServicer, RecordingServer
 from cgrpy.runtime.status import status_code
@@ -405,6 +405,7 @@ def run_service(service_cls: type[BaseService]) -> None:
     setup_logging(service_cls.name, settings.log_level)
     runner = ServiceRunner(service_cls(settings))
     runner.tune_gc = True  # a process of its own: its collector is the service's to tune
+    set_switch_interval(settings.gil_switch_interval)  # and its interpreter lock
     try:
         run_loop(runner.run_until_signal(), settings.event_loop)
     except (ConfigError, MigrationError) as exc:

@@ -30,3 +30,10 @@ def test_loaded_data_is_frozen_and_the_young_threshold_raised() -> None:
 
 def test_zero_keeps_pythons_defaults() -> None:
     assert _probe(0) == ["700", "False", "700", "10"]
+
+
+def test_the_switch_interval_is_set_from_nanoseconds() -> None:
+    code = ("import sys; from cgrpy.runtime.loop import set_switch_interval; "
+            "set_switch_interval(500_000); print(sys.getswitchinterval())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert float(out.stdout) == 0.0005
