@@ -55,8 +55,8 @@ class _Framed(asyncio.Protocol):
     """Length-prefixed frames over a transport; envelopes handed over in the same loop turn
     go out together as one frame (one ``send`` system call for several calls when busy)."""
 
-    def __init__(self, wrap: Callable[[list[Any]], Any]) -> None:
-        self._wrap = wrap
+    def __init__(self, wrapper: Callable[[list[Any]], Any]) -> None:
+        self._wrapper = wrapper  # several envelopes -> MuxRequests or MuxReplies
         self._buf = bytearray()
         self._out: list[Any] = []
         self._flush_soon = False
@@ -110,8 +110,7 @@ class _Framed(asyncio.Protocol):
         items, self._out = self._out, []
         if not items or self.closed or self.transport is None:
             return
-        payload = self._wrap(items).SerializeToString()
-        self.transport.write(len(payload).to_bytes(4, "big") + payload)
+        self.transport.write(frame_of(items, self._wrapper))
         if self.transport.get_write_buffer_size() > MAX_BACKLOG:
             self.abort("peer does not read its replies")
 
@@ -119,6 +118,36 @@ class _Framed(asyncio.Protocol):
         log.warning("frame lane connection dropped: %s", why)
         if self.transport is not None:
             self.transport.abort()
+
+
+def frame_of(items: list[Any], wrapper: Any) -> bytes:
+    """One frame: the 4-byte length, then ``wrapper`` (``MuxRequests`` or ``MuxReplies``) of
+    ``items``. Both are a single repeated message field 1, so a lone envelope (every frame when
+    calls are sparse, the common case between services) is serialized and tagged here: building
+    the wrapper costs more than the envelope itself (~2.4 µs against ~1.4 µs a frame, on both
+    ends). Several envelopes go through the wrapper, whose C loop beats one in Python. Same
+    bytes either way (tests/runtime/test_frame.py)."""
+    if len(items) == 1:
+        body = items[0].SerializeToString()
+        payload = _ITEM_TAG + _varint(len(body)) + body
+    else:
+        payload = wrapper(items).SerializeToString()
+    return len(payload).to_bytes(4, "big") + payload
+
+
+_ITEM_TAG = b"\x0a"  # field 1, wire type 2 (length-delimited)
+_SMALL_VARINTS = [bytes((n,)) for n in range(0x80)]
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 # ---------------------------------------------------------------------------------- server side
@@ -129,7 +158,7 @@ class _ServerConn(_Framed):
         super().__init__(lambda replies: mux_pb2.MuxReplies(replies=replies))
         self._server = server
         self._authed = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[mux_pb2.MuxReply]] = set()
         self.peer = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -149,11 +178,14 @@ class _ServerConn(_Framed):
         if not self._authed:
             self._hello(requests)
             return
-        create_task, tasks = self._loop.create_task, self._tasks  # type: ignore[union-attr]
+        # a task per request runs dispatch itself, and one callback both forgets it and sends
+        # its reply: no answering coroutine wrapped around dispatch, no second callback
+        create_task, dispatch, peer = self._loop.create_task, self._server.mux.dispatch, self.peer  # type: ignore[union-attr]
+        tasks, answered = self._tasks, self._answered
         for req in requests:
-            task = create_task(self._answer(req))
+            task = create_task(dispatch(req, peer))
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(answered)
 
     def _hello(self, requests: Any) -> None:
         first = requests[0] if requests else None
@@ -169,10 +201,15 @@ class _ServerConn(_Framed):
         if self._server.draining:
             self.put(self._server.draining_reply())
 
-    async def _answer(self, req: mux_pb2.MuxRequest) -> None:
-        reply = await self._server.mux.dispatch(req, self.peer)
-        if not self.closed:
-            self.put(reply)
+    def _answered(self, task: asyncio.Task[mux_pb2.MuxReply]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or self.closed:
+            return
+        exc = task.exception()
+        if exc is not None:  # dispatch answers every outcome; this is a bug, and the client times out
+            log.error("frame lane: request failed without a reply", exc_info=exc)
+            return
+        self.put(task.result())
 
 
 class FrameServer:
@@ -359,4 +396,4 @@ def client_ssl(settings: Any) -> ssl.SSLContext | None:
 
 
 __all__ = ["FRAME_PORT_KEY", "FrameLane", "FrameServer", "LaneBroken", "LaneClosed", "client_ssl",
-           "server_ssl"]
+           "frame_of", "server_ssl"]

@@ -12,7 +12,7 @@ from cgrates.v1 import common_pb2, mux_pb2, stats_pb2_grpc
 from cgrpy.config import load_settings
 from cgrpy.errors import CGRError
 from cgrpy.runtime.client import ServiceClient
-from cgrpy.runtime.frame import HELLO, FrameLane, LaneBroken, LaneClosed
+from cgrpy.runtime.frame import HELLO, FrameLane, LaneBroken, LaneClosed, frame_of
 from cgrpy.runtime.server import ServiceRunner
 from tests.runtime.test_service_runtime import _TestService
 
@@ -241,3 +241,20 @@ async def test_a_lost_lane_connection_cancels_the_requests_it_was_running(runnin
     for c in calls:  # the client side: broken with the request written (it may have run)
         with pytest.raises(LaneBroken):
             await c
+
+
+@pytest.mark.parametrize("sizes", [[], [0], [100], [127, 128], [16_383, 16_384, 3], [300_000, 1, 2_100_000]])
+def test_a_frame_is_the_wrapper_message_a_peer_parses(sizes):
+    """frame_of tags each envelope by hand: the bytes must be exactly MuxRequests/MuxReplies
+    (length varints of 1, 2, 3 and 4 bytes), so any protobuf peer reads them."""
+    requests = [mux_pb2.MuxRequest(id=i + 1, method="/m", payload=b"x" * n, timeout_ns=2_000_000_000)
+                for i, n in enumerate(sizes)]
+    replies = [mux_pb2.MuxReply(id=i + 1, code=i, details="d" * n) for i, n in enumerate(sizes)]
+    for items, wrap in ((requests, lambda r: mux_pb2.MuxRequests(requests=r)),
+                        (replies, lambda r: mux_pb2.MuxReplies(replies=r))):
+        for some in ([i] for i in items):  # one envelope: tagged by hand
+            body = wrap(some).SerializeToString()
+            assert frame_of(some, wrap) == len(body).to_bytes(4, "big") + body
+        body = wrap(items).SerializeToString()
+        assert frame_of(items, wrap) == len(body).to_bytes(4, "big") + body
+        assert type(wrap(items)).FromString(frame_of(items, wrap)[4:]) == wrap(items)
