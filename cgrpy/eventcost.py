@@ -36,9 +36,41 @@ def increment(usage_ns: int, cost: Decimal, compress_factor: int = 1,
 
 
 def _put(table: dict[str, Any], obj: Any) -> str:
-    ident = hashlib.sha1(dumps_exact(obj).encode()).hexdigest()[:7]
+    ident = _digest(obj)
     table.setdefault(ident, obj)
     return ident
+
+
+# (builder table, id, object) of a Rating entry and the entries it references
+RatingEntries = tuple[tuple[str, str, Any], ...]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(dumps_exact(obj).encode()).hexdigest()[:7]
+
+
+def rating_entries(rating: Mapping[str, Any], timing: Mapping[str, Any] | None,
+                   rates: Sequence[Mapping[str, Any]],
+                   filters: Mapping[str, Any]) -> tuple[str, RatingEntries]:
+    """(Rating id, the table entries naming it): see :meth:`EventCostBuilder.rating_id`. The
+    entries' objects are shared by every document they are added to: never mutate them (no
+    EventCost code does; merging already shares them between documents)."""
+    entries: list[tuple[str, str, Any]] = []
+    timing_id = ""
+    if timing is not None:
+        t = dict(timing)
+        timing_id = _digest(t)
+        entries.append(("timings", timing_id, t))
+    rates_obj = [dict(r) for r in rates]
+    rates_id = _digest(rates_obj)
+    filters_obj = dict(filters)
+    filters_id = _digest(filters_obj)
+    rating_obj = {**rating, "TimingID": timing_id, "RatesID": rates_id,
+                  "RatingFiltersID": filters_id}
+    rating_id = _digest(rating_obj)
+    entries += [("rates", rates_id, rates_obj), ("filters", filters_id, filters_obj),
+                ("ratings", rating_id, rating_obj)]
+    return rating_id, tuple(entries)
 
 
 @dataclass
@@ -58,13 +90,15 @@ class EventCostBuilder:
         """The id of a Rating entry: ``rating`` holds ConnectFee, RoundingMethod,
         RoundingDecimals, MaxCost, MaxCostStrategy; a rating without timing (free units
         rated ``*zero<dur>``) has TimingID ""."""
-        timing_id = "" if timing is None else _put(self.timings, dict(timing))
-        return _put(self.ratings, {
-            **rating,
-            "TimingID": timing_id,
-            "RatesID": _put(self.rates, [dict(r) for r in rates]),
-            "RatingFiltersID": _put(self.filters, dict(filters)),
-        })
+        rating_id, entries = rating_entries(rating, timing, rates, filters)
+        self.add_entries(entries)
+        return rating_id
+
+    def add_entries(self, entries: RatingEntries) -> None:
+        """Store table entries made by :func:`rating_entries` (a producer that rates the same
+        Rating again reuses them instead of digesting it again)."""
+        for table, ident, obj in entries:
+            getattr(self, table).setdefault(ident, obj)
 
     def accounting_id(self, entry: Mapping[str, Any]) -> str:
         """The id of an Accounting entry {AccountID, BalanceUUID, RatingID, Units,

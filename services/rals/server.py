@@ -139,7 +139,9 @@ def _debit_details(request: rals_pb2.DebitRequest, res: DebitResult) -> str:
     debit journaled before EventCosts were kept answers its record even then); a session debit
     that only keeps it (keep_event_cost) answers nothing, its Refund answers the merged one."""
     if request.want_event_cost:
-        return dumps_exact(res.event_cost if res.event_cost is not None else res.to_json())
+        if res.event_cost is not None:
+            return res.event_cost_json or dumps_exact(res.event_cost)
+        return dumps_exact(res.to_json())
     return "" if request.keep_event_cost else dumps_exact(res.to_json())
 
 
@@ -177,8 +179,9 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         """The owner's answer when another RALs process owns the account; None: serve here."""
         return await self.owner.forward(method, request, context, tenant, account)
 
-    def _who(self, pb: rals_pb2.CallDescriptor) -> tuple[str, str]:
-        cd = descriptor(pb).with_defaults()
+    @staticmethod
+    def _who(cd: CallDescriptor) -> tuple[str, str]:
+        cd = cd.with_defaults()
         return cd.tenant, cd.account or cd.subject
 
     async def GetCost(self, request: rals_pb2.CallDescriptor, context: Any) -> rals_pb2.CostResponse:
@@ -201,12 +204,13 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         return await self._run(work)
 
     async def GetMaxUsage(self, request: rals_pb2.CallDescriptor, context: Any) -> rals_pb2.MaxUsageResponse:
-        tenant, account = self._who(request)
+        cd = descriptor(request)  # built once: routing and the answer use it (never mutated)
+        tenant, account = self._who(cd)
         fwd = await self._forward("GetMaxUsage", request, context, tenant, account)
         if fwd is not None:
             return fwd
         return await self._run(
-            lambda c: rals_pb2.MaxUsageResponse(max_usage_ns=c.accounts.get_max_usage(descriptor(request))),
+            lambda c: rals_pb2.MaxUsageResponse(max_usage_ns=c.accounts.get_max_usage(cd)),
             inline=self.owner.store is not None and self.owner.store.is_cached(tenant, account),
         )
 
@@ -215,7 +219,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             raise CGRError("MANDATORY_IE_MISSING", "[RequestID]")
         if request.request_type in NO_CHARGE:
             return rals_pb2.CostResponse(cost="0", usage_ns=request.call.usage_ns)
-        fwd = await self._forward("Debit", request, context, *self._who(request.call))
+        cd = descriptor(request.call)  # built once: routing and the debit use it (never mutated)
+        fwd = await self._forward("Debit", request, context, *self._who(cd))
         if fwd is not None:
             return fwd
         prepaid = request.request_type in (PREPAID, "prepaid", "")
@@ -229,7 +234,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
                  "event_cost": request.want_event_cost or request.keep_event_cost}
 
         def work(c: Compiled) -> rals_pb2.CostResponse:
-            return answer(c, c.accounts.debit(descriptor(request.call), request.request_id,
+            return answer(c, c.accounts.debit(cd, request.request_id,
                                               **flags))
 
         def answer(c: Compiled, res: DebitResult) -> rals_pb2.CostResponse:
@@ -256,7 +261,7 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
         # the group commit); anything else, or a debit whose triggers fired (removing the
         # account is I/O), finishes in a worker thread.
         reply = await self._inline_or_run(lambda c: c.accounts.debit_inline(
-            descriptor(request.call), request.request_id, **flags), work, answer)
+            cd, request.request_id, **flags), work, answer)
         if fired:
             self.owner.publish(fired, actions_id="triggers after Debit", account=request.call.account)
         return reply
@@ -339,7 +344,8 @@ class RalsServicer(rals_pb2_grpc.RalsServiceServicer):
             refunded_usage = sum(ch.usage_ns for ch in res.charges) if res.charges else 0
             return rals_pb2.RefundResponse(
                 refunded_cost=money_str(res.refunded), refunded_usage_ns=refunded_usage, duplicate=res.replayed,
-                event_cost_json="" if res.event_cost is None else dumps_exact(res.event_cost),
+                event_cost_json="" if res.event_cost is None else (
+                    res.event_cost_json or dumps_exact(res.event_cost)),
             )
 
         # as Debit: on the event loop when the debits and the account are in memory

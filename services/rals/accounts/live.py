@@ -113,6 +113,8 @@ class Pending:
     future: asyncio.Future[None] | None = None
     # run by the writer thread as soon as the transaction ended, before anyone is woken
     on_done: Callable[[], None] | None = None
+    # the text of the result's EventCost, encoded once for the journal and the reply
+    event_cost_json: str = ""
 
 
 def pending_rows(
@@ -161,9 +163,31 @@ def pending_rows(
         acc_row.update(v_allow_negative=after.allow_negative, v_disabled=after.disabled,
                        v_triggers=triggers_to_json(after.triggers),
                        v_counters=dumps_exact(after.counters))
+    result_json, event_cost_json = encode_result(result)
     request = {"request_id": request_id, "tenant": after.tenant, "account": after.account,
-               "kind": reason, "result": dumps_exact(result), "created_at": now}
-    return Pending(acc_row, full, upd, ins, dels, journal, request)
+               "kind": reason, "result": result_json, "created_at": now}
+    return Pending(acc_row, full, upd, ins, dels, journal, request,
+                   event_cost_json=event_cost_json)
+
+
+# How dumps_exact writes a last "EventCost" member after others (derived from dumps_exact
+# itself, so a change of its separators cannot make the two texts differ).
+_EC_KEY = dumps_exact({"x": 0, "EventCost": 0})[len(dumps_exact({"x": 0})) - 1:-2]
+
+
+def encode_result(result: dict[str, Any]) -> tuple[str, str]:
+    """(``dumps_exact(result)``, the text of its "EventCost" or ""). A debit's or refund's
+    EventCost is the bulk of its journaled result and is also what the reply carries: encoded
+    once, its text is both spliced into the result's (same text as encoding the whole) and
+    kept for the reply."""
+    ec = result.get("EventCost")
+    if ec is None or next(reversed(result)) != "EventCost":
+        return dumps_exact(result), ""
+    ec_json = dumps_exact(ec)
+    rest = {k: v for k, v in result.items() if k != "EventCost"}
+    if not rest:
+        return dumps_exact(result), ec_json
+    return dumps_exact(rest)[:-1] + _EC_KEY + ec_json + "}", ec_json
 
 
 class CoreWriter:
@@ -567,7 +591,7 @@ class LiveStore(AccountStore):
                 self.committer.commit(p)
                 if p.error is None:
                     self._committed(key, after, c.version, request_id, result)
-                    return Applied(result, False, after)
+                    return Applied(result, False, after, p.event_cost_json)
             # Not cached (new account, bookkeeping with ``also``) or the group commit failed:
             # the locked path decides on the current row; the cache reloads afterwards.
             self._cache.pop(key, None)
@@ -625,7 +649,8 @@ class LiveStore(AccountStore):
 
         p.on_done = settle
         await asyncio.shield(self.committer.submit(p))
-        return None if p.error is not None else Applied(result, False, after)
+        return None if p.error is not None else Applied(result, False, after,
+                                                        p.event_cost_json)
 
     def apply_group(self, tenant: str, account: str, change: Any, *, members: Any,
                     request_id: str, reason: str) -> Applied:

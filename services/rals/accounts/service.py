@@ -113,6 +113,8 @@ class DebitResult:
     # The v0.10 EventCost of the debit, when asked (built while the charges still know their
     # timespans, and journaled with the result so a replay answers the same document).
     event_cost: dict[str, Any] | None = None
+    # ``event_cost`` as JSON text when the store encoded it already for the journal ("": not)
+    event_cost_json: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -125,13 +127,19 @@ class DebitResult:
         return out
 
     @classmethod
-    def from_json(cls, request_id: str, d: dict[str, Any], replayed: bool) -> DebitResult:
+    def from_json(cls, request_id: str, d: dict[str, Any], replayed: bool,
+                  event_cost_json: str = "") -> DebitResult:
         return cls(
             request_id=request_id, cost=Decimal(str(d["Cost"])), usage_ns=int(d["Usage"]),
             charges=[Charge.from_json(c) for c in d["Charges"]], account=d["AccountSummary"],
             rounded_cost=Decimal(str(d["RoundedCost"])), events=d.get("Events", []),
-            replayed=replayed, event_cost=d.get("EventCost"),
+            replayed=replayed, event_cost=d.get("EventCost"), event_cost_json=event_cost_json,
         )
+
+    @classmethod
+    def from_applied(cls, request_id: str, applied: Applied) -> DebitResult:
+        return cls.from_json(request_id, applied.result, applied.replayed,
+                             applied.event_cost_json)
 
 
 @dataclass
@@ -145,6 +153,7 @@ class RefundResult:
     # refund_debits(want_event_cost): the EventCost of what stays charged (journaled with the
     # refund, so a replay answers the same); None when a debit kept no EventCost
     event_cost: dict[str, Any] | None = None
+    event_cost_json: str = ""  # its JSON text when the store encoded it already ("": not)
 
 
 @dataclass
@@ -305,7 +314,7 @@ class AccountService:
             if exc.word == "NOT_FOUND":
                 raise AccountError(ACCOUNT_NOT_FOUND, f"{tenant}:{name}") from exc
             raise
-        return DebitResult.from_json(request_id, applied.result, applied.replayed)
+        return DebitResult.from_applied(request_id, applied)
 
     async def debit_inline(
         self, cd: CallDescriptor, request_id: str, *, max_debit: bool = False,
@@ -318,8 +327,7 @@ class AccountService:
                                                   perform_rounding=perform_rounding,
                                                   event_cost=event_cost)
         applied = await self._apply_inline(tenant, name, change, request_id, "debit")
-        return None if applied is None else DebitResult.from_json(request_id, applied.result,
-                                                                  applied.replayed)
+        return None if applied is None else DebitResult.from_applied(request_id, applied)
 
     def _debit_change(
         self, cd: CallDescriptor, request_id: str, *, max_debit: bool, perform_rounding: bool,
@@ -900,7 +908,7 @@ def _refund_result(request_id: str, applied: Applied) -> RefundResult:
         request_id, Decimal(str(r["Refunded"])), [Charge.from_json(c) for c in r["Charges"]],
         [Charge.from_json(c) for c in r["Kept"]], applied.replayed,
         [ActionEvent(e["kind"], e["data"]) for e in r.get("Events", [])],
-        r.get("EventCost"),
+        r.get("EventCost"), applied.event_cost_json,
     )
 
 

@@ -45,6 +45,8 @@ class Applied:
     result: dict[str, Any]
     replayed: bool  # True: the request id was applied before; this call changed nothing
     account: Account | None  # the account after the change (None when replayed)
+    # the text of result["EventCost"] when the store encoded it already ("" when not)
+    event_cost_json: str = ""
 
 
 def _now() -> datetime:

@@ -12,9 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cgrpy.eventcost import MIDDLE, EventCostBuilder, increment
+from cgrpy.eventcost import MIDDLE, EventCostBuilder, RatingEntries, increment, rating_entries
 from cgrpy.units import round_money
 
+from .plan import RateInterval
 from .timespans import Increment, TimeSpan
 from .timings import Timing
 
@@ -175,11 +176,36 @@ def rates_json(ts: TimeSpan) -> list[dict[str, Any]]:
     ]
 
 
+# (id of the RateInterval, matched subject, prefix, destination id, rating plan) -> (that
+# RateInterval, its Rating id, the table entries). Every debit and GetCost rates its spans on the
+# tariff plan's few RateIntervals, so the digests (JSON + SHA-1 of each table object) are made
+# once per RateInterval and match instead of per span. Keyed by identity (the interval is kept
+# in the value, so its id cannot be reused while the key exists); equal identity means equal
+# objects, hence the same digests. Cleared when large (a reloaded plan brings new intervals).
+_RATING_MEMO: dict[tuple[int, str, str, str, str], tuple[RateInterval, str, RatingEntries]] = {}
+_RATING_MEMO_MAX = 4096
+
+
 def span_rating_id(b: EventCostBuilder, ts: TimeSpan) -> str:
     """The id of the timespan's Rating entry in ``b`` (adding it and what it references)."""
     ri = ts.rate_interval
+    info = ts.rating_info
+    key = (id(ri), info.matched_subject, info.matched_prefix, info.matched_dest_id,
+           info.rating_plan_id)
+    hit = _RATING_MEMO.get(key)
+    if hit is None or hit[0] is not ri:
+        rating_id, entries = _span_rating_entries(ts)
+        if len(_RATING_MEMO) >= _RATING_MEMO_MAX:
+            _RATING_MEMO.clear()
+        hit = _RATING_MEMO[key] = (ri, rating_id, entries)
+    b.add_entries(hit[2])
+    return hit[1]
+
+
+def _span_rating_entries(ts: TimeSpan) -> tuple[str, RatingEntries]:
+    ri = ts.rate_interval
     r = ri.rating
-    return b.rating_id(
+    return rating_entries(
         {
             "ConnectFee": r.connect_fee,
             "RoundingMethod": r.rounding_method,
