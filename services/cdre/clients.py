@@ -99,6 +99,8 @@ class GrpcBackends:
         self.stat_routes = TenantRoutes(lambda t: self._tenant_ids("stats", "GetQueueIDs", t))
         self.threshold_routes = TenantRoutes(
             lambda t: self._tenant_ids("thresholds", "GetThresholdIDs", t))
+        # the protobufs of the last batch of events sent (see _event_pbs)
+        self._last_pbs: dict[int, tuple[CGREvent, common_pb2.Event]] = {}
 
     def _client(self, service: str) -> ServiceClient:
         client = self._clients.get(service)
@@ -197,21 +199,39 @@ class GrpcBackends:
     # Batches carry event ids the receivers deduplicate, so a retried batch counts nothing
     # twice: these may be retried. Split by tenant, each part to its tenant's owner.
     async def stats_process_events(self, events: list[CGREvent]) -> None:
+        pbs = self._event_pbs(events)
+
         async def send(part: list[CGREvent]) -> None:
             req = stats_pb2.StatsProcessEventsRequest(
-                events=[stats_pb2.StatsProcessEventRequest(event=event_to_pb(e)) for e in part])
+                events=[stats_pb2.StatsProcessEventRequest(event=pbs[id(e)]) for e in part])
             route = batch_route(self.stat_routes, part[0].tenant, [()] * len(part))
             await self._call("stats", "ProcessEvents", req, idempotent=True, route=route)
         await per_tenant(events, _tenant, send)
 
     async def thresholds_process_events(self, events: list[CGREvent]) -> None:
+        pbs = self._event_pbs(events)
+
         async def send(part: list[CGREvent]) -> None:
             req = thresholds_pb2.ThresholdsProcessEventsRequest(
-                events=[thresholds_pb2.ThresholdsProcessEventRequest(event=event_to_pb(e))
+                events=[thresholds_pb2.ThresholdsProcessEventRequest(event=pbs[id(e)])
                         for e in part])
             route = batch_route(self.threshold_routes, part[0].tenant, [()] * len(part))
             await self._call("thresholds", "ProcessEvents", req, idempotent=True, route=route)
         await per_tenant(events, _tenant, send)
+
+
+    def _event_pbs(self, events: list[CGREvent]) -> dict[int, common_pb2.Event]:
+        """The protobufs of a batch's events by ``id()``. cdre's outbox sends a batch to
+        ThresholdS and then the same event objects to StatS (it decodes them from its rows and
+        never changes them): those of the previous batch are reused rather than converted again
+        (a CDR event carries its EventCost, the costliest part to convert). Only the last
+        batch's are kept, with their events, so an ``id()`` is never another object's."""
+        last, cur = self._last_pbs, {}
+        for e in events:
+            hit = last.get(id(e))
+            cur[id(e)] = (e, hit[1] if hit is not None and hit[0] is e else event_to_pb(e))
+        self._last_pbs = cur
+        return {k: pb for k, (_e, pb) in cur.items()}
 
 
 def _tenant(event: CGREvent) -> str:
