@@ -11,6 +11,7 @@ Normalisation choices (beyond CGRateS):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -93,6 +94,9 @@ class CDR:
     extra_info: str = ""
     pre_rated: bool = False
     partial: bool = False
+    # (the cost_details object, its JSON): see cost_details_json
+    _details_json: tuple[Any, str] | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
 
     @property
     def rating_start(self) -> datetime | None:
@@ -107,11 +111,36 @@ class CDR:
         return replace(self, extra_fields=dict(self.extra_fields), **changes)
 
 
+def cost_details_json(cdr: CDR) -> str | None:
+    """``cdr.cost_details`` as JSON, encoded once per details object: the row, the session
+    cost, the outbox event and the reply of a run all carry the same EventCost (the biggest
+    value of a CDR). The memo holds the object it was made from and is used only while
+    ``cost_details`` is that object (cost details are replaced, never changed in place)."""
+    d = cdr.cost_details
+    if d is None:
+        return None
+    memo = cdr._details_json
+    if memo is not None and memo[0] is d:
+        return memo[1]
+    text = dumps_exact(d)
+    cdr._details_json = (d, text)
+    return text
+
+
+def set_cost_details(cdr: CDR, details: dict[str, Any] | None, text: str | None) -> None:
+    """Give ``cdr`` the cost details ``details`` whose JSON (``dumps_exact``) is ``text``."""
+    cdr.cost_details = details
+    cdr._details_json = None if details is None or text is None else (details, text)
+
+
 # --- from an event ------------------------------------------------------------------------------
 
 
-def cdr_from_event(ev: CGREvent, defaults: CdrDefaults = CdrDefaults()) -> CDR:
-    """Build the CDR of one event (one run). Raises :class:`CdrError` naming the bad field."""
+def cdr_from_event(ev: CGREvent, defaults: CdrDefaults = CdrDefaults(),
+                   decoded: Mapping[str, Any] | None = None) -> CDR:
+    """Build the CDR of one event (one run). Raises :class:`CdrError` naming the bad field.
+    ``decoded``: JSON texts already decoded (a CostDetails text found there is not decoded
+    again; the CDR shares the object)."""
     f = ev.event
     origin_id = normalise_origin_id(_text(f, "OriginID"))
     origin_host = _text(f, "OriginHost")
@@ -138,7 +167,7 @@ def cdr_from_event(ev: CGREvent, defaults: CdrDefaults = CdrDefaults()) -> CDR:
         extra_fields={k: iface_as_string(v) for k, v in f.items() if k not in MAIN_FIELDS},
         cost_source=_text(f, "CostSource"),
         cost=_cost(f),
-        cost_details=_cost_details(f),
+        cost_details=_cost_details(f, decoded),
         extra_info=_text(f, "ExtraInfo"),
         pre_rated=_bool(f, "PreRated"),
         partial=_bool(f, "Partial"),
@@ -218,11 +247,14 @@ def _cost(f: dict[str, Any]) -> Decimal:
         raise CdrError(f"Cost: {exc}") from None
 
 
-def _cost_details(f: dict[str, Any]) -> dict[str, Any] | None:
+def _cost_details(f: dict[str, Any], decoded: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any] | None:
     v = f.get("CostDetails")
     if v is None or v == "" or v == "null":
         return None
-    if isinstance(v, str):
+    if isinstance(v, str) and decoded and v in decoded:
+        v = decoded[v]
+    elif isinstance(v, str):
         try:
             v = loads_exact(v)
         except ValueError as exc:

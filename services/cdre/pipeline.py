@@ -189,30 +189,16 @@ async def process_cdr(
     store: CdrStore,
     config: PipelineConfig | None = None,
     session_cost: SessionCost | None = None,
+    parsed: CDR | None = None,
 ) -> ProcessResult:
     """Rate and store one CDR event once per run; see the module doc for the steps.
     ``session_cost`` is what a *prepaid session charged for the run it names (SM's terminate):
-    that run takes it instead of being rated, and it is stored in the run's transaction."""
+    that run takes it instead of being rated, and it is stored in the run's transaction.
+    ``parsed``: ``cdr_from_event(event, config.defaults)`` already built by the caller (cdre's
+    server checks every field before calling anything); taken over (not copied) as the only
+    run when neither AttributeS nor ChargerS may change the event."""
     cfg = config or PipelineConfig()
-    ev = event.copy()
-    if flags.attributes:
-        context = str(ev.get("Context") or CDRS_CONTEXT)
-        ev = await _attributes(backends, ev, context)
-    run_events = [ev]
-    if flags.chargers:
-        try:
-            run_events = await backends.chargers_process_event(ev) or [ev]
-        except BackendError as exc:
-            if exc.word != "NOT_FOUND":
-                raise ProcessError(f"CHARGERS_ERROR:{exc}") from exc
-    try:
-        cdrs = [cdr_from_event(rev, cfg.defaults) for rev in run_events]
-    except CdrError as exc:
-        raise ProcessError(str(exc)) from exc
-    for cdr in cdrs:
-        if not cdr.run_id:
-            cdr.run_id = DEFAULT_RUN_ID
-
+    cdrs = await _run_cdrs(event, flags, backends, cfg, parsed)
     result = ProcessResult()
     for cdr in cdrs:
         sc = session_cost if _same_run(session_cost, cdr) else None
@@ -227,6 +213,39 @@ async def process_cdr(
     if flags.store and cfg.exports_written is not None and _export_targets(flags, cfg):
         cfg.exports_written()
     return result
+
+
+async def _run_cdrs(event: CGREvent, flags: ProcessFlags, backends: CdrBackends,
+                    cfg: PipelineConfig, parsed: CDR | None) -> list[CDR]:
+    """The CDR of each run: the event through AttributeS and ChargerS (as the flags say)."""
+    if not flags.attributes and not flags.chargers:
+        # nothing writes to the event: no copy, and no second parse when the caller has one
+        # (SM's CDRs: its own runs, *attributes:false *chargers:false)
+        cdrs = [parsed if parsed is not None else _cdr_of(event, cfg)]
+    else:
+        ev = event.copy()
+        if flags.attributes:
+            context = str(ev.get("Context") or CDRS_CONTEXT)
+            ev = await _attributes(backends, ev, context)
+        run_events = [ev]
+        if flags.chargers:
+            try:
+                run_events = await backends.chargers_process_event(ev) or [ev]
+            except BackendError as exc:
+                if exc.word != "NOT_FOUND":
+                    raise ProcessError(f"CHARGERS_ERROR:{exc}") from exc
+        cdrs = [_cdr_of(rev, cfg) for rev in run_events]
+    for cdr in cdrs:
+        if not cdr.run_id:
+            cdr.run_id = DEFAULT_RUN_ID
+    return cdrs
+
+
+def _cdr_of(ev: CGREvent, cfg: PipelineConfig) -> CDR:
+    try:
+        return cdr_from_event(ev, cfg.defaults)
+    except CdrError as exc:
+        raise ProcessError(str(exc)) from exc
 
 
 async def resume_pending(

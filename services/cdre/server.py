@@ -44,6 +44,7 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -51,7 +52,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cgrates.v1 import cdre_pb2, cdre_pb2_grpc, common_pb2, rals_pb2
 from cgrpy.config import ConfigError
 from cgrpy.errors import CGRError
-from cgrpy.event import CGREvent, dumps_exact, loads_exact
+from cgrpy.event import CGREvent, loads_exact
 from cgrpy.runtime import auth
 from cgrpy.runtime.server import BaseService
 from cgrpy.runtime.status import status_code
@@ -66,6 +67,7 @@ from services.cdre.cdr import (
     CdrDefaults,
     CdrError,
     cdr_from_event,
+    cost_details_json,
 )
 from services.cdre.clients import GrpcBackends
 from services.cdre.export import (
@@ -153,7 +155,7 @@ def cdr_to_pb(cdr: CDR) -> cdre_pb2.CDR:
         extra_fields=dict(cdr.extra_fields),
         cost=money_str(cdr.cost),
         cost_source=cdr.cost_source,
-        cost_details_json="" if cdr.cost_details is None else dumps_exact(cdr.cost_details),
+        cost_details_json=cost_details_json(cdr) or "",
         extra_info=cdr.extra_info,
         order_id=cdr.order_id,
         pre_rated=cdr.pre_rated,
@@ -201,7 +203,10 @@ def filter_from_pb(pb: cdre_pb2.CDRFilter) -> CdrFilter:
     )
 
 
-def session_cost_from_pb(pb: cdre_pb2.SessionCost) -> SessionCost:
+def session_cost_from_pb(pb: cdre_pb2.SessionCost,
+                         decoded: dict[str, Any] | None = None) -> SessionCost:
+    """``decoded``: filled with {cost_details_json: its object}, so the CDR whose CostDetails
+    is the same text takes the object instead of decoding it again."""
     if not pb.cgrid:
         raise CGRError("MANDATORY_IE_MISSING", "[CGRID]")
     if not pb.cost:
@@ -220,6 +225,8 @@ def session_cost_from_pb(pb: cdre_pb2.SessionCost) -> SessionCost:
             raise invalid(f"cost_details_json: not JSON: {exc}") from None
         if not isinstance(details, dict):
             raise invalid("cost_details_json: expected an EventCost object")
+        if decoded is not None:
+            decoded[pb.cost_details_json] = details
     return SessionCost(
         cgrid=pb.cgrid,
         run_id=pb.run_id or "*default",
@@ -531,14 +538,16 @@ class CdreServer(BaseService):
             if not request.HasField("event") or not request.event.fields:
                 raise CGRError("MANDATORY_IE_MISSING", "[Event]")
             ev = event_from_pb(request.event, self.settings.default_tenant)
-            sc = session_cost_from_pb(request.session_cost) if request.HasField(
+            decoded: dict[str, Any] = {}  # a *prepaid run's EventCost: decoded once, shared
+            sc = session_cost_from_pb(request.session_cost, decoded) if request.HasField(
                 "session_cost") else None
             try:
                 flags = ProcessFlags.parse(request.flags)
-                key = cdr_from_event(ev, self.pipeline_config.defaults).cgrid
+                parsed = cdr_from_event(ev, self.pipeline_config.defaults, decoded)
             except (ProcessError, CdrError) as exc:
                 raise invalid(str(exc)) from None
-            result = await self._process_tracked(key, ev, flags, sc, self._request_config(context))
+            result = await self._process_tracked(parsed, ev, flags, sc,
+                                                 self._request_config(context))
         except CGRError:
             CDRS_PROCESSED.labels(result="error").inc()
             raise
@@ -561,12 +570,14 @@ class CdreServer(BaseService):
         return replace(cfg, deadline=time.monotonic() + max(0.0, budget))
 
     async def _process_tracked(
-        self, key: str, ev: CGREvent, flags: ProcessFlags, sc: SessionCost | None,
+        self, parsed: CDR, ev: CGREvent, flags: ProcessFlags, sc: SessionCost | None,
         cfg: PipelineConfig,
     ) -> ProcessResult:
+        key = parsed.cgrid
         self.in_flight[key] += 1
         try:
-            return await process_cdr(ev, flags, self.backends, self.store, cfg, session_cost=sc)
+            return await process_cdr(ev, flags, self.backends, self.store, cfg, session_cost=sc,
+                                     parsed=parsed)
         except RatingUnavailable as exc:
             raise Unavailable("SERVER_ERROR", str(exc)) from None
         except ProcessError as exc:

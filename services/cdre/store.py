@@ -55,7 +55,7 @@ from cgrpy.storage.models.cdrs import (
 from cgrpy.storage.outbox import claim_statement
 from cgrpy.storage.pgconn import CoreConn
 from cgrpy.units import from_unix_nano, to_unix_nano
-from services.cdre.cdr import CDR, to_event
+from services.cdre.cdr import CDR, cost_details_json, set_cost_details, to_event
 from services.cdre.writer import GroupCommitter, Tx
 
 PENDING = "pending"
@@ -230,6 +230,8 @@ _SESSION_COSTS = SessionCostRow.__table__
 _OUTBOX = CdrOutboxRow.__table__
 # the writer hands its writes a Tx; the synchronous methods use a SQLAlchemy Connection
 Conn = Connection | CoreConn | Tx
+# "not serialised yet" (None is the JSON of no cost details: SQL NULL)
+_UNSET: Any = object()
 
 
 class CdrStore:
@@ -328,14 +330,19 @@ class CdrStore:
         """Store a run whose rating needed no debit, already final, in one statement; plus its
         session cost and its outbox events in the same transaction. A duplicate changes
         nothing and returns the row already there."""
-        values = _row_values(cdr)
-        values.update(_outcome_values(outcome))
+        # the cost details (an EventCost: the biggest value of a run) serialised once for the
+        # row, the session cost and the outbox event, which all carry the same object
+        details = (cost_details_json(cdr) if outcome.cost_details is cdr.cost_details
+                   else _json_or_none(outcome.cost_details))
+        values = _row_values(cdr, cost_details=details)
+        values.update(_outcome_values(outcome, details))
         stored, dup = self._insert_run(conn, cdr, values)
         if dup:
             return stored, True
-        _apply_outcome(stored.cdr, outcome)
+        _apply_outcome(stored.cdr, outcome, details)
         if session_cost is not None:
-            self.store_session_cost_in(conn, session_cost)
+            self.store_session_cost_in(conn, session_cost, details if (
+                session_cost.cost_details is outcome.cost_details) else _UNSET)
         self.add_outbox_in(conn, stored.cdr, notify)
         return stored, False
 
@@ -379,7 +386,8 @@ class CdrStore:
     ) -> None:
         """:meth:`finish` inside ``conn``; with ``cdr`` (already carrying the outcome) its
         outbox events and session cost are written in the same transaction."""
-        values = _outcome_values(outcome)
+        values = _outcome_values(outcome, cost_details_json(cdr) if (
+            cdr is not None and cdr.cost_details is outcome.cost_details) else _UNSET)
         if rerate_count is not None:
             values["rerate_count"] = rerate_count
         values["b_id"] = order_id
@@ -428,8 +436,7 @@ class CdrStore:
         if not targets:
             return
         ev = to_event(cdr, EventType="CDR")
-        body = dumps_exact({"Tenant": ev.tenant, "ID": ev.id, "Time": to_unix_nano(ev.time),
-                            "Event": ev.event})
+        body = _outbox_body(ev, cdr)
         receivers = tuple(t for t in targets if t in OUTBOX_TARGETS)
         exports = [t for t in targets if t not in OUTBOX_TARGETS]
         if exports:
@@ -590,7 +597,11 @@ class CdrStore:
     async def astore_session_cost(self, sc: SessionCost) -> bool:
         return await self.writer.run(lambda conn: self.store_session_cost_in(conn, sc))
 
-    def store_session_cost_in(self, conn: Conn, sc: SessionCost) -> bool:
+    def store_session_cost_in(self, conn: Conn, sc: SessionCost,
+                              details: str | None | object = _UNSET) -> bool:
+        """``details``: ``sc.cost_details`` already serialised (``_UNSET``: not given)."""
+        if details is _UNSET:
+            details = _json_or_none(sc.cost_details)
         values = {
             "cgrid": sc.cgrid,
             "run_id": sc.run_id,
@@ -599,7 +610,7 @@ class CdrStore:
             "cost_source": sc.cost_source,
             "usage_ns": sc.usage_ns,
             "cost": sc.cost,
-            "cost_details": None if sc.cost_details is None else dumps_exact(sc.cost_details),
+            "cost_details": details,
             "created_at": datetime.now(UTC),
         }
         return conn.execute(self._ins_sc, values).scalar_one_or_none() is None
@@ -671,7 +682,28 @@ def _export_target(exporter: str) -> list[Any]:
     return [_OUTBOX.c.target.startswith(EXPORT_PREFIX)]
 
 
-def _row_values(cdr: CDR) -> dict[str, Any]:
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else dumps_exact(value)
+
+
+def _outbox_body(ev: CGREvent, cdr: CDR) -> str:
+    """The outbox JSON of ``cdr``'s event ``ev``, its cost details written as already encoded
+    for the row (:func:`cost_details_json`), not encoded again."""
+    fields = ev.event
+    if cdr.cost_details is None or fields.get("CostDetails") is not cdr.cost_details:
+        return dumps_exact({"Tenant": ev.tenant, "ID": ev.id, "Time": to_unix_nano(ev.time),
+                            "Event": fields})
+    rest = {k: v for k, v in fields.items() if k != "CostDetails"}
+    head = dumps_exact({"Tenant": ev.tenant, "ID": ev.id, "Time": to_unix_nano(ev.time),
+                        "Event": rest})
+    # compact JSON ending in the two objects' closing braces ("Event" is the last key; its
+    # object is never empty: to_event writes every main field)
+    return f'{head[:-2]},"CostDetails":{cost_details_json(cdr)}}}}}'
+
+
+def _row_values(cdr: CDR, *, cost_details: str | None | object = _UNSET) -> dict[str, Any]:
+    """``cost_details``: the column's value when the caller has it (``_UNSET``: serialise
+    ``cdr.cost_details``)."""
     now = datetime.now(UTC)
     return {
         "cgrid": cdr.cgrid,
@@ -692,7 +724,7 @@ def _row_values(cdr: CDR) -> dict[str, Any]:
         "extra_fields": dumps_exact(cdr.extra_fields),
         "cost_source": cdr.cost_source,
         "cost": cdr.cost,
-        "cost_details": None if cdr.cost_details is None else dumps_exact(cdr.cost_details),
+        "cost_details": cost_details_json(cdr) if cost_details is _UNSET else cost_details,
         "extra_info": cdr.extra_info,
         "pre_rated": cdr.pre_rated,
         "partial": cdr.partial,
@@ -701,11 +733,12 @@ def _row_values(cdr: CDR) -> dict[str, Any]:
     }
 
 
-def _outcome_values(o: RunOutcome) -> dict[str, Any]:
+def _outcome_values(o: RunOutcome, details: str | None | object = _UNSET) -> dict[str, Any]:
+    """``details``: ``o.cost_details`` serialised already (``_UNSET``: not given)."""
     return {
         "cost": o.cost,
         "cost_source": o.cost_source,
-        "cost_details": None if o.cost_details is None else dumps_exact(o.cost_details),
+        "cost_details": _json_or_none(o.cost_details) if details is _UNSET else details,
         "extra_info": o.extra_info,
         "debit_request_id": o.debit_request_id,
         "rating_state": RATED_STATE,
@@ -713,10 +746,10 @@ def _outcome_values(o: RunOutcome) -> dict[str, Any]:
     }
 
 
-def _apply_outcome(cdr: CDR, o: RunOutcome) -> None:
-    cdr.cost, cdr.cost_source, cdr.cost_details, cdr.extra_info = (
-        o.cost, o.cost_source, o.cost_details, o.extra_info
-    )
+def _apply_outcome(cdr: CDR, o: RunOutcome, details: str | None) -> None:
+    """``details``: ``o.cost_details`` encoded (kept with the CDR for its event and reply)."""
+    cdr.cost, cdr.cost_source, cdr.extra_info = o.cost, o.cost_source, o.extra_info
+    set_cost_details(cdr, o.cost_details, details)
 
 
 def _stored(r: Any) -> StoredCdr:
