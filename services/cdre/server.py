@@ -40,7 +40,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -461,6 +461,30 @@ class CdrServiceServicer(cdre_pb2_grpc.CdrServiceServicer):
         return cdre_pb2.RetryFailedExportsResponse(retried=n)
 
 
+# Senders use a handful of flag lists (SM: one per request type), each parsed once; the cache is
+# bounded (a client sending ever new lists must not make it grow).
+_FLAGS: dict[tuple[str, ...], ProcessFlags] = {}
+_MAX_FLAG_SETS = 64
+
+
+def _flags(words: Iterable[str]) -> ProcessFlags:
+    """``ProcessFlags.parse(words)``, remembered (ProcessFlags is frozen: shared safely); a bad
+    list raises ProcessError each time and is not remembered."""
+    key = tuple(words)
+    flags = _FLAGS.get(key)
+    if flags is None:
+        flags = ProcessFlags.parse(key)
+        if len(_FLAGS) >= _MAX_FLAG_SETS:
+            _FLAGS.clear()
+        _FLAGS[key] = flags
+    return flags
+
+
+# the metric's children by label, looked up once (a labels() call per run costs more than inc)
+_PROCESSED = {label: CDRS_PROCESSED.labels(result=label)
+              for label in ("stored", "duplicate", "error")}
+
+
 def _count(result: ProcessResult, flags: ProcessFlags) -> None:
     for run in result.runs:
         if run.duplicate:
@@ -471,7 +495,7 @@ def _count(result: ProcessResult, flags: ProcessFlags) -> None:
             label = "error"
         else:
             label = "stored"
-        CDRS_PROCESSED.labels(result=label).inc()
+        _PROCESSED[label].inc()
 
 
 def _needs_rals(cdr: CDR) -> bool:
@@ -542,14 +566,14 @@ class CdreServer(BaseService):
             sc = session_cost_from_pb(request.session_cost, decoded) if request.HasField(
                 "session_cost") else None
             try:
-                flags = ProcessFlags.parse(request.flags)
+                flags = _flags(request.flags)
                 parsed = cdr_from_event(ev, self.pipeline_config.defaults, decoded)
             except (ProcessError, CdrError) as exc:
                 raise invalid(str(exc)) from None
             result = await self._process_tracked(parsed, ev, flags, sc,
                                                  self._request_config(context))
         except CGRError:
-            CDRS_PROCESSED.labels(result="error").inc()
+            _PROCESSED["error"].inc()
             raise
         _count(result, flags)
         self.log.info("cdr.processed", runs=len(result.runs), duplicate=result.duplicate,
@@ -567,7 +591,12 @@ class CdreServer(BaseService):
         left = context.time_remaining() if context is not None else None
         budget = cfg.transient_wait_s if left is None else min(
             left - min(REPLY_MARGIN_S, left / 4), cfg.transient_wait_s)
-        return replace(cfg, deadline=time.monotonic() + max(0.0, budget))
+        # a shallow copy with its own deadline: dataclasses.replace would run __init__ over
+        # every field, a cost paid per CDR
+        mine = object.__new__(PipelineConfig)
+        mine.__dict__.update(cfg.__dict__)
+        mine.deadline = time.monotonic() + max(0.0, budget)
+        return mine
 
     async def _process_tracked(
         self, parsed: CDR, ev: CGREvent, flags: ProcessFlags, sc: SessionCost | None,

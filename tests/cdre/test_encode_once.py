@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from cgrates.v1 import cdre_pb2
 from cgrpy.config import load_settings
 from cgrpy.event import CGREvent, dumps_exact, loads_exact
 from cgrpy.wire import event_to_pb
 from services.cdre.cdr import CDR, cdr_from_event, cost_details_json, to_event
 from services.cdre.clients import GrpcBackends
-from services.cdre.pipeline import PipelineConfig, ProcessFlags, process_cdr
-from services.cdre.server import session_cost_from_pb
+from services.cdre.pipeline import PipelineConfig, ProcessError, ProcessFlags, process_cdr
+from services.cdre.server import _FLAGS, _MAX_FLAG_SETS, _flags, session_cost_from_pb
 from services.cdre.store import CdrStore, RunOutcome, SessionCost
 from tests.cdre.fakes import FakeBackends
 
@@ -122,3 +124,16 @@ def test_outbox_batch_converted_once_for_both_receivers():
     assert third[id(e1b)] == event_to_pb(e1b)
     fourth = be._event_pbs([e1])  # noqa: SLF001
     assert fourth[id(e1)] is not first[id(e1)] and fourth[id(e1)] == event_to_pb(e1)
+
+
+def test_flag_lists_parsed_once_and_a_bad_one_refused_every_time():
+    words = ["*chargers:false", "*attributes:false", "*rals:true"]
+    first = _flags(words)
+    assert first == ProcessFlags.parse(words) and _flags(list(words)) is first
+    for _ in range(2):
+        with pytest.raises(ProcessError, match="unknown CDR flag"):
+            _flags(["*ralz"])
+    # a sender making up new lists does not grow the cache without end
+    for i in range(200):
+        _flags(["*rals:true"] * (i % 3 + 1) + ["*store"] * (i // 3))
+    assert len(_FLAGS) <= _MAX_FLAG_SETS
