@@ -5,6 +5,7 @@ applies a request id once, as RALs does)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,11 +45,27 @@ class Replica:
     lost: list[int]
 
     async def die(self) -> None:
-        """What SIGKILL leaves: the rows as last written, the owner lock gone with its connection."""
+        """What SIGKILL leaves: the rows as last written, the owner lock gone with its connection.
+        Postgres frees the lock when the backend has exited, a moment after the client closed:
+        on a loaded machine a survivor that looked at once could still see it held."""
         await self.sm.shutdown()
         await self.adopter.close()
         self.store.close()
+        pid = self.lease._conn.info.backend_pid if self.lease._conn is not None else None
         self.lease.close()
+        if pid is not None:
+            await _backend_gone(self.store, pid)
+
+
+async def _backend_gone(store: SqlSessionStore, pid: int, timeout_s: float = 10.0) -> None:
+    eng = store.engine
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with eng.connect() as c:
+            if c.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first() is None:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the dead replica's Postgres backend {pid} is still there after {timeout_s} s")
 
 
 @pytest.fixture
