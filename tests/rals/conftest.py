@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from cgrpy.storage.db import make_engine
 from cgrpy.storage.models import Base
 from services.rals.accounts.live import LiveStore
+from services.rals.accounts.service import AccountService
+from tests.rals.test_accounts_service import ROWS
 
 
 @pytest.fixture
@@ -25,4 +27,14 @@ def engine(db_url: str) -> Iterator[Engine]:
 def live(engine: Engine) -> Iterator[LiveStore]:
     store = LiveStore(engine)
     yield store
+    store.close()
+
+
+@pytest.fixture
+def live_service(engine: Engine) -> Iterator[AccountService]:
+    """The tutorial's accounts served by an AccountService whose store is the in-memory LiveStore."""
+    store = LiveStore(engine)
+    service = AccountService(engine, ROWS, tpid="tutorial", store=store)
+    service.provision()
+    yield service
     store.close()

@@ -5,36 +5,24 @@ text and the documents the plain way gives."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from cgrpy.event import dumps_exact, loads_exact
 from cgrpy.eventcost import EventCostBuilder
 from services.rals.accounts.debit import debit_account
 from services.rals.accounts.eventcost import debit_event_cost
-from services.rals.accounts.live import LiveStore, encode_result
+from services.rals.accounts.live import encode_result
 from services.rals.accounts.service import AccountService
 from services.rals.accounts.store import AccountStore
 from services.rals.rating import cost as rating_cost
 from services.rals.rating.cost import _span_rating_entries, span_rating_id
 from tests.rals.test_accounts_debit import PREFIXES, acc, money, rate
-from tests.rals.test_accounts_service import ROWS
 from tests.rals.test_session_event_cost import piece, session_pieces
 
 T = "cgrates.org"
-
-
-@pytest.fixture
-def svc(engine: Engine) -> Iterator[AccountService]:
-    store = LiveStore(engine)
-    s = AccountService(engine, ROWS, tpid="tutorial", store=store)
-    s.provision()
-    yield s
-    store.close()
 
 
 def test_encode_result_is_the_plain_encoding() -> None:
@@ -85,26 +73,26 @@ def test_span_rating_memo_never_serves_another_interval() -> None:
     assert b2.timings == b.timings
 
 
-async def test_debit_and_refund_answer_the_journaled_event_cost(svc: AccountService,
+async def test_debit_and_refund_answer_the_journaled_event_cost(live_service: AccountService,
                                                                 engine: Engine) -> None:
     """Inline and thread paths: the EventCost text a reply carries is the encoding of the
     document, and the journal holds the same document."""
-    svc.store.peek(T, "1001")
+    live_service.store.peek(T, "1001")
     ids = ["e:0", "e:1"]
-    first = await svc.debit_inline(piece(0, 70, 0), ids[0], max_debit=True, event_cost=True)
-    second = svc.debit(piece(70, 30, 1), ids[1], max_debit=True, event_cost=True)
+    first = await live_service.debit_inline(piece(0, 70, 0), ids[0], max_debit=True, event_cost=True)
+    second = live_service.debit(piece(70, 30, 1), ids[1], max_debit=True, event_cost=True)
     for res in (first, second):
         assert res is not None and res.event_cost is not None
         assert res.event_cost_json == dumps_exact(res.event_cost)
         stored = AccountStore(engine).request_result(res.request_id)
         assert stored is not None and stored["EventCost"] == loads_exact(res.event_cost_json)
     flags = {"keep_usage_ns": 85 * 10**9, "round_kept": True, "want_event_cost": True}
-    ref = await svc.refund_debits_inline("e:refund", ids, **flags)
+    ref = await live_service.refund_debits_inline("e:refund", ids, **flags)
     assert ref is not None and ref.event_cost is not None
     assert ref.event_cost_json == dumps_exact(ref.event_cost)
     stored = AccountStore(engine).request_result("e:refund")
     assert stored is not None and stored["EventCost"] == loads_exact(ref.event_cost_json)
-    again = svc.refund_debits("e:refund", ids, **flags)  # a replay: no text kept, same document
+    again = live_service.refund_debits("e:refund", ids, **flags)  # a replay: no text kept, same document
     assert again.replayed and again.event_cost_json == ""
     assert again.event_cost == ref.event_cost
-    assert svc.verify(T, "1001") == {}
+    assert live_service.verify(T, "1001") == {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +18,6 @@ from services.rals.accounts.model import AccountError
 from services.rals.accounts.service import AccountService
 from services.rals.accounts.store import AccountStore
 from tests.rals.test_accounts_live import T, _add, _running_balance_ok
-from tests.rals.test_accounts_service import ROWS
 from tests.rals.test_session_event_cost import piece
 
 
@@ -100,49 +98,40 @@ async def test_cancelled_caller_still_leaves_the_account_consistent(live: LiveSt
     assert _running_balance_ok(live, "x") == Decimal(8)
 
 
-@pytest.fixture
-def svc(engine: Engine) -> Iterator[AccountService]:
-    store = LiveStore(engine)
-    s = AccountService(engine, ROWS, tpid="tutorial", store=store)
-    s.provision()
-    yield s
-    store.close()
-
-
 def _without_summary(ec: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(ec)
     out.pop("AccountSummary")
     return out
 
 
-async def test_inline_session_keeps_the_same_event_cost(svc: AccountService) -> None:
+async def test_inline_session_keeps_the_same_event_cost(live_service: AccountService) -> None:
     """One session run on the worker-thread path, the same run again inline: the same merged,
     trimmed EventCost (only the AccountSummary after it differs: the balance moved twice)."""
     docs, summaries = [], []
     for run, inline in (("t", False), ("i", True)):
         ids = [f"{run}:0", f"{run}:1"]
-        svc.store.peek("cgrates.org", "1001")
+        live_service.store.peek("cgrates.org", "1001")
         for n, cd in enumerate((piece(0, 70, 0), piece(70, 30, 1))):
             kw = {"max_debit": True, "event_cost": True}
-            res = (await svc.debit_inline(cd, ids[n], **kw)) if inline else svc.debit(cd, ids[n], **kw)
+            res = (await live_service.debit_inline(cd, ids[n], **kw)) if inline else live_service.debit(cd, ids[n], **kw)
             assert res is not None and res.event_cost is not None
         flags = {"keep_usage_ns": 85 * 10**9, "round_kept": True, "want_event_cost": True}
-        ref = (await svc.refund_debits_inline(f"{run}:refund", ids, **flags)) if inline else \
-            svc.refund_debits(f"{run}:refund", ids, **flags)
+        ref = (await live_service.refund_debits_inline(f"{run}:refund", ids, **flags)) if inline else \
+            live_service.refund_debits(f"{run}:refund", ids, **flags)
         assert ref is not None and ref.event_cost is not None
         docs.append(ref.event_cost)
         summaries.append(ref.event_cost["AccountSummary"])
-        again = svc.refund_debits(f"{run}:refund", ids, **flags)  # a retry: the same document
+        again = live_service.refund_debits(f"{run}:refund", ids, **flags)  # a retry: the same document
         assert again.replayed and again.event_cost == ref.event_cost
     assert _without_summary(docs[0]) == _without_summary(docs[1])
     assert docs[0]["Cost"] == Decimal("0.6418")
-    assert svc.verify("cgrates.org", "1001") == {}
+    assert live_service.verify("cgrates.org", "1001") == {}
 
 
-async def test_refund_inline_gives_way_when_a_debit_is_not_in_memory(svc: AccountService) -> None:
-    svc.debit(piece(0, 70, 0), "m:0", max_debit=True, event_cost=True)
-    svc.store._results.clear()  # e.g. debited by the partition's previous owner
+async def test_refund_inline_gives_way_when_a_debit_is_not_in_memory(live_service: AccountService) -> None:
+    live_service.debit(piece(0, 70, 0), "m:0", max_debit=True, event_cost=True)
+    live_service.store._results.clear()  # e.g. debited by the partition's previous owner
     flags = {"keep_usage_ns": 0, "round_kept": True, "want_event_cost": True}
-    assert await svc.refund_debits_inline("m:refund", ["m:0"], **flags) is None
-    ref = svc.refund_debits("m:refund", ["m:0"], **flags)
-    assert ref.refunded > 0 and svc.verify("cgrates.org", "1001") == {}
+    assert await live_service.refund_debits_inline("m:refund", ["m:0"], **flags) is None
+    ref = live_service.refund_debits("m:refund", ["m:0"], **flags)
+    assert ref.refunded > 0 and live_service.verify("cgrates.org", "1001") == {}
