@@ -71,6 +71,21 @@ CHANNEL_EVENTS = "events"  # the event interface (datagrams); reached through MI
 UNIT_DEFAULT_USAGE = {"*data": 1048576, "*sms": 1}
 CDR_DUE = "due"
 CDR_POSTED = "posted"
+
+
+class _SetForGood(asyncio.Event):
+    """The ``ready``/``stop``/``done`` of every retired session (``SessionManager._retire``): set
+    once, shared, never cleared. Waiting on a set event touches no loop, so one serves all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        super().set()
+
+    def clear(self) -> None:
+        raise RuntimeError("a retired session's events stay set")
+
+
+_SET_FOR_GOOD = _SetForGood()
 # ProcessCDR's answer when its CDRs are not committed by the reply deadline (they still will be)
 CDR_NOT_CONFIRMED = "SERVER_ERROR: CDR not confirmed stored within the reply deadline; still storing it"
 SETTLE_BACKOFF_MAX_S = 5.0
@@ -200,6 +215,7 @@ class Session:
     unsettled: bool = False  # closing, its final debit/refund not done yet (retried until done)
     resource_usage_id: str = ""  # the UsageID ResourceS holds for this call, released on close
     resources_asked: bool = False  # initiate allocated (or matched nothing): terminate knows
+    cdr_timer: asyncio.TimerHandle | None = None  # posts the CDRs if no ProcessCDR comes
 
     @property
     def origin_id(self) -> str:
@@ -911,6 +927,7 @@ class SessionManager:
             self._gc_closed()
             s.done.set()
         self._expect_cdrs(s, self.cfg.cdr_wait_s)
+        self._retire(s)
 
     async def _settle_all(self, s: Session) -> None:
         """Settle every run; retry what failed for want of RALs (same request ids: applied once)
@@ -1104,15 +1121,38 @@ class SessionManager:
             except Exception:
                 self.metrics.inc("persist_failures")
                 log.exception("persisting posted CDRs of %s failed", s.cgrid)
+        self._retire(s)
+
+    def _retire(self, s: Session) -> None:
+        """A closed, settled session whose CDRs are posted only answers duplicates from now on
+        (its CGRID and origin, cdr_state, event and runs, init_result), for
+        ``closed_session_keep_s``. What it held for the call (finished debit-loop tasks, the
+        CDR timer, the switch's original event and connection, three events with their waiter
+        queues) goes now rather than in ten minutes: SM keeps ``cps × keep`` closed sessions,
+        and every object they hold is walked by each of the collector's middle and full passes
+        (a middle pass of 445k objects stalled SM for 421 ms at 179 calls/s)."""
+        if (s.cdr_state != CDR_POSTED or s.unsettled or not s.done.is_set()
+                or s.done is _SET_FOR_GOOD or self._active.get(s.cgrid) is s):
+            return
+        if s.cdr_timer is not None:
+            s.cdr_timer.cancel()
+            s.cdr_timer = None
+        s.loops.clear()
+        s.start_event = None
+        s.client = None
+        s.ready = s.stop = s.done = _SET_FOR_GOOD
 
     def _expect_cdrs(self, s: Session, wait_s: float) -> None:
         """A terminated call's ProcessCDR may never come (lost by the switch, or sent to an SM that
         died): after ``wait_s`` post the CDRs from the session instead."""
         if s.cdr_state != CDR_DUE or self.cfg.cdr_wait_s <= 0:
             return
-        asyncio.get_running_loop().call_later(max(0.0, wait_s), self._cdr_wait_over, s)
+        if s.cdr_timer is not None:
+            s.cdr_timer.cancel()
+        s.cdr_timer = asyncio.get_running_loop().call_later(max(0.0, wait_s), self._cdr_wait_over, s)
 
     def _cdr_wait_over(self, s: Session) -> None:
+        s.cdr_timer = None
         if s.cdr_state == CDR_DUE and not s.unsettled:
             self._spawn(self._post_from_session(s))
 
