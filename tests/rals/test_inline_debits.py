@@ -135,3 +135,30 @@ async def test_refund_inline_gives_way_when_a_debit_is_not_in_memory(live_servic
     assert await live_service.refund_debits_inline("m:refund", ["m:0"], **flags) is None
     ref = live_service.refund_debits("m:refund", ["m:0"], **flags)
     assert ref.refunded > 0 and live_service.verify("cgrates.org", "1001") == {}
+
+
+async def test_an_inline_change_leaves_no_cycle_for_the_collector(live: LiveStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each change's rows and callback are freed as soon as it is answered, by reference
+    counting: a cycle per debit (the commit callback holding its own change) left thousands of
+    objects per second to the collector's passes, which stall RALs while they walk them."""
+    import gc
+    import weakref
+
+    _warm(live, "w")
+    seen: list[weakref.ref[Any]] = []
+    submit = live.committer.submit
+
+    def spy(p: Any) -> Any:
+        seen.append(weakref.ref(p))
+        return submit(p)
+
+    monkeypatch.setattr(live.committer, "submit", spy)
+    gc.disable()
+    try:
+        out = await live.apply_inline(T, "w", _add("-1"), request_id="cyc:1", reason="debit")
+        assert out is not None and seen
+        del out
+        await asyncio.sleep(0)
+        assert seen[0]() is None  # freed already, with no collector pass
+    finally:
+        gc.enable()

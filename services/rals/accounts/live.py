@@ -36,7 +36,7 @@ import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,7 +107,10 @@ class Pending:
     balance_deletes: list[dict[str, Any]]
     journal: list[dict[str, Any]]
     request: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
+    # a worker thread in GroupCommitter.commit waits on this (made there: a caller on an event
+    # loop waits on ``future`` and needs no lock, condition and waiter queue per change)
+    done: threading.Event | None = None
+    finished: bool = False  # its transaction ended (committed unless ``error``)
     error: BaseException | None = None
     # set by GroupCommitter.submit: a caller on an event loop waits on this instead of ``done``
     future: asyncio.Future[None] | None = None
@@ -356,8 +359,9 @@ class GroupCommitter:
         if not self._thread.is_alive():
             p.error = StoreClosed("RALs account store closed")
             return
+        done = p.done = threading.Event()
         self._q.put(p)
-        while not p.done.wait(0.5):
+        while not done.wait(0.5):
             if not self._thread.is_alive():
                 self._fail_leftovers()
 
@@ -388,7 +392,7 @@ class GroupCommitter:
                 p = self._q.get_nowait()
             except queue.Empty:
                 return
-            if p is not None and not p.done.is_set():
+            if p is not None and not p.finished:
                 p.error = StoreClosed("RALs account store closed")
                 _finish([p])
 
@@ -403,6 +407,7 @@ class GroupCommitter:
                     self._commit(batch)
                 finally:
                     _finish(batch)
+                    del first, batch  # not held while the thread waits for the next change
                 if stop:
                     return
         finally:
@@ -426,12 +431,15 @@ def _finish(batch: list[Pending]) -> None:
     loops with one wake-up each for all of their changes in the batch."""
     by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
     for p in batch:
-        if p.on_done is not None:
+        on_done, p.on_done = p.on_done, None  # it holds ``p``: a cycle left to the collector
+        if on_done is not None:
             try:
-                p.on_done()
+                on_done()
             except Exception:  # noqa: BLE001 - the others still must be told
                 log.exception("rals.commit_callback_failed")
-        p.done.set()
+        p.finished = True
+        if p.done is not None:
+            p.done.set()
         if p.future is not None:
             by_loop.setdefault(p.future.get_loop(), []).append(p.future)
     for loop, futures in by_loop.items():
