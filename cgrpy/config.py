@@ -201,6 +201,11 @@ _BASE_KEYS: list[Key] = [
        "A full collector pass (over every live session, cached account and profile: 100+ ms "
        "with a few thousand calls up, the whole process stalled) runs at most once per this "
        "many middle passes (Python's default: 10). Only with gc_young_threshold above 0."),
+    _k("gc_middle_threshold", "int", 10,
+       "A middle collector pass runs after this many young passes (Python's default: 10) and "
+       "walks what survived them: while calls ramp up nearly everything does, so "
+       "gc_young_threshold x (this + 1) objects bound its stall. Only with gc_young_threshold "
+       "above 0."),
     _k("log_level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR."),
     _k("replicas", "int", 1,
        "`cgr up` starts this many processes of each stateless service (attributes, chargers, "
@@ -313,6 +318,7 @@ _VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "event_loop": lambda v: None if v in ("uvloop", "asyncio") else "must be uvloop or asyncio",
     "gc_young_threshold": lambda v: None if v >= 0 else "must be 0 or more",
     "gc_full_threshold": lambda v: None if v >= 1 else "must be 1 or more",
+    "gc_middle_threshold": lambda v: None if v >= 1 else "must be 1 or more",
     "gil_switch_interval": lambda v: None if 0 < v <= 1_000_000_000 else "must be above 0 and at most 1s",
     "replicas": lambda v: None if 1 <= v <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}",
     **{f"{svc}_addr": _target_problem for svc in SERVICES},

@@ -36,7 +36,7 @@ def run(main: Coroutine[Any, Any, T], event_loop: str = "uvloop") -> T:
         return runner.run(main)
 
 
-def tune_gc(young_threshold: int, full_threshold: int = 10) -> None:
+def tune_gc(young_threshold: int, full_threshold: int = 10, middle_threshold: int = 10) -> None:
     """Fewer, cheaper garbage collections; called once a service has loaded its data.
 
     A service allocates many short-lived containers per message (events, protobufs, futures), so
@@ -53,13 +53,17 @@ def tune_gc(young_threshold: int, full_threshold: int = 10) -> None:
     RALs under load), which every request waiting on the process feels; ``full_threshold``
     middle passes between full ones (Python: 10) makes those stalls rare. Cyclic garbage that
     reached the old generation waits that much longer to be reclaimed.
+
+    A middle pass walks what survived the last ``middle_threshold`` young passes (Python: 10),
+    up to ``young_threshold × (middle_threshold + 1)`` objects. While a process's heap grows
+    (calls ramping up) nearly all of them survive, so that product bounds its stall: a lower
+    middle threshold makes the passes smaller and more frequent for the same total work.
     """
     if young_threshold <= 0:
         return
     gc.collect()
     gc.freeze()
-    _, middle, _old = gc.get_threshold()
-    gc.set_threshold(young_threshold, middle, full_threshold)
+    gc.set_threshold(young_threshold, middle_threshold, full_threshold)
 
 
 def set_switch_interval(ns: int) -> None:

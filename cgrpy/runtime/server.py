@@ -326,7 +326,8 @@ class ServiceRunner:
             raise
         self.loaded = True
         if self.tune_gc:
-            tune_gc(self.service.settings.gc_young_threshold, self.service.settings.gc_full_threshold)
+            st = self.service.settings
+            tune_gc(st.gc_young_threshold, st.gc_full_threshold, st.gc_middle_threshold)
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         self.log.info("service.serving", grpc=f"{self.host}:{self.grpc_port}")
 

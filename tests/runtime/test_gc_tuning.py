@@ -13,8 +13,9 @@ import gc
 from cgrpy.runtime.loop import tune_gc
 data = [[i] for i in range(10000)]  # what a service loads
 default = gc.get_threshold()
-tune_gc({threshold}, 100)
-print(gc.get_threshold()[0], gc.get_freeze_count() >= 10000, default[0], gc.get_threshold()[2])
+tune_gc({threshold}, 100, 3)
+print(gc.get_threshold()[0], gc.get_freeze_count() >= 10000, default[0], gc.get_threshold()[2],
+      gc.get_threshold()[1])
 """
 
 
@@ -25,11 +26,11 @@ def _probe(threshold: int) -> list[str]:
 
 
 def test_loaded_data_is_frozen_and_the_young_threshold_raised() -> None:
-    assert _probe(50_000) == ["50000", "True", "700", "100"]
+    assert _probe(50_000) == ["50000", "True", "700", "100", "3"]
 
 
 def test_zero_keeps_pythons_defaults() -> None:
-    assert _probe(0) == ["700", "False", "700", "10"]
+    assert _probe(0) == ["700", "False", "700", "10", "10"]
 
 
 def test_the_switch_interval_is_set_from_nanoseconds() -> None:

@@ -98,3 +98,29 @@ async def test_the_cdr_wait_timer_is_cancelled_when_the_cdr_comes() -> None:
     cdrs = len(fb.cdrs)
     await asyncio.sleep(0.3)  # past cdr_wait_s: nothing posted again
     assert len(fb.cdrs) == cdrs and sm.metrics.get("cdrs_from_session") == 0
+
+
+async def test_a_one_shot_charge_keeps_its_whole_answer_for_a_repeat() -> None:
+    fb = FakeBackends(balances={"1001": Decimal(100)})
+    sm = SessionManager(fb, SMConfig(debit_interval_ns=50 * MS, reply_deadline_s=1.0))
+    ev = _event("sms-1@h", Usage="1s")
+    first = await sm.charge(ev)
+    assert first.error is None
+    assert await sm.process_cdr(ev) is None
+    s = sm.get_session(cgrid_of(ev))
+    assert s is not None and s.done is not None and s.cdr_state == CDR_POSTED and s.loops == []
+    balance = fb.balances["1001"]
+    assert await sm.charge(ev) is first and fb.balances["1001"] == balance
+
+
+async def test_a_call_keeps_only_the_grant_of_its_answer() -> None:
+    fb = FakeBackends(balances={"1001": Decimal(100)})
+    sm = SessionManager(fb, SMConfig(debit_interval_ns=50 * MS, reply_deadline_s=1.0))
+    flags = SessionFlags(get_max_usage=True, get_attributes=True, process_stats=True)
+    answer = await sm.initiate(_event("call-a@h"), flags)
+    assert answer.attributes is not None
+    assert await sm.terminate(_event("call-a@h", Usage="0s")) is None
+    assert await sm.process_cdr(_event("call-a@h", Usage="0s")) is None
+    s = sm.get_session(cgrid_of(_event("call-a@h")))
+    assert s is not None and s.init_result is not None
+    assert s.init_result.attributes is None and s.init_result.max_usage_ns == answer.max_usage_ns

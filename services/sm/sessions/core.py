@@ -216,6 +216,7 @@ class Session:
     resource_usage_id: str = ""  # the UsageID ResourceS holds for this call, released on close
     resources_asked: bool = False  # initiate allocated (or matched nothing): terminate knows
     cdr_timer: asyncio.TimerHandle | None = None  # posts the CDRs if no ProcessCDR comes
+    one_shot: bool = False  # charged at once (``charge``): a repeat gets its whole first answer
 
     @property
     def origin_id(self) -> str:
@@ -854,7 +855,7 @@ class SessionManager:
         done = self._closed.get(cgrid)
         if done is not None and done.init_result is not None:
             return done.init_result
-        s = Session(cgrid=cgrid, event=event.copy(), start_event=event.copy())
+        s = Session(cgrid=cgrid, event=event.copy(), start_event=event.copy(), one_shot=True)
         self._table.add_active(s)
         return await self._bounded(self._charge(s), "charge",
                                    lambda _t: InitiateResult(max_usage_ns=0, error="SERVER_ERROR"))
@@ -1125,7 +1126,8 @@ class SessionManager:
 
     def _retire(self, s: Session) -> None:
         """A closed, settled session whose CDRs are posted only answers duplicates from now on
-        (its CGRID and origin, cdr_state, event and runs, init_result), for
+        (its CGRID and origin, cdr_state, event and runs, init_result: whole only for a
+        one-shot charge, whose repeat is answered with it), for
         ``closed_session_keep_s``. What it held for the call (finished debit-loop tasks, the
         CDR timer, the switch's original event and connection, three events with their waiter
         queues) goes now rather than in ten minutes: SM keeps ``cps × keep`` closed sessions,
@@ -1141,6 +1143,10 @@ class SessionManager:
         s.start_event = None
         s.client = None
         s.ready = s.stop = s.done = _SET_FOR_GOOD
+        r = s.init_result
+        if r is not None and not s.one_shot:  # the answer's attributes and id lists served the call
+            s.init_result = InitiateResult(max_usage_ns=r.max_usage_ns, error=r.error,
+                                           resource_allocation=r.resource_allocation)
 
     def _expect_cdrs(self, s: Session, wait_s: float) -> None:
         """A terminated call's ProcessCDR may never come (lost by the switch, or sent to an SM that
