@@ -187,13 +187,15 @@ def echo_service(name: str) -> type[BaseService]:
 class EchoSuite:
     """Eight echo processes + the real SM on free loopback ports, children of this process."""
 
-    def __init__(self, debit_interval: str, log_level: str) -> None:
+    def __init__(self, debit_interval: str, log_level: str, settings: list[tuple[str, str]] | None = None) -> None:
+        from bench.target import settings_env
         from tests.suite import suite_env
 
         self.tmp = tempfile.mkdtemp(prefix="cgrpy-bench-echo-")
         # SM opens the StorDB only for its JSON-RPC API, which the bench does not use
         self.env = suite_env(f"sqlite:///{self.tmp}/unused.sqlite", CGRPY_DEBIT_INTERVAL=debit_interval,
                              CGRPY_LOG_LEVEL=log_level.upper())
+        self.env.update(settings_env(settings or []))
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def addr(self, name: str) -> str:
@@ -255,7 +257,7 @@ class EchoSuite:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from bench.ramp import add_ramp_args
-    from bench.target import add_load_args
+    from bench.target import add_load_args, add_set_arg
 
     p = sub.add_parser("echo", help="the same fan-out with do-nothing backends: the transport ceiling")
     add_ramp_args(p)
@@ -263,6 +265,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accounts", type=int, default=1000, help="accounts the calls are spread over")
     p.add_argument("--debit-interval", default="10s", help="SM debit interval")
     p.add_argument("--log-level", default="WARNING", help="log level of SM and the echo servers")
+    add_set_arg(p)
     p.add_argument("--compare", type=Path, metavar="RESULT.json",
                    help="a ramp/calls result of the real suite: report it as a ratio of the echo ceiling")
     p.set_defaults(func=run)
@@ -312,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
         plan = write_plan(Path(tmp), args.accounts, balance=Decimal(0))
         print("starting the echo suite (real SM + 7 echo servers) ...", file=sys.stderr)
         try:
-            suite = stack.enter_context(EchoSuite(args.debit_interval, args.log_level))
+            suite = stack.enter_context(EchoSuite(args.debit_interval, args.log_level, args.set))
         except RuntimeError as exc:
             print(f"bench echo: the echo suite did not start: {exc}", file=sys.stderr)
             return 2

@@ -37,12 +37,34 @@ class Target:
     suite: Any = None  # tests.suite.Suite when started here (its output for --suite-log)
 
 
+def add_set_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=_setting,
+                   help="a setting of the suite it starts (repeatable), e.g. gc_middle_threshold=2; "
+                        "CGRPY_* variables of the bench's own environment are not passed on")
+
+
+def _setting(text: str) -> tuple[str, str]:
+    from cgrpy.config import KEYS
+
+    name, eq, value = text.partition("=")
+    name = name.strip().lower()
+    if not eq or name not in KEYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE with NAME a setting (cgr config show)")
+    return name, value
+
+
+def settings_env(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """``--set`` pairs as the CGRPY_* environment of the started suite."""
+    return {f"CGRPY_{name.upper()}": value for name, value in pairs}
+
+
 def add_suite_args(p: argparse.ArgumentParser, *, debit_interval: str = "10s") -> None:
     p.add_argument("--accounts", type=int, default=1000, help="accounts generated for the run")
     p.add_argument("--balance", default="1000", help="monetary balance each account starts with")
     p.add_argument("--debit-interval", default=debit_interval, help="SM debit interval of the suite it starts")
     p.add_argument("--log-level", default="WARNING", help="log level of the suite it starts")
     p.add_argument("--suite-log", type=Path, help="write the started suite's output (logs) here")
+    add_set_arg(p)
     p.add_argument("--rpc-transport", choices=("frame", "mux", "unary"), default="frame",
                    help="calls between the started suite's services: the frame lane, one gRPC stream per channel, or unary RPCs")
     p.add_argument("--replicas", type=int, default=1,
@@ -126,6 +148,7 @@ def open_target(args: argparse.Namespace, stack: ExitStack, plan: Plan) -> Targe
     env = suite_env(db_url, CGRPY_DEBIT_INTERVAL=args.debit_interval, CGRPY_LOG_LEVEL=args.log_level.upper(),
                     CGRPY_RPC_TRANSPORT=getattr(args, "rpc_transport", "frame"))
     env.update(replica_env(getattr(args, "replicas", 1)))
+    env.update(settings_env(getattr(args, "set", [])))
     print(f"starting the suite (cgr up) on {db_url.rsplit('@', 1)[-1]} ...", file=sys.stderr)
     try:
         suite = stack.enter_context(Suite(env, "--tariffplan", str(plan.folder), timeout=180))
