@@ -13,19 +13,11 @@ from decimal import Decimal
 
 import pytest
 
-from cgrpy.event import CGREvent
 from services.sm.opensips.messages import cgrid_of
 from services.sm.sessions.core import CDR_POSTED, SessionManager, SMConfig
 from services.sm.sessions.types import SessionFlags
 from tests.sm.fakes import FakeBackends
-
-MS = 1_000_000
-
-
-def _event(origin: str = "call-r@h", **extra: str) -> CGREvent:
-    fields = {"OriginID": origin, "OriginHost": "127.0.0.1", "RequestType": "*prepaid",
-              "Account": "1001", "Destination": "1002", "AnswerTime": "1795677153"}
-    return CGREvent(event=fields | extra)
+from tests.sm.test_core import MS, _event
 
 
 def _tracked_reachable(root: object) -> int:
